@@ -1,0 +1,3 @@
+module github.com/whetstone/whetstone
+
+go 1.26

@@ -1,0 +1,205 @@
+// Package agent defines the contract between Whetstone's pipeline orchestrator
+// and the units of work it runs (dataset, validate, preprocess, train, evaluate,
+// compare, export).
+//
+// An Agent declares a Spec (name, typed params, input and output artifact types,
+// whether it needs a GPU) and runs with an Env: validated params with defaults
+// applied, the artifacts of its predecessors resolved to local paths, an empty
+// output folder, and an Emitter for structured events. It returns the artifacts
+// it produced, with paths relative to Env.OutDir; the orchestrator stores them.
+//
+// Agents are stateless: everything a run needs comes through Env, and everything
+// it produces goes to OutDir or the Emitter.
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// ArtifactType is the type of a value flowing along a pipeline edge.
+type ArtifactType string
+
+// The artifact types. An edge A→B is valid when some output type of A is an
+// input type of B.
+const (
+	Dataset ArtifactType = "dataset" // a dataset file (JSONL, CSV, ...) or folder of splits
+	Model   ArtifactType = "model"   // a model folder (HF layout, PEFT adapter, GGUF, ...)
+	Report  ArtifactType = "report"  // a JSON report (profile, validation, evaluation, ...)
+)
+
+// Artifact is one output of a node, handed to its successors.
+type Artifact struct {
+	Type ArtifactType `json:"type"`
+	// Name distinguishes several outputs of one type, e.g. "train" and
+	// "validation", or "profile". Unique within a node's outputs.
+	Name string `json:"name"`
+	// Path is a local file or folder. Agents return it relative to Env.OutDir;
+	// in Env.Inputs it is absolute and readable.
+	Path string `json:"path,omitempty"`
+	// URI is where the orchestrator stored the artifact (blob key); set by the
+	// orchestrator, not by agents.
+	URI string `json:"uri,omitempty"`
+	// Meta holds small, JSON-encodable facts successors and the UI use
+	// (rows, format, base_model, method, metrics, ...).
+	Meta map[string]any `json:"meta,omitempty"`
+}
+
+// ParamType is the JSON type of a param.
+type ParamType string
+
+// The param types.
+const (
+	String  ParamType = "string"
+	Integer ParamType = "integer"
+	Number  ParamType = "number"
+	Boolean ParamType = "boolean"
+	Array   ParamType = "array"  // of Items
+	Object  ParamType = "object" // with Fields
+)
+
+// Param declares one typed param of an agent. It drives validation, the
+// defaults, GET /api/v1/agents (the UI's forms) and the OpenAPI document.
+type Param struct {
+	Name        string    `json:"name"`
+	Type        ParamType `json:"type"`
+	Description string    `json:"description"`
+	// Default is applied when the param is absent. Nil means no default.
+	Default  any  `json:"default,omitempty"`
+	Required bool `json:"required,omitempty"`
+	// Min and Max bound integer and number params (inclusive).
+	Min *float64 `json:"minimum,omitempty"`
+	Max *float64 `json:"maximum,omitempty"`
+	// Enum lists the allowed values of a string param, or of the items of an
+	// array of strings.
+	Enum []string `json:"enum,omitempty"`
+	// Items is the item type of an Array param.
+	Items ParamType `json:"items,omitempty"`
+	// Fields are the members of an Object param.
+	Fields []Param `json:"fields,omitempty"`
+	// Kind hints the UI about what a string holds: "path", "dataset", "model",
+	// "url", "secret". Optional.
+	Kind string `json:"kind,omitempty"`
+}
+
+// Port declares an input or output of an agent.
+type Port struct {
+	Type ArtifactType `json:"type"`
+	// Name of the output ("train", "report", ...) or a label for the input.
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Required inputs must be fed by an edge. Ignored for outputs.
+	Required bool `json:"required,omitempty"`
+	// Multiple inputs accept several artifacts of the type.
+	Multiple bool `json:"multiple,omitempty"`
+}
+
+// Spec is what an agent declares about itself.
+type Spec struct {
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+	Category    string  `json:"category,omitempty"` // "data", "training", "evaluation", "export"
+	Params      []Param `json:"params"`
+	Inputs      []Port  `json:"inputs"`
+	Outputs     []Port  `json:"outputs"`
+	GPU         bool    `json:"gpu"` // true when the agent can use a GPU
+}
+
+// Agent is a unit of work in a pipeline.
+type Agent interface {
+	Spec() Spec
+	// Run does the work. It must return promptly once ctx is done, with
+	// ctx.Err() or an error wrapping it. Errors caused by bad input (a
+	// malformed file, an unknown model) should be wrapped with Permanent so
+	// the orchestrator does not retry them.
+	Run(ctx context.Context, env *Env) ([]Artifact, error)
+}
+
+// Env is everything one run of an agent gets.
+type Env struct {
+	JobID   string
+	NodeID  string
+	Attempt int // 1 on the first try
+	// Params are validated and have defaults applied.
+	Params Params
+	// Inputs are the outputs of the node's predecessors, in edge order, with
+	// absolute local Paths.
+	Inputs []Artifact
+	// OutDir is an empty folder for this run's outputs.
+	OutDir string
+	// WorkDir is the folder relative paths in params are resolved against
+	// (where `whet run` was started, or the server's working folder).
+	WorkDir string
+	Emit    Emitter
+	Logger  *slog.Logger
+	// ResolveSource turns a dataset or model reference (a local path, an
+	// uploaded dataset id, an s3:// URI) into a readable local path. It may be
+	// nil in tests, where sources are plain paths.
+	ResolveSource func(ctx context.Context, ref string) (string, error)
+}
+
+// Input returns the first input artifact of type t, or false.
+func (e *Env) Input(t ArtifactType) (Artifact, bool) {
+	for _, a := range e.Inputs {
+		if a.Type == t {
+			return a, true
+		}
+	}
+	return Artifact{}, false
+}
+
+// InputsOf returns every input artifact of type t, in order.
+func (e *Env) InputsOf(t ArtifactType) []Artifact {
+	var out []Artifact
+	for _, a := range e.Inputs {
+		if a.Type == t {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Emitter receives an agent's structured events. Implementations must be
+// safe for concurrent use and must never block on slow consumers.
+type Emitter interface {
+	// Log records a log line.
+	Log(level slog.Level, msg string, attrs ...slog.Attr)
+	// Progress reports completion in [0,1], an ETA (0 when unknown) and a
+	// short message such as "step 40/100".
+	Progress(fraction float64, eta time.Duration, message string)
+	// Metrics reports named values at a step (loss, learning_rate,
+	// grad_norm, tokens_per_s, ...).
+	Metrics(step int, values map[string]float64)
+}
+
+// Discard is an Emitter that drops everything.
+var Discard Emitter = discard{}
+
+type discard struct{}
+
+func (discard) Log(slog.Level, string, ...slog.Attr)    {}
+func (discard) Progress(float64, time.Duration, string) {}
+func (discard) Metrics(int, map[string]float64)         {}
+
+// PermanentError marks an error that retrying cannot fix (bad input).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so the orchestrator fails the node without retrying.
+// Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, is permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
