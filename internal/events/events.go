@@ -106,6 +106,24 @@ func (b *Bus) Publish(ctx context.Context, e *store.Event) error {
 	return nil
 }
 
+// PublishActive is Publish for a job that has not ended; once it has, the
+// event is dropped (false), so the final status event stays last.
+func (b *Bus) PublishActive(ctx context.Context, e *store.Event) (bool, error) {
+	var ok bool
+	err := b.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		ok, err = tx.AppendActiveEvent(ctx, e)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		b.Notify(e.JobID)
+	}
+	return ok, nil
+}
+
 // Notify wakes jobID's subscribers, after events were stored some other way
 // (in a transaction with other writes). It never blocks.
 func (b *Bus) Notify(jobID string) {
@@ -202,7 +220,7 @@ var _ agent.Emitter = (*Emitter)(nil)
 
 func (e *Emitter) publish(typ string, data any) {
 	ctx := context.WithoutCancel(e.Ctx)
-	if err := e.Bus.Publish(ctx, New(e.JobID, e.NodeID, typ, data)); err != nil {
+	if _, err := e.Bus.PublishActive(ctx, New(e.JobID, e.NodeID, typ, data)); err != nil {
 		e.Bus.log.Error("publish event", slog.String("job_id", e.JobID), slog.String("node", e.NodeID), slog.Any("error", err))
 	}
 }

@@ -44,7 +44,7 @@ func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.
 				return err
 			}
 		}
-		if err := tx.AppendEvent(ctx, events.New(job.ID, node.ID, events.Node, events.NodeData{Status: store.Succeeded, Attempt: node.Attempts, Cached: cached, Outputs: outs})); err != nil {
+		if _, err := tx.AppendActiveEvent(ctx, events.New(job.ID, node.ID, events.Node, events.NodeData{Status: store.Succeeded, Attempt: node.Attempts, Cached: cached, Outputs: outs})); err != nil {
 			return err
 		}
 		cur, err := tx.GetJob(ctx, job.ID)

@@ -146,7 +146,8 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 		if ok, err := tx.RetryNode(ctx, t.JobID, t.NodeID, owner, runErr.Error()); err != nil || !ok {
 			return err
 		}
-		return tx.AppendEvent(ctx, events.New(t.JobID, t.NodeID, events.Node, events.NodeData{Status: store.Pending, Attempt: node.Attempts, Error: runErr.Error(), RetryIn: delay.Seconds()}))
+		_, err := tx.AppendActiveEvent(ctx, events.New(t.JobID, t.NodeID, events.Node, events.NodeData{Status: store.Pending, Attempt: node.Attempts, Error: runErr.Error(), RetryIn: delay.Seconds()}))
+		return err
 	})
 	if err != nil {
 		return err

@@ -226,7 +226,7 @@ func (o *Orchestrator) Reap(ctx context.Context) (int, error) {
 		for _, r := range refs {
 			tasks = append(tasks, queue.Task{JobID: r.JobID, NodeID: r.NodeID})
 			e := events.New(r.JobID, r.NodeID, events.Node, events.NodeData{Status: store.Pending, Error: "worker lost: lease expired, delivering again"})
-			if err := tx.AppendEvent(ctx, e); err != nil {
+			if _, err := tx.AppendActiveEvent(ctx, e); err != nil {
 				return err
 			}
 		}

@@ -190,6 +190,10 @@ type Tx interface {
 	ReleaseExpired(ctx context.Context, now time.Time) ([]NodeRef, error)
 	// AppendEvent assigns e.Seq (the job's next) and stores e.
 	AppendEvent(ctx context.Context, e *Event) error
+	// AppendActiveEvent is AppendEvent for a job that is pending or running;
+	// it stores nothing and returns false once the job has ended, so a job's
+	// history ends with its final status event.
+	AppendActiveEvent(ctx context.Context, e *Event) (bool, error)
 	PutCache(ctx context.Context, key string, outputs []agent.Artifact) error
 	CreateDataset(ctx context.Context, d *Dataset) error
 	CreateModel(ctx context.Context, m *Model) error

@@ -580,6 +580,15 @@ func (t *txq) ReleaseExpired(ctx context.Context, now time.Time) ([]store.NodeRe
 }
 
 func (t *txq) AppendEvent(ctx context.Context, e *store.Event) error {
+	_, err := t.appendEvent(ctx, e, false)
+	return err
+}
+
+func (t *txq) AppendActiveEvent(ctx context.Context, e *store.Event) (bool, error) {
+	return t.appendEvent(ctx, e, true)
+}
+
+func (t *txq) appendEvent(ctx context.Context, e *store.Event, activeOnly bool) (bool, error) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -587,19 +596,29 @@ func (t *txq) AppendEvent(ctx context.Context, e *store.Event) error {
 	if data == "" {
 		data = "{}"
 	}
-	err := t.db.QueryRowContext(ctx, `UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`, e.JobID).Scan(&e.Seq)
+	cond := ""
+	if activeOnly {
+		cond = ` AND status IN ('pending','running')`
+	}
+	err := t.db.QueryRowContext(ctx, `UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ?`+cond+` RETURNING last_seq`, e.JobID).Scan(&e.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("append event: job %q: %w", e.JobID, store.ErrNotFound)
+		if activeOnly {
+			if _, err := t.GetJob(ctx, e.JobID); err != nil {
+				return false, fmt.Errorf("append event: %w", err)
+			}
+			return false, nil
+		}
+		return false, fmt.Errorf("append event: job %q: %w", e.JobID, store.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("append event to %s: %w", e.JobID, err)
+		return false, fmt.Errorf("append event to %s: %w", e.JobID, err)
 	}
 	_, err = t.db.ExecContext(ctx, `INSERT INTO events (job_id, seq, type, node, time, data) VALUES (?,?,?,?,?,?)`,
 		e.JobID, e.Seq, e.Type, e.Node, nanos(e.Time), data)
 	if err != nil {
-		return fmt.Errorf("append event to %s: %w", e.JobID, err)
+		return false, fmt.Errorf("append event to %s: %w", e.JobID, err)
 	}
-	return nil
+	return true, nil
 }
 
 func (t *txq) PutCache(ctx context.Context, key string, outputs []agent.Artifact) error {

@@ -258,6 +258,22 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("AppendEvent to a missing job: %v", err)
 		}
+		tx(t, s, func(tx store.Tx) error {
+			if ok, err := tx.AppendActiveEvent(ctx, &store.Event{JobID: j.ID, Type: "log"}); !ok || err != nil {
+				t.Errorf("AppendActiveEvent on a pending job = %v, %v", ok, err)
+			}
+			tx.SetJobStatus(ctx, j.ID, store.Cancelled, "", time.Now())
+			if err := tx.AppendEvent(ctx, &store.Event{JobID: j.ID, Type: "status"}); err != nil {
+				return err
+			}
+			if ok, err := tx.AppendActiveEvent(ctx, &store.Event{JobID: j.ID, Type: "log"}); ok || err != nil {
+				t.Errorf("AppendActiveEvent on an ended job = %v, %v", ok, err)
+			}
+			return nil
+		})
+		if evs, _ := s.ListEvents(ctx, j.ID, 100, 0); len(evs) != 2 || evs[1].Type != "status" {
+			t.Errorf("events after 100 = %+v", evs)
+		}
 	})
 
 	t.Run("CacheDatasetsModels", func(t *testing.T) {
