@@ -19,9 +19,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	stop()
+	var ee *exitError
 	switch {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ee):
+		fmt.Fprintln(os.Stderr, "whet:", err)
+		os.Exit(ee.code)
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(os.Stderr, "whet:", err)
 		os.Exit(2)
