@@ -9,6 +9,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -55,6 +57,17 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Whetstone API", s.Version)
 	cfg.CreateHooks = nil // no $schema links in bodies
+	// pipeline.Node and store.Node would share the name "Node".
+	cfg.Components.Schemas = huma.NewMapRegistry("#/components/schemas/", func(t reflect.Type, hint string) string {
+		name := huma.DefaultSchemaNamer(t, hint)
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if strings.HasSuffix(t.PkgPath(), "/pipeline") && !strings.HasPrefix(name, "Pipeline") {
+			name = "Pipeline" + name
+		}
+		return name
+	})
 	cfg.Info.Description = "Run LLM fine-tuning pipelines (DAGs of agents) on a durable queue and stream their events."
 	api := humago.New(mux, cfg)
 	s.routes(api)

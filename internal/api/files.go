@@ -76,12 +76,6 @@ func (s *Server) registerUpload(api huma.API) {
 		Summary:       "Upload a dataset file",
 		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit.",
 		DefaultStatus: http.StatusCreated,
-		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
-			"multipart/form-data": {Schema: &huma.Schema{Type: "object", Required: []string{"file"}, Properties: map[string]*huma.Schema{
-				"file": {Type: "string", Format: "binary", Description: "the dataset file"},
-				"name": {Type: "string", Description: "a display name (defaults to the file name)"},
-			}}},
-		}},
 	}
 	huma.Register(api, op, func(ctx context.Context, in *uploadInput) (*datasetCreated, error) {
 		d, err := s.upload(ctx, in.req, in.w)
@@ -90,6 +84,14 @@ func (s *Server) registerUpload(api huma.API) {
 		}
 		return &datasetCreated{Status: http.StatusCreated, Body: d}, nil
 	})
+	// Documented after registering: a request body schema given before
+	// would make huma read and buffer the body itself.
+	api.OpenAPI().Paths[op.Path].Post.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+		"multipart/form-data": {Schema: &huma.Schema{Type: "object", Required: []string{"file"}, Properties: map[string]*huma.Schema{
+			"file": {Type: "string", Format: "binary", Description: "the dataset file"},
+			"name": {Type: "string", Description: "a display name (defaults to the file name)"},
+		}}},
+	}}
 }
 
 func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWriter) (*store.Dataset, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -154,6 +155,10 @@ func (s *Server) routes(api huma.API) {
 		out.Body.JobID, out.Body.Status = j.ID, j.Status
 		return out, nil
 	})
+	specSchema := api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[pipeline.Spec](), true, "PipelineSpec")
+	api.OpenAPI().Paths[submit.Path].Post.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+		"application/json": {Schema: specSchema}, "application/yaml": {Schema: specSchema},
+	}}
 
 	huma.Register(api, huma.Operation{OperationID: "list-jobs", Method: http.MethodGet, Path: prefix + "/jobs", Tags: tags("jobs"),
 		Summary: "List jobs, newest first"},
