@@ -488,10 +488,10 @@ func TestHealthAgentsDocs(t *testing.T) {
 	if resp, _ := do(t, "GET", root+"/docs", "", nil); resp.StatusCode != 200 {
 		t.Errorf("/docs = %d", resp.StatusCode)
 	}
-	// A closed database makes health 503.
-	e.p.Store.Close()
+	// A vanished blob folder makes health 503.
+	os.RemoveAll(e.p.Blobs.Root())
 	resp, b = do(t, "GET", e.url+"/health", "", nil)
-	if resp.StatusCode != 503 || !strings.Contains(string(b), `"status":"unavailable"`) {
-		t.Errorf("health with the database closed = %d %s", resp.StatusCode, b)
+	if resp.StatusCode != 503 || !strings.Contains(string(b), `"status":"unavailable"`) || !strings.Contains(string(b), `"database":"ok"`) {
+		t.Errorf("health with the blob folder gone = %d %s", resp.StatusCode, b)
 	}
 }
