@@ -56,7 +56,7 @@ type env struct {
 	p   *platform.Platform
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB, work ...bool) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -66,7 +66,7 @@ func setup(t *testing.T) *env {
 	var reg agent.Registry
 	reg.Register(dataset.New())
 	reg.Register(modelAgent{})
-	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: true})
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: len(work) == 0 || work[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func setup(t *testing.T) *env {
 	return &env{url: ts.URL + "/api/v1", p: p}
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	d, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
