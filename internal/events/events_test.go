@@ -95,7 +95,9 @@ func TestPollPicksUpOtherWriters(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		st.InTx(ctx, func(tx store.Tx) error { return tx.AppendEvent(ctx, New(job, "", Status, StatusData{Status: store.Succeeded})) })
+		st.InTx(ctx, func(tx store.Tx) error {
+			return tx.AppendEvent(ctx, New(job, "", Status, StatusData{Status: store.Succeeded}))
+		})
 	}()
 	evs, err = sub.Next(ctx, 5*time.Second)
 	if err != nil || len(evs) != 1 || !IsFinal(evs[0]) {
