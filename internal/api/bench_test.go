@@ -117,6 +117,7 @@ func BenchmarkSSEFanout100(b *testing.B) {
 	c := &http.Client{Transport: tr}
 	ctx := context.Background()
 	total := 0
+	var cpu time.Duration
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
@@ -153,14 +154,17 @@ func BenchmarkSSEFanout100(b *testing.B) {
 		}
 		ready.Wait()
 		b.StartTimer()
+		cpu0 := cpuTime()
 		for i := range perIter {
 			if err := e.p.Bus.Publish(ctx, events.New(id, "data", events.Log, events.LogData{Level: "INFO", Msg: fmt.Sprint("line ", i)})); err != nil {
 				b.Fatal(err)
 			}
 		}
 		done.Wait()
+		cpu += cpuTime() - cpu0
 		total += subs * perIter
 	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(total), "cpu_ns/delivery")
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "deliveries/s")
 	b.ReportMetric(float64(total/subs)/b.Elapsed().Seconds(), "events/s")
 }

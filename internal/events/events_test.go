@@ -122,3 +122,40 @@ func TestEmitterEncodesAndStopsAfterJobEnds(t *testing.T) {
 		t.Errorf("events = %+v", evs)
 	}
 }
+
+// Events stored outside Publish leave a gap in the tail; subscribers must
+// still see every event once, in order.
+func TestTailWithGaps(t *testing.T) {
+	t.Parallel()
+	bus, st, job := setup(t)
+	ctx := context.Background()
+	sub := bus.Subscribe(job, 0)
+	defer sub.Close()
+	for i := range 30 {
+		e := New(job, "n", Log, LogData{Msg: fmt.Sprint(i)})
+		if i%7 == 3 {
+			st.InTx(ctx, func(tx store.Tx) error { return tx.AppendEvent(ctx, e) })
+			bus.Notify(job)
+		} else if err := bus.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 0 {
+			continue // let events pile up between reads
+		}
+	}
+	var got []store.Event
+	for len(got) < 30 {
+		evs, err := sub.Next(ctx, time.Second)
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("after %d events: %v", len(got), err)
+		}
+		got = append(got, evs...)
+	}
+	for i, e := range got {
+		var d LogData
+		json.Unmarshal(e.Data, &d)
+		if e.Seq != int64(i+1) || d.Msg != fmt.Sprint(i) {
+			t.Fatalf("event %d: seq %d msg %s", i, e.Seq, d.Msg)
+		}
+	}
+}
