@@ -1,7 +1,6 @@
 package blas
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -54,8 +53,9 @@ func benchGemm(b *testing.B, gemm gemmFunc, s benchShape) {
 }
 
 func BenchmarkSgemm(b *testing.B) {
+	b.Logf("backend: %s", Name())
 	for _, s := range benchShapes {
-		b.Run(fmt.Sprintf("%s/%s", Name(), s.name), func(b *testing.B) { benchGemm(b, Sgemm, s) })
+		b.Run(s.name, func(b *testing.B) { benchGemm(b, Sgemm, s) })
 	}
 }
 
