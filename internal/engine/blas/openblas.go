@@ -73,6 +73,10 @@ const openblasLib = "libopenblas.so.0"
 // calls and competes with the engine's Go code for the cores.
 func loadOpenBLAS() bool {
 	openblas.once.Do(func() {
+		if disabled("openblas") {
+			openblas.err = fmt.Errorf("disabled by WHET_BLAS_DISABLE")
+			return
+		}
 		coretype := openblasCoreType()
 		restore := setenvTemp(map[string]string{
 			"OPENBLAS_CORETYPE":    coretype,

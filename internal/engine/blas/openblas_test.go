@@ -4,6 +4,7 @@ package blas
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -21,6 +22,21 @@ func TestOpenBLASLoaded(t *testing.T) {
 	}
 	if hasAVX512() && os.Getenv("WHET_OPENBLAS_CORETYPE") == "" && openblas.coreName != "SkylakeX" {
 		t.Errorf("AVX-512 CPU but OpenBLAS core %q, want SkylakeX", openblas.coreName)
+	}
+}
+
+// TestDNNLLoaded is TestOpenBLASLoaded for oneDNN.
+func TestDNNLLoaded(t *testing.T) {
+	t.Parallel()
+	err := DNNLError()
+	if err != nil && os.Getenv("WHET_BLAS_REQUIRE_NATIVE") == "1" {
+		t.Fatalf("oneDNN required: %v", err)
+	}
+	if err != nil {
+		t.Skipf("oneDNN not loaded, GemmBF16 runs on Sgemm: %v", err)
+	}
+	if hasAVX512BF16() && !strings.Contains(BF16Name(), "bf16") {
+		t.Errorf("AVX512_BF16 CPU but oneDNN picked %s", BF16Name())
 	}
 }
 

@@ -4,7 +4,7 @@ package blas
 // rows of C (or of columns, when C has few rows), so a single-threaded
 // library call per core does the work. a, b and c passed to gemm start at
 // the block's first element; the block is m×n with the full k.
-func splitGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, gemm func(m, n int, a, b, c []float32)) {
+func splitGemm[TA, TB any](transA, transB bool, m, n, k int, a []TA, lda int, b []TB, ldb int, c []float32, ldc int, gemm func(m, n int, a []TA, b []TB, c []float32)) {
 	w := workers()
 	// Below ~4 MFLOP a goroutine hand-off costs more than it saves.
 	if w <= 1 || 2*m*n*k < 4<<20 {
