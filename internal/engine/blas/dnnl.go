@@ -42,7 +42,7 @@ var dnnl struct {
 const maxCachedPrimitives = 512
 
 type mmKey struct {
-	bf16, transA, transB bool
+	bf16, transA, transB   bool
 	m, n, k, lda, ldb, ldc int
 	alpha, beta            float32
 }
