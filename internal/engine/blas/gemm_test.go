@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // naiveGemm is the reference: a float64 triple loop over the definition.
@@ -182,6 +183,15 @@ func TestParallel(t *testing.T) {
 			if v != 1 {
 				t.Fatalf("n=%d: index %d visited %d times", n, i, v)
 			}
+		}
+	}
+}
+
+func TestMeasure(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Precision{F32, BF16} {
+		if g := Measure(p, 64, 64, 64, time.Millisecond); !(g > 0) {
+			t.Errorf("Measure(%v) = %v GFLOP/s", p, g)
 		}
 	}
 }
