@@ -112,3 +112,15 @@ func BenchmarkSgemmBF16W(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkF32ToBF16(b *testing.B) {
+	src := make([]float32, 1024*576)
+	for i := range src {
+		src[i] = float32(i) * 0.001
+	}
+	dst := make([]uint16, len(src))
+	b.SetBytes(int64(4 * len(src)))
+	for b.Loop() {
+		F32ToBF16(dst, src)
+	}
+}

@@ -12,7 +12,6 @@ import "C"
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -33,7 +32,6 @@ var dnnl struct {
 	ok      bool
 	err     error
 	version string
-	omp     bool // oneDNN runs its own threads; no Go split
 
 	mu    sync.Mutex
 	cache map[mmKey]*C.whet_mm
@@ -55,12 +53,7 @@ func loadDNNL() bool {
 			dnnl.err = fmt.Errorf("disabled by WHET_BLAS_DISABLE")
 			return
 		}
-		threads := "1"
-		if os.Getenv("WHET_DNNL_OMP") == "1" {
-			threads = strconv.Itoa(maxProcs())
-			dnnl.omp = true
-		}
-		restore := setenvTemp(map[string]string{"OMP_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE"})
+		restore := setenvTemp(map[string]string{"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"})
 		lib := C.CString(dnnlLib)
 		defer C.free(unsafe.Pointer(lib))
 		msg := C.whet_dnnl_open(lib)
@@ -188,11 +181,7 @@ func gemmBF16Native(transA, transB bool, m, n, k int, alpha float32, a []uint16,
 	if !loadDNNL() {
 		return false
 	}
-	split := splitGemmDense[uint16, uint16]
-	if dnnl.omp {
-		split = noSplitDense[uint16, uint16]
-	}
-	split(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, func(m, n, k int, a, b []uint16, beta float32, c []float32, ldc int) {
+	splitGemmDense(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, func(m, n, k int, a, b []uint16, beta float32, c []float32, ldc int) {
 		key := mmKey{bf16: true, transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta}
 		if err := runPrimitive(key, &a[0], &b[0], &c[0]); err != nil {
 			panic("blas: " + err.Error())
@@ -215,11 +204,7 @@ func sgemmDNNL(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		scaleC(m, n, beta, c, ldc)
 		return true
 	}
-	split := splitGemm[float32, float32]
-	if dnnl.omp {
-		split = noSplit[float32, float32]
-	}
-	split(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, func(m, n int, a, b, c []float32) {
+	splitGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, func(m, n int, a, b, c []float32) {
 		msg := C.whet_dnnl_sgemm(cbool(transA), cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
 			(*C.float)(&a[0]), C.int64_t(lda), (*C.float)(&b[0]), C.int64_t(ldb), C.float(beta), (*C.float)(&c[0]), C.int64_t(ldc))
 		if msg != nil {
@@ -227,13 +212,4 @@ func sgemmDNNL(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		}
 	})
 	return true
-}
-
-func noSplit[TA, TB any](transA, transB bool, m, n, k int, a []TA, lda int, b []TB, ldb int, c []float32, ldc int, gemm func(m, n int, a []TA, b []TB, c []float32)) {
-	gemm(m, n, a, b, c)
-}
-
-func noSplitDense[TA, TB any](transA, transB bool, m, n, k int, a []TA, lda int, b []TB, ldb int, beta float32, c []float32, ldc int,
-	gemm func(m, n, k int, a []TA, b []TB, beta float32, c []float32, ldc int)) {
-	gemm(m, n, k, a, b, beta, c, ldc)
 }
