@@ -34,12 +34,19 @@ var dnnl struct {
 	version string
 
 	mu    sync.Mutex
-	cache map[mmKey]*C.whet_mm
+	cache map[mmKey]*cachedMM
 }
 
-// maxCachedPrimitives bounds the primitive cache; shapes past it get a
-// primitive built and destroyed per call (slow, but correct).
-const maxCachedPrimitives = 512
+// maxCachedPrimitives bounds the primitive cache; past it, an unused
+// primitive is evicted (destroyed once no call is running it).
+const maxCachedPrimitives = 256
+
+// cachedMM is a primitive and the number of calls running it.
+type cachedMM struct {
+	mm      *C.whet_mm
+	refs    int
+	evicted bool
+}
 
 type mmKey struct {
 	bf16, transA, transB   bool
@@ -64,7 +71,7 @@ func loadDNNL() bool {
 		}
 		dnnl.ok = true
 		dnnl.version = C.GoString(C.whet_dnnl_version())
-		dnnl.cache = map[mmKey]*C.whet_mm{}
+		dnnl.cache = map[mmKey]*cachedMM{}
 	})
 	return dnnl.ok
 }
@@ -103,29 +110,51 @@ func BF16Native() bool { return loadDNNL() && hasAVX512BF16() }
 // primitiveImpl returns the implementation oneDNN picks for a 1024×576×576
 // matmul.
 func primitiveImpl(bf16 bool) string {
-	mm, err := primitive(mmKey{bf16: bf16, transB: true, m: 1024, n: 576, k: 576, lda: 576, ldb: 576, ldc: 576, alpha: 1})
+	e, err := acquire(mmKey{bf16: bf16, transB: true, m: 1024, n: 576, k: 576, lda: 576, ldb: 576, ldc: 576, alpha: 1})
 	if err != nil {
 		return err.Error()
 	}
-	return C.GoString(C.whet_mm_impl(mm))
+	defer release(e)
+	return C.GoString(C.whet_mm_impl(e.mm))
 }
 
-// primitive returns the cached matmul primitive for key, building it on
-// first use. Callers must not destroy it.
-func primitive(key mmKey) (*C.whet_mm, error) {
+// acquire returns the cached matmul primitive for key, building it on
+// first use; the caller must release it.
+func acquire(key mmKey) (*cachedMM, error) {
 	dnnl.mu.Lock()
 	defer dnnl.mu.Unlock()
-	if mm, ok := dnnl.cache[key]; ok {
-		return mm, nil
+	if e, ok := dnnl.cache[key]; ok {
+		e.refs++
+		return e, nil
 	}
 	mm, err := newPrimitive(key)
 	if err != nil {
 		return nil, err
 	}
-	if len(dnnl.cache) < maxCachedPrimitives {
-		dnnl.cache[key] = mm
+	if len(dnnl.cache) >= maxCachedPrimitives {
+		for k, old := range dnnl.cache { // evict one, any
+			delete(dnnl.cache, k)
+			old.evicted = true
+			if old.refs == 0 {
+				C.whet_mm_destroy(old.mm)
+			}
+			break
+		}
 	}
-	return mm, nil
+	e := &cachedMM{mm: mm, refs: 1}
+	dnnl.cache[key] = e
+	return e, nil
+}
+
+// release ends a call's use of e, destroying it if it was evicted and this
+// was the last call running it.
+func release(e *cachedMM) {
+	dnnl.mu.Lock()
+	defer dnnl.mu.Unlock()
+	e.refs--
+	if e.evicted && e.refs == 0 {
+		C.whet_mm_destroy(e.mm)
+	}
 }
 
 func newPrimitive(key mmKey) (*C.whet_mm, error) {
@@ -142,31 +171,24 @@ var scratchPool sync.Pool
 
 // runPrimitive executes the matmul for key on a, b, c (first elements).
 func runPrimitive[T any](key mmKey, a, b *T, c *float32) error {
-	mm, err := primitive(key)
+	e, err := acquire(key)
 	if err != nil {
 		return err
 	}
-	dnnl.mu.Lock()
-	cached := dnnl.cache[key] == mm
-	dnnl.mu.Unlock()
-	if !cached {
-		defer C.whet_mm_destroy(mm)
-	}
+	defer release(e)
+	mm := e.mm
 	var scratch unsafe.Pointer
 	if n := int(C.whet_mm_scratch_size(mm)); n > 0 {
 		p, ok := scratchPool.Get().(*[]byte)
-		if !ok || cap(*p) < n {
+		if !ok || cap(*p) < n+64 {
 			s := make([]byte, n+4096)
 			p = &s
 		}
 		defer scratchPool.Put(p)
 		// oneDNN wants its scratchpad 64-byte aligned.
-		buf := *p
+		buf := (*p)[:cap(*p)]
 		off := (64 - int(uintptr(unsafe.Pointer(&buf[0]))%64)) % 64
 		scratch = unsafe.Pointer(&buf[off])
-		if off+n > len(buf) {
-			return fmt.Errorf("onednn scratchpad: %d bytes do not fit", n)
-		}
 	}
 	if msg := C.whet_mm_exec(mm, unsafe.Pointer(a), unsafe.Pointer(b), (*C.float)(c), scratch); msg != nil {
 		return fmt.Errorf("onednn matmul %+v: %s", key, C.GoString(msg))
