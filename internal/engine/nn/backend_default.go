@@ -1,0 +1,3 @@
+package nn
+
+func defaultBackend() Backend { return goBackend{} }
