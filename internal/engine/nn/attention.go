@@ -162,3 +162,51 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 		}
 	})
 }
+
+// AttentionCached is causal attention for n new query rows at positions
+// p0..p0+n-1 of one sequence, against a key/value cache holding rows
+// 0..p0+n-1 (the new rows already appended). q and out are [n, Heads·HeadDim];
+// kc and vc are [≥p0+n, KVHeads·HeadDim]. Used for generation and scoring.
+func AttentionCached(out, q, kc, vc []float32, n, p0, heads, kvHeads, hd int) {
+	qs, ks := heads*hd, kvHeads*hd
+	rep := heads / kvHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	nblk := (n + AttnBlock - 1) / AttnBlock
+	L := p0 + n
+	be.Parallel(heads*nblk, func(lo, hi int) {
+		sp := getScratch(AttnBlock * L)
+		defer scratchPool.Put(sp)
+		S := *sp
+		for task := lo; task < hi; task++ {
+			h, blk := task/nblk, task%nblk
+			g := h / rep
+			i0, i1 := blk*AttnBlock, min((blk+1)*AttnBlock, n)
+			m := i1 - i0
+			nk := p0 + i1
+			sgemm(false, true, m, nk, hd, scale, q[i0*qs+h*hd:], qs, kc[g*hd:], ks, 0, S, nk)
+			for i := 0; i < m; i++ {
+				row := S[i*nk : (i+1)*nk]
+				last := p0 + i0 + i
+				mx := row[0]
+				for j := 0; j <= last; j++ {
+					mx = max(mx, row[j])
+				}
+				var sum float64
+				for j := range row {
+					if j > last {
+						row[j] = 0
+						continue
+					}
+					e := float32(math.Exp(float64(row[j] - mx)))
+					row[j] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				for j := 0; j <= last; j++ {
+					row[j] *= inv
+				}
+			}
+			sgemm(false, false, m, hd, nk, 1, S, nk, vc[g*hd:], ks, 0, out[i0*qs+h*hd:], qs)
+		}
+	})
+}
