@@ -135,18 +135,18 @@ func (m *Model) LoRAParams() []*Param {
 
 // adapterConfig is PEFT's adapter_config.json.
 type adapterConfig struct {
-	PeftType              string   `json:"peft_type"`
-	TaskType              string   `json:"task_type"`
-	R                     int      `json:"r"`
-	LoraAlpha             float64  `json:"lora_alpha"`
-	LoraDropout           float64  `json:"lora_dropout"`
-	TargetModules         []string `json:"target_modules"`
-	UseRSLoRA             bool     `json:"use_rslora"`
-	Bias                  string   `json:"bias"`
-	FanInFanOut           bool     `json:"fan_in_fan_out"`
-	InferenceMode         bool     `json:"inference_mode"`
-	BaseModelNameOrPath   string   `json:"base_model_name_or_path"`
-	InitLoraWeights       bool     `json:"init_lora_weights"`
+	PeftType            string   `json:"peft_type"`
+	TaskType            string   `json:"task_type"`
+	R                   int      `json:"r"`
+	LoraAlpha           float64  `json:"lora_alpha"`
+	LoraDropout         float64  `json:"lora_dropout"`
+	TargetModules       []string `json:"target_modules"`
+	UseRSLoRA           bool     `json:"use_rslora"`
+	Bias                string   `json:"bias"`
+	FanInFanOut         bool     `json:"fan_in_fan_out"`
+	InferenceMode       bool     `json:"inference_mode"`
+	BaseModelNameOrPath string   `json:"base_model_name_or_path"`
+	InitLoraWeights     bool     `json:"init_lora_weights"`
 }
 
 // SaveAdapter writes the adapters as a PEFT folder: adapter_model.safetensors

@@ -36,8 +36,8 @@ type layerActs struct {
 }
 
 type workspace struct {
-	B, T   int
-	layers []layerActs
+	B, T             int
+	layers           []layerActs
 	hOut, xnF, rstdF []float32
 	pos              []int32
 	// backward scratch

@@ -14,9 +14,9 @@ const AttnBlock = 64
 // token-major, as projections produce them). Query head h reads key/value
 // head h / (Heads/KVHeads), as Hugging Face's repeat_kv does.
 type AttnShape struct {
-	B, T             int
-	Heads, KVHeads   int
-	HeadDim          int
+	B, T           int
+	Heads, KVHeads int
+	HeadDim        int
 	// SegStart, if non-nil, has one entry per row (B·T): the time index
 	// within its sequence where the row's packed sample starts. Row t then
 	// attends to keys [SegStart[t], t] only, so packed samples never see
