@@ -19,13 +19,16 @@ type Batch struct {
 	// SegStart [B·T], for packed sequences, is where each row's sample
 	// starts (see nn.AttnShape); nil means one sample per sequence.
 	SegStart []int32
-	// DropoutSeed seeds LoRA dropout masks for this batch.
+	// Train applies LoRA dropout, with masks seeded by DropoutSeed.
+	Train       bool
 	DropoutSeed uint64
 }
 
 type loraActs struct {
 	u  []float32 // [N, r] = dropout(x)·Aᵀ
 	xd []float32 // [N, in] dropout(x), only with dropout
+	// dropped reports whether the last forward pass applied dropout (xd valid).
+	dropped bool
 }
 
 type layerActs struct {
@@ -101,6 +104,9 @@ func linearFwd(lin *Linear, y, x []float32, n int, la *loraActs, train bool, see
 		return
 	}
 	xin := x
+	if la != nil {
+		la.dropped = train && l.Dropout > 0
+	}
 	if train && l.Dropout > 0 {
 		keep := 1 / (1 - l.Dropout)
 		thr := uint64(float64(l.Dropout) * (1 << 53))
@@ -149,13 +155,13 @@ func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraA
 		be.Sgemm(true, false, lin.Out, r, n, l.Scale, dy, lin.Out, la.u, r, 1, l.B.Grad, r)
 	}
 	xin := x
-	if la.xd != nil {
+	if la.dropped {
 		xin = la.xd
 	}
 	if l.A.Grad != nil {
 		be.Sgemm(true, false, r, lin.In, n, 1, du, r, xin, lin.In, 1, l.A.Grad, lin.In)
 	}
-	if la.xd == nil {
+	if !la.dropped {
 		be.Sgemm(false, false, n, lin.In, r, 1, du, r, l.A.Data, lin.In, 1, dx, lin.In)
 		return
 	}
@@ -222,26 +228,26 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		copy(a.hIn, h)
 		nn.RMSNorm(a.xn1, a.rstd1, h, L.AttnNorm.Data, N, D, eps)
 		if L.QNorm != nil {
-			linearFwd(&L.Q, a.qPre, a.xn1, N, &a.lora[0], backward, seed+1, nil)
-			linearFwd(&L.K, a.kPre, a.xn1, N, &a.lora[1], backward, seed+2, nil)
+			linearFwd(&L.Q, a.qPre, a.xn1, N, &a.lora[0], b.Train, seed+1, nil)
+			linearFwd(&L.K, a.kPre, a.xn1, N, &a.lora[1], b.Train, seed+2, nil)
 			nn.RMSNorm(a.q, a.rstdQ, a.qPre, L.QNorm.Data, N*nh, hd, eps)
 			nn.RMSNorm(a.k, a.rstdK, a.kPre, L.KNorm.Data, N*nkv, hd, eps)
 		} else {
-			linearFwd(&L.Q, a.q, a.xn1, N, &a.lora[0], backward, seed+1, nil)
-			linearFwd(&L.K, a.k, a.xn1, N, &a.lora[1], backward, seed+2, nil)
+			linearFwd(&L.Q, a.q, a.xn1, N, &a.lora[0], b.Train, seed+1, nil)
+			linearFwd(&L.K, a.k, a.xn1, N, &a.lora[1], b.Train, seed+2, nil)
 		}
-		linearFwd(&L.V, a.v, a.xn1, N, &a.lora[2], backward, seed+3, nil)
+		linearFwd(&L.V, a.v, a.xn1, N, &a.lora[2], b.Train, seed+3, nil)
 		m.Rope.Apply(a.q, pos, N, nh, false)
 		m.Rope.Apply(a.k, pos, N, nkv, false)
 		nn.Attention(a.att, a.lse, a.q, a.k, a.v, shape)
 		// h2 = h + o(att)
-		linearFwd(&L.O, a.h2, a.att, N, &a.lora[3], backward, seed+4, nil)
+		linearFwd(&L.O, a.h2, a.att, N, &a.lora[3], b.Train, seed+4, nil)
 		nn.Add(a.h2, h)
 		nn.RMSNorm(a.xn2, a.rstd2, a.h2, L.MLPNorm.Data, N, D, eps)
-		linearFwd(&L.Gate, a.gate, a.xn2, N, &a.lora[4], backward, seed+5, nil)
-		linearFwd(&L.Up, a.up, a.xn2, N, &a.lora[5], backward, seed+6, nil)
+		linearFwd(&L.Gate, a.gate, a.xn2, N, &a.lora[4], b.Train, seed+5, nil)
+		linearFwd(&L.Up, a.up, a.xn2, N, &a.lora[5], b.Train, seed+6, nil)
 		nn.SwiGLU(a.act, a.gate, a.up)
-		linearFwd(&L.Down, h, a.act, N, &a.lora[6], backward, seed+7, nil)
+		linearFwd(&L.Down, h, a.act, N, &a.lora[6], b.Train, seed+7, nil)
 		nn.Add(h, a.h2)
 	}
 	nn.RMSNorm(w.xnF, w.rstdF, h, m.Norm.Data, N, D, eps)
