@@ -257,9 +257,9 @@ func TestPackingMatchesSeparate(t *testing.T) {
 func TestLRSchedules(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		sched          string
+		sched           string
 		step, warm, tot int
-		want           float64
+		want            float64
 	}{
 		{"constant", 0, 2, 10, 0},
 		{"constant", 1, 2, 10, 0.5},
