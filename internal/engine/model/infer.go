@@ -91,6 +91,6 @@ func (m *Model) Forward(cache *KVCache, ids []int32, all bool) ([]float32, error
 	}
 	nn.RMSNorm(xn[:n*D], nil, rows, m.Norm.Data, n, D, eps)
 	logits := f(n * c.VocabSize)
-	nn.Linear(logits, xn[:n*D], m.Head.Data, nil, n, D, c.VocabSize)
+	nn.LinearW(logits, xn[:n*D], m.Head.Data, m.HeadBF16, nil, n, D, c.VocabSize)
 	return logits, nil
 }
