@@ -26,7 +26,9 @@ func CrossEntropy(dx, dw, x, w []float32, labels []int32, n, d, vocab int, gradS
 // CrossEntropyW is CrossEntropy with the head optionally given as bfloat16
 // bits wbf (then dw must be nil).
 func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, vocab int, gradScale float32) (sum float64, count int) {
-	logits := make([]float32, XentChunk*vocab)
+	lp := getScratch(XentChunk * vocab)
+	defer scratchPool.Put(lp)
+	logits := *lp
 	losses := make([]float64, XentChunk)
 	for r0 := 0; r0 < n; r0 += XentChunk {
 		r1 := min(r0+XentChunk, n)
