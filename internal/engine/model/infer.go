@@ -39,6 +39,9 @@ func (m *Model) Forward(cache *KVCache, ids []int32, all bool) ([]float32, error
 	if cache.Len+n > cache.Cap {
 		return nil, fmt.Errorf("forward: %d tokens exceed the cache capacity %d", cache.Len+n, cache.Cap)
 	}
+	if c.Window > 0 && cache.Len+n > c.Window {
+		return nil, fmt.Errorf("forward: %d tokens exceed the sliding window of %d, which is not implemented", cache.Len+n, c.Window)
+	}
 	for _, id := range ids {
 		if id < 0 || int(id) >= c.VocabSize {
 			return nil, fmt.Errorf("forward: token id %d outside vocabulary of %d", id, c.VocabSize)

@@ -219,6 +219,9 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 	if len(b.IDs) != N || len(b.Labels) != N {
 		return 0, 0, fmt.Errorf("batch: %d ids and %d labels for %d×%d", len(b.IDs), len(b.Labels), b.B, b.T)
 	}
+	if c.Window > 0 && b.T > c.Window {
+		return 0, 0, fmt.Errorf("batch: sequence of %d tokens exceeds the sliding window of %d, which is not implemented", b.T, c.Window)
+	}
 	for i, id := range b.IDs {
 		if id < 0 || int(id) >= c.VocabSize {
 			return 0, 0, fmt.Errorf("batch: token id %d at row %d outside vocabulary of %d", id, i, c.VocabSize)
