@@ -3,8 +3,10 @@ module github.com/whetstone/whetstone
 go 1.26.0
 
 require (
+	github.com/dlclark/regexp2/v2 v2.13.0
 	github.com/google/go-cmp v0.7.0
 	github.com/parquet-go/parquet-go v0.32.0
+	golang.org/x/text v0.44.0
 )
 
 require (
