@@ -348,7 +348,6 @@ func (r *jsonReader) syntaxAt(err error, value int64) error {
 	return &Error{Path: r.path, Line: line, Column: col, Msg: jsonErr(err).Error(), Fatal: true}
 }
 
-
 func (r *jsonReader) Next() (Row, error) {
 	if r.done {
 		return Row{}, io.EOF
