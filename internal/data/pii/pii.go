@@ -218,7 +218,12 @@ func findNumbers(s string, dst []Match) []Match {
 			i++
 			continue
 		}
-		if start > 0 && (isWordCh(s[start-1]) || s[start-1] == '.' || s[start-1] == '-' || s[start-1] == '+') && !(c == '(' || c == '+') {
+		if start > 0 && (isWordCh(s[start-1]) || s[start-1] == '.' || s[start-1] == '-' || s[start-1] == '+' ||
+			((c == '(' || c == '+') && (s[start-1] == ')' || s[start-1] == '*' || s[start-1] == '/'))) {
+			if c == '(' || c == '+' {
+				i++
+				continue
+			}
 			// Inside a word or a longer number: skip the whole run.
 			for i < len(s) && (isAlnum(s[i]) || s[i] == '.' || s[i] == '-') {
 				i++

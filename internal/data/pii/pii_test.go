@@ -19,7 +19,7 @@ func TestFind(t *testing.T) {
 		{"email near misses", "user@localhost, a@b.c, @handle, x@.com, foo@bar", nil},
 		{"phone us", "call (555) 123-4567 or 555.987.6543 or 1-800-555-0199.", []string{"phone:(555) 123-4567", "phone:555.987.6543", "phone:1-800-555-0199"}},
 		{"phone intl", "office +44 20 7946 0958, mobile +33612345678", []string{"phone:+44 20 7946 0958", "phone:+33612345678"}},
-		{"phone near misses", "on 2024-01-15 order 1234567890 v1.2.3 ratio 3/4/2021 total 12 345 678", nil},
+		{"phone near misses", "on 2024-01-15 order 1234567890 v1.2.3 ratio 3/4/2021 total 12 345 678 sum 821091117+555-123-4567", nil},
 		{"card", "visa 4111 1111 1111 1111, mc 5500-0000-0000-0004, amex 378282246310005", []string{"card:4111 1111 1111 1111", "card:5500-0000-0000-0004", "card:378282246310005"}},
 		{"card fails luhn", "visa 4111 1111 1111 1112 and 0000 0000 0000 0000", nil},
 		{"iban", "pay DE89 3704 0044 0532 0130 00 or GB82WEST12345698765432.", []string{"iban:DE89 3704 0044 0532 0130 00", "iban:GB82WEST12345698765432"}},
