@@ -142,7 +142,9 @@ func isWordCh(c byte) bool { return isAlnum(c) || c == '_' }
 
 // --- e-mail
 
-func emailLocal(c byte) bool { return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' }
+func emailLocal(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
 
 func findEmails(s string, dst []Match) []Match {
 	for off := 0; ; {
