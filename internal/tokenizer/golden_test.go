@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -43,12 +44,18 @@ var tokenizerDirs = map[string]string{
 	"llama2-spm":   "tokenizers/llama2-spm",
 }
 
+var loaded sync.Map // name -> *Tokenizer, shared by tests (a Tokenizer is safe for concurrent use)
+
 func load(tb testing.TB, name string) *Tokenizer {
 	tb.Helper()
+	if tok, ok := loaded.Load(name); ok {
+		return tok.(*Tokenizer)
+	}
 	tok, err := Load(filepath.Join(assetsDir(tb), tokenizerDirs[name]))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	loaded.Store(name, tok)
 	return tok
 }
 
