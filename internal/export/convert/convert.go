@@ -210,7 +210,7 @@ func archKVs(arch string, c *Config) []gguf.KV {
 }
 
 type ropeScale struct {
-	kind                     string
+	kind                    string
 	factor, low, high, orig float64
 }
 

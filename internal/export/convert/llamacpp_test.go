@@ -169,8 +169,8 @@ var llamaTolerances = map[FileType]struct {
 	gap, maxErr float64
 	strict      bool // greedy and top ids must agree
 }{
-	F32:    {gap: 1e-4, maxErr: 2e-4, strict: true},
-	F16:    {gap: 0.02, maxErr: 0.02, strict: true},
+	F32: {gap: 1e-4, maxErr: 2e-4, strict: true},
+	F16: {gap: 0.02, maxErr: 0.02, strict: true},
 	// llama.cpp also rounds activations to 8 bits in quantized matmuls, so
 	// its Q8_0 error exceeds the weights' own (0.15 on stories260K, whose
 	// logits span ±15).
