@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/export/hfmodel"
+	"github.com/whetstone/whetstone/internal/export/peft"
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
 
@@ -321,4 +323,111 @@ func checkLlamaCpp(t *testing.T, dir string, ft FileType, g *golden) string {
 		t.Errorf("max log-probability error %.3g > %.3g", maxErr, tol.maxErr)
 	}
 	return fmt.Sprintf("max |Δlogprob| %.2e, greedy agreement %d/%d tokens", maxErr, agree, total)
+}
+
+type loraGolden struct {
+	IDs         []int     `json:"ids"`
+	Greedy      []int     `json:"greedy"`
+	TopIDs      []int     `json:"top_ids"`
+	TopLogprobs []float64 `json:"top_logprobs"`
+	Change      float64   `json:"max_abs_logit_change_from_base"`
+}
+
+// TestLlamaCppLoRA checks the two ways a LoRA fine-tune reaches llama.cpp
+// against PyTorch's base + adapter forward (peft/testdata/gen.sh): the
+// merged model written as a Hugging Face folder and converted, and the
+// base GGUF with the adapter as a GGUF LoRA.
+func TestLlamaCppLoRA(t *testing.T) {
+	base := asset(t, "models/stories260K")
+	var g loraGolden
+	b, err := os.ReadFile("../peft/testdata/stories260K-lora.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := peft.Read("../peft/testdata/stories260K-lora")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	convertFile := func(t *testing.T, modelDir, out string) *Result {
+		st, err := safetensors.OpenDir(modelDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		res, err := Model(context.Background(), f, &Params{Dir: modelDir, Weights: Safetensors(st), Type: F32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	check := func(t *testing.T, model string, v *Vocab, req map[string]any) {
+		req["kv"] = "f32"
+		req["prompts"] = []map[string]any{{"text": "Once upon a time", "n_gen": len(g.Greedy), "top": 5, "ignore_eos": true}}
+		out := runLlamaCpp(t, model, req)
+		r := out.Prompts[0]
+		if got := append([]int{v.BOS}, r.PromptIDs...); fmt.Sprint(got) != fmt.Sprint(g.IDs) {
+			t.Fatalf("prompt ids %v, want %v", got, g.IDs)
+		}
+		pieces := pieceIDs(v)
+		var gen []int
+		for _, p := range r.Generated {
+			gen = append(gen, resolve(v, pieces, p))
+		}
+		if fmt.Sprint(gen) != fmt.Sprint(g.Greedy) {
+			t.Errorf("greedy %v, want %v", gen, g.Greedy)
+		}
+		var maxErr float64
+		for k, x := range r.Top {
+			id := resolve(v, pieces, x.Piece)
+			if id != g.TopIDs[k] {
+				t.Errorf("top-%d id %d, want %d", k+1, id, g.TopIDs[k])
+				continue
+			}
+			maxErr = max(maxErr, math.Abs(math.Log(x.Prob)-g.TopLogprobs[k]))
+		}
+		// The adapter moves logits by up to g.Change (0.83); f32 maths agree to ~1e-5.
+		if maxErr > 1e-4 {
+			t.Errorf("max log-probability error %.3g > 1e-4", maxErr)
+		}
+		t.Logf("max |Δlogprob| vs PyTorch base+adapter: %.2e (adapter moves logits by up to %.2f)", maxErr, g.Change)
+	}
+
+	t.Run("merged", func(t *testing.T) {
+		st, err := safetensors.OpenDir(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		m, err := peft.Merged(Safetensors(st), ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mdir := filepath.Join(dir, "merged")
+		if err := hfmodel.Write(context.Background(), mdir, &hfmodel.Params{BaseDir: base, Weights: m}); err != nil {
+			t.Fatal(err)
+		}
+		res := convertFile(t, mdir, filepath.Join(dir, "merged.gguf"))
+		check(t, filepath.Join(dir, "merged.gguf"), res.Vocab, map[string]any{})
+	})
+	t.Run("adapter", func(t *testing.T) {
+		res := convertFile(t, base, filepath.Join(dir, "base.gguf"))
+		f, err := os.Create(filepath.Join(dir, "lora.gguf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Adapter(context.Background(), f, &AdapterParams{BaseDir: base, Adapter: ad, Type: F32}); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		check(t, filepath.Join(dir, "base.gguf"), res.Vocab, map[string]any{"lora": filepath.Join(dir, "lora.gguf")})
+	})
 }
