@@ -31,26 +31,26 @@ const (
 // Config is adapter_config.json for a LoRA adapter, with the keys PEFT's
 // LoraConfig writes.
 type Config struct {
-	AlphaPattern            map[string]float64 `json:"alpha_pattern"`
-	AutoMapping             any                `json:"auto_mapping"`
-	BaseModelNameOrPath     string             `json:"base_model_name_or_path"`
-	Bias                    string             `json:"bias"`
-	FanInFanOut             bool               `json:"fan_in_fan_out"`
-	InferenceMode           bool               `json:"inference_mode"`
-	InitLoraWeights         bool               `json:"init_lora_weights"`
-	LayersPattern           any                `json:"layers_pattern"`
-	LayersToTransform       any                `json:"layers_to_transform"`
-	LoraAlpha               float64            `json:"lora_alpha"`
-	LoraDropout             float64            `json:"lora_dropout"`
-	ModulesToSave           []string           `json:"modules_to_save"`
-	PeftType                string             `json:"peft_type"`
-	R                       int                `json:"r"`
-	RankPattern             map[string]int     `json:"rank_pattern"`
-	Revision                any                `json:"revision"`
-	TargetModules           []string           `json:"target_modules"`
-	TaskType                string             `json:"task_type"`
-	UseDora                 bool               `json:"use_dora"`
-	UseRSLoRA               bool               `json:"use_rslora"`
+	AlphaPattern        map[string]float64 `json:"alpha_pattern"`
+	AutoMapping         any                `json:"auto_mapping"`
+	BaseModelNameOrPath string             `json:"base_model_name_or_path"`
+	Bias                string             `json:"bias"`
+	FanInFanOut         bool               `json:"fan_in_fan_out"`
+	InferenceMode       bool               `json:"inference_mode"`
+	InitLoraWeights     bool               `json:"init_lora_weights"`
+	LayersPattern       any                `json:"layers_pattern"`
+	LayersToTransform   any                `json:"layers_to_transform"`
+	LoraAlpha           float64            `json:"lora_alpha"`
+	LoraDropout         float64            `json:"lora_dropout"`
+	ModulesToSave       []string           `json:"modules_to_save"`
+	PeftType            string             `json:"peft_type"`
+	R                   int                `json:"r"`
+	RankPattern         map[string]int     `json:"rank_pattern"`
+	Revision            any                `json:"revision"`
+	TargetModules       []string           `json:"target_modules"`
+	TaskType            string             `json:"task_type"`
+	UseDora             bool               `json:"use_dora"`
+	UseRSLoRA           bool               `json:"use_rslora"`
 }
 
 // NewConfig returns a Config with PEFT's defaults for a causal-LM LoRA.
