@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/x448/float16"
 )
@@ -123,25 +125,30 @@ func Quantize(dst []byte, t Type, x []float32, rowLen int) ([]byte, error) {
 	dst = grow(dst, n)
 	out := dst[start:]
 	bs, sz := t.BlockSize(), t.BlockBytes()
+	var enc func([]byte, []float32)
 	switch t {
 	case F32:
-		for i, v := range x {
-			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
-		}
+		enc = func(o []byte, x []float32) { binary.LittleEndian.PutUint32(o, math.Float32bits(x[0])) }
 	case F16:
-		for i, v := range x {
-			binary.LittleEndian.PutUint16(out[2*i:], float16.Fromfloat32(v).Bits())
-		}
+		enc = func(o []byte, x []float32) { binary.LittleEndian.PutUint16(o, float16.Fromfloat32(x[0]).Bits()) }
 	case BF16:
-		for i, v := range x {
-			binary.LittleEndian.PutUint16(out[2*i:], bf16(v))
-		}
+		enc = func(o []byte, x []float32) { binary.LittleEndian.PutUint16(o, bf16(x[0])) }
 	default:
-		enc := map[Type]func([]byte, []float32){Q8_0: blockQ8_0, Q4_0: blockQ4_0, Q5_0: blockQ5_0, Q4_K: blockQ4K, Q6_K: blockQ6K}[t]
-		for b := 0; b < len(x)/bs; b++ {
-			enc(out[b*sz:(b+1)*sz], x[b*bs:(b+1)*bs])
-		}
+		enc = map[Type]func([]byte, []float32){Q8_0: blockQ8_0, Q4_0: blockQ4_0, Q5_0: blockQ5_0, Q4_K: blockQ4K, Q6_K: blockQ6K}[t]
 	}
+	// Blocks are independent: large tensors are split across the CPUs.
+	nb := len(x) / bs
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(x)/(1<<16)))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := nb*w/workers, nb*(w+1)/workers
+		wg.Go(func() {
+			for b := lo; b < hi; b++ {
+				enc(out[b*sz:(b+1)*sz], x[b*bs:(b+1)*bs])
+			}
+		})
+	}
+	wg.Wait()
 	return dst, nil
 }
 

@@ -147,7 +147,7 @@ func BenchmarkQuantize(b *testing.B) {
 			b.SetBytes(int64(4 * len(x)))
 			buf := make([]byte, 0, typ.RowSize(len(x)))
 			for b.Loop() {
-				if _, err := Quantize(buf[:0], typ, x, 576); err != nil {
+				if _, err := Quantize(buf[:0], typ, x, 1536); err != nil {
 					b.Fatal(err)
 				}
 			}
