@@ -5,7 +5,7 @@
 //   node run.mjs --model f.gguf --request req.json [--out res.json]
 //
 // req.json: {"tokenize": ["text", ...],
-//            "prompts": [{"text": "...", "n_gen": 20, "top": 5, "ignore_eos": true}],
+//            "prompts": [{"text": "...", "n_gen": 20, "top": 5, "ignore_eos": true, "speed_only": false}],
 //            "kv": "f32", "threads": 2, "n_ctx": 512, "lora": "adapter.gguf", "lora_scale": 1}
 // Result: {"tokenize": [[ids without BOS], ...],
 //          "prompts": [{"prompt_ids": [...], "generated": ["piece", ...], "text": "...",
@@ -40,6 +40,12 @@ const plain = { top_p: 1, min_p: 0, typical_p: 1, dry_multiplier: 0, xtc_probabi
 let seen = 0; // llama.node accumulates completion_probabilities across calls
 const fresh = (r) => { const p = r.completion_probabilities || []; const n = p.slice(seen); seen = p.length; return n; };
 for (const p of req.prompts || []) {
+  if (p.speed_only) { // decoding speed: greedy without probability output
+    const r = await ctx.completion({ ...plain, prompt: p.text, n_predict: p.n_gen ?? 64, temperature: 0, top_k: 1,
+      n_probs: 0, ignore_eos: true });
+    out.prompts.push({ prompt_ids: [], generated: [], text: r.text, top: [], gen_tokens_per_s: r.timings?.predicted_per_second ?? 0 });
+    continue;
+  }
   const ids = Array.from((await ctx.tokenize(p.text)).tokens);
   // Greedy: temperature 0 is argmax; top_k 0 keeps the vocabulary order for ties.
   const g = await ctx.completion({ ...plain, prompt: p.text, n_predict: p.n_gen ?? 20, temperature: 0, top_k: 0,

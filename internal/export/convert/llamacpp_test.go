@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/whetstone/whetstone/internal/engine/model"
+	"github.com/whetstone/whetstone/internal/export/exporttest"
 	"github.com/whetstone/whetstone/internal/export/hfmodel"
 	"github.com/whetstone/whetstone/internal/export/peft"
 	"github.com/whetstone/whetstone/internal/safetensors"
@@ -551,4 +552,63 @@ func TestLlamaCppLoRA(t *testing.T) {
 		f.Close()
 		check(t, filepath.Join(dir, "base.gguf"), res.Vocab, map[string]any{"lora": filepath.Join(dir, "lora.gguf")})
 	})
+}
+
+// BenchmarkGenerateVsLlamaCpp compares greedy decoding speed of Whetstone's
+// engine and llama.cpp (2 threads, f32 KV cache) on the same
+// SmolLM2-135M-shaped f32 model: the safetensors folder for the engine, its
+// f32 GGUF for llama.cpp. 64 new tokens after a short prompt; prompt
+// processing is not timed on either side.
+func BenchmarkGenerateVsLlamaCpp(b *testing.B) {
+	const nGen = 64
+	dir := filepath.Join(b.TempDir(), "smollm2-135m-f32")
+	exporttest.Model(b, dir, exporttest.SmolLM2_135M, safetensors.F32)
+	st, err := safetensors.OpenDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ggufPath := filepath.Join(b.TempDir(), "model-f32.gguf")
+	f, err := os.Create(ggufPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := Model(context.Background(), f, &Params{Dir: dir, Weights: Safetensors(st), Type: F32}); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	st.Close()
+	eng, err := model.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prompt := "Once upon a time, in a small town by the sea,"
+	ids := tok.Encode(prompt, true)
+	var engineTPS, llamaTPS float64
+	for b.Loop() {
+		in := make([]int32, len(ids))
+		for i, id := range ids {
+			in[i] = int32(id)
+		}
+		cache := eng.NewCache(len(ids) + nGen + 1)
+		logits, err := eng.Forward(cache, in, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for range nGen {
+			if logits, err = eng.Forward(cache, []int32{int32(argmax(logits))}, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+		engineTPS = nGen / time.Since(start).Seconds()
+		out := runLlamaCpp(b, ggufPath, map[string]any{"kv": "f32", "threads": 2,
+			"prompts": []map[string]any{{"text": prompt, "n_gen": nGen, "speed_only": true}}})
+		llamaTPS = out.Prompts[0].GenTokensPerS
+	}
+	b.ReportMetric(engineTPS, "engine-tok/s")
+	b.ReportMetric(llamaTPS, "llamacpp-tok/s")
 }
