@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +12,33 @@ type CI struct {
 	Estimate float64 `json:"estimate"`
 	Lo       float64 `json:"lo"`
 	Hi       float64 `json:"hi"`
+}
+
+// MarshalJSON writes NaN fields as null (JSON has no NaN).
+func (c CI) MarshalJSON() ([]byte, error) {
+	f := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return json.Marshal(map[string]any{"estimate": f(c.Estimate), "lo": f(c.Lo), "hi": f(c.Hi)})
+}
+
+// UnmarshalJSON reads null fields as NaN.
+func (c *CI) UnmarshalJSON(b []byte) error {
+	var v struct{ Estimate, Lo, Hi *float64 }
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	g := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	*c = CI{g(v.Estimate), g(v.Lo), g(v.Hi)}
+	return nil
 }
 
 // Contains reports whether v lies in [Lo, Hi].
