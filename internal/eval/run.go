@@ -42,6 +42,11 @@ type Tokenizer interface {
 	EOS() (int, bool)
 }
 
+// Loader loads the model in the Hugging Face folder base with the PEFT
+// adapter folder adapter attached (none when empty), and its tokenizer.
+// enginemodel.Load is the loader for Whetstone's own engine.
+type Loader func(ctx context.Context, base, adapter string) (Model, Tokenizer, error)
+
 // Judge rates one output. Implementations must be safe for one caller.
 type Judge interface {
 	Rate(ctx context.Context, in JudgeInput) (Verdict, error)
