@@ -13,8 +13,8 @@ import (
 // config is the part of tokenizer_config.json the tokenizer uses.
 type config struct {
 	BOSToken, EOSToken, UnkToken, PadToken *string
-	AddBOSToken, AddEOSToken              *bool
-	CleanUpSpaces                         bool
+	AddBOSToken, AddEOSToken               *bool
+	CleanUpSpaces                          bool
 	// Templates maps template names to Jinja source; the unnamed one is "default".
 	Templates map[string]string
 	Extra     []string // additional_special_tokens and added_tokens_decoder specials

@@ -36,8 +36,8 @@ func assetsDir(tb testing.TB) string {
 
 // tokenizerDirs maps golden names to model folders under the assets.
 var tokenizerDirs = map[string]string{
-	"stories260K":  "models/stories260K",
-	"llama2-spm":   "tokenizers/llama2-spm",
+	"stories260K": "models/stories260K",
+	"llama2-spm":  "tokenizers/llama2-spm",
 }
 
 func load(tb testing.TB, name string) *Tokenizer {

@@ -48,38 +48,58 @@ type workspace struct {
 }
 
 func (m *Model) workspace(B, T int, backward bool) *workspace {
-	if w := m.ws; w != nil && w.B == B && w.T == T && (!backward || w.dh != nil) {
+	if w := m.ws; w != nil && w.B == B && w.T == T && (!backward || len(w.dh) == B*T*m.Cfg.HiddenSize) {
 		return w
+	}
+	// Reuse the previous buffers when they are large enough: batches of
+	// varying length then cost no allocations once the longest has run.
+	old := m.ws
+	if old == nil || len(old.layers) != len(m.Layers) {
+		old = &workspace{layers: make([]layerActs, len(m.Layers))}
 	}
 	c := &m.Cfg
 	N, D, I := B*T, c.HiddenSize, c.IntermediateSize
 	qd, kd := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-	w := &workspace{B: B, T: T, layers: make([]layerActs, len(m.Layers))}
-	f := func(n int) []float32 { return make([]float32, n) }
+	w := old
+	w.B, w.T = B, T
+	f := func(buf []float32, n int) []float32 {
+		if cap(buf) >= n {
+			return buf[:n]
+		}
+		return make([]float32, n, n+n/4)
+	}
 	maxR := 0
 	for i := range w.layers {
 		a := &w.layers[i]
-		a.hIn, a.xn1, a.q, a.k, a.v, a.att, a.h2, a.xn2 = f(N*D), f(N*D), f(N*qd), f(N*kd), f(N*kd), f(N*qd), f(N*D), f(N*D)
-		a.gate, a.up, a.act = f(N*I), f(N*I), f(N*I)
-		a.rstd1, a.rstd2, a.lse = f(N), f(N), f(N*c.NumAttentionHeads)
+		a.hIn, a.xn1, a.q, a.k, a.v = f(a.hIn, N*D), f(a.xn1, N*D), f(a.q, N*qd), f(a.k, N*kd), f(a.v, N*kd)
+		a.att, a.h2, a.xn2 = f(a.att, N*qd), f(a.h2, N*D), f(a.xn2, N*D)
+		a.gate, a.up, a.act = f(a.gate, N*I), f(a.up, N*I), f(a.act, N*I)
+		a.rstd1, a.rstd2, a.lse = f(a.rstd1, N), f(a.rstd2, N), f(a.lse, N*c.NumAttentionHeads)
 		if m.Layers[i].QNorm != nil {
-			a.qPre, a.kPre, a.rstdQ, a.rstdK = f(N*qd), f(N*kd), f(N*c.NumAttentionHeads), f(N*c.NumKeyValueHeads)
+			a.qPre, a.kPre, a.rstdQ, a.rstdK = f(a.qPre, N*qd), f(a.kPre, N*kd), f(a.rstdQ, N*c.NumAttentionHeads), f(a.rstdK, N*c.NumKeyValueHeads)
 		}
 		lins := m.Layers[i].Linears()
 		for j, t := range LinearNames {
+			a.lora[j].dropped = false
 			if l := lins[t].LoRA; l != nil {
-				a.lora[j].u = f(N * l.Rank)
+				a.lora[j].u = f(a.lora[j].u, N*l.Rank)
 				if l.Dropout > 0 {
-					a.lora[j].xd = f(N * lins[t].In)
+					a.lora[j].xd = f(a.lora[j].xd, N*lins[t].In)
 				}
 				maxR = max(maxR, l.Rank)
 			}
 		}
 	}
-	w.hOut, w.xnF, w.rstdF, w.pos = f(N*D), f(N*D), f(N), make([]int32, N)
+	w.hOut, w.xnF, w.rstdF = f(w.hOut, N*D), f(w.xnF, N*D), f(w.rstdF, N)
+	if cap(w.pos) >= N {
+		w.pos = w.pos[:N]
+	} else {
+		w.pos = make([]int32, N)
+	}
 	if backward {
-		w.dh, w.dx, w.dq, w.dk, w.dv, w.datt = f(N*D), f(N*max(D, I)), f(N*qd), f(N*kd), f(N*kd), f(N*max(qd, D))
-		w.dgate, w.dup, w.du, w.dxd = f(N*I), f(N*I), f(N*maxR), f(N*max(D, I, qd))
+		w.dh, w.dx, w.dq, w.dk, w.dv = f(w.dh, N*D), f(w.dx, N*max(D, I)), f(w.dq, N*qd), f(w.dk, N*kd), f(w.dv, N*kd)
+		w.datt, w.dgate, w.dup = f(w.datt, N*max(qd, D)), f(w.dgate, N*I), f(w.dup, N*I)
+		w.du, w.dxd = f(w.du, N*maxR), f(w.dxd, N*max(D, I, qd))
 	}
 	m.ws = w
 	return w
