@@ -191,9 +191,11 @@ func outcome(base, tuned float64, lowerIsBetter bool) string {
 }
 
 // HistoryFiles are the names FindHistory looks for in a model folder, in
-// order: a JSONL of {"step", "loss", "eval_loss"} records, or Hugging Face's
-// trainer_state.json with its log_history.
-var HistoryFiles = []string{"history.jsonl", "metrics.jsonl", "train_history.jsonl", "trainer_state.json"}
+// order: a JSONL of {"step", "loss", "val_loss" or "eval_loss"} records, or
+// a JSON object holding such records under "history" (Whetstone's training
+// result) or "log_history" (Hugging Face's trainer_state.json).
+var HistoryFiles = []string{"history.jsonl", "metrics.jsonl", "train_history.jsonl", "history.json",
+	"train_result.json", "trainer_state.json"}
 
 // FindHistory returns the training history file in dir, or "".
 func FindHistory(dir string) string {
@@ -213,8 +215,12 @@ func ReadHistory(path string) ([]HistoryPoint, error) {
 		Step     *int     `json:"step"`
 		Loss     *float64 `json:"loss"`
 		EvalLoss *float64 `json:"eval_loss"`
+		ValLoss  *float64 `json:"val_loss"`
 	}
 	keep := func(r rec, line int, out []HistoryPoint) []HistoryPoint {
+		if r.EvalLoss == nil {
+			r.EvalLoss = r.ValLoss
+		}
 		if r.Loss == nil && r.EvalLoss == nil {
 			return out
 		}
@@ -232,11 +238,12 @@ func ReadHistory(path string) ([]HistoryPoint, error) {
 		}
 		var st struct {
 			LogHistory []rec `json:"log_history"`
+			History    []rec `json:"history"`
 		}
 		if err := json.Unmarshal(b, &st); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		for i, r := range st.LogHistory {
+		for i, r := range append(st.LogHistory, st.History...) {
 			out = keep(r, i+1, out)
 		}
 		return out, nil

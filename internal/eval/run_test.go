@@ -317,7 +317,7 @@ func TestReadHistory(t *testing.T) {
 	jl := filepath.Join(dir, "history.jsonl")
 	os.WriteFile(jl, []byte(`{"step":1,"loss":2.5,"learning_rate":0.001}
 {"step":2,"loss":2.0}
-{"step":2,"eval_loss":2.2}
+{"step":2,"val_loss":2.2}
 {"step":3,"grad_norm":1}
 `), 0o644)
 	h, err := ReadHistory(jl)
