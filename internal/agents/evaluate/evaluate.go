@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -67,7 +68,7 @@ func Params() []agent.Param {
 			Description: "sampling temperature; 0 decodes greedily. Defaults to 0."},
 		{Name: "seed", Type: agent.Integer, Default: 42, Description: "seed for sample choice and sampling. Defaults to 42."},
 		{Name: "judge_url", Type: agent.String, Kind: "url",
-			Description: "base URL of an OpenAI-compatible API for the judge metric, e.g. http://localhost:8000/v1. Off when empty."},
+			Description: "base URL of an OpenAI-compatible API (POST {judge_url}/chat/completions), e.g. http://localhost:8000/v1; setting it adds the judge metric. Off when empty."},
 		{Name: "judge_key", Type: agent.String, Kind: "secret", Description: "API key for judge_url, sent as a bearer token."},
 		{Name: "judge_model", Type: agent.String, Description: "model name the judge endpoint serves."},
 	}
@@ -115,7 +116,14 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		Seed:         int64(p.Int("seed")),
 		Progress:     func(f float64, eta time.Duration, msg string) { emit.Progress(f, eta, msg) },
 	}
+	if slices.Contains(opt.Metrics, eval.MetricJudge) && p.String("judge_url") == "" {
+		return nil, agent.Permanent(errors.New("evaluate: metric judge needs judge_url (an OpenAI-compatible API base URL)"))
+	}
 	if p.String("judge_url") != "" {
+		// Setting a judge endpoint turns the judge metric on.
+		if !slices.Contains(opt.Metrics, eval.MetricJudge) {
+			opt.Metrics = append(slices.Clone(opt.Metrics), eval.MetricJudge)
+		}
 		opt.Judge = eval.NewJudgeClient(p.String("judge_url"), p.String("judge_key"), p.String("judge_model"))
 	}
 	emit.Progress(0, 0, "loading model")
