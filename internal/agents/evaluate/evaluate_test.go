@@ -180,7 +180,9 @@ func TestRunErrors(t *testing.T) {
 	write(t, filepath.Join(dir, "ok", "validation.jsonl"), `{"text":"a b","prompt":"a"}`+"\n")
 	write(t, filepath.Join(dir, "nobase", "adapter_config.json"), `{"r":8}`)
 	model := agent.Artifact{Type: agent.Model, Path: filepath.Join(dir, "model")}
-	ds := func(name string) agent.Artifact { return agent.Artifact{Type: agent.Dataset, Path: filepath.Join(dir, name)} }
+	ds := func(name string) agent.Artifact {
+		return agent.Artifact{Type: agent.Dataset, Path: filepath.Join(dir, name)}
+	}
 	tests := []struct {
 		name      string
 		inputs    []agent.Artifact
