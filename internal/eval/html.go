@@ -155,6 +155,14 @@ func text(sb *strings.Builder, x, y float64, anchor, class, s string) {
 	fmt.Fprintf(sb, `<text x="%.1f" y="%.1f" text-anchor="%s" class="%s">%s</text>`, x, y, anchor, class, template.HTMLEscapeString(s))
 }
 
+// tickLabel formats an axis value without trailing zeros or "-0".
+func tickLabel(v float64) string {
+	if math.Abs(v) < 1e-9 {
+		return "0"
+	}
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", v), "0"), ".")
+}
+
 // niceTicks returns about n round tick values covering [lo, hi].
 func niceTicks(lo, hi float64, n int) []float64 {
 	if !(hi > lo) {
@@ -207,7 +215,7 @@ func lossCurveSVG(h []HistoryPoint) template.HTML {
 	svgOpen(&sb, W, H, "training loss by step")
 	for _, v := range niceTicks(lo, hi, 5) {
 		fmt.Fprintf(&sb, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>`, L, W-R, y(v), y(v))
-		text(&sb, L-6, y(v)+4, "end", "tick", strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", v), "0"), "."))
+		text(&sb, L-6, y(v)+4, "end", "tick", tickLabel(v))
 	}
 	for _, v := range niceTicks(float64(minS), float64(maxS), min(6, maxS-minS)) {
 		xv := L + (v-float64(minS))/float64(maxS-minS)*(W-L-R)
