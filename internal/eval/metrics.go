@@ -140,13 +140,32 @@ func lcs(a, b []string) int {
 	return prev[len(b)]
 }
 
-var bleuToken = regexp.MustCompile(`[\p{L}\p{N}_]+|[^\p{L}\p{N}_\s]`)
-
 // BLEUTokens tokenizes for BLEU: lower-case, then runs of letters, digits and
 // underscores are words and every other non-space character is a token of
 // its own (Python's re.findall(r"\w+|[^\w\s]", s.lower())).
 func BLEUTokens(s string) []string {
-	return bleuToken.FindAllString(strings.ToLower(s), -1)
+	s = strings.ToLower(s)
+	var out []string
+	start := -1
+	for i, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Nl, r) || unicode.Is(unicode.No, r) || r == '_' {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			out = append(out, s[start:i])
+			start = -1
+		}
+		if !unicode.IsSpace(r) {
+			out = append(out, string(r))
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
 }
 
 // BLEUOrder is the highest n-gram order of BLEU (BLEU-4, uniform weights).

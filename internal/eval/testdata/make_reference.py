@@ -76,6 +76,7 @@ PAIRS = [  # (prediction, reference)
     ("$100 (approx.) -- the price", "the price is 100"),
     ("blue blue blue blue", "the sky is blue"),
     ("one two", "one two three four five"),
+    ("Un café au lait, s'il vous plaît — merci beaucoup ½ l'été", "Un café noir, s'il vous plaît, merci beaucoup ½ pour l'été"),
     ("Einstein developed the theory of relativity in 1905 and 1915.",
      "Albert Einstein developed the theories of special (1905) and general (1915) relativity."),
 ]
