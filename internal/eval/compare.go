@@ -2,6 +2,7 @@ package eval
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -191,11 +192,12 @@ func outcome(base, tuned float64, lowerIsBetter bool) string {
 }
 
 // HistoryFiles are the names FindHistory looks for in a model folder, in
-// order: a JSONL of {"step", "loss", "val_loss" or "eval_loss"} records, or
-// a JSON object holding such records under "history" (Whetstone's training
-// result) or "log_history" (Hugging Face's trainer_state.json).
-var HistoryFiles = []string{"history.jsonl", "metrics.jsonl", "train_history.jsonl", "history.json",
-	"train_result.json", "trainer_state.json"}
+// order: a JSONL of {"step", "loss", "val_loss" or "eval_loss"} records, a
+// JSON array of them (the train agent's history.json), or a JSON object
+// holding them under "history", "result.history" (the train agent's
+// result.json) or "log_history" (Hugging Face's trainer_state.json).
+var HistoryFiles = []string{"history.json", "history.jsonl", "metrics.jsonl", "train_history.jsonl",
+	"result.json", "trainer_state.json"}
 
 // FindHistory returns the training history file in dir, or "".
 func FindHistory(dir string) string {
@@ -236,14 +238,25 @@ func ReadHistory(path string) ([]HistoryPoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
-		var st struct {
-			LogHistory []rec `json:"log_history"`
-			History    []rec `json:"history"`
+		var recs []rec
+		if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+			if err := json.Unmarshal(b, &recs); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+		} else {
+			var st struct {
+				LogHistory []rec `json:"log_history"`
+				History    []rec `json:"history"`
+				Result     struct {
+					History []rec `json:"history"`
+				} `json:"result"`
+			}
+			if err := json.Unmarshal(b, &st); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			recs = append(append(st.LogHistory, st.History...), st.Result.History...)
 		}
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		for i, r := range append(st.LogHistory, st.History...) {
+		for i, r := range recs {
 			out = keep(r, i+1, out)
 		}
 		return out, nil

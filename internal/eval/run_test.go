@@ -336,6 +336,16 @@ func TestReadHistory(t *testing.T) {
 	if err != nil || len(h) != 2 || h[0].Step != 10 {
 		t.Errorf("trainer_state: %+v, %v", h, err)
 	}
+	arr := filepath.Join(dir, "history.json")
+	os.WriteFile(arr, []byte(`[{"step":1,"epoch":0.1,"loss":3.5,"learning_rate":0.001,"grad_norm":1.2,"tokens":100,"tokens_per_s":50},
+ {"step":2,"epoch":0.2,"loss":3.1,"learning_rate":0.001,"grad_norm":1.1,"tokens":100,"tokens_per_s":50,"val_loss":3.3}]`), 0o644)
+	h, err = ReadHistory(arr)
+	if err != nil || len(h) != 2 || *h[1].EvalLoss != 3.3 || *h[0].Loss != 3.5 {
+		t.Errorf("train agent history.json: %+v, %v", h, err)
+	}
+	if FindHistory(dir) != arr {
+		t.Errorf("FindHistory = %q, want history.json first", FindHistory(dir))
+	}
 	os.WriteFile(jl, []byte("{\"step\":1,\"loss\":1}\nnot json\n"), 0o644)
 	if _, err := ReadHistory(jl); err == nil || !strings.Contains(err.Error(), "history.jsonl:2") {
 		t.Errorf("bad history error %v", err)

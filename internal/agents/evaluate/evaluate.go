@@ -218,7 +218,8 @@ func ResolveModel(a agent.Artifact) (eval.ModelRef, error) {
 }
 
 // ValidationFile finds the validation split of a dataset artifact: the file
-// itself, or validation.jsonl (else val.jsonl, eval.jsonl, test.jsonl) in
+// itself, or validation.jsonl (else val.jsonl, valid.jsonl, eval.jsonl,
+// test.jsonl) in
 // a folder.
 func ValidationFile(path string) (string, error) {
 	st, err := os.Stat(path)
@@ -228,7 +229,7 @@ func ValidationFile(path string) (string, error) {
 	if !st.IsDir() {
 		return path, nil
 	}
-	for _, name := range []string{"validation.jsonl", "val.jsonl", "eval.jsonl", "test.jsonl"} {
+	for _, name := range []string{"validation.jsonl", "val.jsonl", "valid.jsonl", "eval.jsonl", "test.jsonl"} {
 		p := filepath.Join(path, name)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
