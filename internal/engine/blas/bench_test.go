@@ -1,7 +1,6 @@
 package blas
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -34,33 +33,82 @@ var benchShapes = []benchShape{
 type gemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 
 func benchGemm(b *testing.B, gemm gemmFunc, s benchShape) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	a := randSlice(rng, s.m*s.k)
-	bb := randSlice(rng, s.k*s.n)
-	c := make([]float32, s.m*s.n)
-	lda, ldb := s.k, s.n
-	if s.transA {
-		lda = s.m
-	}
-	if s.transB {
-		ldb = s.k
-	}
+	a, bb, c, lda, ldb := benchOperands(s)
+	gemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) // warm up
 	b.ReportAllocs()
 	for b.Loop() {
 		gemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
 	}
-	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
-	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	reportFlops(b, s)
 }
 
 func BenchmarkSgemm(b *testing.B) {
+	b.Logf("backend: %s", Name())
 	for _, s := range benchShapes {
-		b.Run(fmt.Sprintf("%s/%s", Name(), s.name), func(b *testing.B) { benchGemm(b, Sgemm, s) })
+		b.Run(s.name, func(b *testing.B) { benchGemm(b, Sgemm, s) })
 	}
 }
 
 func BenchmarkSgemmGo(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(s.name, func(b *testing.B) { benchGemm(b, SgemmGo, s) })
+	}
+}
+
+// benchOperands returns random operands for s and the leading dimensions.
+func benchOperands(s benchShape) (a, b, c []float32, lda, ldb int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	a = randSlice(rng, s.m*s.k)
+	b = randSlice(rng, s.k*s.n)
+	c = make([]float32, s.m*s.n)
+	lda, ldb = s.k, s.n
+	if s.transA {
+		lda = s.m
+	}
+	if s.transB {
+		ldb = s.k
+	}
+	return a, b, c, lda, ldb
+}
+
+func reportFlops(b *testing.B, s benchShape) {
+	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkGemmBF16 times GemmBF16 on pre-converted operands.
+func BenchmarkGemmBF16(b *testing.B) {
+	b.Logf("bf16 backend: %s", BF16Name())
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			a, bb, c, lda, ldb := benchOperands(s)
+			ab, bbb := make([]uint16, len(a)), make([]uint16, len(bb))
+			F32ToBF16(ab, a)
+			F32ToBF16(bbb, bb)
+			GemmBF16(s.transA, s.transB, s.m, s.n, s.k, 1, ab, lda, bbb, ldb, 0, c, s.n) // warm up
+			b.ReportAllocs()
+			for b.Loop() {
+				GemmBF16(s.transA, s.transB, s.m, s.n, s.k, 1, ab, lda, bbb, ldb, 0, c, s.n)
+			}
+			reportFlops(b, s)
+		})
+	}
+}
+
+// BenchmarkSgemmBF16W times SgemmBF16W: float32 activations (converted per
+// call) times pre-converted bf16 weights, the engine's bf16 forward.
+func BenchmarkSgemmBF16W(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			a, bb, c, lda, ldb := benchOperands(s)
+			bbb := make([]uint16, len(bb))
+			F32ToBF16(bbb, bb)
+			SgemmBF16W(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bbb, ldb, 0, c, s.n) // warm up
+			b.ReportAllocs()
+			for b.Loop() {
+				SgemmBF16W(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bbb, ldb, 0, c, s.n)
+			}
+			reportFlops(b, s)
+		})
 	}
 }

@@ -17,6 +17,11 @@ const (
 // call are inconsistent. These are programming errors, like an index out of
 // range.
 func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	checkDims(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+}
+
+// checkDims is checkGemm given the operands' lengths, for any element type.
+func checkDims(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -28,20 +33,20 @@ func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 	if transB {
 		br, bc = n, k
 	}
-	check := func(name string, s []float32, rows, cols, ld int) {
+	check := func(name string, length, rows, cols, ld int) {
 		if ld < max(cols, 1) {
 			panic(fmt.Sprintf("blas: %s: leading dimension %d < %d columns", name, ld, cols))
 		}
-		if rows > 0 && cols > 0 && len(s) < (rows-1)*ld+cols {
-			panic(fmt.Sprintf("blas: %s: len %d too short for %d×%d with stride %d", name, len(s), rows, cols, ld))
+		if rows > 0 && cols > 0 && length < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("blas: %s: len %d too short for %d×%d with stride %d", name, length, rows, cols, ld))
 		}
 	}
-	check("c", c, m, n, ldc)
+	check("c", lenC, m, n, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
-	check("a", a, ar, ac, lda)
-	check("b", b, br, bc, ldb)
+	check("a", lenA, ar, ac, lda)
+	check("b", lenB, br, bc, ldb)
 }
 
 // scaleC sets C = beta·C; beta == 0 clears C (so NaNs in C do not survive,

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // naiveGemm is the reference: a float64 triple loop over the definition.
@@ -72,7 +73,14 @@ func (tc gemmCase) String() string {
 
 // checkSgemm runs gemm on tc's random inputs and compares with naiveGemm to
 // a relative tolerance tol (relative to the sum of |terms|).
-func checkSgemm(t *testing.T, gemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int), tc gemmCase, tol float64) {
+func checkSgemm(t *testing.T, gemm gemmFunc, tc gemmCase, tol float64) {
+	t.Helper()
+	checkSgemmInputs(t, gemm, tc, tol, nil)
+}
+
+// checkSgemmInputs is checkSgemm with the reference computed on
+// prepare(copy of A), prepare(copy of B) when prepare is not nil.
+func checkSgemmInputs(t *testing.T, gemm gemmFunc, tc gemmCase, tol float64, prepare func([]float32)) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.n*1000+tc.k)))
 	ar, ac := tc.m, tc.k
@@ -94,7 +102,14 @@ func checkSgemm(t *testing.T, gemm func(transA, transB bool, m, n, k int, alpha 
 	}
 	want := append([]float32(nil), c0...)
 	got := append([]float32(nil), c0...)
-	naiveGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+	ra, rb := a, b
+	if prepare != nil {
+		ra = append([]float32(nil), a...)
+		rb = append([]float32(nil), b...)
+		prepare(ra)
+		prepare(rb)
+	}
+	naiveGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, ra, lda, rb, ldb, tc.beta, want, ldc)
 	gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
 	// Each |term| is below 1, so k+1 bounds the magnitude of the sum.
 	scale := float64(tc.k) + 1
@@ -168,6 +183,15 @@ func TestParallel(t *testing.T) {
 			if v != 1 {
 				t.Fatalf("n=%d: index %d visited %d times", n, i, v)
 			}
+		}
+	}
+}
+
+func TestMeasure(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Precision{F32, BF16} {
+		if g := Measure(p, 64, 64, 64, time.Millisecond); !(g > 0) {
+			t.Errorf("Measure(%v) = %v GFLOP/s", p, g)
 		}
 	}
 }

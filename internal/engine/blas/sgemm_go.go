@@ -1,3 +1,5 @@
+//go:build !cgo || noblas
+
 package blas
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
@@ -9,5 +11,5 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	SgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// Name returns the name of the Sgemm backend compiled in: "go" here.
+// Name returns the name of the Sgemm backend: "go" in this build.
 func Name() string { return "go" }

@@ -180,7 +180,16 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 		return nil, fmt.Errorf("max_seq_len %d exceeds the model's max_position_embeddings %d", cfg.MaxSeqLen, m.Rope.MaxPos)
 	}
 	t := &Trainer{cfg: cfg, m: m, train: trainSet, val: valSet, log: logger}
-	t.est = EstimateMemory(m, &cfg)
+	// Size activations by the longest sequence the run will really form.
+	ecfg := cfg
+	if !cfg.Packing {
+		longest := 0
+		for _, ex := range trainSet {
+			longest = max(longest, len(ex.IDs))
+		}
+		ecfg.MaxSeqLen = min(cfg.MaxSeqLen, longest)
+	}
+	t.est = EstimateMemory(m, &ecfg)
 	limit := cfg.MemoryLimit
 	if limit == 0 {
 		limit = availableMemory()
