@@ -29,6 +29,8 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 	data.Deltas = deltaSVG(c.Metrics)
 	data.WTL = winTieLossSVG(c.Metrics)
 	for _, s := range c.Samples {
+		s.Prompt, s.Reference = visible(s.Prompt), visible(s.Reference)
+		s.BaseOutput, s.TunedOutput = visible(s.BaseOutput), visible(s.TunedOutput)
 		b, t := wordDiff(s.BaseOutput, s.TunedOutput)
 		data.Samples = append(data.Samples, htmlSample{S: s, Base: b, Tuned: t,
 			Scores: scoreLine(c, s)})
@@ -48,6 +50,25 @@ type htmlSample struct {
 	S           SampleComparison
 	Base, Tuned template.HTML
 	Scores      string
+}
+
+// visible replaces control characters other than tab and newline (which
+// models do emit, from byte-fallback tokens) with their Unicode control
+// pictures, so the page stays valid and shows them.
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n':
+			return r
+		case r < 0x20:
+			return 0x2400 + r
+		case r == 0x7f:
+			return 0x2421
+		case r >= 0x80 && r < 0xa0, r == 0xfffe, r == 0xffff:
+			return 0xfffd
+		}
+		return r
+	}, s)
 }
 
 func scoreLine(c *Comparison, s SampleComparison) string {

@@ -211,7 +211,7 @@ func TestEvaluateAndCompare(t *testing.T) {
 
 	// HTML: one well-formed, self-contained document.
 	c.History = []HistoryPoint{{Step: 1, Loss: ptr(3.0)}, {Step: 2, Loss: ptr(2.0)}, {Step: 3, Loss: ptr(1.5), EvalLoss: ptr(1.7)}}
-	c.Samples[0].TunedOutput = `<script>alert("x")</script> & more`
+	c.Samples[0].TunedOutput = `<script>alert("x")</script> & more` + "\x02\x1b[0m"
 	var buf bytes.Buffer
 	if err := WriteHTML(&buf, c); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package compare
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,10 +14,8 @@ import (
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/agents/evaluate"
-	"github.com/whetstone/whetstone/internal/engine/model"
-	"github.com/whetstone/whetstone/internal/engine/train"
+	trainagent "github.com/whetstone/whetstone/internal/agents/train"
 	"github.com/whetstone/whetstone/internal/eval"
-	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 func storiesDir(t testing.TB) string {
@@ -95,46 +92,30 @@ func writeRows(t testing.TB, path string, rows []eval.Row) {
 	}
 }
 
-// fineTune trains a LoRA adapter on train.jsonl with the real engine, as the
-// train agent does, and saves it with its loss history.
-func fineTune(t testing.TB, base, data, out string) {
+// fineTune runs the real train agent (a LoRA on the engine) on the dataset
+// folder and returns its model artifact with an absolute path, as the
+// orchestrator hands it on.
+func fineTune(t testing.TB, base, data, out string) agent.Artifact {
 	t.Helper()
-	m, err := model.Load(base)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := agent.Params{"base_model": base, "method": "lora",
+		"lora":   map[string]any{"rank": int64(8), "alpha": 16.0, "dropout": 0.0, "targets": "all-linear", "rslora": false},
+		"epochs": int64(4), "batch_size": int64(8), "grad_accum": int64(1), "learning_rate": 5e-3, "schedule": "cosine",
+		"warmup_steps": int64(3), "max_seq_len": int64(64), "max_steps": int64(0), "weight_decay": 0.0, "max_grad_norm": 1.0,
+		"eval_every": int64(8), "checkpoint_every": int64(0), "packing": false, "seed": int64(7)}
+	arts, err := trainagent.New().Run(t.Context(), &agent.Env{Params: p, OutDir: out, Emit: agent.Discard,
+		Inputs: []agent.Artifact{{Type: agent.Dataset, Name: "train", Path: data}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.Load(base)
-	if err != nil {
-		t.Fatal(err)
+	if len(arts) != 1 || arts[0].Type != agent.Model {
+		t.Fatalf("train artifacts %+v", arts)
 	}
-	trainSet, err := train.LoadJSONL(filepath.Join(data, "train.jsonl"), tok, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	valSet, err := train.LoadJSONL(filepath.Join(data, "validation.jsonl"), tok, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := train.Config{Method: "lora", LoRA: model.LoRAConfig{Rank: 8, Alpha: 16, Targets: []string{"all-linear"}},
-		BatchSize: 8, LearningRate: 5e-3, Schedule: "cosine", WarmupSteps: 3, MaxSeqLen: 64, Seed: 7, Epochs: 4, EvalEvery: 8}
-	tr, err := train.New(m, cfg, trainSet, valSet, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := tr.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.SaveAdapter(out, tr.Config().LoRA, base); err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	for _, r := range res.History {
-		json.NewEncoder(&b).Encode(r)
-	}
-	if err := os.WriteFile(filepath.Join(out, "history.jsonl"), b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	a := arts[0]
+	a.Path = filepath.Join(out, a.Path)
+	return a
 }
 
 // TestFineTunedBeatsBase is the acceptance path on the real engine
@@ -153,7 +134,7 @@ func TestFineTunedBeatsBase(t *testing.T) {
 	writeRows(t, filepath.Join(data, "validation.jsonl"), storyRows(16, 100))
 	adapter := filepath.Join(dir, "adapter")
 	start := time.Now()
-	fineTune(t, base, data, adapter)
+	tuned := fineTune(t, base, data, adapter)
 	t.Logf("fine-tune: %v", time.Since(start))
 
 	rec := &recorder{}
@@ -164,7 +145,7 @@ func TestFineTunedBeatsBase(t *testing.T) {
 		Params: agent.Params{"metrics": []any{"loss", "perplexity", "exact_match", "token_f1", "rouge_l", "bleu"},
 			"max_new_tokens": 40, "samples": 12, "temperature": 0.0, "seed": 42},
 		Inputs: []agent.Artifact{
-			{Type: agent.Model, Name: "adapter", Path: adapter, Meta: map[string]any{"base_model": base}},
+			tuned,
 			{Type: agent.Dataset, Name: "train", Path: data},
 		},
 		OutDir: evalOut, Emit: rec,
@@ -183,7 +164,7 @@ func TestFineTunedBeatsBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(e.Samples) != 12 || e.Model.Adapter != adapter || e.Model.BaseModel != base || e.Model.History == "" {
+	if len(e.Samples) != 12 || e.Model.Adapter != adapter || e.Model.History != filepath.Join(adapter, "history.json") {
 		t.Errorf("evaluation: %d samples, model %+v", len(e.Samples), e.Model)
 	}
 	for _, s := range e.Samples[:2] {
