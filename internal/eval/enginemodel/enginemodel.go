@@ -66,8 +66,8 @@ func hasTokenizer(dir string) bool {
 // activation buffers per shape, so rounding lengths up reuses them.
 const padTo = 32
 
-// Loss implements eval.Model. Sequences longer than the model's context are
-// an error.
+// Loss implements eval.Model. Tokens past the model's context
+// (max_position_embeddings) are dropped.
 func (m *Model) Loss(ctx context.Context, ids, labels []int) (float64, int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
@@ -78,9 +78,10 @@ func (m *Model) Loss(ctx context.Context, ids, labels []int) (float64, int, erro
 	if len(ids) < 2 {
 		return 0, 0, nil
 	}
+	// Like the trainer, score only what fits in the model's context.
 	maxPos := m.m.Cfg.MaxPositionEmbeddings
 	if len(ids) > maxPos {
-		return 0, 0, fmt.Errorf("loss: %d tokens exceed the model's context of %d", len(ids), maxPos)
+		ids, labels = ids[:maxPos], labels[:maxPos]
 	}
 	T := min(maxPos, (len(ids)+padTo-1)/padTo*padTo)
 	b := &model.Batch{B: 1, T: T, IDs: make([]int32, T), Labels: make([]int32, T)}

@@ -91,6 +91,16 @@ func TestStoriesAgainstTorch(t *testing.T) {
 	if n2 != len(g.IDs)-10 || s2 >= sum {
 		t.Errorf("masked loss %v over %d, full %v over %d", s2, n2, sum, n)
 	}
+	// A sequence longer than the context (512) is scored on its first 512 tokens.
+	long := slices.Repeat(g.IDs, 20)[:600]
+	sl, nl, err := m.Loss(t.Context(), long, long)
+	if err != nil || nl != 511 {
+		t.Errorf("long sequence: %d positions, %v", nl, err)
+	}
+	s512, _, _ := m.Loss(t.Context(), long[:512], long[:512])
+	if sl != s512 {
+		t.Errorf("long sequence loss %v, first 512 tokens %v", sl, s512)
+	}
 	eos, _ := tok.EOS()
 	out, err := m.Generate(t.Context(), tok.Encode(g.Prompt, true), eval.GenerateOptions{MaxNewTokens: len(g.Generated), Stop: []int{eos}})
 	if err != nil {
