@@ -38,9 +38,16 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 	for _, m := range c.Metrics {
 		if m.Name == c.Primary {
 			data.Improved = m.Improved
-			data.Verdict = fmt.Sprintf("On %s the fine-tuned model scores %s against the base model's %s (Δ %s, %s CI [%s, %s]); it wins %d, ties %d and loses %d of %d.",
+			sig := "the interval includes 0, so the difference is not significant"
+			switch {
+			case m.Significant && m.Improved:
+				sig = "a significant improvement"
+			case m.Significant:
+				sig = "a significant regression"
+			}
+			data.Verdict = fmt.Sprintf("On %s the fine-tuned model scores %s against the base model's %s (Δ %s, %s CI [%s, %s]: %s); it wins %d, ties %d and loses %d of %d.",
 				m.Name, num(m.Tuned.Estimate), num(m.Base.Estimate), signed(m.Delta.Estimate), data.Pct,
-				signed(m.Delta.Lo), signed(m.Delta.Hi), m.Wins, m.Ties, m.Losses, m.Units)
+				signed(m.Delta.Lo), signed(m.Delta.Hi), sig, m.Wins, m.Ties, m.Losses, m.Units)
 		}
 	}
 	return page.Execute(w, data)
