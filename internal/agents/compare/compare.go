@@ -57,8 +57,12 @@ func (a *Agent) Spec() agent.Spec {
 			{Name: "judge_key", Type: agent.String, Kind: "secret",
 				Description: "API key for the judge endpoint recorded in the evaluation, when it used the judge metric (keys are never stored in reports)."},
 		},
-		Inputs: []agent.Port{{Type: agent.Report, Name: "evaluation", Required: true, Multiple: true,
-			Description: "the fine-tuned model's evaluation report; with two, the first is the base and nothing is re-run"}},
+		Inputs: []agent.Port{
+			{Type: agent.Report, Name: "evaluation", Required: true, Multiple: true,
+				Description: "the fine-tuned model's evaluation report; with two, the first is the base and nothing is re-run"},
+			{Type: agent.Model, Name: "model", Description: "optional: the evaluated model, when the paths recorded in the report are not readable here (non-local blob store)"},
+			{Type: agent.Dataset, Name: "dataset", Description: "optional: the evaluated dataset, for the same reason"},
+		},
 		Outputs: []agent.Port{
 			{Type: agent.Report, Name: eval.KindComparison, Description: "comparison.json"},
 			{Type: agent.Report, Name: "comparison_html", Description: "comparison.html, self-contained"},
@@ -159,15 +163,41 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 // settings.
 func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluation) (*eval.Evaluation, error) {
 	ref := tuned.Model
+	if a, ok := env.Input(agent.Model); ok {
+		// The model as handed to this node wins over the recorded paths,
+		// which may have been a previous node's scratch folder.
+		r, err := evaluate.ResolveModel(a)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
+		}
+		ref = r
+		tuned.Model.History = r.History
+	}
 	if ref.BaseModel == "" || (ref.Adapter == "" && filepath.Clean(ref.BaseModel) == filepath.Clean(ref.Path)) {
 		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated model %s has no separate base model to compare against", ref.Path))
 	}
-	rows, err := eval.ReadRows(tuned.Dataset.File)
+	if ref.Adapter != "" {
+		if _, err := os.Stat(ref.Adapter); err != nil {
+			return nil, agent.Permanent(fmt.Errorf("compare: the evaluated adapter %s is not readable here (connect the model to this node): %w", ref.Adapter, err))
+		}
+	}
+	file := tuned.Dataset.File
+	if a, ok := env.Input(agent.Dataset); ok {
+		f, err := evaluate.ValidationFile(a.Path)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
+		}
+		file = f
+	}
+	if _, err := os.Stat(file); err != nil {
+		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated split %s is not readable here (connect the dataset to this node): %w", file, err))
+	}
+	rows, err := eval.ReadRows(file)
 	if err != nil {
 		return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
 	}
 	if len(rows) != tuned.Dataset.Rows {
-		return nil, agent.Permanent(fmt.Errorf("compare: %s has %d rows, the evaluation saw %d", tuned.Dataset.File, len(rows), tuned.Dataset.Rows))
+		return nil, agent.Permanent(fmt.Errorf("compare: %s has %d rows, the evaluation saw %d", file, len(rows), tuned.Dataset.Rows))
 	}
 	emit := env.Emit
 	if emit == nil {

@@ -212,6 +212,36 @@ func TestCompareErrors(t *testing.T) {
 	}
 }
 
+// TestCompareWithModelAndDatasetInputs moves the model and dataset after
+// evaluation (as a non-local blob store does with a node's scratch folder):
+// compare fails with advice, then works when they are connected to it.
+func TestCompareWithModelAndDatasetInputs(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	dir, model, data := setupData(t)
+	baseDir := filepath.Join(dir, "base")
+	os.MkdirAll(baseDir, 0o755)
+	model.Meta["base_model"] = baseDir
+	report := runEvaluate(t, loader(&calls), nil, model, data)
+	moved := filepath.Join(dir, "moved")
+	os.MkdirAll(moved, 0o755)
+	os.Rename(data.Path, filepath.Join(moved, "data"))
+	os.Rename(model.Path, filepath.Join(moved, "adapter"))
+	in := []agent.Artifact{{Type: agent.Report, Path: report}}
+	_, err := New(loader(&calls)).Run(t.Context(), &agent.Env{Params: compareParams(), OutDir: t.TempDir(), Inputs: in})
+	if err == nil || !strings.Contains(err.Error(), "connect the dataset") {
+		t.Fatalf("error %v", err)
+	}
+	model.Path, data.Path = filepath.Join(moved, "adapter"), filepath.Join(moved, "data")
+	out := t.TempDir()
+	if _, err := New(loader(&calls)).Run(t.Context(), &agent.Env{Params: compareParams(), OutDir: out, Inputs: append(in, model, data)}); err != nil {
+		t.Fatal(err)
+	}
+	if c := readComparison(t, out); len(c.Samples) != 15 {
+		t.Errorf("%d samples", len(c.Samples))
+	}
+}
+
 // TestJudgeThroughAgents runs evaluate with judge_url pointing at an
 // OpenAI-compatible test endpoint, then compare with judge_key: the base
 // outputs are judged too, with the key compare was given (the report never
