@@ -229,7 +229,7 @@ func TestCompareWithModelAndDatasetInputs(t *testing.T) {
 	os.Rename(model.Path, filepath.Join(moved, "adapter"))
 	in := []agent.Artifact{{Type: agent.Report, Path: report}}
 	_, err := New(loader(&calls)).Run(t.Context(), &agent.Env{Params: compareParams(), OutDir: t.TempDir(), Inputs: in})
-	if err == nil || !strings.Contains(err.Error(), "connect the dataset") {
+	if err == nil || !strings.Contains(err.Error(), "connect the model") {
 		t.Fatalf("error %v", err)
 	}
 	model.Path, data.Path = filepath.Join(moved, "adapter"), filepath.Join(moved, "data")
