@@ -196,24 +196,36 @@ func TestParseVerdict(t *testing.T) {
 // test endpoint.
 func TestEvaluateWithJudge(t *testing.T) {
 	t.Parallel()
-	srv := &chatServer{t: t, reply: gradeByOverlap, fail: func(n int, w http.ResponseWriter) bool {
-		if n == 2 { // one sample's judge call fails for good
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return true
+	var inFlight, most atomic.Int32
+	srv := &chatServer{t: t, reply: func(r chatRequest) string {
+		if strings.Contains(r.Messages[1].Content, "Question 1:") { // this sample's judge call fails for good
+			return "no verdict"
 		}
-		return false
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		return gradeByOverlap(r)
 	}}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	tok := newWordTok()
 	rows := testRows()[:4]
 	m := &fakeModel{tok: tok, answers: map[string]string{rows[0].Prompt: "red"}}
-	e, err := Evaluate(t.Context(), m, tok, rows, Options{Metrics: []string{MetricJudge}, Samples: 4, Judge: newTestJudge(ts.URL)})
+	e, err := Evaluate(t.Context(), m, tok, rows, Options{Metrics: []string{MetricJudge}, Samples: 4, Judge: newTestJudge(ts.URL), JudgeConcurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(e.Warnings) != 1 || !strings.Contains(e.Warnings[0], "400") {
+	if len(e.Warnings) != 1 || !strings.Contains(e.Warnings[0], "row 1: judge reply has no score") {
 		t.Errorf("warnings %v", e.Warnings)
+	}
+	if most.Load() > 2 {
+		t.Errorf("%d judge calls in flight, limit 2", most.Load())
 	}
 	// Row 0 right (10), row 1 failed (skipped), rows 2-3 wrong (2): mean 14/3.
 	if !near(e.Results[MetricJudge], 14.0/3) {

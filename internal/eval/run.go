@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -47,7 +48,7 @@ type Tokenizer interface {
 // enginemodel.Load is the loader for Whetstone's own engine.
 type Loader func(ctx context.Context, base, adapter string) (Model, Tokenizer, error)
 
-// Judge rates one output. Implementations must be safe for one caller.
+// Judge rates one output. Implementations must be safe for concurrent use.
 type Judge interface {
 	Rate(ctx context.Context, in JudgeInput) (Verdict, error)
 	Settings() JudgeSettings
@@ -80,6 +81,8 @@ type Options struct {
 	Seed          int64
 	// Judge rates outputs when the judge metric is requested.
 	Judge Judge
+	// JudgeConcurrency bounds the judge calls in flight. Defaults to 4.
+	JudgeConcurrency int
 	// Progress, when set, is called after each unit of work.
 	Progress func(fraction float64, eta time.Duration, msg string)
 }
@@ -170,6 +173,14 @@ func Evaluate(ctx context.Context, m Model, tok Tokenizer, rows []Row, opt Optio
 		}
 	}
 
+	// Judge calls run in the background, at most JudgeConcurrency at a
+	// time, while generation goes on.
+	e.Samples = make([]Sample, len(idx))
+	judgeErrs := make([]error, len(idx))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, cmpOr(opt.JudgeConcurrency, 4))
+	jctx, cancelJudges := context.WithCancel(ctx)
+	defer cancelJudges()
 	for k, i := range idx {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -185,22 +196,36 @@ func Evaluate(ctx context.Context, m Model, tok Tokenizer, rows []Row, opt Optio
 		s.OutputTokens = len(out)
 		s.Output = strings.TrimSpace(tok.Decode(out, true))
 		scoreSample(&s, metrics)
+		e.Samples[k] = s
 		if wantJudge {
-			v, err := opt.Judge.Rate(ctx, JudgeInput{Prompt: s.Prompt, Reference: s.Reference, Output: s.Output})
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(s *Sample, errp *error) {
+				defer func() { <-sem; wg.Done() }()
+				v, err := opt.Judge.Rate(jctx, JudgeInput{Prompt: s.Prompt, Reference: s.Reference, Output: s.Output})
+				if err != nil {
+					*errp = err
+					return
 				}
-				// The sample keeps no judge score; Aggregate skips it.
-				e.Warnings = append(e.Warnings, fmt.Sprintf("judge on row %d: %v", i, err))
-			} else {
 				s.Scores[MetricJudge] = v.Score
 				s.JudgeReason = v.Reason
-			}
+			}(&e.Samples[k], &judgeErrs[k])
 		}
-		e.Samples = append(e.Samples, s)
 		done += genWeight
 		report(fmt.Sprintf("sample %d/%d", k+1, len(idx)))
+	}
+	if wantJudge {
+		report("waiting for the judge")
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for k, err := range judgeErrs {
+			if err != nil {
+				// The sample keeps no judge score; Aggregate skips it.
+				e.Warnings = append(e.Warnings, fmt.Sprintf("judge on row %d: %v", idx[k], err))
+			}
+		}
 	}
 
 	for _, name := range metrics {
