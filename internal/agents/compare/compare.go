@@ -182,7 +182,7 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		}
 	}
 	file := tuned.Dataset.File
-	if a, ok := env.Input(agent.Dataset); ok {
+	if a, ok := evaluate.PickDataset(env); ok {
 		f, err := evaluate.ValidationFile(a.Path)
 		if err != nil {
 			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))

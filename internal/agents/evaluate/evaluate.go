@@ -88,7 +88,7 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	if !ok {
 		return nil, agent.Permanent(errors.New("evaluate: no model input"))
 	}
-	dArt, ok := env.Input(agent.Dataset)
+	dArt, ok := PickDataset(env)
 	if !ok {
 		return nil, agent.Permanent(errors.New("evaluate: no dataset input"))
 	}
@@ -153,6 +153,24 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	meta := map[string]any{"kind": eval.KindEvaluation, "metrics": e.Results, "samples": len(e.Samples),
 		"model": ref.Path, "base_model": ref.BaseModel}
 	return []agent.Artifact{{Type: agent.Report, Name: eval.KindEvaluation, Path: ReportFile, Meta: meta}}, nil
+}
+
+// PickDataset returns the dataset input to evaluate on: one named
+// "validation" (or "val", "valid", "eval", "test") when a predecessor emits
+// its splits separately, else the first dataset input.
+func PickDataset(env *agent.Env) (agent.Artifact, bool) {
+	ds := env.InputsOf(agent.Dataset)
+	for _, name := range []string{"validation", "val", "valid", "eval", "test"} {
+		for _, a := range ds {
+			if a.Name == name {
+				return a, true
+			}
+		}
+	}
+	if len(ds) == 0 {
+		return agent.Artifact{}, false
+	}
+	return ds[0], true
 }
 
 // loadBase is the folder whose weights are loaded: the base model under an

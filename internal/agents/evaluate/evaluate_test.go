@@ -171,6 +171,25 @@ func TestRunWithAdapterAndPlainModel(t *testing.T) {
 	}
 }
 
+func TestPickDataset(t *testing.T) {
+	t.Parallel()
+	env := &agent.Env{Inputs: []agent.Artifact{
+		{Type: agent.Model, Name: "validation"},
+		{Type: agent.Dataset, Name: "train", Path: "t"},
+		{Type: agent.Dataset, Name: "validation", Path: "v"},
+	}}
+	if a, ok := PickDataset(env); !ok || a.Path != "v" {
+		t.Errorf("PickDataset = %+v, %v; want the validation split", a, ok)
+	}
+	env.Inputs = env.Inputs[:2]
+	if a, ok := PickDataset(env); !ok || a.Path != "t" {
+		t.Errorf("PickDataset = %+v, %v; want the only dataset", a, ok)
+	}
+	if _, ok := PickDataset(&agent.Env{}); ok {
+		t.Error("PickDataset found a dataset in no inputs")
+	}
+}
+
 func TestRunErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
