@@ -36,7 +36,9 @@ type GenerateOptions struct {
 	Stop        []int
 }
 
-// Tokenizer is what evaluation needs from a tokenizer.
+// Tokenizer is what evaluation needs from a tokenizer. When it also has a
+// StopTokens() []int method (internal/tokenizer does), generation stops at
+// any of those ids too.
 type Tokenizer interface {
 	Encode(text string, addSpecial bool) []int
 	Decode(ids []int, skipSpecial bool) string
@@ -134,6 +136,14 @@ func Evaluate(ctx context.Context, m Model, tok Tokenizer, rows []Row, opt Optio
 	if hasEOS {
 		eosText = tok.Decode([]int{eosID}, false)
 		stop = []int{eosID}
+	}
+	// Chat models also end a turn with end-of-turn tokens.
+	if st, ok := tok.(interface{ StopTokens() []int }); ok {
+		for _, id := range st.StopTokens() {
+			if !slices.Contains(stop, id) {
+				stop = append(stop, id)
+			}
+		}
 	}
 
 	wantLoss := slices.Contains(metrics, MetricLoss) || slices.Contains(metrics, MetricPerplexity)
