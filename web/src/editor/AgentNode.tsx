@@ -24,7 +24,6 @@ export function AgentNode({ id, data, selected }: NodeProps<AgentFlowNode>) {
   const cls = ['agent-node', status ? `status-${status}` : '', data.errorCount ? 'has-error' : '', selected ? 'selected' : '', data.spec ? '' : 'unknown']
     .filter(Boolean)
     .join(' ');
-  const rows = Math.max(ins.length, outs.length, 1);
   return (
     <div className={cls} data-node-id={id} data-status={status} aria-label={`${id} (${data.agent})${status ? `, ${status}` : ''}`}>
       <div className="agent-node-head">
@@ -48,10 +47,18 @@ export function AgentNode({ id, data, selected }: NodeProps<AgentFlowNode>) {
           </span>
         </div>
       ) : null}
-      <div className="ports" style={{ minHeight: rows * 18 }}>
+      <div className="ports">
         <div className="ports-in">
           {ins.map((p, i) => (
             <div className="port-label" key={p.name + i}>
+              <Handle
+                type="target"
+                position={Position.Left}
+                id={inHandle(p)}
+                className={`handle type-${p.type}`}
+                data-port-type={p.type}
+                title={`input ${p.name}: ${p.type}`}
+              />
               {p.name || p.type}
               <span className="port-type">{p.type}</span>
             </div>
@@ -62,34 +69,18 @@ export function AgentNode({ id, data, selected }: NodeProps<AgentFlowNode>) {
             <div className="port-label" key={p.name + i}>
               <span className="port-type">{p.type}</span>
               {p.name || p.type}
+              <Handle
+                type="source"
+                position={Position.Right}
+                id={outHandle(p)}
+                className={`handle type-${p.type}`}
+                data-port-type={p.type}
+                title={`output ${p.name}: ${p.type}`}
+              />
             </div>
           ))}
         </div>
       </div>
-      {ins.map((p, i) => (
-        <Handle
-          key={'in' + i}
-          type="target"
-          position={Position.Left}
-          id={inHandle(p)}
-          className={`handle type-${p.type}`}
-          style={{ top: 62 + i * 18 + 9 }}
-          data-port-type={p.type}
-          title={`input ${p.name}: ${p.type}`}
-        />
-      ))}
-      {outs.map((p, i) => (
-        <Handle
-          key={'out' + i}
-          type="source"
-          position={Position.Right}
-          id={outHandle(p)}
-          className={`handle type-${p.type}`}
-          style={{ top: 62 + i * 18 + 9 }}
-          data-port-type={p.type}
-          title={`output ${p.name}: ${p.type}`}
-        />
-      ))}
     </div>
   );
 }

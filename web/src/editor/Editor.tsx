@@ -99,7 +99,6 @@ function Editor() {
   const [datasets, setDatasets] = useState<string[]>([]);
   const hist = useHistory<Graph>(loadDraft);
   const g = hist.value;
-  const [selected, setSelected] = useState<{ nodes: string[]; edges: string[] }>({ nodes: [], edges: [] });
   const [serverErrors, setServerErrors] = useState<ServerErrors>({});
   const [banner, setBanner] = useState<{ kind: 'error' | 'info'; text: string; items?: string[] } | null>(null);
   const [submitting, setSubmitting] = useState(false);
@@ -123,44 +122,63 @@ function Editor() {
 
   const specOf = useMemo(() => new Map((agents ?? []).map((a) => [a.name, a])), [agents]);
 
-  const nodes: AgentFlowNode[] = useMemo(
-    () =>
-      g.nodes.map((n) => {
+  // React Flow's own node state (measured sizes, selection, dragging) lives in
+  // rfNodes; the pipeline itself (ids, agents, params, positions) lives in the
+  // undoable graph, and rfNodes follows it.
+  const [rfNodes, setRfNodes] = useState<AgentFlowNode[]>([]);
+  const [rfEdges, setRfEdges] = useState<Edge[]>([]);
+  const selectNext = useRef<string | null>(null);
+  useEffect(() => {
+    setRfNodes((prev) => {
+      const old = new Map(prev.map((n) => [n.id, n]));
+      const want = selectNext.current;
+      return g.nodes.map((n) => {
         const spec = specOf.get(n.agent);
         const errs = { ...checkNode(spec, n.params), ...(serverErrors[n.id] ?? {}) };
+        const o = old.get(n.id);
         return {
+          ...(o ?? {}),
           id: n.id,
-          type: 'agent',
+          type: 'agent' as const,
           position: n.position,
-          selected: selected.nodes.includes(n.id),
+          selected: want ? n.id === want : (o?.selected ?? false),
           data: { agent: n.agent, spec, errorCount: Object.keys(errs).length },
         };
-      }),
-    [g.nodes, specOf, serverErrors, selected.nodes],
-  );
-  const edges: Edge[] = useMemo(
-    () => g.edges.map((e) => ({ ...e, selected: selected.edges.includes(e.id), animated: false })),
-    [g.edges, selected.edges],
+      });
+    });
+    if (selectNext.current && g.nodes.some((n) => n.id === selectNext.current)) {
+      setRfEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
+      selectNext.current = null;
+    }
+  }, [g.nodes, specOf, serverErrors]);
+  useEffect(() => {
+    setRfEdges((prev) => {
+      const old = new Map(prev.map((e) => [e.id, e]));
+      return g.edges.map((e) => ({ ...(old.get(e.id) ?? {}), ...e }));
+    });
+  }, [g.edges]);
+  const select = useCallback((id: string | null) => {
+    selectNext.current = id;
+    setRfNodes((ns) => ns.map((n) => ({ ...n, selected: n.id === id })));
+    setRfEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
+  }, []);
+  const selected = useMemo(
+    () => ({ nodes: rfNodes.filter((n) => n.selected).map((n) => n.id), edges: rfEdges.filter((e) => e.selected).map((e) => e.id) }),
+    [rfNodes, rfEdges],
   );
 
   const onNodesChange = useCallback(
     (changes: NodeChange<AgentFlowNode>[]) => {
-      const sel = changes.filter((c) => c.type === 'select');
-      if (sel.length)
-        setSelected((s) => {
-          const set = new Set(s.nodes);
-          for (const c of sel) if (c.type === 'select') (c.selected ? set.add(c.id) : set.delete(c.id));
-          return { ...s, nodes: [...set] };
-        });
-      const moves = changes.filter((c) => c.type === 'position' || c.type === 'remove');
+      setRfNodes((ns) => applyNodeChanges(changes, ns));
+      const moves = changes.filter((c) => (c.type === 'position' && c.position) || c.type === 'remove');
       if (!moves.length) return;
       const removing = moves.some((c) => c.type === 'remove');
       hist.update(
         (cur) => {
-          const applied = applyNodeChanges(moves, cur.nodes.map((n) => ({ id: n.id, position: n.position, data: {} })));
-          const pos = new Map(applied.map((n) => [n.id, n.position]));
-          const nodes = cur.nodes.filter((n) => pos.has(n.id)).map((n) => ({ ...n, position: pos.get(n.id)! }));
-          const edges = removing ? cur.edges.filter((e) => pos.has(e.source) && pos.has(e.target)) : cur.edges;
+          const gone = new Set(moves.filter((c) => c.type === 'remove').map((c) => (c as { id: string }).id));
+          const pos = new Map(moves.flatMap((c) => (c.type === 'position' && c.position ? [[c.id, c.position] as const] : [])));
+          const nodes = cur.nodes.filter((n) => !gone.has(n.id)).map((n) => (pos.has(n.id) ? { ...n, position: pos.get(n.id)! } : n));
+          const edges = removing ? cur.edges.filter((e) => !gone.has(e.source) && !gone.has(e.target)) : cur.edges;
           return { ...cur, nodes, edges };
         },
         removing ? undefined : null,
@@ -170,15 +188,9 @@ function Editor() {
   );
   const onEdgesChange = useCallback(
     (changes: EdgeChange[]) => {
-      const sel = changes.filter((c) => c.type === 'select');
-      if (sel.length)
-        setSelected((s) => {
-          const set = new Set(s.edges);
-          for (const c of sel) if (c.type === 'select') (c.selected ? set.add(c.id) : set.delete(c.id));
-          return { ...s, edges: [...set] };
-        });
-      const rm = changes.filter((c) => c.type === 'remove');
-      if (rm.length) hist.update((cur) => ({ ...cur, edges: applyEdgeChanges(rm, cur.edges as Edge[]) as Graph['edges'] }));
+      setRfEdges((es) => applyEdgeChanges(changes, es));
+      const rm = changes.filter((c) => c.type === 'remove').map((c) => (c as { id: string }).id);
+      if (rm.length) hist.update((cur) => ({ ...cur, edges: cur.edges.filter((e) => !rm.includes(e.id)) }));
     },
     [hist],
   );
@@ -224,9 +236,9 @@ function Editor() {
         for (const p of spec?.params ?? []) if (p.required && p.default !== undefined) params[p.name] = p.default;
         return { ...cur, nodes: [...cur.nodes, { id, agent, params, position: pos }] };
       });
-      setTimeout(() => setSelected({ nodes: [id], edges: [] }), 0);
+      select(id);
     },
-    [hist, specOf, flow],
+    [hist, specOf, flow, select],
   );
 
   const onDrop = useCallback(
@@ -277,10 +289,10 @@ function Editor() {
           return { ...e, source, target, id: `${source}->${target}` };
         }),
       }));
-      setSelected({ nodes: [newID], edges: [] });
+      select(newID);
       return true;
     },
-    [g.nodes, hist],
+    [g.nodes, hist, select],
   );
 
   const deleteSelection = useCallback(() => {
@@ -290,12 +302,12 @@ function Editor() {
       nodes: cur.nodes.filter((n) => !selected.nodes.includes(n.id)),
       edges: cur.edges.filter((e) => !selected.edges.includes(e.id) && !selected.nodes.includes(e.source) && !selected.nodes.includes(e.target)),
     }));
-    setSelected({ nodes: [], edges: [] });
-  }, [hist, selected]);
+    select(null);
+  }, [hist, selected, select]);
 
   const doLayout = useCallback(() => {
     hist.update((cur) => layout(cur));
-    setTimeout(() => flow.fitView({ padding: 0.2, duration: 200 }), 50);
+    setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1, duration: 200 }), 50);
   }, [hist, flow]);
 
   const load = useCallback(
@@ -305,17 +317,17 @@ function Editor() {
         const ng = fromSpec(spec, agents ?? []);
         hist.update(() => ng);
         setServerErrors({});
-        setSelected({ nodes: [], edges: [] });
+        select(null);
         const unknown = spec.nodes.filter((n) => !specOf.has(n.agent)).map((n) => `${n.id}: unknown agent "${n.agent}"`);
         setBanner(unknown.length ? { kind: 'error', text: `Loaded ${source}, but some agents are not available on this server:`, items: unknown } : { kind: 'info', text: `Loaded ${source}.` });
-        setTimeout(() => flow.fitView({ padding: 0.2 }), 50);
+        setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 50);
         return true;
       } catch (e) {
         setBanner({ kind: 'error', text: `Could not load ${source}: ${(e as Error).message}` });
         return false;
       }
     },
-    [agents, hist, specOf, flow],
+    [agents, hist, specOf, flow, select],
   );
 
   const submit = useCallback(async () => {
@@ -330,13 +342,13 @@ function Editor() {
         const { byNode, general } = groupErrors(e.errors, g);
         setServerErrors(byNode);
         const first = Object.keys(byNode)[0];
-        if (first) setSelected({ nodes: [first], edges: [] });
+        if (first) select(first);
         setBanner({ kind: 'error', text: `${e.title}${e.detail ? `: ${e.detail}` : ''}`, items: general });
       } else setBanner({ kind: 'error', text: `Submit failed: ${(e as Error).message}` });
     } finally {
       setSubmitting(false);
     }
-  }, [g]);
+  }, [g, select]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -508,22 +520,18 @@ function Editor() {
         </aside>
         <div className="canvas" ref={wrapper} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; }} onDrop={onDrop} aria-label="Pipeline canvas" role="region">
           <ReactFlow
-            nodes={nodes}
-            edges={edges}
+            nodes={rfNodes}
+            edges={rfEdges}
             nodeTypes={nodeTypes}
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}
             onConnect={connect}
             isValidConnection={isValidConnection}
             onNodeDragStart={() => hist.update((c) => ({ ...c }))}
-            onSelectionChange={({ nodes, edges }) => {
-              const n = nodes.map((x) => x.id);
-              const e = edges.map((x) => x.id);
-              setSelected((s) => (s.nodes.join() === n.join() && s.edges.join() === e.join() ? s : { nodes: n, edges: e }));
-            }}
             deleteKeyCode={['Delete', 'Backspace']}
             colorMode={theme}
             fitView
+            fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
             minZoom={0.2}
             maxZoom={2}
             proOptions={{ hideAttribution: true }}

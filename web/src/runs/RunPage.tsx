@@ -257,6 +257,7 @@ function RunGraph({
         edges={edges}
         nodeTypes={nodeTypes}
         fitView
+        fitViewOptions={{ padding: 0.15, maxZoom: 1 }}
         nodesConnectable={false}
         nodesDraggable={false}
         elementsSelectable={false}

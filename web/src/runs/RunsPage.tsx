@@ -46,9 +46,10 @@ export function RunsPage() {
   const shown = useMemo(
     () =>
       (jobs ?? [])
+        .filter((j) => !status || j.status === status)
         .filter((j) => !q || `${j.name} ${j.job_id}`.toLowerCase().includes(q.toLowerCase()))
         .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at)),
-    [jobs, q],
+    [jobs, q, status],
   );
   const setQuery = (k: string, v: string) => {
     const p = new URLSearchParams(location.search);
