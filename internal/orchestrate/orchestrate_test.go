@@ -400,6 +400,10 @@ edges: [{from: a, to: b}]`
 	if node(j3, "a").Cached || b.rec.n("step") != 2 || b.rec.n("other") != 2 || node(j3, "b").Cached {
 		t.Errorf("changed param: cached %v %v, runs %d %d", node(j3, "a").Cached, node(j3, "b").Cached, b.rec.n("step"), b.rec.n("other"))
 	}
+	// Models are registered by the runs that made them, not again on cache hits.
+	if _, total, _ := b.p.Store.ListModels(context.Background(), store.ListParams{}); total != 4 {
+		t.Errorf("%d models registered, want 4 (2 runs x 2 nodes)", total)
+	}
 }
 
 func TestInvalidSpecQueuesNothing(t *testing.T) {
