@@ -109,7 +109,7 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 		o.mu.Unlock()
 	}()
 	watchDone := make(chan struct{})
-	go o.watch(runCtx, cancel, ref, owner, watchDone)
+	go o.watch(runCtx, cancel, ref, owner, now.Add(o.cfg.LeaseTimeout), watchDone)
 
 	outs, cacheKey, cached, runErr := o.execute(runCtx, job, node, ag, log)
 	cancel(nil)
@@ -157,8 +157,15 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 }
 
 // watch renews the lease and watches for the job's end until ctx ends.
-func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, done chan<- struct{}) {
+//
+// If renewals stall (a write lock held for long, a paused process), the
+// agent is cancelled shortly before the lease it holds ends, so it never
+// runs on past its lease alongside a worker that took the node over.
+func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, until time.Time, done chan<- struct{}) {
 	defer close(done)
+	margin := o.cfg.LeaseTimeout / 10
+	expire := time.AfterFunc(time.Until(until)-margin, func() { cancel(errLeaseLost) })
+	defer expire.Stop()
 	poll := time.NewTicker(o.cfg.PollInterval)
 	defer poll.Stop()
 	renew := time.NewTicker(max(o.cfg.LeaseTimeout/3, 10*time.Millisecond))
@@ -175,14 +182,18 @@ func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc
 			}
 		case <-renew.C:
 			var ok bool
+			newUntil := time.Now().UTC().Add(o.cfg.LeaseTimeout)
 			err := o.st.InTx(ctx, func(tx store.Tx) error {
 				var err error
-				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, time.Now().UTC().Add(o.cfg.LeaseTimeout))
+				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, newUntil)
 				return err
 			})
 			if err == nil && !ok {
 				cancel(errLeaseLost)
 				return
+			}
+			if err == nil {
+				expire.Reset(time.Until(newUntil) - margin)
 			}
 		}
 	}
