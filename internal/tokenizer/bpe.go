@@ -226,6 +226,9 @@ func (m *bpeModel) merge(syms []int32) []int32 {
 	if len(syms) < 2 {
 		return syms
 	}
+	if len(syms) > 256 {
+		return m.mergeHeap(syms)
+	}
 	var rbuf [64]uint32
 	var nbuf [64]int32
 	ranks, news := rbuf[:0], nbuf[:0]
@@ -254,6 +257,117 @@ func (m *bpeModel) merge(syms []int32) []int32 {
 		if bi < len(ranks) {
 			ranks[bi], news[bi] = m.pair(syms[bi], syms[bi+1])
 		}
+	}
+}
+
+// mergeHeap is merge for long words: a priority queue of candidate pairs ordered by (rank, position)
+// over a linked list of symbols, O(n log n) like Hugging Face's word.merge_all.
+func (m *bpeModel) mergeHeap(syms []int32) []int32 {
+	n := len(syms)
+	next := make([]int32, n)
+	prev := make([]int32, n)
+	alive := make([]bool, n)
+	for i := range n {
+		next[i], prev[i], alive[i] = int32(i+1), int32(i-1), true
+	}
+	next[n-1] = -1
+	h := make(mergeHeap, 0, n)
+	for i := 0; i+1 < n; i++ {
+		if r, id := m.pair(syms[i], syms[i+1]); r != noRank {
+			h = append(h, mergeCand{rank: r, pos: int32(i), id: id})
+		}
+	}
+	h.init()
+	for len(h) > 0 {
+		c := h.pop()
+		p := c.pos
+		if !alive[p] || next[p] < 0 {
+			continue
+		}
+		q := next[p]
+		if r, id := m.pair(syms[p], syms[q]); r != c.rank || id != c.id {
+			continue
+		}
+		syms[p] = c.id
+		alive[q] = false
+		next[p] = next[q]
+		if next[q] >= 0 {
+			prev[next[q]] = p
+		}
+		if pp := prev[p]; pp >= 0 {
+			if r, id := m.pair(syms[pp], syms[p]); r != noRank {
+				h.push(mergeCand{rank: r, pos: pp, id: id})
+			}
+		}
+		if nn := next[p]; nn >= 0 {
+			if r, id := m.pair(syms[p], syms[nn]); r != noRank {
+				h.push(mergeCand{rank: r, pos: p, id: id})
+			}
+		}
+	}
+	out := syms[:0]
+	for i := int32(0); i >= 0; i = next[i] {
+		out = append(out, syms[i])
+	}
+	return out
+}
+
+type mergeCand struct {
+	rank uint32
+	pos  int32
+	id   int32
+}
+
+// mergeHeap is a binary min-heap of candidates by (rank, pos).
+type mergeHeap []mergeCand
+
+func (h mergeHeap) less(i, j int) bool {
+	return h[i].rank < h[j].rank || h[i].rank == h[j].rank && h[i].pos < h[j].pos
+}
+
+func (h mergeHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *mergeHeap) push(c mergeCand) {
+	*h = append(*h, c)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *mergeHeap) pop() mergeCand {
+	s := *h
+	c := s[0]
+	s[0] = s[len(s)-1]
+	*h = s[:len(s)-1]
+	h.down(0)
+	return c
+}
+
+func (h mergeHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
 	}
 }
 

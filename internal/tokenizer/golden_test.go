@@ -40,8 +40,11 @@ var tokenizerDirs = map[string]string{
 	"gpt2":         "tokenizers/gpt2",
 	"smollm2-135m": "tokenizers/smollm2-135m",
 	"qwen3":        "tokenizers/qwen3",
-	"stories260K":  "models/stories260K",
-	"llama2-spm":   "tokenizers/llama2-spm",
+	// Llama-2-style tokenizer.json files built from stories260K by testdata/gen_llama_json.py.
+	"llama-legacy":    "testdata:llama-legacy",
+	"llama-metaspace": "testdata:llama-metaspace",
+	"stories260K":     "models/stories260K",
+	"llama2-spm":      "tokenizers/llama2-spm",
 }
 
 var loaded sync.Map // name -> *Tokenizer, shared by tests (a Tokenizer is safe for concurrent use)
@@ -51,7 +54,11 @@ func load(tb testing.TB, name string) *Tokenizer {
 	if tok, ok := loaded.Load(name); ok {
 		return tok.(*Tokenizer)
 	}
-	tok, err := Load(filepath.Join(assetsDir(tb), tokenizerDirs[name]))
+	dir := filepath.Join(assetsDir(tb), tokenizerDirs[name])
+	if rest, ok := strings.CutPrefix(tokenizerDirs[name], "testdata:"); ok {
+		dir = filepath.Join("testdata", rest)
+	}
+	tok, err := Load(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -92,7 +99,7 @@ func readLines(tb testing.TB, path string) []string {
 }
 
 // lossless lists the tokenizers for which Decode(Encode(x)) == x on every text.
-var lossless = map[string]bool{"gpt2": true, "smollm2-135m": true, "qwen3": false, "llama2-spm": true}
+var lossless = map[string]bool{"gpt2": true, "smollm2-135m": true, "qwen3": false, "llama2-spm": true, "llama-legacy": true}
 
 func TestGoldenIDs(t *testing.T) {
 	t.Parallel()
@@ -119,7 +126,8 @@ func TestGoldenIDs(t *testing.T) {
 						t.Errorf("text %d %q addSpecial=%v (-want +got):\n%s", i, trunc(texts[i]), c.add, diff)
 					}
 				}
-				if lossless[name] {
+				// Legacy Llama normalization prepends "▁" to each piece between special tokens.
+				if lossless[name] && !(name == "llama-legacy" && strings.Contains(texts[i], "</s>")) {
 					if got := tok.Decode(g.Plain, false); got != texts[i] {
 						t.Errorf("text %d: Decode(Encode(x)) = %q, want %q", i, trunc(got), trunc(texts[i]))
 					}
