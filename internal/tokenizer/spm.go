@@ -23,6 +23,10 @@ type spmModel struct {
 	maxScore   float32
 	trie       map[string]struct{} // all prefixes of normal pieces (unigram lattice)
 	maxPieceLn int
+	// chunked: no piece has U+2581 after another character, so BPE never merges across the start of a
+	// "▁word" chunk and chunks can be encoded (and cached) one by one.
+	chunked bool
+	cache   wordCache
 }
 
 func newSPM(m *sentencepiece.Model) (*spmModel, error) {
@@ -57,6 +61,13 @@ func newSPM(m *sentencepiece.Model) (*spmModel, error) {
 			}
 		}
 	}
+	s.chunked = !m.Trainer.TreatWhitespaceAsSuffix
+	for p := range s.pieces {
+		if i := strings.Index(p, spaceSymbol); i >= 0 && strings.TrimLeft(p, spaceSymbol) != "" && strings.Contains(strings.TrimLeft(p, spaceSymbol), spaceSymbol) {
+			s.chunked = false
+		}
+	}
+	s.cache.init()
 	// Longest user-defined symbols first so prefix matching takes the longest.
 	sortByLenDesc(s.userPrefix)
 	if len(m.Normalizer.PrecompiledCharsmap) > 0 {
@@ -174,12 +185,47 @@ func (s *spmModel) encode(dst []int, text string) []int {
 	if norm == "" {
 		return dst
 	}
-	var pieces []string
-	if s.m.Trainer.ModelType == sentencepiece.BPE {
-		pieces = s.bpe(norm)
-	} else {
-		pieces = s.unigram(norm)
+	if s.m.Trainer.ModelType != sentencepiece.BPE || !s.chunked || len(s.userPrefix) > 0 {
+		var pieces []string
+		if s.m.Trainer.ModelType == sentencepiece.BPE {
+			pieces = s.bpe(norm)
+		} else {
+			pieces = s.unigram(norm)
+		}
+		return s.ids(dst, pieces)
 	}
+	// Chunks: a run of "▁" followed by other characters.
+	for start := 0; start < len(norm); {
+		i := start
+		for strings.HasPrefix(norm[i:], spaceSymbol) {
+			i += len(spaceSymbol)
+		}
+		j := strings.Index(norm[i:], spaceSymbol)
+		if j < 0 {
+			j = len(norm)
+		} else {
+			j += i
+		}
+		chunk := norm[start:j]
+		if len(chunk) <= maxCachedWord {
+			if ids, ok := s.cache.get(chunk); ok {
+				dst = append(dst, ids...)
+				start = j
+				continue
+			}
+		}
+		n := len(dst)
+		dst = s.ids(dst, s.bpe(chunk))
+		if len(chunk) <= maxCachedWord {
+			s.cache.put(chunk, dst[n:])
+		}
+		start = j
+	}
+	return dst
+}
+
+// ids maps pieces to ids, with byte fallback for unknown pieces.
+func (s *spmModel) ids(dst []int, pieces []string) []int {
 	unk := s.m.Trainer.UnkID
 	for _, p := range pieces {
 		id, ok := s.reserved[p]
