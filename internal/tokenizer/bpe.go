@@ -70,12 +70,16 @@ type jsonBPE struct {
 }
 
 func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
+	var ty typed
+	if err := json.Unmarshal(raw, &ty); err != nil {
+		return nil, err
+	}
+	if ty.Type != "BPE" && ty.Type != "" {
+		return nil, fmt.Errorf("type %q is not supported (only BPE)", ty.Type)
+	}
 	var j jsonBPE
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, err
-	}
-	if j.Type != "BPE" && j.Type != "" {
-		return nil, fmt.Errorf("type %q is not supported (only BPE)", j.Type)
 	}
 	if len(j.Vocab) == 0 {
 		return nil, errors.New("vocab: empty")
@@ -87,7 +91,7 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 		unk: -1, fuseUnk: j.FuseUnk, byteFallback: j.ByteFallback, ignoreMerges: j.IgnoreMerges}
 	n := 0
 	for tok, id := range j.Vocab {
-		if id < 0 || id > 1<<24 {
+		if id < 0 || id > 1<<22 {
 			return nil, fmt.Errorf("vocab[%q]: id %d out of range", tok, id)
 		}
 		n = max(n, id+1)

@@ -86,7 +86,7 @@ func parseHF(b []byte) (*hfPipeline, error) {
 	// Vocabulary: model tokens, then added tokens (which may extend it).
 	n := len(p.bpe.idToToken)
 	for i, a := range j.AddedTokens {
-		if a.ID < 0 || a.ID > 1<<24 {
+		if a.ID < 0 || a.ID > 1<<22 {
 			return nil, fmt.Errorf("added_tokens[%d]: id %d out of range", i, a.ID)
 		}
 		if a.Content == "" {
