@@ -101,4 +101,3 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("empty folder: err = %v", err)
 	}
 }
-
