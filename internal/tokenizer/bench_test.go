@@ -114,12 +114,13 @@ func BenchmarkEncode(b *testing.B) {
 	for _, name := range benchModels {
 		b.Run(name, func(b *testing.B) {
 			tok := load(b, name)
-			tok.Encode(text, false) // warm the word cache, as the reference's warm-up does
+			n := len(tok.Encode(text, false)) // warm the word cache, as the reference's warm-up does
 			b.SetBytes(int64(len(text)))
 			b.ReportAllocs()
 			for b.Loop() {
 				tok.Encode(text, false)
 			}
+			b.ReportMetric(float64(n), "tokens")
 		})
 	}
 }

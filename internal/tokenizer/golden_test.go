@@ -128,7 +128,7 @@ func TestGoldenIDs(t *testing.T) {
 				}
 				// Legacy Llama normalization prepends "▁" to each piece between special tokens.
 				if lossless[name] && !(name == "llama-legacy" && strings.Contains(texts[i], "</s>")) {
-					if got := tok.Decode(g.Plain, false); got != texts[i] {
+					if got := tok.DecodeWith(g.Plain, DecodeOptions{CleanUpSpaces: new(bool)}); got != texts[i] {
 						t.Errorf("text %d: Decode(Encode(x)) = %q, want %q", i, trunc(got), trunc(texts[i]))
 					}
 				}
@@ -200,5 +200,35 @@ func TestGoldenBigText(t *testing.T) {
 				t.Errorf("%d ids, sha256 %s; want %d ids, sha256 %s", len(ids), idsHash(ids), want.Count, want.SHA256)
 			}
 		})
+	}
+}
+
+func TestDecodeCleanUp(t *testing.T) {
+	t.Parallel()
+	tok := load(t, "gpt2") // clean_up_tokenization_spaces: true
+	text := "Hello , world ! I 'm sure they 're here . Don 't"
+	ids := tok.Encode(text, false)
+	// Python: "Hello , world ! ...".replace(" .", ".").replace(" ?", "?") ... as transformers does.
+	want := "Hello, world! I'm sure they're here. Don 't"
+	if got := tok.Decode(ids, false); got != want {
+		t.Errorf("Decode = %q, want %q", got, want)
+	}
+	if got := tok.DecodeWith(ids, DecodeOptions{CleanUpSpaces: new(bool)}); got != text {
+		t.Errorf("DecodeWith(no clean-up) = %q, want %q", got, text)
+	}
+	qwen := load(t, "qwen3") // clean_up_tokenization_spaces: false
+	if got := qwen.Decode(qwen.Encode(text, false), false); got != text {
+		t.Errorf("qwen3 Decode = %q, want %q", got, text)
+	}
+	// Byte-level decoding of a split multi-byte character gives U+FFFD, like from_utf8_lossy.
+	f0, ok := qwen.TokenID("ð") // the byte 0xF0, which starts a 4-byte sequence
+	if !ok {
+		t.Fatal("no byte token for 0xF0")
+	}
+	if got := qwen.Decode([]int{9707, f0, 9707}, false); got != "Hello\uFFFDHello" {
+		t.Errorf("lone 0xF0 decodes to %q, want %q", got, "Hello\uFFFDHello")
+	}
+	if got := qwen.Decode([]int{151644, 872, 151645}, true); got != "user" {
+		t.Errorf("skip special = %q, want %q", got, "user")
 	}
 }
