@@ -43,8 +43,11 @@ var tokenizerDirs = map[string]string{
 	// Llama-2-style tokenizer.json files built from stories260K by testdata/gen_llama_json.py.
 	"llama-legacy":    "testdata:llama-legacy",
 	"llama-metaspace": "testdata:llama-metaspace",
-	"stories260K":     "models/stories260K",
-	"llama2-spm":      "tokenizers/llama2-spm",
+	// Small SentencePiece models trained by testdata/gen_spm_models.py.
+	"spm-unigram":  "testdata:spm-unigram",
+	"spm-bpe-nfkc": "testdata:spm-bpe-nfkc",
+	"stories260K":  "models/stories260K",
+	"llama2-spm":   "tokenizers/llama2-spm",
 }
 
 var loaded sync.Map // name -> *Tokenizer, shared by tests (a Tokenizer is safe for concurrent use)

@@ -181,6 +181,24 @@ func (s *spmModel) normalize(text string) string {
 
 // encode returns the ids of text, without BOS/EOS.
 func (s *spmModel) encode(dst []int, text string) []int {
+	from := len(dst)
+	dst = s.encodePieces(dst, text)
+	if !s.m.Trainer.ByteFallback {
+		// SentencePieceProcessor merges runs of unknown pieces into one.
+		unk := s.m.Trainer.UnkID
+		out := dst[:from]
+		for i := from; i < len(dst); i++ {
+			if dst[i] == unk && len(out) > from && out[len(out)-1] == unk {
+				continue
+			}
+			out = append(out, dst[i])
+		}
+		dst = out
+	}
+	return dst
+}
+
+func (s *spmModel) encodePieces(dst []int, text string) []int {
 	norm := s.normalize(text)
 	if norm == "" {
 		return dst
@@ -355,9 +373,10 @@ func (s *spmModel) bpe(norm string) []string {
 // unigram is unigram_model.cc Model::EncodeOptimized: Viterbi over all pieces matching at each position.
 func (s *spmModel) unigram(norm string) []string {
 	const unkPenalty = 10.0
-	unkScore := float64(s.minScore) - unkPenalty
+	// Scores accumulate in float32, as in unigram_model.cc (ties then break the same way).
+	unkScore := s.minScore - unkPenalty
 	type node struct {
-		score float64
+		score float32
 		start int
 		id    int // -1 for unknown
 		set   bool
@@ -382,16 +401,18 @@ func (s *spmModel) unigram(norm string) []string {
 			if end < len(norm) && !utf8.RuneStart(norm[end]) {
 				continue
 			}
+			// As in unigram_model.cc: the score is a double (the ?: mixes float and double), the sum is
+			// computed and compared in double and stored as float; float32 ties then break the same way.
 			score := float64(s.m.Pieces[id].Score)
 			if s.m.Pieces[id].Type == sentencepiece.UserDefined {
-				score = float64(len(p))*float64(s.maxScore) - 0.1
+				score = float64(float32(end-start)*s.maxScore) - 0.1
 			}
 			if end-start == mblen {
 				hasSingle = true
 			}
-			cand := best[start].score + score
-			if !best[end].set || cand > best[end].score {
-				best[end] = node{score: cand, start: start, id: id, set: true}
+			cand := score + float64(best[start].score)
+			if !best[end].set || cand > float64(best[end].score) {
+				best[end] = node{score: float32(cand), start: start, id: id, set: true}
 			}
 		}
 		if !hasSingle {
