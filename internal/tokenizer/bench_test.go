@@ -128,7 +128,7 @@ func BenchmarkEncode(b *testing.B) {
 // BenchmarkEncodeLines encodes the text line by line on one goroutine.
 func BenchmarkEncodeLines(b *testing.B) {
 	text, docs := benchText(b)
-	for _, name := range benchModels[:4] {
+	for _, name := range benchModels {
 		b.Run(name, func(b *testing.B) {
 			tok := load(b, name)
 			b.SetBytes(int64(len(text)))
