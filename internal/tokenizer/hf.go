@@ -39,7 +39,10 @@ type hfPipeline struct {
 	pre       preTokenizer        // nil when absent
 	byteLevel bool                // the model works on raw bytes (a ByteLevel pre-tokenizer is present)
 	bpe       *bpeModel
-	post      []postStep // tokens added by the post-processor (single sequence)
+	// chunkSpace: no token has "▁" after another character, so a word can be cut before each "▁" that
+	// follows another character and the chunks encoded (and cached) separately with the same result.
+	chunkSpace bool
+	post       []postStep // tokens added by the post-processor (single sequence)
 	decoders  []decoder  // nil: tokens joined with spaces
 	hasDec    bool
 }
@@ -82,6 +85,16 @@ func parseHF(b []byte) (*hfPipeline, error) {
 	}
 	if p.bpe, err = parseBPE(j.Model, p.byteLevel); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
+	}
+	if !p.byteLevel {
+		ms, isMeta := p.pre.(*preMetaspace)
+		p.chunkSpace = p.pre == nil || isMeta && !ms.doSplit
+		for tok := range p.bpe.textVocab {
+			if strings.Contains(strings.TrimLeft(tok, spaceSymbol), spaceSymbol) {
+				p.chunkSpace = false
+				break
+			}
+		}
 	}
 	// Vocabulary: model tokens, then added tokens (which may extend it).
 	n := len(p.bpe.idToToken)
@@ -306,11 +319,11 @@ func (p *hfPipeline) encode(text string, addSpecial bool) []int {
 			}
 			first := off == 0 && off2 == 0
 			if p.pre == nil {
-				ids = p.bpe.encodeWord(ids, seg2)
+				ids = p.encodeWord(ids, seg2)
 				return
 			}
 			p.pre.split(seg2, first, func(w string, _ bool) {
-				ids = p.bpe.encodeWord(ids, w)
+				ids = p.encodeWord(ids, w)
 			})
 		})
 	})
@@ -327,6 +340,26 @@ func (p *hfPipeline) encode(text string, addSpecial bool) []int {
 		}
 	}
 	return ids
+}
+
+// encodeWord runs the model on one pre-tokenized word.
+func (p *hfPipeline) encodeWord(ids []int, w string) []int {
+	if !p.chunkSpace {
+		return p.bpe.encodeWord(ids, w)
+	}
+	start := 0
+	for i := 0; i < len(w); {
+		if strings.HasPrefix(w[i:], spaceSymbol) {
+			if i > start && !strings.HasSuffix(w[:i], spaceSymbol) {
+				ids = p.bpe.encodeWord(ids, w[start:i])
+				start = i
+			}
+			i += len(spaceSymbol)
+			continue
+		}
+		i++
+	}
+	return p.bpe.encodeWord(ids, w[start:])
 }
 
 func parsePost(raw json.RawMessage, vocab map[string]int) ([]postStep, error) {
