@@ -73,3 +73,22 @@ func ExampleTokenizer_ApplyChatTemplate() {
 	fmt.Printf("%q %v\n", text, err)
 	// Output: "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n" <nil>
 }
+
+func TestVocab(t *testing.T) {
+	t.Parallel()
+	q := load(t, "qwen3").Vocab()
+	if q.Kind != "bpe" || len(q.Tokens) != 151669 || len(q.Merges) != 151387 || q.Merges[0] != "Ġ Ġ" || q.PreTokenizer != qwen2Pattern {
+		t.Errorf("qwen3: kind %s, %d tokens, %d merges, first %q, pattern %q", q.Kind, len(q.Tokens), len(q.Merges), q.Merges[0], q.PreTokenizer)
+	}
+	if q.Types[151643] != TypeControl || q.Types[0] != TypeNormal || q.EOS != 151645 || q.AddBOS {
+		t.Errorf("qwen3: types %d %d, eos %d, addBOS %v", q.Types[151643], q.Types[0], q.EOS, q.AddBOS)
+	}
+	s := load(t, "stories260K").Vocab()
+	if s.Kind != "spm-bpe" || len(s.Scores) != 512 || s.Types[0] != TypeUnknown || s.Types[1] != TypeControl || s.Types[3] != TypeByte || !s.AddBOS || s.BOS != 1 {
+		t.Errorf("stories260K: %+v", s.Kind)
+	}
+	l := load(t, "llama-legacy").Vocab()
+	if l.Kind != "bpe-sp" || !l.AddBOS || l.Types[3] != TypeByte || l.UNK != 0 {
+		t.Errorf("llama-legacy: kind %s addBOS %v type %d unk %d", l.Kind, l.AddBOS, l.Types[3], l.UNK)
+	}
+}

@@ -50,6 +50,7 @@ type bpeModel struct {
 	vocab        map[string]int // token strings in the model's alphabet (raw bytes in byte-level mode)
 	byteID       [256]int32     // byte-level: id of each single byte; else id of <0xXX> (-1 if absent)
 	merges       map[uint64]uint64
+	mergeList    []string // "a b" in rank order, token strings as in tokenizer.json
 	unk          int
 	fuseUnk      bool
 	byteFallback bool
@@ -147,6 +148,7 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 			return nil, fmt.Errorf("merges[%d]: %q + %q: token not in vocab", i, a, b)
 		}
 		m.merges[uint64(ia)<<32|uint64(ib)] = uint64(i)<<32 | uint64(inew)
+		m.mergeList = append(m.mergeList, a+" "+b)
 	}
 	m.cache.init()
 	return m, nil

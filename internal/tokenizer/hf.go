@@ -42,9 +42,12 @@ type hfPipeline struct {
 	// chunkSpace: no token has "▁" after another character, so a word can be cut before each "▁" that
 	// follows another character and the chunks encoded (and cached) separately with the same result.
 	chunkSpace bool
-	post       []postStep // tokens added by the post-processor (single sequence)
-	decoders  []decoder  // nil: tokens joined with spaces
-	hasDec    bool
+	// splitPattern is the regex of the (first) Split pre-tokenizer, or GPT-2's for a ByteLevel with
+	// use_regex.
+	splitPattern string
+	post         []postStep // tokens added by the post-processor (single sequence)
+	decoders     []decoder  // nil: tokens joined with spaces
+	hasDec       bool
 }
 
 type postStep struct {
@@ -86,6 +89,7 @@ func parseHF(b []byte) (*hfPipeline, error) {
 	if p.bpe, err = parseBPE(j.Model, p.byteLevel); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	p.splitPattern = findSplitPattern(j.PreTokenizer)
 	if !p.byteLevel {
 		ms, isMeta := p.pre.(*preMetaspace)
 		p.chunkSpace = p.pre == nil || isMeta && !ms.doSplit
@@ -442,4 +446,34 @@ func parsePost(raw json.RawMessage, vocab map[string]int) ([]postStep, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unsupported type %q", t.Type)
+}
+
+// findSplitPattern returns the first Split regex of a pre-tokenizer (GPT-2's for ByteLevel with regex).
+func findSplitPattern(raw json.RawMessage) string {
+	var o struct {
+		Type     string            `json:"type"`
+		Pattern  pattern           `json:"pattern"`
+		UseRegex *bool             `json:"use_regex"`
+		Pre      []json.RawMessage `json:"pretokenizers"`
+	}
+	if isNull(raw) || json.Unmarshal(raw, &o) != nil {
+		return ""
+	}
+	switch o.Type {
+	case "Split":
+		if o.Pattern.Regex != nil {
+			return *o.Pattern.Regex
+		}
+	case "ByteLevel":
+		if o.UseRegex == nil || *o.UseRegex {
+			return gpt2Pattern
+		}
+	case "Sequence":
+		for _, r := range o.Pre {
+			if s := findSplitPattern(r); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
 }
