@@ -235,3 +235,42 @@ func TestDecodeCleanUp(t *testing.T) {
 		t.Errorf("skip special = %q, want %q", got, "user")
 	}
 }
+
+// TestGoldenAddedTokens checks the lstrip / rstrip / single_word / normalized flags of added tokens
+// against HF on tokenizer.json files built by testdata/gen_added.py.
+func TestGoldenAddedTokens(t *testing.T) {
+	t.Parallel()
+	var texts []string
+	for _, line := range readLines(t, "testdata/added_texts.jsonl") {
+		var r struct{ Text string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, r.Text)
+	}
+	for _, name := range []string{"added-bytelevel", "added-legacy"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tok, err := Load(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := readLines(t, filepath.Join("testdata", name+".golden.jsonl"))
+			if len(lines) != len(texts) {
+				t.Fatalf("%d golden lines for %d texts", len(lines), len(texts))
+			}
+			for i, line := range lines {
+				var g struct{ Plain, Special []int }
+				if err := json.Unmarshal([]byte(line), &g); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(nonNil(g.Plain), nonNil(tok.Encode(texts[i], false))); diff != "" {
+					t.Errorf("text %q (-want +got):\n%s", texts[i], diff)
+				}
+				if diff := cmp.Diff(nonNil(g.Special), nonNil(tok.Encode(texts[i], true))); diff != "" {
+					t.Errorf("text %q addSpecial (-want +got):\n%s", texts[i], diff)
+				}
+			}
+		})
+	}
+}

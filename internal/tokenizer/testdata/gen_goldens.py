@@ -58,6 +58,14 @@ def main():
             ids = run(kind, path, bf.name, False, a.reftok)[0]
             sums[name] = {"count": len(ids), "sha256": hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()}
     os.unlink(bf.name)
+    # Added-token flags: own text set, HF only.
+    added_texts = os.path.join(HERE, "added_texts.jsonl")
+    for name in ("added-bytelevel", "added-legacy"):
+        plain = run("hf", f"{HERE}/{name}", added_texts, False, a.reftok)
+        special = run("hf", f"{HERE}/{name}", added_texts, True, a.reftok)
+        with open(os.path.join(HERE, f"{name}.golden.jsonl"), "w") as g:
+            for p, s in zip(plain, special):
+                g.write(json.dumps({"plain": p, "special": s}, separators=(",", ":")) + "\n")
     with open(os.path.join(HERE, "big.sha256.json"), "w") as g:
         json.dump({"file": "datasets/llama-factory/wiki_demo.txt", "ids": sums}, g, indent=1)
         g.write("\n")
