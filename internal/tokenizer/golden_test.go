@@ -43,6 +43,8 @@ var tokenizerDirs = map[string]string{
 	// Llama-2-style tokenizer.json files built from stories260K by testdata/gen_llama_json.py.
 	"llama-legacy":    "testdata:llama-legacy",
 	"llama-metaspace": "testdata:llama-metaspace",
+	// Small byte-level BPE with Llama-3's Split regex and ignore_merges, by testdata/gen_added.py.
+	"llama3-style": "testdata:llama3-style",
 	// Small SentencePiece models trained by testdata/gen_spm_models.py.
 	"spm-unigram":  "testdata:spm-unigram",
 	"spm-bpe-nfkc": "testdata:spm-bpe-nfkc",
@@ -102,7 +104,7 @@ func readLines(tb testing.TB, path string) []string {
 }
 
 // lossless lists the tokenizers for which Decode(Encode(x)) == x on every text.
-var lossless = map[string]bool{"gpt2": true, "smollm2-135m": true, "qwen3": false, "llama2-spm": true, "llama-legacy": true}
+var lossless = map[string]bool{"llama3-style": true, "gpt2": true, "smollm2-135m": true, "qwen3": false, "llama2-spm": true, "llama-legacy": true}
 
 func TestGoldenIDs(t *testing.T) {
 	t.Parallel()

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """Builds tokenizer.json files with added tokens that use lstrip / rstrip / single_word / normalized
 flags, on a small byte-level BPE (GPT-2's 256 byte tokens and first 2000 merges) and on llama-legacy,
-plus added_texts.jsonl; gen_goldens.py encodes them with HF tokenizers.
+plus added_texts.jsonl; and llama3-style/ (the same small BPE with Llama-3's Split regex, ignore_merges
+and a <|begin_of_text|> TemplateProcessing). gen_goldens.py encodes them with HF tokenizers.
 """
 import json, os
 
+LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 HERE = os.path.dirname(os.path.abspath(__file__))
 GPT2 = os.path.normpath(os.path.join(HERE, "../../../../shared/assets/tokenizers/gpt2/tokenizer.json"))
 
@@ -51,7 +53,27 @@ def main():
              "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
              "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
                        "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "vocab": vocab, "merges": merges}}
-    outs = {"added-bytelevel": with_added(small, len(vocab))}
+    outs = {"added-bytelevel": with_added(json.loads(json.dumps(small)), len(vocab))}
+    # Llama-3 style: Split with the Llama-3 regex, ByteLevel without regex, ignore_merges, <|begin_of_text|>.
+    l3 = json.loads(json.dumps(small))
+    l3["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": LLAMA3}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    l3["model"]["ignore_merges"] = True
+    # whole words that merges cannot build, so ignore_merges changes results
+    for w in ["Ġthe", "Ġworld", "Hello", "ĠĠĠ", "123"]:
+        l3["model"]["vocab"].setdefault(w, len(l3["model"]["vocab"]))
+    bot = len(l3["model"]["vocab"])
+    l3["added_tokens"] = [{"id": bot, "content": "<|begin_of_text|>", "single_word": False, "lstrip": False,
+                           "rstrip": False, "normalized": False, "special": True}]
+    l3["post_processor"] = {"type": "Sequence", "processors": [
+        {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+        {"type": "TemplateProcessing",
+         "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+         "pair": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                  {"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+         "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [bot], "tokens": ["<|begin_of_text|>"]}}}]}
+    outs["llama3-style"] = l3
     legacy = json.load(open(os.path.join(HERE, "llama-legacy", "tokenizer.json"), encoding="utf-8"))
     outs["added-legacy"] = with_added(legacy, len(legacy["model"]["vocab"]))
     for name, tj in outs.items():

@@ -15,7 +15,8 @@ ASSETS = os.path.normpath(os.path.join(HERE, "../../../../shared/assets"))
 TOK = os.path.join(ASSETS, "tokenizers")
 SPM = os.path.normpath(os.path.join(HERE, "../../../../shared/tools/reference/tok/spm_encode.py"))
 HF = {"gpt2": f"{TOK}/gpt2", "smollm2-135m": f"{TOK}/smollm2-135m", "qwen3": f"{TOK}/qwen3",
-      "llama-legacy": f"{HERE}/llama-legacy", "llama-metaspace": f"{HERE}/llama-metaspace"}
+      "llama-legacy": f"{HERE}/llama-legacy", "llama-metaspace": f"{HERE}/llama-metaspace",
+      "llama3-style": f"{HERE}/llama3-style"}
 SP = {"stories260K": f"{ASSETS}/models/stories260K", "llama2-spm": f"{TOK}/llama2-spm",
       "spm-unigram": f"{HERE}/spm-unigram", "spm-bpe-nfkc": f"{HERE}/spm-bpe-nfkc"}
 BIG = f"{ASSETS}/datasets/llama-factory/wiki_demo.txt"
