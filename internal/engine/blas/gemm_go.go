@@ -2,6 +2,7 @@ package blas
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/whetstone/whetstone/internal/engine/blas/internal/kernel"
 )
@@ -85,7 +86,9 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		return
 	}
 	// Packed B block (kc×nc, in nr-wide panels), shared by all workers.
-	bp := make([]float32, goKC*roundUp(min(n, goNC), goNR))
+	bpp := bPackPool.get(goKC * goNC)
+	defer bPackPool.put(bpp)
+	bp := *bpp
 	for jc := 0; jc < n; jc += goNC {
 		nc := min(goNC, n-jc)
 		ncPanels := (nc + goNR - 1) / goNR
@@ -100,7 +103,9 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 			mPanels := (m + goMR - 1) / goMR
 			if mPanels >= 2*workers() || mPanels >= ncPanels {
 				Parallel(mPanels, func(lo, hi int) {
-					ap := make([]float32, goKC*goMC)
+					app := aPackPool.get(goKC * goMC)
+					defer aPackPool.put(app)
+					ap := *app
 					for ip := lo * goMR; ip < min(hi*goMR, m); ip += goMC {
 						mc := min(goMC, min(hi*goMR, m)-ip)
 						packA(transA, alpha, a, lda, ip, mc, pc, kc, ap)
@@ -109,7 +114,9 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 				})
 			} else {
 				Parallel(ncPanels, func(lo, hi int) {
-					ap := make([]float32, goKC*goMC)
+					app := aPackPool.get(goKC * goMC)
+					defer aPackPool.put(app)
+					ap := *app
 					for ip := 0; ip < m; ip += goMC {
 						mc := min(goMC, m-ip)
 						packA(transA, alpha, a, lda, ip, mc, pc, kc, ap)
@@ -229,3 +236,24 @@ func macroKernel(mc, nc, kc int, ap, bp, c []float32, ldc, jpLo, jpHi int) {
 }
 
 func workers() int { return freeWorkers() }
+
+// bufPool recycles float32 buffers of one size class: get returns one of at
+// least n elements.
+type bufPool struct{ p sync.Pool }
+
+// Pools of the packed A blocks (one per worker) and B blocks.
+var aPackPool, bPackPool bufPool
+
+func (b *bufPool) get(n int) *[]float32 {
+	if s, ok := b.p.Get().(*[]float32); ok {
+		if cap(*s) >= n {
+			*s = (*s)[:n]
+			return s
+		}
+		b.p.Put(s)
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func (b *bufPool) put(s *[]float32) { b.p.Put(s) }
