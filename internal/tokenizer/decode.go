@@ -239,10 +239,5 @@ func (p *hfPipeline) decode(ids []int, skipSpecial bool) string {
 }
 
 func (p *hfPipeline) isSpecial(id int) bool {
-	for _, a := range p.added {
-		if a.ID == id {
-			return a.Special
-		}
-	}
-	return false
+	return p.addedByID[id].Special
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -36,16 +37,25 @@ func assetsDir(tb testing.TB) string {
 
 // tokenizerDirs maps golden names to model folders under the assets.
 var tokenizerDirs = map[string]string{
-	"stories260K": "models/stories260K",
-	"llama2-spm":  "tokenizers/llama2-spm",
+	"gpt2":         "tokenizers/gpt2",
+	"smollm2-135m": "tokenizers/smollm2-135m",
+	"qwen3":        "tokenizers/qwen3",
+	"stories260K":  "models/stories260K",
+	"llama2-spm":   "tokenizers/llama2-spm",
 }
+
+var loaded sync.Map // name -> *Tokenizer, shared by tests (a Tokenizer is safe for concurrent use)
 
 func load(tb testing.TB, name string) *Tokenizer {
 	tb.Helper()
+	if tok, ok := loaded.Load(name); ok {
+		return tok.(*Tokenizer)
+	}
 	tok, err := Load(filepath.Join(assetsDir(tb), tokenizerDirs[name]))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	loaded.Store(name, tok)
 	return tok
 }
 

@@ -30,6 +30,7 @@ type hfPipeline struct {
 	tokenToID map[string]int
 	idToToken []string
 	added     []addedToken
+	addedByID map[int]addedToken
 
 	rawAdded  *addedMatcher // added tokens with normalized=false, matched on the raw text
 	normAdded *addedMatcher // added tokens with normalized=true, matched after normalization
@@ -100,7 +101,9 @@ func parseHF(b []byte) (*hfPipeline, error) {
 		p.tokenToID[tok] = id
 	}
 	var raw, normd []addedToken
+	p.addedByID = map[int]addedToken{}
 	for _, a := range j.AddedTokens {
+		p.addedByID[a.ID] = a
 		p.idToToken[a.ID] = a.Content
 		p.tokenToID[a.Content] = a.ID
 		if a.Normalized {

@@ -147,6 +147,9 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 		}
 		return ids
 	}
+	if t.hf == nil {
+		return nil
+	}
 	return t.hf.encode(text, addSpecial)
 }
 
@@ -199,5 +202,22 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
 		}
 		return t.spm.decode(ids, skipSpecial)
 	}
+	if t.hf == nil {
+		return ""
+	}
 	return t.hf.decode(ids, skipSpecial)
+}
+
+// LoadTemplates reads only tokenizer_config.json (chat templates and special token strings) from dir,
+// for folders that ship no tokenizer files. The result renders chat templates; it has no vocabulary, so
+// Encode returns no ids. Returns ErrNoChatTemplate if the folder has no chat template.
+func LoadTemplates(dir string) (*Tokenizer, error) {
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Templates) == 0 {
+		return nil, fmt.Errorf("%w in %s", ErrNoChatTemplate, dir)
+	}
+	return &Tokenizer{cfg: cfg, bos: -1, eos: -1, special: map[int]bool{}, tokenToID: map[string]int{}}, nil
 }
