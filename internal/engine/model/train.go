@@ -33,9 +33,9 @@ type loraActs struct {
 
 type layerActs struct {
 	hIn, xn1, q, k, v, att, h2, xn2, gate, up, act, sig []float32
-	rstd1, rstd2, lse                              []float32
-	qPre, kPre, rstdQ, rstdK                       []float32 // Qwen3 q/k norm
-	lora                                           [7]loraActs
+	rstd1, rstd2, lse                                   []float32
+	qPre, kPre, rstdQ, rstdK                            []float32 // Qwen3 q/k norm
+	lora                                                [7]loraActs
 }
 
 type workspace struct {
