@@ -29,8 +29,10 @@ func NewExact() *Exact { return &Exact{seen: map[uint64]int32{}} }
 
 // Add records text as row and returns the first row with the same text, or
 // -1.
-func (e *Exact) Add(text string, row int) int {
-	h := Hash(text)
+func (e *Exact) Add(text string, row int) int { return e.AddHash(Hash(text), row) }
+
+// AddHash is Add with the text's Hash computed by the caller.
+func (e *Exact) AddHash(h uint64, row int) int {
 	if first, ok := e.seen[h]; ok {
 		return int(first)
 	}
@@ -89,6 +91,8 @@ func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
 		dst = append(dst, emptyBin)
 	}
 	k := uint64(m.bins)
+	mask := k - 1
+	pow2 := k&mask == 0
 	var w [3]uint64
 	nw := 0
 	cur := uint64(14695981039346656037)
@@ -97,7 +101,12 @@ func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
 	add := func(h uint64) {
 		shingles++
 		h = mix(h ^ m.seed)
-		b := (h & 0xffffffff) % k
+		var b uint64
+		if pow2 {
+			b = h & mask
+		} else {
+			b = (h & 0xffffffff) % k
+		}
 		v := uint32(h >> 32)
 		if v == emptyBin {
 			v--
@@ -139,8 +148,9 @@ func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
 	}
 	// Densify: an empty bin copies the first filled bin of a seeded
 	// sequence of probes (the same sequence for every text).
-	var filled [1024]bool
-	if m.bins <= len(filled) {
+	var arr [1024]bool
+	if m.bins <= len(arr) {
+		filled := arr[:m.bins]
 		for i, v := range dst {
 			filled[i] = v != emptyBin
 		}
@@ -244,14 +254,24 @@ func NewNear(threshold float64, perms int, dir string) (*Near, error) {
 // of Add calls) and returns the earliest earlier row it nearly duplicates
 // with its estimated similarity, or -1. Empty texts are never duplicates.
 func (n *Near) Add(text string) (int, float64, error) {
-	row := n.n
 	n.sig = n.mh.Signature(text, n.sig)
+	return n.AddSignature(n.sig)
+}
+
+// MinHash returns the signature function, for computing signatures in
+// parallel before AddSignature.
+func (n *Near) MinHash() *MinHash { return n.mh }
+
+// AddSignature is Add with the text's signature (from MinHash) computed by
+// the caller. sig is not retained.
+func (n *Near) AddSignature(sig []uint32) (int, float64, error) {
+	row := n.n
 	match, sim := -1, 0.0
-	empty := n.sig[0] == math.MaxUint32
+	empty := len(sig) == 0 || sig[0] == math.MaxUint32
 	if !empty {
 		for b := 0; b < n.bands; b++ {
 			key := uint64(b+1) * 0x9e3779b97f4a7c15
-			for _, v := range n.sig[b*n.rows : (b+1)*n.rows] {
+			for _, v := range sig[b*n.rows : (b+1)*n.rows] {
 				key = mix(key ^ uint64(v))
 			}
 			first, ok := n.buckets[key]
@@ -266,12 +286,12 @@ func (n *Near) Add(text string) (int, float64, error) {
 			if err != nil {
 				return -1, 0, err
 			}
-			if s := Similarity(n.sig, other); s >= n.threshold {
+			if s := Similarity(sig, other); s >= n.threshold {
 				match, sim = int(first), s
 			}
 		}
 	}
-	if err := n.write(n.sig); err != nil {
+	if err := n.write(sig); err != nil {
 		return -1, 0, err
 	}
 	return match, sim, nil
@@ -291,7 +311,7 @@ func (n *Near) read(row int) ([]uint32, error) {
 	if err := n.w.Flush(); err != nil {
 		return nil, err
 	}
-	size := 4 * len(n.sig)
+	size := 4 * n.mh.Perms()
 	if cap(n.buf) < size {
 		n.buf = make([]byte, size)
 	}

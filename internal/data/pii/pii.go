@@ -624,29 +624,49 @@ func findIPv6(s string, dst []Match) []Match {
 // --- secrets
 
 func findSecrets(s string, dst []Match) []Match {
-	for _, p := range []string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA"} {
-		dst = findPrefixed(s, p, dst, func(i int) int {
-			j := i + 4
-			for j < len(s) && (isUpper(s[j]) || isDigit(s[j])) {
-				j++
-			}
-			if j-i != 20 || (j < len(s) && isWordCh(s[j])) {
-				return -1
-			}
-			return j
-		}, AWSKey)
+	// AWS access key ids: one scan for 'A', then the 4-letter prefix.
+	for off := 0; ; {
+		i := strings.IndexByte(s[off:], 'A')
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 1
+		if i+20 > len(s) || (i > 0 && isWordCh(s[i-1])) || !awsPrefix(s[i:i+4]) {
+			continue
+		}
+		j := i + 4
+		for j < len(s) && (isUpper(s[j]) || isDigit(s[j])) {
+			j++
+		}
+		if j-i != 20 || (j < len(s) && isWordCh(s[j])) {
+			continue
+		}
+		dst = append(dst, Match{AWSKey, i, j})
+		off = j
 	}
-	for _, p := range []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_"} {
-		dst = findPrefixed(s, p, dst, func(i int) int {
+	// GitHub tokens: ghp_ gho_ ghu_ ghs_ ghr_ (36 characters) and
+	// github_pat_ (fine-grained).
+	for off := 0; ; {
+		i := strings.Index(s[off:], "gh")
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 2
+		if i > 0 && isWordCh(s[i-1]) {
+			continue
+		}
+		if i+4 <= len(s) && s[i+3] == '_' && strings.IndexByte("pousr", s[i+2]) >= 0 {
 			j := i + 4
 			for j < len(s) && isAlnum(s[j]) {
 				j++
 			}
-			if j-i-4 != 36 || (j < len(s) && isWordCh(s[j])) {
-				return -1
+			if j-i-4 == 36 && (j >= len(s) || !isWordCh(s[j])) {
+				dst = append(dst, Match{GitHubToken, i, j})
+				off = j
 			}
-			return j
-		}, GitHubToken)
+		}
 	}
 	dst = findPrefixed(s, "github_pat_", dst, func(i int) int {
 		j := i + 11
@@ -690,6 +710,14 @@ func findSecrets(s string, dst []Match) []Match {
 		return len(s) // an unterminated key: redact to the end
 	}, PrivateKey)
 	return dst
+}
+
+func awsPrefix(p string) bool {
+	switch p {
+	case "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA":
+		return true
+	}
+	return false
 }
 
 func findPrefixed(s, prefix string, dst []Match, end func(i int) int, k Kind) []Match {

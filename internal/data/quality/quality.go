@@ -78,6 +78,17 @@ func Mojibake(s string) (n, first int) {
 // earlier n-gram of s (0 when s has fewer than minWords words). Words are
 // runs of letters, digits and non-ASCII bytes, compared case-insensitively.
 func Repetition(s string, n, minWords int) float64 {
+	var set NgramSet
+	return set.Repetition(s, n, minWords)
+}
+
+// NgramSet is scratch space for Repetition; reusing one across calls
+// avoids allocations. The zero value is ready to use.
+type NgramSet struct{ ngramSet }
+
+// Repetition is Repetition using s's memory.
+func (set *NgramSet) Repetition(s string, n, minWords int) float64 {
+	set.reset(len(s) / 4)
 	if n < 1 {
 		n = 1
 	}
@@ -85,7 +96,6 @@ func Repetition(s string, n, minWords int) float64 {
 	if n > len(ring) {
 		n = len(ring)
 	}
-	var set ngramSet
 	words, grams, repeats := 0, 0, 0
 	cur := uint64(14695981039346656037)
 	in := false
@@ -131,6 +141,21 @@ func Repetition(s string, n, minWords int) float64 {
 type ngramSet struct {
 	slots []uint64
 	n     int
+}
+
+// reset empties the set, sized for about n entries.
+func (s *ngramSet) reset(n int) {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if cap(s.slots) >= size && cap(s.slots) <= 4*size {
+		s.slots = s.slots[:size]
+		clear(s.slots)
+	} else {
+		s.slots = make([]uint64, size)
+	}
+	s.n = 0
 }
 
 // add inserts h and reports whether it was new. Zero is stored as 1.
