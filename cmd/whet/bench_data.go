@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +52,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 	workers := fs.Int("workers", 0, "worker goroutines (0: one per CPU)")
 	phase := fs.String("phase", "all", "all, generate, validate or preprocess (validate and preprocess run in this process)")
 	seed := fs.Uint64("seed", 1, "generator seed")
+	cpuProfile := fs.String("cpuprofile", "", "with --phase validate or preprocess: write a CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +65,17 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 	case "validate", "preprocess":
 		if *file == "" {
 			return fmt.Errorf("%w: --phase %s needs --file", errUsage, *phase)
+		}
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		r, err := benchPhase(ctx, *phase, *file, *tok, *workers)
 		if err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/whetstone/whetstone/internal/data/quality"
 	"github.com/whetstone/whetstone/internal/data/reader"
 	"github.com/whetstone/whetstone/internal/data/record"
+	"github.com/whetstone/whetstone/internal/data/words"
 )
 
 // Severity of a finding.
@@ -197,6 +198,8 @@ type Checker struct {
 // goroutine.
 type worker struct {
 	c       *Checker
+	words   []uint64 // word hashes of all fields
+	bounds  []int    // words[bounds[i]:bounds[i+1]] are field i's
 	fields  []record.Field
 	matches []pii.Match
 	ngrams  quality.NgramSet
@@ -324,6 +327,13 @@ func (w *worker) analyze(row int, r *record.Record, a *analysis) {
 	o := &c.opts
 	*a = analysis{row: row, line: r.Line, found: a.found[:0], sig: a.sig}
 	w.fields = r.Fields(w.fields[:0])
+	if o.NearDuplicates || o.Quality {
+		w.words, w.bounds = w.words[:0], append(w.bounds[:0], 0)
+		for _, f := range w.fields {
+			w.words = words.Hashes(f.Text, w.words)
+			w.bounds = append(w.bounds, len(w.words))
+		}
+	}
 	if o.Fields {
 		for _, m := range r.Missing {
 			a.add(MissingField, m, "field "+m+" is missing")
@@ -343,7 +353,7 @@ func (w *worker) analyze(row int, r *record.Record, a *analysis) {
 			a.hash = dedup.Hash(a.key)
 		}
 		if o.NearDuplicates {
-			a.sig = c.near.MinHash().Signature(a.key, a.sig)
+			a.sig = c.near.MinHash().SignatureWords(w.words, a.sig)
 		}
 	}
 	if o.PII {
@@ -486,9 +496,9 @@ func (w *worker) checkQuality(a *analysis, r *record.Record) {
 			a.add(TooLong, "", fmt.Sprintf("%d tokens > max_tokens %d", tokens, o.MaxTokens))
 		}
 	}
-	for _, f := range w.fields {
+	for i, f := range w.fields {
 		if len(f.Text) >= 80 {
-			if rep := w.ngrams.Repetition(f.Text, 3, 20); rep >= o.RepeatRatio {
+			if rep := w.ngrams.RepetitionWords(w.words[w.bounds[i]:w.bounds[i+1]], 3, 20); rep >= o.RepeatRatio {
 				a.add(Repeated, f.Name, fmt.Sprintf("%.0f%% of 3-grams repeat: %s", 100*rep, snippet(f.Text, 80)))
 			}
 		}

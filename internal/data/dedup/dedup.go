@@ -14,8 +14,11 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"os"
+
+	"github.com/whetstone/whetstone/internal/data/words"
 )
 
 // Exact finds exact duplicates. The zero value is not usable; call
@@ -40,15 +43,13 @@ func (e *Exact) AddHash(h uint64, row int) int {
 	return -1
 }
 
-// Hash is a 64-bit hash of s (FNV-1a followed by a 64-bit finaliser).
-func Hash(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return mix(h)
-}
+// hashSeed seeds Hash for the life of the process.
+var hashSeed = maphash.MakeSeed()
+
+// Hash is a 64-bit hash of s (hash/maphash: AES-based where available, so
+// several GB/s). Values differ between processes; they are only compared
+// within one run.
+func Hash(s string) uint64 { return maphash.String(hashSeed, s) }
 
 func mix(h uint64) uint64 {
 	h ^= h >> 33
@@ -86,20 +87,23 @@ const emptyBin = math.MaxUint32
 // lowercased word 3-grams (the whole text when it has fewer than three
 // words). Words are runs of ASCII letters and digits and non-ASCII bytes.
 func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
+	var buf [256]uint64
+	return m.SignatureWords(words.Hashes(text, buf[:0]), dst)
+}
+
+// SignatureWords is Signature over the word hashes of package words.
+func (m *MinHash) SignatureWords(ws []uint64, dst []uint32) []uint32 {
 	dst = dst[:0]
 	for i := 0; i < m.bins; i++ {
 		dst = append(dst, emptyBin)
 	}
+	if len(ws) == 0 {
+		return dst
+	}
 	k := uint64(m.bins)
 	mask := k - 1
 	pow2 := k&mask == 0
-	var w [3]uint64
-	nw := 0
-	cur := uint64(14695981039346656037)
-	inWord := false
-	shingles := 0
 	add := func(h uint64) {
-		shingles++
 		h = mix(h ^ m.seed)
 		var b uint64
 		if pow2 {
@@ -115,36 +119,14 @@ func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
 			dst[b] = v
 		}
 	}
-	endWord := func() {
-		w[0], w[1], w[2] = w[1], w[2], cur
-		nw++
-		if nw >= 3 {
-			add(w[0]*0x9e3779b97f4a7c15 ^ w[1]*0xc2b2ae3d27d4eb4f ^ w[2])
-		}
-		cur = 14695981039346656037
-	}
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if c >= 0x80 || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
-			if c >= 'A' && c <= 'Z' {
-				c |= 0x20
-			}
-			cur ^= uint64(c)
-			cur *= 1099511628211
-			inWord = true
-		} else if inWord {
-			endWord()
-			inWord = false
-		}
-	}
-	if inWord {
-		endWord()
-	}
-	if shingles == 0 && nw > 0 {
+	if len(ws) < 3 {
+		var w [3]uint64
+		copy(w[3-len(ws):], ws)
 		add(w[0]*0x9e3779b97f4a7c15 ^ w[1]*0xc2b2ae3d27d4eb4f ^ w[2])
-	}
-	if shingles == 0 {
-		return dst
+	} else {
+		for i := 2; i < len(ws); i++ {
+			add(ws[i-2]*0x9e3779b97f4a7c15 ^ ws[i-1]*0xc2b2ae3d27d4eb4f ^ ws[i])
+		}
 	}
 	// Densify: an empty bin copies the first filled bin of a seeded
 	// sequence of probes (the same sequence for every text).

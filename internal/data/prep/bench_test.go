@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/whetstone/whetstone/internal/data/clean"
-	"github.com/whetstone/whetstone/internal/data/datatest"
 	"github.com/whetstone/whetstone/internal/data/dataset"
+	"github.com/whetstone/whetstone/internal/data/datatest"
 	"github.com/whetstone/whetstone/internal/data/record"
 	"github.com/whetstone/whetstone/internal/data/synth"
 	"github.com/whetstone/whetstone/internal/tokenizer"

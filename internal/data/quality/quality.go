@@ -5,6 +5,8 @@ package quality
 
 import (
 	"unicode/utf8"
+
+	"github.com/whetstone/whetstone/internal/data/words"
 )
 
 // NonPrintable returns the number of control characters in s other than
@@ -86,53 +88,30 @@ func Repetition(s string, n, minWords int) float64 {
 // avoids allocations. The zero value is ready to use.
 type NgramSet struct{ ngramSet }
 
-// Repetition is Repetition using s's memory.
+// Repetition is Repetition using set's memory.
 func (set *NgramSet) Repetition(s string, n, minWords int) float64 {
-	set.reset(len(s) / 4)
-	if n < 1 {
-		n = 1
-	}
-	var ring [16]uint64
-	if n > len(ring) {
-		n = len(ring)
-	}
-	words, grams, repeats := 0, 0, 0
-	cur := uint64(14695981039346656037)
-	in := false
-	end := func() {
-		ring[words%len(ring)] = cur
-		words++
-		cur = 14695981039346656037
-		if words >= n {
-			h := uint64(0x9e3779b97f4a7c15)
-			for k := words - n; k < words; k++ {
-				h = (h ^ ring[k%len(ring)]) * 0xff51afd7ed558ccd
-				h ^= h >> 32
-			}
-			grams++
-			if !set.add(h) {
-				repeats++
-			}
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
-			if c >= 'A' && c <= 'Z' {
-				c |= 0x20
-			}
-			cur = (cur ^ uint64(c)) * 1099511628211
-			in = true
-		} else if in {
-			end()
-			in = false
-		}
-	}
-	if in {
-		end()
-	}
-	if words < minWords || grams == 0 {
+	var buf [256]uint64
+	return set.RepetitionWords(words.Hashes(s, buf[:0]), n, minWords)
+}
+
+// RepetitionWords is Repetition over the word hashes of package words.
+func (set *NgramSet) RepetitionWords(ws []uint64, n, minWords int) float64 {
+	n = min(max(n, 1), 16)
+	if len(ws) < minWords || len(ws) < n {
 		return 0
+	}
+	set.reset(len(ws))
+	grams, repeats := 0, 0
+	for end := n; end <= len(ws); end++ {
+		h := uint64(0x9e3779b97f4a7c15)
+		for _, w := range ws[end-n : end] {
+			h = (h ^ w) * 0xff51afd7ed558ccd
+			h ^= h >> 32
+		}
+		grams++
+		if !set.add(h) {
+			repeats++
+		}
 	}
 	return float64(repeats) / float64(grams)
 }
