@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/data/check"
 	"github.com/whetstone/whetstone/internal/data/clean"
 	"github.com/whetstone/whetstone/internal/data/dataset"
@@ -26,7 +27,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "bench-data", summary: "measure validate and preprocess throughput (MB/s) and peak RSS on a generated JSONL file", run: runBenchData})
+	register(&command{name: "bench-data", summary: "measure dataset, validate and preprocess throughput (MB/s) and peak RSS on a generated JSONL file", run: runBenchData})
 }
 
 // benchResult is one phase's measurement.
@@ -50,7 +51,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 	file := fs.String("file", "", "use this canonical Alpaca JSONL file instead of generating one")
 	tok := fs.String("tokenizer", "", "tokenizer folder for preprocess (default: ../shared/assets/tokenizers/smollm2-135m when present; else 4 bytes per token)")
 	workers := fs.Int("workers", 0, "worker goroutines (0: one per CPU)")
-	phase := fs.String("phase", "all", "all, generate, validate or preprocess (validate and preprocess run in this process)")
+	phase := fs.String("phase", "all", "all, generate, ingest, validate or preprocess (the last three run in this process)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	cpuProfile := fs.String("cpuprofile", "", "with --phase validate or preprocess: write a CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +63,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 		}
 	}
 	switch *phase {
-	case "validate", "preprocess":
+	case "ingest", "validate", "preprocess":
 		if *file == "" {
 			return fmt.Errorf("%w: --phase %s needs --file", errUsage, *phase)
 		}
@@ -123,7 +124,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	fmt.Fprintf(io.out, "%-10s %9s %8s %8s %9s %11s %12s\n", "phase", "MB", "rows", "seconds", "MB/s", "MB/CPU-s", "peak RSS MB")
-	for _, ph := range []string{"validate", "preprocess"} {
+	for _, ph := range []string{"ingest", "validate", "preprocess"} {
 		// Each phase runs in a child process so that its peak RSS is its own.
 		cmd := exec.CommandContext(ctx, exe, "bench-data", "--phase", ph, "--file", path, "--tokenizer", *tok, "--workers", strconv.Itoa(*workers))
 		var out bytes.Buffer
@@ -148,6 +149,31 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 }
 
 func benchPhase(ctx context.Context, phase, file, tokDir string, workers int) (benchResult, error) {
+	if phase == "ingest" {
+		// The dataset agent's work: read the file as a source (generic
+		// JSON decoding, format detection), normalise, profile (no
+		// tokenizer) and write canonical JSONL.
+		st, err := os.Stat(file)
+		if err != nil {
+			return benchResult{}, err
+		}
+		r := benchResult{Phase: phase, Bytes: st.Size(), Workers: 1}
+		out, err := os.CreateTemp("", "whet-bench-ingest-*.jsonl")
+		if err != nil {
+			return r, err
+		}
+		defer os.Remove(out.Name())
+		defer out.Close()
+		start := time.Now()
+		res, err := ingest.Ingest(ctx, file, out, ingest.Options{Format: "auto", Samples: 3})
+		if err != nil {
+			return r, err
+		}
+		r.Rows = res.Profile.Rows
+		r.Seconds = time.Since(start).Seconds()
+		r.MBps = float64(r.Bytes) / 1e6 / r.Seconds
+		return r, nil
+	}
 	s, err := dataset.OpenFile(file, record.Alpaca)
 	if err != nil {
 		return benchResult{}, err
