@@ -24,11 +24,11 @@ import (
 // Exact finds exact duplicates. The zero value is not usable; call
 // NewExact.
 type Exact struct {
-	seen map[uint64]int32
+	seen table
 }
 
 // NewExact returns an empty exact-duplicate index.
-func NewExact() *Exact { return &Exact{seen: map[uint64]int32{}} }
+func NewExact() *Exact { return &Exact{} }
 
 // Add records text as row and returns the first row with the same text, or
 // -1.
@@ -36,10 +36,9 @@ func (e *Exact) Add(text string, row int) int { return e.AddHash(Hash(text), row
 
 // AddHash is Add with the text's Hash computed by the caller.
 func (e *Exact) AddHash(h uint64, row int) int {
-	if first, ok := e.seen[h]; ok {
+	if first, found := e.seen.put(h, int32(row)); found {
 		return int(first)
 	}
-	e.seen[h] = int32(row)
 	return -1
 }
 
@@ -203,7 +202,7 @@ type Near struct {
 	mh          *MinHash
 	threshold   float64
 	bands, rows int
-	buckets     map[uint64]int32 // band key -> first row in the bucket
+	buckets     table // band key -> first row in the bucket
 	file        *os.File
 	w           *bufio.Writer
 	n           int // signatures written
@@ -229,7 +228,7 @@ func NewNear(threshold float64, perms int, dir string) (*Near, error) {
 	os.Remove(f.Name()) // unlinked: the space is freed on Close, even after a crash
 	b, r := Bands(threshold, perms)
 	return &Near{mh: NewMinHash(perms, 1), threshold: threshold, bands: b, rows: r,
-		buckets: map[uint64]int32{}, file: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+		file: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
 }
 
 // Add records text as the next row (rows are numbered from 0 in the order
@@ -256,9 +255,8 @@ func (n *Near) AddSignature(sig []uint32) (int, float64, error) {
 			for _, v := range sig[b*n.rows : (b+1)*n.rows] {
 				key = mix(key ^ uint64(v))
 			}
-			first, ok := n.buckets[key]
-			if !ok {
-				n.buckets[key] = int32(row)
+			first, found := n.buckets.put(key, int32(row))
+			if !found {
 				continue
 			}
 			if match >= 0 && int(first) >= match {
