@@ -393,7 +393,7 @@ func (c *Checker) merge(a *analysis) error {
 	if o.Duplicates {
 		if first := c.exact.AddHash(a.hash, row); first >= 0 {
 			exact = true
-			c.add(Duplicate, row, line, "", fmt.Sprintf("same as row %d: %s", first, snippet(a.key, 80)), 0)
+			c.add(Duplicate, row, line, "", fmt.Sprintf("same as row %d: %s", first, snippet(strings.ReplaceAll(a.key, "\x1f", " | "), 80)), 0)
 		}
 	}
 	if o.NearDuplicates {
@@ -403,7 +403,7 @@ func (c *Checker) merge(a *analysis) error {
 		}
 		c.nearRows = append(c.nearRows, int32(row))
 		if m >= 0 && !exact {
-			c.add(NearDuplicate, row, line, "", fmt.Sprintf("%.0f%% similar to row %d: %s", 100*sim, c.nearRows[m], snippet(a.key, 80)), 0)
+			c.add(NearDuplicate, row, line, "", fmt.Sprintf("%.0f%% similar to row %d: %s", 100*sim, c.nearRows[m], snippet(strings.ReplaceAll(a.key, "\x1f", " | "), 80)), 0)
 		}
 	}
 	for _, p := range a.found {
