@@ -116,6 +116,9 @@ func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result,
 	var fmtSrc record.Format
 	if opts.Format != "" && opts.Format != "auto" {
 		fmtSrc = record.Format(opts.Format)
+	} else {
+		// An explicit mapping overrides detection.
+		fmtSrc = opts.Columns.Format()
 	}
 	var pending []reader.Row
 	rows := 0

@@ -229,3 +229,18 @@ func TestParquet(t *testing.T) {
 		t.Errorf("data.jsonl starts %.120s", b)
 	}
 }
+
+// TestMappingOverridesDetection: the rows look like Alpaca, but the mapping
+// says the body column is the text.
+func TestMappingOverridesDetection(t *testing.T) {
+	t.Parallel()
+	p := write(t, "m.jsonl", "{\"instruction\": \"i\", \"output\": \"o\", \"body\": \"the real text\"}\n")
+	arts, dir, _, err := run(t, agent.Params{"source": p, "columns": map[string]any{"text": "body"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "data.jsonl"))
+	if arts[0].Meta["format"] != "text" || !strings.Contains(string(b), `"text":"the real text"`) {
+		t.Errorf("meta %v, data %s", arts[0].Meta, b)
+	}
+}
