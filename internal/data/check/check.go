@@ -261,8 +261,11 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// Close releases the near-duplicate index.
+// Close releases the duplicate indexes.
 func (c *Checker) Close() error {
+	if c.exact != nil {
+		c.exact.Close()
+	}
 	if c.near != nil {
 		return c.near.Close()
 	}

@@ -24,11 +24,14 @@ import (
 // Exact finds exact duplicates. The zero value is not usable; call
 // NewExact.
 type Exact struct {
-	seen table
+	seen table[uint64]
 }
 
-// NewExact returns an empty exact-duplicate index.
+// NewExact returns an empty exact-duplicate index. Call Close when done.
 func NewExact() *Exact { return &Exact{} }
+
+// Close releases the index's memory.
+func (e *Exact) Close() { e.seen.free() }
 
 // Add records text as row and returns the first row with the same text, or
 // -1.
@@ -202,12 +205,14 @@ type Near struct {
 	mh          *MinHash
 	threshold   float64
 	bands, rows int
-	buckets     table // band key -> first row in the bucket
-	file        *os.File
-	w           *bufio.Writer
-	n           int // signatures written
-	sig, other  []uint32
-	buf         []byte
+	// buckets maps a band key (32 bits: a collision only costs a signature
+	// comparison) to the first row in the bucket.
+	buckets    table[uint32]
+	file       *os.File
+	w          *bufio.Writer
+	n          int // signatures written
+	sig, other []uint32
+	buf        []byte
 }
 
 // NewNear returns a near-duplicate index for the threshold (Jaccard, in
@@ -255,7 +260,7 @@ func (n *Near) AddSignature(sig []uint32) (int, float64, error) {
 			for _, v := range sig[b*n.rows : (b+1)*n.rows] {
 				key = mix(key ^ uint64(v))
 			}
-			first, found := n.buckets.put(key, int32(row))
+			first, found := n.buckets.put(uint32(key^key>>32), int32(row))
 			if !found {
 				continue
 			}
@@ -309,5 +314,8 @@ func (n *Near) read(row int) ([]uint32, error) {
 // Params returns the bands and rows per band in use.
 func (n *Near) Params() (bands, rows int) { return n.bands, n.rows }
 
-// Close removes the temporary file.
-func (n *Near) Close() error { return n.file.Close() }
+// Close removes the temporary file and releases the index's memory.
+func (n *Near) Close() error {
+	n.buckets.free()
+	return n.file.Close()
+}
