@@ -32,8 +32,8 @@ import (
 // goldens from the reference tools (testdata/llamacpp/gen.sh: SentencePiece,
 // Hugging Face tokenizers and the PyTorch reference decoder).
 //
-// Needs node and `npm ci --prefix tools/llamacpp`; the Qwen2-style model is
-// rebuilt with ../shared/tools/reference/make_model.py (python3 + numpy).
+// Needs node and `npm ci --prefix tools/llamacpp`. The Qwen2-style model is
+// rebuilt in Go (exporttest.Qwen2Tiny); its sha256 must match the goldens'.
 
 type golden struct {
 	ModelSHA256 string `json:"model_sha256"`
@@ -171,19 +171,11 @@ func resolve(v *Vocab, ids map[string][]int, piece string) int {
 	if strings.ContainsRune(piece, utf8.RuneError) {
 		return -1 // maybe a mangled fragment of a character
 	}
-	c := ids[piece]
-	if len(c) == 1 {
+	if c := ids[piece]; len(c) == 1 {
 		return c[0]
 	}
-	var nb []int
-	for _, id := range c {
-		if v.Types[id] != tokByte {
-			nb = append(nb, id)
-		}
-	}
-	if len(nb) == 1 {
-		return nb[0]
-	}
+	// SentencePiece byte tokens print like normal ones ("<0x2C>" and ","):
+	// which one llama.cpp picked is unknown.
 	return -1
 }
 
@@ -209,6 +201,7 @@ var llamaTolerances = map[FileType]struct {
 	// its Q8_0 error exceeds the weights' own (0.15 on stories260K, whose
 	// logits span ±15).
 	Q8_0:   {gap: 0.05, maxErr: 0.25, strict: true},
+	BF16:   {gap: 0.2, maxErr: 0.3, strict: false},
 	Q4_0:   {gap: 0.5, maxErr: 2.5, strict: false},
 	Q4_K_M: {gap: 0.5, maxErr: 1, strict: false},
 }
@@ -266,22 +259,25 @@ func logSoftmax(x []float32) []float64 {
 	return out
 }
 
+// TestWriteModel writes the exporttest shape $WHET_WRITE_MODEL (NAME=DIR)
+// for testdata/llamacpp/gen.sh; without the variable it has nothing to do.
+func TestWriteModel(t *testing.T) {
+	name, out, ok := strings.Cut(os.Getenv("WHET_WRITE_MODEL"), "=")
+	if !ok {
+		t.Skip("generator for gen.sh: set WHET_WRITE_MODEL=NAME=DIR")
+	}
+	exporttest.Model(t, out, exporttest.Named[name], safetensors.F32)
+}
+
 func TestLlamaCpp(t *testing.T) {
-	root := repoRoot(t)
 	qwenDir := filepath.Join(t.TempDir(), "qwen2-tiny")
-	args, err := os.ReadFile("testdata/llamacpp/qwen2-tiny.args")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("/usr/bin/python3", append([]string{filepath.Join(root, "..", "shared", "tools", "reference", "make_model.py")},
-		append(strings.Fields(string(args)), "--out", qwenDir)...)...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make_model.py: %v\n%s", err, out)
-	}
+	exporttest.Model(t, qwenDir, exporttest.Qwen2Tiny, safetensors.F32)
+	k256Dir := filepath.Join(t.TempDir(), "llama-k256")
+	exporttest.Model(t, k256Dir, exporttest.LlamaK256, safetensors.F32)
 	models := []struct{ name, dir string }{
 		{"stories260K", asset(t, "models/stories260K")},
 		{"qwen2-tiny", qwenDir},
+		{"llama-k256", k256Dir},
 	}
 	var report []string
 	for _, m := range models {
@@ -300,7 +296,7 @@ func TestLlamaCpp(t *testing.T) {
 		if sum := sha256.Sum256(w); hex.EncodeToString(sum[:]) != g.ModelSHA256 {
 			t.Fatalf("%s: model.safetensors sha256 %x differs from the golden's %s: rerun testdata/llamacpp/gen.sh", m.name, sum, g.ModelSHA256)
 		}
-		for _, ft := range []FileType{F32, F16, Q8_0, Q4_0, Q4_K_M} {
+		for _, ft := range []FileType{F32, F16, BF16, Q8_0, Q4_0, Q4_K_M} {
 			t.Run(m.name+"/"+string(ft), func(t *testing.T) {
 				line := checkLlamaCpp(t, m.dir, ft, &g)
 				report = append(report, fmt.Sprintf("%-12s %-7s %s", m.name, ft, line))
