@@ -19,7 +19,10 @@ import (
 type Shape struct {
 	Hidden, Layers, Heads, KVHeads, Inter, Vocab int
 	RopeTheta                                    float64
-	// ModelType is "llama" (default) or "qwen2" (q/k/v biases).
+	// HeadDim defaults to Hidden/Heads.
+	HeadDim int
+	// ModelType is "llama" (default), "qwen2" (q/k/v biases) or "qwen3"
+	// (per-head q/k RMSNorm).
 	ModelType string
 	// Tokenizer is the asset folder (under shared/assets) whose tokenizer
 	// files are copied in. Defaults to tokenizers/smollm2-135m.
@@ -44,8 +47,13 @@ var Qwen2Tiny = Shape{Hidden: 64, Layers: 2, Heads: 4, KVHeads: 2, Inter: 128, V
 var LlamaK256 = Shape{Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2, Inter: 512, Vocab: 512, RopeTheta: 10000,
 	Tokenizer: "models/stories260K", TestInit: true, Seed: 11}
 
+// Qwen3Tiny is a small Qwen3-style model (q/k norms, head_dim 32 ≠
+// hidden/heads) with the Qwen3 tokenizer.
+var Qwen3Tiny = Shape{Hidden: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, Inter: 128, Vocab: 151669, RopeTheta: 1e6,
+	ModelType: "qwen3", Tokenizer: "tokenizers/qwen3", TestInit: true, Seed: 13}
+
 // Named are the shapes tests refer to by name.
-var Named = map[string]Shape{"smollm2-135m": SmolLM2_135M, "qwen2-tiny": Qwen2Tiny, "llama-k256": LlamaK256}
+var Named = map[string]Shape{"smollm2-135m": SmolLM2_135M, "qwen2-tiny": Qwen2Tiny, "llama-k256": LlamaK256, "qwen3-tiny": Qwen3Tiny}
 
 // RepoRoot walks up from the working folder to go.mod.
 func RepoRoot(tb testing.TB) string {
@@ -73,13 +81,16 @@ func Model(tb testing.TB, dir string, s Shape, dtype safetensors.DType) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	hd := s.Hidden / s.Heads
+	hd := cmp.Or(s.HeadDim, s.Hidden/s.Heads)
 	mt, archName, bos, eos := "llama", "LlamaForCausalLM", any(0), any(0)
 	if strings.HasSuffix(s.Tokenizer, "stories260K") {
 		bos, eos = 1, 2
 	}
-	if s.ModelType == "qwen2" {
+	switch s.ModelType {
+	case "qwen2":
 		mt, archName, bos, eos = "qwen2", "Qwen2ForCausalLM", nil, 151645
+	case "qwen3":
+		mt, archName, bos, eos = "qwen3", "Qwen3ForCausalLM", nil, 151645
 	}
 	cfg := map[string]any{"architectures": []string{archName}, "model_type": mt, "hidden_size": s.Hidden,
 		"intermediate_size": s.Inter, "num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
@@ -137,6 +148,10 @@ func Model(tb testing.TB, dir string, s Shape, dtype safetensors.DType) {
 		add(p+"self_attn.q_proj.weight", false, s.Heads*hd, s.Hidden)
 		add(p+"self_attn.k_proj.weight", false, s.KVHeads*hd, s.Hidden)
 		add(p+"self_attn.v_proj.weight", false, s.KVHeads*hd, s.Hidden)
+		if s.ModelType == "qwen3" {
+			add(p+"self_attn.q_norm.weight", true, hd)
+			add(p+"self_attn.k_norm.weight", true, hd)
+		}
 		if s.ModelType == "qwen2" {
 			add(p+"self_attn.q_proj.bias", false, s.Heads*hd)
 			add(p+"self_attn.k_proj.bias", false, s.KVHeads*hd)
