@@ -615,6 +615,67 @@ func BenchmarkGenerateVsLlamaCpp(b *testing.B) {
 	b.ReportMetric(llama1TPS, "llamacpp-1t-tok/s")
 }
 
+// engineRef is the engine's greedy continuation of a prompt, its next-token
+// log-probabilities, and the top-2 logit gap at each greedy step (where a
+// tiny gap lets another implementation fairly pick the other token).
+type engineRef struct {
+	ids  []int
+	run  engineRun
+	gaps []float64
+}
+
+func newEngineRef(t *testing.T, eng *model.Model, ids []int, nGen int) engineRef {
+	r := engineRef{ids: ids, run: runEngine(t, eng, ids, nGen)}
+	seq := append(append([]int(nil), ids...), r.run.greedy...)
+	for s := range nGen {
+		lp := runEngine(t, eng, seq[:len(ids)+s], 0).logprobs
+		first, second := math.Inf(-1), math.Inf(-1)
+		for _, v := range lp {
+			if v > first {
+				first, second = v, first
+			} else if v > second {
+				second = v
+			}
+		}
+		r.gaps = append(r.gaps, first-second)
+	}
+	return r
+}
+
+// compareEngine checks llama.cpp's output for prompts against engine
+// references and returns the max log-probability error and greedy agreement.
+func compareEngine(t *testing.T, v *Vocab, out *llamaResult, refs []engineRef, ft FileType) (float64, int, int) {
+	tol := llamaTolerances[ft]
+	pieces := pieceIDs(v)
+	var maxErr float64
+	agree, total := 0, 0
+	for i, r := range refs {
+		lr := out.Prompts[i]
+		nGen := len(r.run.greedy)
+		for s, piece := range lr.Generated {
+			total++
+			if matches(v, piece, r.run.greedy[s]) {
+				agree++
+				continue
+			}
+			if tol.strict && r.gaps[s] >= tol.gap {
+				t.Errorf("prompt %d: greedy step %d: llama.cpp %q, engine %d (top-2 gap %.3g)", i, s, piece, r.run.greedy[s], r.gaps[s])
+			}
+			total += nGen - s - 1
+			break
+		}
+		for _, x := range lr.Top {
+			if id := resolve(v, pieces, x.Piece); id >= 0 {
+				maxErr = max(maxErr, math.Abs(math.Log(x.Prob)-r.run.logprobs[id]))
+			}
+		}
+	}
+	if maxErr > tol.maxErr {
+		t.Errorf("max log-probability error %.3g > %.3g", maxErr, tol.maxErr)
+	}
+	return maxErr, agree, total
+}
+
 // TestLlamaCppQwen3 checks the qwen3 architecture (per-head q/k RMSNorm,
 // head_dim ≠ hidden/heads), which the PyTorch reference does not implement,
 // against Whetstone's engine: llama.cpp's tokenization must equal
@@ -644,30 +705,9 @@ func TestLlamaCppQwen3(t *testing.T) {
 		texts = append(texts, x.Text)
 	}
 	const nGen = 20
-	type ref struct {
-		ids  []int
-		run  engineRun
-		gaps []float64
-	}
-	var refs []ref
+	var refs []engineRef
 	for _, text := range texts[:3] {
-		r := ref{ids: tok.Encode(text, true)}
-		r.run = runEngine(t, eng, r.ids, nGen)
-		// top-2 logit gaps along the greedy path, for the tolerance
-		seq := append(append([]int(nil), r.ids...), r.run.greedy...)
-		for s := range nGen {
-			lp := runEngine(t, eng, seq[:len(r.ids)+s], 0).logprobs
-			first, second := math.Inf(-1), math.Inf(-1)
-			for _, v := range lp {
-				if v > first {
-					first, second = v, first
-				} else if v > second {
-					second = v
-				}
-			}
-			r.gaps = append(r.gaps, first-second)
-		}
-		refs = append(refs, r)
+		refs = append(refs, newEngineRef(t, eng, tok.Encode(text, true), nGen))
 	}
 	var report []string
 	for _, ft := range []FileType{F32, F16, Q8_0, Q4_K_M} {
@@ -701,35 +741,111 @@ func TestLlamaCppQwen3(t *testing.T) {
 					t.Errorf("tokenize %q:\n llama.cpp %v\n whetstone %v", text, got, ours)
 				}
 			}
-			tol := llamaTolerances[ft]
-			pieces := pieceIDs(v)
-			var maxErr float64
-			agree, total := 0, 0
-			for i, r := range refs {
-				lr := out.Prompts[i]
-				for s, piece := range lr.Generated {
-					total++
-					if matches(v, piece, r.run.greedy[s]) {
-						agree++
-						continue
-					}
-					if tol.strict && r.gaps[s] >= tol.gap {
-						t.Errorf("prompt %d: greedy step %d: llama.cpp %q, engine %d (top-2 gap %.3g)", i, s, piece, r.run.greedy[s], r.gaps[s])
-					}
-					total += nGen - s - 1
-					break
-				}
-				for _, x := range lr.Top {
-					if id := resolve(v, pieces, x.Piece); id >= 0 {
-						maxErr = max(maxErr, math.Abs(math.Log(x.Prob)-r.run.logprobs[id]))
-					}
-				}
-			}
-			if maxErr > tol.maxErr {
-				t.Errorf("max log-probability error %.3g > %.3g", maxErr, tol.maxErr)
-			}
+			maxErr, agree, total := compareEngine(t, v, out, refs, ft)
 			report = append(report, fmt.Sprintf("qwen3-tiny %-7s max |Δlogprob| vs engine %.2e; greedy agreement %d/%d", ft, maxErr, agree, total))
 		})
 	}
 	t.Logf("llama.cpp vs Whetstone's engine:\n%s", strings.Join(report, "\n"))
+}
+
+// TestLlamaCppLoRAEngine checks LoRA export for llama (plain scaling) and
+// qwen2 (rsLoRA, folded into lora_b) against Whetstone's engine running the
+// base model with the unmerged adapter: llama.cpp with the base GGUF plus
+// the GGUF LoRA, and llama.cpp with the merged GGUF, both in f32.
+func TestLlamaCppLoRAEngine(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		shape exporttest.Shape
+		lora  exporttest.LoRA
+	}{
+		{"llama-k256", exporttest.LlamaK256, exporttest.LoRA{Rank: 8, Std: 0.05}},
+		{"qwen2-tiny-rslora", exporttest.Qwen2Tiny, exporttest.LoRA{Rank: 4, Std: 0.1, RSLoRA: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			base, adapterDir := filepath.Join(dir, "base"), filepath.Join(dir, "adapter")
+			exporttest.Model(t, base, c.shape, safetensors.F32)
+			exporttest.Adapter(t, adapterDir, base, c.shape, c.lora)
+			tok, err := tokenizer.Load(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng, err := model.Load(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := newEngineRef(t, eng, tok.Encode("Once upon a time", true), 20)
+			if _, err := eng.LoadAdapter(adapterDir); err != nil {
+				t.Fatal(err)
+			}
+			texts := []string{"Once upon a time", "The cat sat on the mat."}
+			var refs []engineRef
+			var prompts []map[string]any
+			for _, text := range texts {
+				refs = append(refs, newEngineRef(t, eng, tok.Encode(text, true), 20))
+				prompts = append(prompts, map[string]any{"text": text, "n_gen": 20, "top": 5, "ignore_eos": true})
+			}
+			var change float64
+			for i, lp := range refs[0].run.logprobs {
+				change = max(change, math.Abs(lp-plain.run.logprobs[i]))
+			}
+			ad, err := peft.Read(adapterDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := safetensors.OpenDir(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			write := func(name string, fn func(f *os.File) error) string {
+				path := filepath.Join(dir, name)
+				f, err := os.Create(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := fn(f); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+				return path
+			}
+			var v *Vocab
+			baseGGUF := write("base.gguf", func(f *os.File) error {
+				res, err := Model(context.Background(), f, &Params{Dir: base, Weights: Safetensors(st), Type: F32})
+				if err == nil {
+					v = res.Vocab
+				}
+				return err
+			})
+			loraGGUF := write("lora.gguf", func(f *os.File) error {
+				_, err := Adapter(context.Background(), f, &AdapterParams{BaseDir: base, Adapter: ad, Type: F32})
+				return err
+			})
+			mergedGGUF := write("merged.gguf", func(f *os.File) error {
+				m, err := peft.Merged(Safetensors(st), ad)
+				if err != nil {
+					return err
+				}
+				_, err = Model(context.Background(), f, &Params{Dir: base, Weights: m, Type: F32})
+				return err
+			})
+			for _, run := range []struct {
+				name, model string
+				req         map[string]any
+			}{
+				{"base+lora.gguf", baseGGUF, map[string]any{"lora": loraGGUF}},
+				{"merged.gguf", mergedGGUF, map[string]any{}},
+			} {
+				run.req["kv"], run.req["prompts"] = "f32", prompts
+				out := runLlamaCpp(t, run.model, run.req)
+				maxErr, agree, total := compareEngine(t, v, out, refs, F32)
+				t.Logf("%s: max |Δlogprob| vs engine base+adapter %.2e (adapter moves log-probs by up to %.2f); greedy %d/%d",
+					run.name, maxErr, change, agree, total)
+				if change < 10*llamaTolerances[F32].maxErr {
+					t.Errorf("the adapter barely changes the model (%.3g): the check is vacuous", change)
+				}
+			}
+		})
+	}
 }

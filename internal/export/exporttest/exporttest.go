@@ -174,27 +174,44 @@ func Model(tb testing.TB, dir string, s Shape, dtype safetensors.DType) {
 	}
 }
 
-// Adapter writes a random rank-r PEFT LoRA adapter on every linear layer
-// of a model of shape s to dir.
-func Adapter(tb testing.TB, dir, base string, s Shape, r int) {
+// LoRA describes a random adapter.
+type LoRA struct {
+	Rank   int
+	Std    float64 // of A and B entries; defaults to 0.01
+	RSLoRA bool
+}
+
+// Adapter writes a random PEFT LoRA adapter (alpha = 2·rank) on every linear
+// layer of a model of shape s to dir.
+func Adapter(tb testing.TB, dir, base string, s Shape, l LoRA) {
 	tb.Helper()
-	rng := rand.New(rand.NewPCG(3, 4))
-	hd := s.Hidden / s.Heads
-	dims := map[string][2]int{"self_attn.q_proj": {s.Heads * hd, s.Hidden}, "self_attn.k_proj": {s.KVHeads * hd, s.Hidden},
-		"self_attn.v_proj": {s.KVHeads * hd, s.Hidden}, "self_attn.o_proj": {s.Hidden, s.Heads * hd},
-		"mlp.gate_proj": {s.Inter, s.Hidden}, "mlp.up_proj": {s.Inter, s.Hidden}, "mlp.down_proj": {s.Hidden, s.Inter}}
+	rng := rand.New(rand.NewPCG(3, 4+s.Seed))
+	hd := cmp.Or(s.HeadDim, s.Hidden/s.Heads)
+	type mod struct {
+		name    string
+		out, in int
+	}
+	mods := []mod{{"self_attn.q_proj", s.Heads * hd, s.Hidden}, {"self_attn.k_proj", s.KVHeads * hd, s.Hidden},
+		{"self_attn.v_proj", s.KVHeads * hd, s.Hidden}, {"self_attn.o_proj", s.Hidden, s.Heads * hd},
+		{"mlp.gate_proj", s.Inter, s.Hidden}, {"mlp.up_proj", s.Inter, s.Hidden}, {"mlp.down_proj", s.Hidden, s.Inter}}
+	r := l.Rank
+	std := l.Std
+	if std == 0 {
+		std = 0.01
+	}
 	a := &peft.Adapter{Config: peft.NewConfig(base, r, float64(2*r), []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})}
+	a.Config.UseRSLoRA = l.RSLoRA
 	randn := func(n int) []float32 {
 		x := make([]float32, n)
 		for i := range x {
-			x[i] = float32(rng.NormFloat64() * 0.01)
+			x[i] = float32(rng.NormFloat64() * std)
 		}
 		return x
 	}
 	for i := 0; i < s.Layers; i++ {
-		for m, d := range dims {
-			a.Layers = append(a.Layers, &peft.Layer{Module: fmt.Sprintf("model.layers.%d.%s", i, m), Rank: r, Out: d[0], In: d[1],
-				A: randn(r * d[1]), B: randn(d[0] * r)})
+		for _, m := range mods {
+			a.Layers = append(a.Layers, &peft.Layer{Module: fmt.Sprintf("model.layers.%d.%s", i, m.name), Rank: r, Out: m.out, In: m.in,
+				A: randn(r * m.in), B: randn(m.out * r)})
 		}
 	}
 	if err := peft.Write(dir, a); err != nil {
