@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.Float64Var(&c.LoRA.Alpha, "alpha", 16, "LoRA alpha")
 	targets := fs.String("targets", "all-linear", "LoRA targets")
 	fs.Float64Var(&c.LR, "lr", 1e-4, "learning rate")
+	fs.BoolVar(&c.BF16, "bf16", false, "bfloat16 products with the frozen base weights (oneDNN)")
 	peak := fs.Bool("peak", true, "also measure the machine's f32 matmul peak")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := fs.Parse(args[1:]); err != nil {

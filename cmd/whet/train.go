@@ -45,6 +45,7 @@ func runTrain(ctx context.Context, args []string, io stdio) error {
 	fs.IntVar(&c.EvalEvery, "eval-every", 0, "validation every N steps (0: at the end)")
 	fs.IntVar(&c.CheckpointEvery, "checkpoint-every", 0, "checkpoint every N steps")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed")
+	fs.BoolVar(&c.BF16, "bf16", false, "bfloat16 products with the frozen base weights")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
 		return err

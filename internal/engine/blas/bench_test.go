@@ -2,6 +2,8 @@ package blas
 
 import (
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +35,9 @@ var benchShapes = []benchShape{
 type gemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 
 func benchGemm(b *testing.B, gemm gemmFunc, s benchShape) {
+	if pureGo(gemm) && 2*s.m*s.n*s.k > 10e9 {
+		b.Skip("pure Go takes tens of seconds per call on this shape")
+	}
 	a, bb, c, lda, ldb := benchOperands(s)
 	gemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) // warm up
 	b.ReportAllocs()
@@ -51,8 +56,16 @@ func BenchmarkSgemm(b *testing.B) {
 
 func BenchmarkSgemmGo(b *testing.B) {
 	for _, s := range benchShapes {
-		b.Run(s.name, func(b *testing.B) { benchGemm(b, SgemmGo, s) })
+		b.Run(s.name, func(b *testing.B) { benchGemm(b, sgemmGoBench, s) })
 	}
+}
+
+// sgemmGoBench is SgemmGo as a distinct function value, so benchGemm can
+// tell it is the pure-Go one.
+var sgemmGoBench gemmFunc = SgemmGo
+
+func pureGo(gemm gemmFunc) bool {
+	return strings.HasPrefix(Name(), "go") || reflect.ValueOf(gemm).Pointer() == reflect.ValueOf(sgemmGoBench).Pointer()
 }
 
 // benchOperands returns random operands for s and the leading dimensions.
@@ -81,6 +94,9 @@ func BenchmarkGemmBF16(b *testing.B) {
 	b.Logf("bf16 backend: %s", BF16Name())
 	for _, s := range benchShapes {
 		b.Run(s.name, func(b *testing.B) {
+			if strings.HasPrefix(Name(), "go") && DNNLError() != nil && 2*s.m*s.n*s.k > 10e9 {
+				b.Skip("pure Go takes tens of seconds per call on this shape")
+			}
 			a, bb, c, lda, ldb := benchOperands(s)
 			ab, bbb := make([]uint16, len(a)), make([]uint16, len(bb))
 			F32ToBF16(ab, a)
@@ -100,6 +116,9 @@ func BenchmarkGemmBF16(b *testing.B) {
 func BenchmarkSgemmBF16W(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(s.name, func(b *testing.B) {
+			if strings.HasPrefix(Name(), "go") && DNNLError() != nil && 2*s.m*s.n*s.k > 10e9 {
+				b.Skip("pure Go takes tens of seconds per call on this shape")
+			}
 			a, bb, c, lda, ldb := benchOperands(s)
 			bbb := make([]uint16, len(bb))
 			F32ToBF16(bbb, bb)
@@ -110,5 +129,17 @@ func BenchmarkSgemmBF16W(b *testing.B) {
 			}
 			reportFlops(b, s)
 		})
+	}
+}
+
+func BenchmarkF32ToBF16(b *testing.B) {
+	src := make([]float32, 1024*576)
+	for i := range src {
+		src[i] = float32(i) * 0.001
+	}
+	dst := make([]uint16, len(src))
+	b.SetBytes(int64(4 * len(src)))
+	for b.Loop() {
+		F32ToBF16(dst, src)
 	}
 }

@@ -12,6 +12,9 @@ func F32ToBF16(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	ParallelMin(len(src), 1<<15, func(lo, hi int) {
 		d, s := dst[lo:hi], src[lo:hi]
+		if f32ToBF16Native(d, s) {
+			return
+		}
 		for i, v := range s {
 			d[i] = bf16(v)
 		}
@@ -24,6 +27,9 @@ func BF16ToF32(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
 	ParallelMin(len(src), 1<<15, func(lo, hi int) {
 		d, s := dst[lo:hi], src[lo:hi]
+		if bf16ToF32Native(d, s) {
+			return
+		}
 		for i, v := range s {
 			d[i] = math.Float32frombits(uint32(v) << 16)
 		}

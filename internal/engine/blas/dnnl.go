@@ -12,7 +12,6 @@ import "C"
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -33,15 +32,21 @@ var dnnl struct {
 	ok      bool
 	err     error
 	version string
-	omp     bool // oneDNN runs its own threads; no Go split
 
 	mu    sync.Mutex
-	cache map[mmKey]*C.whet_mm
+	cache map[mmKey]*cachedMM
 }
 
-// maxCachedPrimitives bounds the primitive cache; shapes past it get a
-// primitive built and destroyed per call (slow, but correct).
-const maxCachedPrimitives = 512
+// maxCachedPrimitives bounds the primitive cache; past it, an unused
+// primitive is evicted (destroyed once no call is running it).
+const maxCachedPrimitives = 256
+
+// cachedMM is a primitive and the number of calls running it.
+type cachedMM struct {
+	mm      *C.whet_mm
+	refs    int
+	evicted bool
+}
 
 type mmKey struct {
 	bf16, transA, transB   bool
@@ -55,12 +60,7 @@ func loadDNNL() bool {
 			dnnl.err = fmt.Errorf("disabled by WHET_BLAS_DISABLE")
 			return
 		}
-		threads := "1"
-		if os.Getenv("WHET_DNNL_OMP") == "1" {
-			threads = strconv.Itoa(maxProcs())
-			dnnl.omp = true
-		}
-		restore := setenvTemp(map[string]string{"OMP_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE"})
+		restore := setenvTemp(map[string]string{"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"})
 		lib := C.CString(dnnlLib)
 		defer C.free(unsafe.Pointer(lib))
 		msg := C.whet_dnnl_open(lib)
@@ -71,7 +71,7 @@ func loadDNNL() bool {
 		}
 		dnnl.ok = true
 		dnnl.version = C.GoString(C.whet_dnnl_version())
-		dnnl.cache = map[mmKey]*C.whet_mm{}
+		dnnl.cache = map[mmKey]*cachedMM{}
 	})
 	return dnnl.ok
 }
@@ -110,29 +110,51 @@ func BF16Native() bool { return loadDNNL() && hasAVX512BF16() }
 // primitiveImpl returns the implementation oneDNN picks for a 1024×576×576
 // matmul.
 func primitiveImpl(bf16 bool) string {
-	mm, err := primitive(mmKey{bf16: bf16, transB: true, m: 1024, n: 576, k: 576, lda: 576, ldb: 576, ldc: 576, alpha: 1})
+	e, err := acquire(mmKey{bf16: bf16, transB: true, m: 1024, n: 576, k: 576, lda: 576, ldb: 576, ldc: 576, alpha: 1})
 	if err != nil {
 		return err.Error()
 	}
-	return C.GoString(C.whet_mm_impl(mm))
+	defer release(e)
+	return C.GoString(C.whet_mm_impl(e.mm))
 }
 
-// primitive returns the cached matmul primitive for key, building it on
-// first use. Callers must not destroy it.
-func primitive(key mmKey) (*C.whet_mm, error) {
+// acquire returns the cached matmul primitive for key, building it on
+// first use; the caller must release it.
+func acquire(key mmKey) (*cachedMM, error) {
 	dnnl.mu.Lock()
 	defer dnnl.mu.Unlock()
-	if mm, ok := dnnl.cache[key]; ok {
-		return mm, nil
+	if e, ok := dnnl.cache[key]; ok {
+		e.refs++
+		return e, nil
 	}
 	mm, err := newPrimitive(key)
 	if err != nil {
 		return nil, err
 	}
-	if len(dnnl.cache) < maxCachedPrimitives {
-		dnnl.cache[key] = mm
+	if len(dnnl.cache) >= maxCachedPrimitives {
+		for k, old := range dnnl.cache { // evict one, any
+			delete(dnnl.cache, k)
+			old.evicted = true
+			if old.refs == 0 {
+				C.whet_mm_destroy(old.mm)
+			}
+			break
+		}
 	}
-	return mm, nil
+	e := &cachedMM{mm: mm, refs: 1}
+	dnnl.cache[key] = e
+	return e, nil
+}
+
+// release ends a call's use of e, destroying it if it was evicted and this
+// was the last call running it.
+func release(e *cachedMM) {
+	dnnl.mu.Lock()
+	defer dnnl.mu.Unlock()
+	e.refs--
+	if e.evicted && e.refs == 0 {
+		C.whet_mm_destroy(e.mm)
+	}
 }
 
 func newPrimitive(key mmKey) (*C.whet_mm, error) {
@@ -149,31 +171,24 @@ var scratchPool sync.Pool
 
 // runPrimitive executes the matmul for key on a, b, c (first elements).
 func runPrimitive[T any](key mmKey, a, b *T, c *float32) error {
-	mm, err := primitive(key)
+	e, err := acquire(key)
 	if err != nil {
 		return err
 	}
-	dnnl.mu.Lock()
-	cached := dnnl.cache[key] == mm
-	dnnl.mu.Unlock()
-	if !cached {
-		defer C.whet_mm_destroy(mm)
-	}
+	defer release(e)
+	mm := e.mm
 	var scratch unsafe.Pointer
 	if n := int(C.whet_mm_scratch_size(mm)); n > 0 {
 		p, ok := scratchPool.Get().(*[]byte)
-		if !ok || cap(*p) < n {
+		if !ok || cap(*p) < n+64 {
 			s := make([]byte, n+4096)
 			p = &s
 		}
 		defer scratchPool.Put(p)
 		// oneDNN wants its scratchpad 64-byte aligned.
-		buf := *p
+		buf := (*p)[:cap(*p)]
 		off := (64 - int(uintptr(unsafe.Pointer(&buf[0]))%64)) % 64
 		scratch = unsafe.Pointer(&buf[off])
-		if off+n > len(buf) {
-			return fmt.Errorf("onednn scratchpad: %d bytes do not fit", n)
-		}
 	}
 	if msg := C.whet_mm_exec(mm, unsafe.Pointer(a), unsafe.Pointer(b), (*C.float)(c), scratch); msg != nil {
 		return fmt.Errorf("onednn matmul %+v: %s", key, C.GoString(msg))
@@ -188,11 +203,7 @@ func gemmBF16Native(transA, transB bool, m, n, k int, alpha float32, a []uint16,
 	if !loadDNNL() {
 		return false
 	}
-	split := splitGemmDense[uint16, uint16]
-	if dnnl.omp {
-		split = noSplitDense[uint16, uint16]
-	}
-	split(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, func(m, n, k int, a, b []uint16, beta float32, c []float32, ldc int) {
+	splitGemmDense(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, func(m, n, k int, a, b []uint16, beta float32, c []float32, ldc int) {
 		key := mmKey{bf16: true, transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta}
 		if err := runPrimitive(key, &a[0], &b[0], &c[0]); err != nil {
 			panic("blas: " + err.Error())
@@ -215,11 +226,7 @@ func sgemmDNNL(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		scaleC(m, n, beta, c, ldc)
 		return true
 	}
-	split := splitGemm[float32, float32]
-	if dnnl.omp {
-		split = noSplit[float32, float32]
-	}
-	split(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, func(m, n int, a, b, c []float32) {
+	splitGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, func(m, n int, a, b, c []float32) {
 		msg := C.whet_dnnl_sgemm(cbool(transA), cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
 			(*C.float)(&a[0]), C.int64_t(lda), (*C.float)(&b[0]), C.int64_t(ldb), C.float(beta), (*C.float)(&c[0]), C.int64_t(ldc))
 		if msg != nil {
@@ -227,13 +234,4 @@ func sgemmDNNL(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		}
 	})
 	return true
-}
-
-func noSplit[TA, TB any](transA, transB bool, m, n, k int, a []TA, lda int, b []TB, ldb int, c []float32, ldc int, gemm func(m, n int, a []TA, b []TB, c []float32)) {
-	gemm(m, n, a, b, c)
-}
-
-func noSplitDense[TA, TB any](transA, transB bool, m, n, k int, a []TA, lda int, b []TB, ldb int, beta float32, c []float32, ldc int,
-	gemm func(m, n, k int, a []TA, b []TB, beta float32, c []float32, ldc int)) {
-	gemm(m, n, k, a, b, beta, c, ldc)
 }

@@ -20,3 +20,6 @@ func BF16Native() bool { return false }
 func gemmBF16Native(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) bool {
 	return false
 }
+
+func f32ToBF16Native(dst []uint16, src []float32) bool { return false }
+func bf16ToF32Native(dst []float32, src []uint16) bool { return false }

@@ -277,4 +277,4 @@ func kernel4x4(kc int, a, b, c []float32, ldc int) {
 	r[3] += c33
 }
 
-func workers() int { return maxProcs() }
+func workers() int { return freeWorkers() }

@@ -195,3 +195,25 @@ func TestMeasure(t *testing.T) {
 		}
 	}
 }
+
+func TestParallelNested(t *testing.T) {
+	const outer, inner = 8, 1000
+	var seen [outer * inner]int32
+	Parallel(outer, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			Parallel(inner, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					seen[o*inner+i]++
+				}
+			})
+		}
+	})
+	for i, v := range seen {
+		if v != 1 {
+			t.Fatalf("index %d visited %d times", i, v)
+		}
+	}
+	if b := busy.Load(); b != 0 {
+		t.Fatalf("busy = %d after all Parallel calls returned", b)
+	}
+}

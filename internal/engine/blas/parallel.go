@@ -3,12 +3,20 @@ package blas
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
+
+// busy counts the goroutines running chunks of split Parallel calls, so
+// that a Parallel (or a GEMM) called from inside one, such as a per-head
+// product inside an engine loop that is already split across cores, runs
+// on the goroutines it has instead of oversubscribing the cores.
+var busy atomic.Int32
 
 // Parallel splits the range [0, n) into at most GOMAXPROCS contiguous chunks
 // and calls fn(lo, hi) for each chunk, one goroutine per chunk, returning when
-// all calls have returned. When n is small or only one processor is
-// available, fn(0, n) runs on the calling goroutine. Does nothing if n <= 0.
+// all calls have returned. Chunks are fewer when other Parallel calls
+// already keep cores busy (a nested Parallel runs fn(0, n) on the calling
+// goroutine). Does nothing if n <= 0.
 func Parallel(n int, fn func(lo, hi int)) {
 	parallelMin(n, 1, fn)
 }
@@ -27,14 +35,13 @@ func parallelMin(n, minChunk int, fn func(lo, hi int)) {
 	if minChunk < 1 {
 		minChunk = 1
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if w := n / minChunk; w < workers {
-		workers = w
-	}
+	workers := min(freeWorkers(), n/minChunk)
 	if workers <= 1 {
 		fn(0, n)
 		return
 	}
+	busy.Add(int32(workers))
+	defer busy.Add(-int32(workers))
 	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
 	for lo := chunk; lo < n; lo += chunk {
@@ -50,3 +57,9 @@ func parallelMin(n, minChunk int, fn func(lo, hi int)) {
 }
 
 func maxProcs() int { return runtime.GOMAXPROCS(0) }
+
+// freeWorkers returns how many goroutines a new split may use: the
+// processors not already running chunks of other splits, at least 1.
+func freeWorkers() int {
+	return max(1, maxProcs()-int(busy.Load()))
+}

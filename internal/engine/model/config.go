@@ -48,6 +48,11 @@ type Config struct {
 	BOSTokenID            json.RawMessage `json:"bos_token_id"`
 	EOSTokenID            json.RawMessage `json:"eos_token_id"`
 	TorchDtype            string          `json:"torch_dtype"`
+
+	// Window is the attention window when sliding-window attention is on
+	// (Mistral v0.1; Qwen2 with use_sliding_window), else 0. This package
+	// does not implement the window: sequences longer than it are refused.
+	Window int `json:"-"`
 }
 
 // ReadConfig reads and validates dir/config.json.
@@ -104,6 +109,9 @@ func (c *Config) validate() error {
 	}
 	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
 		return fmt.Errorf("field num_key_value_heads: %d does not divide num_attention_heads %d", c.NumKeyValueHeads, c.NumAttentionHeads)
+	}
+	if c.SlidingWindow != nil && *c.SlidingWindow > 0 && (c.ModelType == "mistral" || c.UseSlidingWindow) {
+		c.Window = *c.SlidingWindow
 	}
 	if c.HeadDim%2 != 0 {
 		return fmt.Errorf("field head_dim: must be even for RoPE, got %d", c.HeadDim)

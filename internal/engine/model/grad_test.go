@@ -144,7 +144,7 @@ func TestModelGradFiniteDifference(t *testing.T) {
 				sort.Slice(idx, func(a, b int) bool { return math.Abs(float64(p.Grad[idx[a]])) > math.Abs(float64(p.Grad[idx[b]])) })
 				for _, i := range idx[:min(2, len(idx))] {
 					g := float64(p.Grad[i])
-					if math.Abs(g) < 1e-3 {
+					if math.Abs(g) < 3e-3 {
 						continue
 					}
 					const h = 1e-2

@@ -39,6 +39,9 @@ func (m *Model) Forward(cache *KVCache, ids []int32, all bool) ([]float32, error
 	if cache.Len+n > cache.Cap {
 		return nil, fmt.Errorf("forward: %d tokens exceed the cache capacity %d", cache.Len+n, cache.Cap)
 	}
+	if c.Window > 0 && cache.Len+n > c.Window {
+		return nil, fmt.Errorf("forward: %d tokens exceed the sliding window of %d, which is not implemented", cache.Len+n, c.Window)
+	}
 	for _, id := range ids {
 		if id < 0 || int(id) >= c.VocabSize {
 			return nil, fmt.Errorf("forward: token id %d outside vocabulary of %d", id, c.VocabSize)
@@ -91,6 +94,6 @@ func (m *Model) Forward(cache *KVCache, ids []int32, all bool) ([]float32, error
 	}
 	nn.RMSNorm(xn[:n*D], nil, rows, m.Norm.Data, n, D, eps)
 	logits := f(n * c.VocabSize)
-	nn.Linear(logits, xn[:n*D], m.Head.Data, nil, n, D, c.VocabSize)
+	nn.LinearW(logits, xn[:n*D], m.Head.Data, m.HeadBF16, nil, n, D, c.VocabSize)
 	return logits, nil
 }

@@ -19,7 +19,9 @@ type Param struct {
 
 // Linear is a projection y = x·Wᵀ + b with an optional LoRA adapter.
 type Linear struct {
-	W, B    *Param // B (the bias) may be nil
+	W, B *Param // B (the bias) may be nil
+	// Wbf, when set, is W in bfloat16, used for the products of a frozen W.
+	Wbf     []uint16
 	In, Out int
 	LoRA    *LoRA
 }
@@ -41,6 +43,8 @@ type Model struct {
 	Head   *Param // == Embed when tied
 	Rope   *nn.Rope
 	Dir    string
+	// HeadBF16 is Head in bfloat16 when UseBF16 is on.
+	HeadBF16 []uint16
 
 	ws *workspace
 }
@@ -215,3 +219,23 @@ func (m *Model) ZeroGrad() {
 }
 
 var errTooLong = errors.New("sequence longer than max_position_embeddings")
+
+// UseBF16 switches the products with frozen weights (every projection and
+// the output head without gradients) to bfloat16 operands with float32
+// accumulation, like PyTorch's bf16 autocast, or back to float32. Trainable
+// weights and LoRA adapters stay float32. Call it after deciding what
+// trains (AddLoRA/EnableFullGrad).
+func (m *Model) UseBF16(on bool) {
+	for i := range m.Layers {
+		for _, l := range m.Layers[i].Linears() {
+			l.Wbf = nil
+			if on && l.W.Grad == nil {
+				l.Wbf = nn.ToBF16(l.W.Data)
+			}
+		}
+	}
+	m.HeadBF16 = nil
+	if on && m.Head.Grad == nil {
+		m.HeadBF16 = nn.ToBF16(m.Head.Data)
+	}
+}

@@ -118,7 +118,7 @@ func splitmix(x uint64) uint64 {
 // linearFwd computes y = x·Wᵀ + b + LoRA. With train set, LoRA dropout is
 // applied and its activations are saved in la.
 func linearFwd(lin *Linear, y, x []float32, n int, la *loraActs, train bool, seed uint64, scratch []float32) {
-	nn.Linear(y, x, lin.W.Data, biasData(lin.B), n, lin.In, lin.Out)
+	nn.LinearW(y, x, lin.W.Data, lin.Wbf, biasData(lin.B), n, lin.In, lin.Out)
 	l := lin.LoRA
 	if l == nil {
 		return
@@ -161,7 +161,7 @@ func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraA
 	if lin.B != nil && lin.B.Grad != nil {
 		dB = lin.B.Grad
 	}
-	nn.LinearBackward(dx, dW, dB, dy, x, lin.W.Data, n, lin.In, lin.Out, accumulate)
+	nn.LinearBackwardW(dx, dW, dB, dy, x, lin.W.Data, lin.Wbf, n, lin.In, lin.Out, accumulate)
 	l := lin.LoRA
 	if l == nil {
 		return
@@ -219,6 +219,9 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 	if len(b.IDs) != N || len(b.Labels) != N {
 		return 0, 0, fmt.Errorf("batch: %d ids and %d labels for %d×%d", len(b.IDs), len(b.Labels), b.B, b.T)
 	}
+	if c.Window > 0 && b.T > c.Window {
+		return 0, 0, fmt.Errorf("batch: sequence of %d tokens exceeds the sliding window of %d, which is not implemented", b.T, c.Window)
+	}
 	for i, id := range b.IDs {
 		if id < 0 || int(id) >= c.VocabSize {
 			return 0, 0, fmt.Errorf("batch: token id %d at row %d outside vocabulary of %d", id, i, c.VocabSize)
@@ -272,11 +275,11 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 	}
 	nn.RMSNorm(w.xnF, w.rstdF, h, m.Norm.Data, N, D, eps)
 	if !backward {
-		s, n := nn.CrossEntropy(nil, nil, w.xnF, m.Head.Data, b.Labels, N, D, c.VocabSize, 0)
+		s, n := nn.CrossEntropyW(nil, nil, w.xnF, m.Head.Data, m.HeadBF16, b.Labels, N, D, c.VocabSize, 0)
 		return s, n, nil
 	}
 	dxn := w.dx[:N*D]
-	sum, count := nn.CrossEntropy(dxn, m.Head.Grad, w.xnF, m.Head.Data, b.Labels, N, D, c.VocabSize, gradScale)
+	sum, count := nn.CrossEntropyW(dxn, m.Head.Grad, w.xnF, m.Head.Data, m.HeadBF16, b.Labels, N, D, c.VocabSize, gradScale)
 	dh := w.dh
 	nn.RMSNormBackward(dh, gradOf(m.Norm), dxn, h, m.Norm.Data, w.rstdF, N, D, false)
 	for li := len(m.Layers) - 1; li >= 0; li-- {

@@ -84,7 +84,7 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 						row[j] = 0
 						continue
 					}
-					e := float32(math.Exp(float64(row[j] - mx)))
+					e := exp32(row[j] - mx)
 					row[j] = e
 					sum += float64(e)
 				}
@@ -148,7 +148,7 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 								pr[j], dpr[j] = 0, 0
 								continue
 							}
-							p := float32(math.Exp(float64(pr[j] - l)))
+							p := exp32(pr[j] - l)
 							pr[j] = p
 							dpr[j] = p * (dpr[j] - d)
 						}
@@ -197,7 +197,7 @@ func AttentionCached(out, q, kc, vc []float32, n, p0, heads, kvHeads, hd int) {
 						row[j] = 0
 						continue
 					}
-					e := float32(math.Exp(float64(row[j] - mx)))
+					e := exp32(row[j] - mx)
 					row[j] = e
 					sum += float64(e)
 				}

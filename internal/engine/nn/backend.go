@@ -118,3 +118,26 @@ func (goBackend) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	goSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 func (goBackend) Parallel(n int, fn func(lo, hi int)) { goParallel(n, fn) }
+
+// BF16Backend is an optional Backend capability: products whose B operand
+// is stored as bfloat16 bits (frozen weights converted once), with A rounded
+// to bfloat16 and float32 accumulation.
+type BF16Backend interface {
+	SgemmBF16W(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
+}
+
+// sgemmW computes C = alpha·op(A)·op(W) + beta·C with W given either as
+// float32 (w) or, when wbf is non-nil, as bfloat16 bits.
+func sgemmW(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, w []float32, wbf []uint16, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if wbf != nil {
+		if bb, ok := be.(BF16Backend); ok {
+			bb.SgemmBF16W(transA, transB, m, n, k, alpha, a, lda, wbf, ldb, beta, c, ldc)
+			return
+		}
+		panic("nn: backend " + be.Name() + " has no bf16 products")
+	}
+	be.Sgemm(transA, transB, m, n, k, alpha, a, lda, w, ldb, beta, c, ldc)
+}

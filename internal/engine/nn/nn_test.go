@@ -259,3 +259,19 @@ func TestAdamWMatchesTorch(t *testing.T) {
 		}
 	}
 }
+
+func TestExp32(t *testing.T) {
+	t.Parallel()
+	var worst float64
+	for x := float32(-86.9); x < 87.9; x += 0.0137 {
+		want := math.Exp(float64(x))
+		got := float64(exp32(x))
+		worst = max(worst, math.Abs(got-want)/want)
+	}
+	if worst > 3e-7 {
+		t.Fatalf("exp32 relative error %.3g", worst)
+	}
+	if exp32(-100) != 0 || !math.IsInf(float64(exp32(100)), 1) {
+		t.Fatal("exp32 range ends wrong")
+	}
+}

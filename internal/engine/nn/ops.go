@@ -7,7 +7,13 @@ import (
 // Linear computes y = x·Wᵀ (+ bias) for x [n, in], W [out, in], y [n, out].
 // bias may be nil. y is overwritten.
 func Linear(y, x, w, bias []float32, n, in, out int) {
-	sgemm(false, true, n, out, in, 1, x, in, w, in, 0, y, out)
+	LinearW(y, x, w, nil, bias, n, in, out)
+}
+
+// LinearW is Linear with the weight given as float32 w or, when wbf is
+// non-nil, as bfloat16 bits (products in bf16, sums in float32).
+func LinearW(y, x, w []float32, wbf []uint16, bias []float32, n, in, out int) {
+	sgemmW(false, true, n, out, in, 1, x, in, w, wbf, in, 0, y, out)
 	if bias != nil {
 		AddBias(y, bias, n, out)
 	}
@@ -17,12 +23,18 @@ func Linear(y, x, w, bias []float32, n, in, out int) {
 // dw += dyᵀ·x, dbias += Σrows dy (dbias may be nil). If accumulate is false dx
 // is overwritten.
 func LinearBackward(dx, dw, dbias, dy, x, w []float32, n, in, out int, accumulate bool) {
+	LinearBackwardW(dx, dw, dbias, dy, x, w, nil, n, in, out, accumulate)
+}
+
+// LinearBackwardW is LinearBackward with the weight optionally given as
+// bfloat16 bits wbf for the dx product.
+func LinearBackwardW(dx, dw, dbias, dy, x, w []float32, wbf []uint16, n, in, out int, accumulate bool) {
 	if dx != nil {
 		beta := float32(0)
 		if accumulate {
 			beta = 1
 		}
-		sgemm(false, false, n, in, out, 1, dy, out, w, in, beta, dx, in)
+		sgemmW(false, false, n, in, out, 1, dy, out, w, wbf, in, beta, dx, in)
 	}
 	if dw != nil {
 		sgemm(true, false, out, in, n, 1, dy, out, x, in, 1, dw, in)
@@ -239,7 +251,7 @@ func (rp *Rope) Apply(x []float32, pos []int32, n, heads int, inverse bool) {
 	})
 }
 
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+func silu(x float32) float32 { return x * sigmoid32(x) }
 
 // SwiGLU computes out = silu(gate) ⊙ up element-wise.
 func SwiGLU(out, gate, up []float32) {
@@ -255,7 +267,7 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 	parallelRows(len(dout), 1<<13, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate[i]
-			s := 1 / (1 + float32(math.Exp(float64(-g))))
+			s := sigmoid32(g)
 			sg := g * s
 			dup[i] = dout[i] * sg
 			dgate[i] = dout[i] * up[i] * s * (1 + g*(1-s))

@@ -1,6 +1,8 @@
 package nn
 
-import "math"
+import (
+	"math"
+)
 
 // IgnoreIndex marks a label that contributes no loss, as in PyTorch.
 const IgnoreIndex = -100
@@ -18,7 +20,15 @@ const XentChunk = 64
 // gradScale·∂/∂w is added to it. Callers pass gradScale = 1/(total counted
 // rows) for a mean loss.
 func CrossEntropy(dx, dw, x, w []float32, labels []int32, n, d, vocab int, gradScale float32) (sum float64, count int) {
-	logits := make([]float32, XentChunk*vocab)
+	return CrossEntropyW(dx, dw, x, w, nil, labels, n, d, vocab, gradScale)
+}
+
+// CrossEntropyW is CrossEntropy with the head optionally given as bfloat16
+// bits wbf (then dw must be nil).
+func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, vocab int, gradScale float32) (sum float64, count int) {
+	lp := getScratch(XentChunk * vocab)
+	defer scratchPool.Put(lp)
+	logits := *lp
 	losses := make([]float64, XentChunk)
 	for r0 := 0; r0 < n; r0 += XentChunk {
 		r1 := min(r0+XentChunk, n)
@@ -37,7 +47,7 @@ func CrossEntropy(dx, dw, x, w []float32, labels []int32, n, d, vocab int, gradS
 			continue
 		}
 		lg := logits[:m*vocab]
-		sgemm(false, true, m, vocab, d, 1, x[r0*d:], d, w, d, 0, lg, vocab)
+		sgemmW(false, true, m, vocab, d, 1, x[r0*d:], d, w, wbf, d, 0, lg, vocab)
 		parallelRows(m, 4, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				row := lg[i*vocab : (i+1)*vocab]
@@ -53,15 +63,18 @@ func CrossEntropy(dx, dw, x, w []float32, labels []int32, n, d, vocab int, gradS
 				for _, v := range row {
 					mx = max(mx, v)
 				}
+				target := row[lab]
 				var s float64
-				for _, v := range row {
-					s += math.Exp(float64(v - mx))
+				for j, v := range row {
+					e := exp32(v - mx)
+					row[j] = e
+					s += float64(e)
 				}
-				lse := float64(mx) + math.Log(s)
-				losses[i] = lse - float64(row[lab])
+				losses[i] = float64(mx) + math.Log(s) - float64(target)
 				if dx != nil || dw != nil {
-					for j, v := range row {
-						row[j] = float32(math.Exp(float64(v)-lse)) * gradScale
+					k := gradScale / float32(s)
+					for j := range row {
+						row[j] *= k
 					}
 					row[lab] -= gradScale
 				}
@@ -74,7 +87,7 @@ func CrossEntropy(dx, dw, x, w []float32, labels []int32, n, d, vocab int, gradS
 			}
 		}
 		if dx != nil {
-			sgemm(false, false, m, d, vocab, 1, lg, vocab, w, d, 0, dx[r0*d:], d)
+			sgemmW(false, false, m, d, vocab, 1, lg, vocab, w, wbf, d, 0, dx[r0*d:], d)
 		}
 		if dw != nil {
 			sgemm(true, false, vocab, d, m, 1, lg, vocab, x[r0*d:], d, 1, dw, d)

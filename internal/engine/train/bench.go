@@ -22,6 +22,8 @@ type BenchConfig struct {
 	Steps      int // the first is a warm-up and not timed
 	LoRA       model.LoRAConfig
 	LR         float64 // Defaults to 1e-4.
+	// BF16 runs the products with frozen weights in bfloat16 (Model.UseBF16).
+	BF16 bool
 }
 
 // BenchResult is what Bench measured.
@@ -93,6 +95,7 @@ func Bench(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer) (Ben
 	default:
 		return r, fmt.Errorf("bench: method %q: want lora or full", c.Method)
 	}
+	m.UseBF16(c.BF16)
 	params := m.Trainable()
 	ntrain := 0
 	mom, vel := make([][]float32, len(params)), make([][]float32, len(params))
@@ -102,7 +105,7 @@ func Bench(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer) (Ben
 	}
 	opt := nn.DefaultAdamW()
 	opt.WeightDecay = 0.01
-	fmt.Fprintf(w, "method=%s trainable_params=%d seq=%d batch=%d backend=%s\n", c.Method, ntrain, c.Seq, c.Batch, nn.CurrentBackend().Name())
+	fmt.Fprintf(w, "method=%s trainable_params=%d seq=%d batch=%d bf16=%v backend=%s\n", c.Method, ntrain, c.Seq, c.Batch, c.BF16, nn.CurrentBackend().Name())
 	var total time.Duration
 	for s := 0; s < c.Steps; s++ {
 		if err := ctx.Err(); err != nil {

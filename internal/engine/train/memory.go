@@ -50,6 +50,9 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 	N := int64(cfg.BatchSize) * int64(cfg.MaxSeqLen)
 	var e Estimate
 	e.Weights = int64(m.NumParams()) * 4
+	if cfg.BF16 && cfg.Method != "full" {
+		e.Weights += int64(m.NumParams()) * 2 // bfloat16 copies of the frozen weights
+	}
 	var trainable, loraPerTok int64
 	if cfg.Method == "full" {
 		trainable = int64(m.NumParams())

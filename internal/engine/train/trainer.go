@@ -53,6 +53,9 @@ type Config struct {
 	CheckpointDir   string
 	// MemoryLimit in bytes; 0 means MemAvailable from /proc/meminfo.
 	MemoryLimit int64
+	// BF16 runs the products with frozen weights in bfloat16 with float32
+	// accumulation (Model.UseBF16); trainable weights stay float32.
+	BF16 bool
 }
 
 func (c *Config) defaults() error {
@@ -207,6 +210,7 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 	} else {
 		m.EnableFullGrad()
 	}
+	m.UseBF16(cfg.BF16)
 	t.params = m.Trainable()
 	for _, p := range t.params {
 		t.mom = append(t.mom, make([]float32, len(p.Data)))

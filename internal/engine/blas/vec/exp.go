@@ -27,7 +27,7 @@ func Exp32(x float32) float32 {
 		return float32(math.Exp(float64(x)))
 	}
 	// x = n·ln2 + r with |r| ≤ ln2/2, computed in two steps (Cody–Waite).
-	n := float32(math.Floor(float64(x*log2e + 0.5)))
+	n := roundMagic(x * log2e)
 	r := x - n*ln2Hi
 	r -= n * ln2Lo
 	// eʳ by a degree-6 minimax polynomial (Cephes expf).
@@ -44,15 +44,45 @@ func Exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
 
+// roundMagic rounds t to the nearest integer (ties to even) for |t| < 2²²
+// by adding and subtracting 1.5·2²³ (Go does not reassociate float math).
+func roundMagic(t float32) float32 {
+	const magic = 12582912
+	return (t + magic) - magic
+}
+
 // Exp sets dst[i] = Exp32(x[i]) for i < len(x); dst may alias x.
 func Exp(dst, x []float32) {
 	dst = dst[:len(x)]
-	each(len(x), func(lo, hi int) {
-		d, xx := dst[lo:hi], x[lo:hi]
-		for i, v := range xx {
-			d[i] = Exp32(v)
+	each(len(x), func(lo, hi int) { expSlice(dst[lo:hi], x[lo:hi]) })
+}
+
+// expSlice is Exp32 over a slice with the common path written inline, so
+// the loop body has no call and independent elements overlap.
+func expSlice(dst, x []float32) {
+	const (
+		log2e = 1.44269504088896341
+		ln2Hi = 0.693359375
+		ln2Lo = -2.12194440e-4
+	)
+	dst = dst[:len(x)]
+	for i, v := range x {
+		if !(v >= -87.33654 && v <= 88.0) { // NaN, overflow, subnormal: slow path
+			dst[i] = Exp32(v)
+			continue
 		}
-	})
+		n := roundMagic(v * log2e)
+		r := v - n*ln2Hi
+		r -= n * ln2Lo
+		p := float32(1.9875691500e-4)
+		p = p*r + 1.3981999507e-3
+		p = p*r + 8.3334519073e-3
+		p = p*r + 4.1665795894e-2
+		p = p*r + 1.6666665459e-1
+		p = p*r + 5.0000001201e-1
+		p = p*r*r + r + 1
+		dst[i] = p * math.Float32frombits(uint32(int32(n)+127)<<23)
+	}
 }
 
 // Sigmoid returns 1/(1+e⁻ˣ) in float32.

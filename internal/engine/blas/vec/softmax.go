@@ -25,13 +25,11 @@ func softmax(row []float32) {
 		clear(row)
 		return
 	}
-	var s float32
-	for i, v := range row {
-		e := Exp32(v - m)
-		row[i] = e
-		s += e
+	for i := range row {
+		row[i] -= m
 	}
-	Scale(1/s, row)
+	expSlice(row, row)
+	Scale(1/Sum(row), row)
 }
 
 // LogSumExp returns log Σ exp(x[i]), computed stably; -Inf for an empty x

@@ -70,6 +70,19 @@ func TestExp32(t *testing.T) {
 	if worst > 2e-7 {
 		t.Errorf("Exp32 worst relative error %g > 2e-7", worst)
 	}
+	// The slice version must agree with Exp32 everywhere, special cases too.
+	var xs []float32
+	for x := float32(-110); x < 95; x += 0.173 {
+		xs = append(xs, x)
+	}
+	xs = append(xs, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 88, 88.7, -87.33654)
+	got := make([]float32, len(xs))
+	Exp(got, xs)
+	for i, x := range xs {
+		if want := Exp32(x); got[i] != want && !(want != want && got[i] != got[i]) {
+			t.Errorf("Exp(%v) = %v, Exp32 = %v", x, got[i], want)
+		}
+	}
 	tests := []struct {
 		x, want float32
 	}{
