@@ -259,16 +259,6 @@ func logSoftmax(x []float32) []float64 {
 	return out
 }
 
-// TestWriteModel writes the exporttest shape $WHET_WRITE_MODEL (NAME=DIR)
-// for testdata/llamacpp/gen.sh; without the variable it has nothing to do.
-func TestWriteModel(t *testing.T) {
-	name, out, ok := strings.Cut(os.Getenv("WHET_WRITE_MODEL"), "=")
-	if !ok {
-		t.Skip("generator for gen.sh: set WHET_WRITE_MODEL=NAME=DIR")
-	}
-	exporttest.Model(t, out, exporttest.Named[name], safetensors.F32)
-}
-
 func TestLlamaCpp(t *testing.T) {
 	qwenDir := filepath.Join(t.TempDir(), "qwen2-tiny")
 	exporttest.Model(t, qwenDir, exporttest.Qwen2Tiny, safetensors.F32)

@@ -51,7 +51,7 @@ golden "$stories" stories260K \
   $py "$ref/tok/spm_encode.py" --model "$stories/tokenizer.model" --in "$here/texts.jsonl" --add-special --out
 
 # Small random models (exporttest.Qwen2Tiny, exporttest.LlamaK256) that the integration test rebuilds in Go.
-gomodel() { (cd "$root" && WHET_WRITE_MODEL="$1=$2" go test -tags integration -count=1 -run TestWriteModel ./internal/export/convert/ >/dev/null); }
+gomodel() { (cd "$root" && WHET_WRITE_MODEL="$1=$2" go test -tags "integration gen" -count=1 -run TestWriteModel ./internal/export/convert/ >/dev/null); }
 gomodel qwen2-tiny "$tmp/qwen2"
 golden "$tmp/qwen2" qwen2-tiny \
   node "$tokref/encode.mjs" --tokenizer "$tmp/qwen2/tokenizer.json" --in "$here/texts.jsonl" --add-special --out
