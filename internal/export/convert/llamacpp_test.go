@@ -665,14 +665,21 @@ func compareEngine(t *testing.T, v *Vocab, out *llamaResult, refs []engineRef, f
 	return maxErr, agree, total
 }
 
-// TestLlamaCppQwen3 checks the qwen3 architecture (per-head q/k RMSNorm,
+// TestLlamaCppEngine checks models the PyTorch goldens do not cover
+// against Whetstone's engine: the qwen3 architecture (per-head q/k RMSNorm,
 // head_dim ≠ hidden/heads), which the PyTorch reference does not implement,
-// against Whetstone's engine: llama.cpp's tokenization must equal
-// Whetstone's tokenizer, and its greedy tokens and next-token
-// log-probabilities the engine's.
-func TestLlamaCppQwen3(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "qwen3-tiny")
-	exporttest.Model(t, dir, exporttest.Qwen3Tiny, safetensors.F32)
+// and the SmolLM2 tokenizer ("smollm" pre-tokenizer). llama.cpp's
+// tokenization must equal Whetstone's tokenizer, and its greedy tokens and
+// next-token log-probabilities the engine's.
+func TestLlamaCppEngine(t *testing.T) {
+	for _, name := range []string{"qwen3-tiny", "smollm2-tiny"} {
+		t.Run(name, func(t *testing.T) { checkLlamaCppEngine(t, name) })
+	}
+}
+
+func checkLlamaCppEngine(t *testing.T, name string) {
+	dir := filepath.Join(t.TempDir(), name)
+	exporttest.Model(t, dir, exporttest.Named[name], safetensors.F32)
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -716,8 +723,8 @@ func TestLlamaCppQwen3(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Close()
-			if res.Arch != "qwen3" {
-				t.Fatalf("arch %q", res.Arch)
+			if want := exporttest.Named[name].ModelType; want != "" && res.Arch != want {
+				t.Fatalf("arch %q, want %q", res.Arch, want)
 			}
 			v := res.Vocab
 			var prompts []map[string]any
@@ -731,7 +738,7 @@ func TestLlamaCppQwen3(t *testing.T) {
 				}
 			}
 			maxErr, agree, total := compareEngine(t, v, out, refs, ft)
-			report = append(report, fmt.Sprintf("qwen3-tiny %-7s max |Δlogprob| vs engine %.2e; greedy agreement %d/%d", ft, maxErr, agree, total))
+			report = append(report, fmt.Sprintf("%-12s %-7s max |Δlogprob| vs engine %.2e; greedy agreement %d/%d", name, ft, maxErr, agree, total))
 		})
 	}
 	t.Logf("llama.cpp vs Whetstone's engine:\n%s", strings.Join(report, "\n"))

@@ -52,8 +52,13 @@ var LlamaK256 = Shape{Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2, Inter: 512, 
 var Qwen3Tiny = Shape{Hidden: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, Inter: 128, Vocab: 151669, RopeTheta: 1e6,
 	ModelType: "qwen3", Tokenizer: "tokenizers/qwen3", TestInit: true, Seed: 13}
 
+// SmolLM2Tiny is a one-layer model with the SmolLM2 tokenizer (byte-level
+// BPE with llama.cpp's "smollm" pre-tokenizer: single digits).
+var SmolLM2Tiny = Shape{Hidden: 64, Layers: 1, Heads: 4, KVHeads: 2, Inter: 128, Vocab: 49152, RopeTheta: 100000,
+	TestInit: true, Seed: 17}
+
 // Named are the shapes tests refer to by name.
-var Named = map[string]Shape{"smollm2-135m": SmolLM2_135M, "qwen2-tiny": Qwen2Tiny, "llama-k256": LlamaK256, "qwen3-tiny": Qwen3Tiny}
+var Named = map[string]Shape{"smollm2-135m": SmolLM2_135M, "qwen2-tiny": Qwen2Tiny, "llama-k256": LlamaK256, "qwen3-tiny": Qwen3Tiny, "smollm2-tiny": SmolLM2Tiny}
 
 // RepoRoot walks up from the working folder to go.mod.
 func RepoRoot(tb testing.TB) string {
