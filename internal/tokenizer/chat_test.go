@@ -1,0 +1,97 @@
+package tokenizer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// chatModels maps golden folders under testdata/chat to model folders under the assets.
+var chatModels = map[string]string{
+	"smollm2-135m": "tokenizers/smollm2-135m",
+	"qwen3":        "tokenizers/qwen3",
+	"qwen2.5":      "tokenizers/qwen2.5-instruct-config",
+}
+
+func loadConversations(tb testing.TB) (names []string, convs []*Conversation) {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/chat/conversations.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := decodeOrdered(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range v.([]any) {
+		m := e.(map[string]any)
+		names = append(names, m["name"].(string))
+		delete(m, "name")
+		m[KeyOrder] = nil
+		raw, err := jsonMarshalOrdered(m)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c, err := ParseConversation(raw)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		convs = append(convs, c)
+	}
+	return names, convs
+}
+
+func TestChatTemplateGolden(t *testing.T) {
+	nowFunc = func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
+	names, convs := loadConversations(t)
+	toks := map[string]*Tokenizer{}
+	for name, dir := range chatModels {
+		cfg, err := loadConfig(filepath.Join(assetsDir(t), dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[name] = &Tokenizer{cfg: cfg}
+	}
+	extra, _ := filepath.Glob("testdata/chat/templates/*.jinja")
+	for _, f := range extra {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bos, eos := "<s>", "</s>"
+		toks[strings.TrimSuffix(filepath.Base(f), ".jinja")] = &Tokenizer{cfg: config{Templates: map[string]string{"default": string(src)}, BOSToken: &bos, EOSToken: &eos}}
+	}
+	for name, tok := range toks {
+		for i, c := range convs {
+			for _, gen := range []bool{false, true} {
+				file := names[i] + ".txt"
+				if gen {
+					file = names[i] + ".gen.txt"
+				}
+				t.Run(name+"/"+file, func(t *testing.T) {
+					want, err := os.ReadFile(filepath.Join("testdata/chat", name, file))
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := tok.ApplyChatTemplate(c.Messages, ChatOptions{AddGenerationPrompt: gen, Tools: c.Tools, Extra: c.Extra})
+					if err != nil {
+						var te *TemplateError
+						if errors.As(err, &te) {
+							got = "ERROR: " + te.Message
+						} else {
+							t.Fatal(err)
+						}
+					}
+					if diff := cmp.Diff(string(want), got); diff != "" {
+						t.Errorf("(-want +got):\n%s", diff)
+					}
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""Regenerates the chat-template goldens with Python Jinja2 configured like transformers
+(trim_blocks, lstrip_blocks, loopcontrols, ImmutableSandboxedEnvironment, tojson with
+ensure_ascii=False, raise_exception, strftime_now). Run with /usr/bin/python3 (python3-jinja2).
+
+Writes <model>/<conversation>.txt (add_generation_prompt=False) and <conversation>.gen.txt (True).
+"""
+import json, os
+from datetime import datetime
+import jinja2
+from jinja2.ext import loopcontrols
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ASSETS = os.path.normpath(os.path.join(HERE, "../../../../../shared/assets/tokenizers"))
+MODELS = {"smollm2-135m": "smollm2-135m", "qwen3": "qwen3", "qwen2.5": "qwen2.5-instruct-config"}
+EXTRA_TEMPLATES = os.path.join(HERE, "templates")
+
+
+def env():
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(fmt):
+        return datetime(2026, 11, 26, 12, 0, 0).strftime(fmt)
+
+    e = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    e.filters["tojson"] = tojson
+    e.globals["raise_exception"] = raise_exception
+    e.globals["strftime_now"] = strftime_now
+    return e
+
+
+def tokens(cfg):
+    out = {}
+    for k in ("bos_token", "eos_token", "unk_token", "pad_token"):
+        v = cfg.get(k)
+        if isinstance(v, dict):
+            v = v.get("content")
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def main():
+    convs = json.load(open(os.path.join(HERE, "conversations.json"), encoding="utf-8"))
+    e = env()
+    sources = {}
+    for name, d in MODELS.items():
+        cfg = json.load(open(os.path.join(ASSETS, d, "tokenizer_config.json"), encoding="utf-8"))
+        sources[name] = (cfg["chat_template"], tokens(cfg))
+    if os.path.isdir(EXTRA_TEMPLATES):
+        for f in sorted(os.listdir(EXTRA_TEMPLATES)):
+            if f.endswith(".jinja"):
+                sources[f[:-6]] = (open(os.path.join(EXTRA_TEMPLATES, f), encoding="utf-8").read(),
+                                   {"bos_token": "<s>", "eos_token": "</s>"})
+    for name, (src, toks) in sources.items():
+        t = e.from_string(src)
+        os.makedirs(os.path.join(HERE, name), exist_ok=True)
+        for c in convs:
+            extra = {k: v for k, v in c.items() if k not in ("name", "messages", "tools")}
+            for gen in (False, True):
+                path = os.path.join(HERE, name, c["name"] + (".gen" if gen else "") + ".txt")
+                try:
+                    out = t.render(messages=c["messages"], tools=c.get("tools"), add_generation_prompt=gen, **toks, **extra)
+                except jinja2.exceptions.TemplateError as ex:
+                    out = "ERROR: " + str(ex)
+                with open(path, "w", encoding="utf-8", newline="") as g:
+                    g.write(out)
+
+
+if __name__ == "__main__":
+    main()
