@@ -41,7 +41,7 @@ async function startServer() {
   if (!bin) throw new Error('set WHET_BIN to a whet binary (or E2E_BASE_URL to a running server)');
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'whet-e2e-'));
-  const args = ['serve', '-addr', `127.0.0.1:${port}`, '-data', dataDir];
+  const args = ['serve', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-log-level', 'debug'];
   const logPath = path.join(dataDir, 'serve.log');
   const log = fs.openSync(logPath, 'w');
   const proc = spawn(bin, args, { cwd: repo, stdio: ['ignore', log, log], env: { ...process.env } });
@@ -313,10 +313,10 @@ try {
     for (let after = 0, i = 0; i < 1000; i++) {
       const r = await api(`/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=1000`);
       assert(r.status === 200, `history ${r.status}`);
-      const items = Array.isArray(r.body) ? r.body : (r.body.events ?? r.body.items ?? []);
-      const logs = items.filter((e) => (e.event ?? e.type) === 'log').map((e) => Number(e.id));
+      const items = r.body.events ?? [];
+      const logs = items.filter((e) => e.type === 'log').map((e) => Number(e.seq));
       hist.push(...logs);
-      const next = r.body.next_after ?? r.body.next ?? (items.length ? Number(items[items.length - 1].id) : null);
+      const next = r.body.next;
       if (!items.length || next === null || next === undefined || Number(next) <= after) break;
       after = Number(next);
     }

@@ -51,11 +51,14 @@ export interface Artifact {
   meta?: Record<string, unknown>;
 }
 
-export type Status = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped' | string;
+export type Status = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped' | string;
 
 export interface NodeRun {
   id: string;
   agent: string;
+  params?: Record<string, unknown> | null;
+  max_attempts?: number;
+  cached?: boolean;
   status: Status;
   attempts?: number;
   started_at?: string | null;
@@ -95,6 +98,9 @@ export interface Model {
   job_id?: string;
   node_id?: string;
   format?: string;
+  output?: string;
+  uri?: string;
+  files?: string[] | null;
   size?: number;
   created_at?: string;
   meta?: Record<string, unknown>;
@@ -190,6 +196,11 @@ export const api = {
   dataset: (id: string) => request<Dataset>('GET', `/datasets/${encodeURIComponent(id)}`),
   models: async () => list<Model>(await request('GET', '/models'), 'models'),
   model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),
+  history: (jobID: string, after = 0, limit = 1000) =>
+    request<{ events: { seq: number; type: string; node?: string; time: string; data: unknown }[]; next: number }>(
+      'GET',
+      `/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=${limit}`,
+    ),
   modelDownloadURL: (id: string) => `${API}/models/${encodeURIComponent(id)}/download`,
   logStreamURL: (jobID: string) => `${API}/logs/stream/${encodeURIComponent(jobID)}`,
   get: <T>(path: string) => request<T>('GET', path),

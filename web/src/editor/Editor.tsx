@@ -39,6 +39,7 @@ import {
   type Graph,
 } from './pipeline';
 import { templates } from './templates';
+import { rememberSpec } from '../runs/specs';
 
 const DRAFT_KEY = 'whet.editor.draft';
 const DND_TYPE = 'application/x-whet-agent';
@@ -334,7 +335,9 @@ function Editor() {
     setSubmitting(true);
     setBanner(null);
     try {
-      const res = await api.submit(toSpec(g));
+      const spec = toSpec(g);
+      const res = await api.submit(spec);
+      rememberSpec(res.job_id, spec);
       setServerErrors({});
       navigate(`/runs/${encodeURIComponent(res.job_id)}`);
     } catch (e) {
