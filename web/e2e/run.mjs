@@ -129,6 +129,19 @@ const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('
 const edgeCount = (n) => page.waitForFunction((n) => document.querySelectorAll('.react-flow__edge').length === n, n, { timeout: 5000 });
 const shot = async (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
 
+async function bigDataset() {
+  const rows = JSON.parse(fs.readFileSync(assetFile, 'utf8'));
+  const out = [];
+  for (let k = 0; k < 20; k++) for (const r of rows) out.push({ ...r, instruction: k ? `${r.instruction} (variant ${k})` : r.instruction });
+  const form = new FormData();
+  form.append('name', 'alpaca-x20');
+  form.append('file', new Blob([JSON.stringify(out)], { type: 'application/json' }), 'alpaca_x20.json');
+  const r = await fetch(`${base}/api/v1/datasets/upload`, { method: 'POST', body: form });
+  const d = await r.json();
+  assert(r.status === 201 && d.dataset_id, `upload of the large dataset: ${r.status} ${JSON.stringify(d)}`);
+  return d.dataset_id;
+}
+
 let agents = [];
 let datasetID = '';
 let jobID = '';
@@ -242,7 +255,9 @@ try {
     const srcParam = (source.params ?? []).find((p) => p.kind === 'dataset' || p.kind === 'path' || p.name === 'source' || p.name === 'path');
     assert(srcParam, `${source.name} has a source param`);
     const field = page.locator(`#param-${source.name}-1-${srcParam.name}`);
-    await field.fill(datasetID);
+    // The run must last long enough to reload the page while it runs: feed it the asset's rows
+    // repeated 20 times (~20k rows, uploaded through the API; the UI upload above was the asset itself).
+    await field.fill(await bigDataset());
     // pick a bounded numeric param of the checker to break
     await page.locator(`.agent-node[data-node-id="${checker.name}-1"]`).click();
     const bounded = (checker.params ?? []).find((p) => (p.type === 'integer' || p.type === 'number') && p.minimum !== undefined);
@@ -291,6 +306,8 @@ try {
       // Reload once while the job runs and some lines are in: the log must resume.
       if (!reloaded && lines > 0 && !['succeeded', 'failed', 'cancelled'].includes(st)) {
         await shot('run-live');
+        const before = (await api(`/jobs/${encodeURIComponent(jobID)}`)).body.status;
+        assert(before === 'running', `job still running on the server when the page reloads (${before})`);
         await page.reload();
         await page.locator('.run-page').waitFor();
         reloaded = true;
@@ -304,6 +321,7 @@ try {
     await page.locator('.conn-closed').waitFor();
     assert(statuses.size >= 2 || sawRunning, `node statuses changed (saw ${[...statuses]})`);
     assert(maxLines > 0, 'log lines arrived');
+    assert(reloaded, 'the page was reloaded while the job ran');
     console.log(`     reloaded mid-run: ${reloaded}; statuses seen: ${[...statuses].join(', ')}`);
   });
 
@@ -323,6 +341,7 @@ try {
     assert(shown.length === new Set(shown).size, 'no duplicate lines');
     assert(shown.every((v, i) => i === 0 || v > shown[i - 1]), 'lines in event order');
     assert(JSON.stringify(shown) === JSON.stringify([...new Set(hist)]), `shown ${shown.length} lines == history ${new Set(hist).size} lines`);
+    console.log(`     ${shown.length} log lines shown, ids equal to the history's`);
   });
 
   await test('the run report renders as tables, not JSON', async () => {
@@ -336,13 +355,29 @@ try {
     await page.screenshot({ path: path.join(shots, 'run-report.png'), fullPage: true });
   });
 
+  let cancelledID = '';
+  await test('re-run starts the same pipeline; cancel stops it', async () => {
+    await page.getByRole('button', { name: 'Re-run' }).click();
+    await page.waitForURL((u) => /\/runs\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith(encodeURIComponent(jobID)));
+    cancelledID = decodeURIComponent(page.url().split('/runs/')[1]);
+    const run = page.locator(`.run-page[data-job-id="${cancelledID}"]`);
+    await run.waitFor();
+    await page.locator('.run-graph .react-flow__edge').first().waitFor(); // the DAG is drawn with its edges
+    assert((await page.locator('.run-graph .agent-node').count()) >= 2, 'DAG nodes drawn');
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.waitForFunction((id) => document.querySelector(`.run-page[data-job-id="${id}"]`)?.dataset.status === 'cancelled', cancelledID, { timeout: 30_000 });
+    assert((await api(`/jobs/${encodeURIComponent(cancelledID)}`)).body.status === 'cancelled', 'server says cancelled');
+    await page.getByRole('button', { name: 'Cancel run' }).waitFor({ state: 'detached' });
+  });
+
   await test('runs list shows the run with status and duration, filters by status', async () => {
     await nav('Runs').click();
     const row = page.locator(`tr[data-job-id="${jobID}"]`);
     await row.waitFor();
     assert((await row.innerText()).includes('succeeded'), 'status shown');
-    await page.getByLabel('Status').selectOption('failed');
+    await page.getByLabel('Status').selectOption('cancelled');
     await row.waitFor({ state: 'detached' });
+    if (cancelledID) await page.locator(`tr[data-job-id="${cancelledID}"]`).waitFor();
     await page.getByLabel('Status').selectOption('');
     await row.waitFor();
     await shot('runs');

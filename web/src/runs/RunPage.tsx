@@ -89,8 +89,10 @@ export function RunPage({ id }: { id: string }) {
     if (!spec) return;
     setBusy('rerun');
     try {
-      const r = await api.submit(spec);
-      rememberSpec(r.job_id, spec);
+      // Re-run means run again: every node ignores the cache of identical earlier runs.
+      const again = { ...spec, nodes: spec.nodes.map((n) => ({ ...n, cache: false })) };
+      const r = await api.submit(again);
+      rememberSpec(r.job_id, again);
       navigate(`/runs/${encodeURIComponent(r.job_id)}`);
     } catch (e) {
       setErr(`Re-run failed: ${(e as Error).message}`);
@@ -144,7 +146,7 @@ export function RunPage({ id }: { id: string }) {
             type="button"
             onClick={rerun}
             disabled={!!busy || !spec || !known?.complete}
-            title={known?.complete ? 'Submit the same pipeline again' : 'This run was submitted elsewhere; the server does not return its edges'}
+            title={known?.complete ? 'Run the same pipeline again, ignoring cached results' : 'This run was submitted elsewhere; the server does not return its edges'}
           >
             {busy === 'rerun' ? 'Starting…' : 'Re-run'}
           </button>
@@ -255,6 +257,7 @@ function RunGraph({
   return (
     <div className="run-graph">
       <ReactFlow
+        key={g.nodes.map((n) => n.id).join() + (agents.length ? '+' : '')}
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
