@@ -266,9 +266,22 @@ try {
     const input = page.locator(`#param-${target.node}-${target.p.name}`);
     await input.fill(target.bad);
     await shot('editor-pipeline');
+    const rejected = page.waitForResponse((r) => r.url().endsWith('/api/v1/jobs') && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Run pipeline' }).click();
+    const res = await rejected;
+    assert(res.status() === 422, `server rejects the pipeline with 422 (got ${res.status()})`);
+    const problem = await res.json();
+    const mine = (problem.errors ?? []).find((e) => String(e.location).includes(target.p.name));
+    assert(mine, `the problem names ${target.p.name}: ${JSON.stringify(problem)}`);
     const err = page.locator(`#param-${target.node}-${target.p.name}-error`);
-    await err.waitFor();
+    // the field shows the server's message (not only the form's own range check)
+    await page.waitForFunction(
+      ([sel, msg]) => {
+        const t = document.querySelector(sel)?.textContent;
+        return !!t && msg.endsWith(t);
+      },
+      [`#param-${target.node}-${target.p.name}-error`, mine.message],
+    );
     const node = page.locator(`.agent-node[data-node-id="${target.node}"]`);
     assert(await node.evaluate((n) => n.classList.contains('has-error')), 'node marked with an error');
     await page.locator('.banner.error').waitFor();

@@ -139,17 +139,19 @@ export function parseProblem(status: number, body: unknown): Problem {
     const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
     let node = str('node') ?? str('node_id');
     let field = str('field') ?? str('param') ?? str('name');
-    // huma-style errors carry a location such as "body.nodes[2].params.lr".
+    let message = str('message') ?? str('detail') ?? str('reason') ?? JSON.stringify(o);
+    // whet serve (huma): location "nodes[<node id>].params.lora.rank", message "node \"x\": params.lora.rank: 0 is ...".
     const loc = str('location');
-    if (!field && loc) {
-      const m = /params\.([\w.-]+)$/.exec(loc);
-      if (m) field = m[1];
+    if (loc) {
+      const m = /^(?:body\.)?nodes\[([^\]]+)\](?:\.(.+))?$/.exec(loc);
+      if (m) {
+        node ??= /^\d+$/.test(m[1]) && !str('node') ? `#${m[1]}` : m[1];
+        field ??= m[2] ?? '';
+      } else field ??= loc.replace(/^body\./, '');
     }
-    if (!node && loc) {
-      const m = /nodes\[(\d+)\]/.exec(loc);
-      if (m) node = `#${m[1]}`;
-    }
-    return { node, field, message: str('message') ?? str('detail') ?? str('reason') ?? JSON.stringify(o) };
+    if (node) message = message.replace(new RegExp(`^node "${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": `), '');
+    if (field) message = message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
+    return { node, field, message };
   });
   return new Problem(status, title, detail, errors);
 }

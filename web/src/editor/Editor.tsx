@@ -346,7 +346,10 @@ function Editor() {
         setServerErrors(byNode);
         const first = Object.keys(byNode)[0];
         if (first) select(first);
-        setBanner({ kind: 'error', text: `${e.title}${e.detail ? `: ${e.detail}` : ''}`, items: general });
+        const onNodes = Object.entries(byNode).map(
+          ([n, fs]) => `${n}: ${Object.keys(fs).map((f) => f || 'node').join(', ')} — fix the marked field${Object.keys(fs).length > 1 ? 's' : ''}`,
+        );
+        setBanner({ kind: 'error', text: `${e.title}${e.detail ? `: ${e.detail}` : ''}`, items: [...onNodes, ...general] });
       } else setBanner({ kind: 'error', text: `Submit failed: ${(e as Error).message}` });
     } finally {
       setSubmitting(false);
