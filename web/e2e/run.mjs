@@ -431,6 +431,8 @@ try {
     await page.goto(`${base}/runs/${encodeURIComponent(jobID)}`);
     await page.locator('.run-page').waitFor();
     await page.locator('.conn-closed').waitFor();
+    const conn = await page.locator('.log-panel .conn').innerText();
+    assert(!conn.includes('reconnect'), `a finished job's stream closes without reconnecting (${conn})`);
     await shot('run-dark');
     await page.setViewportSize({ width: 420, height: 860 });
     await page.goto(base + '/');

@@ -175,7 +175,8 @@ export function useJobStream(jobID: string): { state: StreamState; conn: ConnSta
       // a final status closes the stream at once, so the browser does not reconnect
       if (type === 'status') {
         try {
-          const st = JSON.parse(e.data)?.status;
+          const v = JSON.parse(e.data);
+          const st = v?.data && typeof v.data === 'object' ? v.data.status : v?.status;
           if (TERMINAL.has(st)) {
             done = true;
             es?.close();
