@@ -131,7 +131,9 @@ func TestIntegrationKill9Restart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sub struct{ JobID string `json:"job_id"` }
+	var sub struct {
+		JobID string `json:"job_id"`
+	}
 	json.NewDecoder(resp.Body).Decode(&sub)
 	resp.Body.Close()
 	// Wait until node a is well into its run, then kill -9 the server.

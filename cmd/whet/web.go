@@ -2,5 +2,5 @@ package main
 
 import "github.com/whetstone/whetstone/web"
 
-// The web UI (web/dist, embedded) is served at / by `whet serve`.
+// `whet serve` serves the web UI at / beside the API.
 func init() { webHandler = web.Handler() }

@@ -56,7 +56,7 @@ type env struct {
 	p   *platform.Platform
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB, work ...bool) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -66,7 +66,7 @@ func setup(t *testing.T) *env {
 	var reg agent.Registry
 	reg.Register(dataset.New())
 	reg.Register(modelAgent{})
-	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: true})
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: len(work) == 0 || work[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func setup(t *testing.T) *env {
 	return &env{url: ts.URL + "/api/v1", p: p}
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	d, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
@@ -404,7 +404,20 @@ func TestSSELiveAndReplay(t *testing.T) {
 		t.Fatalf("Content-Type = %q", ct)
 	}
 	go func() {
-		time.Sleep(700 * time.Millisecond) // long enough for heartbeats (200ms)
+		// Cancel once the second node is blocked, after a few heartbeats (200ms).
+		for range 400 {
+			var j store.Job
+			r, err := http.Get(e.url + "/jobs/" + id)
+			if err == nil {
+				json.NewDecoder(r.Body).Decode(&j)
+				r.Body.Close()
+			}
+			if len(j.Nodes) == 2 && j.Nodes[1].Status == store.Running {
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		time.Sleep(700 * time.Millisecond)
 		http.DefaultClient.Do(mustReq("DELETE", e.url+"/jobs/"+id))
 	}()
 	live, hb := readSSE(t, resp.Body)
@@ -412,7 +425,7 @@ func TestSSELiveAndReplay(t *testing.T) {
 	if hb == 0 {
 		t.Error("no heartbeat in 700ms with a 200ms interval")
 	}
-	if len(live) < 8 {
+	if len(live) < 13 {
 		t.Fatalf("only %d live events", len(live))
 	}
 	for i, ev := range live {

@@ -283,7 +283,7 @@ func (q *quietEmitter) Metrics(step int, values map[string]float64) {
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // storeOutputs checks the agent's artifacts and moves them into the blob
-// store under jobs/JOB/NODE/NAME (a file) or jobs/JOB/NODE/NAME/ (a folder).
+// store under jobs/JOB/NODE/NAME/FILE (a file) or jobs/JOB/NODE/NAME/ (a folder).
 func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *store.Node, spec agent.Spec, outDir string, outs []agent.Artifact) ([]agent.Artifact, error) {
 	seen := map[string]bool{}
 	var stored []agent.Artifact
@@ -343,11 +343,13 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 			meta["size"] = size
 			meta["files"] = files
 		} else {
-			info, err := o.put(ctx, base, src)
+			// Keep the file's own name (and extension) under the output's name.
+			key := base + "/" + filepath.Base(rel)
+			info, err := o.put(ctx, key, src)
 			if err != nil {
 				return nil, fmt.Errorf("store output %s: %w", a.Name, err)
 			}
-			a.URI = base
+			a.URI = key
 			meta["sha256"] = info.SHA256
 			meta["size"] = info.Size
 		}

@@ -415,3 +415,64 @@ func TestInvalidSpecQueuesNothing(t *testing.T) {
 		t.Errorf("%d jobs stored", n)
 	}
 }
+
+// Two worker processes' worth of platforms share one database: every node
+// runs exactly once and never on both at the same time.
+func TestTwoWorkersNeverRunANodeTwice(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := setup(t, func(c *config.Config) { c.DataDir = dir })
+	b := setup(t, func(c *config.Config) { c.DataDir = dir })
+	var ids []string
+	for i := range 12 {
+		s := fmt.Sprintf("name: w%d\nnodes: [{id: n, agent: step, cache: false, params: {sleep_ms: 30}}, {id: m, agent: other, cache: false}]\nedges: [{from: n, to: m}]", i)
+		ids = append(ids, a.submit(t, s).ID)
+	}
+	for _, id := range ids {
+		if j := a.wait(t, id, 30*time.Second); j.Status != store.Succeeded {
+			t.Fatalf("job %s: %s %s", id, j.Status, j.Error)
+		}
+	}
+	runsA, runsB := a.rec.n("step")+a.rec.n("other"), b.rec.n("step")+b.rec.n("other")
+	if runsA+runsB != 24 {
+		t.Errorf("nodes ran %d+%d times, want 24 in all", runsA, runsB)
+	}
+	if runsA == 0 || runsB == 0 {
+		t.Logf("one worker did all the work (%d, %d)", runsA, runsB)
+	}
+}
+
+// A node held by a worker that stopped heartbeating is delivered again once
+// its lease expires, and not before.
+func TestDeadWorkerLeaseExpires(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := setup(t, func(c *config.Config) { c.DataDir = dir; c.LeaseTimeout = 600 * time.Millisecond })
+	ctx := context.Background()
+	// Submit through the store as if a dead process had claimed the node.
+	j := &store.Job{ID: store.NewID("job"), Name: "ghost", Status: store.Running, Spec: []byte(`{}`), CreatedAt: time.Now()}
+	j.Nodes = []*store.Node{{ID: "n", Agent: "step", Params: map[string]any{"sleep_ms": 0}, MaxAttempts: 3, Cache: false}}
+	now := time.Now()
+	err := b.p.Store.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.CreateJob(ctx, j); err != nil {
+			return err
+		}
+		_, _, err := tx.ClaimNode(ctx, &store.ClaimParams{JobID: j.ID, NodeID: "n", Owner: "dead", Now: now, LeaseUntil: now.Add(time.Second)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := b.wait(t, j.ID, 10*time.Second)
+	sp := b.rec.get("n")
+	if got.Status != store.Succeeded || node(got, "n").Attempts != 2 || len(sp) != 1 {
+		t.Fatalf("job %s attempts %d runs %d", got.Status, node(got, "n").Attempts, len(sp))
+	}
+	if sp[0].start.Before(now.Add(time.Second)) {
+		t.Errorf("node ran %s after the claim, before the dead worker's lease ended", sp[0].start.Sub(now))
+	}
+	evs, _ := b.p.Store.ListEvents(ctx, j.ID, 0, 0)
+	if len(evs) == 0 || !strings.Contains(string(evs[0].Data), "worker lost") {
+		t.Errorf("first event = %+v, want a worker-lost node event", evs)
+	}
+}
