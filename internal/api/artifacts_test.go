@@ -23,6 +23,17 @@ edges: [{from: data, to: tune}]
 	if j := e.wait(t, id); j["status"] != "succeeded" {
 		t.Fatalf("job = %v", j)
 	}
+	// The job carries its spec, so clients can redraw and re-run it.
+	_, b := do(t, "GET", e.url+"/jobs/"+id, "", nil)
+	var job struct {
+		Spec struct {
+			Nodes []struct{ ID string }
+			Edges []struct{ From, To string }
+		}
+	}
+	if err := json.Unmarshal(b, &job); err != nil || len(job.Spec.Nodes) != 2 || len(job.Spec.Edges) != 1 || job.Spec.Edges[0].From != "data" {
+		t.Errorf("job spec = %+v (%v), want 2 nodes and the edge data→tune", job.Spec, err)
+	}
 	base := e.url + "/jobs/" + id + "/nodes/"
 
 	// A report comes back as the agent's JSON.
