@@ -15,7 +15,7 @@ func (t *Tokenizer) EncodeChat(messages []map[string]any, opts ChatOptions) (ids
 		return nil, nil, err
 	}
 	spans := t.assistantSpans(full, messages, opts)
-	ids = t.Encode(full, false)
+	ids = t.encodeRendered(full)
 	assistantMask = make([]bool, len(ids))
 	if len(spans) == 0 {
 		return ids, assistantMask, nil
@@ -33,13 +33,35 @@ func (t *Tokenizer) EncodeChat(messages []map[string]any, opts ChatOptions) (ids
 	}
 	// The tokenizer changes the text (normalization, dummy prefix): count tokens of prefixes instead.
 	for _, s := range spans {
-		lo := len(t.Encode(full[:s[0]], false))
-		hi := len(t.Encode(full[:s[1]], false))
+		lo := len(t.encodeRendered(full[:s[0]]))
+		hi := len(t.encodeRendered(full[:s[1]]))
 		for i := lo; i < min(hi, len(ids)); i++ {
 			assistantMask[i] = true
 		}
 	}
 	return ids, assistantMask, nil
+}
+
+// encodeRendered encodes a rendered chat without adding special tokens. For tokenizer.model files,
+// special-token strings in the text (bos_token etc., control pieces) become their ids and the text
+// between them is encoded piece by piece, like transformers' (legacy) LlamaTokenizer; tokenizer.json
+// pipelines already do this.
+func (t *Tokenizer) encodeRendered(text string) []int {
+	if t.spm == nil {
+		return t.Encode(text, false)
+	}
+	if t.spmSpecial == nil {
+		return t.spm.encode(nil, text)
+	}
+	var ids []int
+	t.spmSpecial.split(text, func(seg string, _ int, id int) {
+		if id >= 0 {
+			ids = append(ids, id)
+			return
+		}
+		ids = t.spm.encode(ids, seg)
+	})
+	return ids
 }
 
 // assistantSpans returns the byte spans of assistant output in the rendered text full.

@@ -26,6 +26,9 @@ type Tokenizer struct {
 
 	bos, eos int // -1 when absent
 	stops    []int
+
+	// spmSpecial matches special-token strings in rendered chats for tokenizer.model files.
+	spmSpecial *addedMatcher
 }
 
 // Load reads a tokenizer from a model folder: tokenizer.json if present, else tokenizer.model
@@ -100,6 +103,22 @@ func Load(dir string) (*Tokenizer, error) {
 		}
 	}
 	t.stops = t.computeStops(dir)
+	if t.spm != nil {
+		var specials []addedToken
+		for id := range t.special {
+			if tok := t.idToToken[id]; tok != "" && t.spm.m.Pieces[id].Type != sentencepiece.Unknown {
+				specials = append(specials, addedToken{ID: id, Content: tok, Special: true})
+			}
+		}
+		for _, tok := range t.cfg.specialTokens() {
+			if id, ok := t.tokenToID[tok]; ok && !t.special[id] {
+				specials = append(specials, addedToken{ID: id, Content: tok, Special: true})
+			}
+		}
+		if len(specials) > 0 {
+			t.spmSpecial = newAddedMatcher(specials)
+		}
+	}
 	return t, nil
 }
 
