@@ -113,10 +113,8 @@ func parseHF(b []byte) (*hfPipeline, error) {
 	}
 	p.idToToken = make([]string, n)
 	copy(p.idToToken, p.bpe.idToToken)
-	p.tokenToID = make(map[string]int, n)
-	for tok, id := range p.bpe.textVocab {
-		p.tokenToID[tok] = id
-	}
+	// The model's vocabulary map is extended in place with the added tokens.
+	p.tokenToID = p.bpe.textVocab
 	var raw, normd []addedToken
 	p.addedByID = map[int]addedToken{}
 	for _, a := range j.AddedTokens {
