@@ -59,15 +59,15 @@ type bpeModel struct {
 }
 
 type jsonBPE struct {
-	Type            string            `json:"type"`
+	Type            string          `json:"type"`
 	Vocab           json.RawMessage `json:"vocab"`
 	Merges          json.RawMessage `json:"merges"`
-	UnkToken        *string           `json:"unk_token"`
-	FuseUnk         bool              `json:"fuse_unk"`
-	ByteFallback    bool              `json:"byte_fallback"`
-	IgnoreMerges    bool              `json:"ignore_merges"`
-	ContinuingPref  *string           `json:"continuing_subword_prefix"`
-	EndOfWordSuffix *string           `json:"end_of_word_suffix"`
+	UnkToken        *string         `json:"unk_token"`
+	FuseUnk         bool            `json:"fuse_unk"`
+	ByteFallback    bool            `json:"byte_fallback"`
+	IgnoreMerges    bool            `json:"ignore_merges"`
+	ContinuingPref  *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix *string         `json:"end_of_word_suffix"`
 }
 
 func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
