@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,15 +20,27 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	stop()
+	if code := exitCode(err, os.Stderr); code != 0 {
+		os.Exit(code)
+	}
+}
+
+// exitCode reports err on stderr and returns the process exit code: 0 for
+// nil or -h, 2 for usage errors, an *exitError's own code, else 1.
+func exitCode(err error, stderr io.Writer) int {
+	var ee *exitError
 	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintln(stderr, "whet:", err)
+		return ee.code
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "whet:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "whet:", err)
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "whet:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "whet:", err)
+		return 1
 	}
 }
 

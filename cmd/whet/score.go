@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/whetstone/whetstone/internal/engine/model"
+	"github.com/whetstone/whetstone/internal/engine/nn"
+)
+
+func init() {
+	register(&command{name: "score", summary: "mean next-token loss and perplexity of a text file", run: runScore})
+}
+
+func runScore(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("score", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	dir := fs.String("model", "", "model folder")
+	adapter := fs.String("adapter", "", "PEFT LoRA adapter folder")
+	file := fs.String("text-file", "", "text to score")
+	window := fs.Int("window", 0, "tokens per window (default: max_position_embeddings, at most 2048)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("%w: --text-file is required", errUsage)
+	}
+	text, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	m, tok, err := loadModel(*dir, *adapter)
+	if err != nil {
+		return err
+	}
+	ids := tok.Encode(string(text), true)
+	w := *window
+	if w <= 0 {
+		w = min(m.Rope.MaxPos, 2048)
+	}
+	sum, n, err := Score(ctx, m, ids, w)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: fewer than two tokens", *file)
+	}
+	mean := sum / float64(n)
+	b, _ := json.Marshal(map[string]any{"tokens": n, "mean_loss": mean, "perplexity": math.Exp(mean)})
+	fmt.Fprintln(io.out, string(b))
+	return nil
+}
+
+// Score sums the next-token loss of ids over consecutive windows of w
+// tokens; it returns the sum and the number of predicted tokens.
+func Score(ctx context.Context, m *model.Model, ids []int, w int) (float64, int, error) {
+	var sum float64
+	var n int
+	for s := 0; s+1 < len(ids); s += w - 1 {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		e := min(s+w, len(ids))
+		T := e - s
+		b := &model.Batch{B: 1, T: T, IDs: make([]int32, T), Labels: make([]int32, T)}
+		for i := 0; i < T; i++ {
+			b.IDs[i] = int32(ids[s+i])
+			if i+1 < T {
+				b.Labels[i] = int32(ids[s+i+1])
+			} else {
+				b.Labels[i] = nn.IgnoreIndex
+			}
+		}
+		ls, c, err := m.ForwardBackward(b, 0, false)
+		if err != nil {
+			return 0, 0, err
+		}
+		sum += ls
+		n += c
+		if e == len(ids) {
+			break
+		}
+	}
+	return sum, n, nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/api"
+	"github.com/whetstone/whetstone/internal/platform"
+)
+
+func init() {
+	register(&command{name: "serve", summary: "run the API server with an embedded worker", run: serve})
+	register(&command{name: "worker", summary: "run a worker only (no API), sharing the server's database", run: worker})
+}
+
+func serve(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: whet serve [flags]\n\nServes the API under /api/v1 (docs at /docs) and runs pipeline nodes.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	cfg, err := parseFlags(fs, args, io.err)
+	if err != nil {
+		return err
+	}
+	log := newLogger(io.err, cfg.LogLevel)
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := p.Start(ctx); err != nil {
+		p.Stop(ctx)
+		return err
+	}
+	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
+		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, Web: webHandler, Version: version, Logger: log}
+	hs := &http.Server{Addr: cfg.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		p.Stop(ctx)
+		return err
+	}
+	log.Info("whet serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir), slog.String("version", version))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	log.Info("whet stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	if perr := p.Stop(sctx); perr != nil {
+		log.Error("stop", slog.Any("error", perr))
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func worker(ctx context.Context, args []string, io stdio) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "Usage: whet worker [flags]\n\nRuns pipeline nodes from the shared database, without the API.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	cfg, err := parseFlags(fs, args, io.err)
+	if err != nil {
+		return err
+	}
+	log := newLogger(io.err, cfg.LogLevel)
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := p.Start(ctx); err != nil {
+		p.Stop(ctx)
+		return err
+	}
+	log.Info("whet worker running", slog.String("data_dir", cfg.DataDir), slog.Int("concurrency", cfg.Concurrency))
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return p.Stop(sctx)
+}

@@ -1,0 +1,239 @@
+// Package compare is the compare agent: it re-runs the base model (without
+// the fine-tuned adapter or weights) on exactly the samples of an evaluation
+// report, then reports metric deltas with paired bootstrap confidence
+// intervals, per-sample win/tie/loss and side-by-side outputs, as JSON and
+// as one self-contained HTML page.
+package compare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/agents/evaluate"
+	"github.com/whetstone/whetstone/internal/eval"
+	"github.com/whetstone/whetstone/internal/eval/enginemodel"
+)
+
+// Output file names.
+const (
+	ReportFile = "comparison.json"
+	HTMLFile   = "comparison.html"
+)
+
+// Agent is the compare agent.
+type Agent struct {
+	load eval.Loader
+}
+
+// New returns the compare agent loading models with load; nil means
+// Whetstone's engine (enginemodel.Load).
+func New(load eval.Loader) agent.Agent {
+	if load == nil {
+		load = enginemodel.Load
+	}
+	return &Agent{load: load}
+}
+
+// Spec implements agent.Agent.
+func (a *Agent) Spec() agent.Spec {
+	return agent.Spec{
+		Name:        "compare",
+		Description: "Base model against the fine-tuned model on the same evaluation samples: metric deltas with bootstrap confidence intervals, per-sample win/tie/loss, side-by-side outputs, and an offline HTML report with charts.",
+		Category:    "evaluation",
+		Params: []agent.Param{
+			{Name: "report_html", Type: agent.Boolean, Default: true, Description: "also write comparison.html. Defaults to true."},
+			{Name: "bootstrap", Type: agent.Integer, Default: 1000, Min: agent.F64(10), Max: agent.F64(1000000),
+				Description: "bootstrap resamples for the confidence intervals. Defaults to 1000."},
+			{Name: "seed", Type: agent.Integer, Default: 42, Description: "seed of the bootstrap. Defaults to 42."},
+			{Name: "confidence", Type: agent.Number, Default: 0.95, Min: agent.F64(0.5), Max: agent.F64(0.999),
+				Description: "confidence level of the intervals. Defaults to 0.95."},
+			{Name: "judge_key", Type: agent.String, Kind: "secret",
+				Description: "API key for the judge endpoint recorded in the evaluation, when it used the judge metric (keys are never stored in reports)."},
+		},
+		Inputs: []agent.Port{
+			{Type: agent.Report, Name: "evaluation", Required: true, Multiple: true,
+				Description: "the fine-tuned model's evaluation report; with two, the first is the base and nothing is re-run"},
+			{Type: agent.Model, Name: "model", Description: "optional: the evaluated model, when the paths recorded in the report are not readable here (non-local blob store)"},
+			{Type: agent.Dataset, Name: "dataset", Description: "optional: the evaluated dataset, for the same reason"},
+		},
+		Outputs: []agent.Port{
+			{Type: agent.Report, Name: eval.KindComparison, Description: "comparison.json"},
+			{Type: agent.Report, Name: "comparison_html", Description: "comparison.html, self-contained"},
+		},
+	}
+}
+
+// Run implements agent.Agent.
+func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	emit := env.Emit
+	if emit == nil {
+		emit = agent.Discard
+	}
+	reports := env.InputsOf(agent.Report)
+	if len(reports) == 0 || len(reports) > 2 {
+		return nil, agent.Permanent(fmt.Errorf("compare: want one or two evaluation reports, got %d", len(reports)))
+	}
+	var evals []*eval.Evaluation
+	for _, r := range reports {
+		path := r.Path
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			path = filepath.Join(path, evaluate.ReportFile)
+		}
+		e, err := eval.ReadEvaluation(path)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
+		}
+		evals = append(evals, e)
+	}
+	p := env.Params
+	var base, tuned *eval.Evaluation
+	if len(evals) == 2 {
+		base, tuned = evals[0], evals[1]
+	} else {
+		tuned = evals[0]
+		var err error
+		if base, err = a.runBase(ctx, env, tuned); err != nil {
+			return nil, err
+		}
+	}
+	emit.Progress(0.95, 0, "bootstrap")
+	c, err := eval.Compare(base, tuned, eval.CompareOptions{
+		Resamples: p.Int("bootstrap"), Confidence: p.Float("confidence"), Seed: int64(p.Int("seed")),
+	})
+	if err != nil {
+		return nil, agent.Permanent(err)
+	}
+	if h := tuned.Model.History; h != "" {
+		if c.History, err = eval.ReadHistory(h); err != nil {
+			// A broken history costs the chart, not the comparison.
+			emit.Log(slog.LevelWarn, "training history unreadable", slog.String("error", err.Error()))
+			c.History = nil
+		}
+	}
+	if err := evaluate.WriteJSON(filepath.Join(env.OutDir, ReportFile), c); err != nil {
+		return nil, err
+	}
+	deltas := map[string]float64{}
+	meta := map[string]any{"kind": eval.KindComparison, "primary_metric": c.Primary}
+	for _, m := range c.Metrics {
+		deltas["delta_"+m.Name] = m.Delta.Estimate
+		deltas["base_"+m.Name] = m.Base.Estimate
+		deltas["tuned_"+m.Name] = m.Tuned.Estimate
+		if m.Name == c.Primary {
+			meta["improved"] = m.Improved
+			meta["significant"] = m.Significant
+			meta["wins"], meta["ties"], meta["losses"] = m.Wins, m.Ties, m.Losses
+		}
+	}
+	meta["metrics"] = deltas
+	emit.Metrics(len(c.Samples), deltas)
+	out := []agent.Artifact{{Type: agent.Report, Name: eval.KindComparison, Path: ReportFile, Meta: meta}}
+	if p.Bool("report_html") || !p.Has("report_html") {
+		f, err := os.Create(filepath.Join(env.OutDir, HTMLFile))
+		if err != nil {
+			return nil, fmt.Errorf("compare: %w", err)
+		}
+		if err := eval.WriteHTML(f, c); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("compare: render html: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("compare: %w", err)
+		}
+		out = append(out, agent.Artifact{Type: agent.Report, Name: "comparison_html", Path: HTMLFile,
+			Meta: map[string]any{"content_type": "text/html"}})
+	}
+	log.InfoContext(ctx, "compared", slog.String("primary_metric", c.Primary), slog.Int("samples", len(c.Samples)))
+	emit.Progress(1, 0, "done")
+	return out, nil
+}
+
+// runBase evaluates the base model of tuned on the same rows, samples and
+// settings.
+func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluation) (*eval.Evaluation, error) {
+	ref := tuned.Model
+	if a, ok := env.Input(agent.Model); ok {
+		// The model as handed to this node wins over the recorded paths,
+		// which may have been a previous node's scratch folder.
+		r, err := evaluate.ResolveModel(a)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
+		}
+		ref = r
+		tuned.Model.History = r.History
+	}
+	if ref.BaseModel == "" || (ref.Adapter == "" && filepath.Clean(ref.BaseModel) == filepath.Clean(ref.Path)) {
+		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated model %s has no separate base model to compare against", ref.Path))
+	}
+	if ref.Adapter != "" {
+		if _, err := os.Stat(ref.Adapter); err != nil {
+			return nil, agent.Permanent(fmt.Errorf("compare: the evaluated adapter %s is not readable here (connect the model to this node): %w", ref.Adapter, err))
+		}
+	}
+	file := tuned.Dataset.File
+	if a, ok := evaluate.PickDataset(env); ok {
+		f, err := evaluate.ValidationFile(a.Path)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
+		}
+		file = f
+	}
+	if _, err := os.Stat(file); err != nil {
+		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated split %s is not readable here (connect the dataset to this node): %w", file, err))
+	}
+	rows, err := eval.ReadRows(file)
+	if err != nil {
+		return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
+	}
+	if len(rows) != tuned.Dataset.Rows {
+		return nil, agent.Permanent(fmt.Errorf("compare: %s has %d rows, the evaluation saw %d", file, len(rows), tuned.Dataset.Rows))
+	}
+	emit := env.Emit
+	if emit == nil {
+		emit = agent.Discard
+	}
+	opt := eval.Options{
+		Metrics:       tuned.Metrics,
+		MaxNewTokens:  tuned.Generation.MaxNewTokens,
+		SampleIndices: tuned.SampleIndices,
+		Temperature:   tuned.Generation.Temperature,
+		Seed:          tuned.Generation.Seed,
+		Progress: func(f float64, eta time.Duration, msg string) {
+			emit.Progress(0.95*f, eta, "base model: "+msg)
+		},
+	}
+	if tuned.Judge != nil {
+		opt.Judge = eval.NewJudgeClient(tuned.Judge.URL, env.Params.String("judge_key"), tuned.Judge.Model)
+	} else if slices.Contains(opt.Metrics, eval.MetricJudge) {
+		return nil, agent.Permanent(errors.New("compare: the evaluation used the judge metric but records no judge endpoint"))
+	}
+	emit.Progress(0, 0, "loading base model")
+	m, tok, err := a.load(ctx, ref.BaseModel, "")
+	if err != nil {
+		return nil, agent.Permanent(fmt.Errorf("compare: base model: %w", err))
+	}
+	base, err := eval.Evaluate(ctx, m, tok, rows, opt)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("compare: base model: %w", err)
+	}
+	base.Model = eval.ModelRef{Path: ref.BaseModel, BaseModel: ref.BaseModel}
+	base.Dataset = tuned.Dataset
+	for _, w := range base.Warnings {
+		emit.Log(slog.LevelWarn, "base model: "+w)
+	}
+	return base, nil
+}

@@ -1,0 +1,202 @@
+// Package export is the pipeline agent that ships a trained model: a PEFT
+// adapter, a merged Hugging Face model and GGUF files (plus a GGUF LoRA
+// adapter and an Ollama Modelfile), each as a model artifact whose metadata
+// lists its files with sizes and sha256.
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/export"
+	"github.com/whetstone/whetstone/internal/export/convert"
+	"github.com/whetstone/whetstone/internal/export/peft"
+)
+
+// Agent exports a model artifact.
+type Agent struct{}
+
+var _ agent.Agent = Agent{}
+
+// New returns the export agent.
+func New() agent.Agent { return Agent{} }
+
+func fileTypeNames() []string {
+	var s []string
+	for _, t := range convert.FileTypes {
+		s = append(s, string(t))
+	}
+	return s
+}
+
+// Spec declares the params used by shared/examples/stories-lora.yaml
+// (formats, gguf_types, dtype) and the ports.
+func (Agent) Spec() agent.Spec {
+	return agent.Spec{
+		Name:        "export",
+		Category:    "export",
+		Description: "Export a trained model as a PEFT adapter, a merged Hugging Face model and GGUF files (f32/f16/bf16/q8_0/q4_0/q4_k_m, a GGUF LoRA adapter and an Ollama Modelfile) for llama.cpp and Ollama.",
+		Params: []agent.Param{
+			{Name: "formats", Type: agent.Array, Items: agent.String, Enum: export.AllFormats, Default: []any{"adapter", "merged", "gguf"},
+				Description: "adapter (PEFT folder; LoRA models only), merged (Hugging Face folder with the adapter merged), gguf (GGUF files and Modelfile; with adapter also a GGUF LoRA)"},
+			{Name: "gguf_types", Type: agent.Array, Items: agent.String, Enum: fileTypeNames(), Default: []any{"f16"},
+				Description: "GGUF precisions; the first one is the Modelfile's FROM"},
+			{Name: "dtype", Type: agent.String, Enum: []string{"auto", "f32", "bf16", "f16"}, Default: "auto",
+				Description: "merged model dtype; auto keeps the base model's torch_dtype"},
+			{Name: "template", Type: agent.String, Enum: []string{"auto", "chatml", "llama3", "llama2", "alpaca", "raw"}, Default: "auto",
+				Description: "chat template family of the Modelfile (and stored with models that have none); auto detects it from the model, alpaca when it has none"},
+			{Name: "name", Type: agent.String, Description: "model name in GGUF metadata and file names (default: the base model folder name)"},
+			{Name: "model", Type: agent.String, Kind: "model", Description: "model folder to export when no model artifact is an input (a base model, for GGUF conversion)"},
+		},
+		Inputs: []agent.Port{{Type: agent.Model, Name: "model", Description: "the train agent's output: a PEFT LoRA adapter (Meta base_model) or a full model folder"}},
+		Outputs: []agent.Port{
+			{Type: agent.Model, Name: "adapter", Description: "PEFT adapter folder"},
+			{Type: agent.Model, Name: "merged", Description: "merged model, Hugging Face layout"},
+			{Type: agent.Model, Name: "gguf", Description: "GGUF files, GGUF LoRA adapter, Ollama Modelfile"},
+		},
+	}
+}
+
+// Run exports and returns one artifact per format.
+func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	emit := env.Emit
+	if emit == nil {
+		emit = agent.Discard
+	}
+	var in agent.Artifact
+	if a, ok := env.Input(agent.Model); ok {
+		in = a
+	} else if p := env.Params.String("model"); p != "" {
+		path, err := resolve(ctx, env, p)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("param model: %w", err))
+		}
+		in = agent.Artifact{Type: agent.Model, Path: path}
+	} else {
+		return nil, agent.Permanent(errors.New("export: no model input and param model is empty"))
+	}
+	o := &export.Options{Out: env.OutDir, Formats: env.Params.Strings("formats"), DType: env.Params.String("dtype"),
+		Template: env.Params.String("template"), Name: env.Params.String("name"), Logger: log,
+		Progress: func(f float64, msg string) { emit.Progress(f, 0, msg) }}
+	for _, s := range env.Params.Strings("gguf_types") {
+		ft, err := convert.ParseFileType(s)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("param gguf_types: %w", err))
+		}
+		o.GGUFTypes = append(o.GGUFTypes, ft)
+	}
+	method, _ := in.Meta["method"].(string)
+	if _, err := os.Stat(filepath.Join(in.Path, peft.ConfigFile)); err == nil {
+		// a LoRA adapter: the base model comes from the artifact or adapter_config.json
+		o.Adapter = in.Path
+		base, _ := in.Meta["base_model"].(string)
+		if base == "" {
+			a, err := peft.Read(in.Path)
+			if err != nil {
+				return nil, agent.Permanent(err)
+			}
+			base = a.Config.BaseModelNameOrPath
+		}
+		if base == "" {
+			return nil, agent.Permanent(errors.New("export: LoRA adapter without a base model (Meta base_model, base_model_name_or_path)"))
+		}
+		path, err := resolve(ctx, env, base)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("base model %s: %w", base, err))
+		}
+		o.Model = path
+		if method == "" {
+			method = "lora"
+		}
+	} else {
+		o.Model = in.Path
+		if slices.Contains(o.Formats, export.FormatAdapter) {
+			// a full model has no adapter to ship: export the rest
+			o.Formats = slices.DeleteFunc(slices.Clone(o.Formats), func(f string) bool { return f == export.FormatAdapter })
+			emit.Log(slog.LevelWarn, "the model has no LoRA adapter; skipping format adapter")
+		}
+		if len(o.Formats) == 0 {
+			return nil, agent.Permanent(errors.New("export: nothing to export (format adapter needs a LoRA model)"))
+		}
+	}
+	res, err := export.Run(ctx, o)
+	if err != nil {
+		if errors.Is(err, export.ErrBadInput) {
+			return nil, agent.Permanent(err)
+		}
+		return nil, err
+	}
+	baseModel, _ := in.Meta["base_model"].(string)
+	if baseModel == "" {
+		baseModel = o.Model
+	}
+	metrics := map[string]any{}
+	for _, k := range []string{"final_loss", "final_val_loss", "initial_val_loss", "steps", "trainable_params"} {
+		if v, ok := in.Meta[k]; ok {
+			metrics[k] = v
+		}
+	}
+	if m, ok := in.Meta["metrics"].(map[string]any); ok {
+		for k, v := range m {
+			metrics[k] = v
+		}
+	}
+	var arts []agent.Artifact
+	for _, f := range o.Formats {
+		var files []map[string]any
+		var size int64
+		for _, x := range res.Files {
+			if x.Format != f {
+				continue
+			}
+			rel, _ := filepath.Rel(f, x.Path)
+			files = append(files, map[string]any{"path": filepath.ToSlash(rel), "size": x.Size, "sha256": x.SHA256, "type": x.Type})
+			size += x.Size
+		}
+		meta := map[string]any{"format": f, "base_model": baseModel, "method": cmpOr(method, "base"), "metrics": metrics,
+			"files": files, "size": size, "arch": res.Arch, "template": res.Template}
+		if f == export.FormatGGUF {
+			meta["gguf_types"] = env.Params.Strings("gguf_types")
+		}
+		if f == export.FormatMerged {
+			for _, x := range res.Files {
+				if x.Format == f && x.Type != "" {
+					meta["dtype"] = x.Type // resolved when the param is auto
+				}
+			}
+		}
+		arts = append(arts, agent.Artifact{Type: agent.Model, Name: f, Path: f, Meta: meta})
+	}
+	emit.Log(slog.LevelInfo, "export done", slog.Int("files", len(res.Files)))
+	return arts, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
+	if env.ResolveSource != nil {
+		return env.ResolveSource(ctx, ref)
+	}
+	if !filepath.IsAbs(ref) {
+		ref = filepath.Join(env.WorkDir, ref)
+	}
+	if _, err := os.Stat(ref); err != nil {
+		return "", err
+	}
+	return ref, nil
+}

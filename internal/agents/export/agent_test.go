@@ -1,0 +1,125 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/whetstone/whetstone/internal/agent"
+)
+
+func repoRoot(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// trainArtifact builds what the train agent outputs for a LoRA run: the PEFT
+// folder, with Meta base_model absolute.
+func trainArtifact(t *testing.T) agent.Artifact {
+	root := repoRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(root, "internal", "export", "peft", "testdata", "stories260K-lora")
+	for _, f := range []string{"adapter_model.safetensors", "adapter_config.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	base := filepath.Join(root, "..", "shared", "assets", "models", "stories260K")
+	return agent.Artifact{Type: agent.Model, Name: "model", Path: dir, Meta: map[string]any{
+		"base_model": base, "method": "lora", "format": "peft-lora", "final_loss": 1.25, "final_val_loss": 1.5, "steps": 10}}
+}
+
+// defaults applies the Spec's defaults as the orchestrator does.
+func defaults(p agent.Params) agent.Params {
+	for _, s := range New().Spec().Params {
+		if _, ok := p[s.Name]; !ok && s.Default != nil {
+			p[s.Name] = s.Default
+		}
+	}
+	return p
+}
+
+func TestAgentLoRA(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	env := &agent.Env{Params: defaults(agent.Params{"formats": []any{"adapter", "merged", "gguf"}, "gguf_types": []any{"f16", "q8_0"}}),
+		Inputs: []agent.Artifact{trainArtifact(t)}, OutDir: out}
+	arts, err := New().Run(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 3 {
+		t.Fatalf("%d artifacts, want 3", len(arts))
+	}
+	for _, a := range arts {
+		if a.Type != agent.Model || a.Path != a.Name || a.Meta["method"] != "lora" || a.Meta["base_model"] == "" {
+			t.Errorf("artifact %+v", a)
+		}
+		m := a.Meta["metrics"].(map[string]any)
+		if m["final_val_loss"] != 1.5 {
+			t.Errorf("%s metrics %v", a.Name, m)
+		}
+		files := a.Meta["files"].([]map[string]any)
+		if len(files) == 0 {
+			t.Errorf("%s lists no files", a.Name)
+		}
+		var total int64
+		for _, f := range files {
+			st, err := os.Stat(filepath.Join(out, a.Path, f["path"].(string)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Size() != f["size"].(int64) || len(f["sha256"].(string)) != 64 {
+				t.Errorf("%s/%s: size %d, listed %v", a.Name, f["path"], st.Size(), f["size"])
+			}
+			total += st.Size()
+		}
+		if a.Meta["size"] != total {
+			t.Errorf("%s size %v, files sum to %d", a.Name, a.Meta["size"], total)
+		}
+		if _, err := json.Marshal(a.Meta); err != nil {
+			t.Errorf("meta is not JSON-encodable: %v", err)
+		}
+	}
+}
+
+func TestAgentFullModelAndErrors(t *testing.T) {
+	t.Parallel()
+	base := filepath.Join(repoRoot(t), "..", "shared", "assets", "models", "stories260K")
+	// a full model (or base model): format adapter is skipped
+	env := &agent.Env{Params: defaults(agent.Params{"gguf_types": []any{"q4_k_m"}}), OutDir: t.TempDir(),
+		Inputs: []agent.Artifact{{Type: agent.Model, Path: base, Meta: map[string]any{"method": "full"}}}}
+	arts, err := New().Run(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 2 || arts[0].Name != "merged" || arts[1].Name != "gguf" {
+		t.Errorf("artifacts %v", arts)
+	}
+	for _, tt := range []struct {
+		name string
+		env  *agent.Env
+	}{
+		{"no input", &agent.Env{Params: defaults(agent.Params{}), OutDir: t.TempDir()}},
+		{"bad type", &agent.Env{Params: defaults(agent.Params{"gguf_types": []any{"q2_k"}, "model": base}), OutDir: t.TempDir()}},
+		{"adapter only, full model", &agent.Env{Params: defaults(agent.Params{"formats": []any{"adapter"}, "model": base}), OutDir: t.TempDir()}},
+		{"missing base", &agent.Env{Params: defaults(agent.Params{}), OutDir: t.TempDir(), Inputs: []agent.Artifact{func() agent.Artifact {
+			a := trainArtifact(t)
+			a.Meta["base_model"] = "/nonexistent/model"
+			return a
+		}()}}},
+	} {
+		if _, err := New().Run(context.Background(), tt.env); !agent.IsPermanent(err) {
+			t.Errorf("%s: error %v, want a permanent error", tt.name, err)
+		}
+	}
+}

@@ -1,0 +1,319 @@
+// Package ingest is the dataset agent: it reads a dataset file (CSV, TSV,
+// JSON, JSONL, Parquet or text) in one streaming pass, detects its record
+// format, normalises every row to the canonical schema of package record and
+// profiles it.
+//
+// Outputs: a Dataset artifact "dataset" (data.jsonl, one canonical record per
+// line; Meta: format, source_format, rows, unreadable, unreadable_rows,
+// source, tokenizer) and a Report artifact "profile" (profile.json, a
+// profile.Report).
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/data/format"
+	"github.com/whetstone/whetstone/internal/data/profile"
+	"github.com/whetstone/whetstone/internal/data/progress"
+	"github.com/whetstone/whetstone/internal/data/reader"
+	"github.com/whetstone/whetstone/internal/data/record"
+	"github.com/whetstone/whetstone/internal/tokenizer"
+)
+
+// Agent is the dataset agent.
+type Agent struct{}
+
+// New returns the dataset agent.
+func New() agent.Agent { return Agent{} }
+
+var formatEnum = func() []string {
+	out := []string{"auto"}
+	for _, f := range record.Formats {
+		out = append(out, string(f))
+	}
+	return out
+}()
+
+// Spec describes the agent.
+func (Agent) Spec() agent.Spec {
+	return agent.Spec{
+		Name:        "dataset",
+		Description: "Read a dataset (CSV, TSV, JSON, JSONL, Parquet, text), detect its format, normalise it to JSONL and profile it.",
+		Category:    "data",
+		Params: []agent.Param{
+			{Name: "source", Type: agent.String, Required: true, Kind: "dataset",
+				Description: "Dataset file: a path relative to the working folder, an uploaded dataset id or an s3:// URI."},
+			{Name: "format", Type: agent.String, Default: "auto", Enum: formatEnum,
+				Description: "Record format; auto detects it from the first 100 rows."},
+			{Name: "columns", Type: agent.Object,
+				Description: "Column mapping from canonical field names (instruction, input, output, system, messages, conversations, text, prompt, completion, chosen, rejected, label) to the source's columns; overrides detection, e.g. {instruction: q, output: a}."},
+			{Name: "tokenizer", Type: agent.String, Kind: "path",
+				Description: "Model or tokenizer folder for the token-length histogram. Optional."},
+			{Name: "samples", Type: agent.Integer, Default: 3, Min: agent.F64(0), Max: agent.F64(100),
+				Description: "Sample records in the profile."},
+			{Name: "text_split", Type: agent.String, Default: "line", Enum: []string{"line", "paragraph", "file"},
+				Description: "What one record is in a plain-text file."},
+			{Name: "on_error", Type: agent.String, Default: "skip", Enum: []string{"skip", "fail"},
+				Description: "Unreadable rows: skip them (they are listed in the profile and the validate agent fails on them by default) or fail at once."},
+		},
+		Outputs: []agent.Port{
+			{Type: agent.Dataset, Name: "dataset", Description: "Normalised records, one JSON object per line (data.jsonl)."},
+			{Type: agent.Report, Name: "profile", Description: "Rows, columns, lengths, token histogram, samples, unreadable rows."},
+		},
+	}
+}
+
+// Options are the agent's params, for calling Ingest directly.
+type Options struct {
+	Format    string // "auto" or a record.Format
+	Columns   format.Mapping
+	Tokenizer profile.Encoder
+	TokName   string
+	Samples   int
+	TextSplit string
+	FailFast  bool
+	Emit      agent.Emitter
+	Logger    *slog.Logger
+}
+
+// Result is what Ingest produced.
+type Result struct {
+	Format       record.Format // canonical
+	SourceFormat record.Format // detected or given
+	Profile      profile.Report
+}
+
+const detectRows = 100
+
+// Ingest reads src and writes canonical JSONL records to w.
+func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result, error) {
+	emit := opts.Emit
+	if emit == nil {
+		emit = agent.Discard
+	}
+	r, err := reader.Open(src, reader.Options{TextSplit: opts.TextSplit})
+	if err != nil {
+		return Result{}, agent.Permanent(err)
+	}
+	defer r.Close()
+	size := int64(0)
+	if st, err := os.Stat(src); err == nil {
+		size = st.Size()
+	}
+	prof := profile.New(profile.Options{Tokenizer: opts.Tokenizer, TokenizerName: opts.TokName, Samples: opts.Samples})
+	meter := progress.Meter{Emit: emit, Total: size, Label: "read"}
+	bw := bufio.NewWriterSize(w, 256<<10)
+
+	var fmtSrc record.Format
+	if opts.Format != "" && opts.Format != "auto" {
+		fmtSrc = record.Format(opts.Format)
+	} else {
+		// An explicit mapping overrides detection.
+		fmtSrc = opts.Columns.Format()
+	}
+	var pending []reader.Row
+	rows := 0
+	emitRow := func(row reader.Row) error {
+		prof.AddRow(row.Fields)
+		rec, err := format.Normalize(fmtSrc, row.Fields, row.Line)
+		if err != nil {
+			if opts.FailFast {
+				return agent.Permanent(fmt.Errorf("%s:%d: %w", src, row.Line, err))
+			}
+			prof.AddError(profile.RowError{Line: row.Line, Message: err.Error()})
+			return nil
+		}
+		prof.AddRecord(&rec)
+		b, err := rec.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+		rows++
+		return bw.WriteByte('\n')
+	}
+	flush := func() error {
+		if fmtSrc == "" {
+			sample := make([]map[string]any, len(pending))
+			for i, p := range pending {
+				sample[i] = p.Fields
+			}
+			f, err := format.Detect(sample)
+			if err != nil {
+				return agent.Permanent(fmt.Errorf("%s: %w", src, err))
+			}
+			fmtSrc = f
+		}
+		for _, p := range pending {
+			if err := emitRow(p); err != nil {
+				return err
+			}
+		}
+		pending = nil
+		return nil
+	}
+	for n := 0; ; n++ {
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return Result{}, err
+			}
+			meter.Update(r.Offset(), rows)
+		}
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var re *reader.Error
+			if !errors.As(err, &re) || re.Fatal || opts.FailFast {
+				return Result{}, agent.Permanent(err)
+			}
+			prof.AddError(profile.RowError{Line: re.Line, Column: re.Column, Message: re.Msg})
+			continue
+		}
+		opts.Columns.Apply(row.Fields)
+		if fmtSrc == "" {
+			pending = append(pending, row)
+			if len(pending) == detectRows {
+				if err := flush(); err != nil {
+					return Result{}, err
+				}
+			}
+			continue
+		}
+		if err := emitRow(row); err != nil {
+			return Result{}, err
+		}
+	}
+	if fmtSrc == "" || len(pending) > 0 {
+		if err := flush(); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return Result{}, err
+	}
+	meter.Done(rows)
+	rep := prof.Report()
+	rep.Format, rep.SourceFormat, rep.Source = string(fmtSrc.Canonical()), string(fmtSrc), src
+	if rows == 0 {
+		msg := fmt.Sprintf("%s: no readable records", src)
+		if len(rep.UnreadableRows) > 0 {
+			e := rep.UnreadableRows[0]
+			msg += fmt.Sprintf(" (line %d: %s)", e.Line, e.Message)
+		}
+		return Result{}, agent.Permanent(errors.New(msg))
+	}
+	return Result{Format: fmtSrc.Canonical(), SourceFormat: fmtSrc, Profile: rep}, nil
+}
+
+// Resolve returns the local path of a source param: through
+// env.ResolveSource when set (it resolves uploaded dataset ids and s3://
+// URIs, and decides which local paths a server may read), else relative to
+// env.WorkDir.
+func Resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	if env.ResolveSource != nil {
+		return env.ResolveSource(ctx, ref)
+	}
+	if filepath.IsAbs(ref) {
+		return ref, nil
+	}
+	return filepath.Join(env.WorkDir, ref), nil
+}
+
+// Run runs the agent.
+func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
+	p := env.Params
+	src, err := Resolve(ctx, env, p.String("source"))
+	if err != nil {
+		return nil, fmt.Errorf("resolve source %q: %w", p.String("source"), err)
+	}
+	if src == "" {
+		return nil, agent.Permanent(errors.New("source: required"))
+	}
+	if _, err := os.Stat(src); err != nil {
+		return nil, agent.Permanent(fmt.Errorf("source: %w", err))
+	}
+	opts := Options{Format: p.String("format"), Samples: p.Int("samples"), TextSplit: p.String("text_split"),
+		FailFast: p.String("on_error") == "fail", Emit: env.Emit, Logger: env.Logger}
+	if !p.Has("samples") {
+		opts.Samples = 3
+	}
+	if cols := p.Object("columns"); len(cols) > 0 {
+		opts.Columns = format.Mapping{}
+		for k, v := range cols {
+			s, ok := v.(string)
+			if !ok {
+				return nil, agent.Permanent(fmt.Errorf("columns.%s: want a column name, got %v", k, v))
+			}
+			opts.Columns[k] = s
+		}
+	}
+	tokDir := ""
+	if t := p.String("tokenizer"); t != "" {
+		tokDir = t
+		if !filepath.IsAbs(tokDir) {
+			tokDir = filepath.Join(env.WorkDir, t)
+		}
+		tok, err := tokenizer.Load(tokDir)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("tokenizer: %w", err))
+		}
+		opts.Tokenizer, opts.TokName = tok, filepath.Base(tokDir)
+	}
+	if env.Emit != nil {
+		env.Emit.Log(slog.LevelInfo, "reading dataset", slog.String("source", src))
+	}
+	out, err := os.Create(filepath.Join(env.OutDir, "data.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	res, err := Ingest(ctx, src, out, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.Close(); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(env.OutDir, "profile.json"), res.Profile); err != nil {
+		return nil, err
+	}
+	rep := res.Profile
+	if env.Emit != nil {
+		env.Emit.Log(slog.LevelInfo, "dataset read", slog.String("format", string(res.SourceFormat)),
+			slog.Int("rows", rep.Rows), slog.Int("unreadable", rep.Unreadable))
+	}
+	meta := map[string]any{"format": string(res.Format), "source_format": string(res.SourceFormat),
+		"rows": rep.Rows, "unreadable": rep.Unreadable, "source": p.String("source")}
+	if len(rep.UnreadableRows) > 0 {
+		meta["unreadable_rows"] = rep.UnreadableRows
+	}
+	if tokDir != "" {
+		meta["tokenizer"] = tokDir
+	}
+	return []agent.Artifact{
+		{Type: agent.Dataset, Name: "dataset", Path: "data.jsonl", Meta: meta},
+		{Type: agent.Report, Name: "profile", Path: "profile.json", Meta: map[string]any{"kind": "profile", "rows": rep.Rows}},
+	}, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,186 @@
+// Package preprocess is the preprocess agent: it cleans, redacts,
+// deduplicates, templates, filters and splits a dataset into the training
+// files the train agent reads (package prep), and reports statistics.
+//
+// Output: a Dataset folder artifact "dataset" holding train.jsonl and
+// validation.jsonl, one template.Row per line:
+//
+//	{"text": ..., "prompt": ..., "messages": [...]?, "chosen"?, "rejected"?, "label"?, "tokens": N, "source_line": L}
+//
+// Meta: rows_train, rows_validation, tokens, template, append_eos,
+// tokenizer, source_format (the records' format before templating),
+// max_tokens, layout ("training": rows are template.Row, not canonical
+// records, so Meta has no "format"). And a Report artifact "preprocess"
+// (preprocess.json, prep.Stats).
+package preprocess
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/data/clean"
+	"github.com/whetstone/whetstone/internal/data/dataset"
+	"github.com/whetstone/whetstone/internal/data/prep"
+	"github.com/whetstone/whetstone/internal/data/record"
+	"github.com/whetstone/whetstone/internal/data/template"
+	"github.com/whetstone/whetstone/internal/tokenizer"
+)
+
+// Agent is the preprocess agent.
+type Agent struct{}
+
+// New returns the preprocess agent.
+func New() agent.Agent { return Agent{} }
+
+// Spec describes the agent.
+func (Agent) Spec() agent.Spec {
+	return agent.Spec{
+		Name:        "preprocess",
+		Description: "Clean, redact PII, deduplicate, apply a prompt or chat template, filter by token length and split a dataset into train.jsonl and validation.jsonl.",
+		Category:    "data",
+		Params: []agent.Param{
+			{Name: "tokenizer", Type: agent.String, Kind: "path",
+				Description: "Model or tokenizer folder (tokenizer.json or tokenizer.model). Defaults to the dataset agent's; without one, 4 bytes count as a token."},
+			{Name: "template", Type: agent.String, Default: "auto", Enum: []string{"auto", "alpaca", "chat", "none"},
+				Description: "alpaca: the Alpaca prompt format; chat: the tokenizer's chat template; none: turns joined with blank lines; auto: chat for conversations when the tokenizer has a template, alpaca for Alpaca data, else none."},
+			{Name: "redact_pii", Type: agent.Boolean, Default: false, Description: "Replace personal data and secrets with typed placeholders ([EMAIL], [PHONE], ...)."},
+			{Name: "dedup", Type: agent.String, Default: "none", Enum: []string{"none", "exact", "near"}, Description: "Remove exact, or exact and near, duplicates (first occurrence kept)."},
+			{Name: "near_duplicate_threshold", Type: agent.Number, Default: 0.9, Min: agent.F64(0.05), Max: agent.F64(1), Description: "Jaccard similarity for dedup: near."},
+			{Name: "max_tokens", Type: agent.Integer, Default: 2048, Min: agent.F64(0), Description: "Drop rows with more tokens (special tokens and EOS included); 0: no limit."},
+			{Name: "min_tokens", Type: agent.Integer, Default: 0, Min: agent.F64(0), Description: "Drop rows with fewer tokens."},
+			{Name: "chunk_tokens", Type: agent.Integer, Default: 0, Min: agent.F64(0), Description: "Split raw-text records longer than this many tokens into chunks; 0: no chunking."},
+			{Name: "chunk_overlap", Type: agent.Integer, Default: 0, Min: agent.F64(0), Description: "Tokens shared by consecutive chunks."},
+			{Name: "validation_split", Type: agent.Number, Default: 0.1, Min: agent.F64(0), Max: agent.F64(0.9), Description: "Fraction of rows held out for validation."},
+			{Name: "seed", Type: agent.Integer, Default: 42, Description: "Seed of the train/validation split."},
+			{Name: "append_eos", Type: agent.Boolean, Description: "Whether the trainer appends EOS after text; defaults to true for alpaca and none, false for chat (the template ends turns)."},
+			{Name: "clean_nfc", Type: agent.Boolean, Default: true, Description: "Unicode NFC normalisation."},
+			{Name: "clean_whitespace", Type: agent.Boolean, Default: true, Description: "Normalise line ends, Unicode spaces, trailing spaces and runs of blank lines (indentation kept)."},
+			{Name: "clean_control", Type: agent.Boolean, Default: true, Description: "Remove control characters."},
+			{Name: "clean_html", Type: agent.Boolean, Default: false, Description: "Turn HTML into plain text."},
+			{Name: "workers", Type: agent.Integer, Default: 0, Min: agent.F64(0), Description: "Parallel workers; 0: one per CPU."},
+		},
+		Inputs: []agent.Port{{Type: agent.Dataset, Name: "dataset", Required: true}},
+		Outputs: []agent.Port{
+			{Type: agent.Dataset, Name: "dataset", Description: "Folder with train.jsonl and validation.jsonl."},
+			{Type: agent.Report, Name: "preprocess", Description: "Rows in, dropped per reason, rows out, tokens, redactions."},
+		},
+	}
+}
+
+func boolOr(p agent.Params, name string, def bool) bool {
+	if !p.Has(name) {
+		return def
+	}
+	return p.Bool(name)
+}
+
+// Run runs the agent.
+func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
+	in, ok := env.Input(agent.Dataset)
+	if !ok {
+		return nil, agent.Permanent(errors.New("preprocess: no dataset input"))
+	}
+	p := env.Params
+	s, err := dataset.Open(in)
+	if err != nil {
+		return nil, agent.Permanent(err)
+	}
+	defer s.Close()
+
+	tokDir := p.String("tokenizer")
+	if tokDir != "" && !filepath.IsAbs(tokDir) {
+		tokDir = filepath.Join(env.WorkDir, tokDir)
+	}
+	if tokDir == "" {
+		tokDir, _ = in.Meta["tokenizer"].(string)
+	}
+	var tok *tokenizer.Tokenizer
+	o := prep.Options{}
+	if tokDir != "" {
+		if tok, err = tokenizer.Load(tokDir); err != nil {
+			return nil, agent.Permanent(fmt.Errorf("tokenizer: %w", err))
+		}
+		o.Tokenizer = tok
+	}
+	tmpl := p.String("template")
+	if tmpl == "" || tmpl == "auto" {
+		switch f := s.Format(); {
+		case (f == record.Messages || f == record.KTO || f == record.Preference) && tok != nil && tok.HasChatTemplate():
+			tmpl = template.Chat
+		case f == record.Alpaca:
+			tmpl = template.Alpaca
+		default:
+			tmpl = template.None
+		}
+	}
+	if tmpl == template.Chat && (tok == nil || !tok.HasChatTemplate()) {
+		return nil, agent.Permanent(fmt.Errorf("template chat: the tokenizer %q has no chat template; use template alpaca or none", tokDir))
+	}
+	o.Template = tmpl
+	o.AppendEOS = boolOr(p, "append_eos", tmpl != template.Chat)
+	o.Clean = clean.Options{NFC: boolOr(p, "clean_nfc", true), Whitespace: boolOr(p, "clean_whitespace", true),
+		Control: boolOr(p, "clean_control", true), HTML: boolOr(p, "clean_html", false)}
+	o.RedactPII = p.Bool("redact_pii")
+	o.Dedup = p.String("dedup")
+	o.NearThreshold = p.Float("near_duplicate_threshold")
+	o.MaxTokens = 2048
+	if p.Has("max_tokens") {
+		o.MaxTokens = p.Int("max_tokens")
+	}
+	o.MinTokens = p.Int("min_tokens")
+	o.ChunkTokens, o.ChunkOverlap = p.Int("chunk_tokens"), p.Int("chunk_overlap")
+	o.ValidationSplit = 0.1
+	if p.Has("validation_split") {
+		o.ValidationSplit = p.Float("validation_split")
+	}
+	o.Seed = 42
+	if p.Has("seed") {
+		o.Seed = uint64(p.Int("seed"))
+	}
+	o.Workers = p.Int("workers")
+	o.Emit = env.Emit
+
+	dir := filepath.Join(env.OutDir, "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	st, err := prep.Run(ctx, s, dir, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, agent.Permanent(err)
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(env.OutDir, "preprocess.json"), append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	if env.Emit != nil {
+		attrs := []slog.Attr{slog.Int("rows_in", st.RowsIn), slog.Int("rows_train", st.RowsTrain), slog.Int("rows_validation", st.RowsValidation), slog.Int64("tokens", st.Tokens)}
+		for _, k := range prep.SortedDrops(st.Dropped) {
+			attrs = append(attrs, slog.Int("dropped_"+k, st.Dropped[k]))
+		}
+		env.Emit.Log(slog.LevelInfo, "preprocessed", attrs...)
+	}
+	if st.RowsTrain == 0 {
+		return nil, agent.Permanent(fmt.Errorf("preprocess: no training rows left (%d in, dropped %v)", st.RowsIn, st.Dropped))
+	}
+	meta := map[string]any{"rows_train": st.RowsTrain, "rows_validation": st.RowsValidation, "tokens": st.Tokens,
+		"template": tmpl, "append_eos": o.AppendEOS, "source_format": st.Format, "max_tokens": o.MaxTokens, "layout": "training"}
+	if tokDir != "" {
+		meta["tokenizer"] = tokDir
+	}
+	return []agent.Artifact{
+		{Type: agent.Dataset, Name: "dataset", Path: "data", Meta: meta},
+		{Type: agent.Report, Name: "preprocess", Path: "preprocess.json", Meta: map[string]any{"kind": "preprocess", "rows_in": st.RowsIn, "rows_out": st.RowsOut}},
+	}, nil
+}

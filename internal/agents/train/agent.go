@@ -1,0 +1,158 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/engine/model"
+	trainer "github.com/whetstone/whetstone/internal/engine/train"
+)
+
+// Agent fine-tunes a base model on a processed dataset.
+type Agent struct{}
+
+var _ agent.Agent = Agent{}
+
+// New returns the train agent.
+func New() agent.Agent { return Agent{} }
+
+func intP(name, desc string, def, lo float64) agent.Param {
+	return agent.Param{Name: name, Type: agent.Integer, Description: desc, Default: def, Min: agent.F64(lo)}
+}
+
+// Spec declares the agent's params (the contract of
+// shared/examples/stories-lora.yaml) and ports.
+func (Agent) Spec() agent.Spec {
+	return agent.Spec{
+		Name:        "train",
+		Category:    "training",
+		Description: "Fine-tune a Llama-family model (LoRA or full) on a processed dataset with Whetstone's Go engine; outputs a PEFT adapter (or a full model) with its loss curve.",
+		Params: []agent.Param{
+			{Name: "base_model", Type: agent.String, Kind: "model", Description: "Hugging Face model folder (config.json, safetensors, tokenizer). Optional when a model artifact is an input."},
+			{Name: "method", Type: agent.String, Default: "lora", Enum: []string{"lora", "qlora", "full"}, Description: "lora (frozen base, trained adapters), full (all weights). qlora is not implemented and is rejected."},
+			{Name: "lora", Type: agent.Object, Description: "LoRA adapter settings.", Fields: []agent.Param{
+				{Name: "rank", Type: agent.Integer, Default: 8.0, Min: agent.F64(1), Description: "adapter rank r"},
+				{Name: "alpha", Type: agent.Number, Default: 16.0, Description: "scaling numerator: scale = alpha/r (alpha/√r with rslora)"},
+				{Name: "dropout", Type: agent.Number, Default: 0.0, Min: agent.F64(0), Max: agent.F64(0.99), Description: "dropout on the adapter input"},
+				{Name: "targets", Type: agent.String, Default: "all-linear", Description: "all-linear, or a comma-separated subset of q,k,v,o,gate,up,down"},
+				{Name: "rslora", Type: agent.Boolean, Default: false, Description: "rank-stabilised scaling alpha/√r"},
+			}},
+			intP("epochs", "passes over the training set", 1, 1),
+			intP("batch_size", "sequences per micro-batch", 4, 1),
+			intP("grad_accum", "micro-batches per optimiser step", 1, 1),
+			{Name: "learning_rate", Type: agent.Number, Default: 2e-4, Min: agent.F64(0), Description: "peak AdamW learning rate"},
+			{Name: "schedule", Type: agent.String, Default: "cosine", Enum: trainer.Schedules, Description: "learning-rate schedule after warmup"},
+			intP("warmup_steps", "linear warmup steps", 0, 0),
+			intP("max_seq_len", "tokens per sequence (longer examples are truncated)", 512, 8),
+			intP("max_steps", "stop after this many optimiser steps (0: run all epochs)", 0, 0),
+			{Name: "weight_decay", Type: agent.Number, Default: 0.0, Min: agent.F64(0), Description: "AdamW decoupled weight decay"},
+			{Name: "max_grad_norm", Type: agent.Number, Default: 1.0, Description: "clip the global gradient norm (≤0: no clipping)"},
+			intP("eval_every", "validation every N steps (0: at the end only)", 0, 0),
+			intP("checkpoint_every", "checkpoint every N steps (0: only on cancel); a retried run resumes from the latest", 0, 0),
+			{Name: "packing", Type: agent.Boolean, Default: false, Description: "pack several examples per sequence (attention never crosses examples)"},
+			intP("seed", "seed for data order, adapter init and dropout", 0, 0),
+			{Name: "bf16", Type: agent.Boolean, Default: false, Description: "bfloat16 products with the frozen base weights (faster on CPUs with AVX512-BF16; adapters stay float32)"},
+		},
+		Inputs: []agent.Port{
+			{Type: agent.Dataset, Name: "dataset", Required: true, Description: "a folder with train.jsonl (and validation.jsonl), or one JSONL file; rows have text (+ prompt) or messages"},
+			{Type: agent.Model, Name: "base", Description: "base model folder (instead of base_model)"},
+		},
+		Outputs: []agent.Port{{Type: agent.Model, Name: "model", Description: "PEFT LoRA adapter (or full model) with history.json"}},
+	}
+}
+
+// ConfigFromParams maps the agent's params to a trainer config.
+func ConfigFromParams(p agent.Params) (trainer.Config, error) {
+	c := trainer.Config{
+		Method: p.String("method"), Epochs: p.Int("epochs"), BatchSize: p.Int("batch_size"), GradAccum: p.Int("grad_accum"),
+		LearningRate: p.Float("learning_rate"), Schedule: p.String("schedule"), WarmupSteps: p.Int("warmup_steps"),
+		MaxSeqLen: p.Int("max_seq_len"), MaxSteps: p.Int("max_steps"), WeightDecay: p.Float("weight_decay"),
+		MaxGradNorm: p.Float("max_grad_norm"), EvalEvery: p.Int("eval_every"), CheckpointEvery: p.Int("checkpoint_every"),
+		Packing: p.Bool("packing"), Seed: uint64(p.Int("seed")), BF16: p.Bool("bf16"),
+	}
+	if p.Has("max_grad_norm") && c.MaxGradNorm <= 0 {
+		c.MaxGradNorm = -1
+	}
+	if l := p.Object("lora"); l != nil {
+		c.LoRA = model.LoRAConfig{Rank: l.Int("rank"), Alpha: l.Float("alpha"), Dropout: l.Float("dropout"), RSLoRA: l.Bool("rslora")}
+		targets := l.Strings("targets")
+		if s := l.String("targets"); s != "" {
+			targets = strings.Split(s, ",")
+		}
+		if len(targets) > 0 {
+			t, err := model.ParseTargets(targets)
+			if err != nil {
+				return c, fmt.Errorf("param lora.targets: %w", err)
+			}
+			c.LoRA.Targets = t
+		}
+	}
+	return c, nil
+}
+
+// Run trains and returns the model artifact.
+func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	emit := env.Emit
+	if emit == nil {
+		emit = agent.Discard
+	}
+	ds, ok := env.Input(agent.Dataset)
+	if !ok {
+		return nil, agent.Permanent(errors.New("train: no dataset input"))
+	}
+	base := env.Params.String("base_model")
+	if base != "" {
+		if env.ResolveSource != nil {
+			r, err := env.ResolveSource(ctx, base)
+			if err != nil {
+				return nil, agent.Permanent(fmt.Errorf("param base_model: %w", err))
+			}
+			base = r
+		} else if !filepath.IsAbs(base) {
+			base = filepath.Join(env.WorkDir, base)
+		}
+	} else if mi, ok := env.Input(agent.Model); ok {
+		base = mi.Path
+	} else {
+		return nil, agent.Permanent(errors.New("train: param base_model is empty and no model input"))
+	}
+	cfg, err := ConfigFromParams(env.Params)
+	if err != nil {
+		return nil, agent.Permanent(err)
+	}
+	start := time.Now()
+	job := Job{BaseModel: base, Data: ds.Path, OutDir: env.OutDir, Config: cfg, Logger: log,
+		OnStart: func(total int, est trainer.Estimate, trainable int) {
+			emit.Log(slog.LevelInfo, "training planned", slog.Int("steps", total), slog.Int("trainable_params", trainable),
+				slog.String("memory_estimate", est.String()))
+		},
+		OnStep: func(p trainer.Progress) {
+			v := map[string]float64{"loss": p.Loss, "learning_rate": p.LearningRate, "grad_norm": p.GradNorm,
+				"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds()}
+			if p.ValLoss != nil {
+				v["val_loss"] = *p.ValLoss
+			}
+			emit.Metrics(p.Step, v)
+			emit.Progress(float64(p.Step)/float64(p.TotalSteps), p.ETA, fmt.Sprintf("step %d/%d loss %.4f", p.Step, p.TotalSteps, p.Loss))
+		}}
+	out, err := Run(ctx, job)
+	if err != nil {
+		if errors.Is(err, ErrBadInput) {
+			return nil, agent.Permanent(err)
+		}
+		return nil, err
+	}
+	log.InfoContext(ctx, "trained", slog.Int("steps", out.Result.Steps), slog.Float64("final_loss", out.Result.FinalLoss),
+		slog.Duration("took", time.Since(start)))
+	return []agent.Artifact{{Type: agent.Model, Name: "model", Path: ".", Meta: out.Meta}}, nil
+}

@@ -1,0 +1,243 @@
+// Package train is the pipeline agent that fine-tunes a model (LoRA or full)
+// on a processed dataset with the Go engine, and the job runner the `whet
+// train` command shares with it.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/engine/model"
+	trainer "github.com/whetstone/whetstone/internal/engine/train"
+	"github.com/whetstone/whetstone/internal/safetensors"
+	"github.com/whetstone/whetstone/internal/tokenizer"
+)
+
+// Job is one fine-tuning run.
+type Job struct {
+	// BaseModel is a Hugging Face model folder (config.json, safetensors,
+	// tokenizer files).
+	BaseModel string
+	// Data is a JSONL file, or a folder with train.jsonl and optionally
+	// validation.jsonl (the preprocess agent's output).
+	Data string
+	// OutDir receives the adapter (or full model), history.json and
+	// result.json. Checkpoints go to OutDir/checkpoints and a run restarted on
+	// the same OutDir resumes from the latest one.
+	OutDir string
+	Config trainer.Config
+	Logger *slog.Logger
+	// OnStep, if set, sees every optimiser step.
+	OnStep func(trainer.Progress)
+	// OnStart, if set, is called once the run is planned.
+	OnStart func(total int, est trainer.Estimate, trainable int)
+}
+
+// ErrBadInput marks errors caused by the job's inputs (not worth retrying).
+var ErrBadInput = errors.New("bad input")
+
+func bad(err error) error { return fmt.Errorf("%w: %w", ErrBadInput, err) }
+
+// Output describes a finished run.
+type Output struct {
+	Result *trainer.Result
+	// Meta is what the model artifact carries: base_model (absolute),
+	// method, losses, steps.
+	Meta map[string]any
+}
+
+// DataFiles resolves a dataset path to its train and (optional) validation
+// JSONL files.
+func DataFiles(path string) (trainFile, valFile string, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", "", bad(fmt.Errorf("dataset: %w", err))
+	}
+	if !st.IsDir() {
+		return path, "", nil
+	}
+	trainFile = filepath.Join(path, "train.jsonl")
+	if _, err := os.Stat(trainFile); err != nil {
+		return "", "", bad(fmt.Errorf("dataset folder %s has no train.jsonl", path))
+	}
+	for _, n := range []string{"validation.jsonl", "val.jsonl", "valid.jsonl"} {
+		if _, err := os.Stat(filepath.Join(path, n)); err == nil {
+			return trainFile, filepath.Join(path, n), nil
+		}
+	}
+	return trainFile, "", nil
+}
+
+// Run executes job.
+func Run(ctx context.Context, job Job) (*Output, error) {
+	log := job.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := job.Config
+	if cfg.Method == "qlora" {
+		return nil, bad(fmt.Errorf("method qlora: 4-bit base weights are not implemented yet; use method lora (same adapters, f32 base)"))
+	}
+	base, err := filepath.Abs(job.BaseModel)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(base)
+	if err != nil {
+		return nil, bad(err)
+	}
+	tok, err := tokenizer.Load(base)
+	if err != nil {
+		return nil, bad(fmt.Errorf("load tokenizer: %w", err))
+	}
+	trainFile, valFile, err := DataFiles(job.Data)
+	if err != nil {
+		return nil, err
+	}
+	ct := chatTokenizer{tok}
+	trainSet, err := trainer.LoadJSONL(trainFile, ct, true)
+	if err != nil {
+		return nil, bad(err)
+	}
+	var valSet []trainer.Example
+	if valFile != "" {
+		if valSet, err = trainer.LoadJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
+			return nil, bad(err)
+		}
+	}
+	for _, set := range [][]trainer.Example{trainSet, valSet} {
+		for _, ex := range set {
+			for _, id := range ex.IDs {
+				if int(id) >= m.Cfg.VocabSize {
+					return nil, bad(fmt.Errorf("tokenizer id %d outside the model's vocabulary of %d", id, m.Cfg.VocabSize))
+				}
+			}
+		}
+	}
+	if err := os.MkdirAll(job.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	ckDir := filepath.Join(job.OutDir, "checkpoints")
+	cfg.CheckpointDir = ckDir
+	tr, err := trainer.New(m, cfg, trainSet, valSet, log)
+	if err != nil {
+		var ee *trainer.EstimateError
+		if errors.As(err, &ee) {
+			return nil, bad(err)
+		}
+		return nil, bad(err)
+	}
+	cfg = tr.Config()
+	if cp := trainer.LatestCheckpoint(ckDir); cp != "" {
+		if err := tr.Resume(cp); err != nil {
+			return nil, err
+		}
+		log.InfoContext(ctx, "resumed", slog.String("checkpoint", cp))
+	}
+	tr.OnStep = job.OnStep
+	log.InfoContext(ctx, "training", slog.String("method", cfg.Method), slog.Int("examples", len(trainSet)),
+		slog.Int("validation_examples", len(valSet)), slog.Int("steps", tr.TotalSteps()),
+		slog.Int("trainable_params", tr.TrainableParams()), slog.String("memory_estimate", tr.Estimate().String()))
+	if job.OnStart != nil {
+		job.OnStart(tr.TotalSteps(), tr.Estimate(), tr.TrainableParams())
+	}
+	start := time.Now()
+	res, err := tr.Run(ctx)
+	if err != nil {
+		if errors.Is(err, trainer.ErrNonFinite) {
+			return nil, bad(err)
+		}
+		return nil, err
+	}
+	meta := map[string]any{"base_model": base, "method": cfg.Method, "steps": res.Steps, "final_loss": res.FinalLoss,
+		"trainable_params": res.TrainableParams, "train_seconds": time.Since(start).Seconds(), "history": "history.json"}
+	if res.FinalValLoss != nil {
+		meta["final_val_loss"] = *res.FinalValLoss
+	}
+	if res.InitialValLoss != nil {
+		meta["initial_val_loss"] = *res.InitialValLoss
+	}
+	if cfg.Method == "lora" {
+		meta["lora"] = map[string]any{"rank": cfg.LoRA.Rank, "alpha": cfg.LoRA.Alpha, "dropout": cfg.LoRA.Dropout, "targets": cfg.LoRA.Targets, "rslora": cfg.LoRA.RSLoRA}
+		meta["format"] = "peft-lora"
+		if err := m.SaveAdapter(job.OutDir, cfg.LoRA, base); err != nil {
+			return nil, err
+		}
+	} else {
+		meta["format"] = "hf"
+		if err := saveFull(m, base, job.OutDir); err != nil {
+			return nil, err
+		}
+	}
+	hist, _ := json.MarshalIndent(res.History, "", " ")
+	if err := os.WriteFile(filepath.Join(job.OutDir, "history.json"), hist, 0o644); err != nil {
+		return nil, err
+	}
+	rb, _ := json.MarshalIndent(map[string]any{"meta": meta, "result": res}, "", " ")
+	if err := os.WriteFile(filepath.Join(job.OutDir, "result.json"), rb, 0o644); err != nil {
+		return nil, err
+	}
+	os.RemoveAll(ckDir)
+	return &Output{Result: res, Meta: meta}, nil
+}
+
+// saveFull writes a fully fine-tuned model as a Hugging Face folder: the
+// base's config and tokenizer files and an F32 model.safetensors.
+func saveFull(m *model.Model, base, out string) error {
+	var ts []safetensors.Tensor
+	for _, p := range m.Params() {
+		ts = append(ts, safetensors.F32Tensor(p.Name, p.Shape, p.Data))
+	}
+	f, err := os.Create(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		return err
+	}
+	if err := safetensors.Write(f, ts, map[string]string{"format": "pt"}); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, n := range []string{"config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
+		if err := copyFile(filepath.Join(base, n), filepath.Join(out, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// chatTokenizer renders chat rows with the model's chat template; only the
+// assistant's tokens (through the end-of-turn token) get loss.
+type chatTokenizer struct{ *tokenizer.Tokenizer }
+
+func (c chatTokenizer) EncodeChatMask(messages []map[string]any) ([]int, []bool, error) {
+	if !c.HasChatTemplate() {
+		return nil, nil, fmt.Errorf("the model's tokenizer has no chat template")
+	}
+	return c.EncodeChat(messages, tokenizer.ChatOptions{})
+}

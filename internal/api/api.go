@@ -1,0 +1,78 @@
+// Package api is Whetstone's REST API under /api/v1: jobs, datasets,
+// models, event streams and the agent palette, described by OpenAPI 3.1 at
+// /openapi.json with browsable docs at /docs. Errors are RFC 9457 problem
+// documents; problem (errors.go) is the only place that maps errors to
+// HTTP statuses.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/orchestrate"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	Store  store.Store
+	Blobs  blob.Store
+	Bus    *events.Bus
+	Orch   *orchestrate.Orchestrator
+	Agents *agent.Registry
+	// Health checks the backends; nil reports ok.
+	Health func(ctx context.Context) (map[string]string, bool)
+	// MaxUploadBytes bounds a dataset upload. Defaults to 10 GiB.
+	MaxUploadBytes int64
+	// Heartbeat is the SSE keep-alive interval. Defaults to 15s.
+	Heartbeat time.Duration
+	// Web, when set, serves everything outside the API (the web UI) at /.
+	Web     http.Handler
+	Version string
+	Logger  *slog.Logger
+}
+
+// Handler returns the HTTP handler: the API, /openapi.json, /docs and the
+// web UI at /.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxUploadBytes <= 0 {
+		s.MaxUploadBytes = 10 << 30
+	}
+	if s.Heartbeat <= 0 {
+		s.Heartbeat = 15 * time.Second
+	}
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("Whetstone API", s.Version)
+	cfg.CreateHooks = nil // no $schema links in bodies
+	// pipeline.Node and store.Node would share the name "Node".
+	cfg.Components.Schemas = huma.NewMapRegistry("#/components/schemas/", func(t reflect.Type, hint string) string {
+		name := huma.DefaultSchemaNamer(t, hint)
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if strings.HasSuffix(t.PkgPath(), "/pipeline") && !strings.HasPrefix(name, "Pipeline") {
+			name = "Pipeline" + name
+		}
+		return name
+	})
+	cfg.Info.Description = "Run LLM fine-tuning pipelines (DAGs of agents) on a durable queue and stream their events."
+	api := humago.New(mux, cfg)
+	s.routes(api)
+	if s.Web != nil {
+		mux.Handle("/", s.Web)
+	}
+	return mux
+}

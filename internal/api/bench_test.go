@@ -1,0 +1,196 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/events"
+)
+
+// latencies runs clients goroutines doing perClient requests each and
+// reports p50 and p99 in milliseconds over every iteration.
+func latencies(b *testing.B, clients, perClient int, do func(c *http.Client) error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	c := &http.Client{Transport: tr}
+	var all []time.Duration
+	var mu sync.Mutex
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				local := make([]time.Duration, 0, perClient)
+				for range perClient {
+					t0 := time.Now()
+					if err := do(c); err != nil {
+						b.Error(err)
+						return
+					}
+					local = append(local, time.Since(t0))
+				}
+				mu.Lock()
+				all = append(all, local...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	slices.Sort(all)
+	if len(all) == 0 {
+		return
+	}
+	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50_ms")
+	b.ReportMetric(pct(0.99), "p99_ms")
+	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "req/s")
+	// CPU per request, client and server together (one process): unlike the
+	// latencies it barely depends on what else the machine runs.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu_us/req")
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkGetJob50Clients(b *testing.B) {
+	e := setup(b)
+	id := e.submitB(b, "name: p\nnodes: [{id: data, agent: dataset, params: {source: "+alpaca+"}}, {id: m, agent: fakemodel}]\nedges: [{from: data, to: m}]\n", true)
+	url := e.url + "/jobs/" + id
+	latencies(b, 50, 40, func(c *http.Client) error {
+		resp, err := c.Get(url)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET job: %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// BenchmarkPostJob50Clients submits two-node pipelines; the server only
+// queues them (no worker), so the figure is the API's, not the agents'.
+func BenchmarkPostJob50Clients(b *testing.B) {
+	e := setup(b, false)
+	spec := `{"name": "p", "nodes": [{"id": "data", "agent": "dataset", "params": {"source": "x.jsonl"}}, {"id": "m", "agent": "fakemodel"}], "edges": [{"from": "data", "to": "m"}]}`
+	latencies(b, 50, 10, func(c *http.Client) error {
+		resp, err := c.Post(e.url+"/jobs", "application/json", strings.NewReader(spec))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			return fmt.Errorf("POST job: %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// BenchmarkSSEFanout100 publishes events to one job with 100 SSE
+// subscribers and reports events delivered per second across them.
+func BenchmarkSSEFanout100(b *testing.B) {
+	const subs, perIter = 100, 200
+	e := setup(b, false)
+	id := e.submitB(b, "name: p\nnodes: [{id: data, agent: dataset, params: {source: x.jsonl}}]\n", false)
+	tr := &http.Transport{MaxIdleConnsPerHost: subs, MaxConnsPerHost: subs}
+	c := &http.Client{Transport: tr}
+	ctx := context.Background()
+	total := 0
+	var cpu time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		start := (int64)(0)
+		evs, _ := e.p.Store.ListEvents(ctx, id, 0, 100000)
+		if len(evs) > 0 {
+			start = evs[len(evs)-1].Seq
+		}
+		target := start + perIter
+		var ready, done sync.WaitGroup
+		for range subs {
+			ready.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				req, _ := http.NewRequest("GET", e.url+"/logs/stream/"+id, nil)
+				req.Header.Set("Last-Event-ID", fmt.Sprint(start))
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Error(err)
+					ready.Done()
+					return
+				}
+				defer resp.Body.Close()
+				ready.Done()
+				sc := bufio.NewScanner(resp.Body)
+				want := fmt.Sprintf("id: %d", target)
+				for sc.Scan() {
+					if sc.Text() == want {
+						return
+					}
+				}
+			}()
+		}
+		ready.Wait()
+		b.StartTimer()
+		cpu0 := cpuTime()
+		for i := range perIter {
+			if err := e.p.Bus.Publish(ctx, events.New(id, "data", events.Log, events.LogData{Level: "INFO", Msg: fmt.Sprint("line ", i)})); err != nil {
+				b.Fatal(err)
+			}
+		}
+		done.Wait()
+		cpu += cpuTime() - cpu0
+		total += subs * perIter
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(total), "cpu_ns/delivery")
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(total/subs)/b.Elapsed().Seconds(), "events/s")
+}
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// submitB submits spec and, when wait, waits for the job to end.
+func (e *env) submitB(b *testing.B, spec string, wait bool) string {
+	resp, err := http.Post(e.url+"/jobs", "application/yaml", strings.NewReader(spec))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	if err := jsonDecode(resp.Body, &out); err != nil || resp.StatusCode != 202 {
+		b.Fatalf("submit: %d %v", resp.StatusCode, err)
+	}
+	for wait {
+		var j map[string]any
+		r, _ := http.Get(e.url + "/jobs/" + out["job_id"])
+		jsonDecode(r.Body, &j)
+		r.Body.Close()
+		if s := j["status"]; s != "pending" && s != "running" {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return out["job_id"]
+}

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/pipeline"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// Errors the handlers return for request problems.
+var (
+	errUnsupportedMedia = errors.New("unsupported media type")
+	errTooLarge         = errors.New("request entity too large")
+	errBadRequest       = errors.New("bad request")
+)
+
+// badRequest wraps msg as an errBadRequest.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// problem maps err to an RFC 9457 problem with the right status. It is the
+// only place that knows statuses. 5xx are logged at Error, 4xx at Debug.
+func (s *Server) problem(ctx context.Context, err error) error {
+	var (
+		ve     *pipeline.ValidationError
+		se     *pipeline.SyntaxError
+		mbe    *http.MaxBytesError
+		status int
+		msg    = err.Error()
+		det    []error
+	)
+	switch {
+	case errors.As(err, &ve):
+		status, msg = http.StatusUnprocessableEntity, "invalid pipeline"
+		for _, fe := range ve.Errors {
+			loc := fe.Field
+			if fe.Node != "" {
+				loc = "nodes[" + fe.Node + "]." + fe.Field
+			}
+			det = append(det, &huma.ErrorDetail{Location: loc, Message: fe.Error()})
+		}
+	case errors.As(err, &se):
+		status = http.StatusBadRequest
+	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, errUnsupportedMedia):
+		status = http.StatusUnsupportedMediaType
+	case errors.Is(err, errBadRequest), errors.Is(err, blob.ErrInvalidKey):
+		status = http.StatusBadRequest
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, blob.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		status = http.StatusConflict
+	case errors.Is(err, context.Canceled):
+		status, msg = 499, "client closed request"
+	default:
+		status, msg = http.StatusInternalServerError, "internal error"
+	}
+	if status >= 500 {
+		s.Logger.ErrorContext(ctx, "request failed", slog.Any("error", err))
+	} else {
+		s.Logger.DebugContext(ctx, "request rejected", slog.Int("status", status), slog.Any("error", err))
+	}
+	return huma.NewError(status, msg, det...)
+}

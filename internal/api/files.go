@@ -1,0 +1,251 @@
+package api
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// uploadInput captures the raw request so the multipart body streams to
+// the blob store part by part (huma's multipart types would buffer it).
+type uploadInput struct {
+	req *http.Request
+	w   http.ResponseWriter
+}
+
+func (u *uploadInput) Resolve(ctx huma.Context) []error {
+	u.req, u.w = humago.Unwrap(ctx)
+	return nil
+}
+
+// Dataset file formats by extension.
+var datasetFormats = map[string]string{
+	".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+	".txt": "text", ".parquet": "parquet",
+}
+
+// checkName rejects names that could act as paths.
+func checkName(field, name string) error {
+	switch {
+	case name == "":
+		return badRequest("%s: empty", field)
+	case len(name) > 200:
+		return badRequest("%s: longer than 200 bytes", field)
+	case strings.ContainsAny(name, `/\`) || name == "." || name == ".." || strings.HasPrefix(name, "."):
+		return badRequest("%s %q: must be a plain file name (no path separators, no leading dot)", field, name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == ':' {
+			return badRequest("%s %q: has a control character or colon", field, name)
+		}
+	}
+	return nil
+}
+
+// capReader fails with errTooLarge once more than n bytes were read.
+type capReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	if c.n < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+func (s *Server) registerUpload(api huma.API) {
+	op := huma.Operation{OperationID: "upload-dataset", Method: http.MethodPost, Path: prefix + "/datasets/upload", Tags: []string{"datasets"},
+		Summary:       "Upload a dataset file",
+		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit.",
+		DefaultStatus: http.StatusCreated,
+	}
+	huma.Register(api, op, func(ctx context.Context, in *uploadInput) (*datasetCreated, error) {
+		d, err := s.upload(ctx, in.req, in.w)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return &datasetCreated{Status: http.StatusCreated, Body: d}, nil
+	})
+	// Documented after registering: a request body schema given before
+	// would make huma read and buffer the body itself.
+	api.OpenAPI().Paths[op.Path].Post.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+		"multipart/form-data": {Schema: &huma.Schema{Type: "object", Required: []string{"file"}, Properties: map[string]*huma.Schema{
+			"file": {Type: "string", Format: "binary", Description: "the dataset file"},
+			"name": {Type: "string", Description: "a display name (defaults to the file name)"},
+		}}},
+	}}
+}
+
+func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWriter) (*store.Dataset, error) {
+	const overhead = 1 << 20 // multipart headers and the name field
+	if r.ContentLength > s.MaxUploadBytes+overhead {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", errTooLarge, r.ContentLength, s.MaxUploadBytes)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUploadBytes+overhead)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		return nil, badMedia(r.Header.Get("Content-Type"), "multipart/form-data")
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, badRequest("multipart: %v", err)
+	}
+	d := &store.Dataset{ID: store.NewID("ds")}
+	var name string
+	stored := false
+	defer func() {
+		if !stored && d.BlobKey != "" {
+			s.Blobs.Delete(context.WithoutCancel(ctx), d.BlobKey)
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, err
+			}
+			return nil, badRequest("multipart: %v", err)
+		}
+		switch part.FormName() {
+		case "name":
+			b, err := io.ReadAll(io.LimitReader(part, 1024))
+			if err != nil {
+				return nil, badRequest("name: %v", err)
+			}
+			name = strings.TrimSpace(string(b))
+			if err := checkName("name", name); err != nil {
+				return nil, err
+			}
+		case "file":
+			if d.BlobKey != "" {
+				return nil, badRequest("more than one file field")
+			}
+			_, params, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+			fn := params["filename"] // raw: part.FileName() would strip directories silently
+			if err := checkName("file name", fn); err != nil {
+				return nil, err
+			}
+			format, ok := datasetFormats[strings.ToLower(path.Ext(fn))]
+			if !ok {
+				return nil, fmt.Errorf("%w: file %q: want .csv, .tsv, .json, .jsonl, .ndjson, .txt or .parquet", errUnsupportedMedia, fn)
+			}
+			d.BlobKey = "datasets/" + d.ID + "/" + fn
+			info, err := s.Blobs.Put(ctx, d.BlobKey, &capReader{r: part, n: s.MaxUploadBytes})
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
+					return nil, fmt.Errorf("%w: the file is over the %d byte limit", errTooLarge, s.MaxUploadBytes)
+				}
+				return nil, fmt.Errorf("upload %s: %w", fn, err)
+			}
+			d.Name, d.Size, d.SHA256, d.Format = fn, info.Size, info.SHA256, format
+		default:
+			io.Copy(io.Discard, io.LimitReader(part, overhead))
+		}
+	}
+	if d.BlobKey == "" {
+		return nil, badRequest("missing multipart field \"file\"")
+	}
+	if name != "" {
+		d.Name = name
+	}
+	d.CreatedAt = time.Now().UTC()
+	if err := s.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, d) }); err != nil {
+		return nil, err
+	}
+	stored = true
+	return d, nil
+}
+
+type downloadInput struct {
+	ID   string `path:"id" maxLength:"100"`
+	File string `query:"file" doc:"one file of the model folder (supports Range); without it a folder of several files comes as a tar stream"`
+}
+
+func (s *Server) registerDownload(api huma.API) {
+	op := huma.Operation{OperationID: "download-model", Method: http.MethodGet, Path: prefix + "/models/{id}/download", Tags: []string{"models"},
+		Summary: "Download a model file (Range supported) or the whole model folder as tar",
+		Responses: map[string]*huma.Response{
+			"200": {Description: "the file or a tar stream", Content: map[string]*huma.MediaType{"application/octet-stream": {}, "application/x-tar": {}}},
+			"206": {Description: "a byte range of the file"},
+		}}
+	huma.Register(api, op, func(ctx context.Context, in *downloadInput) (*huma.StreamResponse, error) {
+		m, err := s.Store.GetModel(ctx, in.ID)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		folder := strings.HasSuffix(m.URI, "/")
+		key, file := m.URI, path.Base(m.URI)
+		switch {
+		case !folder:
+		case in.File != "":
+			if !slices.Contains(m.Files, in.File) {
+				return nil, s.problem(ctx, fmt.Errorf("model %s has no file %q: %w", m.ID, in.File, store.ErrNotFound))
+			}
+			key, file = m.URI+in.File, path.Base(in.File)
+		case len(m.Files) == 1:
+			key, file = m.URI+m.Files[0], path.Base(m.Files[0])
+		default:
+			return &huma.StreamResponse{Body: func(hctx huma.Context) { s.streamTar(hctx, m) }}, nil
+		}
+		obj, err := s.Blobs.Open(ctx, key)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return &huma.StreamResponse{Body: func(hctx huma.Context) {
+			defer obj.Close()
+			r, w := humago.Unwrap(hctx)
+			w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file}))
+			w.Header().Set("Content-Type", "application/octet-stream")
+			http.ServeContent(w, r, file, obj.Info().ModTime, obj)
+		}}, nil
+	})
+}
+
+func (s *Server) streamTar(hctx huma.Context, m *store.Model) {
+	r, w := humago.Unwrap(hctx)
+	name := strings.NewReplacer("/", "_", `"`, "_").Replace(m.Name) + ".tar"
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.WriteHeader(http.StatusOK)
+	tw := tar.NewWriter(w)
+	for _, f := range m.Files {
+		obj, err := s.Blobs.Open(r.Context(), m.URI+f)
+		if err != nil {
+			s.Logger.ErrorContext(r.Context(), "model tar", "model_id", m.ID, "file", f, "error", err)
+			return
+		}
+		info := obj.Info()
+		err = tw.WriteHeader(&tar.Header{Name: f, Mode: 0o644, Size: info.Size, ModTime: info.ModTime, Typeflag: tar.TypeReg})
+		if err == nil {
+			_, err = io.Copy(tw, obj)
+		}
+		obj.Close()
+		if err != nil {
+			return
+		}
+	}
+	tw.Close()
+}

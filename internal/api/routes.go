@@ -1,0 +1,284 @@
+package api
+
+import (
+	"context"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/pipeline"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+const prefix = "/api/v1"
+
+type healthOutput struct {
+	Status int `json:"-"`
+	Body   struct {
+		Status string            `json:"status" enum:"ok,unavailable"`
+		Checks map[string]string `json:"checks"`
+	}
+}
+
+type submitInput struct {
+	ContentType string `header:"Content-Type"`
+	RawBody     []byte
+}
+
+type submitOutput struct {
+	Body struct {
+		JobID  string       `json:"job_id"`
+		Status store.Status `json:"status"`
+	}
+}
+
+type jobOutput struct{ Body *store.Job }
+
+type idInput struct {
+	ID string `path:"id" maxLength:"100"`
+}
+
+type listInput struct {
+	Limit  int `query:"limit" minimum:"1" maximum:"1000" default:"50"`
+	Offset int `query:"offset" minimum:"0" default:"0"`
+}
+
+type listJobsInput struct {
+	listInput
+	Status string `query:"status" enum:"pending,running,succeeded,failed,cancelled"`
+}
+
+type page struct {
+	Total  int `json:"total"`
+	Limit  int `json:"limit"`
+	Offset int `json:"offset"`
+}
+
+type listJobsOutput struct {
+	Body struct {
+		Jobs []*store.Job `json:"jobs"`
+		page
+	}
+}
+
+type cancelOutput struct {
+	Body struct {
+		JobID  string       `json:"job_id"`
+		Status store.Status `json:"status"`
+	}
+}
+
+type datasetOutput struct{ Body *store.Dataset }
+
+type datasetCreated struct {
+	Status int `json:"-"`
+	Body   *store.Dataset
+}
+
+type listDatasetsOutput struct {
+	Body struct {
+		Datasets []*store.Dataset `json:"datasets"`
+		page
+	}
+}
+
+type modelOutput struct{ Body *store.Model }
+
+type listModelsOutput struct {
+	Body struct {
+		Models []*store.Model `json:"models"`
+		page
+	}
+}
+
+type historyInput struct {
+	JobID string `path:"job_id" maxLength:"100"`
+	After int64  `query:"after" minimum:"0" doc:"return events with seq greater than this"`
+	Limit int    `query:"limit" minimum:"1" maximum:"10000" default:"1000"`
+}
+
+type historyOutput struct {
+	Body struct {
+		Events []store.Event `json:"events"`
+		// Next is the after value for the next page (the last seq returned).
+		Next int64 `json:"next"`
+	}
+}
+
+type agentsOutput struct {
+	Body struct {
+		Agents []agent.Spec `json:"agents"`
+	}
+}
+
+func (s *Server) routes(api huma.API) {
+	tags := func(t string) []string { return []string{t} }
+	huma.Register(api, huma.Operation{OperationID: "health", Method: http.MethodGet, Path: prefix + "/health", Tags: tags("system"),
+		Summary: "Check the database, blob store and queue", Description: "503 when one is down."},
+		func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
+			out := &healthOutput{Status: http.StatusOK}
+			checks, ok := map[string]string{"database": "ok", "blob_store": "ok", "queue": "ok"}, true
+			if s.Health != nil {
+				checks, ok = s.Health(ctx)
+			}
+			out.Body.Status, out.Body.Checks = "ok", checks
+			if !ok {
+				out.Status, out.Body.Status = http.StatusServiceUnavailable, "unavailable"
+			}
+			return out, nil
+		})
+
+	submit := huma.Operation{OperationID: "submit-job", Method: http.MethodPost, Path: prefix + "/jobs", Tags: tags("jobs"),
+		Summary:       "Submit a pipeline",
+		Description:   "The body is a pipeline spec, JSON or YAML: {name, nodes: [{id, agent, params}], edges: [{from, to}]}. It is validated before anything is queued; 422 lists every error with the node and field.",
+		DefaultStatus: http.StatusAccepted, MaxBodyBytes: 1 << 20}
+	huma.Register(api, submit, func(ctx context.Context, in *submitInput) (*submitOutput, error) {
+		mt, _, _ := mime.ParseMediaType(in.ContentType)
+		switch mt {
+		case "application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml":
+		default:
+			return nil, s.problem(ctx, badMedia(in.ContentType, "application/json or application/yaml"))
+		}
+		spec, err := pipeline.Parse(in.RawBody)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		j, err := s.Orch.Submit(ctx, spec, "")
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		out := &submitOutput{}
+		out.Body.JobID, out.Body.Status = j.ID, j.Status
+		return out, nil
+	})
+	specSchema := api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[pipeline.Spec](), true, "PipelineSpec")
+	api.OpenAPI().Paths[submit.Path].Post.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+		"application/json": {Schema: specSchema}, "application/yaml": {Schema: specSchema},
+	}}
+
+	huma.Register(api, huma.Operation{OperationID: "list-jobs", Method: http.MethodGet, Path: prefix + "/jobs", Tags: tags("jobs"),
+		Summary: "List jobs, newest first"},
+		func(ctx context.Context, in *listJobsInput) (*listJobsOutput, error) {
+			jobs, total, err := s.Store.ListJobs(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset, Status: store.Status(in.Status)})
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &listJobsOutput{}
+			out.Body.Jobs, out.Body.page = jobs, page{total, in.Limit, in.Offset}
+			return out, nil
+		})
+
+	huma.Register(api, huma.Operation{OperationID: "get-job", Method: http.MethodGet, Path: prefix + "/jobs/{id}", Tags: tags("jobs"),
+		Summary: "Get a job and its nodes"},
+		func(ctx context.Context, in *idInput) (*jobOutput, error) {
+			j, err := s.Store.GetJob(ctx, in.ID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &jobOutput{Body: j}, nil
+		})
+
+	huma.Register(api, huma.Operation{OperationID: "cancel-job", Method: http.MethodDelete, Path: prefix + "/jobs/{id}", Tags: tags("jobs"),
+		Summary: "Cancel a job", Description: "Running agents stop within seconds. 409 when the job already ended."},
+		func(ctx context.Context, in *idInput) (*cancelOutput, error) {
+			if err := s.Orch.Cancel(ctx, in.ID); err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &cancelOutput{}
+			out.Body.JobID, out.Body.Status = in.ID, store.Cancelled
+			return out, nil
+		})
+
+	s.registerUpload(api)
+
+	huma.Register(api, huma.Operation{OperationID: "list-datasets", Method: http.MethodGet, Path: prefix + "/datasets", Tags: tags("datasets"),
+		Summary: "List uploaded datasets"},
+		func(ctx context.Context, in *listInput) (*listDatasetsOutput, error) {
+			l, total, err := s.Store.ListDatasets(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &listDatasetsOutput{}
+			out.Body.Datasets, out.Body.page = l, page{total, in.Limit, in.Offset}
+			return out, nil
+		})
+	huma.Register(api, huma.Operation{OperationID: "get-dataset", Method: http.MethodGet, Path: prefix + "/datasets/{id}", Tags: tags("datasets"),
+		Summary: "Get an uploaded dataset"},
+		func(ctx context.Context, in *idInput) (*datasetOutput, error) {
+			d, err := s.Store.GetDataset(ctx, in.ID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &datasetOutput{Body: d}, nil
+		})
+
+	huma.Register(api, huma.Operation{OperationID: "list-models", Method: http.MethodGet, Path: prefix + "/models", Tags: tags("models"),
+		Summary: "List models produced by jobs"},
+		func(ctx context.Context, in *listInput) (*listModelsOutput, error) {
+			l, total, err := s.Store.ListModels(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &listModelsOutput{}
+			out.Body.Models, out.Body.page = l, page{total, in.Limit, in.Offset}
+			return out, nil
+		})
+	huma.Register(api, huma.Operation{OperationID: "get-model", Method: http.MethodGet, Path: prefix + "/models/{id}", Tags: tags("models"),
+		Summary: "Get a model"},
+		func(ctx context.Context, in *idInput) (*modelOutput, error) {
+			m, err := s.Store.GetModel(ctx, in.ID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &modelOutput{Body: m}, nil
+		})
+	s.registerDownload(api)
+	s.registerStream(api)
+
+	huma.Register(api, huma.Operation{OperationID: "job-history", Method: http.MethodGet, Path: prefix + "/logs/history/{job_id}", Tags: tags("logs"),
+		Summary: "A job's stored events, in order, paged by seq"},
+		func(ctx context.Context, in *historyInput) (*historyOutput, error) {
+			if _, err := s.Store.GetJob(ctx, in.JobID); err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			evs, err := s.Store.ListEvents(ctx, in.JobID, in.After, in.Limit)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &historyOutput{}
+			out.Body.Events, out.Body.Next = evs, in.After
+			if out.Body.Events == nil {
+				out.Body.Events = []store.Event{}
+			}
+			if len(evs) > 0 {
+				out.Body.Next = evs[len(evs)-1].Seq
+			}
+			return out, nil
+		})
+
+	huma.Register(api, huma.Operation{OperationID: "list-agents", Method: http.MethodGet, Path: prefix + "/agents", Tags: tags("agents"),
+		Summary: "The agent palette with each agent's params schema"},
+		func(ctx context.Context, _ *struct{}) (*agentsOutput, error) {
+			out := &agentsOutput{}
+			out.Body.Agents = s.Agents.Specs()
+			return out, nil
+		})
+}
+
+func badMedia(got, want string) error {
+	if strings.TrimSpace(got) == "" {
+		got = "none"
+	}
+	return &mediaError{got: got, want: want}
+}
+
+type mediaError struct{ got, want string }
+
+func (e *mediaError) Error() string {
+	return "content type " + e.got + " is not supported; send " + e.want
+}
+func (e *mediaError) Unwrap() error { return errUnsupportedMedia }

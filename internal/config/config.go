@@ -1,0 +1,265 @@
+// Package config holds Whetstone's one configuration struct, read from an
+// optional YAML file, WHET_* environment variables and command-line flags, in
+// that order of increasing precedence.
+package config
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Config is everything `whet serve`, `whet worker` and `whet run` need.
+type Config struct {
+	// DataDir holds the SQLite database (whet.db), the blob folder (blobs/)
+	// and scratch space (tmp/). Defaults to ./whet-data.
+	DataDir string `yaml:"data_dir"`
+	// Database is the SQLite database file. Defaults to DataDir/whet.db.
+	Database string `yaml:"database"`
+	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
+	BlobDir string `yaml:"blob_dir"`
+	// Addr is the API's listen address. Defaults to ":8080".
+	Addr string `yaml:"addr"`
+	// WorkDir is the folder relative paths in pipeline params resolve
+	// against. Defaults to the process's working folder.
+	WorkDir string `yaml:"work_dir"`
+	// Concurrency is how many nodes one worker process runs at once.
+	// Defaults to 2.
+	Concurrency int `yaml:"concurrency"`
+	// MaxUploadBytes bounds one dataset upload. Defaults to 10 GiB.
+	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
+	// MaxAttempts is a node's default number of tries. Defaults to 3.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryBase is the first retry delay; each retry doubles it, with
+	// ±25% jitter, up to RetryMax. Defaults to 2s and 5m.
+	RetryBase time.Duration `yaml:"retry_base"`
+	RetryMax  time.Duration `yaml:"retry_max"`
+	// LeaseTimeout is how long a running node stays owned by its worker
+	// without a heartbeat; after it a dead worker's node is delivered again.
+	// Workers heartbeat every LeaseTimeout/3. Defaults to 30s.
+	LeaseTimeout time.Duration `yaml:"lease_timeout"`
+	// PollInterval is how often workers poll the queue, SSE streams poll the
+	// event history for other processes' events, and running nodes check for
+	// cancellation. Defaults to 500ms.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Heartbeat is the SSE keep-alive comment interval. Defaults to 15s.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// LogLevel is debug, info, warn or error. Defaults to info.
+	LogLevel string `yaml:"log_level"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	var c Config
+	c.fill()
+	return c
+}
+
+func (c *Config) fill() {
+	c.DataDir = cmp.Or(c.DataDir, "whet-data")
+	c.Database = cmp.Or(c.Database, filepath.Join(c.DataDir, "whet.db"))
+	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
+	c.Addr = cmp.Or(c.Addr, ":8080")
+	if c.WorkDir == "" {
+		c.WorkDir, _ = os.Getwd()
+	}
+	c.Concurrency = cmp.Or(c.Concurrency, 2)
+	c.MaxUploadBytes = cmp.Or(c.MaxUploadBytes, 10<<30)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, 3)
+	c.RetryBase = cmp.Or(c.RetryBase, 2*time.Second)
+	c.RetryMax = cmp.Or(c.RetryMax, 5*time.Minute)
+	c.LeaseTimeout = cmp.Or(c.LeaseTimeout, 30*time.Second)
+	c.PollInterval = cmp.Or(c.PollInterval, 500*time.Millisecond)
+	c.Heartbeat = cmp.Or(c.Heartbeat, 15*time.Second)
+	c.LogLevel = cmp.Or(c.LogLevel, "info")
+}
+
+// Validate reports the first bad field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Concurrency < 1 || c.Concurrency > 1000:
+		return fmt.Errorf("config: concurrency: %d out of range [1,1000]", c.Concurrency)
+	case c.MaxUploadBytes < 1:
+		return fmt.Errorf("config: max_upload_bytes: must be positive")
+	case c.MaxAttempts < 1 || c.MaxAttempts > 100:
+		return fmt.Errorf("config: max_attempts: %d out of range [1,100]", c.MaxAttempts)
+	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
+		return fmt.Errorf("config: retry_base/retry_max: need 0 < retry_base <= retry_max")
+	case c.LeaseTimeout < 300*time.Millisecond:
+		return fmt.Errorf("config: lease_timeout: %s is below 300ms", c.LeaseTimeout)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("config: poll_interval: must be positive")
+	case c.Heartbeat <= 0:
+		return fmt.Errorf("config: heartbeat: must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// setting is one configuration field as a flag and an environment variable.
+type setting struct {
+	name, help string
+	ptr        any
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
+		{"database", "SQLite database file (default DATA_DIR/whet.db)", &c.Database},
+		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
+		{"addr", "API listen address (default :8080)", &c.Addr},
+		{"work-dir", "folder relative paths in params resolve against (default: current folder)", &c.WorkDir},
+		{"concurrency", "nodes one worker runs at once (default 2)", &c.Concurrency},
+		{"max-upload-bytes", "largest dataset upload in bytes (default 10 GiB)", &c.MaxUploadBytes},
+		{"max-attempts", "default tries per node (default 3)", &c.MaxAttempts},
+		{"retry-base", "first retry delay, doubled each retry (default 2s)", &c.RetryBase},
+		{"retry-max", "largest retry delay (default 5m)", &c.RetryMax},
+		{"lease-timeout", "a dead worker's node is redelivered after this (default 30s)", &c.LeaseTimeout},
+		{"poll-interval", "queue, event and cancellation polling interval (default 500ms)", &c.PollInterval},
+		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
+		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
+	}
+}
+
+// EnvName is the environment variable of a flag: data-dir is WHET_DATA_DIR.
+func EnvName(flagName string) string {
+	return "WHET_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Loader binds a Config to a FlagSet, then loads file, environment and
+// flags in order of precedence.
+type Loader struct {
+	cfg   Config
+	flags Config
+	fs    *flag.FlagSet
+	file  string
+}
+
+// Bind registers the configuration flags (and -config) on fs.
+func Bind(fs *flag.FlagSet) *Loader {
+	l := &Loader{fs: fs}
+	fs.StringVar(&l.file, "config", os.Getenv("WHET_CONFIG"), "optional YAML configuration file (env WHET_CONFIG)")
+	for _, s := range l.flags.settings() {
+		help := s.help + " (env " + EnvName(s.name) + ")"
+		switch p := s.ptr.(type) {
+		case *string:
+			fs.StringVar(p, s.name, "", help)
+		case *int:
+			fs.IntVar(p, s.name, 0, help)
+		case *int64:
+			fs.Int64Var(p, s.name, 0, help)
+		case *time.Duration:
+			fs.DurationVar(p, s.name, 0, help)
+		}
+	}
+	return l
+}
+
+// Load returns the configuration after fs.Parse: file, then env (getenv,
+// usually os.Getenv), then the flags that were set, then defaults.
+func (l *Loader) Load(getenv func(string) string) (Config, error) {
+	var c Config
+	if l.file != "" {
+		b, err := os.ReadFile(l.file)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if c, err = Parse(bytes.NewReader(b)); err != nil {
+			return c, fmt.Errorf("config %s: %w", l.file, err)
+		}
+	}
+	settings := c.settings()
+	for _, s := range settings {
+		v := getenv(EnvName(s.name))
+		if v == "" {
+			continue
+		}
+		if err := set(s.ptr, v); err != nil {
+			return c, fmt.Errorf("config: %s: %w", EnvName(s.name), err)
+		}
+	}
+	set := map[string]bool{}
+	l.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for i, s := range l.flags.settings() {
+		if !set[s.name] {
+			continue
+		}
+		switch p := s.ptr.(type) {
+		case *string:
+			*settings[i].ptr.(*string) = *p
+		case *int:
+			*settings[i].ptr.(*int) = *p
+		case *int64:
+			*settings[i].ptr.(*int64) = *p
+		case *time.Duration:
+			*settings[i].ptr.(*time.Duration) = *p
+		}
+	}
+	c.fill()
+	return c, c.Validate()
+}
+
+func set(ptr any, v string) error {
+	switch p := ptr.(type) {
+	case *string:
+		*p = v
+	case *int:
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *int64:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*p = d
+	}
+	return nil
+}
+
+// Parse reads a YAML configuration file (unknown keys are errors). Defaults
+// are not applied.
+func Parse(r io.Reader) (Config, error) {
+	var c Config
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return c, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return c, nil
+	}
+	if err := yaml.UnmarshalWithOptions(b, &c, yaml.Strict(), yaml.CustomUnmarshaler(func(d *time.Duration, b []byte) error {
+		s := strings.Trim(strings.TrimSpace(string(b)), `"'`)
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return errors.New("bad duration " + s)
+		}
+		*d = v
+		return nil
+	})); err != nil {
+		return c, errors.New(yaml.FormatError(err, false, true))
+	}
+	return c, nil
+}

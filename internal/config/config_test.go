@@ -1,0 +1,59 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPrecedence(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "whet.yaml")
+	os.WriteFile(file, []byte("data_dir: /from/file\naddr: \":1\"\nconcurrency: 3\nlease_timeout: 45s\n"), 0o644)
+	env := map[string]string{"WHET_ADDR": ":2", "WHET_CONCURRENCY": "5", "WHET_RETRY_BASE": "1s"}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	l := Bind(fs)
+	if err := fs.Parse([]string{"-config", file, "-concurrency", "7"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/from/file" || c.Database != "/from/file/whet.db" || c.Addr != ":2" || c.Concurrency != 7 ||
+		c.LeaseTimeout != 45*time.Second || c.RetryBase != time.Second || c.MaxAttempts != 3 {
+		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		file, env, want string
+	}{
+		{"concurrency: 0\nmax_attempts: 500\n", "", "max_attempts"},
+		{"data_dirr: x\n", "", `unknown field "data_dirr"`},
+		{"lease_timeout: soon\n", "", "bad duration"},
+		{"", "WHET_POLL_INTERVAL=fast", "WHET_POLL_INTERVAL"},
+		{"log_level: loud\n", "", "log_level"},
+	} {
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		os.WriteFile(file, []byte(tc.file), 0o644)
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		l := Bind(fs)
+		fs.Parse([]string{"-config", file})
+		k, v, _ := strings.Cut(tc.env, "=")
+		_, err := l.Load(func(s string) string {
+			if s == k {
+				return v
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q %q: error %v, want one naming %q", tc.file, tc.env, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package nn
+
+import (
+	"math"
+	"sync"
+)
+
+// AttnBlock is the number of query rows processed together by Attention.
+const AttnBlock = 64
+
+// AttnShape describes a batch of causal self-attention.
+//
+// Q is [B·T, Heads·HeadDim]; K and V are [B·T, KVHeads·HeadDim] (rows are
+// token-major, as projections produce them). Query head h reads key/value
+// head h / (Heads/KVHeads), as Hugging Face's repeat_kv does.
+type AttnShape struct {
+	B, T           int
+	Heads, KVHeads int
+	HeadDim        int
+	// SegStart, if non-nil, has one entry per row (B·T): the time index
+	// within its sequence where the row's packed sample starts. Row t then
+	// attends to keys [SegStart[t], t] only, so packed samples never see
+	// each other. Nil means one sample per sequence.
+	SegStart []int32
+}
+
+func (s *AttnShape) segStart(b, t int) int {
+	if s.SegStart == nil {
+		return 0
+	}
+	return int(s.SegStart[b*s.T+t])
+}
+
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func getScratch(n int) *[]float32 {
+	p := scratchPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// Attention computes softmax(Q·Kᵀ/√d + causal mask)·V into out
+// [B·T, Heads·HeadDim] and, when lse is non-nil, saves each row's
+// log-sum-exp of scaled scores in lse [B·T·Heads] (row-major [row, head]) for
+// AttentionBackward. It never holds more than an AttnBlock×T score block per
+// worker.
+func Attention(out, lse, q, k, v []float32, s AttnShape) {
+	hd, qs, ks := s.HeadDim, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+	rep := s.Heads / s.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	nblk := (s.T + AttnBlock - 1) / AttnBlock
+	tasks := s.B * s.Heads * nblk
+	be.Parallel(tasks, func(lo, hi int) {
+		sp := getScratch(AttnBlock * s.T)
+		defer scratchPool.Put(sp)
+		S := *sp
+		for task := lo; task < hi; task++ {
+			b, rest := task/(s.Heads*nblk), task%(s.Heads*nblk)
+			h, blk := rest/nblk, rest%nblk
+			g := h / rep
+			t0, t1 := blk*AttnBlock, min((blk+1)*AttnBlock, s.T)
+			m := t1 - t0
+			k0 := s.segStart(b, t0)
+			nk := t1 - k0
+			qb := q[(b*s.T+t0)*qs+h*hd:]
+			kb := k[(b*s.T+k0)*ks+g*hd:]
+			vb := v[(b*s.T+k0)*ks+g*hd:]
+			sgemm(false, true, m, nk, hd, scale, qb, qs, kb, ks, 0, S, nk)
+			for i := 0; i < m; i++ {
+				t := t0 + i
+				lo := s.segStart(b, t) - k0
+				row := S[i*nk : (i+1)*nk]
+				hiK := t - k0 // inclusive
+				mx := float32(math.Inf(-1))
+				for j := lo; j <= hiK; j++ {
+					mx = max(mx, row[j])
+				}
+				var sum float64
+				for j := range row {
+					if j < lo || j > hiK {
+						row[j] = 0
+						continue
+					}
+					e := exp32(row[j] - mx)
+					row[j] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				for j := lo; j <= hiK; j++ {
+					row[j] *= inv
+				}
+				if lse != nil {
+					lse[(b*s.T+t)*s.Heads+h] = mx + float32(math.Log(sum))
+				}
+			}
+			sgemm(false, false, m, hd, nk, 1, S, nk, vb, ks, 0, out[(b*s.T+t0)*qs+h*hd:], qs)
+		}
+	})
+}
+
+// AttentionBackward computes dq, dk, dv (all overwritten) from dout, the
+// forward inputs q, k, v, output out and the lse saved by Attention.
+func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShape) {
+	hd, qs, ks := s.HeadDim, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+	rep := s.Heads / s.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	nblk := (s.T + AttnBlock - 1) / AttnBlock
+	clear(dk)
+	clear(dv)
+	// One task per (batch, kv head): it owns that head's dk, dv and its query
+	// heads' dq, so tasks never write the same memory.
+	be.Parallel(s.B*s.KVHeads, func(lo, hi int) {
+		sp := getScratch(2*AttnBlock*s.T + AttnBlock)
+		defer scratchPool.Put(sp)
+		P, dP, D := (*sp)[:AttnBlock*s.T], (*sp)[AttnBlock*s.T:2*AttnBlock*s.T], (*sp)[2*AttnBlock*s.T:]
+		for task := lo; task < hi; task++ {
+			b, g := task/s.KVHeads, task%s.KVHeads
+			for h := g * rep; h < (g+1)*rep; h++ {
+				for blk := 0; blk < nblk; blk++ {
+					t0, t1 := blk*AttnBlock, min((blk+1)*AttnBlock, s.T)
+					m := t1 - t0
+					k0 := s.segStart(b, t0)
+					nk := t1 - k0
+					qb := q[(b*s.T+t0)*qs+h*hd:]
+					dob := dout[(b*s.T+t0)*qs+h*hd:]
+					kb := k[(b*s.T+k0)*ks+g*hd:]
+					vb := v[(b*s.T+k0)*ks+g*hd:]
+					sgemm(false, true, m, nk, hd, scale, qb, qs, kb, ks, 0, P, nk)
+					sgemm(false, true, m, nk, hd, 1, dob, qs, vb, ks, 0, dP, nk)
+					for i := 0; i < m; i++ {
+						t := t0 + i
+						o := out[(b*s.T+t)*qs+h*hd : (b*s.T+t)*qs+h*hd+hd]
+						do := dout[(b*s.T+t)*qs+h*hd : (b*s.T+t)*qs+h*hd+hd]
+						var d float32
+						for j := range o {
+							d += o[j] * do[j]
+						}
+						D[i] = d
+						l := lse[(b*s.T+t)*s.Heads+h]
+						lo := s.segStart(b, t) - k0
+						hiK := t - k0
+						pr, dpr := P[i*nk:(i+1)*nk], dP[i*nk:(i+1)*nk]
+						for j := range pr {
+							if j < lo || j > hiK {
+								pr[j], dpr[j] = 0, 0
+								continue
+							}
+							p := exp32(pr[j] - l)
+							pr[j] = p
+							dpr[j] = p * (dpr[j] - d)
+						}
+					}
+					// dq = scale·dS·K ; dk += scale·dSᵀ·Q ; dv += Pᵀ·dO
+					sgemm(false, false, m, hd, nk, scale, dP, nk, kb, ks, 0, dq[(b*s.T+t0)*qs+h*hd:], qs)
+					sgemm(true, false, nk, hd, m, scale, dP, nk, qb, qs, 1, dk[(b*s.T+k0)*ks+g*hd:], ks)
+					sgemm(true, false, nk, hd, m, 1, P, nk, dob, qs, 1, dv[(b*s.T+k0)*ks+g*hd:], ks)
+				}
+			}
+		}
+	})
+}
+
+// AttentionCached is causal attention for n new query rows at positions
+// p0..p0+n-1 of one sequence, against a key/value cache holding rows
+// 0..p0+n-1 (the new rows already appended). q and out are [n, Heads·HeadDim];
+// kc and vc are [≥p0+n, KVHeads·HeadDim]. Used for generation and scoring.
+func AttentionCached(out, q, kc, vc []float32, n, p0, heads, kvHeads, hd int) {
+	qs, ks := heads*hd, kvHeads*hd
+	rep := heads / kvHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	nblk := (n + AttnBlock - 1) / AttnBlock
+	L := p0 + n
+	be.Parallel(heads*nblk, func(lo, hi int) {
+		sp := getScratch(AttnBlock * L)
+		defer scratchPool.Put(sp)
+		S := *sp
+		for task := lo; task < hi; task++ {
+			h, blk := task/nblk, task%nblk
+			g := h / rep
+			i0, i1 := blk*AttnBlock, min((blk+1)*AttnBlock, n)
+			m := i1 - i0
+			nk := p0 + i1
+			sgemm(false, true, m, nk, hd, scale, q[i0*qs+h*hd:], qs, kc[g*hd:], ks, 0, S, nk)
+			for i := 0; i < m; i++ {
+				row := S[i*nk : (i+1)*nk]
+				last := p0 + i0 + i
+				mx := row[0]
+				for j := 0; j <= last; j++ {
+					mx = max(mx, row[j])
+				}
+				var sum float64
+				for j := range row {
+					if j > last {
+						row[j] = 0
+						continue
+					}
+					e := exp32(row[j] - mx)
+					row[j] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				for j := 0; j <= last; j++ {
+					row[j] *= inv
+				}
+			}
+			sgemm(false, false, m, hd, nk, 1, S, nk, vc[g*hd:], ks, 0, out[i0*qs+h*hd:], qs)
+		}
+	})
+}

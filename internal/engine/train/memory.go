@@ -1,0 +1,102 @@
+package train
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/whetstone/whetstone/internal/engine/model"
+	"github.com/whetstone/whetstone/internal/engine/nn"
+)
+
+// Estimate is a run's predicted peak memory in bytes.
+type Estimate struct {
+	Weights     int64 `json:"weights"`
+	Optimizer   int64 `json:"optimizer"` // trainable copies, gradients and AdamW moments
+	Activations int64 `json:"activations"`
+	Scratch     int64 `json:"scratch"` // backward buffers, logits chunk, attention blocks, runtime
+	Total       int64 `json:"total"`
+}
+
+func gib(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }
+
+// String formats the estimate for humans.
+func (e Estimate) String() string {
+	return fmt.Sprintf("%s (weights %s, gradients+optimizer %s, activations %s, scratch %s)",
+		gib(e.Total), gib(e.Weights), gib(e.Optimizer), gib(e.Activations), gib(e.Scratch))
+}
+
+// EstimateError is returned by New for a run that will not fit.
+type EstimateError struct {
+	Estimate Estimate
+	Limit    int64
+}
+
+func (e *EstimateError) Error() string {
+	return fmt.Sprintf("run needs about %s but only %s is available; lower batch_size or max_seq_len, or use LoRA", e.Estimate, gib(e.Limit))
+}
+
+// EstimateMemory predicts the peak memory of training m with cfg (defaults
+// applied): the weights, trainable state and the activations that the
+// forward pass keeps for the backward pass.
+func EstimateMemory(m *model.Model, cfg *Config) Estimate {
+	c := &m.Cfg
+	D, I, nh, nkv, hd := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
+	qd, kd := nh*hd, nkv*hd
+	L := int64(c.NumHiddenLayers)
+	N := int64(cfg.BatchSize) * int64(cfg.MaxSeqLen)
+	var e Estimate
+	e.Weights = int64(m.NumParams()) * 4
+	if cfg.BF16 && cfg.Method != "full" {
+		e.Weights += int64(m.NumParams()) * 2 // bfloat16 copies of the frozen weights
+	}
+	var trainable, loraPerTok int64
+	if cfg.Method == "full" {
+		trainable = int64(m.NumParams())
+		e.Optimizer = trainable * 4 * 3
+	} else {
+		r := int64(cfg.LoRA.Rank)
+		dims := map[string][2]int64{"q": {qd, D}, "k": {kd, D}, "v": {kd, D}, "o": {D, qd}, "gate": {I, D}, "up": {I, D}, "down": {D, I}}
+		for _, t := range cfg.LoRA.Targets {
+			d := dims[t]
+			trainable += r * (d[0] + d[1])
+			loraPerTok += r
+			if cfg.LoRA.Dropout > 0 {
+				loraPerTok += d[1]
+			}
+		}
+		trainable *= L
+		e.Optimizer = trainable * 4 * 4
+	}
+	perTokLayer := 5*D + 2*qd + 2*kd + 4*I + 2 + nh + loraPerTok
+	if c.ModelType == "qwen3" {
+		perTokLayer += qd + kd + nh + nkv
+	}
+	e.Activations = 4 * N * (L*perTokLayer + 3*D)
+	back := D + max(D, I) + qd + 2*kd + max(qd, D) + 2*I + int64(cfg.LoRA.Rank) + max(D, I, qd)
+	workers := int64(runtime.GOMAXPROCS(0))
+	e.Scratch = 4*N*back + 4*int64(nn.XentChunk)*int64(c.VocabSize) + workers*4*3*int64(nn.AttnBlock)*int64(cfg.MaxSeqLen) + 64<<20
+	e.Total = e.Weights + e.Optimizer + e.Activations + e.Scratch
+	return e
+}
+
+// availableMemory reads MemAvailable from /proc/meminfo (0 if unknown).
+func availableMemory() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 2 && fs[0] == "MemAvailable:" {
+			kb, _ := strconv.ParseInt(fs[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}

@@ -1,0 +1,430 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/engine/model"
+	"github.com/whetstone/whetstone/internal/engine/nn"
+)
+
+// Config configures a run. Zero values take the documented defaults.
+type Config struct {
+	// Method is "lora" (default) or "full".
+	Method string
+	// LoRA configures the adapters when Method is lora.
+	LoRA model.LoRAConfig
+	// Epochs over the training set. Defaults to 1.
+	Epochs int
+	// MaxSteps, when positive, stops after that many optimiser steps.
+	MaxSteps int
+	// BatchSize is the number of sequences per micro-batch. Defaults to 4.
+	BatchSize int
+	// GradAccum micro-batches make one optimiser step. Defaults to 1.
+	GradAccum int
+	// LearningRate defaults to 2e-4.
+	LearningRate float64
+	// Schedule is constant, linear or cosine (default).
+	Schedule    string
+	WarmupSteps int
+	// WeightDecay is AdamW's decoupled decay. Defaults to 0 (use a negative
+	// value for 0 explicitly is not needed; 0 means none).
+	WeightDecay float64
+	// MaxGradNorm clips the global gradient norm. Defaults to 1; negative
+	// disables clipping.
+	MaxGradNorm float64
+	// MaxSeqLen truncates (and, with Packing, fills) sequences. Defaults to 512.
+	MaxSeqLen int
+	// Packing concatenates several examples per sequence; attention never
+	// crosses examples and positions restart at each.
+	Packing bool
+	// Seed drives data order, LoRA init and dropout. Defaults to 0.
+	Seed uint64
+	// EvalEvery runs validation every that many steps (and at the end).
+	// 0 means only at the end.
+	EvalEvery int
+	// CheckpointEvery writes a checkpoint every that many steps into
+	// CheckpointDir (0: only on cancel and at the end, if CheckpointDir is set).
+	CheckpointEvery int
+	CheckpointDir   string
+	// MemoryLimit in bytes; 0 means MemAvailable from /proc/meminfo.
+	MemoryLimit int64
+	// BF16 runs the products with frozen weights in bfloat16 with float32
+	// accumulation (Model.UseBF16); trainable weights stay float32.
+	BF16 bool
+}
+
+func (c *Config) defaults() error {
+	if c.Method == "" {
+		c.Method = "lora"
+	}
+	if c.Method != "lora" && c.Method != "full" {
+		return fmt.Errorf("method %q: want lora or full", c.Method)
+	}
+	if c.Epochs <= 0 {
+		c.Epochs = 1
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 4
+	}
+	if c.GradAccum <= 0 {
+		c.GradAccum = 1
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = 2e-4
+	}
+	if c.LearningRate < 0 || math.IsNaN(c.LearningRate) {
+		return fmt.Errorf("learning_rate must be positive, got %g", c.LearningRate)
+	}
+	if c.Schedule == "" {
+		c.Schedule = "cosine"
+	}
+	if _, err := LR(c.Schedule, 1, 0, 0, 1); err != nil {
+		return err
+	}
+	if c.MaxGradNorm == 0 {
+		c.MaxGradNorm = 1
+	}
+	if c.MaxSeqLen <= 0 {
+		c.MaxSeqLen = 512
+	}
+	if c.Method == "lora" {
+		if c.LoRA.Rank == 0 {
+			c.LoRA.Rank = 8
+		}
+		if c.LoRA.Alpha == 0 {
+			c.LoRA.Alpha = 2 * float64(c.LoRA.Rank)
+		}
+		if len(c.LoRA.Targets) == 0 {
+			c.LoRA.Targets = []string{"all-linear"}
+		}
+		t, err := model.ParseTargets(c.LoRA.Targets)
+		if err != nil {
+			return err
+		}
+		c.LoRA.Targets = t
+	}
+	return nil
+}
+
+// Record is one optimiser step of the loss curve.
+type Record struct {
+	Step         int      `json:"step"`
+	Epoch        float64  `json:"epoch"`
+	Loss         float64  `json:"loss"`
+	LearningRate float64  `json:"learning_rate"`
+	GradNorm     float64  `json:"grad_norm"`
+	Tokens       int      `json:"tokens"`
+	TokensPerS   float64  `json:"tokens_per_s"`
+	ValLoss      *float64 `json:"val_loss,omitempty"`
+}
+
+// Progress is reported after every optimiser step.
+type Progress struct {
+	Record
+	TotalSteps int
+	ETA        time.Duration
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Steps           int      `json:"steps"`
+	TotalSteps      int      `json:"total_steps"`
+	FinalLoss       float64  `json:"final_loss"`
+	InitialValLoss  *float64 `json:"initial_val_loss,omitempty"`
+	FinalValLoss    *float64 `json:"final_val_loss,omitempty"`
+	History         []Record `json:"history"`
+	TrainableParams int      `json:"trainable_params"`
+	Estimate        Estimate `json:"memory_estimate"`
+}
+
+// ErrNonFinite is returned when the loss or gradient norm becomes NaN or Inf.
+var ErrNonFinite = errors.New("non-finite loss or gradient")
+
+// Trainer runs one fine-tuning job.
+type Trainer struct {
+	cfg      Config
+	m        *model.Model
+	train    []Example
+	val      []Example
+	log      *slog.Logger
+	params   []*model.Param
+	mom, vel [][]float32
+	opt      nn.AdamW
+
+	step       int // optimiser steps done
+	history    []Record
+	initialVal *float64
+	est        Estimate
+	// OnStep, if set, is called after every optimiser step.
+	OnStep func(Progress)
+	// OnCheckpoint, if set, is called after a checkpoint is written.
+	OnCheckpoint func(dir string)
+}
+
+// New prepares a run: attaches LoRA adapters (or enables full gradients),
+// allocates optimiser state and checks the memory estimate. It returns an
+// *EstimateError if the run will not fit.
+func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Logger) (*Trainer, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if len(trainSet) == 0 {
+		return nil, ErrNoData
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxSeqLen > m.Rope.MaxPos {
+		return nil, fmt.Errorf("max_seq_len %d exceeds the model's max_position_embeddings %d", cfg.MaxSeqLen, m.Rope.MaxPos)
+	}
+	t := &Trainer{cfg: cfg, m: m, train: trainSet, val: valSet, log: logger}
+	// Size activations by the longest sequence the run will really form.
+	ecfg := cfg
+	if !cfg.Packing {
+		longest := 0
+		for _, ex := range trainSet {
+			longest = max(longest, len(ex.IDs))
+		}
+		ecfg.MaxSeqLen = min(cfg.MaxSeqLen, longest)
+	}
+	t.est = EstimateMemory(m, &ecfg)
+	limit := cfg.MemoryLimit
+	if limit == 0 {
+		limit = availableMemory()
+	}
+	if limit > 0 && t.est.Total > limit {
+		return nil, &EstimateError{Estimate: t.est, Limit: limit}
+	}
+	if cfg.Method == "lora" {
+		if len(m.LoRAParams()) == 0 {
+			if err := m.AddLoRA(cfg.LoRA, cfg.Seed); err != nil {
+				return nil, err
+			}
+		}
+		m.EnableLoRAGrad()
+	} else {
+		m.EnableFullGrad()
+	}
+	m.UseBF16(cfg.BF16)
+	t.params = m.Trainable()
+	for _, p := range t.params {
+		t.mom = append(t.mom, make([]float32, len(p.Data)))
+		t.vel = append(t.vel, make([]float32, len(p.Data)))
+	}
+	t.opt = nn.DefaultAdamW()
+	t.opt.WeightDecay = cfg.WeightDecay
+	return t, nil
+}
+
+// Config returns the run's configuration with defaults applied.
+func (t *Trainer) Config() Config { return t.cfg }
+
+// Estimate returns the memory estimate computed by New.
+func (t *Trainer) Estimate() Estimate { return t.est }
+
+// TrainableParams counts the trainable weights.
+func (t *Trainer) TrainableParams() int {
+	n := 0
+	for _, p := range t.params {
+		n += len(p.Data)
+	}
+	return n
+}
+
+// plan is the sequence of micro-batches of one epoch.
+func (t *Trainer) epochBatches(epoch int) [][]seq {
+	seqs := buildSeqs(t.train, epochOrder(len(t.train), t.cfg.Seed, epoch), t.cfg.MaxSeqLen, t.cfg.Packing)
+	var out [][]seq
+	for i := 0; i < len(seqs); i += t.cfg.BatchSize {
+		out = append(out, seqs[i:min(i+t.cfg.BatchSize, len(seqs))])
+	}
+	return out
+}
+
+func toBatch(ss []seq) *model.Batch {
+	T := 0
+	for _, s := range ss {
+		T = max(T, len(s.ids))
+	}
+	b := &model.Batch{B: len(ss), T: T}
+	N := b.B * T
+	b.IDs, b.Labels, b.Pos, b.SegStart = make([]int32, N), make([]int32, N), make([]int32, N), make([]int32, N)
+	for i, s := range ss {
+		o := i * T
+		copy(b.IDs[o:], s.ids)
+		copy(b.Labels[o:], s.labels)
+		copy(b.Pos[o:], s.pos)
+		copy(b.SegStart[o:], s.seg)
+		for k := len(s.ids); k < T; k++ { // padding: its own segment, no loss
+			b.Labels[o+k] = nn.IgnoreIndex
+			b.SegStart[o+k] = int32(len(s.ids))
+			b.Pos[o+k] = int32(k - len(s.ids))
+		}
+	}
+	return b
+}
+
+func countLabels(b *model.Batch) int {
+	n := 0
+	for _, l := range b.Labels {
+		if l != nn.IgnoreIndex {
+			n++
+		}
+	}
+	return n
+}
+
+// TotalSteps is the number of optimiser steps the run will take.
+func (t *Trainer) TotalSteps() int {
+	micro := len(t.epochBatches(0)) * t.cfg.Epochs
+	steps := (micro + t.cfg.GradAccum - 1) / t.cfg.GradAccum
+	if t.cfg.MaxSteps > 0 {
+		steps = min(steps, t.cfg.MaxSteps)
+	}
+	return steps
+}
+
+// Run trains until the planned number of steps, ctx is done or the loss
+// becomes non-finite. On cancellation it writes a checkpoint (when
+// CheckpointDir is set) and returns ctx.Err().
+func (t *Trainer) Run(ctx context.Context) (*Result, error) {
+	total := t.TotalSteps()
+	perEpoch := len(t.epochBatches(0))
+	// Flatten the micro-batch plan lazily by epoch.
+	var cur [][]seq
+	curEpoch := -1
+	microAt := func(k int) []seq {
+		e := k / perEpoch
+		if e != curEpoch {
+			cur, curEpoch = t.epochBatches(e), e
+		}
+		return cur[k%perEpoch]
+	}
+	if t.initialVal == nil && len(t.val) > 0 && t.step == 0 {
+		v, err := t.Validate()
+		if err != nil {
+			return nil, err
+		}
+		t.initialVal = &v
+		t.log.InfoContext(ctx, "initial validation", slog.Float64("val_loss", v))
+	}
+	start := time.Now()
+	startStep := t.step
+	for t.step < total {
+		if err := ctx.Err(); err != nil {
+			if t.cfg.CheckpointDir != "" {
+				if _, cerr := t.SaveCheckpoint(t.cfg.CheckpointDir); cerr != nil {
+					return nil, errors.Join(err, cerr)
+				}
+			}
+			return nil, err
+		}
+		stepStart := time.Now()
+		// Micro-batches of this step.
+		var bs []*model.Batch
+		for k := t.step * t.cfg.GradAccum; k < (t.step+1)*t.cfg.GradAccum && k < perEpoch*t.cfg.Epochs; k++ {
+			b := toBatch(microAt(k))
+			b.Train = true
+			b.DropoutSeed = t.cfg.Seed*0x9e3779b97f4a7c15 + uint64(k) + 1
+			bs = append(bs, b)
+		}
+		labelled, tokens := 0, 0
+		for _, b := range bs {
+			labelled += countLabels(b)
+			tokens += b.B * b.T
+		}
+		t.m.ZeroGrad()
+		var sum float64
+		if labelled > 0 {
+			for _, b := range bs {
+				s, _, err := t.m.ForwardBackward(b, 1/float32(labelled), true)
+				if err != nil {
+					return nil, fmt.Errorf("step %d: %w", t.step+1, err)
+				}
+				sum += s
+			}
+		}
+		loss := sum / float64(max(1, labelled))
+		var sq float64
+		for _, p := range t.params {
+			sq += nn.SumSquares(p.Grad)
+		}
+		norm := math.Sqrt(sq)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return nil, fmt.Errorf("training stopped at step %d: loss %g, grad norm %g: %w", t.step+1, loss, norm, ErrNonFinite)
+		}
+		if t.cfg.MaxGradNorm > 0 && norm > t.cfg.MaxGradNorm {
+			c := float32(t.cfg.MaxGradNorm / (norm + 1e-6))
+			for _, p := range t.params {
+				nn.Scale(p.Grad, c)
+			}
+		}
+		lr, _ := LR(t.cfg.Schedule, t.cfg.LearningRate, t.step, t.cfg.WarmupSteps, total)
+		for i, p := range t.params {
+			t.opt.Step(p.Data, p.Grad, t.mom[i], t.vel[i], t.step+1, lr)
+		}
+		t.step++
+		dt := time.Since(stepStart)
+		rec := Record{Step: t.step, Epoch: float64(t.step*t.cfg.GradAccum) / float64(perEpoch), Loss: loss, LearningRate: lr,
+			GradNorm: norm, Tokens: tokens, TokensPerS: float64(tokens) / dt.Seconds()}
+		if len(t.val) > 0 && ((t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || t.step == total) {
+			v, err := t.Validate()
+			if err != nil {
+				return nil, err
+			}
+			rec.ValLoss = &v
+		}
+		t.history = append(t.history, rec)
+		if t.OnStep != nil {
+			el := time.Since(start)
+			eta := time.Duration(float64(el) / float64(t.step-startStep) * float64(total-t.step))
+			t.OnStep(Progress{Record: rec, TotalSteps: total, ETA: eta})
+		}
+		if t.cfg.CheckpointDir != "" && t.cfg.CheckpointEvery > 0 && t.step%t.cfg.CheckpointEvery == 0 && t.step < total {
+			if _, err := t.SaveCheckpoint(t.cfg.CheckpointDir); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res := &Result{Steps: t.step, TotalSteps: total, History: t.history, InitialValLoss: t.initialVal,
+		TrainableParams: t.TrainableParams(), Estimate: t.est}
+	if n := len(t.history); n > 0 {
+		res.FinalLoss = t.history[n-1].Loss
+		res.FinalValLoss = t.history[n-1].ValLoss
+	}
+	return res, nil
+}
+
+// Validate returns the mean next-token loss over the validation set (no
+// dropout, no gradients).
+func (t *Trainer) Validate() (float64, error) {
+	return MeanLoss(t.m, t.val, t.cfg.BatchSize, t.cfg.MaxSeqLen)
+}
+
+// MeanLoss is the mean next-token loss of m over exs, truncated to maxLen.
+func MeanLoss(m *model.Model, exs []Example, batch, maxLen int) (float64, error) {
+	order := make([]int, len(exs))
+	for i := range order {
+		order[i] = i
+	}
+	seqs := buildSeqs(exs, order, maxLen, false)
+	var sum float64
+	var n int
+	for i := 0; i < len(seqs); i += batch {
+		s, c, err := m.ForwardBackward(toBatch(seqs[i:min(i+batch, len(seqs))]), 0, false)
+		if err != nil {
+			return 0, err
+		}
+		sum += s
+		n += c
+	}
+	if n == 0 {
+		return 0, ErrNoData
+	}
+	return sum / float64(n), nil
+}

@@ -1,0 +1,287 @@
+package eval
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Outcomes of one unit (sample or validation row) in a comparison, from the
+// tuned model's side.
+const (
+	Win  = "win"
+	Tie  = "tie"
+	Loss = "loss"
+)
+
+// MetricComparison is one metric of a comparison.
+type MetricComparison struct {
+	Name          string `json:"name"`
+	LowerIsBetter bool   `json:"lower_is_better"`
+	// Base and Tuned are each system's value with its own bootstrap CI.
+	Base  CI `json:"base"`
+	Tuned CI `json:"tuned"`
+	// Delta is Tuned − Base with a paired bootstrap CI.
+	Delta CI `json:"delta"`
+	// Significant is true when the Delta interval excludes 0.
+	Significant bool `json:"significant"`
+	// Improved is true when the estimate moved in the better direction.
+	Improved bool `json:"improved"`
+	// Wins, Ties and Losses count units where the tuned model scored
+	// better, the same, or worse than the base.
+	Wins   int `json:"wins"`
+	Ties   int `json:"ties"`
+	Losses int `json:"losses"`
+	// Units is how many units the metric ranges over.
+	Units int `json:"units"`
+}
+
+// SampleComparison pairs one sample's outputs.
+type SampleComparison struct {
+	Index       int                `json:"index"`
+	Prompt      string             `json:"prompt"`
+	Reference   string             `json:"reference"`
+	BaseOutput  string             `json:"base_output"`
+	TunedOutput string             `json:"tuned_output"`
+	BaseScores  map[string]float64 `json:"base_scores"`
+	TunedScores map[string]float64 `json:"tuned_scores"`
+	// Outcome is Win, Tie or Loss on the primary metric.
+	Outcome string `json:"outcome"`
+}
+
+// HistoryPoint is one logged training step.
+type HistoryPoint struct {
+	Step     int      `json:"step"`
+	Loss     *float64 `json:"loss,omitempty"`
+	EvalLoss *float64 `json:"eval_loss,omitempty"`
+}
+
+// Comparison is the compare agent's report.
+type Comparison struct {
+	Kind string `json:"kind"` // KindComparison
+	// Primary is the metric that decides each sample's outcome.
+	Primary    string             `json:"primary_metric"`
+	Metrics    []MetricComparison `json:"metrics"`
+	Samples    []SampleComparison `json:"samples"`
+	History    []HistoryPoint     `json:"history,omitempty"`
+	Bootstrap  int                `json:"bootstrap"`
+	Confidence float64            `json:"confidence"`
+	Seed       int64              `json:"seed"`
+	Base       *Evaluation        `json:"base"`
+	Tuned      *Evaluation        `json:"tuned"`
+}
+
+// CompareOptions configure Compare.
+type CompareOptions struct {
+	Resamples  int     // defaults to 1000
+	Confidence float64 // defaults to 0.95
+	Seed       int64
+}
+
+// primaryOrder is the preference order for the primary metric.
+var primaryOrder = []string{MetricJudge, MetricRougeL, MetricTokenF1, MetricBLEU, MetricExactMatch,
+	MetricAccuracy, MetricMacroF1, MetricLoss, MetricPerplexity}
+
+// Compare compares tuned against base, which must have been evaluated on the
+// same rows and samples (same SampleIndices and loss rows). Every metric
+// present in both gets a paired bootstrap CI of the delta and win/tie/loss
+// counts.
+func Compare(base, tuned *Evaluation, opt CompareOptions) (*Comparison, error) {
+	if !slices.Equal(base.SampleIndices, tuned.SampleIndices) || len(base.Samples) != len(tuned.Samples) {
+		return nil, fmt.Errorf("compare: evaluations generated on different samples")
+	}
+	if len(base.Loss) != len(tuned.Loss) {
+		return nil, fmt.Errorf("compare: evaluations have %d and %d loss rows", len(base.Loss), len(tuned.Loss))
+	}
+	for i := range base.Loss {
+		if base.Loss[i].Index != tuned.Loss[i].Index {
+			return nil, fmt.Errorf("compare: loss row %d is row %d in base and %d in tuned", i, base.Loss[i].Index, tuned.Loss[i].Index)
+		}
+	}
+	if opt.Resamples <= 0 {
+		opt.Resamples = 1000
+	}
+	if !(opt.Confidence > 0 && opt.Confidence < 1) {
+		opt.Confidence = 0.95
+	}
+	c := &Comparison{Kind: KindComparison, Bootstrap: opt.Resamples, Confidence: opt.Confidence,
+		Seed: opt.Seed, Base: base, Tuned: tuned, Samples: []SampleComparison{}}
+	for _, name := range tuned.Metrics {
+		if !slices.Contains(base.Metrics, name) {
+			continue
+		}
+		n := Units(tuned, name)
+		if n == 0 {
+			continue
+		}
+		mc := MetricComparison{Name: name, LowerIsBetter: LowerIsBetter(name), Units: n}
+		// Each CI gets its own generator seeded the same way, so adding a
+		// metric does not change the others' intervals.
+		mc.Base = Bootstrap(n, opt.Resamples, opt.Confidence, NewRand(opt.Seed),
+			func(idx []int) float64 { return Aggregate(base, name, idx) })
+		mc.Tuned = Bootstrap(n, opt.Resamples, opt.Confidence, NewRand(opt.Seed),
+			func(idx []int) float64 { return Aggregate(tuned, name, idx) })
+		mc.Delta = Bootstrap(n, opt.Resamples, opt.Confidence, NewRand(opt.Seed),
+			func(idx []int) float64 { return Aggregate(tuned, name, idx) - Aggregate(base, name, idx) })
+		mc.Significant = mc.Delta.Lo > 0 || mc.Delta.Hi < 0
+		if mc.LowerIsBetter {
+			mc.Improved = mc.Delta.Estimate < 0
+		} else {
+			mc.Improved = mc.Delta.Estimate > 0
+		}
+		for i := range n {
+			switch outcome(unitScore(base, name, i), unitScore(tuned, name, i), mc.LowerIsBetter) {
+			case Win:
+				mc.Wins++
+			case Tie:
+				mc.Ties++
+			case Loss:
+				mc.Losses++
+			}
+		}
+		c.Metrics = append(c.Metrics, mc)
+	}
+	for _, name := range primaryOrder {
+		if slices.ContainsFunc(c.Metrics, func(m MetricComparison) bool { return m.Name == name }) {
+			c.Primary = name
+			break
+		}
+	}
+	for i := range tuned.Samples {
+		b, t := base.Samples[i], tuned.Samples[i]
+		sc := SampleComparison{Index: t.Index, Prompt: t.Prompt, Reference: t.Reference,
+			BaseOutput: b.Output, TunedOutput: t.Output, BaseScores: b.Scores, TunedScores: t.Scores}
+		switch {
+		case c.Primary == "":
+		case IsGenerationMetric(c.Primary):
+			sc.Outcome = outcome(unitScore(base, c.Primary, i), unitScore(tuned, c.Primary, i), LowerIsBetter(c.Primary))
+		default:
+			// The primary metric is loss: find the sample's validation row.
+			j := slices.IndexFunc(tuned.Loss, func(r LossRow) bool { return r.Index == t.Index })
+			if j >= 0 {
+				sc.Outcome = outcome(unitScore(base, c.Primary, j), unitScore(tuned, c.Primary, j), true)
+			}
+		}
+		c.Samples = append(c.Samples, sc)
+	}
+	return c, nil
+}
+
+// outcome compares one unit's scores from the tuned model's side. NaN on
+// either side is "".
+func outcome(base, tuned float64, lowerIsBetter bool) string {
+	if math.IsNaN(base) || math.IsNaN(tuned) {
+		return ""
+	}
+	d := tuned - base
+	if lowerIsBetter {
+		d = -d
+	}
+	switch {
+	case math.Abs(d) <= 1e-9*max(1, math.Abs(base)):
+		return Tie
+	case d > 0:
+		return Win
+	}
+	return Loss
+}
+
+// HistoryFiles are the names FindHistory looks for in a model folder, in
+// order: a JSONL of {"step", "loss", "val_loss" or "eval_loss"} records, a
+// JSON array of them (the train agent's history.json), or a JSON object
+// holding them under "history", "result.history" (the train agent's
+// result.json) or "log_history" (Hugging Face's trainer_state.json).
+var HistoryFiles = []string{"history.json", "history.jsonl", "metrics.jsonl", "train_history.jsonl",
+	"result.json", "trainer_state.json"}
+
+// FindHistory returns the training history file in dir, or "".
+func FindHistory(dir string) string {
+	for _, name := range HistoryFiles {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}
+
+// ReadHistory reads a training history (see HistoryFiles). Records without
+// a loss or eval_loss are skipped; errors name the file and line.
+func ReadHistory(path string) ([]HistoryPoint, error) {
+	type rec struct {
+		Step     *int     `json:"step"`
+		Loss     *float64 `json:"loss"`
+		EvalLoss *float64 `json:"eval_loss"`
+		ValLoss  *float64 `json:"val_loss"`
+	}
+	keep := func(r rec, line int, out []HistoryPoint) []HistoryPoint {
+		if r.EvalLoss == nil {
+			r.EvalLoss = r.ValLoss
+		}
+		if r.Loss == nil && r.EvalLoss == nil {
+			return out
+		}
+		step := line
+		if r.Step != nil {
+			step = *r.Step
+		}
+		return append(out, HistoryPoint{Step: step, Loss: r.Loss, EvalLoss: r.EvalLoss})
+	}
+	var out []HistoryPoint
+	if filepath.Ext(path) == ".json" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read history: %w", err)
+		}
+		var recs []rec
+		if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+			if err := json.Unmarshal(b, &recs); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+		} else {
+			var st struct {
+				LogHistory []rec `json:"log_history"`
+				History    []rec `json:"history"`
+				Result     struct {
+					History []rec `json:"history"`
+				} `json:"result"`
+			}
+			if err := json.Unmarshal(b, &st); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			recs = append(append(st.LogHistory, st.History...), st.Result.History...)
+		}
+		for i, r := range recs {
+			out = keep(r, i+1, out)
+		}
+		return out, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var r rec
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		out = keep(r, line, out)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}

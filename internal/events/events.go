@@ -1,0 +1,312 @@
+// Package events stores and fans out job events. Publishing writes the event
+// to the store (which assigns its per-job sequence number atomically, so the
+// order per job is total) and then wakes the in-process subscribers without
+// blocking. Subscribers read from the store, after the last sequence number
+// they saw: a slow or dead subscriber only delays itself, a reconnecting one
+// replays from Last-Event-ID, and polling the store at PollInterval brings in
+// events written by other processes (a separate `whet worker`).
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// The event types.
+const (
+	Log      = "log"
+	Progress = "progress"
+	Metric   = "metric"
+	Node     = "node"
+	Status   = "status"
+)
+
+// LogData is a log event's data.
+type LogData struct {
+	Level string         `json:"level"`
+	Msg   string         `json:"msg"`
+	Attrs map[string]any `json:"attrs,omitempty"`
+}
+
+// ProgressData is a progress event's data.
+type ProgressData struct {
+	Fraction float64 `json:"fraction"`
+	ETASec   float64 `json:"eta_s"`
+	Message  string  `json:"message,omitempty"`
+}
+
+// MetricData is a metric event's data.
+type MetricData struct {
+	Step int `json:"step"`
+	// Values are numbers, or null for NaN and infinities (JSON has none).
+	Values map[string]any `json:"values"`
+}
+
+// NodeData is a node event's data: a node changed status.
+type NodeData struct {
+	Status  store.Status     `json:"status"`
+	Attempt int              `json:"attempt,omitempty"`
+	Error   string           `json:"error,omitempty"`
+	Cached  bool             `json:"cached,omitempty"`
+	Outputs []agent.Artifact `json:"outputs,omitempty"`
+	RetryIn float64          `json:"retry_in_s,omitempty"`
+}
+
+// StatusData is a status event's data: the job changed status.
+type StatusData struct {
+	Status store.Status `json:"status"`
+	Error  string       `json:"error,omitempty"`
+}
+
+// New returns an event of type typ for job and node with data encoded.
+func New(jobID, node, typ string, data any) *store.Event {
+	b, err := json.Marshal(data)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("unencodable event data: %v", err)})
+	}
+	return &store.Event{JobID: jobID, Node: node, Type: typ, Time: time.Now().UTC(), Data: b}
+}
+
+// Bus publishes and fans out events.
+type Bus struct {
+	st   store.Store
+	poll time.Duration
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	subs map[string]map[*Subscription]struct{}
+	// tails hold the latest contiguous events published in this process
+	// for jobs with subscribers, so a fan-out to many subscribers reads
+	// memory instead of the store.
+	tails map[string][]store.Event
+}
+
+// tailLen bounds each job's in-memory tail.
+const tailLen = 512
+
+// NewBus returns a bus over st. Subscribers poll st every poll (default
+// 500ms) for events from other processes.
+func NewBus(st store.Store, poll time.Duration, log *slog.Logger) *Bus {
+	if poll <= 0 {
+		poll = 500 * time.Millisecond
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Bus{st: st, poll: poll, log: log, subs: map[string]map[*Subscription]struct{}{}, tails: map[string][]store.Event{}}
+}
+
+// Publish stores e (assigning e.Seq) and wakes its job's subscribers.
+func (b *Bus) Publish(ctx context.Context, e *store.Event) error {
+	if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.AppendEvent(ctx, e) }); err != nil {
+		return err
+	}
+	b.remember(*e)
+	b.Notify(e.JobID)
+	return nil
+}
+
+// remember appends e to its job's tail when it continues it, else starts
+// the tail again at e (events stored in other transactions leave gaps).
+func (b *Bus) remember(e store.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.subs[e.JobID]) == 0 {
+		return
+	}
+	t := b.tails[e.JobID]
+	if len(t) > 0 && t[len(t)-1].Seq+1 == e.Seq {
+		if len(t) >= tailLen {
+			t = append(t[:0:0], t[len(t)-tailLen/2:]...)
+		}
+		b.tails[e.JobID] = append(t, e)
+		return
+	}
+	b.tails[e.JobID] = []store.Event{e}
+}
+
+// fromTail returns the events after seq when the tail holds all of them
+// up to its end, and false when the store must be read.
+func (b *Bus) fromTail(jobID string, after int64) ([]store.Event, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.tails[jobID]
+	if len(t) == 0 || t[0].Seq > after+1 || t[len(t)-1].Seq <= after {
+		return nil, false
+	}
+	i := int(after + 1 - t[0].Seq)
+	return append([]store.Event(nil), t[i:]...), true
+}
+
+// PublishActive is Publish for a job that has not ended; once it has, the
+// event is dropped (false), so the final status event stays last.
+func (b *Bus) PublishActive(ctx context.Context, e *store.Event) (bool, error) {
+	var ok bool
+	err := b.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		ok, err = tx.AppendActiveEvent(ctx, e)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		b.remember(*e)
+		b.Notify(e.JobID)
+	}
+	return ok, nil
+}
+
+// Notify wakes jobID's subscribers, after events were stored some other way
+// (in a transaction with other writes). It never blocks.
+func (b *Bus) Notify(jobID string) {
+	b.mu.Lock()
+	for s := range b.subs[jobID] {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	b.mu.Unlock()
+}
+
+// Subscription reads a job's events in order.
+type Subscription struct {
+	b     *Bus
+	jobID string
+	last  int64
+	wake  chan struct{}
+}
+
+// Subscribe returns a subscription to jobID's events after seq after (0 for
+// all). Close it when done.
+func (b *Bus) Subscribe(jobID string, after int64) *Subscription {
+	s := &Subscription{b: b, jobID: jobID, last: after, wake: make(chan struct{}, 1)}
+	b.mu.Lock()
+	if b.subs[jobID] == nil {
+		b.subs[jobID] = map[*Subscription]struct{}{}
+	}
+	b.subs[jobID][s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Close ends the subscription.
+func (s *Subscription) Close() {
+	s.b.mu.Lock()
+	delete(s.b.subs[s.jobID], s)
+	if len(s.b.subs[s.jobID]) == 0 {
+		delete(s.b.subs, s.jobID)
+		delete(s.b.tails, s.jobID)
+	}
+	s.b.mu.Unlock()
+}
+
+// Next returns the next events in order, waiting up to maxWait for some. It
+// returns no events and no error when maxWait passes (time for a heartbeat),
+// and ctx's error when ctx ends.
+func (s *Subscription) Next(ctx context.Context, maxWait time.Duration) ([]store.Event, error) {
+	deadline := time.NewTimer(maxWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(s.b.poll)
+	defer tick.Stop()
+	for {
+		evs, ok := s.b.fromTail(s.jobID, s.last)
+		if !ok {
+			var err error
+			if evs, err = s.b.st.ListEvents(ctx, s.jobID, s.last, 500); err != nil {
+				return nil, err
+			}
+		}
+		if len(evs) > 0 {
+			s.last = evs[len(evs)-1].Seq
+			return evs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, nil
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// IsFinal reports whether e is a status event with a terminal status: the
+// last event of a job.
+func IsFinal(e store.Event) bool {
+	if e.Type != Status {
+		return false
+	}
+	var d StatusData
+	json.Unmarshal(e.Data, &d)
+	return d.Status.Terminal()
+}
+
+// Emitter is an agent.Emitter that publishes to a bus as one node of a job.
+// Errors are logged, never returned to the agent.
+type Emitter struct {
+	Bus    *Bus
+	JobID  string
+	NodeID string
+	Ctx    context.Context // for the store writes; its cancellation is ignored
+}
+
+var _ agent.Emitter = (*Emitter)(nil)
+
+func (e *Emitter) publish(typ string, data any) {
+	ctx := context.WithoutCancel(e.Ctx)
+	if _, err := e.Bus.PublishActive(ctx, New(e.JobID, e.NodeID, typ, data)); err != nil {
+		e.Bus.log.Error("publish event", slog.String("job_id", e.JobID), slog.String("node", e.NodeID), slog.Any("error", err))
+	}
+}
+
+// Log implements agent.Emitter.
+func (e *Emitter) Log(level slog.Level, msg string, attrs ...slog.Attr) {
+	d := LogData{Level: level.String(), Msg: msg}
+	if len(attrs) > 0 {
+		d.Attrs = map[string]any{}
+		for _, a := range attrs {
+			v := a.Value.Resolve().Any()
+			switch x := v.(type) {
+			case error:
+				v = x.Error()
+			case time.Duration:
+				v = x.String()
+			case float64:
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					v = nil
+				}
+			}
+			d.Attrs[a.Key] = v
+		}
+	}
+	e.publish(Log, d)
+}
+
+// Progress implements agent.Emitter.
+func (e *Emitter) Progress(fraction float64, eta time.Duration, message string) {
+	e.publish(Progress, ProgressData{Fraction: fraction, ETASec: eta.Seconds(), Message: message})
+}
+
+// Metrics implements agent.Emitter.
+func (e *Emitter) Metrics(step int, values map[string]float64) {
+	vals := make(map[string]any, len(values))
+	for k, v := range values {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			vals[k] = nil
+		} else {
+			vals[k] = v
+		}
+	}
+	e.publish(Metric, MetricData{Step: step, Values: vals})
+}

@@ -1,0 +1,126 @@
+package export
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/whetstone/whetstone/internal/export/convert"
+	"github.com/whetstone/whetstone/internal/export/gguf"
+	"github.com/whetstone/whetstone/internal/export/ollama"
+	"github.com/whetstone/whetstone/internal/export/peft"
+)
+
+func stories(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "assets", "models", "stories260K")
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func TestRunAllFormats(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	var fractions []float64
+	res, err := Run(context.Background(), &Options{
+		Model: stories(t), Adapter: "peft/testdata/stories260K-lora", Out: out,
+		Formats: AllFormats, GGUFTypes: []convert.FileType{convert.F16, convert.Q8_0}, DType: "bf16",
+		Progress: func(f float64, _ string) { fractions = append(fractions, f) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Template != string(ollama.Alpaca) || res.Arch != "llama" {
+		t.Errorf("template %q arch %q", res.Template, res.Arch)
+	}
+	want := map[string]bool{
+		"adapter/adapter_model.safetensors": true, "adapter/adapter_config.json": true,
+		"merged/model.safetensors": true, "merged/config.json": true, "merged/tokenizer.model": true,
+		"gguf/stories260K-f16.gguf": true, "gguf/stories260K-q8_0.gguf": true, "gguf/Modelfile": true,
+		"gguf/Modelfile.q8_0": true, "gguf/stories260K-lora-f16.gguf": true,
+	}
+	for _, f := range res.Files {
+		b, err := os.ReadFile(filepath.Join(out, f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(b)) != f.Size {
+			t.Errorf("%s: recorded sha256/size do not match the file", f.Path)
+		}
+		delete(want, f.Path)
+	}
+	for f := range want {
+		t.Errorf("missing %s", f)
+	}
+	if fractions[len(fractions)-1] != 1 {
+		t.Errorf("progress ends at %v", fractions[len(fractions)-1])
+	}
+
+	mf, _ := os.ReadFile(filepath.Join(out, "gguf", "Modelfile"))
+	if !strings.HasPrefix(string(mf), "FROM ./stories260K-f16.gguf\n") || !strings.Contains(string(mf), `PARAMETER stop "</s>"`) ||
+		!strings.Contains(string(mf), "### Instruction:") {
+		t.Errorf("Modelfile:\n%s", mf)
+	}
+	g, err := gguf.Open(filepath.Join(out, "gguf", "stories260K-q8_0.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if tmpl, _ := g.String("tokenizer.chat_template"); tmpl != ollama.Alpaca.Jinja("</s>") {
+		t.Errorf("GGUF chat template %q", tmpl)
+	}
+	if ft, _ := g.Uint("general.file_type"); ft != 7 {
+		t.Errorf("file_type %d, want 7 (Q8_0)", ft)
+	}
+	lora, err := gguf.Open(filepath.Join(out, "gguf", "stories260K-lora-f16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lora.Close()
+	if typ, _ := lora.String("adapter.type"); typ != "lora" || len(lora.Tensors) != 2*35 {
+		t.Errorf("adapter GGUF type %q with %d tensors", typ, len(lora.Tensors))
+	}
+	a, err := peft.Read(filepath.Join(out, "adapter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(a.Config.BaseModelNameOrPath) {
+		t.Errorf("base_model_name_or_path %q is not absolute", a.Config.BaseModelNameOrPath)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(out, "merged", "config.json"))
+	if !strings.Contains(string(cfg), `"torch_dtype": "bfloat16"`) {
+		t.Errorf("merged config.json: %s", cfg)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		o    Options
+	}{
+		{"adapter without lora", Options{Model: stories(t), Formats: []string{FormatAdapter}}},
+		{"unknown format", Options{Model: stories(t), Formats: []string{"onnx"}}},
+		{"not a model", Options{Model: t.TempDir()}},
+		{"bad template", Options{Model: stories(t), Template: "vicuna"}},
+		{"bad dtype", Options{Model: stories(t), Formats: []string{FormatMerged}, DType: "int8"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.o.Out = t.TempDir()
+			if _, err := Run(context.Background(), &tt.o); !errors.Is(err, ErrBadInput) {
+				t.Errorf("error %v, want ErrBadInput", err)
+			}
+		})
+	}
+}

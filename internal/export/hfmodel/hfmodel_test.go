@@ -1,0 +1,169 @@
+package hfmodel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/whetstone/whetstone/internal/engine/model"
+	"github.com/whetstone/whetstone/internal/export/peft"
+	"github.com/whetstone/whetstone/internal/safetensors"
+)
+
+type stSource struct{ f *safetensors.File }
+
+func (s stSource) Names() []string { return s.f.Names() }
+func (s stSource) Shape(n string) ([]int, bool) {
+	i, ok := s.f.Info(n)
+	return i.Shape, ok
+}
+func (s stSource) Float32(n string) ([]float32, []int, error) { return s.f.Float32(n) }
+
+func repoRoot(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func lastLogits(t *testing.T, m *model.Model, ids []int) []float32 {
+	t.Helper()
+	in := make([]int32, len(ids))
+	for i, id := range ids {
+		in[i] = int32(id)
+	}
+	lg, err := m.Forward(m.NewCache(len(ids)), in, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lg
+}
+
+// TestMergedMatchesAdapter writes base + adapter merged in Hugging Face
+// layout, loads it back into Whetstone's engine, and compares its logits
+// with the engine running base + unmerged adapter and with PyTorch's base +
+// adapter (peft/testdata/gen.sh).
+func TestMergedMatchesAdapter(t *testing.T) {
+	t.Parallel()
+	base := filepath.Join(repoRoot(t), "..", "shared", "assets", "models", "stories260K")
+	adapterDir := "../peft/testdata/stories260K-lora"
+	var g struct {
+		IDs    []int     `json:"ids"`
+		Logits []float64 `json:"logits_last"`
+	}
+	b, err := os.ReadFile("../peft/testdata/stories260K-lora.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := peft.Read(adapterDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := safetensors.OpenDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := peft.Merged(stSource{st}, ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dt    safetensors.DType
+		shard int64
+	}{{safetensors.F32, 0}, {safetensors.BF16, 0}, {safetensors.F32, 300_000}} {
+		dt := tc.dt
+		t.Run(fmt.Sprintf("%s-shard%d", dt, tc.shard), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "merged")
+			if err := Write(context.Background(), dir, &Params{BaseDir: base, Weights: m, DType: dt, ChatTemplate: "{{ messages }}", MaxShardBytes: tc.shard}); err != nil {
+				t.Fatal(err)
+			}
+			weights := "model.safetensors"
+			if tc.shard > 0 {
+				weights = "model.safetensors.index.json"
+				if _, err := os.Stat(filepath.Join(dir, "model-00004-of-00004.safetensors")); err != nil {
+					t.Error("expected 4 shards of at most 300 kB for the 1 MB model")
+				}
+			}
+			for _, f := range []string{"config.json", weights, "tokenizer.model", "tokenizer_config.json"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Errorf("merged folder lacks %s", f)
+				}
+			}
+			merged, err := model.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := lastLogits(t, merged, g.IDs)
+			eng, err := model.Load(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := eng.LoadAdapter(adapterDir); err != nil {
+				t.Fatal(err)
+			}
+			want := lastLogits(t, eng, g.IDs)
+			var dEngine, dTorch float64
+			for i := range got {
+				dEngine = max(dEngine, math.Abs(float64(got[i]-want[i])))
+				dTorch = max(dTorch, math.Abs(float64(got[i])-g.Logits[i]))
+			}
+			// f32 merging agrees to rounding; bf16 storage costs ~3 significant digits.
+			tol := 1e-4
+			if dt == safetensors.BF16 {
+				tol = 0.1
+			}
+			t.Logf("%s merged: max |Δlogit| vs engine base+adapter %.2e, vs PyTorch base+adapter %.2e", dt, dEngine, dTorch)
+			if dEngine > tol || dTorch > tol {
+				t.Errorf("max |Δlogit| %.3g (engine), %.3g (PyTorch) > %g", dEngine, dTorch, tol)
+			}
+			var tc map[string]any
+			b, _ := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+			json.Unmarshal(b, &tc)
+			if tc["chat_template"] != "{{ messages }}" {
+				t.Errorf("training chat template not stored: %v", tc["chat_template"])
+			}
+		})
+	}
+}
+
+// TestStreamedFileMatchesWriter checks the streaming writer against
+// safetensors.Write byte for byte.
+func TestStreamedFileMatchesWriter(t *testing.T) {
+	t.Parallel()
+	base := filepath.Join(repoRoot(t), "..", "shared", "assets", "models", "stories260K")
+	st, err := safetensors.OpenDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	if err := writeWeights(context.Background(), dir, stSource{st}, safetensors.BF16, DefaultMaxShardBytes); err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	for _, n := range st.Names() {
+		x, shape, _ := st.Float32(n)
+		b, _ := safetensors.ConvertF32(x, safetensors.BF16)
+		ts = append(ts, safetensors.Tensor{Name: n, DType: safetensors.BF16, Shape: shape, Data: b})
+	}
+	var want bytes.Buffer
+	if err := safetensors.Write(&want, ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("streamed file (%d bytes) differs from safetensors.Write (%d bytes)", len(got), want.Len())
+	}
+}

@@ -1,0 +1,167 @@
+package orchestrate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// succeed records a node's outputs and, in the same transaction, queues
+// the successors whose predecessors have all succeeded, registers model
+// outputs and ends the job when every node succeeded.
+func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.Node, owner string, outs []agent.Artifact, key string, cached bool, log *slog.Logger) error {
+	now := time.Now().UTC()
+	var lost bool
+	err := o.st.InTx(ctx, func(tx store.Tx) error {
+		ok, err := tx.FinishNode(ctx, &store.FinishNodeParams{JobID: job.ID, NodeID: node.ID, Owner: owner, Status: store.Succeeded,
+			Outputs: outs, CacheKey: key, Cached: cached, At: now})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			lost = true
+			return nil
+		}
+		if !cached && node.Cache {
+			if err := tx.PutCache(ctx, key, outs); err != nil {
+				return err
+			}
+		}
+		for _, a := range outs {
+			if a.Type != agent.Model || cached {
+				continue // cached outputs were registered by the run that made them
+			}
+			size, files := metaSize(a.Meta), metaFiles(a.Meta)
+			m := &store.Model{ID: store.NewID("mdl"), Name: fmt.Sprintf("%s/%s/%s", job.Name, node.ID, a.Name), JobID: job.ID, NodeID: node.ID,
+				Output: a.Name, URI: a.URI, Size: size, Files: files, Meta: a.Meta, CreatedAt: now}
+			if err := tx.CreateModel(ctx, m); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.AppendActiveEvent(ctx, events.New(job.ID, node.ID, events.Node, events.NodeData{Status: store.Succeeded, Attempt: node.Attempts, Cached: cached, Outputs: outs})); err != nil {
+			return err
+		}
+		cur, err := tx.GetJob(ctx, job.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status.Terminal() {
+			return nil
+		}
+		status := map[string]store.Status{}
+		preds := map[string][]string{}
+		all := true
+		for _, n := range cur.Nodes {
+			status[n.ID] = n.Status
+			preds[n.ID] = n.Preds
+			all = all && n.Status == store.Succeeded
+		}
+		if all {
+			if _, err := tx.SetJobStatus(ctx, job.ID, store.Succeeded, "", now); err != nil {
+				return err
+			}
+			return tx.AppendEvent(ctx, events.New(job.ID, "", events.Status, events.StatusData{Status: store.Succeeded}))
+		}
+		var tasks []queue.Task
+		for _, n := range cur.Nodes {
+			if n.Status != store.Pending || n.Queued {
+				continue
+			}
+			ready := len(n.Preds) > 0
+			for _, p := range n.Preds {
+				ready = ready && status[p] == store.Succeeded
+			}
+			if !ready {
+				continue
+			}
+			if ok, err := tx.MarkQueued(ctx, job.ID, n.ID); err != nil {
+				return err
+			} else if ok {
+				tasks = append(tasks, queue.Task{JobID: job.ID, NodeID: n.ID})
+			}
+		}
+		return o.q.EnqueueTx(ctx, tx, tasks...)
+	})
+	if err != nil {
+		return err
+	}
+	o.bus.Notify(job.ID)
+	if lost {
+		log.WarnContext(ctx, "node finished after losing its lease; outputs dropped")
+	} else {
+		log.InfoContext(ctx, "node succeeded", slog.Bool("cached", cached), slog.Int("outputs", len(outs)))
+	}
+	return nil
+}
+
+// fail records a node's failure and fails the job; pending nodes are
+// cancelled and running ones stop through their watchers.
+func (o *Orchestrator) fail(ctx context.Context, job *store.Job, node *store.Node, owner string, cause error) error {
+	now := time.Now().UTC()
+	msg := cause.Error()
+	err := o.st.InTx(ctx, func(tx store.Tx) error {
+		ok, err := tx.FinishNode(ctx, &store.FinishNodeParams{JobID: job.ID, NodeID: node.ID, Owner: owner, Status: store.Failed, Error: msg, At: now})
+		if err != nil || !ok {
+			return err
+		}
+		if err := tx.AppendEvent(ctx, events.New(job.ID, node.ID, events.Node, events.NodeData{Status: store.Failed, Attempt: node.Attempts, Error: msg})); err != nil {
+			return err
+		}
+		jobErr := fmt.Sprintf("node %s: %s", node.ID, msg)
+		ended, err := tx.SetJobStatus(ctx, job.ID, store.Failed, jobErr, now)
+		if err != nil || !ended {
+			return err
+		}
+		if err := tx.CancelNodes(ctx, job.ID, now); err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, events.New(job.ID, "", events.Status, events.StatusData{Status: store.Failed, Error: jobErr}))
+	})
+	if err != nil {
+		return err
+	}
+	o.bus.Notify(job.ID)
+	o.mu.Lock()
+	for ref, cancel := range o.running {
+		if ref.JobID == job.ID && ref.NodeID != node.ID {
+			cancel(errJobEnded)
+		}
+	}
+	o.mu.Unlock()
+	o.log.WarnContext(ctx, "node failed", slog.String("job_id", job.ID), slog.String("node", node.ID), slog.Int("attempt", node.Attempts), slog.String("error", msg))
+	return nil
+}
+
+func metaSize(m map[string]any) int64 {
+	switch v := m["size"].(type) {
+	case int64:
+		return v
+	case float64:
+		return int64(v)
+	case int:
+		return int64(v)
+	}
+	return 0
+}
+
+func metaFiles(m map[string]any) []string {
+	switch v := m["files"].(type) {
+	case []string:
+		return v
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}

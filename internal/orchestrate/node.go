@@ -1,0 +1,513 @@
+package orchestrate
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/pipeline"
+	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// Handle runs one delivery of a node; it is the queue's handler.
+func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
+	job, err := o.st.GetJob(ctx, t.JobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return queue.Discard(err)
+	}
+	if err != nil {
+		return err
+	}
+	if job.Status.Terminal() {
+		return nil
+	}
+	var node *store.Node
+	for _, n := range job.Nodes {
+		if n.ID == t.NodeID {
+			node = n
+		}
+	}
+	if node == nil {
+		return queue.Discard(fmt.Errorf("job %s has no node %q", t.JobID, t.NodeID))
+	}
+	if node.Status.Terminal() {
+		return nil
+	}
+	ag, agentOK := o.reg.Lookup(node.Agent)
+
+	// Claim the node's lease.
+	owner := o.owner + "/" + randHex(4)
+	now := time.Now().UTC()
+	var claimed bool
+	err = o.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		node, claimed, err = tx.ClaimNode(ctx, &store.ClaimParams{JobID: t.JobID, NodeID: t.NodeID, Owner: owner, Now: now, LeaseUntil: now.Add(o.cfg.LeaseTimeout)})
+		if err != nil || !claimed {
+			return err
+		}
+		started, err := tx.SetJobStatus(ctx, t.JobID, store.Running, "", now)
+		if err != nil {
+			return err
+		}
+		if started {
+			if err := tx.AppendEvent(ctx, events.New(t.JobID, "", events.Status, events.StatusData{Status: store.Running})); err != nil {
+				return err
+			}
+		}
+		return tx.AppendEvent(ctx, events.New(t.JobID, t.NodeID, events.Node, events.NodeData{Status: store.Running, Attempt: node.Attempts}))
+	})
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		switch {
+		case node.Status.Terminal():
+			return nil
+		case node.Status == store.Running:
+			// Another worker holds it: look again once its lease could end.
+			return queue.Snooze(time.Until(node.LeaseUntil) + o.cfg.PollInterval)
+		default:
+			return queue.Snooze(o.cfg.PollInterval)
+		}
+	}
+	o.bus.Notify(t.JobID)
+	log := o.log.With(slog.String("job_id", t.JobID), slog.String("node", t.NodeID), slog.Int("attempt", node.Attempts))
+
+	if !agentOK {
+		return o.fail(ctx, job, node, owner, agent.Permanent(fmt.Errorf("agent %q is not available on this worker", node.Agent)))
+	}
+	if node.Attempts > node.MaxAttempts {
+		return o.fail(ctx, job, node, owner, agent.Permanent(fmt.Errorf("gave up after %d attempts: %s", node.MaxAttempts, node.Error)))
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ref := store.NodeRef{JobID: t.JobID, NodeID: t.NodeID}
+	o.mu.Lock()
+	o.running[ref] = cancel
+	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		delete(o.running, ref)
+		o.mu.Unlock()
+	}()
+	watchDone := make(chan struct{})
+	go o.watch(runCtx, cancel, ref, owner, now.Add(o.cfg.LeaseTimeout), watchDone)
+
+	outs, cacheKey, cached, runErr := o.execute(runCtx, job, node, ag, log)
+	cancel(nil)
+	<-watchDone
+	cause := context.Cause(runCtx)
+
+	switch {
+	case errors.Is(cause, errJobEnded):
+		// The job was cancelled or failed elsewhere: record the node quietly.
+		o.st.InTx(context.WithoutCancel(ctx), func(tx store.Tx) error {
+			_, err := tx.FinishNode(ctx, &store.FinishNodeParams{JobID: t.JobID, NodeID: t.NodeID, Owner: owner, Status: store.Cancelled, Error: "cancelled", At: time.Now().UTC()})
+			return err
+		})
+		log.InfoContext(ctx, "node cancelled")
+		return nil
+	case errors.Is(cause, errLeaseLost):
+		log.WarnContext(ctx, "node lease lost; another worker owns it now")
+		return nil
+	case runErr == nil:
+		return o.succeed(ctx, job, node, owner, outs, cacheKey, cached, log)
+	case ctx.Err() != nil:
+		// This worker is stopping: give the node back for the next start.
+		o.st.InTx(context.WithoutCancel(ctx), func(tx store.Tx) error {
+			_, err := tx.RetryNode(ctx, t.JobID, t.NodeID, owner, "interrupted: worker stopped")
+			return err
+		})
+		return queue.Snooze(0)
+	case agent.IsPermanent(runErr) || node.Attempts >= node.MaxAttempts:
+		return o.fail(ctx, job, node, owner, runErr)
+	}
+	delay := o.backoff(node.Attempts)
+	log.WarnContext(ctx, "node failed, retrying", slog.Any("error", runErr), slog.Duration("retry_in", delay))
+	err = o.st.InTx(ctx, func(tx store.Tx) error {
+		if ok, err := tx.RetryNode(ctx, t.JobID, t.NodeID, owner, runErr.Error()); err != nil || !ok {
+			return err
+		}
+		_, err := tx.AppendActiveEvent(ctx, events.New(t.JobID, t.NodeID, events.Node, events.NodeData{Status: store.Pending, Attempt: node.Attempts, Error: runErr.Error(), RetryIn: delay.Seconds()}))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	o.bus.Notify(t.JobID)
+	return queue.Snooze(delay)
+}
+
+// watch renews the lease and watches for the job's end until ctx ends.
+//
+// If renewals stall (a write lock held for long, a paused process), the
+// agent is cancelled shortly before the lease it holds ends, so it never
+// runs on past its lease alongside a worker that took the node over.
+func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, until time.Time, done chan<- struct{}) {
+	defer close(done)
+	margin := o.cfg.LeaseTimeout / 10
+	expire := time.AfterFunc(time.Until(until)-margin, func() { cancel(errLeaseLost) })
+	defer expire.Stop()
+	poll := time.NewTicker(o.cfg.PollInterval)
+	defer poll.Stop()
+	renew := time.NewTicker(max(o.cfg.LeaseTimeout/3, 10*time.Millisecond))
+	defer renew.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			j, err := o.st.GetJob(ctx, ref.JobID)
+			if err == nil && j.Status.Terminal() {
+				cancel(errJobEnded)
+				return
+			}
+		case <-renew.C:
+			var ok bool
+			newUntil := time.Now().UTC().Add(o.cfg.LeaseTimeout)
+			err := o.st.InTx(ctx, func(tx store.Tx) error {
+				var err error
+				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, newUntil)
+				return err
+			})
+			if err == nil && !ok {
+				cancel(errLeaseLost)
+				return
+			}
+			if err == nil {
+				expire.Reset(time.Until(newUntil) - margin)
+			}
+		}
+	}
+}
+
+// execute runs the agent, or takes its outputs from the cache.
+func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.Node, ag agent.Agent, log *slog.Logger) (outs []agent.Artifact, key string, cached bool, err error) {
+	spec := ag.Spec()
+	scratch := filepath.Join(o.cfg.ScratchDir, job.ID, node.ID+"-"+randHex(4))
+	defer os.RemoveAll(scratch)
+	inDir := filepath.Join(scratch, "in")
+	var inputs []agent.Artifact
+	var inHashes []string
+	for _, p := range node.Preds {
+		pn, err := o.st.GetNode(ctx, job.ID, p)
+		if err != nil {
+			return nil, "", false, err
+		}
+		for _, a := range pn.Outputs {
+			local, err := o.materialize(ctx, a, filepath.Join(inDir, p, a.Name))
+			if err != nil {
+				return nil, "", false, fmt.Errorf("input %s/%s: %w", p, a.Name, err)
+			}
+			a.Path = local
+			inputs = append(inputs, a)
+			h, _ := a.Meta["sha256"].(string)
+			inHashes = append(inHashes, string(a.Type)+":"+a.Name+":"+h+":"+a.URI)
+		}
+	}
+	workDir := job.WorkDir
+	if workDir == "" {
+		workDir = o.cfg.WorkDir
+	}
+	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, spec.Params, node.Params, workDir)...)
+	emit := &quietEmitter{ctx: ctx, e: &events.Emitter{Bus: o.bus, JobID: job.ID, NodeID: node.ID, Ctx: ctx}}
+	if node.Cache {
+		if hit, ok, err := o.st.GetCache(ctx, key); err == nil && ok && o.blobsExist(ctx, hit) {
+			emit.Log(slog.LevelInfo, "outputs taken from the cache", slog.String("cache_key", key))
+			return hit, key, true, nil
+		}
+	}
+	outDir := filepath.Join(scratch, "out")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, "", false, err
+	}
+	env := &agent.Env{
+		JobID: job.ID, NodeID: node.ID, Attempt: node.Attempts,
+		Params: agent.Params(node.Params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
+		Emit: emit, Logger: log,
+		ResolveSource: func(ctx context.Context, ref string) (string, error) {
+			return o.ResolveSource(ctx, ref, workDir, filepath.Join(scratch, "src"))
+		},
+	}
+	log.InfoContext(ctx, "node running")
+	outs, err = safeRun(ctx, ag, env)
+	if err != nil {
+		return nil, key, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, key, false, err
+	}
+	outs, err = o.storeOutputs(ctx, job, node, spec, outDir, outs)
+	return outs, key, false, err
+}
+
+func safeRun(ctx context.Context, ag agent.Agent, env *agent.Env) (outs []agent.Artifact, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = agent.Permanent(fmt.Errorf("agent %s panicked: %v\n%s", ag.Spec().Name, r, debug.Stack()))
+		}
+	}()
+	return ag.Run(ctx, env)
+}
+
+// quietEmitter drops events once its run is cancelled, so a cancelled job's
+// history ends with its final status event.
+type quietEmitter struct {
+	ctx context.Context
+	e   agent.Emitter
+}
+
+func (q *quietEmitter) Log(level slog.Level, msg string, attrs ...slog.Attr) {
+	if q.ctx.Err() == nil {
+		q.e.Log(level, msg, attrs...)
+	}
+}
+func (q *quietEmitter) Progress(f float64, eta time.Duration, msg string) {
+	if q.ctx.Err() == nil {
+		q.e.Progress(f, eta, msg)
+	}
+}
+func (q *quietEmitter) Metrics(step int, values map[string]float64) {
+	if q.ctx.Err() == nil {
+		q.e.Metrics(step, values)
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// storeOutputs checks the agent's artifacts and moves them into the blob
+// store under jobs/JOB/NODE/NAME/FILE (a file) or jobs/JOB/NODE/NAME/ (a folder).
+func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *store.Node, spec agent.Spec, outDir string, outs []agent.Artifact) ([]agent.Artifact, error) {
+	seen := map[string]bool{}
+	var stored []agent.Artifact
+	for _, a := range outs {
+		if a.Name == "" {
+			a.Name = string(a.Type)
+		}
+		if !nameRE.MatchString(a.Name) || seen[a.Name] {
+			return nil, agent.Permanent(fmt.Errorf("agent %s returned a bad or duplicate output name %q", node.Agent, a.Name))
+		}
+		seen[a.Name] = true
+		declared := false
+		for _, p := range spec.Outputs {
+			declared = declared || p.Type == a.Type
+		}
+		if !declared {
+			return nil, agent.Permanent(fmt.Errorf("agent %s returned a %s output it does not declare", node.Agent, a.Type))
+		}
+		rel := filepath.Clean(a.Path)
+		if a.Path == "" || filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, agent.Permanent(fmt.Errorf("agent %s output %q: path %q must be relative to OutDir", node.Agent, a.Name, a.Path))
+		}
+		src := filepath.Join(outDir, rel)
+		fi, err := os.Stat(src)
+		if err != nil {
+			return nil, agent.Permanent(fmt.Errorf("agent %s output %q: %w", node.Agent, a.Name, err))
+		}
+		base := fmt.Sprintf("jobs/%s/%s/%s", job.ID, node.ID, a.Name)
+		meta := map[string]any{}
+		for k, v := range a.Meta {
+			meta[k] = v
+		}
+		if fi.IsDir() {
+			var files []string
+			var size int64
+			h := sha256.New()
+			err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				r, _ := filepath.Rel(src, p)
+				r = filepath.ToSlash(r)
+				info, err := o.put(ctx, base+"/"+r, p)
+				if err != nil {
+					return err
+				}
+				files = append(files, r)
+				size += info.Size
+				fmt.Fprintf(h, "%s %s\n", r, info.SHA256)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("store output %s: %w", a.Name, err)
+			}
+			a.URI = base + "/"
+			meta["sha256"] = hex.EncodeToString(h.Sum(nil))
+			meta["size"] = size
+			meta["files"] = files
+		} else {
+			// Keep the file's own name (and extension) under the output's name.
+			key := base + "/" + filepath.Base(rel)
+			info, err := o.put(ctx, key, src)
+			if err != nil {
+				return nil, fmt.Errorf("store output %s: %w", a.Name, err)
+			}
+			a.URI = key
+			meta["sha256"] = info.SHA256
+			meta["size"] = info.Size
+		}
+		a.Path = filepath.ToSlash(rel)
+		a.Meta = meta
+		stored = append(stored, a)
+	}
+	return stored, nil
+}
+
+func (o *Orchestrator) put(ctx context.Context, key, path string) (blob.Info, error) {
+	if imp, ok := o.blobs.(blob.FileImporter); ok {
+		return imp.ImportFile(ctx, key, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return blob.Info{}, err
+	}
+	defer f.Close()
+	return o.blobs.Put(ctx, key, f)
+}
+
+// materialize returns a local path for a stored artifact: the blob store's
+// own file when it is local, else a download into dst.
+func (o *Orchestrator) materialize(ctx context.Context, a agent.Artifact, dst string) (string, error) {
+	if l, ok := o.blobs.(blob.Localizer); ok {
+		return l.LocalPath(a.URI)
+	}
+	if !strings.HasSuffix(a.URI, "/") {
+		return dst, o.download(ctx, a.URI, dst)
+	}
+	list, err := o.blobs.List(ctx, a.URI)
+	if err != nil {
+		return "", err
+	}
+	for _, i := range list {
+		if err := o.download(ctx, i.Key, filepath.Join(dst, filepath.FromSlash(strings.TrimPrefix(i.Key, a.URI)))); err != nil {
+			return "", err
+		}
+	}
+	return dst, nil
+}
+
+func (o *Orchestrator) download(ctx context.Context, key, dst string) error {
+	r, err := o.blobs.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (o *Orchestrator) blobsExist(ctx context.Context, outs []agent.Artifact) bool {
+	for _, a := range outs {
+		if strings.HasSuffix(a.URI, "/") {
+			l, err := o.blobs.List(ctx, a.URI)
+			if err != nil || len(l) == 0 {
+				return false
+			}
+		} else if _, err := o.blobs.Stat(ctx, a.URI); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// fileFacts lists size and modification time of the local files and folders
+// named by path-like string params, so the cache notices edited inputs.
+func (o *Orchestrator) fileFacts(ctx context.Context, decls []agent.Param, params map[string]any, workDir string) []string {
+	var out []string
+	for _, d := range decls {
+		s, ok := params[d.Name].(string)
+		if !ok || s == "" || d.Type != agent.String {
+			continue
+		}
+		if d.Kind != "path" && d.Kind != "dataset" && d.Kind != "model" && d.Name != "source" {
+			continue
+		}
+		if ds, err := o.st.GetDataset(ctx, s); err == nil {
+			out = append(out, d.Name+"=dataset:"+ds.SHA256)
+			continue
+		}
+		p := s
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(workDir, p)
+		}
+		var size, mod int64
+		n := 0
+		filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
+			if err != nil || n > 10000 {
+				return filepath.SkipAll
+			}
+			if fi, err := e.Info(); err == nil && !e.IsDir() {
+				size += fi.Size()
+				mod = max(mod, fi.ModTime().UnixNano())
+				n++
+			}
+			return nil
+		})
+		out = append(out, fmt.Sprintf("%s=%s:%d:%d:%d", d.Name, p, n, size, mod))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ResolveSource turns a dataset reference into a local path: an uploaded
+// dataset id, or a path (relative to workDir). scratch receives downloads
+// from non-local blob stores.
+func (o *Orchestrator) ResolveSource(ctx context.Context, ref, workDir, scratch string) (string, error) {
+	if ref == "" {
+		return "", agent.Permanent(errors.New("empty source"))
+	}
+	if strings.HasPrefix(ref, "ds_") {
+		ds, err := o.st.GetDataset(ctx, ref)
+		if err == nil {
+			return o.materialize(ctx, agent.Artifact{URI: ds.BlobKey}, filepath.Join(scratch, ref, ds.Name))
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	if strings.Contains(ref, "://") {
+		return "", agent.Permanent(fmt.Errorf("source %q: only local paths and uploaded dataset ids are supported by this server's blob store", ref))
+	}
+	p := ref
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(workDir, p)
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", agent.Permanent(fmt.Errorf("source %q: no such file or uploaded dataset (looked in %s)", ref, workDir))
+	}
+	return p, nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,259 @@
+// Package orchestrate runs pipelines: it turns a validated spec into a job
+// whose nodes are delivered by the queue, runs each delivered node's agent
+// under a lease, stores its outputs in the blob store, and queues its
+// successors in the same transaction that records its success.
+//
+// Guarantees:
+//   - A node runs on one worker at a time: running needs the node's lease
+//     (ClaimNode), which the worker renews every LeaseTimeout/3 and loses
+//     (cancelling the agent) if it cannot.
+//   - A node whose worker died is delivered again once its lease expires
+//     (Reap, run by every worker).
+//   - Transient errors are retried with exponential backoff and jitter up to
+//     the node's max attempts; agent.Permanent errors fail the node at once.
+//   - Outputs are cached by pipeline.CacheKey, so re-running a pipeline skips
+//     finished work.
+//   - Cancelling a job stops its running agents within PollInterval (at
+//     once on the process that cancels) through their context.
+package orchestrate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/pipeline"
+	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// Config tunes an Orchestrator. Zero fields take the defaults of
+// config.Config.
+type Config struct {
+	// WorkDir is the default folder relative paths resolve against.
+	WorkDir string
+	// ScratchDir holds agents' output folders while they run; it should be
+	// on the blob store's file system so outputs move in by rename.
+	ScratchDir   string
+	MaxAttempts  int
+	RetryBase    time.Duration
+	RetryMax     time.Duration
+	LeaseTimeout time.Duration
+	PollInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Enqueuer queues node deliveries inside a store transaction.
+type Enqueuer interface {
+	EnqueueTx(ctx context.Context, tx store.Tx, tasks ...queue.Task) error
+}
+
+// Orchestrator submits, runs and cancels jobs.
+type Orchestrator struct {
+	st    store.Store
+	blobs blob.Store
+	bus   *events.Bus
+	reg   *agent.Registry
+	q     Enqueuer
+	cfg   Config
+	log   *slog.Logger
+	owner string
+
+	mu      sync.Mutex
+	running map[store.NodeRef]context.CancelCauseFunc
+}
+
+// New returns an orchestrator. Call SetQueue before Submit or Handle.
+func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry, cfg Config) *Orchestrator {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 2 * time.Second
+	}
+	if cfg.RetryMax < cfg.RetryBase {
+		cfg.RetryMax = max(5*time.Minute, cfg.RetryBase)
+	}
+	if cfg.LeaseTimeout <= 0 {
+		cfg.LeaseTimeout = 30 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 500 * time.Millisecond
+	}
+	if cfg.ScratchDir == "" {
+		cfg.ScratchDir = filepath.Join(os.TempDir(), "whet-scratch")
+	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir, _ = os.Getwd()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return &Orchestrator{st: st, blobs: blobs, bus: bus, reg: reg, cfg: cfg, log: log,
+		owner:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
+		running: map[store.NodeRef]context.CancelCauseFunc{}}
+}
+
+// SetQueue sets where nodes are queued.
+func (o *Orchestrator) SetQueue(q Enqueuer) { o.q = q }
+
+// Registry returns the agents this orchestrator runs.
+func (o *Orchestrator) Registry() *agent.Registry { return o.reg }
+
+// ErrFinished is returned by Cancel for a job that already ended; it wraps
+// store.ErrConflict.
+var ErrFinished = fmt.Errorf("job already finished: %w", store.ErrConflict)
+
+// Submit validates spec and queues it as a new job. Relative paths in its
+// params resolve against workDir ("" for the configured WorkDir). Returns a
+// *pipeline.ValidationError for an invalid spec.
+func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir string) (*store.Job, error) {
+	v, err := pipeline.Validate(spec, o.reg)
+	if err != nil {
+		return nil, err
+	}
+	if workDir == "" {
+		workDir = o.cfg.WorkDir
+	}
+	now := time.Now().UTC()
+	j := &store.Job{ID: store.NewID("job"), Name: v.Name, Status: store.Pending, Spec: v.JSON(), WorkDir: workDir, CreatedAt: now}
+	var roots []queue.Task
+	for _, n := range v.Nodes {
+		ma := n.MaxAttempts
+		if ma == 0 {
+			ma = o.cfg.MaxAttempts
+		}
+		preds := v.Preds(n.ID)
+		j.Nodes = append(j.Nodes, &store.Node{ID: n.ID, Agent: n.Agent, Params: n.Params, Preds: preds,
+			Status: store.Pending, MaxAttempts: ma, Cache: n.Cache == nil || *n.Cache})
+		if len(preds) == 0 {
+			roots = append(roots, queue.Task{JobID: j.ID, NodeID: n.ID})
+		}
+	}
+	err = o.st.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.CreateJob(ctx, j); err != nil {
+			return err
+		}
+		if err := tx.AppendEvent(ctx, events.New(j.ID, "", events.Status, events.StatusData{Status: store.Pending})); err != nil {
+			return err
+		}
+		for _, t := range roots {
+			if _, err := tx.MarkQueued(ctx, t.JobID, t.NodeID); err != nil {
+				return err
+			}
+		}
+		return o.q.EnqueueTx(ctx, tx, roots...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("submit %s: %w", v.Name, err)
+	}
+	o.log.InfoContext(ctx, "job submitted", slog.String("job_id", j.ID), slog.String("name", j.Name), slog.Int("nodes", len(j.Nodes)))
+	return o.st.GetJob(ctx, j.ID)
+}
+
+// Cancel cancels a pending or running job: pending nodes are cancelled and
+// running agents are stopped through their context. Returns
+// store.ErrNotFound, or ErrFinished for a job that already ended.
+func (o *Orchestrator) Cancel(ctx context.Context, jobID string) error {
+	err := o.st.InTx(ctx, func(tx store.Tx) error {
+		ok, err := tx.SetJobStatus(ctx, jobID, store.Cancelled, "cancelled", time.Now().UTC())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrFinished
+		}
+		if err := tx.CancelNodes(ctx, jobID, time.Now().UTC()); err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, events.New(jobID, "", events.Status, events.StatusData{Status: store.Cancelled, Error: "cancelled"}))
+	})
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", jobID, err)
+	}
+	o.bus.Notify(jobID)
+	o.mu.Lock()
+	for ref, cancel := range o.running {
+		if ref.JobID == jobID {
+			cancel(errJobEnded)
+		}
+	}
+	o.mu.Unlock()
+	o.log.InfoContext(ctx, "job cancelled", slog.String("job_id", jobID))
+	return nil
+}
+
+var (
+	errJobEnded  = errors.New("job ended")
+	errLeaseLost = errors.New("node lease lost")
+)
+
+// backoff is the delay before retry number attempt (1 for the first retry):
+// RetryBase·2^(attempt-1), at most RetryMax, ±25% jitter.
+func (o *Orchestrator) backoff(attempt int) time.Duration {
+	d := float64(o.cfg.RetryBase) * math.Pow(2, float64(max(attempt-1, 0)))
+	d = math.Min(d, float64(o.cfg.RetryMax))
+	return time.Duration(d * (0.75 + 0.5*mrand.Float64()))
+}
+
+// Reap redelivers nodes whose worker stopped renewing their lease. Every
+// worker process runs it every LeaseTimeout/2 (RunReaper).
+func (o *Orchestrator) Reap(ctx context.Context) (int, error) {
+	var refs []store.NodeRef
+	err := o.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		refs, err = tx.ReleaseExpired(ctx, time.Now().UTC())
+		if err != nil {
+			return err
+		}
+		var tasks []queue.Task
+		for _, r := range refs {
+			tasks = append(tasks, queue.Task{JobID: r.JobID, NodeID: r.NodeID})
+			e := events.New(r.JobID, r.NodeID, events.Node, events.NodeData{Status: store.Pending, Error: "worker lost: lease expired, delivering again"})
+			if _, err := tx.AppendActiveEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return o.q.EnqueueTx(ctx, tx, tasks...)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reap: %w", err)
+	}
+	for _, r := range refs {
+		o.log.WarnContext(ctx, "node lease expired, delivering again", slog.String("job_id", r.JobID), slog.String("node", r.NodeID))
+		o.bus.Notify(r.JobID)
+	}
+	return len(refs), nil
+}
+
+// RunReaper calls Reap every LeaseTimeout/2 until ctx ends.
+func (o *Orchestrator) RunReaper(ctx context.Context) {
+	t := time.NewTicker(max(o.cfg.LeaseTimeout/2, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := o.Reap(ctx); err != nil && ctx.Err() == nil {
+				o.log.ErrorContext(ctx, "reap", slog.Any("error", err))
+			}
+		}
+	}
+}

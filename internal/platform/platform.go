@@ -1,0 +1,168 @@
+// Package platform wires Whetstone's parts from a config.Config: the SQLite
+// metadata store, the local blob store, the event bus, the River queue and
+// the orchestrator. `whet serve`, `whet worker` and `whet run` all start one.
+// Swapping in PostgreSQL, S3 or Redis backends happens here.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/blob/fsblob"
+	"github.com/whetstone/whetstone/internal/config"
+	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/orchestrate"
+	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/store/sqlitestore"
+)
+
+// Platform is a running set of parts.
+type Platform struct {
+	Config config.Config
+	Store  *sqlitestore.DB
+	Blobs  *fsblob.Store
+	Bus    *events.Bus
+	Orch   *orchestrate.Orchestrator
+	Queue  *queue.Queue
+	Log    *slog.Logger
+
+	work   bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Options chooses what a Platform does.
+type Options struct {
+	// Work runs nodes in this process (serve and worker); false only
+	// queues them.
+	Work   bool
+	Logger *slog.Logger
+}
+
+// Open opens the stores and builds the queue and orchestrator.
+func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Options) (*Platform, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := sqlitestore.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := fsblob.Open(cfg.BlobDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	scratch := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	bus := events.NewBus(st, cfg.PollInterval, log)
+	orch := orchestrate.New(st, blobs, bus, reg, orchestrate.Config{
+		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
+		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
+		PollInterval: cfg.PollInterval, Logger: log,
+	})
+	conc := 0
+	if opts.Work {
+		conc = cfg.Concurrency
+	}
+	q, err := queue.New(ctx, st.WriteDB(), orch.Handle, queue.Config{Concurrency: conc, PollInterval: cfg.PollInterval, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	orch.SetQueue(q)
+	return &Platform{Config: cfg, Store: st, Blobs: blobs, Bus: bus, Orch: orch, Queue: q, Log: log, work: opts.Work}, nil
+}
+
+// Start starts working nodes and reaping dead workers' leases.
+func (p *Platform) Start(ctx context.Context) error {
+	if !p.work {
+		return nil
+	}
+	p.cleanScratch(ctx)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	if err := p.Queue.Start(rctx); err != nil {
+		cancel()
+		return err
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.Orch.RunReaper(rctx)
+	}()
+	return nil
+}
+
+// Stop stops working (running nodes get until ctx ends, then are cancelled
+// and handed back) and closes the stores. Safe to call twice.
+func (p *Platform) Stop(ctx context.Context) error {
+	var err error
+	p.once.Do(func() {
+		if p.work {
+			err = p.Queue.Stop(ctx)
+		}
+		if p.cancel != nil {
+			p.cancel()
+		}
+		p.wg.Wait()
+		err = errors.Join(err, p.Store.Close())
+	})
+	return err
+}
+
+// Health checks each part; the map holds "ok" or the error for "database",
+// "blob_store" and "queue".
+func (p *Platform) Health(ctx context.Context) (map[string]string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	ok := true
+	for name, check := range map[string]func(context.Context) error{
+		"database": p.Store.Ping, "blob_store": p.Blobs.Ping, "queue": p.Queue.Ping,
+	} {
+		if err := check(ctx); err != nil {
+			out[name] = err.Error()
+			ok = false
+		} else {
+			out[name] = "ok"
+		}
+	}
+	return out, ok
+}
+
+// cleanScratch removes scratch folders that processes killed mid-node left
+// behind, for jobs that are no longer active (live workers of active jobs
+// may share the folder).
+func (p *Platform) cleanScratch(ctx context.Context) {
+	dir := filepath.Join(p.Config.DataDir, "tmp")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	active, err := p.Store.ActiveJobs(ctx)
+	if err != nil {
+		return
+	}
+	keep := map[string]bool{}
+	for _, id := range active {
+		keep[id] = true
+	}
+	for _, e := range entries {
+		if e.IsDir() && !keep[e.Name()] {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}

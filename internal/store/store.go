@@ -1,0 +1,223 @@
+// Package store is Whetstone's metadata store: jobs and their nodes,
+// datasets, models, the output cache and every job's event history.
+// sqlitestore is the embedded implementation; a PostgreSQL one implements the
+// same interfaces and passes the same storetest suite.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+)
+
+// Sentinel errors; backends translate their own into these.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// Status is a job's or a node's state.
+type Status string
+
+// The statuses.
+const (
+	Pending   Status = "pending"
+	Running   Status = "running"
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Cancelled Status = "cancelled"
+)
+
+// Terminal reports whether s is final.
+func (s Status) Terminal() bool { return s == Succeeded || s == Failed || s == Cancelled }
+
+// Job is one run of a pipeline.
+type Job struct {
+	ID     string `json:"job_id"`
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Spec is the validated pipeline (defaults applied), as JSON.
+	Spec       json.RawMessage `json:"-"`
+	WorkDir    string          `json:"-"`
+	CreatedAt  time.Time       `json:"created_at"`
+	StartedAt  *time.Time      `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at"`
+	Error      string          `json:"error"`
+	Nodes      []*Node         `json:"nodes,omitempty"`
+}
+
+// Node is one node of a job.
+type Node struct {
+	JobID       string           `json:"-"`
+	ID          string           `json:"id"`
+	Agent       string           `json:"agent"`
+	Params      map[string]any   `json:"params"`
+	Preds       []string         `json:"-"`
+	Status      Status           `json:"status"`
+	Attempts    int              `json:"attempts"`
+	MaxAttempts int              `json:"max_attempts"`
+	Cache       bool             `json:"-"`
+	Queued      bool             `json:"-"`
+	LeaseOwner  string           `json:"-"`
+	LeaseUntil  time.Time        `json:"-"`
+	StartedAt   *time.Time       `json:"started_at"`
+	FinishedAt  *time.Time       `json:"finished_at"`
+	Outputs     []agent.Artifact `json:"outputs"`
+	Error       string           `json:"error"`
+	CacheKey    string           `json:"-"`
+	Cached      bool             `json:"cached"`
+}
+
+// NodeRef names a node.
+type NodeRef struct{ JobID, NodeID string }
+
+// Event is one entry of a job's history. Seq is assigned by AppendEvent:
+// 1, 2, 3... per job, without gaps.
+type Event struct {
+	JobID string          `json:"job_id"`
+	Seq   int64           `json:"seq"`
+	Type  string          `json:"type"` // log, progress, metric, node, status
+	Node  string          `json:"node,omitempty"`
+	Time  time.Time       `json:"time"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// Dataset is an uploaded dataset file.
+type Dataset struct {
+	ID        string    `json:"dataset_id"`
+	Name      string    `json:"name"`
+	Size      int64     `json:"size"`
+	SHA256    string    `json:"sha256"`
+	Format    string    `json:"format"`
+	BlobKey   string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Model is a model artifact produced by a node.
+type Model struct {
+	ID        string         `json:"model_id"`
+	Name      string         `json:"name"`
+	JobID     string         `json:"job_id"`
+	NodeID    string         `json:"node_id"`
+	Output    string         `json:"output"`
+	URI       string         `json:"uri"` // blob key; a folder when it ends in "/"
+	Size      int64          `json:"size"`
+	Files     []string       `json:"files"`
+	Meta      map[string]any `json:"meta,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+}
+
+// ListParams pages a list. Limit defaults to 50.
+type ListParams struct {
+	Limit, Offset int
+	Status        Status // ListJobs only: filter when set
+}
+
+// ClaimParams takes a node's lease.
+type ClaimParams struct {
+	JobID, NodeID, Owner string
+	Now, LeaseUntil      time.Time
+}
+
+// FinishNodeParams records a node's end.
+type FinishNodeParams struct {
+	JobID, NodeID string
+	// Owner must hold the lease; "" skips the check.
+	Owner    string
+	Status   Status
+	Outputs  []agent.Artifact
+	Error    string
+	CacheKey string
+	Cached   bool
+	At       time.Time
+}
+
+// Reader reads metadata.
+type Reader interface {
+	// GetJob returns the job with its nodes, or ErrNotFound.
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// ListJobs returns jobs newest first, without nodes, and the total count.
+	ListJobs(ctx context.Context, p ListParams) ([]*Job, int, error)
+	// GetNode returns one node, or ErrNotFound.
+	GetNode(ctx context.Context, jobID, nodeID string) (*Node, error)
+	// ListEvents returns a job's events with Seq > after, in order, at most
+	// limit (default 1000).
+	ListEvents(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
+	GetDataset(ctx context.Context, id string) (*Dataset, error)
+	ListDatasets(ctx context.Context, p ListParams) ([]*Dataset, int, error)
+	GetModel(ctx context.Context, id string) (*Model, error)
+	ListModels(ctx context.Context, p ListParams) ([]*Model, int, error)
+	// GetCache returns the outputs cached under key.
+	GetCache(ctx context.Context, key string) ([]agent.Artifact, bool, error)
+	// ActiveJobs returns the ids of jobs that are pending or running.
+	ActiveJobs(ctx context.Context) ([]string, error)
+}
+
+// Tx is a write transaction. Every method must see the transaction's own
+// earlier writes.
+type Tx interface {
+	Reader
+	// CreateJob inserts a job and its nodes.
+	CreateJob(ctx context.Context, j *Job) error
+	// SetJobStatus moves a job that is not terminal to status; it sets
+	// started_at when moving to running and finished_at when terminal.
+	// Returns false when the job was already terminal (or already had status).
+	SetJobStatus(ctx context.Context, id string, status Status, errMsg string, at time.Time) (bool, error)
+	// ClaimNode takes the lease of a pending node, or of a running node whose
+	// lease expired, counting an attempt. It returns the node and whether it
+	// was claimed; when not, the node's status tells why.
+	ClaimNode(ctx context.Context, p *ClaimParams) (*Node, bool, error)
+	// RenewLease extends the lease; false when owner lost it.
+	RenewLease(ctx context.Context, jobID, nodeID, owner string, until time.Time) (bool, error)
+	// FinishNode records a running node's end; false when the node was not
+	// running or owner does not hold it.
+	FinishNode(ctx context.Context, p *FinishNodeParams) (bool, error)
+	// RetryNode gives a running node's lease back and sets it pending with
+	// errMsg, for another attempt. False when owner does not hold it.
+	RetryNode(ctx context.Context, jobID, nodeID, owner, errMsg string) (bool, error)
+	// MarkQueued flags a node as handed to the queue; false when it already was.
+	MarkQueued(ctx context.Context, jobID, nodeID string) (bool, error)
+	// CancelNodes moves the job's pending nodes to cancelled.
+	CancelNodes(ctx context.Context, jobID string, at time.Time) error
+	// ReleaseExpired sets running nodes whose lease ended before now back to
+	// pending and returns them.
+	ReleaseExpired(ctx context.Context, now time.Time) ([]NodeRef, error)
+	// AppendEvent assigns e.Seq (the job's next) and stores e.
+	AppendEvent(ctx context.Context, e *Event) error
+	// AppendActiveEvent is AppendEvent for a job that is pending or running;
+	// it stores nothing and returns false once the job has ended, so a job's
+	// history ends with its final status event.
+	AppendActiveEvent(ctx context.Context, e *Event) (bool, error)
+	PutCache(ctx context.Context, key string, outputs []agent.Artifact) error
+	CreateDataset(ctx context.Context, d *Dataset) error
+	CreateModel(ctx context.Context, m *Model) error
+	// Raw is the backend's transaction handle (*sql.Tx for sqlitestore), for
+	// a queue that enqueues in the same transaction.
+	Raw() any
+}
+
+// Store is a metadata store.
+type Store interface {
+	Reader
+	// InTx runs fn in one write transaction, committing when it returns nil.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// NewID returns a new id with prefix, sortable by creation time:
+// prefix_<12 hex of unix ms><8 hex random>.
+func NewID(prefix string) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%s_%012x%s", prefix, time.Now().UnixMilli(), hex.EncodeToString(b[:]))
+}

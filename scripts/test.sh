@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every Whetstone test suite: Go (unit, integration against the real
+# services, fuzz seeds, benchmarks once), and the web UI (Vitest, Playwright in
+# Debian's Chromium). Installs what is missing first, so a fresh machine needs
+# nothing but this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+log() { printf '\n== %s\n' "$*"; }
+
+log "dependencies"
+scripts/install-deps.sh
+
+log "services"
+scripts/services.sh
+
+log "go vet"
+go vet ./...
+log "pure-Go build (CGO_ENABLED=0)"
+CGO_ENABLED=0 go build -o /dev/null ./cmd/whet
+
+log "go test (unit + integration)"
+# The cgo kernels must really load OpenBLAS and oneDNN here (no silent fallback).
+WHET_BLAS_REQUIRE_NATIVE=1 go test -tags integration -count=1 -timeout 25m ./...
+
+log "engine and kernels in pure Go (CGO_ENABLED=0): same results, only slower"
+CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
+
+log "benchmarks, once each so none rot"
+go test -tags integration -run '^$' -bench . -benchtime 1x -timeout 10m ./... >/tmp/whet-bench-once.log 2>&1 || { tail -50 /tmp/whet-bench-once.log; exit 1; }
+
+if [ -x scripts/web-check.sh ]; then
+  log "web UI"
+  scripts/web-check.sh
+fi
+log "all suites passed"

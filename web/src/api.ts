@@ -1,0 +1,244 @@
+// Client for whet serve's REST API (base path /api/v1). Errors are RFC 9457
+// problem+json documents; validation problems name the node and field.
+
+export const API = '/api/v1';
+
+export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
+
+export interface Param {
+  name: string;
+  type: ParamType;
+  description?: string;
+  default?: unknown;
+  required?: boolean;
+  minimum?: number;
+  maximum?: number;
+  enum?: string[];
+  items?: ParamType;
+  fields?: Param[];
+  kind?: string;
+}
+
+export interface Port {
+  type: string;
+  name: string;
+  description?: string;
+  required?: boolean;
+  multiple?: boolean;
+}
+
+export interface AgentSpec {
+  name: string;
+  description: string;
+  category?: string;
+  params: Param[] | null;
+  inputs: Port[] | null;
+  outputs: Port[] | null;
+  gpu: boolean;
+}
+
+export interface PipelineSpec {
+  name: string;
+  nodes: { id: string; agent: string; params?: Record<string, unknown>; max_attempts?: number; cache?: boolean }[];
+  edges: { from: string; to: string }[];
+}
+
+export interface Artifact {
+  type: string;
+  name: string;
+  path?: string;
+  uri?: string;
+  meta?: Record<string, unknown>;
+}
+
+export type Status = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped' | string;
+
+export interface NodeRun {
+  id: string;
+  agent: string;
+  params?: Record<string, unknown> | null;
+  max_attempts?: number;
+  cached?: boolean;
+  status: Status;
+  attempts?: number;
+  started_at?: string | null;
+  finished_at?: string | null;
+  outputs?: Artifact[] | null;
+  error?: string | null;
+}
+
+export interface Job {
+  job_id: string;
+  name: string;
+  status: Status;
+  created_at: string;
+  started_at?: string | null;
+  finished_at?: string | null;
+  error?: string | null;
+  nodes?: NodeRun[] | null;
+  spec?: PipelineSpec;
+}
+
+export interface Dataset {
+  dataset_id: string;
+  name: string;
+  size: number;
+  sha256?: string;
+  format?: string;
+  created_at?: string;
+  rows?: number;
+  profile?: unknown;
+  sample?: unknown[];
+  [k: string]: unknown;
+}
+
+export interface Model {
+  model_id: string;
+  name?: string;
+  job_id?: string;
+  node_id?: string;
+  format?: string;
+  output?: string;
+  uri?: string;
+  files?: string[] | null;
+  size?: number;
+  created_at?: string;
+  meta?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+/** One entry of a problem's errors list: which node and field are wrong. */
+export interface FieldError {
+  node?: string;
+  field?: string;
+  message: string;
+}
+
+export class Problem extends Error {
+  status: number;
+  title: string;
+  detail: string;
+  errors: FieldError[];
+  constructor(status: number, title: string, detail: string, errors: FieldError[]) {
+    super(detail || title || `HTTP ${status}`);
+    this.status = status;
+    this.title = title;
+    this.detail = detail;
+    this.errors = errors;
+  }
+}
+
+/** parseProblem turns an RFC 9457 body (in any of the common shapes) into a Problem. */
+export function parseProblem(status: number, body: unknown): Problem {
+  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const title = typeof b.title === 'string' ? b.title : `HTTP ${status}`;
+  const detail = typeof b.detail === 'string' ? b.detail : '';
+  const raw = Array.isArray(b.errors) ? b.errors : Array.isArray(b['invalid-params']) ? (b['invalid-params'] as unknown[]) : [];
+  const errors: FieldError[] = raw.map((e) => {
+    const o = (e && typeof e === 'object' ? e : {}) as Record<string, unknown>;
+    const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+    let node = str('node') ?? str('node_id');
+    let field = str('field') ?? str('param') ?? str('name');
+    let message = str('message') ?? str('detail') ?? str('reason') ?? JSON.stringify(o);
+    // whet serve (huma): location "nodes[<node id>].params.lora.rank", message "node \"x\": params.lora.rank: 0 is ...".
+    const loc = str('location');
+    if (loc) {
+      const m = /^(?:body\.)?nodes\[([^\]]+)\](?:\.(.+))?$/.exec(loc);
+      if (m) {
+        node ??= /^\d+$/.test(m[1]) && !str('node') ? `#${m[1]}` : m[1];
+        field ??= m[2] ?? '';
+      } else field ??= loc.replace(/^body\./, '');
+    }
+    if (node) message = message.replace(new RegExp(`^node "${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": `), '');
+    if (field) message = message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
+    return { node, field, message };
+  });
+  return new Problem(status, title, detail, errors);
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)['Content-Type'] = 'application/json';
+  }
+  const res = await fetch(API + path, init);
+  const text = await res.text();
+  let data: unknown = undefined;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!res.ok) throw parseProblem(res.status, data);
+  return data as T;
+}
+
+/** list unwraps a paged response ({items|jobs|datasets|models|data: [...]}) or a bare array. */
+export function list<T>(data: unknown, ...keys: string[]): T[] {
+  if (Array.isArray(data)) return data as T[];
+  if (data && typeof data === 'object') {
+    const o = data as Record<string, unknown>;
+    for (const k of [...keys, 'items', 'data', 'results']) if (Array.isArray(o[k])) return o[k] as T[];
+  }
+  return [];
+}
+
+export const api = {
+  agents: async () => list<AgentSpec>(await request('GET', '/agents'), 'agents'),
+  submit: (spec: PipelineSpec) => request<{ job_id: string; status: string }>('POST', '/jobs', spec),
+  validate: (spec: PipelineSpec) => request<unknown>('POST', '/jobs?dry_run=true', spec),
+  jobs: async (status?: string) =>
+    list<Job>(await request('GET', '/jobs' + (status ? `?status=${encodeURIComponent(status)}&limit=200` : '?limit=200')), 'jobs'),
+  job: (id: string) => request<Job>('GET', `/jobs/${encodeURIComponent(id)}`),
+  cancel: (id: string) => request<unknown>('DELETE', `/jobs/${encodeURIComponent(id)}`),
+  datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets'),
+  dataset: (id: string) => request<Dataset>('GET', `/datasets/${encodeURIComponent(id)}`),
+  models: async () => list<Model>(await request('GET', '/models'), 'models'),
+  model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),
+  history: (jobID: string, after = 0, limit = 1000) =>
+    request<{ events: { seq: number; type: string; node?: string; time: string; data: unknown }[]; next: number }>(
+      'GET',
+      `/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=${limit}`,
+    ),
+  modelDownloadURL: (id: string) => `${API}/models/${encodeURIComponent(id)}/download`,
+  logStreamURL: (jobID: string) => `${API}/logs/stream/${encodeURIComponent(jobID)}`,
+  get: <T>(path: string) => request<T>('GET', path),
+};
+
+/** upload sends a file as multipart/form-data, reporting progress in [0,1]. */
+export function upload(
+  file: File,
+  name: string,
+  onProgress: (fraction: number) => void,
+): { promise: Promise<Dataset>; abort: () => void } {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise<Dataset>((resolve, reject) => {
+    xhr.open('POST', `${API}/datasets/upload`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.onload = () => {
+      let data: unknown;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        data = xhr.responseText;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve(data as Dataset);
+      } else reject(parseProblem(xhr.status, data));
+    };
+    xhr.onerror = () => reject(new Error('upload failed: network error'));
+    xhr.onabort = () => reject(new Error('upload cancelled'));
+    const form = new FormData();
+    if (name) form.append('name', name);
+    form.append('file', file);
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
+}

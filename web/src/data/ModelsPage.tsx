@@ -1,0 +1,81 @@
+import { useEffect, useState } from 'react';
+import { api, type Model } from '../api';
+import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
+import { Link } from '../ui/router';
+
+const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output']);
+
+export function ModelsPage() {
+  const [list, setList] = useState<Model[] | null>(null);
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    api.models().then(setList, (e: Error) => setErr(e.message));
+  }, []);
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>Models</h1>
+      </div>
+      {err ? (
+        <div className="banner error" role="alert">
+          Could not load models: {err}
+        </div>
+      ) : null}
+      {list === null && !err ? <p className="muted">Loading…</p> : null}
+      {list && !list.length ? <p className="muted">No exported models yet. Runs with an export node put their artifacts here.</p> : null}
+      {list?.length ? (
+        <div className="table-wrap">
+          <table className="records models-table">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Format</th>
+                <th scope="col">Size</th>
+                <th scope="col">Metadata</th>
+                <th scope="col">From run</th>
+                <th scope="col">Created</th>
+                <th scope="col">Download</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((m) => {
+                const meta = { ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) };
+                return (
+                  <tr key={m.model_id} data-model-id={m.model_id}>
+                    <td>
+                      {m.name || m.model_id}
+                      <div className="mono small muted">{m.model_id}</div>
+                    </td>
+                    <td>{m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—')}</td>
+                    <td>{fmtBytes(m.size)}</td>
+                    <td>
+                      {Object.keys(meta).length ? (
+                        <dl className="meta">
+                          {Object.entries(meta).map(([k, v]) => (
+                            <div key={k}>
+                              <dt>{k.replace(/_/g, ' ')}</dt>
+                              <dd>{typeof v === 'number' ? fmtNum(v) : typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+                            </div>
+                          ))}
+                        </dl>
+                      ) : (
+                        '—'
+                      )}
+                    </td>
+                    <td>{m.job_id ? <Link to={`/runs/${encodeURIComponent(m.job_id)}`}>{m.node_id ? `${m.node_id} @ ` : ''}{m.job_id.slice(0, 8)}</Link> : '—'}</td>
+                    <td title={fmtDate(m.created_at)}>{fmtAgo(m.created_at)}</td>
+                    <td>
+                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${m.name || m.model_id}`}>
+                        Download
+                      </a>
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </div>
+  );
+}

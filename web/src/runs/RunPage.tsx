@@ -1,0 +1,473 @@
+// One run: its DAG coloured by live node status, progress and ETA per node,
+// live training charts, the log stream, cancel and re-run, and the reports
+// its nodes produced.
+
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { ReactFlow, ReactFlowProvider, Background, Controls, type Edge } from '@xyflow/react';
+import { api, Problem, type AgentSpec, type Artifact, type Job, type PipelineSpec } from '../api';
+import { nodeTypes, type AgentFlowNode } from '../editor/AgentNode';
+import { fromSpec, toYAML } from '../editor/pipeline';
+import { LineChart, type Series } from '../ui/charts';
+import { between, fmtAgo, fmtDate, fmtDuration, fmtETA } from '../ui/format';
+import { ReportView } from '../ui/ReportView';
+import { Link, navigate } from '../ui/router';
+import { useTheme } from '../ui/theme';
+import { StatusBadge } from './RunsPage';
+import { TERMINAL, useJobStream, type LogLine } from './stream';
+import { rememberSpec, specOfJob } from './specs';
+
+const DRAFT_KEY = 'whet.editor.draft';
+
+export function RunPage({ id }: { id: string }) {
+  const [job, setJob] = useState<Job | null>(null);
+  const [err, setErr] = useState('');
+  const [agents, setAgents] = useState<AgentSpec[]>([]);
+  const [now, setNow] = useState(Date.now());
+  const [busy, setBusy] = useState('');
+  const { state, conn, reconnects } = useJobStream(id);
+
+  useEffect(() => {
+    api.agents().then(setAgents, () => {});
+  }, []);
+
+  // Poll the job while it runs; a node or status event triggers a refresh too.
+  const lastRefresh = useRef(0);
+  const refresh = useRef<() => void>(() => {});
+  useEffect(() => {
+    let stop = false;
+    let timer = 0;
+    const load = () => {
+      clearTimeout(timer);
+      lastRefresh.current = Date.now();
+      api.job(id).then(
+        (j) => {
+          if (stop) return;
+          setJob(j);
+          setErr('');
+          setNow(Date.now());
+          if (!TERMINAL.has(j.status)) timer = window.setTimeout(load, 2000);
+        },
+        (e: Error) => {
+          if (stop) return;
+          setErr(e instanceof Problem && e.status === 404 ? `No run with id ${id}.` : e.message);
+          timer = window.setTimeout(load, 5000);
+        },
+      );
+    };
+    refresh.current = load;
+    load();
+    const tick = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => {
+      stop = true;
+      clearTimeout(timer);
+      clearInterval(tick);
+    };
+  }, [id]);
+  const nodeEvents = Object.values(state.nodeStatus).join() + (state.status ?? '');
+  useEffect(() => {
+    if (nodeEvents) refresh.current();
+  }, [nodeEvents]);
+
+  const known = useMemo(() => (job ? specOfJob(job) : null), [job]);
+  const spec = known?.spec ?? null;
+  const status = (job && TERMINAL.has(job.status) ? job.status : state.status) ?? job?.status ?? '…';
+  const nodeStatus = (nid: string) => state.nodeStatus[nid] ?? job?.nodes?.find((n) => n.id === nid)?.status ?? 'pending';
+  const finished = TERMINAL.has(status);
+
+  const cancel = async () => {
+    setBusy('cancel');
+    try {
+      await api.cancel(id);
+      refresh.current();
+    } catch (e) {
+      setErr(`Cancel failed: ${(e as Error).message}`);
+    } finally {
+      setBusy('');
+    }
+  };
+  const rerun = async () => {
+    if (!spec) return;
+    setBusy('rerun');
+    try {
+      // Re-run means run again: every node ignores the cache of identical earlier runs.
+      const again = { ...spec, nodes: spec.nodes.map((n) => ({ ...n, cache: false })) };
+      const r = await api.submit(again);
+      rememberSpec(r.job_id, again);
+      navigate(`/runs/${encodeURIComponent(r.job_id)}`);
+    } catch (e) {
+      setErr(`Re-run failed: ${(e as Error).message}`);
+    } finally {
+      setBusy('');
+    }
+  };
+  const openInEditor = () => {
+    if (!spec) return;
+    localStorage.setItem(DRAFT_KEY, JSON.stringify(fromSpec(spec, agents)));
+    navigate('/');
+  };
+
+  if (!job)
+    return (
+      <div className="page">
+        <h1>Run {id}</h1>
+        {err ? (
+          <div className="banner error" role="alert">
+            {err}
+          </div>
+        ) : (
+          <p className="muted">Loading…</p>
+        )}
+      </div>
+    );
+
+  const dur = between(job.started_at, job.finished_at, now);
+  return (
+    <div className="page run-page" data-job-id={id} data-status={status}>
+      <div className="page-head">
+        <div>
+          <p className="crumbs">
+            <Link to="/runs">Runs</Link> /
+          </p>
+          <h1>
+            {job.name || id} <StatusBadge status={status} />
+          </h1>
+          <p className="muted small">
+            <span className="mono">{id}</span> · created <time title={fmtDate(job.created_at)}>{fmtAgo(job.created_at, now)}</time>
+            {dur !== undefined ? ` · ${finished ? 'took' : 'running for'} ${fmtDuration(dur)}` : ''}
+          </p>
+        </div>
+        <div className="row">
+          {!finished ? (
+            <button type="button" className="danger" onClick={cancel} disabled={!!busy}>
+              {busy === 'cancel' ? 'Cancelling…' : 'Cancel run'}
+            </button>
+          ) : null}
+          <button
+            type="button"
+            onClick={rerun}
+            disabled={!!busy || !spec || !known?.complete}
+            title={known?.complete ? 'Run the same pipeline again, ignoring cached results' : 'This run was submitted elsewhere; the server does not return its edges'}
+          >
+            {busy === 'rerun' ? 'Starting…' : 'Re-run'}
+          </button>
+          <button type="button" onClick={openInEditor} disabled={!spec}>
+            Open in editor
+          </button>
+        </div>
+      </div>
+      {err ? (
+        <div className="banner error" role="alert">
+          {err}
+        </div>
+      ) : null}
+      {job.error || state.error ? (
+        <div className="banner error" role="alert">
+          {job.error || state.error}
+        </div>
+      ) : null}
+      <div className="run-grid">
+        <section className="panel dag-panel" aria-label="Pipeline graph">
+          <h2>Graph</h2>
+          {spec ? (
+            <ReactFlowProvider>
+              <RunGraph spec={spec} agents={agents} status={nodeStatus} progress={state.progress} />
+            </ReactFlowProvider>
+          ) : null}
+        </section>
+        <section className="panel" aria-label="Nodes">
+          <h2>Nodes</h2>
+          <div className="table-wrap">
+            <table className="records nodes-table">
+              <thead>
+                <tr>
+                  <th scope="col">Node</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Progress</th>
+                  <th scope="col">ETA</th>
+                  <th scope="col">Duration</th>
+                  <th scope="col">Tries</th>
+                </tr>
+              </thead>
+              <tbody>
+                {(job.nodes ?? []).map((n) => {
+                  const st = nodeStatus(n.id);
+                  const p = state.progress[n.id];
+                  const frac = st === 'succeeded' ? 1 : (p?.fraction ?? 0);
+                  const d = between(n.started_at, n.finished_at, now);
+                  return (
+                    <tr key={n.id} data-node={n.id} data-status={st}>
+                      <th scope="row">
+                        {n.id} <span className="muted small">{n.agent}</span>
+                        {n.error ? <div className="error-text small">{n.error}</div> : null}
+                      </th>
+                      <td>
+                        <StatusBadge status={st} />
+                      </td>
+                      <td>
+                        <progress max={1} value={frac} aria-label={`${n.id} progress`} /> <span className="small">{Math.round(frac * 100)}%</span>
+                        {p?.message ? <div className="muted small">{p.message}</div> : null}
+                      </td>
+                      <td>{st === 'running' && p?.eta ? fmtETA(p.eta) : '—'}</td>
+                      <td>{d === undefined ? '—' : fmtDuration(d)}</td>
+                      <td>{n.attempts ?? '—'}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      </div>
+      <Charts metrics={state.metrics} />
+      <LogPanel logs={state.logs} conn={conn} reconnects={reconnects} done={state.done || finished} lastId={state.lastId} />
+      <Reports job={job} />
+      {spec ? (
+        <details className="panel">
+          <summary>Pipeline spec (YAML)</summary>
+          <pre className="code">{toYAML(spec)}</pre>
+        </details>
+      ) : null}
+    </div>
+  );
+}
+
+function RunGraph({
+  spec,
+  agents,
+  status,
+  progress,
+}: {
+  spec: PipelineSpec;
+  agents: AgentSpec[];
+  status: (id: string) => string;
+  progress: Record<string, { fraction: number; eta?: number; message?: string }>;
+}) {
+  const { theme } = useTheme();
+  const g = useMemo(() => fromSpec(spec, agents), [spec, agents]);
+  const specOf = useMemo(() => new Map(agents.map((a) => [a.name, a])), [agents]);
+  const nodes: AgentFlowNode[] = g.nodes.map((n) => ({
+    id: n.id,
+    type: 'agent',
+    position: n.position,
+    draggable: false,
+    connectable: false,
+    data: { agent: n.agent, spec: specOf.get(n.agent), status: status(n.id), progress: progress[n.id] },
+  }));
+  const edges: Edge[] = g.edges.map((e) => ({ ...e, animated: status(e.source) === 'succeeded' && status(e.target) === 'running' }));
+  return (
+    <div className="run-graph">
+      <ReactFlow
+        key={g.nodes.map((n) => n.id).join() + (agents.length ? '+' : '')}
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        fitView
+        fitViewOptions={{ padding: 0.15, maxZoom: 1 }}
+        nodesConnectable={false}
+        nodesDraggable={false}
+        elementsSelectable={false}
+        colorMode={theme}
+        proOptions={{ hideAttribution: true }}
+        minZoom={0.2}
+      >
+        <Background />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}
+
+const CHARTS: { key: string; title: string; names: string[] }[] = [
+  { key: 'loss', title: 'Loss', names: ['loss', 'train_loss', 'eval_loss', 'val_loss'] },
+  { key: 'lr', title: 'Learning rate', names: ['learning_rate', 'lr'] },
+  { key: 'tps', title: 'Tokens/s', names: ['tokens_per_s', 'tokens_per_second', 'tok_s'] },
+];
+
+function Charts({ metrics }: { metrics: Record<string, Record<string, [number, number][]>> }) {
+  const nodes = Object.keys(metrics);
+  if (!nodes.length) return null;
+  const used = new Set<string>();
+  const charts = CHARTS.map((c) => {
+    const series: Series[] = [];
+    for (const n of nodes)
+      for (const name of c.names)
+        if (metrics[n][name]?.length) {
+          used.add(name);
+          series.push({ name: nodes.length > 1 ? `${n} ${name}` : name, points: metrics[n][name] });
+        }
+    return { ...c, series };
+  });
+  const others = [...new Set(nodes.flatMap((n) => Object.keys(metrics[n])))].filter((m) => !used.has(m));
+  return (
+    <section className="panel" aria-label="Training metrics">
+      <h2>Metrics</h2>
+      <div className="charts">
+        {charts.map((c) => (c.series.length ? <LineChart key={c.key} title={c.title} series={c.series} /> : null))}
+        {others.map((m) => (
+          <LineChart key={m} title={m} series={nodes.filter((n) => metrics[n][m]).map((n) => ({ name: nodes.length > 1 ? `${n} ${m}` : m, points: metrics[n][m] }))} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error'];
+const levelRank = (l: string) => Math.max(0, LEVELS.indexOf(l.startsWith('warn') ? 'warn' : l));
+
+function LogPanel({ logs, conn, reconnects, done, lastId }: { logs: LogLine[]; conn: string; reconnects: number; done: boolean; lastId: number }) {
+  const [node, setNode] = useState('');
+  const [level, setLevel] = useState('debug');
+  const [follow, setFollow] = useState(true);
+  const box = useRef<HTMLDivElement>(null);
+  const nodes = useMemo(() => [...new Set(logs.map((l) => l.node).filter(Boolean))] as string[], [logs]);
+  const shown = logs.filter((l) => (!node || l.node === node) && levelRank(l.level) >= levelRank(level));
+  useEffect(() => {
+    if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [shown.length, follow]);
+  return (
+    <section className="panel log-panel" aria-label="Log">
+      <div className="panel-head">
+        <h2>Log</h2>
+        <span className={`conn conn-${done ? 'closed' : conn}`} role="status" data-last-event-id={lastId}>
+          {done ? 'stream ended' : conn === 'open' ? '● live' : conn}
+          {reconnects ? ` · ${reconnects} reconnect${reconnects > 1 ? 's' : ''}` : ''}
+        </span>
+        <span className="spacer" />
+        <label className="inline">
+          <span>Node</span>
+          <select value={node} onChange={(e) => setNode(e.target.value)}>
+            <option value="">all</option>
+            {nodes.map((n) => (
+              <option key={n}>{n}</option>
+            ))}
+          </select>
+        </label>
+        <label className="inline">
+          <span>Level</span>
+          <select value={level} onChange={(e) => setLevel(e.target.value)}>
+            {LEVELS.map((l) => (
+              <option key={l}>{l}</option>
+            ))}
+          </select>
+        </label>
+        <label className="inline">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} />
+          <span>Follow</span>
+        </label>
+      </div>
+      <div className="log" ref={box} tabIndex={0} role="log" aria-label="Log lines" aria-live="off" data-lines={logs.length}>
+        {shown.map((l) => (
+          <div key={l.id} className={`log-line lvl-${l.level}`} data-event-id={l.id}>
+            <span className="log-time">{l.time ? new Date(l.time).toLocaleTimeString() : ''}</span>
+            <span className="log-node">{l.node ?? ''}</span>
+            <span className="log-level">{l.level}</span>
+            <span className="log-msg">
+              {l.msg}
+              {l.attrs && Object.keys(l.attrs).length ? (
+                <span className="log-attrs">
+                  {' '}
+                  {Object.entries(l.attrs)
+                    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+                    .join(' ')}
+                </span>
+              ) : null}
+            </span>
+          </div>
+        ))}
+        {!shown.length ? <div className="muted">{logs.length ? 'No lines match the filters.' : 'No log lines yet.'}</div> : null}
+      </div>
+    </section>
+  );
+}
+
+let artifactRoute: Promise<string | null> | null = null;
+
+/**
+ * findArtifactRoute looks in the server's OpenAPI document for a route that
+ * serves a node's output file (/jobs/{id}/nodes/{node}/outputs/{name} or
+ * .../artifacts/{name}), so the UI needs no guess that would 404.
+ */
+function findArtifactRoute(): Promise<string | null> {
+  artifactRoute ??= fetch('/openapi.json')
+    .then((r) => (r.ok ? r.json() : { paths: {} }))
+    .then((doc: { paths?: Record<string, unknown> }) => {
+      const re = /\/jobs\/\{[^}]+\}\/nodes\/\{[^}]+\}\/(outputs|artifacts)\/\{[^}]+\}$/;
+      return Object.keys(doc.paths ?? {}).find((p) => re.test(p)) ?? null;
+    })
+    .catch(() => null);
+  return artifactRoute;
+}
+
+/** artifactURL fills a route template with the job, node and output name. */
+export function artifactURL(route: string, jobID: string, nodeID: string, a: Artifact): string {
+  const vals = [jobID, nodeID, a.name].map(encodeURIComponent);
+  let i = 0;
+  return route.replace(/\{[^}]+\}/g, () => vals[i++] ?? '');
+}
+
+function Reports({ job }: { job: Job }) {
+  const reports = (job.nodes ?? []).flatMap((n) => (n.outputs ?? []).filter((a) => a.type === 'report').map((a) => ({ node: n.id, agent: n.agent, a })));
+  if (!reports.length) return null;
+  return (
+    <section className="panel" aria-label="Reports">
+      <h2>Reports</h2>
+      {reports.map((r) => (
+        <ReportCard key={`${r.node}/${r.a.name}`} job={job.job_id} node={r.node} agent={r.agent} artifact={r.a} />
+      ))}
+    </section>
+  );
+}
+
+function ReportCard({ job, node, agent, artifact }: { job: string; node: string; agent: string; artifact: Artifact }) {
+  const [data, setData] = useState<unknown>(undefined);
+  const [note, setNote] = useState('');
+  const [open, setOpen] = useState(true);
+  useEffect(() => {
+    const inline = artifact.meta?.report;
+    if (inline !== undefined) return setData(inline);
+    let stop = false;
+    findArtifactRoute().then(async (route) => {
+      if (stop) return;
+      if (!route) {
+        setNote('This server does not serve report files; showing the summary the node recorded.');
+        return setData(null);
+      }
+      try {
+        const r = await fetch(artifactURL(route, job, node, artifact), { headers: { Accept: 'application/json' } });
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        const body = await r.json();
+        if (!stop) setData(body);
+      } catch (e) {
+        if (!stop) {
+          setNote(`Could not load the report file (${(e as Error).message}); showing the summary the node recorded.`);
+          setData(null);
+        }
+      }
+    });
+    return () => {
+      stop = true;
+    };
+  }, [job, node, artifact]);
+  return (
+    <article className="report-card" data-report-node={node} data-report-name={artifact.name}>
+      <h3>
+        <button type="button" className="link" aria-expanded={open} onClick={() => setOpen((o) => !o)}>
+          {open ? '▾' : '▸'} {node} · {artifact.name}
+        </button>{' '}
+        <span className="muted small">({agent})</span>
+      </h3>
+      {open ? (
+        data === undefined ? (
+          <p className="muted">Loading…</p>
+        ) : data === null ? (
+          <>
+            {note ? <p className="muted small">{note}</p> : null}
+            <ReportView report={artifact.meta ?? {}} name={artifact.name} />
+          </>
+        ) : (
+          <ReportView report={data} name={artifact.name} />
+        )
+      ) : null}
+    </article>
+  );
+}

@@ -1,0 +1,146 @@
+// ReportView renders the JSON reports nodes produce (dataset profiles,
+// validation findings, evaluation and comparison reports) as headed sections,
+// key/value tables, tables of records and bar charts — never as raw JSON.
+// It is shape-driven, so new report kinds render sensibly without code here.
+
+import { useState } from 'react';
+import { BarChart } from './charts';
+import { fmtNum } from './format';
+
+type J = unknown;
+
+const isObj = (v: J): v is Record<string, J> => !!v && typeof v === 'object' && !Array.isArray(v);
+const isScalar = (v: J) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+const title = (k: string) => k.replace(/[_-]+/g, ' ').replace(/^\w/, (c) => c.toUpperCase());
+
+function Scalar({ v }: { v: J }) {
+  if (typeof v === 'number') return <span className="num">{fmtNum(v)}</span>;
+  if (typeof v === 'boolean') return <span>{v ? 'yes' : 'no'}</span>;
+  if (v === null || v === undefined) return <span className="muted">—</span>;
+  if (Array.isArray(v)) return <span>{v.map((x) => (isScalar(x) ? String(x) : JSON.stringify(x))).join(', ')}</span>;
+  if (isObj(v)) return <span className="small">{Object.entries(v).map(([k, x]) => `${k}: ${isScalar(x) ? String(x) : JSON.stringify(x)}`).join(', ')}</span>;
+  const s = String(v);
+  return <span className={s.length > 120 ? 'long-text' : undefined}>{s}</span>;
+}
+
+// Column order: row numbers and identifying fields first.
+const FIRST = ['row', 'line', 'index', 'severity', 'level', 'code', 'rule', 'field', 'name', 'model', 'metric'];
+
+function RecordsTable({ rows, caption }: { rows: Record<string, J>[]; caption?: string }) {
+  const [limit, setLimit] = useState(50);
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))].sort((a, b) => {
+    const ia = FIRST.indexOf(a);
+    const ib = FIRST.indexOf(b);
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+  });
+  return (
+    <div className="table-wrap">
+      <table className="records">
+        {caption ? <caption>{caption}</caption> : null}
+        <thead>
+          <tr>
+            {cols.map((c) => (
+              <th key={c} scope="col">
+                {title(c)}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.slice(0, limit).map((r, i) => (
+            <tr key={i} className={typeof r.severity === 'string' ? `sev-${r.severity}` : undefined}>
+              {cols.map((c) => (
+                <td key={c}>
+                  <Scalar v={r[c]} />
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {rows.length > limit ? (
+        <button type="button" className="link" onClick={() => setLimit((l) => l + 200)}>
+          Show more ({rows.length - limit} hidden)
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+function KV({ obj }: { obj: Record<string, J> }) {
+  return (
+    <table className="kv">
+      <tbody>
+        {Object.entries(obj).map(([k, v]) => (
+          <tr key={k}>
+            <th scope="row">{title(k)}</th>
+            <td>
+              <Scalar v={v} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Section({ name, value, depth }: { name: string; value: J; depth: number }) {
+  const H = (depth <= 0 ? 'h3' : depth === 1 ? 'h4' : 'h5') as 'h3';
+  return (
+    <section className="report-section">
+      <H>{title(name)}</H>
+      <Value value={value} depth={depth + 1} name={name} />
+    </section>
+  );
+}
+
+function Value({ value, depth, name }: { value: J; depth: number; name?: string }) {
+  if (isScalar(value)) return <Scalar v={value} />;
+  if (Array.isArray(value)) {
+    if (!value.length) return <p className="muted">None.</p>;
+    if (value.every(isObj)) return <RecordsTable rows={value as Record<string, J>[]} />;
+    if (value.every((v) => typeof v === 'number') && value.length > 1)
+      return <BarChart title={depth > 0 ? '' : name ? title(name) : 'values'} items={(value as number[]).map((v, i) => ({ label: String(i), value: v }))} />;
+    return (
+      <ul>
+        {value.map((v, i) => (
+          <li key={i}>{isScalar(v) ? <Scalar v={v} /> : <Value value={v} depth={depth} />}</li>
+        ))}
+      </ul>
+    );
+  }
+  if (isObj(value)) {
+    const entries = Object.entries(value);
+    const scalars = entries.filter(([, v]) => isScalar(v) || (Array.isArray(v) && v.every(isScalar) && v.length <= 8 && !v.every((x) => typeof x === 'number')));
+    const rest = entries.filter((e) => !scalars.includes(e));
+    const numeric = entries.filter(([, v]) => typeof v === 'number');
+    // A map of names to numbers (metrics, a histogram) reads best as bars.
+    const asBars = numeric.length >= 2 && numeric.length === entries.length;
+    // A map of names to objects with the same numeric keys (models × metrics) is a table.
+    const objs = entries.filter(([, v]) => isObj(v)) as [string, Record<string, J>][];
+    const asMatrix = objs.length >= 2 && objs.length === entries.length && objs.every(([, o]) => Object.values(o).every(isScalar));
+    if (asMatrix)
+      return <RecordsTable rows={objs.map(([k, o]) => ({ name: k, ...o }))} />;
+    return (
+      <div className="report-obj">
+        {asBars ? (
+          <BarChart title={depth > 0 ? '' : name ? title(name) : 'values'} items={numeric.map(([k, v]) => ({ label: k, value: v as number }))} />
+        ) : scalars.length ? (
+          <KV obj={Object.fromEntries(scalars)} />
+        ) : null}
+        {rest.map(([k, v]) => (
+          <Section key={k} name={k} value={v} depth={depth} />
+        ))}
+      </div>
+    );
+  }
+  return null;
+}
+
+export function ReportView({ report, name }: { report: J; name?: string }) {
+  return (
+    <div className="report" data-report={name}>
+      <Value value={report} depth={0} name={name} />
+    </div>
+  );
+}
