@@ -137,3 +137,13 @@ func TestLlamaPostProcessor(t *testing.T) {
 		}
 	}
 }
+
+func TestRustLower(t *testing.T) {
+	t.Parallel()
+	// Expected values from Rust's str::to_lowercase (Unicode full case mapping).
+	for in, want := range map[string]string{"ABC": "abc", "İstanbul": "i\u0307stanbul", "ΟΔΟΣ": "οδος", "ΟΔΟΣ ΣΑ": "οδος σα", "Σ": "σ", "AΣb": "aσb"} {
+		if got := rustLower(in); got != want {
+			t.Errorf("rustLower(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
