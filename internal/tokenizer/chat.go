@@ -111,6 +111,9 @@ func (t *Tokenizer) ApplyChatTemplate(messages []map[string]any, opts ChatOption
 	} else if _, ok := data["tools"]; !ok {
 		data["tools"] = jinja.None()
 	}
+	if _, ok := data["documents"]; !ok {
+		data["documents"] = jinja.None() // transformers always passes documents (None by default)
+	}
 	data["add_generation_prompt"] = jinja.NewBool(opts.AddGenerationPrompt)
 	data["__filter_tojson"] = jinja.NewCallable("tojson", tojson)
 	data["strftime_now"] = jinja.NewCallable("strftime_now", strftimeNow)

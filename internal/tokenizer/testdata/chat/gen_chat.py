@@ -86,7 +86,8 @@ def main():
             for gen in (False, True):
                 path = os.path.join(HERE, name, c["name"] + (".gen" if gen else "") + ".txt")
                 try:
-                    out = t.render(messages=c["messages"], tools=c.get("tools"), add_generation_prompt=gen, **toks, **extra)
+                    out = t.render(messages=c["messages"], tools=c.get("tools"), documents=None,
+                                   add_generation_prompt=gen, **toks, **extra)
                 except Exception as ex:  # the Go side must fail too (messages differ between engines)
                     out = "ERROR: " + str(ex)
                 with open(path, "w", encoding="utf-8", newline="") as g:
