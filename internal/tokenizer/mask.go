@@ -5,17 +5,23 @@ import (
 )
 
 // EncodeChat renders messages with the chat template and encodes the text (without adding special
-// tokens: the template carries them). assistantMask[i] is true where ids[i] is assistant output: the
-// assistant's content (including what the template puts there, like tool calls or think blocks) through
-// the end-of-turn token, but not the turn header before it nor text the template adds after the
-// end-of-turn token. Masks are meant for prompt-loss masking in training.
+// tokens: the template carries them). assistantMask[i] is true where ids[i] is assistant output.
+//
+// When the template marks assistant output with {% generation %} blocks, the mask is exactly
+// transformers' return_assistant_tokens_mask: every token overlapping a block's output. Otherwise it
+// covers the assistant's content (including what the template puts there, like tool calls or think
+// blocks) through the end-of-turn token, but not the turn header before it nor text the template adds
+// after the end-of-turn token. Masks are meant for prompt-loss masking in training.
 func (t *Tokenizer) EncodeChat(messages []map[string]any, opts ChatOptions) (ids []int, assistantMask []bool, err error) {
-	full, err := t.ApplyChatTemplate(messages, opts)
+	full, genSpans, err := t.renderChat(messages, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	spans := t.assistantSpans(full, messages, opts)
 	ids = t.encodeRendered(full)
+	if len(genSpans) > 0 {
+		return ids, t.overlapMask(ids, full, genSpans), nil
+	}
+	spans := t.assistantSpans(full, messages, opts)
 	assistantMask = make([]bool, len(ids))
 	if len(spans) == 0 {
 		return ids, assistantMask, nil
@@ -40,6 +46,35 @@ func (t *Tokenizer) EncodeChat(messages []map[string]any, opts ChatOptions) (ids
 		}
 	}
 	return ids, assistantMask, nil
+}
+
+// overlapMask marks the tokens whose text overlaps any span (transformers' char_to_token rule).
+func (t *Tokenizer) overlapMask(ids []int, text string, spans [][2]int) []bool {
+	mask := make([]bool, len(ids))
+	offs, ok := t.tokenOffsets(ids, text)
+	if !ok {
+		for _, s := range spans {
+			lo := len(t.encodeRendered(text[:s[0]]))
+			hi := len(t.encodeRendered(text[:s[1]]))
+			for i := lo; i < min(hi, len(ids)); i++ {
+				mask[i] = true
+			}
+		}
+		return mask
+	}
+	for i := range ids {
+		end := len(text)
+		if i+1 < len(ids) {
+			end = offs[i+1]
+		}
+		for _, s := range spans {
+			if offs[i] < s[1] && end > s[0] && s[1] > s[0] {
+				mask[i] = true
+				break
+			}
+		}
+	}
+	return mask
 }
 
 // encodeRendered encodes a rendered chat without adding special tokens. For tokenizer.model files,
