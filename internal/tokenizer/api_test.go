@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -90,5 +91,59 @@ func TestVocab(t *testing.T) {
 	l := load(t, "llama-legacy").Vocab()
 	if l.Kind != "bpe-sp" || !l.AddBOS || l.Types[3] != TypeByte || l.UNK != 0 {
 		t.Errorf("llama-legacy: kind %s addBOS %v type %d unk %d", l.Kind, l.AddBOS, l.Types[3], l.UNK)
+	}
+}
+
+// TestLlamaPostProcessor: for Llama tokenizer classes, add_bos_token / add_eos_token in
+// tokenizer_config.json decide the special tokens, as transformers' LlamaTokenizerFast does.
+func TestLlamaPostProcessor(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		config string
+		want   []int
+	}{
+		{`{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true, "add_eos_token": true}`, []int{1, 2}},
+		{`{"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": false}`, []int{}},
+		{`{"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "add_bos_token": false}`, []int{1}}, // tokenizer.json decides
+	} {
+		dir := t.TempDir()
+		b, err := os.ReadFile("testdata/llama-legacy/tokenizer.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(tc.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := tok.Encode("hi", false)
+		got := tok.Encode("hi", true)
+		var specials []int
+		for _, id := range got {
+			if !slices.Contains(plain, id) {
+				specials = append(specials, id)
+			}
+		}
+		if specials == nil {
+			specials = []int{}
+		}
+		if !slices.Equal(specials, tc.want) {
+			t.Errorf("%s: special ids %v, want %v", tc.config, specials, tc.want)
+		}
+	}
+}
+
+func TestRustLower(t *testing.T) {
+	t.Parallel()
+	// Expected values from Rust's str::to_lowercase (Unicode full case mapping).
+	for in, want := range map[string]string{"ABC": "abc", "İstanbul": "i\u0307stanbul", "ΟΔΟΣ": "οδος", "ΟΔΟΣ ΣΑ": "οδος σα", "Σ": "σ", "AΣb": "aσb"} {
+		if got := rustLower(in); got != want {
+			t.Errorf("rustLower(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

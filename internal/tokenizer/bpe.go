@@ -50,7 +50,7 @@ type bpeModel struct {
 	vocab        map[string]int // token strings in the model's alphabet (raw bytes in byte-level mode)
 	byteID       [256]int32     // byte-level: id of each single byte; else id of <0xXX> (-1 if absent)
 	merges       map[uint64]uint64
-	mergeList    []string // "a b" in rank order, token strings as in tokenizer.json
+	mergePairs   [][2]string // in rank order, token strings as in tokenizer.json
 	unk          int
 	fuseUnk      bool
 	byteFallback bool
@@ -59,39 +59,66 @@ type bpeModel struct {
 }
 
 type jsonBPE struct {
-	Type            string            `json:"type"`
-	Vocab           map[string]int    `json:"vocab"`
-	Merges          []json.RawMessage `json:"merges"`
-	UnkToken        *string           `json:"unk_token"`
-	FuseUnk         bool              `json:"fuse_unk"`
-	ByteFallback    bool              `json:"byte_fallback"`
-	IgnoreMerges    bool              `json:"ignore_merges"`
-	ContinuingPref  *string           `json:"continuing_subword_prefix"`
-	EndOfWordSuffix *string           `json:"end_of_word_suffix"`
+	Type            string          `json:"type"`
+	Vocab           json.RawMessage `json:"vocab"`
+	Merges          json.RawMessage `json:"merges"`
+	UnkToken        *string         `json:"unk_token"`
+	FuseUnk         bool            `json:"fuse_unk"`
+	ByteFallback    bool            `json:"byte_fallback"`
+	IgnoreMerges    bool            `json:"ignore_merges"`
+	ContinuingPref  *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix *string         `json:"end_of_word_suffix"`
 }
 
 func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
-	var ty typed
-	if err := json.Unmarshal(raw, &ty); err != nil {
-		return nil, err
-	}
-	if ty.Type != "BPE" && ty.Type != "" {
-		return nil, fmt.Errorf("type %q is not supported (only BPE)", ty.Type)
-	}
 	var j jsonBPE
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, err
 	}
-	if len(j.Vocab) == 0 {
+	if j.Type != "BPE" && j.Type != "" {
+		return nil, fmt.Errorf("type %q is not supported (only BPE)", j.Type)
+	}
+	var vocab map[string]int
+	if err := json.Unmarshal(j.Vocab, &vocab); err != nil {
+		return nil, fmt.Errorf("vocab: %w", err)
+	}
+	if len(vocab) == 0 {
 		return nil, errors.New("vocab: empty")
+	}
+	// Merges are "a b" strings (older files) or [a, b] pairs.
+	var pairs [][2]string
+	if len(j.Merges) > 0 && !isNull(j.Merges) {
+		var strs []string
+		if err := json.Unmarshal(j.Merges, &strs); err == nil {
+			pairs = make([][2]string, len(strs))
+			for i, s := range strs {
+				a, b, ok := strings.Cut(s, " ")
+				if !ok || strings.Contains(b, " ") {
+					return nil, fmt.Errorf("merges[%d]: %q is not two tokens", i, s)
+				}
+				pairs[i] = [2]string{a, b}
+			}
+		} else {
+			var lists [][]string
+			if err := json.Unmarshal(j.Merges, &lists); err != nil {
+				return nil, errors.New("merges: want [\"a b\", ...] or [[a, b], ...]")
+			}
+			pairs = make([][2]string, len(lists))
+			for i, l := range lists {
+				if len(l) != 2 {
+					return nil, fmt.Errorf("merges[%d]: want two tokens, got %d", i, len(l))
+				}
+				pairs[i] = [2]string{l[0], l[1]}
+			}
+		}
 	}
 	if j.ContinuingPref != nil && *j.ContinuingPref != "" || j.EndOfWordSuffix != nil && *j.EndOfWordSuffix != "" {
 		return nil, errors.New("continuing_subword_prefix and end_of_word_suffix are not supported")
 	}
-	m := &bpeModel{byteLevel: byteLevel, textVocab: j.Vocab, vocab: make(map[string]int, len(j.Vocab)),
+	m := &bpeModel{byteLevel: byteLevel, textVocab: vocab, vocab: make(map[string]int, len(vocab)),
 		unk: -1, fuseUnk: j.FuseUnk, byteFallback: j.ByteFallback, ignoreMerges: j.IgnoreMerges}
 	n := 0
-	for tok, id := range j.Vocab {
+	for tok, id := range vocab {
 		if id < 0 || id > 1<<22 {
 			return nil, fmt.Errorf("vocab[%q]: id %d out of range", tok, id)
 		}
@@ -101,7 +128,7 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 	for i := range m.byteID {
 		m.byteID[i] = -1
 	}
-	for tok, id := range j.Vocab {
+	for tok, id := range vocab {
 		m.idToToken[id] = tok
 		key := tok
 		if byteLevel {
@@ -118,37 +145,23 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 		m.vocab[key] = id
 	}
 	if j.UnkToken != nil {
-		id, ok := j.Vocab[*j.UnkToken]
+		id, ok := vocab[*j.UnkToken]
 		if !ok {
 			return nil, fmt.Errorf("unk_token %q: not in vocab", *j.UnkToken)
 		}
 		m.unk = id
 	}
-	m.merges = make(map[uint64]uint64, len(j.Merges))
-	for i, r := range j.Merges {
-		var a, b string
-		var s string
-		if err := json.Unmarshal(r, &s); err == nil {
-			parts := strings.Split(s, " ")
-			if len(parts) != 2 {
-				return nil, fmt.Errorf("merges[%d]: %q is not two tokens", i, s)
-			}
-			a, b = parts[0], parts[1]
-		} else {
-			var pair []string
-			if err := json.Unmarshal(r, &pair); err != nil || len(pair) != 2 {
-				return nil, fmt.Errorf("merges[%d]: want \"a b\" or [a, b]", i)
-			}
-			a, b = pair[0], pair[1]
-		}
-		ia, ok1 := j.Vocab[a]
-		ib, ok2 := j.Vocab[b]
-		inew, ok3 := j.Vocab[a+b]
+	m.merges = make(map[uint64]uint64, len(pairs))
+	m.mergePairs = pairs
+	for i, p := range pairs {
+		a, b := p[0], p[1]
+		ia, ok1 := vocab[a]
+		ib, ok2 := vocab[b]
+		inew, ok3 := vocab[a+b]
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("merges[%d]: %q + %q: token not in vocab", i, a, b)
 		}
 		m.merges[uint64(ia)<<32|uint64(ib)] = uint64(i)<<32 | uint64(inew)
-		m.mergeList = append(m.mergeList, a+" "+b)
 	}
 	m.cache.init()
 	return m, nil

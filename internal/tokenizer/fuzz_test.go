@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/whetstone/whetstone/internal/tokenizer/sentencepiece"
 )
@@ -100,4 +101,39 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "neither tokenizer.json nor tokenizer.model") {
 		t.Errorf("empty folder: err = %v", err)
 	}
+}
+
+// FuzzEncode encodes arbitrary strings (invalid UTF-8 included) with small tokenizers of each kind:
+// no panics, and byte-level BPE decodes valid UTF-8 input back unchanged.
+func FuzzEncode(f *testing.F) {
+	for _, s := range []string{"", "hello world", "  \t\n", "<s>x</s>", "\xff\xfe", "é\u0301😀", "<mask> [W] hello world", "123456789"} {
+		f.Add(s)
+	}
+	names := []string{"llama3-style", "llama-legacy", "llama-metaspace", "stories260K", "spm-unigram", "spm-bpe-nfkc", "added-bytelevel"}
+	toks := make([]*Tokenizer, len(names))
+	for i, n := range names {
+		if tokenizerDirs[n] != "" {
+			toks[i] = load(f, n)
+			continue
+		}
+		tok, err := Load(filepath.Join("testdata", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i, tok := range toks {
+			ids := tok.Encode(s, true)
+			for _, id := range ids {
+				if id < 0 || id >= tok.VocabSize() {
+					t.Fatalf("%s: id %d out of range", names[i], id)
+				}
+			}
+			out := tok.DecodeWith(tok.Encode(s, false), DecodeOptions{CleanUpSpaces: new(bool)})
+			if names[i] == "llama3-style" && utf8.ValidString(s) && out != s {
+				t.Fatalf("%s: Decode(Encode(%q)) = %q", names[i], s, out)
+			}
+		}
+	})
 }

@@ -113,10 +113,8 @@ func parseHF(b []byte) (*hfPipeline, error) {
 	}
 	p.idToToken = make([]string, n)
 	copy(p.idToToken, p.bpe.idToToken)
-	p.tokenToID = make(map[string]int, n)
-	for tok, id := range p.bpe.textVocab {
-		p.tokenToID[tok] = id
-	}
+	// The model's vocabulary map is extended in place with the added tokens.
+	p.tokenToID = p.bpe.textVocab
 	var raw, normd []addedToken
 	p.addedByID = map[int]addedToken{}
 	for _, a := range j.AddedTokens {
@@ -173,7 +171,7 @@ func parseNormalizer(raw json.RawMessage) (func(string) string, error) {
 	case "NFKD":
 		return norm.NFKD.String, nil
 	case "Lowercase":
-		return strings.ToLower, nil
+		return rustLower, nil
 	case "StripAccents":
 		return func(s string) string {
 			return strings.Map(func(r rune) rune {
@@ -476,4 +474,46 @@ func findSplitPattern(raw json.RawMessage) string {
 		}
 	}
 	return ""
+}
+
+// rustLower lowercases like Rust's str::to_lowercase: full case mapping for U+0130 and final sigma,
+// which Go's simple per-rune mapping lacks.
+func rustLower(s string) string {
+	if !strings.ContainsAny(s, "\u0130\u03a3") {
+		return strings.ToLower(s)
+	}
+	var sb strings.Builder
+	rs := []rune(s)
+	for i, r := range rs {
+		switch r {
+		case '\u0130':
+			sb.WriteString("i\u0307")
+		case '\u03a3':
+			// Final sigma: preceded by a cased letter and not followed by one (ignoring case-ignorable marks).
+			before := false
+			for j := i - 1; j >= 0; j-- {
+				if unicode.Is(unicode.Mn, rs[j]) || rs[j] == '\'' {
+					continue
+				}
+				before = unicode.IsLetter(rs[j]) && (unicode.IsUpper(rs[j]) || unicode.IsLower(rs[j]) || unicode.IsTitle(rs[j]))
+				break
+			}
+			after := false
+			for j := i + 1; j < len(rs); j++ {
+				if unicode.Is(unicode.Mn, rs[j]) || rs[j] == '\'' {
+					continue
+				}
+				after = unicode.IsLetter(rs[j]) && (unicode.IsUpper(rs[j]) || unicode.IsLower(rs[j]) || unicode.IsTitle(rs[j]))
+				break
+			}
+			if before && !after {
+				sb.WriteRune('\u03c2')
+			} else {
+				sb.WriteRune('\u03c3')
+			}
+		default:
+			sb.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return sb.String()
 }

@@ -26,6 +26,9 @@ type Tokenizer struct {
 
 	bos, eos int // -1 when absent
 	stops    []int
+
+	// spmSpecial matches special-token strings in rendered chats for tokenizer.model files.
+	spmSpecial *addedMatcher
 }
 
 // Load reads a tokenizer from a model folder: tokenizer.json if present, else tokenizer.model
@@ -100,6 +103,25 @@ func Load(dir string) (*Tokenizer, error) {
 		}
 	}
 	t.stops = t.computeStops(dir)
+	if t.hf != nil {
+		t.updatePostProcessor()
+	}
+	if t.spm != nil {
+		var specials []addedToken
+		for id := range t.special {
+			if tok := t.idToToken[id]; tok != "" && t.spm.m.Pieces[id].Type != sentencepiece.Unknown {
+				specials = append(specials, addedToken{ID: id, Content: tok, Special: true})
+			}
+		}
+		for _, tok := range t.cfg.specialTokens() {
+			if id, ok := t.tokenToID[tok]; ok && !t.special[id] {
+				specials = append(specials, addedToken{ID: id, Content: tok, Special: true})
+			}
+		}
+		if len(specials) > 0 {
+			t.spmSpecial = newAddedMatcher(specials)
+		}
+	}
 	return t, nil
 }
 
@@ -253,4 +275,26 @@ func LoadTemplates(dir string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("%w in %s", ErrNoChatTemplate, dir)
 	}
 	return &Tokenizer{cfg: cfg, bos: -1, eos: -1, special: map[int]bool{}, tokenToID: map[string]int{}}, nil
+}
+
+// updatePostProcessor mirrors transformers' LlamaTokenizerFast / GemmaTokenizerFast, which rebuild the
+// post-processor from add_bos_token and add_eos_token when loading.
+func (t *Tokenizer) updatePostProcessor() {
+	switch strings.TrimSuffix(t.cfg.TokenizerClass, "Fast") {
+	case "LlamaTokenizer", "CodeLlamaTokenizer", "GemmaTokenizer":
+	default:
+		return
+	}
+	if t.cfg.AddBOSToken == nil && t.cfg.AddEOSToken == nil {
+		return
+	}
+	var steps []postStep
+	if t.cfg.addBOS(true) && t.bos >= 0 {
+		steps = append(steps, postStep{ids: []int{t.bos}})
+	}
+	steps = append(steps, postStep{seq: true})
+	if t.cfg.addEOS(false) && t.eos >= 0 {
+		steps = append(steps, postStep{ids: []int{t.eos}})
+	}
+	t.hf.post = steps
 }

@@ -73,7 +73,10 @@ func (t *Tokenizer) Vocab() *Vocab {
 		if !p.byteLevel {
 			v.Kind = "bpe-sp"
 		}
-		v.Merges = append([]string(nil), p.bpe.mergeList...)
+		v.Merges = make([]string, len(p.bpe.mergePairs))
+		for i, m := range p.bpe.mergePairs {
+			v.Merges[i] = m[0] + " " + m[1]
+		}
 		for id, tok := range v.Tokens {
 			v.Types[id] = TypeNormal
 			if a, ok := p.addedByID[id]; ok {

@@ -1112,7 +1112,8 @@ func (p *templateParser) parseUntil(stopKeywords ...string) ([]node, error) {
 					return nil, fmt.Errorf("line %d: unclosed generation block", seg.line)
 				}
 				p.advance()
-				nodes = append(nodes, body...)
+				// Whetstone patch: keep the block so renders can report its output span.
+				nodes = append(nodes, &generationNode{body: body})
 
 			default:
 				return nil, fmt.Errorf("line %d: unknown statement %q", seg.line, keyword)

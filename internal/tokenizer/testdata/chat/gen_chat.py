@@ -8,7 +8,7 @@ a render that raises is written as "ERROR: message" (the Go side must fail as we
 templates/real-*.jinja are real model chat templates as collected in github.com/ardanlabs/jinja
 v1.8.0 testdata (Apache-2.0 repository); features.jinja is written for these tests.
 """
-import json, os
+import json, os, re
 from datetime import datetime
 import jinja2
 from jinja2 import nodes
@@ -22,8 +22,15 @@ EXTRA_TEMPLATES = os.path.join(HERE, "templates")
 
 
 class AssistantTracker(Extension):
-    """transformers' {% generation %} block, rendered as its body."""
+    """transformers' {% generation %} block (AssistantTracker): rendered as its body; while tracking,
+    records (start, end) character offsets of each block's output like transformers does for
+    return_assistant_tokens_mask."""
     tags = {"generation"}
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        self.blocks = None
+        self.indices = None
 
     def parse(self, parser):
         lineno = next(parser.stream).lineno
@@ -31,7 +38,23 @@ class AssistantTracker(Extension):
         return nodes.CallBlock(self.call_method("_render", []), [], [], body).set_lineno(lineno)
 
     def _render(self, caller):
-        return caller()
+        rv = caller()
+        if self.blocks is not None:
+            start = len("".join(self.blocks))
+            self.indices.append((start, start + len(rv)))
+        return rv
+
+
+def render_with_indices(env, t, **kw):
+    tracker = env.extensions[AssistantTracker.identifier]
+    blocks, indices = [], []
+    tracker.blocks, tracker.indices = blocks, indices
+    try:
+        for b in t.generate(**kw):
+            blocks.append(b)
+    finally:
+        tracker.blocks = tracker.indices = None
+    return "".join(blocks), indices
 
 
 def env():
@@ -86,11 +109,18 @@ def main():
             for gen in (False, True):
                 path = os.path.join(HERE, name, c["name"] + (".gen" if gen else "") + ".txt")
                 try:
-                    out = t.render(messages=c["messages"], tools=c.get("tools"), add_generation_prompt=gen, **toks, **extra)
+                    out = t.render(messages=c["messages"], tools=c.get("tools"), documents=None,
+                                   add_generation_prompt=gen, **toks, **extra)
                 except Exception as ex:  # the Go side must fail too (messages differ between engines)
                     out = "ERROR: " + str(ex)
                 with open(path, "w", encoding="utf-8", newline="") as g:
                     g.write(out)
+                if re.search(r"\{%-?\s*generation\s*-?%\}", src) and not out.startswith("ERROR: "):
+                    text, idx = render_with_indices(e, t, messages=c["messages"], tools=c.get("tools"), documents=None,
+                                                    add_generation_prompt=gen, **toks, **extra)
+                    assert text == out
+                    with open(path[:-4] + ".spans.json", "w") as g:
+                        json.dump(idx, g)
 
 
 if __name__ == "__main__":
