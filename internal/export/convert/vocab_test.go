@@ -109,6 +109,7 @@ func TestConvertErrors(t *testing.T) {
 		{"layers", func(c map[string]any) { c["num_hidden_layers"] = 3.0 }, "layer 3"},
 		{"vocab", func(c map[string]any) { c["vocab_size"] = 600.0 }, "config.json implies [600 64]"},
 		{"act", func(c map[string]any) { c["hidden_act"] = "gelu" }, "hidden_act"},
+		{"untied without head", func(c map[string]any) { c["tie_word_embeddings"] = false }, "lm_head.weight"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
