@@ -83,7 +83,14 @@ type Bus struct {
 
 	mu   sync.Mutex
 	subs map[string]map[*Subscription]struct{}
+	// tails hold the latest contiguous events published in this process
+	// for jobs with subscribers, so a fan-out to many subscribers reads
+	// memory instead of the store.
+	tails map[string][]store.Event
 }
+
+// tailLen bounds each job's in-memory tail.
+const tailLen = 512
 
 // NewBus returns a bus over st. Subscribers poll st every poll (default
 // 500ms) for events from other processes.
@@ -94,7 +101,7 @@ func NewBus(st store.Store, poll time.Duration, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bus{st: st, poll: poll, log: log, subs: map[string]map[*Subscription]struct{}{}}
+	return &Bus{st: st, poll: poll, log: log, subs: map[string]map[*Subscription]struct{}{}, tails: map[string][]store.Event{}}
 }
 
 // Publish stores e (assigning e.Seq) and wakes its job's subscribers.
@@ -102,8 +109,41 @@ func (b *Bus) Publish(ctx context.Context, e *store.Event) error {
 	if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.AppendEvent(ctx, e) }); err != nil {
 		return err
 	}
+	b.remember(*e)
 	b.Notify(e.JobID)
 	return nil
+}
+
+// remember appends e to its job's tail when it continues it, else starts
+// the tail again at e (events stored in other transactions leave gaps).
+func (b *Bus) remember(e store.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.subs[e.JobID]) == 0 {
+		return
+	}
+	t := b.tails[e.JobID]
+	if len(t) > 0 && t[len(t)-1].Seq+1 == e.Seq {
+		if len(t) >= tailLen {
+			t = append(t[:0:0], t[len(t)-tailLen/2:]...)
+		}
+		b.tails[e.JobID] = append(t, e)
+		return
+	}
+	b.tails[e.JobID] = []store.Event{e}
+}
+
+// fromTail returns the events after seq when the tail holds all of them
+// up to its end, and false when the store must be read.
+func (b *Bus) fromTail(jobID string, after int64) ([]store.Event, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.tails[jobID]
+	if len(t) == 0 || t[0].Seq > after+1 || t[len(t)-1].Seq <= after {
+		return nil, false
+	}
+	i := int(after + 1 - t[0].Seq)
+	return append([]store.Event(nil), t[i:]...), true
 }
 
 // PublishActive is Publish for a job that has not ended; once it has, the
@@ -119,6 +159,7 @@ func (b *Bus) PublishActive(ctx context.Context, e *store.Event) (bool, error) {
 		return false, err
 	}
 	if ok {
+		b.remember(*e)
 		b.Notify(e.JobID)
 	}
 	return ok, nil
@@ -164,6 +205,7 @@ func (s *Subscription) Close() {
 	delete(s.b.subs[s.jobID], s)
 	if len(s.b.subs[s.jobID]) == 0 {
 		delete(s.b.subs, s.jobID)
+		delete(s.b.tails, s.jobID)
 	}
 	s.b.mu.Unlock()
 }
@@ -177,9 +219,12 @@ func (s *Subscription) Next(ctx context.Context, maxWait time.Duration) ([]store
 	tick := time.NewTicker(s.b.poll)
 	defer tick.Stop()
 	for {
-		evs, err := s.b.st.ListEvents(ctx, s.jobID, s.last, 500)
-		if err != nil {
-			return nil, err
+		evs, ok := s.b.fromTail(s.jobID, s.last)
+		if !ok {
+			var err error
+			if evs, err = s.b.st.ListEvents(ctx, s.jobID, s.last, 500); err != nil {
+				return nil, err
+			}
 		}
 		if len(evs) > 0 {
 			s.last = evs[len(evs)-1].Seq

@@ -109,7 +109,7 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 		o.mu.Unlock()
 	}()
 	watchDone := make(chan struct{})
-	go o.watch(runCtx, cancel, ref, owner, watchDone)
+	go o.watch(runCtx, cancel, ref, owner, now.Add(o.cfg.LeaseTimeout), watchDone)
 
 	outs, cacheKey, cached, runErr := o.execute(runCtx, job, node, ag, log)
 	cancel(nil)
@@ -157,8 +157,15 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 }
 
 // watch renews the lease and watches for the job's end until ctx ends.
-func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, done chan<- struct{}) {
+//
+// If renewals stall (a write lock held for long, a paused process), the
+// agent is cancelled shortly before the lease it holds ends, so it never
+// runs on past its lease alongside a worker that took the node over.
+func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, until time.Time, done chan<- struct{}) {
 	defer close(done)
+	margin := o.cfg.LeaseTimeout / 10
+	expire := time.AfterFunc(time.Until(until)-margin, func() { cancel(errLeaseLost) })
+	defer expire.Stop()
 	poll := time.NewTicker(o.cfg.PollInterval)
 	defer poll.Stop()
 	renew := time.NewTicker(max(o.cfg.LeaseTimeout/3, 10*time.Millisecond))
@@ -175,14 +182,18 @@ func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc
 			}
 		case <-renew.C:
 			var ok bool
+			newUntil := time.Now().UTC().Add(o.cfg.LeaseTimeout)
 			err := o.st.InTx(ctx, func(tx store.Tx) error {
 				var err error
-				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, time.Now().UTC().Add(o.cfg.LeaseTimeout))
+				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, newUntil)
 				return err
 			})
 			if err == nil && !ok {
 				cancel(errLeaseLost)
 				return
+			}
+			if err == nil {
+				expire.Reset(time.Until(newUntil) - margin)
 			}
 		}
 	}
@@ -283,7 +294,7 @@ func (q *quietEmitter) Metrics(step int, values map[string]float64) {
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // storeOutputs checks the agent's artifacts and moves them into the blob
-// store under jobs/JOB/NODE/NAME (a file) or jobs/JOB/NODE/NAME/ (a folder).
+// store under jobs/JOB/NODE/NAME/FILE (a file) or jobs/JOB/NODE/NAME/ (a folder).
 func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *store.Node, spec agent.Spec, outDir string, outs []agent.Artifact) ([]agent.Artifact, error) {
 	seen := map[string]bool{}
 	var stored []agent.Artifact
@@ -343,11 +354,13 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 			meta["size"] = size
 			meta["files"] = files
 		} else {
-			info, err := o.put(ctx, base, src)
+			// Keep the file's own name (and extension) under the output's name.
+			key := base + "/" + filepath.Base(rel)
+			info, err := o.put(ctx, key, src)
 			if err != nil {
 				return nil, fmt.Errorf("store output %s: %w", a.Name, err)
 			}
-			a.URI = base
+			a.URI = key
 			meta["sha256"] = info.SHA256
 			meta["size"] = info.Size
 		}

@@ -50,6 +50,7 @@ type bpeModel struct {
 	vocab        map[string]int // token strings in the model's alphabet (raw bytes in byte-level mode)
 	byteID       [256]int32     // byte-level: id of each single byte; else id of <0xXX> (-1 if absent)
 	merges       map[uint64]uint64
+	mergeList    []string // "a b" in rank order, token strings as in tokenizer.json
 	unk          int
 	fuseUnk      bool
 	byteFallback bool
@@ -70,12 +71,16 @@ type jsonBPE struct {
 }
 
 func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
+	var ty typed
+	if err := json.Unmarshal(raw, &ty); err != nil {
+		return nil, err
+	}
+	if ty.Type != "BPE" && ty.Type != "" {
+		return nil, fmt.Errorf("type %q is not supported (only BPE)", ty.Type)
+	}
 	var j jsonBPE
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, err
-	}
-	if j.Type != "BPE" && j.Type != "" {
-		return nil, fmt.Errorf("type %q is not supported (only BPE)", j.Type)
 	}
 	if len(j.Vocab) == 0 {
 		return nil, errors.New("vocab: empty")
@@ -87,7 +92,7 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 		unk: -1, fuseUnk: j.FuseUnk, byteFallback: j.ByteFallback, ignoreMerges: j.IgnoreMerges}
 	n := 0
 	for tok, id := range j.Vocab {
-		if id < 0 || id > 1<<24 {
+		if id < 0 || id > 1<<22 {
 			return nil, fmt.Errorf("vocab[%q]: id %d out of range", tok, id)
 		}
 		n = max(n, id+1)
@@ -143,6 +148,7 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 			return nil, fmt.Errorf("merges[%d]: %q + %q: token not in vocab", i, a, b)
 		}
 		m.merges[uint64(ia)<<32|uint64(ib)] = uint64(i)<<32 | uint64(inew)
+		m.mergeList = append(m.mergeList, a+" "+b)
 	}
 	m.cache.init()
 	return m, nil
@@ -226,6 +232,9 @@ func (m *bpeModel) merge(syms []int32) []int32 {
 	if len(syms) < 2 {
 		return syms
 	}
+	if len(syms) > 256 {
+		return m.mergeHeap(syms)
+	}
 	var rbuf [64]uint32
 	var nbuf [64]int32
 	ranks, news := rbuf[:0], nbuf[:0]
@@ -254,6 +263,117 @@ func (m *bpeModel) merge(syms []int32) []int32 {
 		if bi < len(ranks) {
 			ranks[bi], news[bi] = m.pair(syms[bi], syms[bi+1])
 		}
+	}
+}
+
+// mergeHeap is merge for long words: a priority queue of candidate pairs ordered by (rank, position)
+// over a linked list of symbols, O(n log n) like Hugging Face's word.merge_all.
+func (m *bpeModel) mergeHeap(syms []int32) []int32 {
+	n := len(syms)
+	next := make([]int32, n)
+	prev := make([]int32, n)
+	alive := make([]bool, n)
+	for i := range n {
+		next[i], prev[i], alive[i] = int32(i+1), int32(i-1), true
+	}
+	next[n-1] = -1
+	h := make(mergeHeap, 0, n)
+	for i := 0; i+1 < n; i++ {
+		if r, id := m.pair(syms[i], syms[i+1]); r != noRank {
+			h = append(h, mergeCand{rank: r, pos: int32(i), id: id})
+		}
+	}
+	h.init()
+	for len(h) > 0 {
+		c := h.pop()
+		p := c.pos
+		if !alive[p] || next[p] < 0 {
+			continue
+		}
+		q := next[p]
+		if r, id := m.pair(syms[p], syms[q]); r != c.rank || id != c.id {
+			continue
+		}
+		syms[p] = c.id
+		alive[q] = false
+		next[p] = next[q]
+		if next[q] >= 0 {
+			prev[next[q]] = p
+		}
+		if pp := prev[p]; pp >= 0 {
+			if r, id := m.pair(syms[pp], syms[p]); r != noRank {
+				h.push(mergeCand{rank: r, pos: pp, id: id})
+			}
+		}
+		if nn := next[p]; nn >= 0 {
+			if r, id := m.pair(syms[p], syms[nn]); r != noRank {
+				h.push(mergeCand{rank: r, pos: p, id: id})
+			}
+		}
+	}
+	out := syms[:0]
+	for i := int32(0); i >= 0; i = next[i] {
+		out = append(out, syms[i])
+	}
+	return out
+}
+
+type mergeCand struct {
+	rank uint32
+	pos  int32
+	id   int32
+}
+
+// mergeHeap is a binary min-heap of candidates by (rank, pos).
+type mergeHeap []mergeCand
+
+func (h mergeHeap) less(i, j int) bool {
+	return h[i].rank < h[j].rank || h[i].rank == h[j].rank && h[i].pos < h[j].pos
+}
+
+func (h mergeHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *mergeHeap) push(c mergeCand) {
+	*h = append(*h, c)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *mergeHeap) pop() mergeCand {
+	s := *h
+	c := s[0]
+	s[0] = s[len(s)-1]
+	*h = s[:len(s)-1]
+	h.down(0)
+	return c
+}
+
+func (h mergeHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
 	}
 }
 

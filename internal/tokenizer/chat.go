@@ -511,7 +511,11 @@ func (e *TemplateError) Error() string { return "template raised: " + e.Message 
 func raiseException(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
 	msg := ""
 	if len(args) > 0 {
-		msg = args[0].String()
+		if args[0].IsString() {
+			msg = args[0].AsString()
+		} else {
+			msg = args[0].String()
+		}
 	}
 	return jinja.Undefined(), &TemplateError{Message: msg}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/whetstone/whetstone/internal/tokenizer/sentencepiece"
@@ -187,9 +188,41 @@ func (t *Tokenizer) EncodeBatch(texts []string, addSpecial bool) [][]int {
 	return out
 }
 
-// Decode turns ids back into text. With skipSpecial, special tokens are left out. Ids out of range are
-// ignored.
+// Decode turns ids back into text like transformers' tokenizer.decode: with skipSpecial, special tokens
+// are left out, and spaces before punctuation are cleaned up when tokenizer_config.json sets
+// clean_up_tokenization_spaces. Ids out of range are ignored.
 func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
+	return t.DecodeWith(ids, DecodeOptions{SkipSpecial: skipSpecial})
+}
+
+// DecodeOptions controls DecodeWith.
+type DecodeOptions struct {
+	// SkipSpecial leaves special tokens out.
+	SkipSpecial bool
+	// CleanUpSpaces overrides clean_up_tokenization_spaces from tokenizer_config.json when set.
+	CleanUpSpaces *bool
+}
+
+// DecodeWith is Decode with options.
+func (t *Tokenizer) DecodeWith(ids []int, o DecodeOptions) string {
+	s := t.decode(ids, o.SkipSpecial)
+	clean := t.cfg.CleanUpSpaces
+	if o.CleanUpSpaces != nil {
+		clean = *o.CleanUpSpaces
+	}
+	if clean {
+		// transformers' clean_up_tokenization, replacements applied in this order.
+		for i := 0; i < len(cleanUpSpaces); i += 2 {
+			s = strings.ReplaceAll(s, cleanUpSpaces[i], cleanUpSpaces[i+1])
+		}
+	}
+	return s
+}
+
+var cleanUpSpaces = []string{" .", ".", " ?", "?", " !", "!", " ,", ",", " ' ", "'", " n't", "n't",
+	" 'm", "'m", " 's", "'s", " 've", "'ve", " 're", "'re"}
+
+func (t *Tokenizer) decode(ids []int, skipSpecial bool) string {
 	if t.spm != nil {
 		if skipSpecial {
 			kept := make([]int, 0, len(ids))
