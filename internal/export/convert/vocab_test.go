@@ -127,3 +127,17 @@ func TestConvertErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestVocabPadding(t *testing.T) {
+	t.Parallel()
+	// Qwen2.5 checkpoints have vocab_size 151936 for 151,665 tokenizer ids:
+	// llama.cpp's converter fills the rest with user-defined "[PADn]" tokens.
+	dir := filepath.Join(exporttest.RepoRoot(t), "..", "shared", "assets", "tokenizers", "qwen3")
+	v, err := bpeVocab(filepath.Join(dir, "tokenizer.json"), &Config{VocabSize: 151936}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Tokens) != 151936 || v.Tokens[151935] != "[PAD151935]" || v.Types[151935] != tokUserDefined || v.Types[151643] != tokControl {
+		t.Errorf("%d tokens, last %q type %d", len(v.Tokens), v.Tokens[len(v.Tokens)-1], v.Types[len(v.Types)-1])
+	}
+}
