@@ -668,11 +668,12 @@ func compareEngine(t *testing.T, v *Vocab, out *llamaResult, refs []engineRef, f
 // TestLlamaCppEngine checks models the PyTorch goldens do not cover
 // against Whetstone's engine: the qwen3 architecture (per-head q/k RMSNorm,
 // head_dim ≠ hidden/heads), which the PyTorch reference does not implement,
-// and the SmolLM2 tokenizer ("smollm" pre-tokenizer). llama.cpp's
+// the SmolLM2 tokenizer ("smollm" pre-tokenizer), and a llama model with an
+// untied output head, Llama-3.1 RoPE scaling and the GPT-2 tokenizer. llama.cpp's
 // tokenization must equal Whetstone's tokenizer, and its greedy tokens and
 // next-token log-probabilities the engine's.
 func TestLlamaCppEngine(t *testing.T) {
-	for _, name := range []string{"qwen3-tiny", "smollm2-tiny"} {
+	for _, name := range []string{"qwen3-tiny", "smollm2-tiny", "llama3-untied"} {
 		t.Run(name, func(t *testing.T) { checkLlamaCppEngine(t, name) })
 	}
 }

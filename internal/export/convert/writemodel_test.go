@@ -23,4 +23,3 @@ func TestWriteModel(t *testing.T) {
 	}
 	exporttest.Model(t, out, exporttest.Named[name], safetensors.F32)
 }
-

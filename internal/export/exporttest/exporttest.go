@@ -31,6 +31,10 @@ type Shape struct {
 	// instead of ones and zeros, so mistakes in their handling show.
 	TestInit bool
 	Seed     uint64
+	// Untied writes a separate lm_head.weight.
+	Untied bool
+	// RopeScaling is config.json's rope_scaling (nil: none).
+	RopeScaling map[string]any
 }
 
 // SmolLM2_135M is the shape of HuggingFaceTB/SmolLM2-135M (tied embeddings).
@@ -57,8 +61,15 @@ var Qwen3Tiny = Shape{Hidden: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, 
 var SmolLM2Tiny = Shape{Hidden: 64, Layers: 1, Heads: 4, KVHeads: 2, Inter: 128, Vocab: 49152, RopeTheta: 100000,
 	TestInit: true, Seed: 17}
 
+// Llama3Untied is a llama model with an untied output head, Llama-3.1-style
+// RoPE scaling (a rope_freqs tensor in GGUF) and the GPT-2 tokenizer.
+var Llama3Untied = Shape{Hidden: 64, Layers: 2, Heads: 4, KVHeads: 1, Inter: 128, Vocab: 50257, RopeTheta: 500000,
+	Tokenizer: "tokenizers/gpt2", TestInit: true, Seed: 19, Untied: true,
+	RopeScaling: map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+		"original_max_position_embeddings": 64}}
+
 // Named are the shapes tests refer to by name.
-var Named = map[string]Shape{"smollm2-135m": SmolLM2_135M, "qwen2-tiny": Qwen2Tiny, "llama-k256": LlamaK256, "qwen3-tiny": Qwen3Tiny, "smollm2-tiny": SmolLM2Tiny}
+var Named = map[string]Shape{"smollm2-135m": SmolLM2_135M, "qwen2-tiny": Qwen2Tiny, "llama-k256": LlamaK256, "qwen3-tiny": Qwen3Tiny, "smollm2-tiny": SmolLM2Tiny, "llama3-untied": Llama3Untied}
 
 // RepoRoot walks up from the working folder to go.mod.
 func RepoRoot(tb testing.TB) string {
@@ -88,8 +99,11 @@ func Model(tb testing.TB, dir string, s Shape, dtype safetensors.DType) {
 	}
 	hd := cmp.Or(s.HeadDim, s.Hidden/s.Heads)
 	mt, archName, bos, eos := "llama", "LlamaForCausalLM", any(0), any(0)
-	if strings.HasSuffix(s.Tokenizer, "stories260K") {
+	switch {
+	case strings.HasSuffix(s.Tokenizer, "stories260K"):
 		bos, eos = 1, 2
+	case strings.HasSuffix(s.Tokenizer, "gpt2"):
+		bos, eos = 50256, 50256
 	}
 	switch s.ModelType {
 	case "qwen2":
@@ -100,7 +114,7 @@ func Model(tb testing.TB, dir string, s Shape, dtype safetensors.DType) {
 	cfg := map[string]any{"architectures": []string{archName}, "model_type": mt, "hidden_size": s.Hidden,
 		"intermediate_size": s.Inter, "num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
 		"head_dim": hd, "vocab_size": s.Vocab, "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": s.RopeTheta,
-		"hidden_act": "silu", "tie_word_embeddings": true, "bos_token_id": bos, "eos_token_id": eos,
+		"hidden_act": "silu", "tie_word_embeddings": !s.Untied, "bos_token_id": bos, "eos_token_id": eos, "rope_scaling": s.RopeScaling,
 		"torch_dtype": map[safetensors.DType]string{safetensors.F32: "float32", safetensors.BF16: "bfloat16"}[dtype]}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
@@ -146,6 +160,9 @@ func Model(tb testing.TB, dir string, s Shape, dtype safetensors.DType) {
 	}
 	add("model.embed_tokens.weight", false, s.Vocab, s.Hidden)
 	add("model.norm.weight", true, s.Hidden)
+	if s.Untied {
+		add("lm_head.weight", false, s.Vocab, s.Hidden)
+	}
 	for i := 0; i < s.Layers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		add(p+"input_layernorm.weight", true, s.Hidden)
