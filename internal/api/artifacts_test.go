@@ -3,6 +3,8 @@ package api_test
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"strings"
@@ -70,6 +72,38 @@ edges: [{from: data, to: tune}]
 	resp, b = do(t, "GET", base+"tune/outputs/model?file=weights.bin", "", nil, "Range", "bytes=2-5")
 	if resp.StatusCode != 206 || string(b) != "2345" {
 		t.Errorf("ranged file: %d %q", resp.StatusCode, b)
+	}
+
+	// The model is listed with each file's size and sha256.
+	_, b = do(t, "GET", e.url+"/models", "", nil)
+	var models struct {
+		Models []struct {
+			JobID string `json:"job_id"`
+			Files []string
+			Meta  struct {
+				Method string
+				Files  []struct {
+					Path, SHA256 string
+					Size         int64
+				}
+			}
+		}
+	}
+	json.Unmarshal(b, &models)
+	found := false
+	for _, m := range models.Models {
+		if m.JobID != id {
+			continue
+		}
+		found = true
+		sum := sha256.Sum256([]byte("0123456789abcdef"))
+		if m.Meta.Method != "lora" || len(m.Files) != 2 || len(m.Meta.Files) != 2 ||
+			m.Meta.Files[1].Path != "weights.bin" || m.Meta.Files[1].Size != 16 || m.Meta.Files[1].SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("model listing = %+v", m)
+		}
+	}
+	if !found {
+		t.Errorf("job %s's model not in GET /models: %s", id, b)
 	}
 
 	tests := []struct {

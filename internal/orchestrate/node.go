@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -328,7 +329,7 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 			meta[k] = v
 		}
 		if fi.IsDir() {
-			var files []string
+			var files []map[string]any
 			var size int64
 			h := sha256.New()
 			err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -341,7 +342,7 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 				if err != nil {
 					return err
 				}
-				files = append(files, r)
+				files = append(files, map[string]any{"path": r, "size": info.Size, "sha256": info.SHA256})
 				size += info.Size
 				fmt.Fprintf(h, "%s %s\n", r, info.SHA256)
 				return nil
@@ -352,7 +353,7 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 			a.URI = base + "/"
 			meta["sha256"] = hex.EncodeToString(h.Sum(nil))
 			meta["size"] = size
-			meta["files"] = files
+			meta["files"] = mergeFileMeta(files, a.Meta["files"])
 		} else {
 			// Keep the file's own name (and extension) under the output's name.
 			key := base + "/" + filepath.Base(rel)
@@ -510,4 +511,32 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// mergeFileMeta returns the stored files ({path, size, sha256}) with any
+// extra per-file facts the agent reported under meta "files" (a list of
+// objects with a "path", e.g. the export agent's GGUF "type") added.
+func mergeFileMeta(stored []map[string]any, agentFiles any) []map[string]any {
+	b, err := json.Marshal(agentFiles)
+	if err != nil {
+		return stored
+	}
+	var reported []map[string]any
+	if json.Unmarshal(b, &reported) != nil {
+		return stored
+	}
+	byPath := map[string]map[string]any{}
+	for _, f := range reported {
+		if p, ok := f["path"].(string); ok {
+			byPath[p] = f
+		}
+	}
+	for _, f := range stored {
+		for k, v := range byPath[f["path"].(string)] {
+			if _, ours := f[k]; !ours {
+				f[k] = v
+			}
+		}
+	}
+	return stored
 }
