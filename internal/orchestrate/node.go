@@ -229,7 +229,8 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 		workDir = o.cfg.WorkDir
 	}
 	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, spec.Params, node.Params, workDir)...)
-	emit := &quietEmitter{ctx: ctx, e: &events.Emitter{Bus: o.bus, JobID: job.ID, NodeID: node.ID, Ctx: ctx}}
+	emit := events.NewEmitter(ctx, o.bus, job.ID, node.ID)
+	defer emit.Close() // stored before the node's outcome
 	if node.Cache {
 		if hit, ok, err := o.st.GetCache(ctx, key); err == nil && ok && o.blobsExist(ctx, hit) {
 			emit.Log(slog.LevelInfo, "outputs taken from the cache", slog.String("cache_key", key))
@@ -267,29 +268,6 @@ func safeRun(ctx context.Context, ag agent.Agent, env *agent.Env) (outs []agent.
 		}
 	}()
 	return ag.Run(ctx, env)
-}
-
-// quietEmitter drops events once its run is cancelled, so a cancelled job's
-// history ends with its final status event.
-type quietEmitter struct {
-	ctx context.Context
-	e   agent.Emitter
-}
-
-func (q *quietEmitter) Log(level slog.Level, msg string, attrs ...slog.Attr) {
-	if q.ctx.Err() == nil {
-		q.e.Log(level, msg, attrs...)
-	}
-}
-func (q *quietEmitter) Progress(f float64, eta time.Duration, msg string) {
-	if q.ctx.Err() == nil {
-		q.e.Progress(f, eta, msg)
-	}
-}
-func (q *quietEmitter) Metrics(step int, values map[string]float64) {
-	if q.ctx.Err() == nil {
-		q.e.Metrics(step, values)
-	}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
