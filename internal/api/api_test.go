@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
-	"github.com/whetstone/whetstone/internal/agents/dataset"
+	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/api"
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/platform"
@@ -64,7 +64,7 @@ func setup(t testing.TB, work ...bool) *env {
 	cfg.PollInterval, cfg.LeaseTimeout, cfg.RetryBase = 50*time.Millisecond, 2*time.Second, 100*time.Millisecond
 	cfg.WorkDir = repoRoot(t)
 	var reg agent.Registry
-	reg.Register(dataset.New())
+	reg.Register(ingest.New())
 	reg.Register(modelAgent{})
 	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: len(work) == 0 || work[0]})
 	if err != nil {
