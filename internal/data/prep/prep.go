@@ -126,9 +126,9 @@ type item struct {
 }
 
 type batch struct {
-	items []item
-	done  chan struct{}
-	err   error
+	items  []item
+	done   chan struct{}
+	offset int64 // bytes read after the batch (the stream belongs to the reader goroutine)
 }
 
 // Run processes s and writes train.jsonl and validation.jsonl to outDir.
@@ -218,6 +218,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 			if len(b.items) == 0 {
 				return
 			}
+			b.offset = s.Offset()
 			select {
 			case work <- b:
 			case <-ctx.Done():
@@ -303,7 +304,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 				hist.Add(row.Tokens)
 			}
 		}
-		meter.Update(s.Offset(), st.RowsIn)
+		meter.Update(b.offset, st.RowsIn)
 	}
 	if readErr != nil {
 		return st, readErr
