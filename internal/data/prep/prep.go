@@ -380,7 +380,10 @@ func process(it *item, o *Options) {
 			continue
 		}
 		if o.Tokenizer != nil {
-			row.Tokens = len(o.Tokenizer.Encode(row.Text, true))
+			// Chat templates write their own special tokens (as
+			// apply_chat_template(tokenize=True) does, encode without
+			// adding more).
+			row.Tokens = len(o.Tokenizer.Encode(row.Text, o.Template != template.Chat))
 			if o.AppendEOS {
 				if _, ok := o.Tokenizer.EOS(); ok {
 					row.Tokens++
