@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/data/format"
@@ -95,20 +96,28 @@ type Result struct {
 const detectRows = 100
 
 // Ingest reads src and writes canonical JSONL records to w.
+//
+// src may be a folder: its data files (CSV, TSV, JSON, JSONL, Parquet, text,
+// possibly .gz or .zst; README and LICENSE files and hidden files skipped)
+// are read in name order as one dataset, as Hugging Face shards
+// (data/train-00000-of-00002.parquet, ...) are. Lines then count within
+// each file, and unreadable rows name their file.
 func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result, error) {
 	emit := opts.Emit
 	if emit == nil {
 		emit = agent.Discard
 	}
-	r, err := reader.Open(src, reader.Options{TextSplit: opts.TextSplit})
+	files, err := dataFiles(src)
 	if err != nil {
 		return Result{}, agent.Permanent(err)
 	}
-	defer r.Close()
 	size := int64(0)
-	if st, err := os.Stat(src); err == nil {
-		size = st.Size()
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			size += st.Size()
+		}
 	}
+	multi := len(files) > 1
 	prof := profile.New(profile.Options{Tokenizer: opts.Tokenizer, TokenizerName: opts.TokName, Samples: opts.Samples})
 	meter := progress.Meter{Emit: emit, Total: size, Label: "read"}
 	bw := bufio.NewWriterSize(w, 256<<10)
@@ -120,16 +129,25 @@ func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result,
 		// An explicit mapping overrides detection.
 		fmtSrc = opts.Columns.Format()
 	}
-	var pending []reader.Row
+	type pendingRow struct {
+		row  reader.Row
+		file string
+	}
+	var pending []pendingRow
 	rows := 0
-	emitRow := func(row reader.Row) error {
+	curFile := src
+	emitRow := func(row reader.Row, file string) error {
 		prof.AddRow(row.Fields)
 		rec, err := format.Normalize(fmtSrc, row.Fields, row.Line)
 		if err != nil {
 			if opts.FailFast {
-				return agent.Permanent(fmt.Errorf("%s:%d: %w", src, row.Line, err))
+				return agent.Permanent(fmt.Errorf("%s:%d: %w", file, row.Line, err))
 			}
-			prof.AddError(profile.RowError{Line: row.Line, Message: err.Error()})
+			e := profile.RowError{Line: row.Line, Message: err.Error()}
+			if multi {
+				e.File = filepath.Base(file)
+			}
+			prof.AddError(e)
 			return nil
 		}
 		prof.AddRecord(&rec)
@@ -145,7 +163,7 @@ func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result,
 		if fmtSrc == "" {
 			sample := make([]map[string]any, len(pending))
 			for i, p := range pending {
-				sample[i] = p.Fields
+				sample[i] = p.row.Fields
 			}
 			f, err := format.Detect(sample)
 			if err != nil {
@@ -154,44 +172,50 @@ func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result,
 			fmtSrc = f
 		}
 		for _, p := range pending {
-			if err := emitRow(p); err != nil {
+			if err := emitRow(p.row, p.file); err != nil {
 				return err
 			}
 		}
 		pending = nil
 		return nil
 	}
-	for n := 0; ; n++ {
-		if n%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return Result{}, err
-			}
-			meter.Update(r.Offset(), rows)
-		}
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var re *reader.Error
-			if !errors.As(err, &re) || re.Fatal || opts.FailFast {
-				return Result{}, agent.Permanent(err)
-			}
-			prof.AddError(profile.RowError{Line: re.Line, Column: re.Column, Message: re.Msg})
-			continue
-		}
+	handle := func(row reader.Row) error {
 		opts.Columns.Apply(row.Fields)
 		if fmtSrc == "" {
-			pending = append(pending, row)
+			pending = append(pending, pendingRow{row, curFile})
 			if len(pending) == detectRows {
-				if err := flush(); err != nil {
-					return Result{}, err
-				}
+				return flush()
 			}
-			continue
+			return nil
 		}
-		if err := emitRow(row); err != nil {
+		return emitRow(row, curFile)
+	}
+	done := int64(0) // bytes of the files already read
+	for _, file := range files {
+		curFile = file
+		tick := func(r reader.Reader) error {
+			meter.Update(done+r.Offset(), rows)
+			return ctx.Err()
+		}
+		if err := readFile(file, opts, tick, func(row reader.Row, err error) error {
+			if err != nil {
+				var re *reader.Error
+				if !errors.As(err, &re) || re.Fatal || opts.FailFast {
+					return agent.Permanent(err)
+				}
+				e := profile.RowError{Line: re.Line, Column: re.Column, Message: re.Msg}
+				if multi {
+					e.File = filepath.Base(file)
+				}
+				prof.AddError(e)
+				return nil
+			}
+			return handle(row)
+		}); err != nil {
 			return Result{}, err
+		}
+		if st, err := os.Stat(file); err == nil {
+			done += st.Size()
 		}
 	}
 	if fmtSrc == "" || len(pending) > 0 {
@@ -214,6 +238,71 @@ func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result,
 		return Result{}, agent.Permanent(errors.New(msg))
 	}
 	return Result{Format: fmtSrc.Canonical(), SourceFormat: fmtSrc, Profile: rep}, nil
+}
+
+// readFile calls fn for each row or per-record error of file, and tick
+// every 256 rows (progress and cancellation).
+func readFile(file string, opts Options, tick func(reader.Reader) error, fn func(reader.Row, error) error) error {
+	r, err := reader.Open(file, reader.Options{TextSplit: opts.TextSplit})
+	if err != nil {
+		return agent.Permanent(err)
+	}
+	defer r.Close()
+	for n := 1; ; n++ {
+		if n%256 == 0 {
+			if err := tick(r); err != nil {
+				return err
+			}
+		}
+		row, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err := fn(row, err); err != nil {
+			return err
+		}
+	}
+}
+
+// dataFiles returns src, or the data files under the folder src in name
+// order.
+func dataFiles(src string) ([]string, error) {
+	st, err := os.Stat(src)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{src}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if p != src && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		upper := strings.ToUpper(name)
+		if d.IsDir() || strings.HasPrefix(upper, "README") || strings.HasPrefix(upper, "LICENSE") {
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".zst"))) {
+		case ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".txt":
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: a folder without data files (csv, tsv, json, jsonl, parquet, txt)", src)
+	}
+	return files, nil
 }
 
 // Resolve returns the local path of a source param: through

@@ -244,3 +244,40 @@ func TestMappingOverridesDetection(t *testing.T) {
 		t.Errorf("meta %v, data %s", arts[0].Meta, b)
 	}
 }
+
+// TestFolderSource reads a folder of shards as one dataset.
+func TestFolderSource(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	os.MkdirAll(filepath.Join(dir, ".cache"), 0o755)
+	files := map[string]string{
+		"data/train-00000-of-00002.jsonl": "{\"text\": \"first shard row one\"}\n{\"text\": \"first shard row two\"}\n",
+		"data/train-00001-of-00002.jsonl": "{\"text\": \"second shard row\"}\n{\"text\": broken}\n",
+		"README.md":                       "# not data\n",
+		".cache/x.jsonl":                  "{\"text\": \"hidden\"}\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arts, out, _, err := run(t, agent.Params{"source": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arts[0].Meta["rows"] != 3 || arts[0].Meta["unreadable"] != 1 {
+		t.Errorf("meta %v", arts[0].Meta)
+	}
+	p := readProfile(t, out)
+	if len(p.UnreadableRows) != 1 || p.UnreadableRows[0].File != "train-00001-of-00002.jsonl" || p.UnreadableRows[0].Line != 2 {
+		t.Errorf("unreadable %+v", p.UnreadableRows)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "data.jsonl"))
+	if strings.Contains(string(b), "hidden") || !strings.Contains(string(b), "second shard row") {
+		t.Errorf("data.jsonl:\n%s", b)
+	}
+	if _, _, _, err := run(t, agent.Params{"source": t.TempDir()}); err == nil || !strings.Contains(err.Error(), "without data files") {
+		t.Errorf("empty folder: %v", err)
+	}
+}

@@ -159,6 +159,7 @@ func unreadableRows(v any) []reader.Error {
 		return nil
 	}
 	var rows []struct {
+		File    string `json:"file"`
 		Line    int    `json:"line"`
 		Column  int    `json:"column"`
 		Message string `json:"message"`
@@ -168,7 +169,11 @@ func unreadableRows(v any) []reader.Error {
 	}
 	out := make([]reader.Error, len(rows))
 	for i, r := range rows {
-		out[i] = reader.Error{Line: r.Line, Column: r.Column, Msg: r.Message}
+		msg := r.Message
+		if r.File != "" {
+			msg = r.File + ": " + msg
+		}
+		out[i] = reader.Error{Line: r.Line, Column: r.Column, Msg: msg}
 	}
 	return out
 }

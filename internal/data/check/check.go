@@ -676,9 +676,10 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	type batch struct {
-		recs []record.Record
-		out  []analysis
-		done chan struct{}
+		recs   []record.Record
+		out    []analysis
+		done   chan struct{}
+		offset int64 // bytes read after the batch (the stream belongs to the reader goroutine)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -718,6 +719,7 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 			if len(b.recs) == 0 {
 				return
 			}
+			b.offset = s.Offset()
 			select {
 			case work <- b:
 			case <-ctx.Done():
@@ -760,7 +762,7 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 				return Report{}, err
 			}
 		}
-		meter.Update(s.Offset(), c.rows)
+		meter.Update(b.offset, c.rows)
 	}
 	if readErr != nil {
 		return Report{}, readErr

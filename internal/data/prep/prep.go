@@ -126,9 +126,9 @@ type item struct {
 }
 
 type batch struct {
-	items []item
-	done  chan struct{}
-	err   error
+	items  []item
+	done   chan struct{}
+	offset int64 // bytes read after the batch (the stream belongs to the reader goroutine)
 }
 
 // Run processes s and writes train.jsonl and validation.jsonl to outDir.
@@ -218,6 +218,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 			if len(b.items) == 0 {
 				return
 			}
+			b.offset = s.Offset()
 			select {
 			case work <- b:
 			case <-ctx.Done():
@@ -303,7 +304,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 				hist.Add(row.Tokens)
 			}
 		}
-		meter.Update(s.Offset(), st.RowsIn)
+		meter.Update(b.offset, st.RowsIn)
 	}
 	if readErr != nil {
 		return st, readErr
@@ -379,7 +380,10 @@ func process(it *item, o *Options) {
 			continue
 		}
 		if o.Tokenizer != nil {
-			row.Tokens = len(o.Tokenizer.Encode(row.Text, true))
+			// Chat templates write their own special tokens (as
+			// apply_chat_template(tokenize=True) does, encode without
+			// adding more).
+			row.Tokens = len(o.Tokenizer.Encode(row.Text, o.Template != template.Chat))
 			if o.AppendEOS {
 				if _, ok := o.Tokenizer.EOS(); ok {
 					row.Tokens++

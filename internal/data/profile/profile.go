@@ -135,6 +135,7 @@ func (p *Profiler) AddError(e RowError) {
 
 // RowError is an unreadable row.
 type RowError struct {
+	File    string `json:"file,omitempty"` // for sources of several files
 	Line    int    `json:"line"`
 	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`

@@ -32,8 +32,9 @@ type Row struct {
 	// text: every token is learned).
 	Prompt string `json:"prompt"`
 	// Messages is the conversation (up to the last assistant turn) for
-	// conversational records, so multi-turn masking can use the chat
-	// template's assistant mask.
+	// conversational records rendered with the chat template, so the
+	// trainer can mask every assistant turn with the template's assistant
+	// mask. Absent with the alpaca and none templates.
 	Messages []record.Message `json:"messages,omitempty"`
 	// Chosen and Rejected are the two continuations of Prompt for
 	// preference data (Text is Prompt + Chosen).
@@ -111,7 +112,9 @@ func Apply(kind string, r *record.Record, chat ChatTemplater) (Row, error) {
 		return row, err
 	}
 	conv = conv[:last+1]
-	if f == record.Messages || f == record.KTO || f == record.Preference {
+	if kind == Chat && (f == record.Messages || f == record.KTO || f == record.Preference) {
+		// The trainer masks per turn with the chat template; with the other
+		// templates, text and prompt are what it must use.
 		row.Messages = conv
 	}
 	switch kind {

@@ -35,9 +35,9 @@ func TestAlpaca(t *testing.T) {
 			"Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\nSay hi.\n\n### Response:\n",
 			"Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\nSay hi.\n\n### Response:\nHi", false},
 		{"messages as alpaca", record.Record{Format: record.Messages, Messages: msgs("system", "Be brief.", "user", "Hello?", "assistant", "Hi.")}, Alpaca,
-			"Be brief.\n\n### Instruction:\nHello?\n\n### Response:\n", "Be brief.\n\n### Instruction:\nHello?\n\n### Response:\nHi.", true},
+			"Be brief.\n\n### Instruction:\nHello?\n\n### Response:\n", "Be brief.\n\n### Instruction:\nHello?\n\n### Response:\nHi.", false},
 		{"multi-turn none", record.Record{Format: record.Messages, Messages: msgs("user", "A?", "assistant", "B.", "user", "C?", "assistant", "D.", "user", "dangling")}, None,
-			"User: A?\nAssistant: B.\nUser: C?\n\n", "User: A?\nAssistant: B.\nUser: C?\n\nD.", true},
+			"User: A?\nAssistant: B.\nUser: C?\n\n", "User: A?\nAssistant: B.\nUser: C?\n\nD.", false},
 		{"completion none", record.Record{Format: record.Completion, Prompt: "Once upon", Completion: " a time"}, None, "Once upon", "Once upon a time", false},
 		{"text", record.Record{Format: record.Text, Text: "raw"}, Alpaca, "", "raw", false},
 	}
