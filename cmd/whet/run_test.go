@@ -105,3 +105,21 @@ func TestRunCachesWithDataDir(t *testing.T) {
 		}
 	}
 }
+
+// The shared examples must validate and run as they are.
+func TestExamples(t *testing.T) {
+	t.Chdir(repoRoot(t))
+	files, _ := filepath.Glob("../shared/examples/*.yaml")
+	if len(files) < 2 {
+		t.Fatalf("examples: %v", files)
+	}
+	if code, stdout, stderr := whet(t, append([]string{"validate"}, files...)...); code != 0 {
+		t.Fatalf("validate examples: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr := whet(t, "run", "../shared/examples/data-check.yaml", "--quiet")
+	var j store.Job
+	json.Unmarshal([]byte(stdout), &j)
+	if code != 0 || j.Status != store.Succeeded || len(j.Nodes) != 3 {
+		t.Fatalf("run data-check: exit %d, status %s\n%s", code, j.Status, stderr)
+	}
+}

@@ -404,7 +404,20 @@ func TestSSELiveAndReplay(t *testing.T) {
 		t.Fatalf("Content-Type = %q", ct)
 	}
 	go func() {
-		time.Sleep(700 * time.Millisecond) // long enough for heartbeats (200ms)
+		// Cancel once the second node is blocked, after a few heartbeats (200ms).
+		for range 400 {
+			var j store.Job
+			r, err := http.Get(e.url + "/jobs/" + id)
+			if err == nil {
+				json.NewDecoder(r.Body).Decode(&j)
+				r.Body.Close()
+			}
+			if len(j.Nodes) == 2 && j.Nodes[1].Status == store.Running {
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		time.Sleep(700 * time.Millisecond)
 		http.DefaultClient.Do(mustReq("DELETE", e.url+"/jobs/"+id))
 	}()
 	live, hb := readSSE(t, resp.Body)
@@ -412,7 +425,7 @@ func TestSSELiveAndReplay(t *testing.T) {
 	if hb == 0 {
 		t.Error("no heartbeat in 700ms with a 200ms interval")
 	}
-	if len(live) < 8 {
+	if len(live) < 13 {
 		t.Fatalf("only %d live events", len(live))
 	}
 	for i, ev := range live {

@@ -2,14 +2,15 @@ package api_test
 
 import (
 	"bufio"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func latencies(b *testing.B, clients, perClient int, do func(c *http.Client) err
 	c := &http.Client{Transport: tr}
 	var all []time.Duration
 	var mu sync.Mutex
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for b.Loop() {
 		var wg sync.WaitGroup
@@ -47,6 +49,7 @@ func latencies(b *testing.B, clients, perClient int, do func(c *http.Client) err
 		wg.Wait()
 	}
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	slices.Sort(all)
 	if len(all) == 0 {
 		return
@@ -55,6 +58,16 @@ func latencies(b *testing.B, clients, perClient int, do func(c *http.Client) err
 	b.ReportMetric(pct(0.50), "p50_ms")
 	b.ReportMetric(pct(0.99), "p99_ms")
 	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "req/s")
+	// CPU per request, client and server together (one process): unlike the
+	// latencies it barely depends on what else the machine runs.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu_us/req")
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkGetJob50Clients(b *testing.B) {
@@ -104,6 +117,7 @@ func BenchmarkSSEFanout100(b *testing.B) {
 	c := &http.Client{Transport: tr}
 	ctx := context.Background()
 	total := 0
+	var cpu time.Duration
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
@@ -140,14 +154,17 @@ func BenchmarkSSEFanout100(b *testing.B) {
 		}
 		ready.Wait()
 		b.StartTimer()
+		cpu0 := cpuTime()
 		for i := range perIter {
 			if err := e.p.Bus.Publish(ctx, events.New(id, "data", events.Log, events.LogData{Level: "INFO", Msg: fmt.Sprint("line ", i)})); err != nil {
 				b.Fatal(err)
 			}
 		}
 		done.Wait()
+		cpu += cpuTime() - cpu0
 		total += subs * perIter
 	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(total), "cpu_ns/delivery")
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "deliveries/s")
 	b.ReportMetric(float64(total/subs)/b.Elapsed().Seconds(), "events/s")
 }

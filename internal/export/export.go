@@ -210,6 +210,7 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 				return nil, err
 			}
 			mf := ollama.New("./"+file, family, eos)
+			mf.System = ollama.DefaultSystem(vocab.ChatTemplate)
 			mfName := "Modelfile"
 			if file != first {
 				mfName = "Modelfile." + string(ft)

@@ -34,8 +34,8 @@ func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.
 			}
 		}
 		for _, a := range outs {
-			if a.Type != agent.Model {
-				continue
+			if a.Type != agent.Model || cached {
+				continue // cached outputs were registered by the run that made them
 			}
 			size, files := metaSize(a.Meta), metaFiles(a.Meta)
 			m := &store.Model{ID: store.NewID("mdl"), Name: fmt.Sprintf("%s/%s/%s", job.Name, node.ID, a.Name), JobID: job.ID, NodeID: node.ID,
@@ -154,11 +154,24 @@ func metaFiles(m map[string]any) []string {
 	switch v := m["files"].(type) {
 	case []string:
 		return v
+	case []map[string]any:
+		out := make([]string, 0, len(v))
+		for _, f := range v {
+			if s, ok := f["path"].(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
 	case []any:
 		out := make([]string, 0, len(v))
 		for _, x := range v {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
+			switch x := x.(type) {
+			case string:
+				out = append(out, x)
+			case map[string]any:
+				if s, ok := x["path"].(string); ok {
+					out = append(out, s)
+				}
 			}
 		}
 		return out

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,7 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 		o.mu.Unlock()
 	}()
 	watchDone := make(chan struct{})
-	go o.watch(runCtx, cancel, ref, owner, watchDone)
+	go o.watch(runCtx, cancel, ref, owner, now.Add(o.cfg.LeaseTimeout), watchDone)
 
 	outs, cacheKey, cached, runErr := o.execute(runCtx, job, node, ag, log)
 	cancel(nil)
@@ -157,8 +158,15 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 }
 
 // watch renews the lease and watches for the job's end until ctx ends.
-func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, done chan<- struct{}) {
+//
+// If renewals stall (a write lock held for long, a paused process), the
+// agent is cancelled shortly before the lease it holds ends, so it never
+// runs on past its lease alongside a worker that took the node over.
+func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, until time.Time, done chan<- struct{}) {
 	defer close(done)
+	margin := o.cfg.LeaseTimeout / 10
+	expire := time.AfterFunc(time.Until(until)-margin, func() { cancel(errLeaseLost) })
+	defer expire.Stop()
 	poll := time.NewTicker(o.cfg.PollInterval)
 	defer poll.Stop()
 	renew := time.NewTicker(max(o.cfg.LeaseTimeout/3, 10*time.Millisecond))
@@ -175,14 +183,18 @@ func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc
 			}
 		case <-renew.C:
 			var ok bool
+			newUntil := time.Now().UTC().Add(o.cfg.LeaseTimeout)
 			err := o.st.InTx(ctx, func(tx store.Tx) error {
 				var err error
-				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, time.Now().UTC().Add(o.cfg.LeaseTimeout))
+				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, newUntil)
 				return err
 			})
 			if err == nil && !ok {
 				cancel(errLeaseLost)
 				return
+			}
+			if err == nil {
+				expire.Reset(time.Until(newUntil) - margin)
 			}
 		}
 	}
@@ -217,7 +229,8 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 		workDir = o.cfg.WorkDir
 	}
 	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, spec.Params, node.Params, workDir)...)
-	emit := &quietEmitter{ctx: ctx, e: &events.Emitter{Bus: o.bus, JobID: job.ID, NodeID: node.ID, Ctx: ctx}}
+	emit := events.NewEmitter(ctx, o.bus, job.ID, node.ID)
+	defer emit.Close() // stored before the node's outcome
 	if node.Cache {
 		if hit, ok, err := o.st.GetCache(ctx, key); err == nil && ok && o.blobsExist(ctx, hit) {
 			emit.Log(slog.LevelInfo, "outputs taken from the cache", slog.String("cache_key", key))
@@ -257,33 +270,10 @@ func safeRun(ctx context.Context, ag agent.Agent, env *agent.Env) (outs []agent.
 	return ag.Run(ctx, env)
 }
 
-// quietEmitter drops events once its run is cancelled, so a cancelled job's
-// history ends with its final status event.
-type quietEmitter struct {
-	ctx context.Context
-	e   agent.Emitter
-}
-
-func (q *quietEmitter) Log(level slog.Level, msg string, attrs ...slog.Attr) {
-	if q.ctx.Err() == nil {
-		q.e.Log(level, msg, attrs...)
-	}
-}
-func (q *quietEmitter) Progress(f float64, eta time.Duration, msg string) {
-	if q.ctx.Err() == nil {
-		q.e.Progress(f, eta, msg)
-	}
-}
-func (q *quietEmitter) Metrics(step int, values map[string]float64) {
-	if q.ctx.Err() == nil {
-		q.e.Metrics(step, values)
-	}
-}
-
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // storeOutputs checks the agent's artifacts and moves them into the blob
-// store under jobs/JOB/NODE/NAME (a file) or jobs/JOB/NODE/NAME/ (a folder).
+// store under jobs/JOB/NODE/NAME/FILE (a file) or jobs/JOB/NODE/NAME/ (a folder).
 func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *store.Node, spec agent.Spec, outDir string, outs []agent.Artifact) ([]agent.Artifact, error) {
 	seen := map[string]bool{}
 	var stored []agent.Artifact
@@ -317,7 +307,7 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 			meta[k] = v
 		}
 		if fi.IsDir() {
-			var files []string
+			var files []map[string]any
 			var size int64
 			h := sha256.New()
 			err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -330,7 +320,7 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 				if err != nil {
 					return err
 				}
-				files = append(files, r)
+				files = append(files, map[string]any{"path": r, "size": info.Size, "sha256": info.SHA256})
 				size += info.Size
 				fmt.Fprintf(h, "%s %s\n", r, info.SHA256)
 				return nil
@@ -341,13 +331,15 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 			a.URI = base + "/"
 			meta["sha256"] = hex.EncodeToString(h.Sum(nil))
 			meta["size"] = size
-			meta["files"] = files
+			meta["files"] = mergeFileMeta(files, a.Meta["files"])
 		} else {
-			info, err := o.put(ctx, base, src)
+			// Keep the file's own name (and extension) under the output's name.
+			key := base + "/" + filepath.Base(rel)
+			info, err := o.put(ctx, key, src)
 			if err != nil {
 				return nil, fmt.Errorf("store output %s: %w", a.Name, err)
 			}
-			a.URI = base
+			a.URI = key
 			meta["sha256"] = info.SHA256
 			meta["size"] = info.Size
 		}
@@ -497,4 +489,32 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// mergeFileMeta returns the stored files ({path, size, sha256}) with any
+// extra per-file facts the agent reported under meta "files" (a list of
+// objects with a "path", e.g. the export agent's GGUF "type") added.
+func mergeFileMeta(stored []map[string]any, agentFiles any) []map[string]any {
+	b, err := json.Marshal(agentFiles)
+	if err != nil {
+		return stored
+	}
+	var reported []map[string]any
+	if json.Unmarshal(b, &reported) != nil {
+		return stored
+	}
+	byPath := map[string]map[string]any{}
+	for _, f := range reported {
+		if p, ok := f["path"].(string); ok {
+			byPath[p] = f
+		}
+	}
+	for _, f := range stored {
+		for k, v := range byPath[f["path"].(string)] {
+			if _, ours := f[k]; !ours {
+				f[k] = v
+			}
+		}
+	}
+	return stored
 }

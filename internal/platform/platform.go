@@ -91,6 +91,7 @@ func (p *Platform) Start(ctx context.Context) error {
 	if !p.work {
 		return nil
 	}
+	p.cleanScratch(ctx)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	if err := p.Queue.Start(rctx); err != nil {
@@ -140,4 +141,28 @@ func (p *Platform) Health(ctx context.Context) (map[string]string, bool) {
 		}
 	}
 	return out, ok
+}
+
+// cleanScratch removes scratch folders that processes killed mid-node left
+// behind, for jobs that are no longer active (live workers of active jobs
+// may share the folder).
+func (p *Platform) cleanScratch(ctx context.Context) {
+	dir := filepath.Join(p.Config.DataDir, "tmp")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	active, err := p.Store.ActiveJobs(ctx)
+	if err != nil {
+		return
+	}
+	keep := map[string]bool{}
+	for _, id := range active {
+		keep[id] = true
+	}
+	for _, e := range entries {
+		if e.IsDir() && !keep[e.Name()] {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }

@@ -176,10 +176,15 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx store.Tx, tasks ...Task) error
 	if !ok {
 		return fmt.Errorf("queue enqueue: store transaction is %T, not *sql.Tx", tx.Raw())
 	}
-	for _, t := range tasks {
-		if _, err := q.client.InsertTx(ctx, stx, t, nil); err != nil {
-			return fmt.Errorf("queue enqueue %s/%s: %w", t.JobID, t.NodeID, err)
-		}
+	if len(tasks) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(tasks))
+	for i, t := range tasks {
+		params[i] = river.InsertManyParams{Args: t}
+	}
+	if _, err := q.client.InsertManyTx(ctx, stx, params); err != nil {
+		return fmt.Errorf("queue enqueue %s/%s (%d tasks): %w", tasks[0].JobID, tasks[0].NodeID, len(tasks), err)
 	}
 	return nil
 }

@@ -37,22 +37,34 @@ for (const text of req.tokenize || []) out.tokenize.push(Array.from((await ctx.t
 // Sampling off: no penalties or truncation other than what each call sets.
 const plain = { top_p: 1, min_p: 0, typical_p: 1, dry_multiplier: 0, xtc_probability: 0,
   penalty_repeat: 1, penalty_freq: 0, penalty_present: 0, seed: 0 };
+// llama.node can still be finishing the previous completion when its promise
+// resolves ("Another completion is in progress"): wait and retry.
+async function complete(opts) {
+  for (let i = 0; ; i++) {
+    try {
+      return await ctx.completion(opts);
+    } catch (e) {
+      if (i >= 200 || !String(e?.message).includes('Another completion is in progress')) throw e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
 let seen = 0; // llama.node accumulates completion_probabilities across calls
 const fresh = (r) => { const p = r.completion_probabilities || []; const n = p.slice(seen); seen = p.length; return n; };
 for (const p of req.prompts || []) {
   if (p.speed_only) { // decoding speed: greedy without probability output
-    const r = await ctx.completion({ ...plain, prompt: p.text, n_predict: p.n_gen ?? 64, temperature: 0, top_k: 1,
+    const r = await complete({ ...plain, prompt: p.text, n_predict: p.n_gen ?? 64, temperature: 0, top_k: 1,
       n_probs: 0, ignore_eos: true });
     out.prompts.push({ prompt_ids: [], generated: [], text: r.text, top: [], gen_tokens_per_s: r.timings?.predicted_per_second ?? 0 });
     continue;
   }
   const ids = Array.from((await ctx.tokenize(p.text)).tokens);
   // Greedy: temperature 0 is argmax; top_k 0 keeps the vocabulary order for ties.
-  const g = await ctx.completion({ ...plain, prompt: p.text, n_predict: p.n_gen ?? 20, temperature: 0, top_k: 0,
+  const g = await complete({ ...plain, prompt: p.text, n_predict: p.n_gen ?? 20, temperature: 0, top_k: 0,
     n_probs: 1, ignore_eos: !!p.ignore_eos });
   const gen = fresh(g).map((x) => x.probs[0].tok_str);
   // Next-token distribution: temperature 1 over the whole vocabulary.
-  const t = await ctx.completion({ ...plain, prompt: p.text, n_predict: 1, temperature: 1, top_k: 0,
+  const t = await complete({ ...plain, prompt: p.text, n_predict: 1, temperature: 1, top_k: 0,
     n_probs: p.top ?? 5 });
   const top = (fresh(t).at(-1)?.probs || []).map((x) => ({ piece: x.tok_str, prob: x.prob }));
   out.prompts.push({ prompt_ids: ids, generated: gen, text: g.text, top,

@@ -41,7 +41,7 @@ async function startServer() {
   if (!bin) throw new Error('set WHET_BIN to a whet binary (or E2E_BASE_URL to a running server)');
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'whet-e2e-'));
-  const args = ['serve', '-addr', `127.0.0.1:${port}`, '-data', dataDir];
+  const args = ['serve', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-log-level', 'debug'];
   const logPath = path.join(dataDir, 'serve.log');
   const log = fs.openSync(logPath, 'w');
   const proc = spawn(bin, args, { cwd: repo, stdio: ['ignore', log, log], env: { ...process.env } });
@@ -128,6 +128,19 @@ const api = async (p, init) => {
 const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name });
 const edgeCount = (n) => page.waitForFunction((n) => document.querySelectorAll('.react-flow__edge').length === n, n, { timeout: 5000 });
 const shot = async (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
+
+async function bigDataset() {
+  const rows = JSON.parse(fs.readFileSync(assetFile, 'utf8'));
+  const out = [];
+  for (let k = 0; k < 20; k++) for (const r of rows) out.push({ ...r, instruction: k ? `${r.instruction} (variant ${k})` : r.instruction });
+  const form = new FormData();
+  form.append('name', 'alpaca-x20');
+  form.append('file', new Blob([JSON.stringify(out)], { type: 'application/json' }), 'alpaca_x20.json');
+  const r = await fetch(`${base}/api/v1/datasets/upload`, { method: 'POST', body: form });
+  const d = await r.json();
+  assert(r.status === 201 && d.dataset_id, `upload of the large dataset: ${r.status} ${JSON.stringify(d)}`);
+  return d.dataset_id;
+}
 
 let agents = [];
 let datasetID = '';
@@ -242,7 +255,9 @@ try {
     const srcParam = (source.params ?? []).find((p) => p.kind === 'dataset' || p.kind === 'path' || p.name === 'source' || p.name === 'path');
     assert(srcParam, `${source.name} has a source param`);
     const field = page.locator(`#param-${source.name}-1-${srcParam.name}`);
-    await field.fill(datasetID);
+    // The run must last long enough to reload the page while it runs: feed it the asset's rows
+    // repeated 20 times (~20k rows, uploaded through the API; the UI upload above was the asset itself).
+    await field.fill(await bigDataset());
     // pick a bounded numeric param of the checker to break
     await page.locator(`.agent-node[data-node-id="${checker.name}-1"]`).click();
     const bounded = (checker.params ?? []).find((p) => (p.type === 'integer' || p.type === 'number') && p.minimum !== undefined);
@@ -251,9 +266,22 @@ try {
     const input = page.locator(`#param-${target.node}-${target.p.name}`);
     await input.fill(target.bad);
     await shot('editor-pipeline');
+    const rejected = page.waitForResponse((r) => r.url().endsWith('/api/v1/jobs') && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Run pipeline' }).click();
+    const res = await rejected;
+    assert(res.status() === 422, `server rejects the pipeline with 422 (got ${res.status()})`);
+    const problem = await res.json();
+    const mine = (problem.errors ?? []).find((e) => String(e.location).includes(target.p.name));
+    assert(mine, `the problem names ${target.p.name}: ${JSON.stringify(problem)}`);
     const err = page.locator(`#param-${target.node}-${target.p.name}-error`);
-    await err.waitFor();
+    // the field shows the server's message (not only the form's own range check)
+    await page.waitForFunction(
+      ([sel, msg]) => {
+        const t = document.querySelector(sel)?.textContent;
+        return !!t && msg.endsWith(t);
+      },
+      [`#param-${target.node}-${target.p.name}-error`, mine.message],
+    );
     const node = page.locator(`.agent-node[data-node-id="${target.node}"]`);
     assert(await node.evaluate((n) => n.classList.contains('has-error')), 'node marked with an error');
     await page.locator('.banner.error').waitFor();
@@ -291,6 +319,8 @@ try {
       // Reload once while the job runs and some lines are in: the log must resume.
       if (!reloaded && lines > 0 && !['succeeded', 'failed', 'cancelled'].includes(st)) {
         await shot('run-live');
+        const before = (await api(`/jobs/${encodeURIComponent(jobID)}`)).body.status;
+        assert(before === 'running', `job still running on the server when the page reloads (${before})`);
         await page.reload();
         await page.locator('.run-page').waitFor();
         reloaded = true;
@@ -304,6 +334,7 @@ try {
     await page.locator('.conn-closed').waitFor();
     assert(statuses.size >= 2 || sawRunning, `node statuses changed (saw ${[...statuses]})`);
     assert(maxLines > 0, 'log lines arrived');
+    assert(reloaded, 'the page was reloaded while the job ran');
     console.log(`     reloaded mid-run: ${reloaded}; statuses seen: ${[...statuses].join(', ')}`);
   });
 
@@ -313,16 +344,17 @@ try {
     for (let after = 0, i = 0; i < 1000; i++) {
       const r = await api(`/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=1000`);
       assert(r.status === 200, `history ${r.status}`);
-      const items = Array.isArray(r.body) ? r.body : (r.body.events ?? r.body.items ?? []);
-      const logs = items.filter((e) => (e.event ?? e.type) === 'log').map((e) => Number(e.id));
+      const items = r.body.events ?? [];
+      const logs = items.filter((e) => e.type === 'log').map((e) => Number(e.seq));
       hist.push(...logs);
-      const next = r.body.next_after ?? r.body.next ?? (items.length ? Number(items[items.length - 1].id) : null);
+      const next = r.body.next;
       if (!items.length || next === null || next === undefined || Number(next) <= after) break;
       after = Number(next);
     }
     assert(shown.length === new Set(shown).size, 'no duplicate lines');
     assert(shown.every((v, i) => i === 0 || v > shown[i - 1]), 'lines in event order');
     assert(JSON.stringify(shown) === JSON.stringify([...new Set(hist)]), `shown ${shown.length} lines == history ${new Set(hist).size} lines`);
+    console.log(`     ${shown.length} log lines shown, ids equal to the history's`);
   });
 
   await test('the run report renders as tables, not JSON', async () => {
@@ -336,13 +368,29 @@ try {
     await page.screenshot({ path: path.join(shots, 'run-report.png'), fullPage: true });
   });
 
+  let cancelledID = '';
+  await test('re-run starts the same pipeline; cancel stops it', async () => {
+    await page.getByRole('button', { name: 'Re-run' }).click();
+    await page.waitForURL((u) => /\/runs\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith(encodeURIComponent(jobID)));
+    cancelledID = decodeURIComponent(page.url().split('/runs/')[1]);
+    const run = page.locator(`.run-page[data-job-id="${cancelledID}"]`);
+    await run.waitFor();
+    await page.locator('.run-graph .react-flow__edge').first().waitFor(); // the DAG is drawn with its edges
+    assert((await page.locator('.run-graph .agent-node').count()) >= 2, 'DAG nodes drawn');
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.waitForFunction((id) => document.querySelector(`.run-page[data-job-id="${id}"]`)?.dataset.status === 'cancelled', cancelledID, { timeout: 30_000 });
+    assert((await api(`/jobs/${encodeURIComponent(cancelledID)}`)).body.status === 'cancelled', 'server says cancelled');
+    await page.getByRole('button', { name: 'Cancel run' }).waitFor({ state: 'detached' });
+  });
+
   await test('runs list shows the run with status and duration, filters by status', async () => {
     await nav('Runs').click();
     const row = page.locator(`tr[data-job-id="${jobID}"]`);
     await row.waitFor();
     assert((await row.innerText()).includes('succeeded'), 'status shown');
-    await page.getByLabel('Status').selectOption('failed');
+    await page.getByLabel('Status').selectOption('cancelled');
     await row.waitFor({ state: 'detached' });
+    if (cancelledID) await page.locator(`tr[data-job-id="${cancelledID}"]`).waitFor();
     await page.getByLabel('Status').selectOption('');
     await row.waitFor();
     await shot('runs');
@@ -383,6 +431,8 @@ try {
     await page.goto(`${base}/runs/${encodeURIComponent(jobID)}`);
     await page.locator('.run-page').waitFor();
     await page.locator('.conn-closed').waitFor();
+    const conn = await page.locator('.log-panel .conn').innerText();
+    assert(!conn.includes('reconnect'), `a finished job's stream closes without reconnecting (${conn})`);
     await shot('run-dark');
     await page.setViewportSize({ width: 420, height: 860 });
     await page.goto(base + '/');

@@ -21,13 +21,13 @@ export function App() {
   let title = 'Editor';
   let m: RegExpExecArray | null;
   if ((m = /^\/runs\/([^/]+)$/.exec(path))) {
-    page = <RunPage id={decodeURIComponent(m[1])} />;
+    page = <RunPage key={m[1]} id={decodeURIComponent(m[1])} />;
     title = 'Run';
   } else if (path === '/runs') {
     page = <RunsPage />;
     title = 'Runs';
   } else if ((m = /^\/datasets\/([^/]+)$/.exec(path))) {
-    page = <DatasetPage id={decodeURIComponent(m[1])} />;
+    page = <DatasetPage key={m[1]} id={decodeURIComponent(m[1])} />;
     title = 'Dataset';
   } else if (path === '/datasets') {
     page = <DatasetsPage />;

@@ -51,11 +51,14 @@ export interface Artifact {
   meta?: Record<string, unknown>;
 }
 
-export type Status = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped' | string;
+export type Status = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped' | string;
 
 export interface NodeRun {
   id: string;
   agent: string;
+  params?: Record<string, unknown> | null;
+  max_attempts?: number;
+  cached?: boolean;
   status: Status;
   attempts?: number;
   started_at?: string | null;
@@ -95,6 +98,9 @@ export interface Model {
   job_id?: string;
   node_id?: string;
   format?: string;
+  output?: string;
+  uri?: string;
+  files?: string[] | null;
   size?: number;
   created_at?: string;
   meta?: Record<string, unknown>;
@@ -133,17 +139,19 @@ export function parseProblem(status: number, body: unknown): Problem {
     const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
     let node = str('node') ?? str('node_id');
     let field = str('field') ?? str('param') ?? str('name');
-    // huma-style errors carry a location such as "body.nodes[2].params.lr".
+    let message = str('message') ?? str('detail') ?? str('reason') ?? JSON.stringify(o);
+    // whet serve (huma): location "nodes[<node id>].params.lora.rank", message "node \"x\": params.lora.rank: 0 is ...".
     const loc = str('location');
-    if (!field && loc) {
-      const m = /params\.([\w.-]+)$/.exec(loc);
-      if (m) field = m[1];
+    if (loc) {
+      const m = /^(?:body\.)?nodes\[([^\]]+)\](?:\.(.+))?$/.exec(loc);
+      if (m) {
+        node ??= /^\d+$/.test(m[1]) && !str('node') ? `#${m[1]}` : m[1];
+        field ??= m[2] ?? '';
+      } else field ??= loc.replace(/^body\./, '');
     }
-    if (!node && loc) {
-      const m = /nodes\[(\d+)\]/.exec(loc);
-      if (m) node = `#${m[1]}`;
-    }
-    return { node, field, message: str('message') ?? str('detail') ?? str('reason') ?? JSON.stringify(o) };
+    if (node) message = message.replace(new RegExp(`^node "${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": `), '');
+    if (field) message = message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
+    return { node, field, message };
   });
   return new Problem(status, title, detail, errors);
 }
@@ -190,6 +198,11 @@ export const api = {
   dataset: (id: string) => request<Dataset>('GET', `/datasets/${encodeURIComponent(id)}`),
   models: async () => list<Model>(await request('GET', '/models'), 'models'),
   model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),
+  history: (jobID: string, after = 0, limit = 1000) =>
+    request<{ events: { seq: number; type: string; node?: string; time: string; data: unknown }[]; next: number }>(
+      'GET',
+      `/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=${limit}`,
+    ),
   modelDownloadURL: (id: string) => `${API}/models/${encodeURIComponent(id)}/download`,
   logStreamURL: (jobID: string) => `${API}/logs/stream/${encodeURIComponent(jobID)}`,
   get: <T>(path: string) => request<T>('GET', path),

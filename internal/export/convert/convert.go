@@ -291,6 +291,9 @@ func planTensors(arch string, c *Config, src Source, ft FileType) ([]planned, er
 		return nil, fmt.Errorf("weights have no model.embed_tokens.weight")
 	}
 	hasOutput := have["lm_head.weight"] && !c.TieWordEmbeddings
+	if !c.TieWordEmbeddings && !have["lm_head.weight"] {
+		return nil, fmt.Errorf("config.json has tie_word_embeddings false (or unset) but the weights have no lm_head.weight")
+	}
 	var out []planned
 	var attnV, ffnDown []int // indices into out, for the Q4_K_M mix
 	for _, hf := range sortedTensorOrder(names) {

@@ -270,9 +270,10 @@ func spmVocab(path string, cfg *Config) (*Vocab, error) {
 // tokenizerJSON is the part of a Hugging Face tokenizer.json used here.
 type tokenizerJSON struct {
 	Model struct {
-		Type   string          `json:"type"`
-		Vocab  map[string]int  `json:"vocab"`
-		Merges json.RawMessage `json:"merges"`
+		Type         string          `json:"type"`
+		Vocab        map[string]int  `json:"vocab"`
+		Merges       json.RawMessage `json:"merges"`
+		ByteFallback bool            `json:"byte_fallback"`
 	} `json:"model"`
 	AddedTokens []struct {
 		ID      int    `json:"id"`
@@ -289,6 +290,9 @@ func bpeVocab(path string, cfg *Config, pre string) (*Vocab, error) {
 	}
 	if t.Model.Type != "BPE" {
 		return nil, fmt.Errorf("%s: tokenizer model %q is not supported (BPE and SentencePiece tokenizer.model are)", path, t.Model.Type)
+	}
+	if t.Model.ByteFallback || strings.Contains(string(t.PreTokenizer), "Metaspace") {
+		return nil, fmt.Errorf("%s: a SentencePiece-style tokenizer.json (byte_fallback or Metaspace) needs the model's tokenizer.model next to it", path)
 	}
 	if pre == "" {
 		var err error

@@ -10,6 +10,7 @@ package ollama
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -119,6 +120,21 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// defaultSystemRe finds a ChatML template's built-in system prompt, the one
+// it renders when the conversation has none (Qwen2.5, SmolLM2-Instruct):
+// '<|im_start|>system\n...<|im_end|>' as a Jinja string literal.
+var defaultSystemRe = regexp.MustCompile(`'<\|im_start\|>system\\n([^'{}<]+)<\|im_end\|>\\n'`)
+
+// DefaultSystem returns the system prompt a chat template inserts when the
+// conversation has none, or "". Ollama gets it as SYSTEM, which it sends as
+// the first message when the user gives none.
+func DefaultSystem(jinja string) string {
+	if m := defaultSystemRe.FindStringSubmatch(jinja); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // Modelfile is an Ollama Modelfile.

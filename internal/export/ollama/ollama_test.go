@@ -146,3 +146,39 @@ func TestDetectAndModelfile(t *testing.T) {
 		t.Errorf("Modelfile:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestDefaultSystem: with the template's built-in system prompt as SYSTEM,
+// Ollama (which then sends it as the first message) renders what the Jinja
+// template renders for a conversation without a system message.
+func TestDefaultSystem(t *testing.T) {
+	t.Parallel()
+	dir := asset(t, "tokenizers/qwen2.5-instruct-config")
+	b, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc struct {
+		ChatTemplate string `json:"chat_template"`
+	}
+	json.Unmarshal(b, &tc)
+	sys := DefaultSystem(tc.ChatTemplate)
+	if sys != "You are Qwen, created by Alibaba Cloud. You are a helpful assistant." {
+		t.Fatalf("DefaultSystem = %q", sys)
+	}
+	tok, err := tokenizer.LoadTemplates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := map[string]any{"role": "user", "content": "Hi"}
+	want, err := tok.ApplyChatTemplate([]map[string]any{u}, tokenizer.ChatOptions{AddGenerationPrompt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ollamaRender(t, ChatML.Template(), []map[string]any{{"role": "system", "content": sys}, u})
+	if got != want {
+		t.Errorf("ollama %q\njinja  %q", got, want)
+	}
+	if s := DefaultSystem(Alpaca.Jinja("</s>")); s != "" {
+		t.Errorf("alpaca has a default system %q", s)
+	}
+}

@@ -2,6 +2,7 @@ package peft
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -188,5 +189,37 @@ func TestMergedScales(t *testing.T) {
 	}
 	if _, err := Merged(base, &Adapter{Layers: []*Layer{{Module: "x", Rank: 1, In: 3, Out: 2}}}); err == nil {
 		t.Error("merged an adapter for a missing module")
+	}
+}
+
+func TestReadScales(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	q := "base_model.model.model.layers.0.self_attn.q_proj"
+	v := "base_model.model.model.layers.0.self_attn.v_proj"
+	ts := []safetensors.Tensor{
+		safetensors.F32Tensor(q+".lora_A.weight", []int{4, 2}, make([]float32, 8)),
+		safetensors.F32Tensor(q+".lora_B.weight", []int{2, 4}, make([]float32, 8)),
+		safetensors.F32Tensor(v+".lora_A.weight", []int{2, 2}, make([]float32, 4)),
+		safetensors.F32Tensor(v+".lora_B.weight", []int{2, 2}, make([]float32, 4)),
+	}
+	f, _ := os.Create(filepath.Join(dir, WeightsFile))
+	if err := safetensors.Write(f, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfg := map[string]any{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "use_rslora": true,
+		"rank_pattern": map[string]any{"v_proj": 2}, "alpha_pattern": map[string]any{"v_proj": 3}}
+	b, _ := json.Marshal(cfg)
+	os.WriteFile(filepath.Join(dir, ConfigFile), b, 0o644)
+	a, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lq, _ := a.Layer("model.layers.0.self_attn.q_proj")
+	lv, _ := a.Layer("model.layers.0.self_attn.v_proj")
+	// rsLoRA: alpha/√r = 8/2 for q; v has rank 2 and alpha 3 from the patterns: 3/√2.
+	if lq.Scale != 4 || math.Abs(lv.Scale-3/math.Sqrt2) > 1e-12 {
+		t.Errorf("scales q %v v %v", lq.Scale, lv.Scale)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // driver "sqlite"
@@ -24,7 +25,8 @@ import (
 
 // DB is a store.Store on SQLite.
 type DB struct {
-	w, r *sql.DB
+	w, r  *sql.DB
+	stmts *stmtCache
 }
 
 var _ store.Store = (*DB)(nil)
@@ -39,7 +41,9 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		q.Set("_txlock", "immediate")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// SQLite decodes %HH in URI paths; escape what would end the path.
+	esc := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + q.Encode()
 }
 
 // Open opens (creating and migrating) the database at path.
@@ -65,7 +69,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &DB{w: w, r: r}, nil
+	return &DB{w: w, r: r, stmts: &stmtCache{db: r, m: map[string]*sql.Stmt{}}}, nil
 }
 
 // WriteDB is the single-connection write pool, shared with the queue (River)
@@ -74,6 +78,12 @@ func (db *DB) WriteDB() *sql.DB { return db.w }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.stmts.mu.Lock()
+	for _, st := range db.stmts.m {
+		st.Close()
+	}
+	db.stmts.m = map[string]*sql.Stmt{}
+	db.stmts.mu.Unlock()
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
@@ -92,7 +102,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore begin: %w", err)
 	}
-	if err := fn(&txq{q: q{tx}, tx: tx}); err != nil {
+	if err := fn(&txq{q: q{db: tx}, tx: tx}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -108,8 +118,60 @@ type dbtx interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// q implements store.Reader over a pool or a transaction.
-type q struct{ db dbtx }
+// q implements store.Reader over a pool or a transaction. On the read pool
+// it keeps prepared statements (parsing SQL was a fifth of a GET's CPU).
+type q struct {
+	db    dbtx
+	stmts *stmtCache
+}
+
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (q q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if q.stmts != nil {
+		st, err := q.stmts.get(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(ctx, args...)
+	}
+	return q.db.QueryContext(ctx, query, args...)
+}
+
+type rowScanner interface{ Scan(...any) error }
+
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
+
+func (q q) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	if q.stmts != nil {
+		st, err := q.stmts.get(ctx, query)
+		if err != nil {
+			return errRow{err}
+		}
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.db.QueryRowContext(ctx, query, args...)
+}
 
 type txq struct {
 	q
@@ -118,7 +180,7 @@ type txq struct {
 
 func (t *txq) Raw() any { return t.tx }
 
-func (db *DB) rd() q { return q{db.r} }
+func (db *DB) rd() q { return q{db: db.r, stmts: db.stmts} }
 
 // Reader methods on DB use the read pool.
 
@@ -186,7 +248,7 @@ func limit(p store.ListParams) (int, int) {
 
 const jobCols = `id, name, status, spec, work_dir, error, created_at, started_at, finished_at`
 
-func scanJob(sc interface{ Scan(...any) error }) (*store.Job, error) {
+func scanJob(sc rowScanner) (*store.Job, error) {
 	var j store.Job
 	var spec string
 	var created int64
@@ -202,7 +264,7 @@ func scanJob(sc interface{ Scan(...any) error }) (*store.Job, error) {
 
 const nodeCols = `job_id, id, agent, params, preds, status, attempts, max_attempts, cache, queued, lease_owner, lease_until, started_at, finished_at, outputs, error, cache_key, cached`
 
-func scanNode(sc interface{ Scan(...any) error }) (*store.Node, error) {
+func scanNode(sc rowScanner) (*store.Node, error) {
 	var n store.Node
 	var params, preds, outputs string
 	var leaseUntil int64
@@ -232,11 +294,11 @@ func notFound(what, id string, err error) error {
 }
 
 func (q q) GetJob(ctx context.Context, id string) (*store.Job, error) {
-	j, err := scanJob(q.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	j, err := scanJob(q.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if err != nil {
 		return nil, notFound("job", id, err)
 	}
-	rows, err := q.db.QueryContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE job_id = ? ORDER BY idx`, id)
+	rows, err := q.query(ctx, `SELECT `+nodeCols+` FROM nodes WHERE job_id = ? ORDER BY idx`, id)
 	if err != nil {
 		return nil, fmt.Errorf("get job %q nodes: %w", id, err)
 	}
@@ -258,10 +320,10 @@ func (q q) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job, int,
 		where, args = " WHERE status = ?", append(args, p.Status)
 	}
 	var total int
-	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&total); err != nil {
+	if err := q.queryRow(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
 	}
-	rows, err := q.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, l, off)...)
+	rows, err := q.query(ctx, `SELECT `+jobCols+` FROM jobs`+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, l, off)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
 	}
@@ -278,7 +340,7 @@ func (q q) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job, int,
 }
 
 func (q q) GetNode(ctx context.Context, jobID, nodeID string) (*store.Node, error) {
-	n, err := scanNode(q.db.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE job_id = ? AND id = ?`, jobID, nodeID))
+	n, err := scanNode(q.queryRow(ctx, `SELECT `+nodeCols+` FROM nodes WHERE job_id = ? AND id = ?`, jobID, nodeID))
 	if err != nil {
 		return nil, notFound("node", jobID+"/"+nodeID, err)
 	}
@@ -286,7 +348,7 @@ func (q q) GetNode(ctx context.Context, jobID, nodeID string) (*store.Node, erro
 }
 
 func (q q) ActiveJobs(ctx context.Context) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id FROM jobs WHERE status IN ('pending','running') ORDER BY created_at`)
+	rows, err := q.query(ctx, `SELECT id FROM jobs WHERE status IN ('pending','running') ORDER BY created_at`)
 	if err != nil {
 		return nil, fmt.Errorf("active jobs: %w", err)
 	}
@@ -306,7 +368,7 @@ func (q q) ListEvents(ctx context.Context, jobID string, after int64, lim int) (
 	if lim <= 0 || lim > 10000 {
 		lim = 1000
 	}
-	rows, err := q.db.QueryContext(ctx, `SELECT seq, type, node, time, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobID, after, lim)
+	rows, err := q.query(ctx, `SELECT seq, type, node, time, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobID, after, lim)
 	if err != nil {
 		return nil, fmt.Errorf("list events %s: %w", jobID, err)
 	}
@@ -328,7 +390,7 @@ func (q q) ListEvents(ctx context.Context, jobID string, after int64, lim int) (
 
 const datasetCols = `id, name, size, sha256, format, blob_key, created_at`
 
-func scanDataset(sc interface{ Scan(...any) error }) (*store.Dataset, error) {
+func scanDataset(sc rowScanner) (*store.Dataset, error) {
 	var d store.Dataset
 	var created int64
 	if err := sc.Scan(&d.ID, &d.Name, &d.Size, &d.SHA256, &d.Format, &d.BlobKey, &created); err != nil {
@@ -339,7 +401,7 @@ func scanDataset(sc interface{ Scan(...any) error }) (*store.Dataset, error) {
 }
 
 func (q q) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
-	d, err := scanDataset(q.db.QueryRowContext(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = ?`, id))
+	d, err := scanDataset(q.queryRow(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = ?`, id))
 	if err != nil {
 		return nil, notFound("dataset", id, err)
 	}
@@ -349,10 +411,10 @@ func (q q) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
 func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Dataset, int, error) {
 	l, off := limit(p)
 	var total int
-	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM datasets`).Scan(&total); err != nil {
+	if err := q.queryRow(ctx, `SELECT count(*) FROM datasets`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}
-	rows, err := q.db.QueryContext(ctx, `SELECT `+datasetCols+` FROM datasets ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, l, off)
+	rows, err := q.query(ctx, `SELECT `+datasetCols+` FROM datasets ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, l, off)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}
@@ -370,7 +432,7 @@ func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Datas
 
 const modelCols = `id, name, job_id, node_id, output, uri, size, files, meta, created_at`
 
-func scanModel(sc interface{ Scan(...any) error }) (*store.Model, error) {
+func scanModel(sc rowScanner) (*store.Model, error) {
 	var m store.Model
 	var files, meta string
 	var created int64
@@ -384,7 +446,7 @@ func scanModel(sc interface{ Scan(...any) error }) (*store.Model, error) {
 }
 
 func (q q) GetModel(ctx context.Context, id string) (*store.Model, error) {
-	m, err := scanModel(q.db.QueryRowContext(ctx, `SELECT `+modelCols+` FROM models WHERE id = ?`, id))
+	m, err := scanModel(q.queryRow(ctx, `SELECT `+modelCols+` FROM models WHERE id = ?`, id))
 	if err != nil {
 		return nil, notFound("model", id, err)
 	}
@@ -394,10 +456,10 @@ func (q q) GetModel(ctx context.Context, id string) (*store.Model, error) {
 func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
 	l, off := limit(p)
 	var total int
-	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM models`).Scan(&total); err != nil {
+	if err := q.queryRow(ctx, `SELECT count(*) FROM models`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}
-	rows, err := q.db.QueryContext(ctx, `SELECT `+modelCols+` FROM models ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, l, off)
+	rows, err := q.query(ctx, `SELECT `+modelCols+` FROM models ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, l, off)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}
@@ -415,7 +477,7 @@ func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, 
 
 func (q q) GetCache(ctx context.Context, key string) ([]agent.Artifact, bool, error) {
 	var s string
-	err := q.db.QueryRowContext(ctx, `SELECT outputs FROM cache WHERE key = ?`, key).Scan(&s)
+	err := q.queryRow(ctx, `SELECT outputs FROM cache WHERE key = ?`, key).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}

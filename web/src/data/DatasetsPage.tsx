@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, upload, type Dataset } from '../api';
+import { rememberSpec } from '../runs/specs';
+import { navigate } from '../ui/router';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { ReportView } from '../ui/ReportView';
 import { Link } from '../ui/router';
@@ -139,9 +141,22 @@ const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 
 export function DatasetPage({ id }: { id: string }) {
   const [d, setD] = useState<Dataset | null>(null);
   const [err, setErr] = useState('');
+  const [canProfile, setCanProfile] = useState(false);
   useEffect(() => {
     api.dataset(id).then(setD, (e: Error) => setErr(e.message));
+    api.agents().then((as) => setCanProfile(as.some((a) => a.name === 'dataset')), () => {});
   }, [id]);
+  // The profile and sample records come from the dataset agent's report: run it on this dataset.
+  const runProfile = async () => {
+    const spec = { name: `profile-${d?.name || id}`.slice(0, 200), nodes: [{ id: 'profile', agent: 'dataset', params: { source: id } }], edges: [] };
+    try {
+      const r = await api.submit(spec);
+      rememberSpec(r.job_id, spec);
+      navigate(`/runs/${encodeURIComponent(r.job_id)}`);
+    } catch (e) {
+      setErr(`Could not start profiling: ${(e as Error).message}`);
+    }
+  };
   if (!d)
     return (
       <div className="page">
@@ -163,7 +178,19 @@ export function DatasetPage({ id }: { id: string }) {
       <p className="crumbs">
         <Link to="/datasets">Datasets</Link> /
       </p>
-      <h1>{d.name || id}</h1>
+      <div className="page-head">
+        <h1>{d.name || id}</h1>
+        {canProfile ? (
+          <button type="button" className="primary" onClick={runProfile}>
+            Profile this dataset
+          </button>
+        ) : null}
+      </div>
+      {err ? (
+        <div className="banner error" role="alert">
+          {err}
+        </div>
+      ) : null}
       <section className="panel">
         <h2>Details</h2>
         <table className="kv">
@@ -190,7 +217,7 @@ export function DatasetPage({ id }: { id: string }) {
         {samples.length ? (
           <SampleTable rows={samples} />
         ) : (
-          <p className="muted">No sample available for this dataset.</p>
+          <p className="muted">The server keeps no sample with the upload; “Profile this dataset” runs the dataset agent, whose report lists rows, columns, lengths and samples.</p>
         )}
       </section>
     </div>

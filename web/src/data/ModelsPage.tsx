@@ -3,7 +3,7 @@ import { api, type Model } from '../api';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link } from '../ui/router';
 
-const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri']);
+const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output']);
 
 export function ModelsPage() {
   const [list, setList] = useState<Model[] | null>(null);
@@ -46,7 +46,7 @@ export function ModelsPage() {
                       {m.name || m.model_id}
                       <div className="mono small muted">{m.model_id}</div>
                     </td>
-                    <td>{m.format ?? '—'}</td>
+                    <td>{m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—')}</td>
                     <td>{fmtBytes(m.size)}</td>
                     <td>
                       {Object.keys(meta).length ? (

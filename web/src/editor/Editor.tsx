@@ -39,6 +39,7 @@ import {
   type Graph,
 } from './pipeline';
 import { templates } from './templates';
+import { rememberSpec } from '../runs/specs';
 
 const DRAFT_KEY = 'whet.editor.draft';
 const DND_TYPE = 'application/x-whet-agent';
@@ -334,7 +335,9 @@ function Editor() {
     setSubmitting(true);
     setBanner(null);
     try {
-      const res = await api.submit(toSpec(g));
+      const spec = toSpec(g);
+      const res = await api.submit(spec);
+      rememberSpec(res.job_id, spec);
       setServerErrors({});
       navigate(`/runs/${encodeURIComponent(res.job_id)}`);
     } catch (e) {
@@ -343,7 +346,10 @@ function Editor() {
         setServerErrors(byNode);
         const first = Object.keys(byNode)[0];
         if (first) select(first);
-        setBanner({ kind: 'error', text: `${e.title}${e.detail ? `: ${e.detail}` : ''}`, items: general });
+        const onNodes = Object.entries(byNode).map(
+          ([n, fs]) => `${n}: ${Object.keys(fs).map((f) => f || 'node').join(', ')} — fix the marked field${Object.keys(fs).length > 1 ? 's' : ''}`,
+        );
+        setBanner({ kind: 'error', text: `${e.title}${e.detail ? `: ${e.detail}` : ''}`, items: [...onNodes, ...general] });
       } else setBanner({ kind: 'error', text: `Submit failed: ${(e as Error).message}` });
     } finally {
       setSubmitting(false);

@@ -22,9 +22,9 @@ export const templates: Template[] = [
         { id: 'data', agent: 'dataset', params: { source: '' } },
         { id: 'validate', agent: 'validate' },
         { id: 'prep', agent: 'preprocess' },
-        { id: 'train', agent: 'train', params: { method: 'lora' } },
+        { id: 'train', agent: 'train', params: { method: 'lora', lora: { rank: 8 } } },
         { id: 'eval', agent: 'evaluate' },
-        { id: 'export', agent: 'export', params: { format: 'gguf' } },
+        { id: 'export', agent: 'export', params: { formats: ['adapter', 'gguf'] } },
       ],
       edges: [
         { from: 'data', to: 'validate' },

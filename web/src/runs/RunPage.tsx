@@ -14,14 +14,9 @@ import { Link, navigate } from '../ui/router';
 import { useTheme } from '../ui/theme';
 import { StatusBadge } from './RunsPage';
 import { TERMINAL, useJobStream, type LogLine } from './stream';
+import { rememberSpec, specOfJob } from './specs';
 
 const DRAFT_KEY = 'whet.editor.draft';
-
-/** specOfJob recovers the pipeline spec of a job (the server returns it as `spec`). */
-function specOfJob(j: Job): PipelineSpec {
-  if (j.spec?.nodes) return { name: j.spec.name ?? j.name, nodes: j.spec.nodes, edges: j.spec.edges ?? [] };
-  return { name: j.name, nodes: (j.nodes ?? []).map((n) => ({ id: n.id, agent: n.agent })), edges: [] };
-}
 
 export function RunPage({ id }: { id: string }) {
   const [job, setJob] = useState<Job | null>(null);
@@ -73,7 +68,8 @@ export function RunPage({ id }: { id: string }) {
     if (nodeEvents) refresh.current();
   }, [nodeEvents]);
 
-  const spec = useMemo(() => (job ? specOfJob(job) : null), [job]);
+  const known = useMemo(() => (job ? specOfJob(job) : null), [job]);
+  const spec = known?.spec ?? null;
   const status = (job && TERMINAL.has(job.status) ? job.status : state.status) ?? job?.status ?? '…';
   const nodeStatus = (nid: string) => state.nodeStatus[nid] ?? job?.nodes?.find((n) => n.id === nid)?.status ?? 'pending';
   const finished = TERMINAL.has(status);
@@ -93,7 +89,10 @@ export function RunPage({ id }: { id: string }) {
     if (!spec) return;
     setBusy('rerun');
     try {
-      const r = await api.submit(spec);
+      // Re-run means run again: every node ignores the cache of identical earlier runs.
+      const again = { ...spec, nodes: spec.nodes.map((n) => ({ ...n, cache: false })) };
+      const r = await api.submit(again);
+      rememberSpec(r.job_id, again);
       navigate(`/runs/${encodeURIComponent(r.job_id)}`);
     } catch (e) {
       setErr(`Re-run failed: ${(e as Error).message}`);
@@ -143,7 +142,12 @@ export function RunPage({ id }: { id: string }) {
               {busy === 'cancel' ? 'Cancelling…' : 'Cancel run'}
             </button>
           ) : null}
-          <button type="button" onClick={rerun} disabled={!!busy || !spec}>
+          <button
+            type="button"
+            onClick={rerun}
+            disabled={!!busy || !spec || !known?.complete}
+            title={known?.complete ? 'Run the same pipeline again, ignoring cached results' : 'This run was submitted elsewhere; the server does not return its edges'}
+          >
             {busy === 'rerun' ? 'Starting…' : 'Re-run'}
           </button>
           <button type="button" onClick={openInEditor} disabled={!spec}>
@@ -253,6 +257,7 @@ function RunGraph({
   return (
     <div className="run-graph">
       <ReactFlow
+        key={g.nodes.map((n) => n.id).join() + (agents.length ? '+' : '')}
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -375,9 +380,29 @@ function LogPanel({ logs, conn, reconnects, done, lastId }: { logs: LogLine[]; c
   );
 }
 
-/** reportURL says where an artifact's content can be read. */
-export function artifactURL(jobID: string, nodeID: string, a: Artifact): string {
-  return `/api/v1/jobs/${encodeURIComponent(jobID)}/nodes/${encodeURIComponent(nodeID)}/artifacts/${encodeURIComponent(a.name)}`;
+let artifactRoute: Promise<string | null> | null = null;
+
+/**
+ * findArtifactRoute looks in the server's OpenAPI document for a route that
+ * serves a node's output file (/jobs/{id}/nodes/{node}/outputs/{name} or
+ * .../artifacts/{name}), so the UI needs no guess that would 404.
+ */
+function findArtifactRoute(): Promise<string | null> {
+  artifactRoute ??= fetch('/openapi.json')
+    .then((r) => (r.ok ? r.json() : { paths: {} }))
+    .then((doc: { paths?: Record<string, unknown> }) => {
+      const re = /\/jobs\/\{[^}]+\}\/nodes\/\{[^}]+\}\/(outputs|artifacts)\/\{[^}]+\}$/;
+      return Object.keys(doc.paths ?? {}).find((p) => re.test(p)) ?? null;
+    })
+    .catch(() => null);
+  return artifactRoute;
+}
+
+/** artifactURL fills a route template with the job, node and output name. */
+export function artifactURL(route: string, jobID: string, nodeID: string, a: Artifact): string {
+  const vals = [jobID, nodeID, a.name].map(encodeURIComponent);
+  let i = 0;
+  return route.replace(/\{[^}]+\}/g, () => vals[i++] ?? '');
 }
 
 function Reports({ job }: { job: Job }) {
@@ -395,17 +420,33 @@ function Reports({ job }: { job: Job }) {
 
 function ReportCard({ job, node, agent, artifact }: { job: string; node: string; agent: string; artifact: Artifact }) {
   const [data, setData] = useState<unknown>(undefined);
-  const [err, setErr] = useState('');
+  const [note, setNote] = useState('');
   const [open, setOpen] = useState(true);
   useEffect(() => {
     const inline = artifact.meta?.report;
     if (inline !== undefined) return setData(inline);
-    fetch(artifactURL(job, node, artifact), { headers: { Accept: 'application/json' } })
-      .then(async (r) => {
+    let stop = false;
+    findArtifactRoute().then(async (route) => {
+      if (stop) return;
+      if (!route) {
+        setNote('This server does not serve report files; showing the summary the node recorded.');
+        return setData(null);
+      }
+      try {
+        const r = await fetch(artifactURL(route, job, node, artifact), { headers: { Accept: 'application/json' } });
         if (!r.ok) throw new Error(`HTTP ${r.status}`);
-        return r.json();
-      })
-      .then(setData, (e: Error) => setErr(e.message));
+        const body = await r.json();
+        if (!stop) setData(body);
+      } catch (e) {
+        if (!stop) {
+          setNote(`Could not load the report file (${(e as Error).message}); showing the summary the node recorded.`);
+          setData(null);
+        }
+      }
+    });
+    return () => {
+      stop = true;
+    };
   }, [job, node, artifact]);
   return (
     <article className="report-card" data-report-node={node} data-report-name={artifact.name}>
@@ -416,13 +457,13 @@ function ReportCard({ job, node, agent, artifact }: { job: string; node: string;
         <span className="muted small">({agent})</span>
       </h3>
       {open ? (
-        err ? (
-          <>
-            <p className="error-text">Could not load the report: {err}</p>
-            {artifact.meta ? <ReportView report={artifact.meta} name="summary" /> : null}
-          </>
-        ) : data === undefined ? (
+        data === undefined ? (
           <p className="muted">Loading…</p>
+        ) : data === null ? (
+          <>
+            {note ? <p className="muted small">{note}</p> : null}
+            <ReportView report={artifact.meta ?? {}} name={artifact.name} />
+          </>
         ) : (
           <ReportView report={data} name={artifact.name} />
         )

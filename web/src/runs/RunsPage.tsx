@@ -4,7 +4,7 @@ import { between, fmtAgo, fmtDate, fmtDuration } from '../ui/format';
 import { Link, navigate, useLocation } from '../ui/router';
 import { TERMINAL } from './stream';
 
-const STATUSES = ['', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
+const STATUSES = ['', 'pending', 'running', 'succeeded', 'failed', 'cancelled'];
 
 export function StatusBadge({ status }: { status: string }) {
   return <span className={`badge status-${status}`}>{status}</span>;

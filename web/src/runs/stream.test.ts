@@ -36,6 +36,26 @@ describe('applyEvents', () => {
     expect(s.done).toBe(true);
   });
 
+  it('reads whet serve event envelopes', () => {
+    const env = (seq: number, type: string, node: string, data: unknown): RawEvent => ({
+      id: String(seq),
+      type,
+      data: JSON.stringify({ job_id: 'j', seq, type, node, time: '2026-11-26T14:00:00Z', data }),
+    });
+    const s = applyEvents(emptyStream(), [
+      env(1, 'status', '', { status: 'running' }),
+      env(2, 'node', 'data', { status: 'running', attempt: 1 }),
+      env(3, 'log', 'data', { level: 'INFO', msg: 'loading dataset', attrs: { rows: 3 } }),
+      env(4, 'progress', 'data', { fraction: 0.5, eta_s: 2, message: 'half' }),
+      env(5, 'metric', 'train', { step: 1, values: { loss: 1.5, grad_norm: null } }),
+    ]);
+    expect(s.status).toBe('running');
+    expect(s.nodeStatus).toEqual({ data: 'running' });
+    expect(s.logs).toEqual([{ id: 3, node: 'data', level: 'info', msg: 'loading dataset', time: '2026-11-26T14:00:00Z', attrs: { rows: 3 } }]);
+    expect(s.progress.data).toEqual({ fraction: 0.5, eta: 2, message: 'half' });
+    expect(s.metrics.train).toEqual({ loss: [[1, 1.5]] });
+  });
+
   it('returns the same state for an empty batch', () => {
     const s = emptyStream();
     expect(applyEvents(s, [])).toBe(s);

@@ -1,7 +1,7 @@
 // The live event stream of a job (GET /api/v1/logs/stream/{id}, SSE). Each
 // event has a monotonic id; the reducer drops any event whose id it has
 // already seen, so replays after a reconnect (the browser sends
-// Last-Event-ID, and we pass last_event_id when we reconnect ourselves) never
+// Last-Event-ID, and we pass ?after= when we reconnect ourselves) never
 // duplicate a line, and since the server replays everything after that id,
 // nothing is missed.
 
@@ -71,7 +71,11 @@ export function applyEvents(s: StreamState, events: RawEvent[]): StreamState {
     } catch {
       d = { msg: ev.data };
     }
-    const node = str(d.node) ?? str(d.node_id);
+    // whet serve sends the stored event: {job_id, seq, type, node, time, data: {...}}.
+    if (d.data && typeof d.data === 'object' && !Array.isArray(d.data) && ('seq' in d || 'job_id' in d)) {
+      d = { ...(d.data as Record<string, unknown>), node: d.node, time: d.time };
+    }
+    const node = str(d.node) || str(d.node_id) || undefined;
     switch (ev.type) {
       case 'log':
       case 'message': {
@@ -171,7 +175,8 @@ export function useJobStream(jobID: string): { state: StreamState; conn: ConnSta
       // a final status closes the stream at once, so the browser does not reconnect
       if (type === 'status') {
         try {
-          const st = JSON.parse(e.data)?.status;
+          const v = JSON.parse(e.data);
+          const st = v?.data && typeof v.data === 'object' ? v.data.status : v?.status;
           if (TERMINAL.has(st)) {
             done = true;
             es?.close();
@@ -185,7 +190,7 @@ export function useJobStream(jobID: string): { state: StreamState; conn: ConnSta
     };
     const open = () => {
       if (stopped || done) return;
-      const url = api.logStreamURL(jobID) + (lastId ? `?last_event_id=${lastId}` : '');
+      const url = api.logStreamURL(jobID) + (lastId ? `?after=${lastId}` : '');
       es = new EventSource(url);
       for (const t of ['log', 'progress', 'metric', 'metrics', 'node', 'status', 'message']) es.addEventListener(t, onEvent(t) as EventListener);
       es.onopen = () => {

@@ -100,7 +100,7 @@ function Value({ value, depth, name }: { value: J; depth: number; name?: string 
     if (!value.length) return <p className="muted">None.</p>;
     if (value.every(isObj)) return <RecordsTable rows={value as Record<string, J>[]} />;
     if (value.every((v) => typeof v === 'number') && value.length > 1)
-      return <BarChart title={name ? title(name) : 'values'} items={(value as number[]).map((v, i) => ({ label: String(i), value: v }))} />;
+      return <BarChart title={depth > 0 ? '' : name ? title(name) : 'values'} items={(value as number[]).map((v, i) => ({ label: String(i), value: v }))} />;
     return (
       <ul>
         {value.map((v, i) => (
@@ -124,7 +124,7 @@ function Value({ value, depth, name }: { value: J; depth: number; name?: string 
     return (
       <div className="report-obj">
         {asBars ? (
-          <BarChart title={name ? title(name) : 'values'} items={numeric.map(([k, v]) => ({ label: k, value: v as number }))} />
+          <BarChart title={depth > 0 ? '' : name ? title(name) : 'values'} items={numeric.map(([k, v]) => ({ label: k, value: v as number }))} />
         ) : scalars.length ? (
           <KV obj={Object.fromEntries(scalars)} />
         ) : null}

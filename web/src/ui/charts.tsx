@@ -91,8 +91,8 @@ export function BarChart({ title, items }: { title: string; items: { label: stri
   const max = Math.max(...items.map((i) => Math.abs(i.value)), 1e-12);
   return (
     <figure className="chart bars" data-chart={title}>
-      <figcaption>{title}</figcaption>
-      <table>
+      {title ? <figcaption>{title}</figcaption> : null}
+      <table aria-label={title || undefined}>
         <tbody>
           {items.map((i) => (
             <tr key={i.label}>
