@@ -285,8 +285,6 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 	for li := len(m.Layers) - 1; li >= 0; li-- {
 		L, a := &m.Layers[li], &w.layers[li]
 		// MLP: h = h2 + down(act)
-		dact := w.datt[:0]
-		_ = dact
 		dA := w.dx[:N*I]
 		w.linearBwd(&L.Down, dA, dh, a.act, N, &a.lora[6], false)
 		nn.SwiGLUBackwardSaved(w.dgate, w.dup, dA, a.gate, a.up, a.sig)
@@ -301,18 +299,15 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		m.Rope.Apply(w.dq, pos, N, nh, true)
 		m.Rope.Apply(w.dk, pos, N, nkv, true)
 		dxn1 := w.dx[:N*D]
-		xq, xk := a.q, a.k
 		if L.QNorm != nil {
-			// dq is w.r.t. the normed q; go back through the per-head norm.
-			// a.q now holds post-RoPE values; backward needs the norm input.
+			// dq is w.r.t. the normed q: go back through the per-head norm,
+			// whose input (qPre, kPre) the forward pass kept.
 			dqPre, dkPre := w.datt[:N*qd], w.dgate[:N*kd]
 			nn.RMSNormBackward(dqPre, gradOf(L.QNorm), w.dq, a.qPre, L.QNorm.Data, a.rstdQ, N*nh, hd, false)
 			nn.RMSNormBackward(dkPre, gradOf(L.KNorm), w.dk, a.kPre, L.KNorm.Data, a.rstdK, N*nkv, hd, false)
 			copy(w.dq, dqPre)
 			copy(w.dk, dkPre)
-			xq, xk = a.qPre, a.kPre
 		}
-		_, _ = xq, xk
 		w.linearBwd(&L.Q, dxn1, w.dq, a.xn1, N, &a.lora[0], false)
 		w.linearBwd(&L.K, dxn1, w.dk, a.xn1, N, &a.lora[1], true)
 		w.linearBwd(&L.V, dxn1, w.dv, a.xn1, N, &a.lora[2], true)
