@@ -15,12 +15,15 @@ import (
 )
 
 func init() {
-	register(&command{name: "bench", summary: "benchmarks: `bench train` measures training tokens/s", run: runBench})
+	register(&command{name: "bench", summary: "benchmarks: `bench train` (training tokens/s), `bench data` (data agents MB/s and RSS)", run: runBench})
 }
 
 func runBench(ctx context.Context, args []string, io stdio) error {
+	if len(args) > 0 && args[0] == "data" {
+		return runBenchData(ctx, args[1:], io)
+	}
 	if len(args) == 0 || args[0] != "train" {
-		return fmt.Errorf("%w: usage: whet bench train --model DIR --method lora|full --seq N --batch N --steps N", errUsage)
+		return fmt.Errorf("%w: usage: whet bench train --model DIR --method lora|full --seq N --batch N --steps N, or whet bench data [--size 200MB]", errUsage)
 	}
 	fs := flag.NewFlagSet("bench train", flag.ContinueOnError)
 	fs.SetOutput(io.err)
