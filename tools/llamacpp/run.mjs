@@ -38,13 +38,14 @@ for (const text of req.tokenize || []) out.tokenize.push(Array.from((await ctx.t
 const plain = { top_p: 1, min_p: 0, typical_p: 1, dry_multiplier: 0, xtc_probability: 0,
   penalty_repeat: 1, penalty_freq: 0, penalty_present: 0, seed: 0 };
 // llama.node can still be finishing the previous completion when its promise
-// resolves ("Another completion is in progress"): wait and retry.
+// resolves ("Another completion is in progress"): wait and retry, up to a
+// minute (a loaded machine can take seconds to finish it).
 async function complete(opts) {
   for (let i = 0; ; i++) {
     try {
       return await ctx.completion(opts);
     } catch (e) {
-      if (i >= 200 || !String(e?.message).includes('Another completion is in progress')) throw e;
+      if (i >= 2400 || !String(e?.message).includes('Another completion is in progress')) throw e;
       await new Promise((r) => setTimeout(r, 25));
     }
   }
