@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/whetstone/whetstone/internal/data/template"
 	"io"
 	"log/slog"
 	"os"
@@ -211,6 +212,9 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 			}
 			mf := ollama.New("./"+file, family, eos)
 			mf.System = ollama.DefaultSystem(vocab.ChatTemplate)
+			if mf.System == "" && family == ollama.Alpaca {
+				mf.System = template.AlpacaPreamble // as preprocess's alpaca template put it before each instruction
+			}
 			mfName := "Modelfile"
 			if file != first {
 				mfName = "Modelfile." + string(ft)

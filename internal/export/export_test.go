@@ -1,10 +1,13 @@
 package export
 
 import (
+	gotemplate "text/template"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	datatemplate "github.com/whetstone/whetstone/internal/data/template"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +72,20 @@ func TestRunAllFormats(t *testing.T) {
 	if !strings.HasPrefix(string(mf), "FROM ./stories260K-f16.gguf\n") || !strings.Contains(string(mf), `PARAMETER stop "</s>"`) ||
 		!strings.Contains(string(mf), "### Instruction:") {
 		t.Errorf("Modelfile:\n%s", mf)
+	}
+	// Served by Ollama, the model sees the prompt preprocess trained it on:
+	// SYSTEM is the Alpaca preamble and TEMPLATE renders it before the turn.
+	if !strings.Contains(string(mf), "SYSTEM \"\"\""+datatemplate.AlpacaPreamble+"\"\"\"\n") {
+		t.Errorf("Modelfile has no Alpaca SYSTEM preamble:\n%s", mf)
+	}
+	tm := gotemplate.Must(gotemplate.New("m").Parse(ollama.Alpaca.Template()))
+	type msg struct{ Role, Content string }
+	var rendered strings.Builder
+	if err := tm.Execute(&rendered, map[string]any{"Messages": []msg{{"system", datatemplate.AlpacaPreamble}, {"user", "Tell a story."}}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := datatemplate.AlpacaPrompt("", "Tell a story.", ""); rendered.String() != want {
+		t.Errorf("Ollama prompt %q, trained on %q", rendered.String(), want)
 	}
 	g, err := gguf.Open(filepath.Join(out, "gguf", "stories260K-q8_0.gguf"))
 	if err != nil {

@@ -54,9 +54,14 @@ type ChatTemplater interface {
 	ApplyChatTemplate(messages []map[string]any, opts tokenizer.ChatOptions) (string, error)
 }
 
+// AlpacaPreamble is the Alpaca prompt's opening line for rows without an
+// input. Exports (the Ollama Modelfile's SYSTEM, the GGUF chat template)
+// reuse it so a served model sees the prompt it was trained on.
+const AlpacaPreamble = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+
 const (
 	alpacaInput   = "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n"
-	alpacaNoInput = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
+	alpacaNoInput = AlpacaPreamble + "\n\n"
 )
 
 // AlpacaPrompt returns the Alpaca prompt for an instruction, an optional
