@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/whetstone/whetstone/internal/tokenizer/internal/jinja"
+	"github.com/ardanlabs/jinja"
 )
 
 // ChatOptions controls ApplyChatTemplate and EncodeChat.
@@ -55,7 +55,7 @@ func compileTemplate(src string) (*jinja.Template, error) {
 	if v, ok := templateCache.Load(src); ok {
 		return v.(*jinja.Template), nil
 	}
-	tmpl, err := jinja.Compile(src)
+	tmpl, err := jinja.Compile(prepareTemplate(src))
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (t *Tokenizer) ApplyChatTemplate(messages []map[string]any, opts ChatOption
 		data["tools"] = jinja.None()
 	}
 	data["add_generation_prompt"] = jinja.NewBool(opts.AddGenerationPrompt)
-	data["__filter_tojson"] = jinja.NewCallable("tojson", tojson)
+	data["__tojson_indent"] = jinja.NewCallable("tojson", tojson)
 	data["strftime_now"] = jinja.NewCallable("strftime_now", strftimeNow)
 	data["raise_exception"] = jinja.NewCallable("raise_exception", raiseException)
 	out, err := tmpl.RenderValues(data)

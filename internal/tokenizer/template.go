@@ -1,0 +1,277 @@
+package tokenizer
+
+import (
+	"regexp"
+	"strings"
+)
+
+// This file adapts chat templates to github.com/ardanlabs/jinja v1.8.0 before they are compiled,
+// where that engine differs from Jinja2 as transformers runs it (trim_blocks, lstrip_blocks, its
+// tojson filter):
+//
+//   - Whitespace control. Jinja2 applies `{%-`, `-%}`, lstrip_blocks and trim_blocks only to the text
+//     right next to the tag; v1.8.0 searches past intervening `{{ }}` tags, so
+//     `Effort: {{ x }}{%- endif %}` loses the space before `{{` (GLM-5.2's real template). We apply
+//     Jinja2's rules here and hand the engine a template whose whitespace it cannot touch: no `-`
+//     markers, and text segments that neither start nor end with whitespace (the edge whitespace is
+//     written as string literals, `{{ '  ' }}`, which no trimming rule touches).
+//   - `tojson(indent=N)` goes through json.MarshalIndent in v1.8.0 (sorted keys, HTML escaping);
+//     `PATH | tojson(indent=N)` is rewritten to `__tojson_indent(PATH, N)`, a callable that writes
+//     keys in insertion order like Python's json.dumps(indent=N, ensure_ascii=False). Plain tojson
+//     stays the engine's (insertion order, no HTML escaping).
+
+type segKind int
+
+const (
+	segText segKind = iota
+	segExpr
+	segStmt
+	segComment
+)
+
+type tmplSeg struct {
+	kind      segKind
+	text      string // text, or the tag's content without delimiters and trim markers
+	trimLeft  bool   // {%- {{- {#-
+	trimRight bool   // -%} -}} -#}
+}
+
+// scanTemplate splits src into text and tags exactly as ardanlabs/jinja v1.8.0's scanner does:
+// the first "{{", "{%" or "{#" opens a tag, closers inside quoted strings of expressions and
+// statements are skipped, comments end at the first "#}".
+func scanTemplate(src string) ([]tmplSeg, bool) {
+	var segs []tmplSeg
+	textStart := 0
+	for i := 0; i < len(src); {
+		if src[i] != '{' || i+1 >= len(src) {
+			i++
+			continue
+		}
+		var kind segKind
+		var closer string
+		switch src[i+1] {
+		case '{':
+			kind, closer = segExpr, "}}"
+		case '%':
+			kind, closer = segStmt, "%}"
+		case '#':
+			kind, closer = segComment, "#}"
+		default:
+			i++
+			continue
+		}
+		if i > textStart {
+			segs = append(segs, tmplSeg{kind: segText, text: src[textStart:i]})
+		}
+		i += 2
+		seg := tmplSeg{kind: kind}
+		if i < len(src) && src[i] == '-' {
+			seg.trimLeft = true
+			i++
+		}
+		start, found := i, false
+		for i < len(src) {
+			c := src[i]
+			if kind != segComment && (c == '\'' || c == '"') {
+				for i++; i < len(src) && src[i] != c; i++ {
+					if src[i] == '\\' && i+1 < len(src) {
+						i++
+					}
+				}
+				if i < len(src) {
+					i++
+				}
+				continue
+			}
+			if c == '-' && i+2 < len(src) && src[i+1] == closer[0] && src[i+2] == closer[1] {
+				seg.text, seg.trimRight, found = src[start:i], true, true
+				i += 3
+				break
+			}
+			if c == closer[0] && i+1 < len(src) && src[i+1] == closer[1] {
+				seg.text, found = src[start:i], true
+				i += 2
+				break
+			}
+			i++
+		}
+		if !found {
+			return nil, false // unclosed tag: let the engine report it
+		}
+		segs = append(segs, seg)
+		textStart = i
+	}
+	if textStart < len(src) {
+		segs = append(segs, tmplSeg{kind: segText, text: src[textStart:]})
+	}
+	return segs, true
+}
+
+func isTrimSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// applyJinja2Trimming applies Jinja2's whitespace control to the text segments: a `-` marker strips
+// all whitespace of the adjacent text on its side; a block or comment tag without one strips the
+// indentation before it when it starts its line (lstrip_blocks) and one newline after it
+// (trim_blocks). Only the text right next to a tag is affected. Left sides go first so that
+// trim_blocks cannot hide the newline lstrip_blocks looks for.
+func applyJinja2Trimming(segs []tmplSeg) {
+	for i := range segs {
+		s := &segs[i]
+		if s.kind == segText || i == 0 || segs[i-1].kind != segText {
+			continue
+		}
+		prev := &segs[i-1]
+		switch {
+		case s.trimLeft:
+			prev.text = strings.TrimRight(prev.text, " \t\n\r")
+		case s.kind == segStmt || s.kind == segComment:
+			t := prev.text
+			end := len(t)
+			for end > 0 && (t[end-1] == ' ' || t[end-1] == '\t') {
+				end--
+			}
+			if end > 0 && t[end-1] == '\n' || end == 0 && i-1 == 0 {
+				prev.text = t[:end]
+			}
+		}
+	}
+	for i := range segs {
+		s := &segs[i]
+		if s.kind == segText || i+1 == len(segs) || segs[i+1].kind != segText {
+			continue
+		}
+		next := &segs[i+1]
+		switch {
+		case s.trimRight:
+			next.text = strings.TrimLeft(next.text, " \t\n\r")
+		case s.kind == segStmt || s.kind == segComment:
+			if t, ok := strings.CutPrefix(next.text, "\r\n"); ok {
+				next.text = t
+			} else {
+				next.text = strings.TrimPrefix(next.text, "\n")
+			}
+		}
+	}
+}
+
+// tojsonIndentRe matches `PATH | tojson(indent=N)` with PATH a variable, attribute and subscript
+// chain such as `t`, `tool.function` or `message.tool_calls[0]['function']`.
+var tojsonIndentRe = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]|]*\])*)\s*\|\s*tojson\s*\(\s*indent\s*=\s*(\d+)\s*\)`)
+
+// rewriteTojsonIndent turns `PATH | tojson(indent=N)` in a tag's content into `__tojson_indent(PATH, N)`.
+func rewriteTojsonIndent(code string) string {
+	if !strings.Contains(code, "tojson") {
+		return code
+	}
+	var sb strings.Builder
+	last := 0
+	for _, m := range tojsonIndentRe.FindAllStringSubmatchIndex(code, -1) {
+		// The path must start a primary expression, not continue one (`f(x).y`, `a.b`).
+		if p := strings.TrimRight(code[:m[0]], " \t\r\n"); p != "" {
+			if c := p[len(p)-1]; c == '.' || c == ')' || c == ']' || c == '_' || c == '\'' || c == '"' ||
+				c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+				continue
+			}
+		}
+		sb.WriteString(code[last:m[0]])
+		sb.WriteString("__tojson_indent(")
+		sb.WriteString(code[m[2]:m[3]])
+		sb.WriteString(", ")
+		sb.WriteString(code[m[4]:m[5]])
+		sb.WriteString(")")
+		last = m[1]
+	}
+	sb.WriteString(code[last:])
+	return sb.String()
+}
+
+// prepareTemplate rewrites a chat template for ardanlabs/jinja so that it renders as Jinja2 with
+// transformers' settings would (see the top of this file).
+func prepareTemplate(src string) string {
+	segs, ok := scanTemplate(src)
+	if !ok {
+		return src
+	}
+	applyJinja2Trimming(segs)
+	var sb strings.Builder
+	sb.Grow(len(src) + len(src)/8)
+	// whitespace writes text that is only whitespace as a string literal (whitespace has no quotes
+	// or backslashes to escape).
+	whitespace := func(ws string) {
+		if ws != "" {
+			sb.WriteString("{{ '")
+			sb.WriteString(ws)
+			sb.WriteString("' }}")
+		}
+	}
+	inRaw := false
+	for _, s := range segs {
+		switch s.kind {
+		case segText:
+			if inRaw {
+				sb.WriteString(s.text)
+				continue
+			}
+			t := s.text
+			lead := len(t) - len(strings.TrimLeft(t, " \t\n\r"))
+			whitespace(t[:lead])
+			t = t[lead:]
+			core := strings.TrimRight(t, " \t\n\r")
+			// A trailing "{" would join the next tag's opener into "{{{".
+			brace := strings.HasSuffix(core, "{")
+			if brace {
+				core = core[:len(core)-1]
+			}
+			sb.WriteString(core)
+			if brace {
+				sb.WriteString("{{ '{' }}")
+			}
+			whitespace(t[len(core)+btoi(brace):])
+		default:
+			open, close := "{{", "}}"
+			code := s.text
+			switch s.kind {
+			case segStmt:
+				open, close = "{%", "%}"
+				switch kw := stmtWord(code); {
+				case kw == "raw":
+					inRaw = true
+				case kw == "endraw":
+					inRaw = false
+				}
+			case segComment:
+				open, close = "{#", "#}"
+			}
+			if s.kind != segComment && !inRaw {
+				code = rewriteTojsonIndent(code)
+			}
+			sb.WriteString(open)
+			if strings.HasPrefix(code, "-") || strings.HasPrefix(code, "+") {
+				sb.WriteByte(' ') // not a trim marker
+			}
+			sb.WriteString(code)
+			if strings.HasSuffix(code, "-") {
+				sb.WriteByte(' ')
+			}
+			sb.WriteString(close)
+		}
+	}
+	return sb.String()
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// stmtWord returns the first word of a statement tag's content.
+func stmtWord(code string) string {
+	code = strings.TrimLeft(code, " \t\r\n")
+	end := strings.IndexAny(code, " \t\r\n")
+	if end < 0 {
+		return code
+	}
+	return code[:end]
+}
