@@ -112,7 +112,7 @@ func (t *Tokenizer) ApplyChatTemplate(messages []map[string]any, opts ChatOption
 		data["tools"] = jinja.None()
 	}
 	data["add_generation_prompt"] = jinja.NewBool(opts.AddGenerationPrompt)
-	data["__tojson_indent"] = jinja.NewCallable("tojson", tojson)
+	data["__tojson"] = jinja.NewCallable("tojson", tojson)
 	data["strftime_now"] = jinja.NewCallable("strftime_now", strftimeNow)
 	data["raise_exception"] = jinja.NewCallable("raise_exception", raiseException)
 	out, err := tmpl.RenderValues(data)

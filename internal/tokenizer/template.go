@@ -15,10 +15,14 @@ import (
 //     Jinja2's rules here and hand the engine a template whose whitespace it cannot touch: no `-`
 //     markers, and text segments that neither start nor end with whitespace (the edge whitespace is
 //     written as string literals, `{{ '  ' }}`, which no trimming rule touches).
-//   - `tojson(indent=N)` goes through json.MarshalIndent in v1.8.0 (sorted keys, HTML escaping);
-//     `PATH | tojson(indent=N)` is rewritten to `__tojson_indent(PATH, N)`, a callable that writes
-//     keys in insertion order like Python's json.dumps(indent=N, ensure_ascii=False). Plain tojson
-//     stays the engine's (insertion order, no HTML escaping).
+//   - tojson. v1.8.0's filter writes floats with Go's shortest format (1.0 as "1", 1e6 as
+//     "1e+06" where Python writes "1.0" and "1000000.0") and with indent=N goes through
+//     json.MarshalIndent (sorted keys, HTML escaping). Filters cannot be replaced in v1.8.0, so
+//     `PATH | tojson` and `PATH | tojson(k=v, ...)` (PATH a variable, attribute and subscript chain
+//     such as `t`, `tool.function`, `message.tool_calls[0]['function']`) are rewritten to
+//     `__tojson(PATH, k=v, ...)`, a callable installed by ApplyChatTemplate that writes Python's
+//     json.dumps(ensure_ascii=False, ...) with keys in insertion order. Other operands
+//     (`(a ~ b) | tojson`) keep the engine's filter.
 
 type segKind int
 
@@ -154,35 +158,139 @@ func applyJinja2Trimming(segs []tmplSeg) {
 	}
 }
 
-// tojsonIndentRe matches `PATH | tojson(indent=N)` with PATH a variable, attribute and subscript
-// chain such as `t`, `tool.function` or `message.tool_calls[0]['function']`.
-var tojsonIndentRe = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]|]*\])*)\s*\|\s*tojson\s*\(\s*indent\s*=\s*(\d+)\s*\)`)
+// tojsonRe matches `PATH | tojson` with PATH a variable, attribute and subscript chain such as `t`,
+// `tool.function` or `message.tool_calls[0]['function']`.
+var tojsonRe = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]|]*\])*)\s*\|\s*tojson\b`)
 
-// rewriteTojsonIndent turns `PATH | tojson(indent=N)` in a tag's content into `__tojson_indent(PATH, N)`.
-func rewriteTojsonIndent(code string) string {
+var kwargRe = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=[^=]`)
+
+// rewriteTojson turns `PATH | tojson` and `PATH | tojson(k=v, ...)` in a tag's content into
+// `__tojson(PATH)` and `__tojson(PATH, k=v, ...)`. Other operands (`(a ~ b) | tojson`) and
+// positional arguments are left to the engine's filter.
+func rewriteTojson(code string) string {
 	if !strings.Contains(code, "tojson") {
 		return code
 	}
 	var sb strings.Builder
 	last := 0
-	for _, m := range tojsonIndentRe.FindAllStringSubmatchIndex(code, -1) {
-		// The path must start a primary expression, not continue one (`f(x).y`, `a.b`).
-		if p := strings.TrimRight(code[:m[0]], " \t\r\n"); p != "" {
-			if c := p[len(p)-1]; c == '.' || c == ')' || c == ']' || c == '_' || c == '\'' || c == '"' ||
-				c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+	for _, m := range tojsonRe.FindAllStringSubmatchIndex(code, -1) {
+		if m[0] < last {
+			continue
+		}
+		// The path must start a primary expression, not continue one (`f(x).y`, `a.b`, `'s'.x`).
+		if !startsOperand(code[:m[0]]) {
+			continue
+		}
+		end, args, ok := m[1], "", true
+		if rest := strings.TrimLeft(code[end:], " \t\r\n"); strings.HasPrefix(rest, "(") {
+			open := len(code) - len(rest)
+			closeAt := matchParen(code, open)
+			if closeAt < 0 {
 				continue
 			}
+			args, end = code[open+1:closeAt], closeAt+1
+			for _, a := range splitArgs(args) {
+				if !kwargRe.MatchString(a) {
+					ok = false // a positional argument: Jinja2 would bind it to ensure_ascii
+				}
+			}
+		}
+		if !ok {
+			continue
 		}
 		sb.WriteString(code[last:m[0]])
-		sb.WriteString("__tojson_indent(")
+		sb.WriteString("__tojson(")
 		sb.WriteString(code[m[2]:m[3]])
-		sb.WriteString(", ")
-		sb.WriteString(code[m[4]:m[5]])
+		if strings.TrimSpace(args) != "" {
+			sb.WriteString(", ")
+			sb.WriteString(args)
+		}
 		sb.WriteString(")")
-		last = m[1]
+		last = end
 	}
 	sb.WriteString(code[last:])
 	return sb.String()
+}
+
+// startsOperand reports whether an expression can start after before: `x | tojson` preceded by
+// "f(a).", "a." or "'s'" is part of a longer operand.
+func startsOperand(before string) bool {
+	p := strings.TrimRight(before, " \t\r\n")
+	if p == "" {
+		return true
+	}
+	word := len(p)
+	for word > 0 && isIdentByte(p[word-1]) {
+		word--
+	}
+	if word < len(p) {
+		switch p[word:] {
+		case "not", "and", "or", "in", "if", "else", "is":
+			return word == 0 || !isIdentByte(p[word-1]) && p[word-1] != '.'
+		}
+		return false
+	}
+	c := p[len(p)-1]
+	return c != '.' && c != ')' && c != ']' && c != '\'' && c != '"'
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// matchParen returns the index of the ")" closing the "(" at open, skipping quoted strings, or -1.
+func matchParen(code string, open int) int {
+	depth := 0
+	for i := open; i < len(code); i++ {
+		switch c := code[i]; c {
+		case '\'', '"':
+			for i++; i < len(code) && code[i] != c; i++ {
+				if code[i] == '\\' {
+					i++
+				}
+			}
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+			if depth == 0 {
+				if c != ')' {
+					return -1
+				}
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// splitArgs splits an argument list at its top-level commas.
+func splitArgs(args string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(args); i++ {
+		switch c := args[i]; c {
+		case '\'', '"':
+			for i++; i < len(args) && args[i] != c; i++ {
+				if args[i] == '\\' {
+					i++
+				}
+			}
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, args[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if strings.TrimSpace(args[start:]) != "" {
+		out = append(out, args[start:])
+	}
+	return out
 }
 
 // prepareTemplate rewrites a chat template for ardanlabs/jinja so that it renders as Jinja2 with
@@ -243,7 +351,7 @@ func prepareTemplate(src string) string {
 				open, close = "{#", "#}"
 			}
 			if s.kind != segComment && !inRaw {
-				code = rewriteTojsonIndent(code)
+				code = rewriteTojson(code)
 			}
 			sb.WriteString(open)
 			if strings.HasPrefix(code, "-") || strings.HasPrefix(code, "+") {
