@@ -354,7 +354,7 @@ func tojson(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, err
 		itemSep = ","
 	}
 	if v, ok := kwargs["separators"]; ok && v.IsList() && v.AsList().Len() == 2 {
-		itemSep, keySep = v.AsList().Get(0).String(), v.AsList().Get(1).String()
+		itemSep, keySep = plainString(v.AsList().Get(0)), plainString(v.AsList().Get(1))
 	}
 	sortKeys := false
 	if v, ok := kwargs["sort_keys"]; ok {
@@ -365,6 +365,14 @@ func tojson(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, err
 		return jinja.Undefined(), err
 	}
 	return jinja.NewString(sb.String()), nil
+}
+
+// plainString is a string value's content, or the value's text form.
+func plainString(v jinja.Value) string {
+	if v.IsString() {
+		return v.AsString()
+	}
+	return v.String()
 }
 
 func writeJSON(sb *strings.Builder, v jinja.Value, indent, depth int, itemSep, keySep string, sortKeys bool) error {

@@ -14,7 +14,9 @@ import (
 //     `Effort: {{ x }}{%- endif %}` loses the space before `{{` (GLM-5.2's real template). We apply
 //     Jinja2's rules here and hand the engine a template whose whitespace it cannot touch: no `-`
 //     markers, and text segments that neither start nor end with whitespace (the edge whitespace is
-//     written as string literals, `{{ '  ' }}`, which no trimming rule touches).
+//     written as string literals, `{{ '  ' }}`, which no trimming rule touches). Like Jinja2 we also
+//     read "\r\n" as "\n", drop one newline at the end of the template, and keep `{% raw %}`
+//     content verbatim (v1.8.0 drops the `-` markers of tags inside it).
 //   - tojson. v1.8.0's filter writes floats with Go's shortest format (1.0 as "1", 1e6 as
 //     "1e+06" where Python writes "1.0" and "1000000.0") and with indent=N goes through
 //     json.MarshalIndent (sorted keys, HTML escaping). Filters cannot be replaced in v1.8.0, so
@@ -31,6 +33,7 @@ const (
 	segExpr
 	segStmt
 	segComment
+	segRaw // the content of {% raw %}...{% endraw %}, kept verbatim
 )
 
 type tmplSeg struct {
@@ -42,7 +45,8 @@ type tmplSeg struct {
 
 // scanTemplate splits src into text and tags exactly as ardanlabs/jinja v1.8.0's scanner does:
 // the first "{{", "{%" or "{#" opens a tag, closers inside quoted strings of expressions and
-// statements are skipped, comments end at the first "#}".
+// statements are skipped, comments end at the first "#}". The content of a raw block is one
+// segRaw between the raw and endraw tags.
 func scanTemplate(src string) ([]tmplSeg, bool) {
 	var segs []tmplSeg
 	textStart := 0
@@ -104,6 +108,16 @@ func scanTemplate(src string) ([]tmplSeg, bool) {
 		}
 		segs = append(segs, seg)
 		textStart = i
+		if kind == segStmt && stmtWord(seg.text) == "raw" {
+			m := endrawRe.FindStringSubmatchIndex(src[i:])
+			if m == nil {
+				return nil, false
+			}
+			segs = append(segs, tmplSeg{kind: segRaw, text: src[i : i+m[0]]},
+				tmplSeg{kind: segStmt, text: " endraw ", trimLeft: m[3] > m[2], trimRight: m[5] > m[4]})
+			i += m[1]
+			textStart = i
+		}
 	}
 	if textStart < len(src) {
 		segs = append(segs, tmplSeg{kind: segText, text: src[textStart:]})
@@ -111,7 +125,7 @@ func scanTemplate(src string) ([]tmplSeg, bool) {
 	return segs, true
 }
 
-func isTrimSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+var endrawRe = regexp.MustCompile(`\{%(-?)\s*endraw\s*(-?)%\}`)
 
 // applyJinja2Trimming applies Jinja2's whitespace control to the text segments: a `-` marker strips
 // all whitespace of the adjacent text on its side; a block or comment tag without one strips the
@@ -129,14 +143,22 @@ func applyJinja2Trimming(segs []tmplSeg) {
 		case s.trimLeft:
 			prev.text = strings.TrimRight(prev.text, " \t\n\r")
 		case s.kind == segStmt || s.kind == segComment:
-			t := prev.text
-			end := len(t)
-			for end > 0 && (t[end-1] == ' ' || t[end-1] == '\t') {
-				end--
-			}
-			if end > 0 && t[end-1] == '\n' || end == 0 && i-1 == 0 {
-				prev.text = t[:end]
-			}
+			prev.text = lstripLine(prev.text, i-1 == 0)
+		}
+	}
+	// Raw content: `raw -%}` strips its leading whitespace, `{%- endraw` its trailing whitespace,
+	// and lstrip_blocks applies to `{% endraw %}`; trim_blocks does not apply to `{% raw %}`.
+	for i := range segs {
+		if segs[i].kind != segRaw {
+			continue
+		}
+		if segs[i-1].trimRight {
+			segs[i].text = strings.TrimLeft(segs[i].text, " \t\n\r")
+		}
+		if segs[i+1].trimLeft {
+			segs[i].text = strings.TrimRight(segs[i].text, " \t\n\r")
+		} else {
+			segs[i].text = lstripLine(segs[i].text, false)
 		}
 	}
 	for i := range segs {
@@ -156,6 +178,19 @@ func applyJinja2Trimming(segs []tmplSeg) {
 			}
 		}
 	}
+}
+
+// lstripLine strips the spaces and tabs that end t if a newline (or, with atStart, the start of
+// the template) precedes them: lstrip_blocks for a tag that starts its line.
+func lstripLine(t string, atStart bool) string {
+	end := len(t)
+	for end > 0 && (t[end-1] == ' ' || t[end-1] == '\t') {
+		end--
+	}
+	if end > 0 && t[end-1] == '\n' || end == 0 && atStart {
+		return t[:end]
+	}
+	return t
 }
 
 // tojsonRe matches `PATH | tojson` with PATH a variable, attribute and subscript chain such as `t`,
@@ -296,6 +331,11 @@ func splitArgs(args string) []string {
 // prepareTemplate rewrites a chat template for ardanlabs/jinja so that it renders as Jinja2 with
 // transformers' settings would (see the top of this file).
 func prepareTemplate(src string) string {
+	// Jinja2 reads "\r\n" and "\r" as "\n" and drops one newline at the end of the template
+	// (keep_trailing_newline=False).
+	src = strings.ReplaceAll(src, "\r\n", "\n")
+	src = strings.ReplaceAll(src, "\r", "\n")
+	src = strings.TrimSuffix(src, "\n")
 	segs, ok := scanTemplate(src)
 	if !ok {
 		return src
@@ -312,14 +352,9 @@ func prepareTemplate(src string) string {
 			sb.WriteString("' }}")
 		}
 	}
-	inRaw := false
 	for _, s := range segs {
 		switch s.kind {
 		case segText:
-			if inRaw {
-				sb.WriteString(s.text)
-				continue
-			}
 			t := s.text
 			lead := len(t) - len(strings.TrimLeft(t, " \t\n\r"))
 			whitespace(t[:lead])
@@ -335,23 +370,26 @@ func prepareTemplate(src string) string {
 				sb.WriteString("{{ '{' }}")
 			}
 			whitespace(t[len(core)+btoi(brace):])
+		case segRaw:
+			if s.text != "" {
+				sb.WriteString("{{ '")
+				sb.WriteString(strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s.text))
+				sb.WriteString("' }}")
+			}
 		default:
 			open, close := "{{", "}}"
 			code := s.text
 			switch s.kind {
 			case segStmt:
-				open, close = "{%", "%}"
-				switch kw := stmtWord(code); {
-				case kw == "raw":
-					inRaw = true
-				case kw == "endraw":
-					inRaw = false
+				if w := stmtWord(code); w == "raw" || w == "endraw" {
+					continue // the content is written as a string
 				}
+				open, close = "{%", "%}"
+				code = rewriteTojson(code)
+			case segExpr:
+				code = rewriteTojson(code)
 			case segComment:
 				open, close = "{#", "#}"
-			}
-			if s.kind != segComment && !inRaw {
-				code = rewriteTojson(code)
 			}
 			sb.WriteString(open)
 			if strings.HasPrefix(code, "-") || strings.HasPrefix(code, "+") {

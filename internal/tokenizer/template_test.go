@@ -1,0 +1,99 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestJinja2Compat renders small templates that exercise whitespace control, tojson and other
+// engine details, against outputs of Python Jinja2 configured like transformers
+// (testdata/gen_jinja2_compat.py).
+func TestJinja2Compat(t *testing.T) {
+	nowFunc = func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
+	b, err := os.ReadFile("testdata/jinja2_compat.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := decodeOrdered(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := os.ReadFile("testdata/jinja2_compat.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden map[string]string
+	if err := json.Unmarshal(gb, &golden); err != nil {
+		t.Fatal(err)
+	}
+	cases := v.([]any)
+	if len(cases) != len(golden) {
+		t.Fatalf("%d cases, %d goldens: rerun testdata/gen_jinja2_compat.py", len(cases), len(golden))
+	}
+	bos, eos := "<s>", "</s>"
+	for _, c := range cases {
+		c := c.(map[string]any)
+		name := c["name"].(string)
+		t.Run(name, func(t *testing.T) {
+			want, ok := golden[name]
+			if !ok {
+				t.Fatalf("no golden for %q", name)
+			}
+			tok := &Tokenizer{cfg: config{Templates: map[string]string{"default": c["template"].(string)}, BOSToken: &bos, EOSToken: &eos}}
+			var extra map[string]any
+			if vars, ok := c["vars"].(map[string]any); ok {
+				extra = map[string]any{}
+				for k, val := range vars {
+					if k != KeyOrder {
+						extra[k] = val
+					}
+				}
+			}
+			got, err := tok.ApplyChatTemplate([]map[string]any{}, ChatOptions{Extra: extra})
+			if msg, ok := strings.CutPrefix(want, "ERROR: "); ok {
+				var te *TemplateError
+				if !errors.As(err, &te) || te.Message != msg {
+					t.Fatalf("got %q, %v; want raise_exception(%q)", got, err, msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("template %q (-want +got):\n%s\nrewritten: %q", c["template"], diff, prepareTemplate(c["template"].(string)))
+			}
+		})
+	}
+}
+
+func TestRewriteTojson(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{" t | tojson(indent=4) ", " __tojson(t, indent=4) "},
+		{" t|tojson ", " __tojson(t) "},
+		{" message.tool_calls[0]['function'] | tojson(indent = width) ~ 'x' ", " __tojson(message.tool_calls[0]['function'], indent = width) ~ 'x' "},
+		{" x | tojson(separators=(',', ':')) | safe ", " __tojson(x, separators=(',', ':')) | safe "},
+		{" a ~ b | tojson ~ c | tojson ", " a ~ __tojson(b) ~ __tojson(c) "},
+		{" 'a' if x else y | tojson ", " 'a' if x else __tojson(y) "},
+		{" not x | tojson ", " not __tojson(x) "},
+		{" set j = d | tojson ", " set j = __tojson(d) "},
+		// Left to the engine: operands that are not a plain path, positional arguments.
+		{" f(x).y | tojson ", " f(x).y | tojson "},
+		{" s.strip() | tojson ", " s.strip() | tojson "},
+		{" (a ~ b) | tojson ", " (a ~ b) | tojson "},
+		{" 'x'.y | tojson ", " 'x'.y | tojson "},
+		{" x | tojson(4) ", " x | tojson(4) "},
+		{" x | tojsonx ", " x | tojsonx "},
+		{" x | tojson(indent=2 ", " x | tojson(indent=2 "},
+	} {
+		if got := rewriteTojson(tc.in); got != tc.want {
+			t.Errorf("rewriteTojson(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
