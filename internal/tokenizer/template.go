@@ -39,6 +39,7 @@ const (
 type tmplSeg struct {
 	kind      segKind
 	text      string // text, or the tag's content without delimiters and trim markers
+	lines     int    // newlines in the text before trimming
 	trimLeft  bool   // {%- {{- {#-
 	trimRight bool   // -%} -}} -#}
 }
@@ -69,7 +70,7 @@ func scanTemplate(src string) ([]tmplSeg, bool) {
 			continue
 		}
 		if i > textStart {
-			segs = append(segs, tmplSeg{kind: segText, text: src[textStart:i]})
+			segs = append(segs, textSeg(segText, src[textStart:i]))
 		}
 		i += 2
 		seg := tmplSeg{kind: kind}
@@ -113,16 +114,20 @@ func scanTemplate(src string) ([]tmplSeg, bool) {
 			if m == nil {
 				return nil, false
 			}
-			segs = append(segs, tmplSeg{kind: segRaw, text: src[i : i+m[0]]},
+			segs = append(segs, textSeg(segRaw, src[i:i+m[0]]),
 				tmplSeg{kind: segStmt, text: " endraw ", trimLeft: m[3] > m[2], trimRight: m[5] > m[4]})
 			i += m[1]
 			textStart = i
 		}
 	}
 	if textStart < len(src) {
-		segs = append(segs, tmplSeg{kind: segText, text: src[textStart:]})
+		segs = append(segs, textSeg(segText, src[textStart:]))
 	}
 	return segs, true
+}
+
+func textSeg(kind segKind, text string) tmplSeg {
+	return tmplSeg{kind: kind, text: text, lines: strings.Count(text, "\n")}
 }
 
 var endrawRe = regexp.MustCompile(`\{%(-?)\s*endraw\s*(-?)%\}`)
@@ -343,33 +348,10 @@ func prepareTemplate(src string) string {
 	applyJinja2Trimming(segs)
 	var sb strings.Builder
 	sb.Grow(len(src) + len(src)/8)
-	// whitespace writes text that is only whitespace as a string literal (whitespace has no quotes
-	// or backslashes to escape).
-	whitespace := func(ws string) {
-		if ws != "" {
-			sb.WriteString("{{ '")
-			sb.WriteString(ws)
-			sb.WriteString("' }}")
-		}
-	}
 	for _, s := range segs {
 		switch s.kind {
 		case segText:
-			t := s.text
-			lead := len(t) - len(strings.TrimLeft(t, " \t\n\r"))
-			whitespace(t[:lead])
-			t = t[lead:]
-			core := strings.TrimRight(t, " \t\n\r")
-			// A trailing "{" would join the next tag's opener into "{{{".
-			brace := strings.HasSuffix(core, "{")
-			if brace {
-				core = core[:len(core)-1]
-			}
-			sb.WriteString(core)
-			if brace {
-				sb.WriteString("{{ '{' }}")
-			}
-			whitespace(t[len(core)+btoi(brace):])
+			writeText(&sb, s.text)
 		case segRaw:
 			if s.text != "" {
 				sb.WriteString("{{ '")
@@ -377,39 +359,72 @@ func prepareTemplate(src string) string {
 				sb.WriteString("' }}")
 			}
 		default:
-			open, close := "{{", "}}"
-			code := s.text
-			switch s.kind {
-			case segStmt:
-				if w := stmtWord(code); w == "raw" || w == "endraw" {
-					continue // the content is written as a string
-				}
-				open, close = "{%", "%}"
-				code = rewriteTojson(code)
-			case segExpr:
-				code = rewriteTojson(code)
-			case segComment:
-				open, close = "{#", "#}"
-			}
-			sb.WriteString(open)
-			if strings.HasPrefix(code, "-") || strings.HasPrefix(code, "+") {
-				sb.WriteByte(' ') // not a trim marker
-			}
-			sb.WriteString(code)
-			if strings.HasSuffix(code, "-") {
-				sb.WriteByte(' ')
-			}
-			sb.WriteString(close)
+			writeTag(&sb, s)
+			continue
+		}
+		// Keep the engine's line numbers (in its error messages) those of the source.
+		if n := s.lines - strings.Count(s.text, "\n"); n > 0 {
+			sb.WriteString("{#")
+			sb.WriteString(strings.Repeat("\n", n))
+			sb.WriteString("#}")
 		}
 	}
 	return sb.String()
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// writeText writes template text so that the engine's trimming cannot change it: the whitespace at
+// its edges as string literals (whitespace has no quotes or backslashes to escape).
+func writeText(sb *strings.Builder, t string) {
+	whitespace := func(ws string) {
+		if ws != "" {
+			sb.WriteString("{{ '")
+			sb.WriteString(ws)
+			sb.WriteString("' }}")
+		}
 	}
-	return 0
+	lead := len(t) - len(strings.TrimLeft(t, " \t\n\r"))
+	whitespace(t[:lead])
+	t = t[lead:]
+	core := strings.TrimRight(t, " \t\n\r")
+	trail := t[len(core):]
+	// A trailing "{" would join the next tag's opener into "{{{".
+	brace := strings.HasSuffix(core, "{")
+	if brace {
+		core = core[:len(core)-1]
+	}
+	sb.WriteString(core)
+	if brace {
+		sb.WriteString("{{ '{' }}")
+	}
+	whitespace(trail)
+}
+
+// writeTag writes a tag without trim markers, with tojson rewritten; raw and endraw tags are
+// dropped (their content is written as a string).
+func writeTag(sb *strings.Builder, s tmplSeg) {
+	open, close := "{{", "}}"
+	code := s.text
+	switch s.kind {
+	case segStmt:
+		if w := stmtWord(code); w == "raw" || w == "endraw" {
+			return
+		}
+		open, close = "{%", "%}"
+		code = rewriteTojson(code)
+	case segExpr:
+		code = rewriteTojson(code)
+	case segComment:
+		open, close = "{#", "#}"
+	}
+	sb.WriteString(open)
+	if strings.HasPrefix(code, "-") || strings.HasPrefix(code, "+") {
+		sb.WriteByte(' ') // not a trim marker
+	}
+	sb.WriteString(code)
+	if strings.HasSuffix(code, "-") {
+		sb.WriteByte(' ')
+	}
+	sb.WriteString(close)
 }
 
 // stmtWord returns the first word of a statement tag's content.

@@ -97,3 +97,21 @@ func TestRewriteTojson(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateErrorLines checks that rewriting a template keeps the line numbers of the engine's
+// parse errors those of the source.
+func TestTemplateErrorLines(t *testing.T) {
+	for _, tc := range []struct {
+		src, line string
+	}{
+		{"{% if true %}\n\n   {{- x }}\n   {%- endif %}\n{{ foo( }}", "line 5:"},
+		{"{% if true -%}\n\n\n{% endif %}\n\n{% endfor %}", "line 6:"},
+		{"a\n{% raw -%}\n\n{%- endraw %}\n{{ 1 + }}", "line 5:"},
+		{"x\r\n\r\n  {%- if true %}{{ 1 + }}{% endif %}", "line 3:"},
+	} {
+		_, err := compileTemplate(tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.line) {
+			t.Errorf("compile %q: error %v, want one at %s", tc.src, err, tc.line)
+		}
+	}
+}
