@@ -42,11 +42,14 @@ type tmplSeg struct {
 	lines     int    // newlines in the text before trimming
 	trimLeft  bool   // {%- {{- {#-
 	trimRight bool   // -%} -}} -#}
+	keepLeft  bool   // {%+ {#+: no lstrip_blocks
+	keepRight bool   // +%} +#}: no trim_blocks
 }
 
 // scanTemplate splits src into text and tags exactly as ardanlabs/jinja v1.8.0's scanner does:
 // the first "{{", "{%" or "{#" opens a tag, closers inside quoted strings of expressions and
-// statements are skipped, comments end at the first "#}". The content of a raw block is one
+// statements are skipped, comments end at the first "#}"; it also reads Jinja2's `{%+`/`+%}`
+// markers (keep the indentation before, the newline after a block or comment tag). The content of a raw block is one
 // segRaw between the raw and endraw tags.
 func scanTemplate(src string) ([]tmplSeg, bool) {
 	var segs []tmplSeg
@@ -77,6 +80,9 @@ func scanTemplate(src string) ([]tmplSeg, bool) {
 		if i < len(src) && src[i] == '-' {
 			seg.trimLeft = true
 			i++
+		} else if i < len(src) && src[i] == '+' && kind != segExpr {
+			seg.keepLeft = true
+			i++
 		}
 		start, found := i, false
 		for i < len(src) {
@@ -97,6 +103,11 @@ func scanTemplate(src string) ([]tmplSeg, bool) {
 				i += 3
 				break
 			}
+			if c == '+' && kind != segExpr && i+2 < len(src) && src[i+1] == closer[0] && src[i+2] == closer[1] {
+				seg.text, seg.keepRight, found = src[start:i], true, true
+				i += 3
+				break
+			}
 			if c == closer[0] && i+1 < len(src) && src[i+1] == closer[1] {
 				seg.text, found = src[start:i], true
 				i += 2
@@ -114,8 +125,10 @@ func scanTemplate(src string) ([]tmplSeg, bool) {
 			if m == nil {
 				return nil, false
 			}
+			left, right := src[i+m[2]:i+m[3]], src[i+m[4]:i+m[5]]
 			segs = append(segs, textSeg(segRaw, src[i:i+m[0]]),
-				tmplSeg{kind: segStmt, text: " endraw ", trimLeft: m[3] > m[2], trimRight: m[5] > m[4]})
+				tmplSeg{kind: segStmt, text: " endraw ", trimLeft: left == "-", keepLeft: left == "+",
+					trimRight: right == "-", keepRight: right == "+"})
 			i += m[1]
 			textStart = i
 		}
@@ -130,7 +143,7 @@ func textSeg(kind segKind, text string) tmplSeg {
 	return tmplSeg{kind: kind, text: text, lines: strings.Count(text, "\n")}
 }
 
-var endrawRe = regexp.MustCompile(`\{%(-?)\s*endraw\s*(-?)%\}`)
+var endrawRe = regexp.MustCompile(`\{%([-+]?)\s*endraw\s*([-+]?)%\}`)
 
 // applyJinja2Trimming applies Jinja2's whitespace control to the text segments: a `-` marker strips
 // all whitespace of the adjacent text on its side; a block or comment tag without one strips the
@@ -147,7 +160,7 @@ func applyJinja2Trimming(segs []tmplSeg) {
 		switch {
 		case s.trimLeft:
 			prev.text = strings.TrimRight(prev.text, " \t\n\r")
-		case s.kind == segStmt || s.kind == segComment:
+		case (s.kind == segStmt || s.kind == segComment) && !s.keepLeft:
 			prev.text = lstripLine(prev.text, i-1 == 0)
 		}
 	}
@@ -162,7 +175,7 @@ func applyJinja2Trimming(segs []tmplSeg) {
 		}
 		if segs[i+1].trimLeft {
 			segs[i].text = strings.TrimRight(segs[i].text, " \t\n\r")
-		} else {
+		} else if !segs[i+1].keepLeft {
 			segs[i].text = lstripLine(segs[i].text, false)
 		}
 	}
@@ -175,7 +188,7 @@ func applyJinja2Trimming(segs []tmplSeg) {
 		switch {
 		case s.trimRight:
 			next.text = strings.TrimLeft(next.text, " \t\n\r")
-		case s.kind == segStmt || s.kind == segComment:
+		case (s.kind == segStmt || s.kind == segComment) && !s.keepRight:
 			if t, ok := strings.CutPrefix(next.text, "\r\n"); ok {
 				next.text = t
 			} else {
