@@ -115,3 +115,29 @@ func TestTemplateErrorLines(t *testing.T) {
 		}
 	}
 }
+
+// TestJinja2Random renders random mixes of text, whitespace, tags and whitespace markers against
+// Python Jinja2's output (testdata/gen_jinja2_random.py).
+func TestJinja2Random(t *testing.T) {
+	b, err := os.ReadFile("testdata/jinja2_random.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct{ Template, Want string }
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for i, c := range cases {
+		tok := &Tokenizer{cfg: config{Templates: map[string]string{"default": c.Template}}}
+		got, err := tok.ApplyChatTemplate([]map[string]any{}, ChatOptions{Extra: map[string]any{"x": "X", "y": 2}})
+		if err != nil || got != c.Want {
+			if bad++; bad <= 10 {
+				t.Errorf("case %d %q: got %q, %v; want %q\nrewritten: %q", i, c.Template, got, err, c.Want, prepareTemplate(c.Template))
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d templates differ from Jinja2", bad, len(cases))
+	}
+}
