@@ -48,9 +48,9 @@ type tmplSeg struct {
 
 // scanTemplate splits src into text and tags exactly as ardanlabs/jinja v1.8.0's scanner does:
 // the first "{{", "{%" or "{#" opens a tag, closers inside quoted strings of expressions and
-// statements are skipped, comments end at the first "#}"; it also reads Jinja2's `{%+`/`+%}`
-// markers (keep the indentation before, the newline after a block or comment tag). The content of a raw block is one
-// segRaw between the raw and endraw tags.
+// statements are skipped, comments end at the first "#}". It also reads Jinja2's `{%+` and `+%}`
+// markers (keep the indentation before, the newline after a block or comment tag). The content of
+// a raw block is one segRaw between the raw and endraw tags.
 func scanTemplate(src string) ([]tmplSeg, bool) {
 	var segs []tmplSeg
 	textStart := 0
@@ -153,7 +153,7 @@ var endrawRe = regexp.MustCompile(`\{%([-+]?)\s*endraw\s*([-+]?)%\}`)
 func applyJinja2Trimming(segs []tmplSeg) {
 	for i := range segs {
 		s := &segs[i]
-		if s.kind == segText || i == 0 || segs[i-1].kind != segText {
+		if s.kind == segText || s.kind == segRaw || i == 0 || segs[i-1].kind != segText {
 			continue
 		}
 		prev := &segs[i-1]
@@ -181,7 +181,7 @@ func applyJinja2Trimming(segs []tmplSeg) {
 	}
 	for i := range segs {
 		s := &segs[i]
-		if s.kind == segText || i+1 == len(segs) || segs[i+1].kind != segText {
+		if s.kind == segText || s.kind == segRaw || i+1 == len(segs) || segs[i+1].kind != segText {
 			continue
 		}
 		next := &segs[i+1]
