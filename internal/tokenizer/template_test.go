@@ -141,3 +141,29 @@ func TestJinja2Random(t *testing.T) {
 		t.Errorf("%d of %d templates differ from Jinja2", bad, len(cases))
 	}
 }
+
+// FuzzPrepareTemplate: rewriting and compiling any template must not panic, and a template the
+// rewrite keeps (no tags) must render its text unchanged apart from Jinja2's newline handling.
+func FuzzPrepareTemplate(f *testing.F) {
+	for _, s := range []string{
+		"Effort: {{ x }}{%- if true %}!{%- endif %}", "a{ {%- if true %}b{% endif %}{ {{- 'c' }}",
+		"{% raw %}{{ x }} {%- y %}{% endraw %}", "{{--1}}", "{{ t | tojson(indent=4) }}", "{%+ if x +%}\r\n{% endif %}",
+		"{{ x | tojson(separators=(',', ':')) }}", "{% raw %}", "{{ '}}' }}", "plain text\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		out := prepareTemplate(src)
+		if _, err := compileTemplate(src); err != nil {
+			return
+		}
+		if !strings.Contains(src, "{") {
+			want := strings.TrimSuffix(strings.ReplaceAll(strings.ReplaceAll(src, "\r\n", "\n"), "\r", "\n"), "\n")
+			tok := &Tokenizer{cfg: config{Templates: map[string]string{"default": src}}}
+			got, err := tok.ApplyChatTemplate([]map[string]any{}, ChatOptions{})
+			if err != nil || got != want {
+				t.Fatalf("text %q rendered %q, %v (rewritten %q)", src, got, err, out)
+			}
+		}
+	})
+}
