@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 
 	"github.com/ardanlabs/jinja"
 )
@@ -364,6 +365,9 @@ func tojson(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, err
 	if err := writeJSON(&sb, args[0], indent, 0, itemSep, keySep, sortKeys); err != nil {
 		return jinja.Undefined(), err
 	}
+	if v, ok := kwargs["ensure_ascii"]; ok && v.IsTruthy() {
+		return jinja.NewString(asciiJSON(sb.String())), nil
+	}
 	return jinja.NewString(sb.String()), nil
 }
 
@@ -445,6 +449,24 @@ func writeJSON(sb *strings.Builder, v jinja.Value, indent, depth int, itemSep, k
 		return fmt.Errorf("tojson: cannot serialize %s", v.String())
 	}
 	return nil
+}
+
+// asciiJSON escapes the non-ASCII characters of JSON text as \uXXXX (UTF-16), like json.dumps with
+// ensure_ascii=True; they can only occur inside strings.
+func asciiJSON(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x80:
+			sb.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		}
+	}
+	return sb.String()
 }
 
 // writeJSONString escapes like Python's json.dumps with ensure_ascii=False.
