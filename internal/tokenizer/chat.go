@@ -12,8 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 
-	"github.com/whetstone/whetstone/internal/tokenizer/internal/jinja"
+	"github.com/ardanlabs/jinja"
 )
 
 // ChatOptions controls ApplyChatTemplate and EncodeChat.
@@ -55,7 +56,7 @@ func compileTemplate(src string) (*jinja.Template, error) {
 	if v, ok := templateCache.Load(src); ok {
 		return v.(*jinja.Template), nil
 	}
-	tmpl, err := jinja.Compile(src)
+	tmpl, err := jinja.Compile(prepareTemplate(src))
 	if err != nil {
 		return nil, err
 	}
@@ -121,13 +122,14 @@ func (t *Tokenizer) renderChat(messages []map[string]any, opts ChatOptions) (str
 		data["documents"] = jinja.None() // transformers always passes documents (None by default)
 	}
 	data["add_generation_prompt"] = jinja.NewBool(opts.AddGenerationPrompt)
-	data["__filter_tojson"] = jinja.NewCallable("tojson", tojson)
+	data["__tojson"] = jinja.NewCallable("tojson", tojson)
 	data["strftime_now"] = jinja.NewCallable("strftime_now", strftimeNow)
 	data["raise_exception"] = jinja.NewCallable("raise_exception", raiseException)
-	out, spans, err := tmpl.RenderSpans(data)
+	out, err := tmpl.RenderValues(data)
 	if err != nil {
 		return "", nil, fmt.Errorf("chat template %q: %w", name, err)
 	}
+	out, spans := extractGenerationSpans(out)
 	return out, spans, nil
 }
 
@@ -363,7 +365,7 @@ func tojson(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, err
 		itemSep = ","
 	}
 	if v, ok := kwargs["separators"]; ok && v.IsList() && v.AsList().Len() == 2 {
-		itemSep, keySep = v.AsList().Get(0).String(), v.AsList().Get(1).String()
+		itemSep, keySep = plainString(v.AsList().Get(0)), plainString(v.AsList().Get(1))
 	}
 	sortKeys := false
 	if v, ok := kwargs["sort_keys"]; ok {
@@ -373,7 +375,18 @@ func tojson(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, err
 	if err := writeJSON(&sb, args[0], indent, 0, itemSep, keySep, sortKeys); err != nil {
 		return jinja.Undefined(), err
 	}
+	if v, ok := kwargs["ensure_ascii"]; ok && v.IsTruthy() {
+		return jinja.NewString(asciiJSON(sb.String())), nil
+	}
 	return jinja.NewString(sb.String()), nil
+}
+
+// plainString is a string value's content, or the value's text form.
+func plainString(v jinja.Value) string {
+	if v.IsString() {
+		return v.AsString()
+	}
+	return v.String()
 }
 
 func writeJSON(sb *strings.Builder, v jinja.Value, indent, depth int, itemSep, keySep string, sortKeys bool) error {
@@ -446,6 +459,24 @@ func writeJSON(sb *strings.Builder, v jinja.Value, indent, depth int, itemSep, k
 		return fmt.Errorf("tojson: cannot serialize %s", v.String())
 	}
 	return nil
+}
+
+// asciiJSON escapes the non-ASCII characters of JSON text as \uXXXX (UTF-16), like json.dumps with
+// ensure_ascii=True; they can only occur inside strings.
+func asciiJSON(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x80:
+			sb.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		}
+	}
+	return sb.String()
 }
 
 // writeJSONString escapes like Python's json.dumps with ensure_ascii=False.
