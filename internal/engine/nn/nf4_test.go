@@ -1,0 +1,227 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+// TestNF4Codebook checks the 16 constants against bitsandbytes' published
+// decimal values and against an independent derivation: QLoRA's
+// create_normal_map(offset=0.9677083), i.e. the normal quantiles
+// Φ⁻¹(linspace(offset, 0.5, 9)[:-1]) and −Φ⁻¹(linspace(offset, 0.5, 8)[:-1]),
+// a zero, sorted and divided by the largest.
+func TestNF4Codebook(t *testing.T) {
+	published := []string{
+		"-1.0", "-0.6961928009986877", "-0.5250730514526367", "-0.39491748809814453",
+		"-0.28444138169288635", "-0.18477343022823334", "-0.09105003625154495", "0.0",
+		"0.07958029955625534", "0.16093020141124725", "0.24611230194568634", "0.33791524171829224",
+		"0.44070982933044434", "0.5626170039176941", "0.7229568362236023", "1.0",
+	}
+	for i, s := range published {
+		v, _ := strconv.ParseFloat(s, 64)
+		if NF4Codebook[i] != float32(v) {
+			t.Errorf("code %d = %v, bitsandbytes has %s", i, NF4Codebook[i], s)
+		}
+	}
+	ppf := func(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
+	const offset = 0.9677083
+	var v []float64
+	for i := 0; i < 8; i++ { // linspace(offset, 0.5, 9)[:-1]
+		v = append(v, ppf(offset+(0.5-offset)*float64(i)/8))
+	}
+	for i := 0; i < 7; i++ { // linspace(offset, 0.5, 8)[:-1]
+		v = append(v, -ppf(offset+(0.5-offset)*float64(i)/7))
+	}
+	v = append(v, 0)
+	slices.Sort(v)
+	for i := range v {
+		want := v[i] / v[15]
+		if d := math.Abs(float64(NF4Codebook[i]) - want); d > 1e-6 {
+			t.Errorf("code %d = %v, normal-quantile construction gives %v (diff %g)", i, NF4Codebook[i], want, d)
+		}
+	}
+}
+
+// nearestCode is the brute-force reference for NF4Code: the codebook entry
+// nearest to x, the lower one on a tie.
+func nearestCode(x float32) byte {
+	best, bd := 0, math.Inf(1)
+	for i, c := range NF4Codebook {
+		if d := math.Abs(float64(x) - float64(c)); d < bd {
+			best, bd = i, d
+		}
+	}
+	return byte(best)
+}
+
+func TestNF4CodeIsNearest(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	xs := []float32{-1, 1, 0, -0.5, 0.5, 0.03979015, -0.0455}
+	for range 20000 {
+		xs = append(xs, float32(r.Float64()*2-1))
+	}
+	for _, x := range xs {
+		if got, want := NF4Code(x), nearestCode(x); got != want && math.Abs(float64(x-NF4Codebook[got])) != math.Abs(float64(x-NF4Codebook[want])) {
+			t.Fatalf("NF4Code(%v) = %d, nearest is %d", x, got, want)
+		}
+	}
+	// Ties go to the lower code, as in bitsandbytes' dQuantizeNF4.
+	for i := range 15 {
+		if got := NF4Code(nf4Mid[i]); got != byte(i) {
+			t.Errorf("threshold %d (%v) → code %d, want %d", i, nf4Mid[i], got, i)
+		}
+	}
+}
+
+// maxHalfGap is the largest distance from a value in [-1, 1] to its nearest
+// code.
+func maxHalfGap() float64 {
+	g := 0.0
+	for i := range 15 {
+		g = max(g, float64(NF4Codebook[i+1]-NF4Codebook[i])/2)
+	}
+	return g
+}
+
+// CheckNF4Error quantizes w and checks every element against its block's
+// bound (absmax·half the widest codebook gap, and 0 for the block maximum)
+// and returns the relative RMS error ‖w−deq‖/‖w‖.
+func checkNF4Error(t *testing.T, name string, w []float32, out, in int) float64 {
+	t.Helper()
+	q, err := QuantizeNF4(w, out, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := int64(len(q.Codes)+4*len(q.Absmax)), NF4Bytes(out, in); got != want {
+		t.Errorf("%s: %d bytes, NF4Bytes says %d", name, got, want)
+	}
+	d := q.Float32()
+	hg := maxHalfGap()
+	var se, sw float64
+	for i, v := range w {
+		b := i / NF4BlockSize
+		amax := 0.0
+		for _, u := range w[b*NF4BlockSize : min((b+1)*NF4BlockSize, len(w))] {
+			amax = max(amax, math.Abs(float64(u)))
+		}
+		e := math.Abs(float64(v) - float64(d[i]))
+		if e > amax*hg*(1+1e-6)+1e-12 {
+			t.Fatalf("%s: element %d: %v → %v, error %g above bound %g", name, i, v, d[i], e, amax*hg)
+		}
+		if math.Abs(float64(v)) == amax && e > amax*1e-7 {
+			t.Fatalf("%s: block max %v at %d not exact: %v", name, v, i, d[i])
+		}
+		se += e * e
+		sw += float64(v) * float64(v)
+	}
+	return math.Sqrt(se / sw)
+}
+
+func TestNF4QuantizeError(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		name    string
+		out, in int
+		w       []float32
+		maxRel  float64
+	}{
+		// Normal weights: NF4 is built for them; ~10% relative RMS error.
+		{"normal 96x130", 96, 130, randn(r, 96*130, 0.02), 0.10},
+		{"normal odd 7x9", 7, 9, randn(r, 63, 1), 0.10},
+		{"uniform 64x64", 64, 64, func() []float32 {
+			x := make([]float32, 64*64)
+			for i := range x {
+				x[i] = float32(r.Float64()*2 - 1)
+			}
+			return x
+		}(), 0.10},
+		{"zeros 4x64", 4, 64, make([]float32, 256), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rel := checkNF4Error(t, tc.name, tc.w, tc.out, tc.in)
+			if math.IsNaN(rel) {
+				rel = 0
+			}
+			t.Logf("relative RMS error %.4f", rel)
+			if rel > tc.maxRel {
+				t.Errorf("relative RMS error %.4f above %.4f", rel, tc.maxRel)
+			}
+		})
+	}
+	if _, err := QuantizeNF4([]float32{1, float32(math.NaN())}, 1, 2); err == nil {
+		t.Error("NaN weight quantized without error")
+	}
+	if _, err := QuantizeNF4([]float32{1}, 1, 2); err == nil {
+		t.Error("wrong length quantized without error")
+	}
+}
+
+// TestNF4MatmulMatchesDequantized checks that the NF4 products equal the
+// float32 (and bf16) products with the dequantized weight: exactly when the
+// weight fits one tile, to float32 rounding when it is split.
+func TestNF4MatmulMatchesDequantized(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		name       string
+		n, out, in int
+		bf16       bool
+	}{
+		{"small", 5, 24, 40, false},
+		{"odd", 3, 7, 9, false},
+		{"one row", 1, 96, 64, false},
+		{"tiled", 3, 1100, 1024, false}, // 1.1M elements: two tiles
+		{"small bf16", 5, 24, 40, true},
+		{"tiled bf16", 2, 1100, 1024, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := randn(r, tc.out*tc.in, 0.05)
+			q, err := QuantizeNF4(w, tc.out, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deq := q.Float32()
+			var deqBF []uint16
+			if tc.bf16 {
+				deqBF = ToBF16(deq)
+			}
+			x := randn(r, tc.n*tc.in, 1)
+			bias := randn(r, tc.out, 1)
+			dy := randn(r, tc.n*tc.out, 1)
+			y, yRef := make([]float32, tc.n*tc.out), make([]float32, tc.n*tc.out)
+			LinearNF4(y, x, q, tc.bf16, bias, tc.n)
+			LinearW(yRef, x, deq, deqBF, bias, tc.n, tc.in, tc.out)
+			dx, dxRef := randn(r, tc.n*tc.in, 1), make([]float32, tc.n*tc.in)
+			copy(dxRef, dx)
+			LinearBackwardNF4(dx, dy, q, tc.bf16, tc.n, true)
+			LinearBackwardW(dxRef, nil, nil, dy, x, deq, deqBF, tc.n, tc.in, tc.out, true)
+			dx0, dx0Ref := randn(r, tc.n*tc.in, 1), make([]float32, tc.n*tc.in)
+			LinearBackwardNF4(dx0, dy, q, tc.bf16, tc.n, false)
+			LinearBackwardW(dx0Ref, nil, nil, dy, x, deq, deqBF, tc.n, tc.in, tc.out, false)
+			tiled := tc.out*tc.in > NF4TileElems
+			for _, c := range []struct {
+				name      string
+				got, want []float32
+			}{{"y", y, yRef}, {"dx accumulate", dx, dxRef}, {"dx", dx0, dx0Ref}} {
+				for i := range c.got {
+					d := math.Abs(float64(c.got[i] - c.want[i]))
+					if (!tiled && d != 0) || d > 1e-5*(1+math.Abs(float64(c.want[i]))) {
+						t.Fatalf("%s[%d] = %v, dequantized product gives %v", c.name, i, c.got[i], c.want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkLinearNF4(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	n, out, in := 256, 1536, 576
+	q, _ := QuantizeNF4(randn(r, out*in, 0.02), out, in)
+	x, y := randn(r, n*in, 1), make([]float32, n*out)
+	for b.Loop() {
+		LinearNF4(y, x, q, false, nil, n)
+	}
+}
