@@ -29,7 +29,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.SetOutput(io.err)
 	dir := fs.String("model", "", "model folder")
 	var c trainer.BenchConfig
-	fs.StringVar(&c.Method, "method", "lora", "lora or full")
+	fs.StringVar(&c.Method, "method", "lora", "lora, qlora (4-bit NF4 base) or full")
 	fs.IntVar(&c.Seq, "seq", 256, "sequence length")
 	fs.IntVar(&c.Batch, "batch", 4, "sequences per step")
 	fs.IntVar(&c.Steps, "steps", 5, "steps (the first is an untimed warm-up)")

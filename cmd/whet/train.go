@@ -25,7 +25,7 @@ func runTrain(ctx context.Context, args []string, io stdio) error {
 	data := fs.String("data", "", "JSONL file, or folder with train.jsonl [+ validation.jsonl]; rows: {text, prompt?} or {messages}")
 	out := fs.String("out", "", "output folder (adapter or full model, history.json); rerunning resumes from its checkpoints")
 	var c trainer.Config
-	fs.StringVar(&c.Method, "method", "lora", "lora or full")
+	fs.StringVar(&c.Method, "method", "lora", "lora, qlora (4-bit NF4 base) or full")
 	fs.IntVar(&c.LoRA.Rank, "rank", 8, "LoRA rank")
 	fs.Float64Var(&c.LoRA.Alpha, "alpha", 16, "LoRA alpha")
 	fs.Float64Var(&c.LoRA.Dropout, "dropout", 0, "LoRA dropout")
@@ -56,7 +56,7 @@ func runTrain(ctx context.Context, args []string, io stdio) error {
 	if c.MaxGradNorm <= 0 {
 		c.MaxGradNorm = -1
 	}
-	if c.Method == "lora" {
+	if c.IsLoRA() {
 		t, err := model.ParseTargets(strings.Split(*targets, ","))
 		if err != nil {
 			return fmt.Errorf("%w: --targets: %w", errUsage, err)

@@ -35,7 +35,7 @@ func (Agent) Spec() agent.Spec {
 		Description: "Fine-tune a Llama-family model (LoRA or full) on a processed dataset with Whetstone's Go engine; outputs a PEFT adapter (or a full model) with its loss curve.",
 		Params: []agent.Param{
 			{Name: "base_model", Type: agent.String, Kind: "model", Description: "Hugging Face model folder (config.json, safetensors, tokenizer). Optional when a model artifact is an input."},
-			{Name: "method", Type: agent.String, Default: "lora", Enum: []string{"lora", "qlora", "full"}, Description: "lora (frozen base, trained adapters), full (all weights). qlora is not implemented and is rejected."},
+			{Name: "method", Type: agent.String, Default: "lora", Enum: []string{"lora", "qlora", "full"}, Description: "lora (frozen float32 base, trained adapters), qlora (the same adapters on a base whose projections are held in 4-bit NF4), full (all weights)."},
 			{Name: "lora", Type: agent.Object, Description: "LoRA adapter settings.", Fields: []agent.Param{
 				{Name: "rank", Type: agent.Integer, Default: 8.0, Min: agent.F64(1), Description: "adapter rank r"},
 				{Name: "alpha", Type: agent.Number, Default: 16.0, Description: "scaling numerator: scale = alpha/r (alpha/√r with rslora)"},

@@ -67,10 +67,21 @@ func writeDataset(t *testing.T) string {
 
 func TestAgentTrainsLoRA(t *testing.T) {
 	t.Parallel()
+	for _, method := range []string{"lora", "qlora"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			testAgentTrains(t, method)
+		})
+	}
+}
+
+// testAgentTrains runs the agent with method lora or qlora; both write the
+// same kind of PEFT adapter (PEFT records no base quantization in it).
+func testAgentTrains(t *testing.T, method string) {
 	rec := &recorder{}
 	out := t.TempDir()
 	env := &agent.Env{
-		Params: agent.Params{"base_model": storiesDir(t), "method": "lora", "epochs": 2.0, "batch_size": 4.0, "learning_rate": 5e-3,
+		Params: agent.Params{"base_model": storiesDir(t), "method": method, "epochs": 2.0, "batch_size": 4.0, "learning_rate": 5e-3,
 			"schedule": "cosine", "warmup_steps": 2.0, "max_seq_len": 64.0, "checkpoint_every": 3.0, "seed": 1.0,
 			"lora": map[string]any{"rank": 4.0, "alpha": 8.0, "dropout": 0.0, "targets": "all-linear"}},
 		Inputs: []agent.Artifact{{Type: agent.Dataset, Name: "train", Path: writeDataset(t)}},
@@ -80,7 +91,7 @@ func TestAgentTrainsLoRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(arts) != 1 || arts[0].Type != agent.Model || arts[0].Meta["method"] != "lora" {
+	if len(arts) != 1 || arts[0].Type != agent.Model || arts[0].Meta["method"] != method || arts[0].Meta["format"] != "peft-lora" {
 		t.Fatalf("artifacts %+v", arts)
 	}
 	meta := arts[0].Meta
@@ -111,6 +122,13 @@ func TestAgentTrainsLoRA(t *testing.T) {
 	if c.Rank != 4 || len(c.Targets) != 7 || len(m.LoRAParams()) != 70 {
 		t.Fatalf("adapter config %+v with %d tensors", c, len(m.LoRAParams()))
 	}
+	var ac map[string]any
+	if b, err := os.ReadFile(filepath.Join(out, "adapter_config.json")); err != nil || json.Unmarshal(b, &ac) != nil {
+		t.Fatalf("adapter_config.json: %v", err)
+	}
+	if ac["peft_type"] != "LORA" || ac["base_model_name_or_path"] != meta["base_model"] {
+		t.Errorf("adapter_config.json %v", ac)
+	}
 	var hist []map[string]any
 	b, err := os.ReadFile(filepath.Join(out, "history.json"))
 	if err != nil || json.Unmarshal(b, &hist) != nil || len(hist) != 12 {
@@ -127,10 +145,10 @@ func TestAgentRejects(t *testing.T) {
 	bogus := t.TempDir()
 	os.WriteFile(filepath.Join(bogus, "config.json"), []byte(`{"model_type":"gpt2"}`), 0o644)
 	for name, p := range map[string]agent.Params{
-		"qlora":       {"base_model": storiesDir(t), "method": "qlora"},
-		"unsupported": {"base_model": bogus, "method": "lora"},
-		"targets":     {"base_model": storiesDir(t), "lora": map[string]any{"targets": "q,attn"}},
-		"memory":      {"base_model": storiesDir(t), "batch_size": 100000.0, "max_seq_len": 512.0},
+		"qlora targets": {"base_model": storiesDir(t), "method": "qlora", "lora": map[string]any{"targets": "q,attn"}},
+		"unsupported":   {"base_model": bogus, "method": "lora"},
+		"targets":       {"base_model": storiesDir(t), "lora": map[string]any{"targets": "q,attn"}},
+		"memory":        {"base_model": storiesDir(t), "batch_size": 100000.0, "max_seq_len": 512.0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -82,9 +82,6 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := job.Config
-	if cfg.Method == "qlora" {
-		return nil, bad(fmt.Errorf("method qlora: 4-bit base weights are not implemented yet; use method lora (same adapters, f32 base)"))
-	}
 	base, err := filepath.Abs(job.BaseModel)
 	if err != nil {
 		return nil, err
@@ -164,7 +161,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if res.InitialValLoss != nil {
 		meta["initial_val_loss"] = *res.InitialValLoss
 	}
-	if cfg.Method == "lora" {
+	if cfg.IsLoRA() {
 		meta["lora"] = map[string]any{"rank": cfg.LoRA.Rank, "alpha": cfg.LoRA.Alpha, "dropout": cfg.LoRA.Dropout, "targets": cfg.LoRA.Targets, "rslora": cfg.LoRA.RSLoRA}
 		meta["format"] = "peft-lora"
 		if err := m.SaveAdapter(job.OutDir, cfg.LoRA, base); err != nil {

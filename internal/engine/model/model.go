@@ -21,7 +21,11 @@ type Param struct {
 type Linear struct {
 	W, B *Param // B (the bias) may be nil
 	// Wbf, when set, is W in bfloat16, used for the products of a frozen W.
-	Wbf     []uint16
+	Wbf []uint16
+	// Q, when set, is the frozen W in 4-bit NF4 (QLoRA); W.Data is then nil
+	// and products dequantize Q on the fly (QBF16: into bfloat16).
+	Q       *nn.NF4
+	QBF16   bool
 	In, Out int
 	LoRA    *LoRA
 }
@@ -172,18 +176,61 @@ func (m *Model) Params() []*Param {
 	return ps
 }
 
-// NumParams returns the number of base weights.
+// NumParams returns the number of base weights (quantized ones included).
 func (m *Model) NumParams() int {
 	n := 0
 	for _, p := range m.Params() {
-		n += len(p.Data)
+		k := 1
+		for _, d := range p.Shape {
+			k *= d
+		}
+		n += k
 	}
 	return n
+}
+
+// QuantizeNF4 stores the frozen weight of every projection (q, k, v, o,
+// gate, up, down of every layer; not the embedding, head, norms or biases)
+// in 4-bit NF4 and drops its float32 copy, as QLoRA does. Projections whose
+// weight trains (full fine-tuning) are left alone. It returns the number of
+// weights quantized. Call it before UseBF16.
+func (m *Model) QuantizeNF4() (int, error) {
+	n := 0
+	for i := range m.Layers {
+		for _, t := range LinearNames {
+			l := m.Layers[i].Linears()[t]
+			if l.Q != nil || l.W.Grad != nil {
+				continue
+			}
+			q, err := nn.QuantizeNF4(l.W.Data, l.Out, l.In)
+			if err != nil {
+				return n, fmt.Errorf("quantize %s: %w", l.W.Name, err)
+			}
+			l.Q, l.W.Data, l.Wbf = q, nil, nil
+			n += l.Out * l.In
+		}
+	}
+	return n, nil
+}
+
+// Quantized reports whether any projection is stored in NF4.
+func (m *Model) Quantized() bool {
+	for i := range m.Layers {
+		for _, l := range m.Layers[i].Linears() {
+			if l.Q != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // EnableFullGrad allocates gradients for every base weight (full
 // fine-tuning).
 func (m *Model) EnableFullGrad() {
+	if m.Quantized() {
+		panic("model: EnableFullGrad on NF4-quantized weights")
+	}
 	for _, p := range m.Params() {
 		if p.Grad == nil {
 			p.Grad = make([]float32, len(p.Data))
@@ -229,7 +276,8 @@ func (m *Model) UseBF16(on bool) {
 	for i := range m.Layers {
 		for _, l := range m.Layers[i].Linears() {
 			l.Wbf = nil
-			if on && l.W.Grad == nil {
+			l.QBF16 = on && l.Q != nil
+			if on && l.W.Grad == nil && l.Q == nil {
 				l.Wbf = nn.ToBF16(l.W.Data)
 			}
 		}

@@ -118,7 +118,11 @@ func splitmix(x uint64) uint64 {
 // linearFwd computes y = x·Wᵀ + b + LoRA. With train set, LoRA dropout is
 // applied and its activations are saved in la.
 func linearFwd(lin *Linear, y, x []float32, n int, la *loraActs, train bool, seed uint64, scratch []float32) {
-	nn.LinearW(y, x, lin.W.Data, lin.Wbf, biasData(lin.B), n, lin.In, lin.Out)
+	if lin.Q != nil {
+		nn.LinearNF4(y, x, lin.Q, lin.QBF16, biasData(lin.B), n)
+	} else {
+		nn.LinearW(y, x, lin.W.Data, lin.Wbf, biasData(lin.B), n, lin.In, lin.Out)
+	}
 	l := lin.LoRA
 	if l == nil {
 		return
@@ -161,7 +165,15 @@ func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraA
 	if lin.B != nil && lin.B.Grad != nil {
 		dB = lin.B.Grad
 	}
-	nn.LinearBackwardW(dx, dW, dB, dy, x, lin.W.Data, lin.Wbf, n, lin.In, lin.Out, accumulate)
+	if lin.Q != nil {
+		// The NF4 base is frozen: only dx (and a trainable bias' gradient).
+		nn.LinearBackwardNF4(dx, dy, lin.Q, lin.QBF16, n, accumulate)
+		if dB != nil {
+			nn.LinearBackward(nil, nil, dB, dy, nil, nil, n, lin.In, lin.Out, true)
+		}
+	} else {
+		nn.LinearBackwardW(dx, dW, dB, dy, x, lin.W.Data, lin.Wbf, n, lin.In, lin.Out, accumulate)
+	}
 	l := lin.LoRA
 	if l == nil {
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ import (
 // BenchConfig configures Bench, mirroring the PyTorch reference's
 // train-bench (torch_llama.py).
 type BenchConfig struct {
-	Method     string // lora or full
+	Method     string // lora, qlora or full
 	Seq, Batch int
 	Steps      int // the first is a warm-up and not timed
 	LoRA       model.LoRAConfig
@@ -88,15 +89,21 @@ func Bench(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer) (Ben
 		c.LR = 1e-4
 	}
 	switch c.Method {
-	case "lora":
+	case "lora", "qlora":
 		if err := m.AddLoRA(c.LoRA, 0); err != nil {
 			return r, err
 		}
 		m.EnableLoRAGrad()
+		if c.Method == "qlora" {
+			if _, err := m.QuantizeNF4(); err != nil {
+				return r, err
+			}
+			debug.FreeOSMemory()
+		}
 	case "full":
 		m.EnableFullGrad()
 	default:
-		return r, fmt.Errorf("bench: method %q: want lora or full", c.Method)
+		return r, fmt.Errorf("bench: method %q: want lora, qlora or full", c.Method)
 	}
 	m.UseBF16(c.BF16)
 	params := m.Trainable()

@@ -66,7 +66,7 @@ func (t *Trainer) SaveCheckpoint(dir string) (string, error) {
 			return "", fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	if t.cfg.Method == "lora" {
+	if t.cfg.IsLoRA() {
 		if err := t.m.SaveAdapter(tmp, t.cfg.LoRA, t.m.Dir); err != nil {
 			return "", fmt.Errorf("checkpoint: %w", err)
 		}

@@ -49,9 +49,27 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 	L := int64(c.NumHiddenLayers)
 	N := int64(cfg.BatchSize) * int64(cfg.MaxSeqLen)
 	var e Estimate
-	e.Weights = int64(m.NumParams()) * 4
+	dims := map[string][2]int64{"q": {qd, D}, "k": {kd, D}, "v": {kd, D}, "o": {D, qd}, "gate": {I, D}, "up": {I, D}, "down": {D, I}}
+	dense := int64(m.NumParams())
+	if cfg.Method == "qlora" {
+		// Every projection is held in NF4 (4.5 bits per weight) and
+		// dequantized into one pooled tile per product (float32, or
+		// bfloat16 with BF16).
+		var tile int64
+		for _, d := range dims {
+			dense -= L * d[0] * d[1]
+			e.Weights += L * nn.NF4Bytes(int(d[0]), int(d[1]))
+			tile = max(tile, min(d[0], max(1, nn.NF4TileElems/d[1]))*d[1])
+		}
+		if cfg.BF16 {
+			e.Weights += 2 * tile
+		} else {
+			e.Weights += 4 * tile
+		}
+	}
+	e.Weights += dense * 4
 	if cfg.BF16 && cfg.Method != "full" {
-		e.Weights += int64(m.NumParams()) * 2 // bfloat16 copies of the frozen weights
+		e.Weights += dense * 2 // bfloat16 copies of the frozen float32 weights
 	}
 	var trainable, loraPerTok int64
 	if cfg.Method == "full" {
@@ -59,7 +77,6 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 		e.Optimizer = trainable * 4 * 3
 	} else {
 		r := int64(cfg.LoRA.Rank)
-		dims := map[string][2]int64{"q": {qd, D}, "k": {kd, D}, "v": {kd, D}, "o": {D, qd}, "gate": {I, D}, "up": {I, D}, "down": {D, I}}
 		for _, t := range cfg.LoRA.Targets {
 			d := dims[t]
 			trainable += r * (d[0] + d[1])

@@ -80,29 +80,59 @@ func baseConfig() Config {
 		BatchSize: 8, LearningRate: 5e-3, Schedule: "cosine", WarmupSteps: 3, MaxSeqLen: 64, Seed: 7, Epochs: 4}
 }
 
+// TestFineTuneLowersHeldOutLoss fine-tunes stories260K with LoRA and with
+// QLoRA (the same adapters on an NF4 base) on the same data: both must cut
+// the held-out loss clearly, and QLoRA's must stay close to LoRA's.
 func TestFineTuneLowersHeldOutLoss(t *testing.T) {
 	t.Parallel()
-	m, tok := setup(t)
-	train := examples(t, tok, styleStories(48, 0), 0)
-	val := examples(t, tok, styleStories(12, 100), 0)
-	tr, err := New(m, baseConfig(), train, val, nil)
-	if err != nil {
-		t.Fatal(err)
+	type out struct{ before, after float64 }
+	res := map[string]out{}
+	for _, method := range []string{"lora", "qlora"} {
+		m, tok := setup(t)
+		train := examples(t, tok, styleStories(48, 0), 0)
+		val := examples(t, tok, styleStories(12, 100), 0)
+		cfg := baseConfig()
+		cfg.Method = method
+		tr, err := New(m, cfg, train, val, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := tr.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, after := *r.InitialValLoss, *r.FinalValLoss
+		t.Logf("%s: held-out loss before %.4f, after %.4f (%d steps, %d trainable params)", method, before, after, r.Steps, r.TrainableParams)
+		if after > 0.6*before {
+			t.Errorf("%s: held-out loss %.4f → %.4f: want at least a 40%% drop", method, before, after)
+		}
+		res[method] = out{before, after}
 	}
-	res, err := tr.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	l, q := res["lora"], res["qlora"]
+	if q.before == l.before {
+		t.Errorf("qlora's base loss equals lora's (%.6f): the base was not quantized", q.before)
 	}
-	before, after := *res.InitialValLoss, *res.FinalValLoss
-	t.Logf("held-out loss before %.4f, after %.4f (%d steps, %d trainable params)", before, after, res.Steps, res.TrainableParams)
-	if after > 0.6*before {
-		t.Errorf("held-out loss %.4f → %.4f: want at least a 40%% drop", before, after)
+	if d := math.Abs(q.before - l.before); d > 0.1*l.before {
+		t.Errorf("NF4 base: held-out loss before tuning %.4f vs float32 %.4f", q.before, l.before)
+	}
+	if d := math.Abs(q.after - l.after); d > 0.1*l.after+0.02 {
+		t.Errorf("qlora tuned held-out loss %.4f, lora %.4f: too far apart", q.after, l.after)
 	}
 }
 
 func TestResumeIsExact(t *testing.T) {
 	t.Parallel()
+	for _, method := range []string{"lora", "qlora"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			testResumeIsExact(t, method)
+		})
+	}
+}
+
+func testResumeIsExact(t *testing.T, method string) {
 	cfg := baseConfig()
+	cfg.Method = method
 	cfg.Epochs, cfg.GradAccum, cfg.BatchSize = 2, 2, 4
 	cfg.LoRA.Dropout = 0.1
 	cfg.Packing = true
@@ -170,6 +200,55 @@ func TestStopsOnNaN(t *testing.T) {
 	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), "step 1") {
 		t.Fatalf("err = %v, want ErrNonFinite at step 1", err)
 	}
+}
+
+// TestMemoryEstimateQLoRA: with qlora the estimate counts the projections
+// at NF4's 4.5 bits plus one dequantization tile, and that is what the
+// trainer really holds after quantizing.
+func TestMemoryEstimateQLoRA(t *testing.T) {
+	t.Parallel()
+	m, tok := setup(t)
+	cfg := baseConfig()
+	cfg.MaxSeqLen = 32
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	lora := EstimateMemory(m, &cfg)
+	cfg.Method = "qlora"
+	est := EstimateMemory(m, &cfg)
+	exs := examples(t, tok, styleStories(4, 0), 0)
+	tr, err := New(m, cfg, exs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quant, resident, tile int64
+	for i := range m.Layers {
+		for _, l := range m.Layers[i].Linears() {
+			if l.Q == nil || l.W.Data != nil {
+				t.Fatalf("layer %d: %s not held in NF4 only", i, l.W.Name)
+			}
+			quant += int64(l.Out * l.In)
+			resident += int64(len(l.Q.Codes) + 4*len(l.Q.Absmax))
+			tile = max(tile, int64(l.Out*l.In))
+		}
+	}
+	dense := int64(0)
+	for _, p := range m.Params() {
+		dense += int64(len(p.Data))
+	}
+	if want := 4*dense + resident + 4*tile; est.Weights != want {
+		t.Errorf("qlora weights estimate %d, the model holds %d (dense %d + NF4 %d + tile %d)", est.Weights, want, 4*dense, resident, 4*tile)
+	}
+	if bits := float64(8*resident) / float64(quant); bits != 4.5 {
+		t.Errorf("NF4 weights use %.3f bits per weight, want 4.5", bits)
+	}
+	if saved := lora.Weights - est.Weights; saved != 4*quant-resident-4*tile {
+		t.Errorf("estimate shrinks by %d bytes, want %d", saved, 4*quant-resident-4*tile)
+	}
+	if tr.Estimate() != est || est.Total >= lora.Total {
+		t.Errorf("trainer estimate %v, direct %v, lora %v", tr.Estimate(), est, lora)
+	}
+	t.Logf("weights: lora %d bytes, qlora %d bytes (%d projection weights)", lora.Weights, est.Weights, quant)
 }
 
 func TestMemoryEstimateRefuses(t *testing.T) {

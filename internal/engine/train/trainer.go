@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/engine/model"
@@ -14,7 +15,8 @@ import (
 
 // Config configures a run. Zero values take the documented defaults.
 type Config struct {
-	// Method is "lora" (default) or "full".
+	// Method is "lora" (default), "qlora" (LoRA on a base whose projection
+	// weights are stored in 4-bit NF4, Model.QuantizeNF4) or "full".
 	Method string
 	// LoRA configures the adapters when Method is lora.
 	LoRA model.LoRAConfig
@@ -58,12 +60,15 @@ type Config struct {
 	BF16 bool
 }
 
+// IsLoRA reports whether the run trains LoRA adapters (lora or qlora).
+func (c *Config) IsLoRA() bool { return c.Method == "lora" || c.Method == "qlora" }
+
 func (c *Config) defaults() error {
 	if c.Method == "" {
 		c.Method = "lora"
 	}
-	if c.Method != "lora" && c.Method != "full" {
-		return fmt.Errorf("method %q: want lora or full", c.Method)
+	if c.Method != "lora" && c.Method != "qlora" && c.Method != "full" {
+		return fmt.Errorf("method %q: want lora, qlora or full", c.Method)
 	}
 	if c.Epochs <= 0 {
 		c.Epochs = 1
@@ -92,7 +97,7 @@ func (c *Config) defaults() error {
 	if c.MaxSeqLen <= 0 {
 		c.MaxSeqLen = 512
 	}
-	if c.Method == "lora" {
+	if c.IsLoRA() {
 		if c.LoRA.Rank == 0 {
 			c.LoRA.Rank = 8
 		}
@@ -200,7 +205,7 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 	if limit > 0 && t.est.Total > limit {
 		return nil, &EstimateError{Estimate: t.est, Limit: limit}
 	}
-	if cfg.Method == "lora" {
+	if cfg.IsLoRA() {
 		if len(m.LoRAParams()) == 0 {
 			if err := m.AddLoRA(cfg.LoRA, cfg.Seed); err != nil {
 				return nil, err
@@ -209,6 +214,15 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 		m.EnableLoRAGrad()
 	} else {
 		m.EnableFullGrad()
+	}
+	if cfg.Method == "qlora" {
+		n, err := m.QuantizeNF4()
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			debug.FreeOSMemory() // give the float32 copies back
+		}
 	}
 	m.UseBF16(cfg.BF16)
 	t.params = m.Trainable()
