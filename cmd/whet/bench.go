@@ -44,7 +44,11 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	c.LoRA.Targets = strings.Split(*targets, ",")
-	m, err := model.Load(*dir)
+	load := model.Load
+	if c.Method == "qlora" {
+		load = model.LoadNF4
+	}
+	m, err := load(*dir)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,11 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(base)
+	load := model.Load
+	if cfg.Method == "qlora" {
+		load = model.LoadNF4 // the float32 projections never all coexist
+	}
+	m, err := load(base)
 	if err != nil {
 		return nil, bad(err)
 	}

@@ -71,7 +71,14 @@ func hfName(i int, t string) string {
 // Load reads config.json and the safetensors weights (model.safetensors or a
 // sharded index; F32, BF16 or F16) of the Hugging Face folder dir. Weights are
 // held as float32.
-func Load(dir string) (*Model, error) {
+func Load(dir string) (*Model, error) { return load(dir, false) }
+
+// LoadNF4 is Load with every projection weight quantized to NF4 as it is
+// read (see QuantizeNF4), so the float32 copies of the projections never
+// coexist: the base for QLoRA.
+func LoadNF4(dir string) (*Model, error) { return load(dir, true) }
+
+func load(dir string, nf4 bool) (*Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -141,6 +148,12 @@ func Load(dir string) (*Model, error) {
 			lin.Out, lin.In = od[0], od[1]
 			if lin.W, err = get(n+".weight", od[0], od[1]); err != nil {
 				return nil, err
+			}
+			if nf4 {
+				if lin.Q, err = nn.QuantizeNF4(lin.W.Data, lin.Out, lin.In); err != nil {
+					return nil, fmt.Errorf("load model %s: quantize %s: %w", dir, lin.W.Name, err)
+				}
+				lin.W.Data = nil
 			}
 			if lin.B, err = opt(n+".bias", od[0]); err != nil {
 				return nil, err

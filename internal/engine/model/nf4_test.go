@@ -137,3 +137,31 @@ func TestQLoRAMatchesDequantizedModel(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadNF4 quantizes while loading exactly as QuantizeNF4 does after Load.
+func TestLoadNF4(t *testing.T) {
+	t.Parallel()
+	a, err := LoadNF4(storiesDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(storiesDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.QuantizeNF4(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.QuantizeNF4(); n != 0 || err != nil {
+		t.Errorf("QuantizeNF4 after LoadNF4 quantized %d more weights (%v)", n, err)
+	}
+	for i := range a.Layers {
+		la, lb := a.Layers[i].Linears(), b.Layers[i].Linears()
+		for _, tn := range LinearNames {
+			qa, qb := la[tn].Q, lb[tn].Q
+			if qa == nil || la[tn].W.Data != nil || !slices.Equal(qa.Codes, qb.Codes) || !slices.Equal(qa.Absmax, qb.Absmax) {
+				t.Fatalf("layer %d %s: LoadNF4 differs from Load+QuantizeNF4", i, tn)
+			}
+		}
+	}
+}
