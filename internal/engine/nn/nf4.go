@@ -128,15 +128,11 @@ func QuantizeNF4(w []float32, out, in int) (*NF4, error) {
 
 // Dequantize writes elements [lo, hi) of the flattened weight to dst[:hi-lo].
 func (q *NF4) Dequantize(dst []float32, lo, hi int) {
-	parallelRows(hi-lo, 1<<14, func(a, b int) {
-		for i := lo + a; i < lo+b; i++ {
-			c := q.Codes[i/2]
-			if i%2 == 0 {
-				c >>= 4
-			} else {
-				c &= 15
-			}
-			dst[i-lo] = NF4Codebook[c] * q.Absmax[i/NF4BlockSize]
+	q.dequantize(lo, hi, func(i int, v float32) { dst[i-lo] = v }, func(j int, lut *[16]float32, codes []byte) {
+		d := dst[j-lo : j-lo+2*len(codes)]
+		for k, c := range codes {
+			d[2*k] = lut[c>>4]
+			d[2*k+1] = lut[c&15]
 		}
 	})
 }
@@ -144,16 +140,52 @@ func (q *NF4) Dequantize(dst []float32, lo, hi int) {
 // DequantizeBF16 is Dequantize rounding each value to bfloat16 bits (round to
 // nearest even, as blas.F32ToBF16).
 func (q *NF4) DequantizeBF16(dst []uint16, lo, hi int) {
-	parallelRows(hi-lo, 1<<14, func(a, b int) {
-		for i := lo + a; i < lo+b; i++ {
-			c := q.Codes[i/2]
-			if i%2 == 0 {
-				c >>= 4
-			} else {
-				c &= 15
+	q.dequantize(lo, hi, func(i int, v float32) { dst[i-lo] = bf16Bits(v) }, func(j int, lut *[16]float32, codes []byte) {
+		var lb [16]uint16
+		for k, v := range lut {
+			lb[k] = bf16Bits(v)
+		}
+		d := dst[j-lo : j-lo+2*len(codes)]
+		for k, c := range codes {
+			d[2*k] = lb[c>>4]
+			d[2*k+1] = lb[c&15]
+		}
+	})
+}
+
+func bf16Bits(v float32) uint16 {
+	bits := math.Float32bits(v)
+	return uint16((bits + 0x7fff + (bits>>16)&1) >> 16)
+}
+
+// dequantize splits [lo, hi) across cores by blocks. Whole code pairs
+// starting at an even element j go to pairs(j, lut, codes) with the block's
+// scaled codebook lut; single elements (odd ends) go to one(i, value).
+func (q *NF4) dequantize(lo, hi int, one func(i int, v float32), pairs func(j int, lut *[16]float32, codes []byte)) {
+	if lo >= hi {
+		return
+	}
+	b0, b1 := lo/NF4BlockSize, (hi-1)/NF4BlockSize+1
+	parallelRows(b1-b0, 64, func(x, y int) {
+		var lut [16]float32
+		for b := b0 + x; b < b0+y; b++ {
+			s := q.Absmax[b]
+			for k, c := range NF4Codebook {
+				lut[k] = c * s
 			}
-			bits := math.Float32bits(NF4Codebook[c] * q.Absmax[i/NF4BlockSize])
-			dst[i-lo] = uint16((bits + 0x7fff + (bits>>16)&1) >> 16)
+			i, e := max(b*NF4BlockSize, lo), min((b+1)*NF4BlockSize, hi)
+			if i%2 == 1 {
+				one(i, lut[q.Codes[i/2]&15])
+				i++
+			}
+			np := (e - i) / 2
+			if np > 0 {
+				pairs(i, &lut, q.Codes[i/2:i/2+np])
+				i += 2 * np
+			}
+			if i < e {
+				one(i, lut[q.Codes[i/2]>>4])
+			}
 		}
 	})
 }

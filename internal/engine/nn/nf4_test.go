@@ -225,3 +225,40 @@ func BenchmarkLinearNF4(b *testing.B) {
 		LinearNF4(y, x, q, false, nil, n)
 	}
 }
+
+// TestNF4DequantizeRanges: any sub-range (odd ends, block-crossing) and the
+// bf16 variant agree with the element-by-element definition.
+func TestNF4DequantizeRanges(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	const out, in = 13, 37
+	q, err := QuantizeNF4(randn(r, out*in, 1), out, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := make([]float32, out*in)
+	for i := range ref {
+		c := q.Codes[i/2] >> 4
+		if i%2 == 1 {
+			c = q.Codes[i/2] & 15
+		}
+		ref[i] = NF4Codebook[c] * q.Absmax[i/NF4BlockSize]
+	}
+	bf := ToBF16(ref)
+	for _, rg := range [][2]int{{0, out * in}, {1, 2}, {3, 130}, {63, 65}, {64, 128}, {100, 101}, {0, 1}, {out*in - 1, out * in}, {5, 5}} {
+		d, db := make([]float32, rg[1]-rg[0]), make([]uint16, rg[1]-rg[0])
+		q.Dequantize(d, rg[0], rg[1])
+		q.DequantizeBF16(db, rg[0], rg[1])
+		if !slices.Equal(d, ref[rg[0]:rg[1]]) || !slices.Equal(db, bf[rg[0]:rg[1]]) {
+			t.Errorf("range %v differs from the definition", rg)
+		}
+	}
+}
+
+func BenchmarkNF4Dequantize(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	q, _ := QuantizeNF4(randn(r, 1536*576, 0.02), 1536, 576)
+	d := make([]float32, 1536*576)
+	for b.Loop() {
+		q.Dequantize(d, 0, len(d))
+	}
+}
