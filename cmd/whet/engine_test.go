@@ -58,8 +58,19 @@ func TestScore(t *testing.T) {
 	}
 }
 
+// TestTrainThenGenerateWithAdapter trains with lora and with qlora (NF4
+// base); either adapter, applied to the float32 base, answers as trained.
 func TestTrainThenGenerateWithAdapter(t *testing.T) {
 	t.Parallel()
+	for _, method := range []string{"lora", "qlora"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			testTrainThenGenerate(t, method)
+		})
+	}
+}
+
+func testTrainThenGenerate(t *testing.T, method string) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "d.jsonl")
 	var b strings.Builder
@@ -69,7 +80,7 @@ func TestTrainThenGenerateWithAdapter(t *testing.T) {
 	os.WriteFile(data, []byte(b.String()), 0o644)
 	out := filepath.Join(dir, "out")
 	res, err := whetRun(t, "train", "--model", stories(t), "--data", data, "--out", out, "--epochs", "3", "--lr", "5e-3",
-		"--batch-size", "8", "--max-seq-len", "64", "--quiet")
+		"--batch-size", "8", "--max-seq-len", "64", "--quiet", "--method", method)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +98,17 @@ func TestTrainThenGenerateWithAdapter(t *testing.T) {
 
 func TestBenchTrain(t *testing.T) {
 	t.Parallel()
+	for _, method := range []string{"full", "qlora"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			testBenchTrain(t, method)
+		})
+	}
+}
+
+func testBenchTrain(t *testing.T, method string) {
 	tiny := filepath.Join("..", "..", "internal", "engine", "model", "testdata", "tiny-llama")
-	out, err := whetRun(t, "bench", "train", "--model", tiny, "--method", "full", "--seq", "16", "--batch", "2", "--steps", "3", "--peak=false")
+	out, err := whetRun(t, "bench", "train", "--model", tiny, "--method", method, "--seq", "16", "--batch", "2", "--steps", "3", "--peak=false")
 	if err != nil {
 		t.Fatal(err)
 	}
