@@ -37,6 +37,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.Float64Var(&c.LoRA.Alpha, "alpha", 16, "LoRA alpha")
 	targets := fs.String("targets", "all-linear", "LoRA targets")
 	fs.Float64Var(&c.LR, "lr", 1e-4, "learning rate")
+	fs.BoolVar(&c.DoubleQuant, "double-quant", false, "qlora: also quantize the NF4 absmax scales to 8 bits")
 	fs.BoolVar(&c.BF16, "bf16", false, "bfloat16 products with the frozen base weights (oneDNN)")
 	peak := fs.Bool("peak", true, "also measure the machine's f32 matmul peak")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
@@ -46,7 +47,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	c.LoRA.Targets = strings.Split(*targets, ",")
 	load := model.Load
 	if c.Method == "qlora" {
-		load = model.LoadNF4
+		load = func(dir string) (*model.Model, error) { return model.LoadNF4(dir, c.DoubleQuant) }
 	}
 	m, err := load(*dir)
 	if err != nil {

@@ -30,6 +30,7 @@ func runTrain(ctx context.Context, args []string, io stdio) error {
 	fs.Float64Var(&c.LoRA.Alpha, "alpha", 16, "LoRA alpha")
 	fs.Float64Var(&c.LoRA.Dropout, "dropout", 0, "LoRA dropout")
 	targets := fs.String("targets", "all-linear", "LoRA targets: all-linear or a comma-separated subset of q,k,v,o,gate,up,down")
+	fs.BoolVar(&c.DoubleQuant, "double-quant", false, "qlora: also quantize the NF4 absmax scales to 8 bits (bitsandbytes double quantization)")
 	fs.BoolVar(&c.LoRA.RSLoRA, "rslora", false, "rank-stabilised LoRA scaling alpha/√r")
 	fs.IntVar(&c.Epochs, "epochs", 1, "epochs")
 	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after N optimiser steps (0: all epochs)")

@@ -81,7 +81,7 @@ func testAgentTrains(t *testing.T, method string) {
 	rec := &recorder{}
 	out := t.TempDir()
 	env := &agent.Env{
-		Params: agent.Params{"base_model": storiesDir(t), "method": method, "epochs": 2.0, "batch_size": 4.0, "learning_rate": 5e-3,
+		Params: agent.Params{"base_model": storiesDir(t), "method": method, "double_quant": method == "qlora", "epochs": 2.0, "batch_size": 4.0, "learning_rate": 5e-3,
 			"schedule": "cosine", "warmup_steps": 2.0, "max_seq_len": 64.0, "checkpoint_every": 3.0, "seed": 1.0,
 			"lora": map[string]any{"rank": 4.0, "alpha": 8.0, "dropout": 0.0, "targets": "all-linear"}},
 		Inputs: []agent.Artifact{{Type: agent.Dataset, Name: "train", Path: writeDataset(t)}},
@@ -145,10 +145,11 @@ func TestAgentRejects(t *testing.T) {
 	bogus := t.TempDir()
 	os.WriteFile(filepath.Join(bogus, "config.json"), []byte(`{"model_type":"gpt2"}`), 0o644)
 	for name, p := range map[string]agent.Params{
-		"qlora targets": {"base_model": storiesDir(t), "method": "qlora", "lora": map[string]any{"targets": "q,attn"}},
-		"unsupported":   {"base_model": bogus, "method": "lora"},
-		"targets":       {"base_model": storiesDir(t), "lora": map[string]any{"targets": "q,attn"}},
-		"memory":        {"base_model": storiesDir(t), "batch_size": 100000.0, "max_seq_len": 512.0},
+		"double_quant lora": {"base_model": storiesDir(t), "method": "lora", "double_quant": true},
+		"qlora targets":     {"base_model": storiesDir(t), "method": "qlora", "lora": map[string]any{"targets": "q,attn"}},
+		"unsupported":       {"base_model": bogus, "method": "lora"},
+		"targets":           {"base_model": storiesDir(t), "lora": map[string]any{"targets": "q,attn"}},
+		"memory":            {"base_model": storiesDir(t), "batch_size": 100000.0, "max_seq_len": 512.0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -87,8 +87,8 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		return nil, err
 	}
 	load := model.Load
-	if cfg.Method == "qlora" {
-		load = model.LoadNF4 // the float32 projections never all coexist
+	if cfg.Method == "qlora" { // the float32 projections never all coexist
+		load = func(dir string) (*model.Model, error) { return model.LoadNF4(dir, cfg.DoubleQuant) }
 	}
 	m, err := load(base)
 	if err != nil {

@@ -71,14 +71,15 @@ func hfName(i int, t string) string {
 // Load reads config.json and the safetensors weights (model.safetensors or a
 // sharded index; F32, BF16 or F16) of the Hugging Face folder dir. Weights are
 // held as float32.
-func Load(dir string) (*Model, error) { return load(dir, false) }
+func Load(dir string) (*Model, error) { return load(dir, false, false) }
 
 // LoadNF4 is Load with every projection weight quantized to NF4 as it is
 // read (see QuantizeNF4), so the float32 copies of the projections never
 // coexist: the base for QLoRA.
-func LoadNF4(dir string) (*Model, error) { return load(dir, true) }
+// With doubleQuant the absmax scales are double-quantized to 8 bits.
+func LoadNF4(dir string, doubleQuant bool) (*Model, error) { return load(dir, true, doubleQuant) }
 
-func load(dir string, nf4 bool) (*Model, error) {
+func load(dir string, nf4, doubleQuant bool) (*Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -153,6 +154,9 @@ func load(dir string, nf4 bool) (*Model, error) {
 				if lin.Q, err = nn.QuantizeNF4(lin.W.Data, lin.Out, lin.In); err != nil {
 					return nil, fmt.Errorf("load model %s: quantize %s: %w", dir, lin.W.Name, err)
 				}
+				if doubleQuant {
+					lin.Q.DoubleQuantize()
+				}
 				lin.W.Data = nil
 			}
 			if lin.B, err = opt(n+".bias", od[0]); err != nil {
@@ -204,20 +208,28 @@ func (m *Model) NumParams() int {
 
 // QuantizeNF4 stores the frozen weight of every projection (q, k, v, o,
 // gate, up, down of every layer; not the embedding, head, norms or biases)
-// in 4-bit NF4 and drops its float32 copy, as QLoRA does. Projections whose
-// weight trains (full fine-tuning) are left alone. It returns the number of
-// weights quantized. Call it before UseBF16.
-func (m *Model) QuantizeNF4() (int, error) {
+// in 4-bit NF4 and drops its float32 copy, as QLoRA does; with doubleQuant
+// the absmax scales are double-quantized to 8 bits (also on weights already
+// in NF4). Projections whose weight trains (full fine-tuning) are left
+// alone. It returns the number of weights newly quantized. Call it before
+// UseBF16.
+func (m *Model) QuantizeNF4(doubleQuant bool) (int, error) {
 	n := 0
 	for i := range m.Layers {
 		for _, t := range LinearNames {
 			l := m.Layers[i].Linears()[t]
+			if l.Q != nil && doubleQuant {
+				l.Q.DoubleQuantize()
+			}
 			if l.Q != nil || l.W.Grad != nil {
 				continue
 			}
 			q, err := nn.QuantizeNF4(l.W.Data, l.Out, l.In)
 			if err != nil {
 				return n, fmt.Errorf("quantize %s: %w", l.W.Name, err)
+			}
+			if doubleQuant {
+				q.DoubleQuantize()
 			}
 			l.Q, l.W.Data, l.Wbf = q, nil, nil
 			n += l.Out * l.In

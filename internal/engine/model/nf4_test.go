@@ -61,7 +61,8 @@ func TestNF4RealWeights(t *testing.T) {
 // inference logits, and the base weights are really gone.
 func TestQLoRAMatchesDequantizedModel(t *testing.T) {
 	t.Parallel()
-	for _, bf16 := range []bool{false, true} {
+	for _, tc := range []struct{ bf16, dq bool }{{false, false}, {true, false}, {false, true}} {
+		bf16 := tc.bf16
 		mk := func(quantize bool) *Model {
 			m, err := Load(storiesDir(t))
 			if err != nil {
@@ -77,7 +78,7 @@ func TestQLoRAMatchesDequantizedModel(t *testing.T) {
 				}
 			}
 			m.EnableLoRAGrad()
-			n, err := m.QuantizeNF4()
+			n, err := m.QuantizeNF4(tc.dq)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,12 +108,12 @@ func TestQLoRAMatchesDequantizedModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		if lq != lf || nq != nf {
-			t.Errorf("bf16=%v: loss %v over %d (NF4), %v over %d (dequantized float32)", bf16, lq, nq, lf, nf)
+			t.Errorf("%+v: loss %v over %d (NF4), %v over %d (dequantized float32)", tc, lq, nq, lf, nf)
 		}
 		pq, pf := q.LoRAParams(), f.LoRAParams()
 		for i := range pq {
 			if !slices.Equal(pq[i].Grad, pf[i].Grad) {
-				t.Errorf("bf16=%v: gradient of %s differs from the dequantized model's (max diff %g)", bf16, pq[i].Name, maxAbsDiff(pq[i].Grad, pf[i].Grad))
+				t.Errorf("%+v: gradient of %s differs from the dequantized model's (max diff %g)", tc, pq[i].Name, maxAbsDiff(pq[i].Grad, pf[i].Grad))
 			}
 		}
 		// Inference (generation, scoring) goes through the same products.
@@ -126,7 +127,7 @@ func TestQLoRAMatchesDequantizedModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.Equal(gq, gf) {
-			t.Errorf("bf16=%v: Forward logits differ from the dequantized model's by %g", bf16, maxAbsDiff(gq, gf))
+			t.Errorf("%+v: Forward logits differ from the dequantized model's by %g", tc, maxAbsDiff(gq, gf))
 		}
 		for i := range q.Layers {
 			for _, l := range q.Layers[i].Linears() {
@@ -138,10 +139,11 @@ func TestQLoRAMatchesDequantizedModel(t *testing.T) {
 	}
 }
 
-// TestLoadNF4 quantizes while loading exactly as QuantizeNF4 does after Load.
+// TestLoadNF4 quantizes (and double-quantizes) while loading exactly as
+// QuantizeNF4 does after Load.
 func TestLoadNF4(t *testing.T) {
 	t.Parallel()
-	a, err := LoadNF4(storiesDir(t))
+	a, err := LoadNF4(storiesDir(t), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,17 +151,20 @@ func TestLoadNF4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.QuantizeNF4(); err != nil {
+	if _, err := b.QuantizeNF4(false); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := a.QuantizeNF4(); n != 0 || err != nil {
+	if n, err := b.QuantizeNF4(true); n != 0 || err != nil { // double-quantizes the NF4 scales in place
+		t.Fatal(n, err)
+	}
+	if n, err := a.QuantizeNF4(true); n != 0 || err != nil {
 		t.Errorf("QuantizeNF4 after LoadNF4 quantized %d more weights (%v)", n, err)
 	}
 	for i := range a.Layers {
 		la, lb := a.Layers[i].Linears(), b.Layers[i].Linears()
 		for _, tn := range LinearNames {
 			qa, qb := la[tn].Q, lb[tn].Q
-			if qa == nil || la[tn].W.Data != nil || !slices.Equal(qa.Codes, qb.Codes) || !slices.Equal(qa.Absmax, qb.Absmax) {
+			if qa == nil || la[tn].W.Data != nil || !slices.Equal(qa.Codes, qb.Codes) || !slices.Equal(qa.AbsmaxQ, qb.AbsmaxQ) || !slices.Equal(qa.Absmax2, qb.Absmax2) || qa.Offset != qb.Offset || qa.Absmax != nil {
 				t.Fatalf("layer %d %s: LoadNF4 differs from Load+QuantizeNF4", i, tn)
 			}
 		}

@@ -89,13 +89,28 @@ func maxHalfGap() float64 {
 // CheckNF4Error quantizes w and checks every element against its block's
 // bound (absmax·half the widest codebook gap, and 0 for the block maximum)
 // and returns the relative RMS error ‖w−deq‖/‖w‖.
-func checkNF4Error(t *testing.T, name string, w []float32, out, in int) float64 {
+func checkNF4Error(t *testing.T, name string, w []float32, out, in int, dq bool) float64 {
 	t.Helper()
 	q, err := QuantizeNF4(w, out, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := int64(len(q.Codes)+4*len(q.Absmax)), NF4Bytes(out, in); got != want {
+	exact := slices.Clone(q.Absmax)
+	if dq {
+		q.DoubleQuantize()
+		if q.Absmax != nil || len(q.AbsmaxQ) != len(exact) {
+			t.Fatalf("%s: DoubleQuantize kept %d float32 scales, %d 8-bit", name, len(q.Absmax), len(q.AbsmaxQ))
+		}
+		// Each scale within half the widest DynamicMap8 gap of its
+		// second-level block's range.
+		for b, a := range exact {
+			b2 := b / DQBlockSize
+			if e := math.Abs(float64(q.Scale(b) - a)); e > float64(q.Absmax2[b2])*maxDynHalfGap()*(1+1e-6)+1e-7*float64(a) {
+				t.Fatalf("%s: scale %d: %v → %v", name, b, a, q.Scale(b))
+			}
+		}
+	}
+	if got, want := q.Bytes(), NF4Bytes(out, in, dq); got != want {
 		t.Errorf("%s: %d bytes, NF4Bytes says %d", name, got, want)
 	}
 	d := q.Float32()
@@ -108,10 +123,13 @@ func checkNF4Error(t *testing.T, name string, w []float32, out, in int) float64 
 			amax = max(amax, math.Abs(float64(u)))
 		}
 		e := math.Abs(float64(v) - float64(d[i]))
-		if e > amax*hg*(1+1e-6)+1e-12 {
+		// The code was chosen with the exact scale; a double-quantized
+		// scale moves the value by at most |scale error|.
+		se2 := math.Abs(float64(q.Scale(b)) - amax)
+		if e > amax*hg*(1+1e-6)+se2+1e-12 {
 			t.Fatalf("%s: element %d: %v → %v, error %g above bound %g", name, i, v, d[i], e, amax*hg)
 		}
-		if math.Abs(float64(v)) == amax && e > amax*1e-7 {
+		if math.Abs(float64(v)) == amax && e > amax*1e-7+se2 {
 			t.Fatalf("%s: block max %v at %d not exact: %v", name, v, i, d[i])
 		}
 		se += e * e
@@ -127,21 +145,26 @@ func TestNF4QuantizeError(t *testing.T) {
 		out, in int
 		w       []float32
 		maxRel  float64
+		dq      bool
 	}{
 		// Normal weights: NF4 is built for them; ~10% relative RMS error.
-		{"normal 96x130", 96, 130, randn(r, 96*130, 0.02), 0.10},
-		{"normal odd 7x9", 7, 9, randn(r, 63, 1), 0.10},
+		{"normal 96x130", 96, 130, randn(r, 96*130, 0.02), 0.10, false},
+		{"normal odd 7x9", 7, 9, randn(r, 63, 1), 0.10, false},
 		{"uniform 64x64", 64, 64, func() []float32 {
 			x := make([]float32, 64*64)
 			for i := range x {
 				x[i] = float32(r.Float64()*2 - 1)
 			}
 			return x
-		}(), 0.10},
-		{"zeros 4x64", 4, 64, make([]float32, 256), 0},
+		}(), 0.10, false},
+		{"zeros 4x64", 4, 64, make([]float32, 256), 0, false},
+		// Double quantization: 8-bit scales cost little accuracy.
+		{"normal dq 300x256", 300, 256, randn(r, 300*256, 0.02), 0.10, true},
+		{"normal dq odd 7x9", 7, 9, randn(r, 63, 1), 0.10, true},
+		{"zeros dq 4x64", 4, 64, make([]float32, 256), 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rel := checkNF4Error(t, tc.name, tc.w, tc.out, tc.in)
+			rel := checkNF4Error(t, tc.name, tc.w, tc.out, tc.in, tc.dq)
 			if math.IsNaN(rel) {
 				rel = 0
 			}
@@ -167,20 +190,25 @@ func TestNF4MatmulMatchesDequantized(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		n, out, in int
-		bf16       bool
+		bf16, dq   bool
 	}{
-		{"small", 5, 24, 40, false},
-		{"odd", 3, 7, 9, false},
-		{"one row", 1, 96, 64, false},
-		{"tiled", 3, 1100, 1024, false}, // 1.1M elements: two tiles
-		{"small bf16", 5, 24, 40, true},
-		{"tiled bf16", 2, 1100, 1024, true},
+		{"small", 5, 24, 40, false, false},
+		{"odd", 3, 7, 9, false, false},
+		{"one row", 1, 96, 64, false, false},
+		{"tiled", 3, 1100, 1024, false, false}, // 1.1M elements: two tiles
+		{"small bf16", 5, 24, 40, true, false},
+		{"tiled bf16", 2, 1100, 1024, true, false},
+		{"double quant", 5, 300, 256, false, true},
+		{"double quant bf16", 5, 300, 256, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := randn(r, tc.out*tc.in, 0.05)
 			q, err := QuantizeNF4(w, tc.out, tc.in)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.dq {
+				q.DoubleQuantize()
 			}
 			deq := q.Float32()
 			var deqBF []uint16
@@ -260,5 +288,59 @@ func BenchmarkNF4Dequantize(b *testing.B) {
 	d := make([]float32, 1536*576)
 	for b.Loop() {
 		q.Dequantize(d, 0, len(d))
+	}
+}
+
+func maxDynHalfGap() float64 {
+	g := 0.0
+	for i := range 255 {
+		g = max(g, float64(DynamicMap8[i+1]-DynamicMap8[i])/2)
+	}
+	return g
+}
+
+// TestDynamicMap8 recomputes bitsandbytes' create_dynamic_map(signed=True)
+// in float64 to float32 rounding (for i in 0..6: the midpoints of linspace(0.1, 1, 2^i+1) times
+// ±10^(i-6); then 0 and 1; sorted) and checks the float32 table against it,
+// and DynamicCode8 against a brute-force nearest search.
+func TestDynamicMap8(t *testing.T) {
+	var v []float64
+	for i := range 7 {
+		n := 1<<i + 1
+		for j := range n - 1 {
+			a, b := 0.1+0.9*float64(j)/float64(n-1), 0.1+0.9*float64(j+1)/float64(n-1)
+			m := (a + b) / 2 * math.Pow(10, float64(i-6))
+			v = append(v, m, -m)
+		}
+	}
+	v = append(v, 0, 1)
+	slices.Sort(v)
+	if len(v) != 256 {
+		t.Fatalf("%d values", len(v))
+	}
+	for i := range v {
+		if d := math.Abs(float64(DynamicMap8[i]) - v[i]); d > 5e-7*math.Abs(v[i])+1e-12 { // torch computed it in float32: a few ulps
+			t.Errorf("DynamicMap8[%d] = %v, construction gives %v", i, DynamicMap8[i], v[i])
+		}
+		if i > 0 && DynamicMap8[i] <= DynamicMap8[i-1] {
+			t.Errorf("DynamicMap8 not strictly increasing at %d", i)
+		}
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	for range 5000 {
+		x := float32(r.Float64()*2 - 1)
+		if r.IntN(2) == 0 {
+			x *= float32(math.Pow(10, -float64(r.IntN(7))))
+		}
+		got := DynamicCode8(x)
+		best, bd := 0, math.Inf(1)
+		for i, c := range DynamicMap8 {
+			if d := math.Abs(float64(x) - float64(c)); d < bd {
+				best, bd = i, d
+			}
+		}
+		if got != byte(best) && math.Abs(float64(x-DynamicMap8[got])) != bd {
+			t.Fatalf("DynamicCode8(%v) = %d, nearest is %d", x, got, best)
+		}
 	}
 }

@@ -23,6 +23,8 @@ type BenchConfig struct {
 	Steps      int // the first is a warm-up and not timed
 	LoRA       model.LoRAConfig
 	LR         float64 // Defaults to 1e-4.
+	// DoubleQuant (qlora) double-quantizes the NF4 scales.
+	DoubleQuant bool
 	// BF16 runs the products with frozen weights in bfloat16 (Model.UseBF16).
 	BF16 bool
 }
@@ -95,7 +97,7 @@ func Bench(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer) (Ben
 		}
 		m.EnableLoRAGrad()
 		if c.Method == "qlora" {
-			if _, err := m.QuantizeNF4(); err != nil {
+			if _, err := m.QuantizeNF4(c.DoubleQuant); err != nil {
 				return r, err
 			}
 			debug.FreeOSMemory()

@@ -15,19 +15,20 @@ import (
 
 // state is trainer_state.json.
 type state struct {
-	Step       int      `json:"step"`
-	TotalSteps int      `json:"total_steps"`
-	Method     string   `json:"method"`
-	Seed       uint64   `json:"seed"`
-	BatchSize  int      `json:"batch_size"`
-	GradAccum  int      `json:"grad_accum"`
-	MaxSeqLen  int      `json:"max_seq_len"`
-	Packing    bool     `json:"packing"`
-	Schedule   string   `json:"schedule"`
-	LR         float64  `json:"learning_rate"`
-	Warmup     int      `json:"warmup_steps"`
-	InitialVal *float64 `json:"initial_val_loss,omitempty"`
-	History    []Record `json:"history"`
+	Step        int      `json:"step"`
+	TotalSteps  int      `json:"total_steps"`
+	Method      string   `json:"method"`
+	DoubleQuant bool     `json:"double_quant,omitempty"`
+	Seed        uint64   `json:"seed"`
+	BatchSize   int      `json:"batch_size"`
+	GradAccum   int      `json:"grad_accum"`
+	MaxSeqLen   int      `json:"max_seq_len"`
+	Packing     bool     `json:"packing"`
+	Schedule    string   `json:"schedule"`
+	LR          float64  `json:"learning_rate"`
+	Warmup      int      `json:"warmup_steps"`
+	InitialVal  *float64 `json:"initial_val_loss,omitempty"`
+	History     []Record `json:"history"`
 	// RNG: every random draw is a function of Seed and a counter, so the
 	// counter (micro-batches consumed) is the whole generator state.
 	RNG struct {
@@ -71,7 +72,7 @@ func (t *Trainer) SaveCheckpoint(dir string) (string, error) {
 			return "", fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	st := state{Step: t.step, TotalSteps: t.TotalSteps(), Method: t.cfg.Method, Seed: t.cfg.Seed, BatchSize: t.cfg.BatchSize,
+	st := state{Step: t.step, TotalSteps: t.TotalSteps(), Method: t.cfg.Method, DoubleQuant: t.cfg.DoubleQuant, Seed: t.cfg.Seed, BatchSize: t.cfg.BatchSize,
 		GradAccum: t.cfg.GradAccum, MaxSeqLen: t.cfg.MaxSeqLen, Packing: t.cfg.Packing, Schedule: t.cfg.Schedule,
 		LR: t.cfg.LearningRate, Warmup: t.cfg.WarmupSteps, InitialVal: t.initialVal, History: t.history}
 	st.RNG.Kind, st.RNG.Seed, st.RNG.MicroBatch = "counter(pcg+splitmix)", t.cfg.Seed, t.step*t.cfg.GradAccum
@@ -131,7 +132,7 @@ func (t *Trainer) Resume(cp string) error {
 	for _, f := range []struct {
 		name      string
 		got, want any
-	}{{"method", st.Method, c.Method}, {"seed", st.Seed, c.Seed}, {"batch_size", st.BatchSize, c.BatchSize},
+	}{{"method", st.Method, c.Method}, {"double_quant", st.DoubleQuant, c.DoubleQuant}, {"seed", st.Seed, c.Seed}, {"batch_size", st.BatchSize, c.BatchSize},
 		{"grad_accum", st.GradAccum, c.GradAccum}, {"max_seq_len", st.MaxSeqLen, c.MaxSeqLen}, {"packing", st.Packing, c.Packing}} {
 		if f.got != f.want {
 			return fmt.Errorf("resume from %s: field %s is %v in the checkpoint but %v now", cp, f.name, f.got, f.want)

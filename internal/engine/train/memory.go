@@ -58,7 +58,7 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 		var tile int64
 		for _, d := range dims {
 			dense -= L * d[0] * d[1]
-			e.Weights += L * nn.NF4Bytes(int(d[0]), int(d[1]))
+			e.Weights += L * nn.NF4Bytes(int(d[0]), int(d[1]), cfg.DoubleQuant)
 			tile = max(tile, min(d[0], max(1, nn.NF4TileElems/d[1]))*d[1])
 		}
 		if cfg.BF16 {

@@ -87,12 +87,12 @@ func TestFineTuneLowersHeldOutLoss(t *testing.T) {
 	t.Parallel()
 	type out struct{ before, after float64 }
 	res := map[string]out{}
-	for _, method := range []string{"lora", "qlora"} {
+	for _, method := range []string{"lora", "qlora", "qlora-dq"} {
 		m, tok := setup(t)
 		train := examples(t, tok, styleStories(48, 0), 0)
 		val := examples(t, tok, styleStories(12, 100), 0)
 		cfg := baseConfig()
-		cfg.Method = method
+		cfg.Method, cfg.DoubleQuant = strings.TrimSuffix(method, "-dq"), strings.HasSuffix(method, "-dq")
 		tr, err := New(m, cfg, train, val, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -108,21 +108,24 @@ func TestFineTuneLowersHeldOutLoss(t *testing.T) {
 		}
 		res[method] = out{before, after}
 	}
-	l, q := res["lora"], res["qlora"]
-	if q.before == l.before {
-		t.Errorf("qlora's base loss equals lora's (%.6f): the base was not quantized", q.before)
-	}
-	if d := math.Abs(q.before - l.before); d > 0.1*l.before {
-		t.Errorf("NF4 base: held-out loss before tuning %.4f vs float32 %.4f", q.before, l.before)
-	}
-	if d := math.Abs(q.after - l.after); d > 0.1*l.after+0.02 {
-		t.Errorf("qlora tuned held-out loss %.4f, lora %.4f: too far apart", q.after, l.after)
+	l := res["lora"]
+	for _, method := range []string{"qlora", "qlora-dq"} {
+		q := res[method]
+		if q.before == l.before {
+			t.Errorf("%s's base loss equals lora's (%.6f): the base was not quantized", method, q.before)
+		}
+		if d := math.Abs(q.before - l.before); d > 0.1*l.before {
+			t.Errorf("%s base: held-out loss before tuning %.4f vs float32 %.4f", method, q.before, l.before)
+		}
+		if d := math.Abs(q.after - l.after); d > 0.1*l.after+0.02 {
+			t.Errorf("%s tuned held-out loss %.4f, lora %.4f: too far apart", method, q.after, l.after)
+		}
 	}
 }
 
 func TestResumeIsExact(t *testing.T) {
 	t.Parallel()
-	for _, method := range []string{"lora", "qlora"} {
+	for _, method := range []string{"lora", "qlora", "qlora-dq"} {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
 			testResumeIsExact(t, method)
@@ -132,7 +135,7 @@ func TestResumeIsExact(t *testing.T) {
 
 func testResumeIsExact(t *testing.T, method string) {
 	cfg := baseConfig()
-	cfg.Method = method
+	cfg.Method, cfg.DoubleQuant = strings.TrimSuffix(method, "-dq"), strings.HasSuffix(method, "-dq")
 	cfg.Epochs, cfg.GradAccum, cfg.BatchSize = 2, 2, 4
 	cfg.LoRA.Dropout = 0.1
 	cfg.Packing = true
@@ -207,6 +210,15 @@ func TestStopsOnNaN(t *testing.T) {
 // trainer really holds after quantizing.
 func TestMemoryEstimateQLoRA(t *testing.T) {
 	t.Parallel()
+	for _, dq := range []bool{false, true} {
+		t.Run(fmt.Sprintf("double_quant=%v", dq), func(t *testing.T) {
+			t.Parallel()
+			testMemoryEstimateQLoRA(t, dq)
+		})
+	}
+}
+
+func testMemoryEstimateQLoRA(t *testing.T, dq bool) {
 	m, tok := setup(t)
 	cfg := baseConfig()
 	cfg.MaxSeqLen = 32
@@ -214,7 +226,7 @@ func TestMemoryEstimateQLoRA(t *testing.T) {
 		t.Fatal(err)
 	}
 	lora := EstimateMemory(m, &cfg)
-	cfg.Method = "qlora"
+	cfg.Method, cfg.DoubleQuant = "qlora", dq
 	est := EstimateMemory(m, &cfg)
 	exs := examples(t, tok, styleStories(4, 0), 0)
 	tr, err := New(m, cfg, exs, nil, nil)
@@ -228,7 +240,10 @@ func TestMemoryEstimateQLoRA(t *testing.T) {
 				t.Fatalf("layer %d: %s not held in NF4 only", i, l.W.Name)
 			}
 			quant += int64(l.Out * l.In)
-			resident += int64(len(l.Q.Codes) + 4*len(l.Q.Absmax))
+			resident += l.Q.Bytes()
+			if (l.Q.AbsmaxQ != nil) != dq {
+				t.Fatalf("%s: double-quantized %v, want %v", l.W.Name, l.Q.AbsmaxQ != nil, dq)
+			}
 			tile = max(tile, int64(l.Out*l.In))
 		}
 	}
@@ -239,8 +254,9 @@ func TestMemoryEstimateQLoRA(t *testing.T) {
 	if want := 4*dense + resident + 4*tile; est.Weights != want {
 		t.Errorf("qlora weights estimate %d, the model holds %d (dense %d + NF4 %d + tile %d)", est.Weights, want, 4*dense, resident, 4*tile)
 	}
-	if bits := float64(8*resident) / float64(quant); bits != 4.5 {
-		t.Errorf("NF4 weights use %.3f bits per weight, want 4.5", bits)
+	bits := float64(8*resident) / float64(quant)
+	if (!dq && bits != 4.5) || (dq && (bits < 4.127 || bits > 4.14)) {
+		t.Errorf("NF4 weights use %.4f bits per weight, want 4.5 (4.127 + partial second-level blocks with double quantization)", bits)
 	}
 	if saved := lora.Weights - est.Weights; saved != 4*quant-resident-4*tile {
 		t.Errorf("estimate shrinks by %d bytes, want %d", saved, 4*quant-resident-4*tile)
@@ -248,7 +264,7 @@ func TestMemoryEstimateQLoRA(t *testing.T) {
 	if tr.Estimate() != est || est.Total >= lora.Total {
 		t.Errorf("trainer estimate %v, direct %v, lora %v", tr.Estimate(), est, lora)
 	}
-	t.Logf("weights: lora %d bytes, qlora %d bytes (%d projection weights)", lora.Weights, est.Weights, quant)
+	t.Logf("weights: lora %d bytes, qlora %d bytes (%d projection weights, %.4f bits each)", lora.Weights, est.Weights, quant, bits)
 }
 
 func TestMemoryEstimateRefuses(t *testing.T) {

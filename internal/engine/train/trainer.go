@@ -58,6 +58,9 @@ type Config struct {
 	// BF16 runs the products with frozen weights in bfloat16 with float32
 	// accumulation (Model.UseBF16); trainable weights stay float32.
 	BF16 bool
+	// DoubleQuant (qlora only) also quantizes the NF4 absmax scales to 8
+	// bits, as bitsandbytes' bnb_4bit_use_double_quant.
+	DoubleQuant bool
 }
 
 // IsLoRA reports whether the run trains LoRA adapters (lora or qlora).
@@ -96,6 +99,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxSeqLen <= 0 {
 		c.MaxSeqLen = 512
+	}
+	if c.DoubleQuant && c.Method != "qlora" {
+		return fmt.Errorf("double_quant applies to method qlora only, not %s", c.Method)
 	}
 	if c.IsLoRA() {
 		if c.LoRA.Rank == 0 {
@@ -216,7 +222,7 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 		m.EnableFullGrad()
 	}
 	if cfg.Method == "qlora" {
-		n, err := m.QuantizeNF4()
+		n, err := m.QuantizeNF4(cfg.DoubleQuant)
 		if err != nil {
 			return nil, err
 		}
