@@ -224,15 +224,21 @@ func (q *NF4) Bytes() int64 {
 // NF4Code returns the code of x (a value already divided by its block's
 // absmax): the nearest codebook entry.
 func NF4Code(x float32) byte {
-	// Binary search over the 15 thresholds: code = #thresholds below x.
-	lo, hi := 0, 15
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if x > nf4Mid[mid] {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+	// Fixed-depth binary search over the 15 thresholds (code = number of
+	// thresholds below x); the conditional adds compile to branch-free
+	// moves.
+	lo := 0
+	if x > nf4Mid[7] {
+		lo = 8
+	}
+	if x > nf4Mid[lo+3] {
+		lo += 4
+	}
+	if x > nf4Mid[lo+1] {
+		lo += 2
+	}
+	if x > nf4Mid[lo] {
+		lo++
 	}
 	return byte(lo)
 }
@@ -251,26 +257,27 @@ func QuantizeNF4(w []float32, out, in int) (*NF4, error) {
 			s, e := b*NF4BlockSize, min((b+1)*NF4BlockSize, n)
 			var amax float32
 			for i, v := range w[s:e] {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				bits := math.Float32bits(v)
+				if bits&0x7f800000 == 0x7f800000 { // NaN or ±Inf
 					mu.Lock()
 					bad = fmt.Errorf("nf4: non-finite weight %g at element %d", v, s+i)
 					mu.Unlock()
 					return
 				}
-				amax = max(amax, float32(math.Abs(float64(v))))
+				amax = max(amax, math.Float32frombits(bits&^(1<<31)))
 			}
 			q.Absmax[b] = amax
 			inv := float32(0)
 			if amax > 0 {
 				inv = 1 / amax
 			}
-			for i := s; i < e; i++ {
-				c := NF4Code(w[i] * inv)
-				if i%2 == 0 {
-					q.Codes[i/2] = c << 4
-				} else {
-					q.Codes[i/2] |= c
-				}
+			// Blocks start at even elements: whole bytes but maybe the last.
+			i := s
+			for ; i+1 < e; i += 2 {
+				q.Codes[i/2] = NF4Code(w[i]*inv)<<4 | NF4Code(w[i+1]*inv)
+			}
+			if i < e {
+				q.Codes[i/2] = NF4Code(w[i]*inv) << 4
 			}
 		}
 	})

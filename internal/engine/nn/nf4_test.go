@@ -174,8 +174,10 @@ func TestNF4QuantizeError(t *testing.T) {
 			}
 		})
 	}
-	if _, err := QuantizeNF4([]float32{1, float32(math.NaN())}, 1, 2); err == nil {
-		t.Error("NaN weight quantized without error")
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := QuantizeNF4([]float32{1, float32(v)}, 1, 2); err == nil {
+			t.Errorf("weight %v quantized without error", v)
+		}
 	}
 	if _, err := QuantizeNF4([]float32{1}, 1, 2); err == nil {
 		t.Error("wrong length quantized without error")
@@ -342,5 +344,13 @@ func TestDynamicMap8(t *testing.T) {
 		if got != byte(best) && math.Abs(float64(x-DynamicMap8[got])) != bd {
 			t.Fatalf("DynamicCode8(%v) = %d, nearest is %d", x, got, best)
 		}
+	}
+}
+
+func BenchmarkQuantizeNF4(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	w := randn(r, 1536*576, 0.02)
+	for b.Loop() {
+		QuantizeNF4(w, 1536, 576)
 	}
 }
