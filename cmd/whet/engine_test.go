@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,6 +57,19 @@ func TestScore(t *testing.T) {
 	if r.Tokens < 20 || r.MeanLoss <= 0 || r.MeanLoss > 1.5 || r.Perplexity < 1 {
 		t.Fatalf("score %+v", r)
 	}
+	// On the NF4 base the loss moves, but only a little.
+	out, err = whetRun(t, "score", "--model", stories(t), "--text-file", f, "--nf4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := r
+	if err := json.Unmarshal([]byte(out), &q); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	t.Logf("mean loss float32 %.4f, NF4 %.4f", r.MeanLoss, q.MeanLoss)
+	if q.Tokens != r.Tokens || q.MeanLoss == r.MeanLoss || math.Abs(q.MeanLoss-r.MeanLoss) > 0.3*r.MeanLoss {
+		t.Fatalf("NF4 score %+v, float32 %+v", q, r)
+	}
 }
 
 // TestTrainThenGenerateWithAdapter trains with lora and with qlora (NF4
@@ -93,6 +107,15 @@ func testTrainThenGenerate(t *testing.T, method string) {
 	}
 	if !strings.Contains(gen, "The cat said meow") {
 		t.Fatalf("adapter generation %q lacks the trained answer", gen)
+	}
+	// The same adapter on the NF4 base it was trained on (qlora), or on
+	// an NF4 copy of the lora base.
+	gen, err = whetRun(t, "generate", "--model", stories(t), "--nf4", "--adapter", out, "--prompt", "Q7: what did the cat say?", "--max-new-tokens", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(gen, "The cat said meow") {
+		t.Fatalf("adapter generation on the NF4 base %q lacks the trained answer", gen)
 	}
 }
 

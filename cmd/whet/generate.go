@@ -10,12 +10,17 @@ import (
 	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
-// loadModel loads a model folder, its tokenizer, and an optional adapter.
-func loadModel(dir, adapter string) (*model.Model, *tokenizer.Tokenizer, error) {
+// loadModel loads a model folder (its projections in 4-bit NF4 when nf4 is
+// set, as a QLoRA base), its tokenizer, and an optional adapter.
+func loadModel(dir, adapter string, nf4 bool) (*model.Model, *tokenizer.Tokenizer, error) {
 	if dir == "" {
 		return nil, nil, fmt.Errorf("%w: --model is required", errUsage)
 	}
-	m, err := model.Load(dir)
+	load := model.Load
+	if nf4 {
+		load = func(dir string) (*model.Model, error) { return model.LoadNF4(dir, false) }
+	}
+	m, err := load(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,10 +52,11 @@ func runGenerate(ctx context.Context, args []string, io stdio) error {
 	topP := fs.Float64("top-p", 1, "nucleus sampling mass")
 	rep := fs.Float64("repetition-penalty", 1, "penalty for already-seen tokens (1: none)")
 	seed := fs.Uint64("seed", 0, "sampling seed")
+	nf4 := fs.Bool("nf4", false, "hold the base's projections in 4-bit NF4 (as a qlora adapter was trained)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, tok, err := loadModel(*dir, *adapter)
+	m, tok, err := loadModel(*dir, *adapter, *nf4)
 	if err != nil {
 		return err
 	}

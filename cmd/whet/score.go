@@ -23,6 +23,7 @@ func runScore(ctx context.Context, args []string, io stdio) error {
 	adapter := fs.String("adapter", "", "PEFT LoRA adapter folder")
 	file := fs.String("text-file", "", "text to score")
 	window := fs.Int("window", 0, "tokens per window (default: max_position_embeddings, at most 2048)")
+	nf4 := fs.Bool("nf4", false, "hold the base's projections in 4-bit NF4 (as a qlora adapter was trained)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func runScore(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	m, tok, err := loadModel(*dir, *adapter)
+	m, tok, err := loadModel(*dir, *adapter, *nf4)
 	if err != nil {
 		return err
 	}
