@@ -36,7 +36,7 @@ type EstimateError struct {
 }
 
 func (e *EstimateError) Error() string {
-	return fmt.Sprintf("run needs about %s but only %s is available; lower batch_size or max_seq_len, or use LoRA", e.Estimate, gib(e.Limit))
+	return fmt.Sprintf("run needs about %s but only %s is available; lower batch_size or max_seq_len, or use lora or qlora (4-bit base)", e.Estimate, gib(e.Limit))
 }
 
 // EstimateMemory predicts the peak memory of training m with cfg (defaults
