@@ -1,4 +1,5 @@
-// Package train fine-tunes a model.Model: LoRA or full fine-tuning with
+// Package train fine-tunes a model.Model: LoRA, QLoRA (LoRA on a base whose
+// projections are held in 4-bit NF4) or full fine-tuning with
 // AdamW, learning-rate schedules with warmup, gradient accumulation,
 // global-norm clipping, prompt-loss masking, sequence packing, periodic
 // validation, checkpoints with exact resume, a stop on NaN/Inf, and a memory
