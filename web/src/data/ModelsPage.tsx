@@ -39,7 +39,12 @@ export function ModelsPage() {
             </thead>
             <tbody>
               {list.map((m) => {
-                const meta = { ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) };
+                const meta = Object.fromEntries(
+                  Object.entries({ ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) }).filter(
+                    ([k]) => !['files', 'size', 'format', 'history'].includes(k),
+                  ),
+                );
+                const files = m.files ?? [];
                 return (
                   <tr key={m.model_id} data-model-id={m.model_id}>
                     <td>
@@ -65,9 +70,20 @@ export function ModelsPage() {
                     <td>{m.job_id ? <Link to={`/runs/${encodeURIComponent(m.job_id)}`}>{m.node_id ? `${m.node_id} @ ` : ''}{m.job_id.slice(0, 8)}</Link> : '—'}</td>
                     <td title={fmtDate(m.created_at)}>{fmtAgo(m.created_at)}</td>
                     <td>
-                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${m.name || m.model_id}`}>
-                        Download
+                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${m.name || m.model_id}${files.length > 1 ? ' (tar)' : ''}`}>
+                        Download{files.length > 1 ? ' all (.tar)' : ''}
                       </a>
+                      {files.length > 1 ? (
+                        <ul className="files">
+                          {files.map((f) => (
+                            <li key={f}>
+                              <a href={`${api.modelDownloadURL(m.model_id)}?file=${encodeURIComponent(f)}`} download aria-label={`Download file ${f} of ${m.name || m.model_id}`}>
+                                {f}
+                              </a>
+                            </li>
+                          ))}
+                        </ul>
+                      ) : null}
                     </td>
                   </tr>
                 );

@@ -536,8 +536,10 @@ function Editor() {
             onNodeDragStart={() => hist.update((c) => ({ ...c }))}
             deleteKeyCode={['Delete', 'Backspace']}
             colorMode={theme}
-            fitView
-            fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
+            onInit={(inst) => {
+              // Fit a restored draft once; an empty canvas keeps its viewport so drops land where they fall.
+              if (inst.getNodes().length) inst.fitView({ padding: 0.2, maxZoom: 1 });
+            }}
             minZoom={0.2}
             maxZoom={2}
             proOptions={{ hideAttribution: true }}

@@ -3,7 +3,7 @@
 // its nodes produced.
 
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { ReactFlow, ReactFlowProvider, Background, Controls, type Edge } from '@xyflow/react';
+import { ReactFlow, ReactFlowProvider, Background, Controls, useNodesInitialized, useReactFlow, type Edge } from '@xyflow/react';
 import { api, Problem, type AgentSpec, type Artifact, type Job, type PipelineSpec } from '../api';
 import { nodeTypes, type AgentFlowNode } from '../editor/AgentNode';
 import { fromSpec, toYAML } from '../editor/pipeline';
@@ -254,10 +254,16 @@ function RunGraph({
     data: { agent: n.agent, spec: specOf.get(n.agent), status: status(n.id), progress: progress[n.id] },
   }));
   const edges: Edge[] = g.edges.map((e) => ({ ...e, animated: status(e.source) === 'succeeded' && status(e.target) === 'running' }));
+  // Fit once every node has its size, and again when the graph changes.
+  const inited = useNodesInitialized();
+  const rf = useReactFlow();
+  const shape = g.nodes.map((n) => n.id).join() + g.edges.length + (agents.length ? '+' : '');
+  useEffect(() => {
+    if (inited) rf.fitView({ padding: 0.15, maxZoom: 1 });
+  }, [inited, shape, rf]);
   return (
     <div className="run-graph">
       <ReactFlow
-        key={g.nodes.map((n) => n.id).join() + (agents.length ? '+' : '')}
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}

@@ -64,6 +64,7 @@ export function LineChart({ title, series, xLabel = 'step' }: { title: string; s
         {series.map((s, i) => (
           <polyline
             key={s.name}
+            data-series={s.name}
             className={`line c${i % 6}`}
             fill="none"
             points={s.points
