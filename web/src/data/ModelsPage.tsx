@@ -3,6 +3,19 @@ import { api, type Model } from '../api';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link } from '../ui/router';
 
+/** fmtValue writes a metadata value for people: numbers grouped, lists joined, maps as key=value. */
+export function fmtValue(v: unknown): string {
+  if (typeof v === 'number') return fmtNum(v);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (Array.isArray(v)) return v.map(fmtValue).join(', ');
+  if (v && typeof v === 'object')
+    return Object.entries(v)
+      .map(([k, x]) => `${k}=${fmtValue(x)}`)
+      .join(', ');
+  return v === null || v === undefined ? '—' : String(v);
+}
+
 const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output']);
 
 export function ModelsPage() {
@@ -59,7 +72,7 @@ export function ModelsPage() {
                           {Object.entries(meta).map(([k, v]) => (
                             <div key={k}>
                               <dt>{k.replace(/_/g, ' ')}</dt>
-                              <dd>{typeof v === 'number' ? fmtNum(v) : typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+                              <dd>{fmtValue(v)}</dd>
                             </div>
                           ))}
                         </dl>
