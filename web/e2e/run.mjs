@@ -180,6 +180,11 @@ try {
     await ok.locator('a').click();
     await page.getByRole('heading', { name: 'Sample records' }).waitFor();
     await shot('dataset');
+    // Profiling runs the dataset agent on the upload and shows its profile report.
+    await page.getByRole('button', { name: 'Profile this dataset' }).click();
+    await page.waitForURL(/\/runs\/[^/]+$/);
+    await page.waitForFunction(() => document.querySelector('.run-page')?.dataset.status === 'succeeded', null, { timeout: 60_000 });
+    await page.locator('.report-card[data-report-name="profile"] table').first().waitFor();
   });
 
   const byName = (n) => agents.find((a) => a.name === n);
@@ -434,6 +439,27 @@ try {
     const body = new Uint8Array(await r.arrayBuffer());
     assert(r.ok && body.length > 1000, `download ${href}: ${r.status}, ${body.length} bytes`);
     await shot('models');
+  });
+
+  await test('a template loads; nodes connect from the keyboard', async () => {
+    await nav('Editor').click();
+    await page.getByLabel('Start from a template').selectOption('lora-gguf');
+    await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 6);
+    await edgeCount(6);
+    await page.locator('.banner.info').waitFor();
+    assert(!(await page.locator('.banner.error').count()), 'every template agent exists on the server');
+    assert(!(await page.locator('.agent-node.unknown').count()), 'no unknown agents');
+    await shot('editor-template');
+    await page.getByRole('button', { name: 'Clear' }).click();
+    for (const a of ['dataset', 'validate']) {
+      await page.locator(`.palette-item[data-agent="${a}"]`).focus();
+      await page.keyboard.press('Enter');
+      await node(`${a}-1`).waitFor();
+    }
+    // validate-1 was just added and is selected: connect its input from the inspector's select.
+    await page.getByLabel('Add input from').selectOption('dataset-1');
+    await edgeCount(1);
+    await page.getByRole('button', { name: 'Clear' }).click();
   });
 
   await test('keyboard: palette item adds a node with Enter; focus is visible', async () => {
