@@ -1,4 +1,5 @@
-import { useEffect, useState } from 'react';
+import { Fragment, useEffect, useState } from 'react';
+import { LineChart, type Series } from '../ui/charts';
 import { api, type Model } from '../api';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link } from '../ui/router';
@@ -21,6 +22,7 @@ const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size',
 export function ModelsPage() {
   const [list, setList] = useState<Model[] | null>(null);
   const [err, setErr] = useState('');
+  const [open, setOpen] = useState<Record<string, boolean>>({});
   useEffect(() => {
     api.models().then(setList, (e: Error) => setErr(e.message));
   }, []);
@@ -58,8 +60,10 @@ export function ModelsPage() {
                   ),
                 );
                 const files = m.files ?? [];
+                const hasHistory = files.includes('history.json');
                 return (
-                  <tr key={m.model_id} data-model-id={m.model_id}>
+                  <Fragment key={m.model_id}>
+                  <tr data-model-id={m.model_id}>
                     <td>
                       {m.name || m.model_id}
                       <div className="mono small muted">{m.model_id}</div>
@@ -97,14 +101,56 @@ export function ModelsPage() {
                           ))}
                         </ul>
                       ) : null}
+                      {hasHistory ? (
+                        <button
+                          type="button"
+                          className="link small"
+                          aria-expanded={!!open[m.model_id]}
+                          onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}
+                        >
+                          {open[m.model_id] ? 'Hide' : 'Show'} training curve
+                        </button>
+                      ) : null}
                     </td>
                   </tr>
+                  {open[m.model_id] ? (
+                    <tr className="history-row">
+                      <td colSpan={7}>
+                        <History url={`${api.modelDownloadURL(m.model_id)}?file=history.json`} />
+                      </td>
+                    </tr>
+                  ) : null}
+                  </Fragment>
                 );
               })}
             </tbody>
           </table>
         </div>
       ) : null}
+    </div>
+  );
+}
+
+/** History charts a trained model's history.json (loss, validation loss and learning rate per step). */
+function History({ url }: { url: string }) {
+  const [rows, setRows] = useState<Record<string, number>[] | null>(null);
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    fetch(url)
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
+      .then((h) => setRows(Array.isArray(h) ? h : []), (e: Error) => setErr(e.message));
+  }, [url]);
+  if (err) return <p className="error-text">Could not load history.json: {err}</p>;
+  if (!rows) return <p className="muted">Loading…</p>;
+  const pts = (k: string): [number, number][] => rows.filter((r) => typeof r[k] === 'number').map((r) => [r.step, r[k]]);
+  const loss: Series[] = [
+    { name: 'loss', points: pts('loss') },
+    { name: 'val_loss', points: pts('val_loss') },
+  ].filter((s) => s.points.length);
+  return (
+    <div className="charts">
+      <LineChart title="Loss" series={loss} />
+      <LineChart title="Learning rate" series={[{ name: 'learning_rate', points: pts('learning_rate') }]} />
     </div>
   );
 }

@@ -73,6 +73,11 @@ export function LineChart({ title, series, xLabel = 'step' }: { title: string; s
               .join(' ')}
           />
         ))}
+        {series.map((s, i) =>
+          s.points.length <= 3
+            ? s.points.map(([x, y]) => <circle key={`${s.name}${x}`} className={`dot c${i % 6}`} cx={sx(x)} cy={sy(y)} r={3.5} />)
+            : null,
+        )}
       </svg>
       {series.length > 1 ? (
         <ul className="legend">
