@@ -45,7 +45,7 @@ export function LineChart({ title, series, xLabel = 'step' }: { title: string; s
         {title}
         {last ? <span className="muted small"> · latest {fmtNum(last[1])} at {xLabel} {last[0]}</span> : null}
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title} by ${xLabel}`} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title} by ${xLabel}`}>
         {ticks(y0, y1).map((t) => (
           <g key={'y' + t}>
             <line x1={PAD.l} x2={W - PAD.r} y1={sy(t)} y2={sy(t)} className="grid" />
