@@ -19,3 +19,11 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
+
+# Node packages for the reference checks the Go tests drive: llama.cpp
+# (@fugood/llama.node, prebuilt) loads our exported GGUF files.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -d "$root/tools/llamacpp/node_modules/@fugood/llama.node" ]; then
+  echo "installing llama.cpp runner (npm ci in tools/llamacpp)"
+  npm ci --prefix "$root/tools/llamacpp" --no-audit --no-fund --loglevel=error
+fi

@@ -60,8 +60,8 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.out, "RESULT s_per_step=%.4f loss_first=%.6f loss_last=%.6f matmul_gflops=%.1f peak_rss_mib=%.0f\n",
-		r.SecPerStep, r.LossFirst, r.LossLast, r.MatmulGFLOPs, float64(r.PeakRSS)/(1<<20))
+	fmt.Fprintf(io.out, "RESULT s_per_step=%.4f cpu_s_per_step=%.3f loss_first=%.6f loss_last=%.6f matmul_gflops=%.1f peak_rss_mib=%.0f\n",
+		r.SecPerStep, r.CPUPerStep, r.LossFirst, r.LossLast, r.MatmulGFLOPs, float64(r.PeakRSS)/(1<<20))
 	if *peak {
 		p := blas.MeasurePeak(blas.F32, 3*time.Second)
 		fmt.Fprintf(io.out, "matmul_peak_gflops=%.1f share_of_peak=%.2f (%s)\n", p, r.MatmulGFLOPs/p, blas.Name())

@@ -17,7 +17,7 @@ func stories(t *testing.T) string {
 	return filepath.Join("..", "..", "..", "shared", "assets", "models", "stories260K")
 }
 
-func whetOut(t *testing.T, args ...string) (string, error) {
+func whetRun(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
@@ -26,7 +26,7 @@ func whetOut(t *testing.T, args ...string) (string, error) {
 
 func TestGenerateStoriesFromBOS(t *testing.T) {
 	t.Parallel()
-	out, err := whetOut(t, "generate", "--model", stories(t), "--prompt", "", "--temperature", "0", "--max-new-tokens", "40")
+	out, err := whetRun(t, "generate", "--model", stories(t), "--prompt", "", "--temperature", "0", "--max-new-tokens", "40")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestScore(t *testing.T) {
 	t.Parallel()
 	f := filepath.Join(t.TempDir(), "s.txt")
 	os.WriteFile(f, []byte("Once upon a time, there was a little girl named Lily. She loved to play outside in the park."), 0o644)
-	out, err := whetOut(t, "score", "--model", stories(t), "--text-file", f)
+	out, err := whetRun(t, "score", "--model", stories(t), "--text-file", f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestTrainThenGenerateWithAdapter(t *testing.T) {
 	}
 	os.WriteFile(data, []byte(b.String()), 0o644)
 	out := filepath.Join(dir, "out")
-	res, err := whetOut(t, "train", "--model", stories(t), "--data", data, "--out", out, "--epochs", "3", "--lr", "5e-3",
+	res, err := whetRun(t, "train", "--model", stories(t), "--data", data, "--out", out, "--epochs", "3", "--lr", "5e-3",
 		"--batch-size", "8", "--max-seq-len", "64", "--quiet")
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestTrainThenGenerateWithAdapter(t *testing.T) {
 	if !strings.Contains(res, "trained 12 steps") {
 		t.Fatalf("train output %q", res)
 	}
-	gen, err := whetOut(t, "generate", "--model", stories(t), "--adapter", out, "--prompt", "Q7: what did the cat say?", "--max-new-tokens", "8")
+	gen, err := whetRun(t, "generate", "--model", stories(t), "--adapter", out, "--prompt", "Q7: what did the cat say?", "--max-new-tokens", "8")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestTrainThenGenerateWithAdapter(t *testing.T) {
 func TestBenchTrain(t *testing.T) {
 	t.Parallel()
 	tiny := filepath.Join("..", "..", "internal", "engine", "model", "testdata", "tiny-llama")
-	out, err := whetOut(t, "bench", "train", "--model", tiny, "--method", "full", "--seq", "16", "--batch", "2", "--steps", "3", "--peak=false")
+	out, err := whetRun(t, "bench", "train", "--model", tiny, "--method", "full", "--seq", "16", "--batch", "2", "--steps", "3", "--peak=false")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -261,3 +261,102 @@ func TestIntegrationUpload1GBStreams(t *testing.T) {
 		t.Errorf("server peak RSS %d MB, want under 100 MB", peak>>20)
 	}
 }
+
+func startWorker(t *testing.T, bin, dataDir string, args ...string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	log := &lockedBuffer{}
+	cmd := exec.Command(bin, append([]string{"worker", "--data-dir", dataDir, "--work-dir", repoRoot(t)}, args...)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	return cmd, log
+}
+
+// A separate `whet worker` shares the server's database: it takes nodes,
+// its events reach the server's SSE clients, and cancelling through the
+// server stops its agents.
+func TestIntegrationSeparateWorker(t *testing.T) {
+	bin := buildWhet(t)
+	dataDir := t.TempDir()
+	flags := []string{"--poll-interval", "100ms", "--concurrency", "1"}
+	s := startServer(t, bin, dataDir, flags...)
+	_, wlog := startWorker(t, bin, dataDir, "--poll-interval", "100ms", "--concurrency", "4")
+	var ids []string
+	for i := range 4 {
+		spec := fmt.Sprintf(`{"name": "w%d", "nodes": [{"id": "a", "agent": "sleep", "params": {"seconds": 1, "steps": 5}}]}`, i)
+		resp, err := http.Post(s.url+"/jobs", "application/json", strings.NewReader(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sub struct {
+			JobID string `json:"job_id"`
+		}
+		json.NewDecoder(resp.Body).Decode(&sub)
+		resp.Body.Close()
+		ids = append(ids, sub.JobID)
+	}
+	for _, id := range ids {
+		var j store.Job
+		for range 300 {
+			getJSON(t, s.url+"/jobs/"+id, &j)
+			if j.Status.Terminal() {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if j.Status != store.Succeeded {
+			t.Fatalf("job %s: %s %s\nserver:\n%s\nworker:\n%s", id, j.Status, j.Error, s.log.String(), wlog.String())
+		}
+		if n := len(history(t, s, id)); n < 10 {
+			t.Errorf("job %s: %d events in history", id, n)
+		}
+	}
+	if !strings.Contains(wlog.String(), "node running") {
+		t.Fatalf("the worker ran no node:\n%s", wlog.String())
+	}
+	// Cancel through the server a node the worker runs (the server is busy
+	// with a long node of its own, so the worker takes the second job).
+	var long []string
+	for i := range 2 {
+		spec := fmt.Sprintf(`{"name": "long%d", "nodes": [{"id": "a", "agent": "sleep", "params": {"seconds": 60, "steps": 600}}]}`, i)
+		resp, _ := http.Post(s.url+"/jobs", "application/json", strings.NewReader(spec))
+		var sub struct {
+			JobID string `json:"job_id"`
+		}
+		json.NewDecoder(resp.Body).Decode(&sub)
+		resp.Body.Close()
+		long = append(long, sub.JobID)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	t0 := time.Now()
+	for _, id := range long {
+		req, _ := http.NewRequest("DELETE", s.url+"/jobs/"+id, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("cancel: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	for _, id := range long {
+		var j store.Job
+		for range 100 {
+			getJSON(t, s.url+"/jobs/"+id, &j)
+			if j.Nodes[0].Status == store.Cancelled {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if j.Nodes[0].Status != store.Cancelled {
+			t.Errorf("job %s node still %s %s after cancel", id, j.Nodes[0].Status, time.Since(t0))
+		}
+	}
+	t.Logf("both long nodes cancelled within %s", time.Since(t0).Round(time.Millisecond))
+	if n := strings.Count(wlog.String(), "node cancelled"); n == 0 {
+		t.Errorf("no node was cancelled on the worker:\n%s", wlog.String())
+	}
+}

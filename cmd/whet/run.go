@@ -136,9 +136,15 @@ Flags:`)
 	if err := follow(ctx, p, job.ID, disp); err != nil {
 		return err
 	}
-	job, err = p.Store.GetJob(runCtx, job.ID)
-	if err != nil {
-		return err
+	// A cancelled or failed job's running nodes record their end a moment
+	// after the job's final event.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if job, err = p.Store.GetJob(runCtx, job.ID); err != nil {
+			return err
+		}
+		if !anyRunning(job) || time.Now().After(deadline) {
+			break
+		}
 	}
 	enc := json.NewEncoder(io.out)
 	enc.SetIndent("", "  ")
@@ -379,3 +385,12 @@ func copyBlob(ctx context.Context, blobs blob.Store, key, dst string) error {
 type discardWriter struct{}
 
 func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func anyRunning(j *store.Job) bool {
+	for _, n := range j.Nodes {
+		if n.Status == store.Running {
+			return true
+		}
+	}
+	return false
+}

@@ -47,49 +47,67 @@ func runTokenize(ctx context.Context, args []string, sio stdio) error {
 	in := bufio.NewReader(sio.in)
 	out := bufio.NewWriter(sio.out)
 	defer out.Flush()
-	for lineNo := 1; ; lineNo++ {
+	// Lines are read in blocks and encoded with EncodeBatch, so large inputs use every core.
+	const block = 4096
+	lineNo := 0
+	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		line, err := readLine(in)
-		if err != nil {
+		var lines []string
+		for len(lines) < block {
+			line, err := readLine(in)
 			if errors.Is(err, errEOF) {
-				return nil
+				break
 			}
-			return fmt.Errorf("tokenize: read stdin: %w", err)
+			if err != nil {
+				return fmt.Errorf("tokenize: read stdin: %w", err)
+			}
+			lines = append(lines, line)
+		}
+		if len(lines) == 0 {
+			return nil
 		}
 		if *decode {
-			var ids []int
-			if err := json.Unmarshal([]byte(line), &ids); err != nil {
-				return fmt.Errorf("tokenize: line %d: want a JSON array of ids: %w", lineNo, err)
+			for _, line := range lines {
+				lineNo++
+				var ids []int
+				if err := json.Unmarshal([]byte(line), &ids); err != nil {
+					return fmt.Errorf("tokenize: line %d: want a JSON array of ids: %w", lineNo, err)
+				}
+				text := tok.Decode(ids, *skipSpecial)
+				if *asJSON {
+					b, _ := json.Marshal(text)
+					text = string(b)
+				}
+				out.WriteString(text)
+				out.WriteByte('\n')
 			}
-			text := tok.Decode(ids, *skipSpecial)
-			if *asJSON {
-				b, _ := json.Marshal(text)
-				text = string(b)
-			}
-			out.WriteString(text)
-			out.WriteByte('\n')
 			continue
 		}
-		text := line
-		if strings.HasPrefix(strings.TrimSpace(line), "{") {
-			var obj struct {
-				Text *string `json:"text"`
-			}
-			if json.Unmarshal([]byte(line), &obj) == nil && obj.Text != nil {
-				text = *obj.Text
+		texts := make([]string, len(lines))
+		for i, line := range lines {
+			texts[i] = line
+			if strings.HasPrefix(strings.TrimSpace(line), "{") {
+				var obj struct {
+					Text *string `json:"text"`
+				}
+				if json.Unmarshal([]byte(line), &obj) == nil && obj.Text != nil {
+					texts[i] = *obj.Text
+				}
 			}
 		}
-		ids := tok.Encode(text, *addSpecial)
-		out.WriteByte('[')
-		for i, id := range ids {
-			if i > 0 {
-				out.WriteByte(',')
+		for _, ids := range tok.EncodeBatch(texts, *addSpecial) {
+			out.WriteByte('[')
+			for i, id := range ids {
+				if i > 0 {
+					out.WriteByte(',')
+				}
+				out.WriteString(strconv.Itoa(id))
 			}
-			out.WriteString(strconv.Itoa(id))
+			out.WriteString("]\n")
 		}
-		out.WriteString("]\n")
+		lineNo += len(lines)
 	}
 }
 

@@ -69,3 +69,30 @@ func TestChatTemplateCommand(t *testing.T) {
 		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }
+
+// TestTokenizeCommandGolden runs the tokenizer goldens' texts (JSON lines) through the command.
+func TestTokenizeCommandGolden(t *testing.T) {
+	t.Parallel()
+	texts, err := os.ReadFile(filepath.Join("..", "..", "internal", "tokenizer", "testdata", "texts.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join("..", "..", "internal", "tokenizer", "testdata", "smollm2-135m.golden.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(string(golden)), "\n") {
+		// {"plain":[...],"special":[...]} -> [...]
+		plain := line[len(`{"plain":`):strings.Index(line, `,"special"`)]
+		want.WriteString(plain + "\n")
+	}
+	var out, errb bytes.Buffer
+	dir := filepath.Join(assets(t), "tokenizers", "smollm2-135m")
+	if err := runTokenize(context.Background(), []string{"--tokenizer", dir}, stdio{in: bytes.NewReader(texts), out: &out, err: &errb}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != want.String() {
+		t.Errorf("ids differ from the golden:\ngot  %.300s\nwant %.300s", out.String(), want.String())
+	}
+}

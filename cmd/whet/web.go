@@ -2,5 +2,5 @@ package main
 
 import "github.com/whetstone/whetstone/web"
 
-// `whet serve` serves the web UI at / beside the API.
+// The web UI (package web: the built single-page app, embedded) is served at /.
 func init() { webHandler = web.Handler() }

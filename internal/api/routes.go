@@ -238,6 +238,7 @@ func (s *Server) routes(api huma.API) {
 		})
 	s.registerDownload(api)
 	s.registerStream(api)
+	s.registerOutputs(api)
 
 	huma.Register(api, huma.Operation{OperationID: "job-history", Method: http.MethodGet, Path: prefix + "/logs/history/{job_id}", Tags: tags("logs"),
 		Summary: "A job's stored events, in order, paged by seq"},

@@ -146,23 +146,34 @@ func (b *Bus) fromTail(jobID string, after int64) ([]store.Event, bool) {
 	return append([]store.Event(nil), t[i:]...), true
 }
 
-// PublishActive is Publish for a job that has not ended; once it has, the
-// event is dropped (false), so the final status event stays last.
-func (b *Bus) PublishActive(ctx context.Context, e *store.Event) (bool, error) {
-	var ok bool
+// PublishActive stores events of a job that has not ended, in one
+// transaction; once it has, they are dropped, so the final status event
+// stays last.
+func (b *Bus) PublishActive(ctx context.Context, evs ...*store.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	stored := make([]bool, len(evs))
 	err := b.st.InTx(ctx, func(tx store.Tx) error {
-		var err error
-		ok, err = tx.AppendActiveEvent(ctx, e)
-		return err
+		for i, e := range evs {
+			ok, err := tx.AppendActiveEvent(ctx, e)
+			if err != nil {
+				return err
+			}
+			stored[i] = ok
+		}
+		return nil
 	})
 	if err != nil {
-		return false, err
+		return err
 	}
-	if ok {
-		b.remember(*e)
-		b.Notify(e.JobID)
+	for i, e := range evs {
+		if stored[i] {
+			b.remember(*e)
+		}
 	}
-	return ok, nil
+	b.Notify(evs[0].JobID)
+	return nil
 }
 
 // Notify wakes jobID's subscribers, after events were stored some other way
@@ -252,21 +263,85 @@ func IsFinal(e store.Event) bool {
 	return d.Status.Terminal()
 }
 
-// Emitter is an agent.Emitter that publishes to a bus as one node of a job.
-// Errors are logged, never returned to the agent.
+// Emitter is an agent.Emitter that publishes to a bus as one node of a
+// job. Agents never wait on the store: events go through a buffer to a
+// writer goroutine that stores them in batches (one transaction each), in
+// order. Once ctx ends (the run was cancelled), events are dropped, so an
+// agent is never stuck emitting and a cancelled job's history ends with its
+// final status event. Close flushes.
 type Emitter struct {
-	Bus    *Bus
-	JobID  string
-	NodeID string
-	Ctx    context.Context // for the store writes; its cancellation is ignored
+	bus           *Bus
+	jobID, nodeID string
+	ctx           context.Context
+
+	mu     sync.RWMutex
+	closed bool
+	ch     chan *store.Event
+	done   chan struct{}
 }
 
 var _ agent.Emitter = (*Emitter)(nil)
 
+// emitterBuffer is how many events may wait for the writer.
+const emitterBuffer = 4096
+
+// NewEmitter starts an emitter for node of job; ctx is the node's run.
+func NewEmitter(ctx context.Context, bus *Bus, jobID, nodeID string) *Emitter {
+	e := &Emitter{bus: bus, jobID: jobID, nodeID: nodeID, ctx: ctx,
+		ch: make(chan *store.Event, emitterBuffer), done: make(chan struct{})}
+	go e.write()
+	return e
+}
+
+func (e *Emitter) write() {
+	defer close(e.done)
+	ctx := context.WithoutCancel(e.ctx)
+	batch := make([]*store.Event, 0, 256)
+	for ev := range e.ch {
+		batch = append(batch[:0], ev)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case ev, ok := <-e.ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, ev)
+			default:
+				break more
+			}
+		}
+		if err := e.bus.PublishActive(ctx, batch...); err != nil {
+			e.bus.log.Error("publish events", slog.String("job_id", e.jobID), slog.String("node", e.nodeID), slog.Int("events", len(batch)), slog.Any("error", err))
+		}
+	}
+}
+
+// Close stores the events emitted so far and stops the emitter; later
+// events are dropped. Safe to call twice.
+func (e *Emitter) Close() {
+	e.mu.Lock()
+	if !e.closed {
+		e.closed = true
+		close(e.ch)
+	}
+	e.mu.Unlock()
+	<-e.done
+}
+
 func (e *Emitter) publish(typ string, data any) {
-	ctx := context.WithoutCancel(e.Ctx)
-	if _, err := e.Bus.PublishActive(ctx, New(e.JobID, e.NodeID, typ, data)); err != nil {
-		e.Bus.log.Error("publish event", slog.String("job_id", e.JobID), slog.String("node", e.NodeID), slog.Any("error", err))
+	if e.ctx.Err() != nil {
+		return
+	}
+	ev := New(e.jobID, e.nodeID, typ, data)
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return
+	}
+	select {
+	case e.ch <- ev:
+	case <-e.ctx.Done():
 	}
 }
 

@@ -109,14 +109,19 @@ func TestEmitterEncodesAndStopsAfterJobEnds(t *testing.T) {
 	t.Parallel()
 	bus, st, job := setup(t)
 	ctx := context.Background()
-	em := &Emitter{Bus: bus, JobID: job, NodeID: "n", Ctx: ctx}
+	em := NewEmitter(ctx, bus, job, "n")
 	em.Metrics(3, map[string]float64{"loss": 0.5, "bad": math.NaN()})
 	em.Log(0, "hi")
+	em.Close()
+	em.Progress(1, 0, "after close")
+	em = NewEmitter(ctx, bus, job, "n")
+	defer em.Close()
 	st.InTx(ctx, func(tx store.Tx) error {
 		tx.SetJobStatus(ctx, job, store.Cancelled, "", time.Now())
 		return tx.AppendEvent(ctx, New(job, "", Status, StatusData{Status: store.Cancelled}))
 	})
 	em.Progress(1, 0, "late")
+	em.Close()
 	evs, _ := st.ListEvents(ctx, job, 0, 0)
 	if len(evs) != 3 || evs[0].Type != Metric || string(evs[0].Data) != `{"step":3,"values":{"bad":null,"loss":0.5}}` || !IsFinal(evs[2]) {
 		t.Errorf("events = %+v", evs)
@@ -156,6 +161,43 @@ func TestTailWithGaps(t *testing.T) {
 		json.Unmarshal(e.Data, &d)
 		if e.Seq != int64(i+1) || d.Msg != fmt.Sprint(i) {
 			t.Fatalf("event %d: seq %d msg %s", i, e.Seq, d.Msg)
+		}
+	}
+}
+
+// Emitting never waits on the store, and a cancelled run's emits return at
+// once even when the buffer is full and the store is blocked.
+func TestEmitterDoesNotBlockTheAgent(t *testing.T) {
+	t.Parallel()
+	bus, st, job := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	em := NewEmitter(ctx, bus, job, "n")
+	release := make(chan struct{})
+	locked := make(chan struct{})
+	go st.InTx(context.Background(), func(tx store.Tx) error { close(locked); <-release; return nil })
+	<-locked
+	t0 := time.Now()
+	for i := range 1000 {
+		em.Log(0, fmt.Sprint(i))
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("1000 emits with the store locked took %s", d)
+	}
+	cancel()
+	for range emitterBuffer + 10 { // more than the buffer holds: must not block once cancelled
+		em.Log(0, "x")
+	}
+	close(release)
+	em.Close()
+	evs, _ := st.ListEvents(context.Background(), job, 0, 10000)
+	if len(evs) < 1000 {
+		t.Errorf("%d events stored, want the 1000 emitted before cancelling", len(evs))
+	}
+	for i, e := range evs[:1000] {
+		var d LogData
+		json.Unmarshal(e.Data, &d)
+		if d.Msg != fmt.Sprint(i) {
+			t.Fatalf("event %d = %s", i, d.Msg)
 		}
 	}
 }

@@ -49,7 +49,7 @@ func BenchmarkExport(b *testing.B) {
 	dir := b.TempDir()
 	base, adapter := filepath.Join(dir, "base"), filepath.Join(dir, "adapter")
 	exporttest.Model(b, base, exporttest.SmolLM2_135M, safetensors.BF16)
-	exporttest.Adapter(b, adapter, base, exporttest.SmolLM2_135M, 8)
+	exporttest.Adapter(b, adapter, base, exporttest.SmolLM2_135M, exporttest.LoRA{Rank: 8})
 	gguf := []string{FormatGGUF}
 	cases := []struct {
 		name string

@@ -34,8 +34,8 @@ func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.
 			}
 		}
 		for _, a := range outs {
-			if a.Type != agent.Model {
-				continue
+			if a.Type != agent.Model || cached {
+				continue // cached outputs were registered by the run that made them
 			}
 			size, files := metaSize(a.Meta), metaFiles(a.Meta)
 			m := &store.Model{ID: store.NewID("mdl"), Name: fmt.Sprintf("%s/%s/%s", job.Name, node.ID, a.Name), JobID: job.ID, NodeID: node.ID,

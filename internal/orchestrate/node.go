@@ -109,7 +109,7 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 		o.mu.Unlock()
 	}()
 	watchDone := make(chan struct{})
-	go o.watch(runCtx, cancel, ref, owner, watchDone)
+	go o.watch(runCtx, cancel, ref, owner, now.Add(o.cfg.LeaseTimeout), watchDone)
 
 	outs, cacheKey, cached, runErr := o.execute(runCtx, job, node, ag, log)
 	cancel(nil)
@@ -157,8 +157,15 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 }
 
 // watch renews the lease and watches for the job's end until ctx ends.
-func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, done chan<- struct{}) {
+//
+// If renewals stall (a write lock held for long, a paused process), the
+// agent is cancelled shortly before the lease it holds ends, so it never
+// runs on past its lease alongside a worker that took the node over.
+func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc, ref store.NodeRef, owner string, until time.Time, done chan<- struct{}) {
 	defer close(done)
+	margin := o.cfg.LeaseTimeout / 10
+	expire := time.AfterFunc(time.Until(until)-margin, func() { cancel(errLeaseLost) })
+	defer expire.Stop()
 	poll := time.NewTicker(o.cfg.PollInterval)
 	defer poll.Stop()
 	renew := time.NewTicker(max(o.cfg.LeaseTimeout/3, 10*time.Millisecond))
@@ -175,14 +182,18 @@ func (o *Orchestrator) watch(ctx context.Context, cancel context.CancelCauseFunc
 			}
 		case <-renew.C:
 			var ok bool
+			newUntil := time.Now().UTC().Add(o.cfg.LeaseTimeout)
 			err := o.st.InTx(ctx, func(tx store.Tx) error {
 				var err error
-				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, time.Now().UTC().Add(o.cfg.LeaseTimeout))
+				ok, err = tx.RenewLease(ctx, ref.JobID, ref.NodeID, owner, newUntil)
 				return err
 			})
 			if err == nil && !ok {
 				cancel(errLeaseLost)
 				return
+			}
+			if err == nil {
+				expire.Reset(time.Until(newUntil) - margin)
 			}
 		}
 	}
@@ -217,7 +228,8 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 		workDir = o.cfg.WorkDir
 	}
 	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, spec.Params, node.Params, workDir)...)
-	emit := &quietEmitter{ctx: ctx, e: &events.Emitter{Bus: o.bus, JobID: job.ID, NodeID: node.ID, Ctx: ctx}}
+	emit := events.NewEmitter(ctx, o.bus, job.ID, node.ID)
+	defer emit.Close() // stored before the node's outcome
 	if node.Cache {
 		if hit, ok, err := o.st.GetCache(ctx, key); err == nil && ok && o.blobsExist(ctx, hit) {
 			emit.Log(slog.LevelInfo, "outputs taken from the cache", slog.String("cache_key", key))
@@ -255,29 +267,6 @@ func safeRun(ctx context.Context, ag agent.Agent, env *agent.Env) (outs []agent.
 		}
 	}()
 	return ag.Run(ctx, env)
-}
-
-// quietEmitter drops events once its run is cancelled, so a cancelled job's
-// history ends with its final status event.
-type quietEmitter struct {
-	ctx context.Context
-	e   agent.Emitter
-}
-
-func (q *quietEmitter) Log(level slog.Level, msg string, attrs ...slog.Attr) {
-	if q.ctx.Err() == nil {
-		q.e.Log(level, msg, attrs...)
-	}
-}
-func (q *quietEmitter) Progress(f float64, eta time.Duration, msg string) {
-	if q.ctx.Err() == nil {
-		q.e.Progress(f, eta, msg)
-	}
-}
-func (q *quietEmitter) Metrics(step int, values map[string]float64) {
-	if q.ctx.Err() == nil {
-		q.e.Metrics(step, values)
-	}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)

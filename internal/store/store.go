@@ -42,8 +42,9 @@ type Job struct {
 	ID     string `json:"job_id"`
 	Name   string `json:"name"`
 	Status Status `json:"status"`
-	// Spec is the validated pipeline (defaults applied), as JSON.
-	Spec       json.RawMessage `json:"-"`
+	// Spec is the validated pipeline (defaults applied), as JSON; clients
+	// redraw and re-run a job from it.
+	Spec       json.RawMessage `json:"spec,omitempty"`
 	WorkDir    string          `json:"-"`
 	CreatedAt  time.Time       `json:"created_at"`
 	StartedAt  *time.Time      `json:"started_at"`

@@ -50,6 +50,7 @@ type bpeModel struct {
 	vocab        map[string]int // token strings in the model's alphabet (raw bytes in byte-level mode)
 	byteID       [256]int32     // byte-level: id of each single byte; else id of <0xXX> (-1 if absent)
 	merges       map[uint64]uint64
+	mergePairs   [][2]string // in rank order, token strings as in tokenizer.json
 	unk          int
 	fuseUnk      bool
 	byteFallback bool
@@ -58,15 +59,15 @@ type bpeModel struct {
 }
 
 type jsonBPE struct {
-	Type            string            `json:"type"`
-	Vocab           map[string]int    `json:"vocab"`
-	Merges          []json.RawMessage `json:"merges"`
-	UnkToken        *string           `json:"unk_token"`
-	FuseUnk         bool              `json:"fuse_unk"`
-	ByteFallback    bool              `json:"byte_fallback"`
-	IgnoreMerges    bool              `json:"ignore_merges"`
-	ContinuingPref  *string           `json:"continuing_subword_prefix"`
-	EndOfWordSuffix *string           `json:"end_of_word_suffix"`
+	Type            string          `json:"type"`
+	Vocab           json.RawMessage `json:"vocab"`
+	Merges          json.RawMessage `json:"merges"`
+	UnkToken        *string         `json:"unk_token"`
+	FuseUnk         bool            `json:"fuse_unk"`
+	ByteFallback    bool            `json:"byte_fallback"`
+	IgnoreMerges    bool            `json:"ignore_merges"`
+	ContinuingPref  *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix *string         `json:"end_of_word_suffix"`
 }
 
 func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
@@ -77,17 +78,48 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 	if j.Type != "BPE" && j.Type != "" {
 		return nil, fmt.Errorf("type %q is not supported (only BPE)", j.Type)
 	}
-	if len(j.Vocab) == 0 {
+	var vocab map[string]int
+	if err := json.Unmarshal(j.Vocab, &vocab); err != nil {
+		return nil, fmt.Errorf("vocab: %w", err)
+	}
+	if len(vocab) == 0 {
 		return nil, errors.New("vocab: empty")
+	}
+	// Merges are "a b" strings (older files) or [a, b] pairs.
+	var pairs [][2]string
+	if len(j.Merges) > 0 && !isNull(j.Merges) {
+		var strs []string
+		if err := json.Unmarshal(j.Merges, &strs); err == nil {
+			pairs = make([][2]string, len(strs))
+			for i, s := range strs {
+				a, b, ok := strings.Cut(s, " ")
+				if !ok || strings.Contains(b, " ") {
+					return nil, fmt.Errorf("merges[%d]: %q is not two tokens", i, s)
+				}
+				pairs[i] = [2]string{a, b}
+			}
+		} else {
+			var lists [][]string
+			if err := json.Unmarshal(j.Merges, &lists); err != nil {
+				return nil, errors.New("merges: want [\"a b\", ...] or [[a, b], ...]")
+			}
+			pairs = make([][2]string, len(lists))
+			for i, l := range lists {
+				if len(l) != 2 {
+					return nil, fmt.Errorf("merges[%d]: want two tokens, got %d", i, len(l))
+				}
+				pairs[i] = [2]string{l[0], l[1]}
+			}
+		}
 	}
 	if j.ContinuingPref != nil && *j.ContinuingPref != "" || j.EndOfWordSuffix != nil && *j.EndOfWordSuffix != "" {
 		return nil, errors.New("continuing_subword_prefix and end_of_word_suffix are not supported")
 	}
-	m := &bpeModel{byteLevel: byteLevel, textVocab: j.Vocab, vocab: make(map[string]int, len(j.Vocab)),
+	m := &bpeModel{byteLevel: byteLevel, textVocab: vocab, vocab: make(map[string]int, len(vocab)),
 		unk: -1, fuseUnk: j.FuseUnk, byteFallback: j.ByteFallback, ignoreMerges: j.IgnoreMerges}
 	n := 0
-	for tok, id := range j.Vocab {
-		if id < 0 || id > 1<<24 {
+	for tok, id := range vocab {
+		if id < 0 || id > 1<<22 {
 			return nil, fmt.Errorf("vocab[%q]: id %d out of range", tok, id)
 		}
 		n = max(n, id+1)
@@ -96,7 +128,7 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 	for i := range m.byteID {
 		m.byteID[i] = -1
 	}
-	for tok, id := range j.Vocab {
+	for tok, id := range vocab {
 		m.idToToken[id] = tok
 		key := tok
 		if byteLevel {
@@ -113,32 +145,19 @@ func parseBPE(raw json.RawMessage, byteLevel bool) (*bpeModel, error) {
 		m.vocab[key] = id
 	}
 	if j.UnkToken != nil {
-		id, ok := j.Vocab[*j.UnkToken]
+		id, ok := vocab[*j.UnkToken]
 		if !ok {
 			return nil, fmt.Errorf("unk_token %q: not in vocab", *j.UnkToken)
 		}
 		m.unk = id
 	}
-	m.merges = make(map[uint64]uint64, len(j.Merges))
-	for i, r := range j.Merges {
-		var a, b string
-		var s string
-		if err := json.Unmarshal(r, &s); err == nil {
-			parts := strings.Split(s, " ")
-			if len(parts) != 2 {
-				return nil, fmt.Errorf("merges[%d]: %q is not two tokens", i, s)
-			}
-			a, b = parts[0], parts[1]
-		} else {
-			var pair []string
-			if err := json.Unmarshal(r, &pair); err != nil || len(pair) != 2 {
-				return nil, fmt.Errorf("merges[%d]: want \"a b\" or [a, b]", i)
-			}
-			a, b = pair[0], pair[1]
-		}
-		ia, ok1 := j.Vocab[a]
-		ib, ok2 := j.Vocab[b]
-		inew, ok3 := j.Vocab[a+b]
+	m.merges = make(map[uint64]uint64, len(pairs))
+	m.mergePairs = pairs
+	for i, p := range pairs {
+		a, b := p[0], p[1]
+		ia, ok1 := vocab[a]
+		ib, ok2 := vocab[b]
+		inew, ok3 := vocab[a+b]
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("merges[%d]: %q + %q: token not in vocab", i, a, b)
 		}
@@ -226,6 +245,9 @@ func (m *bpeModel) merge(syms []int32) []int32 {
 	if len(syms) < 2 {
 		return syms
 	}
+	if len(syms) > 256 {
+		return m.mergeHeap(syms)
+	}
 	var rbuf [64]uint32
 	var nbuf [64]int32
 	ranks, news := rbuf[:0], nbuf[:0]
@@ -254,6 +276,117 @@ func (m *bpeModel) merge(syms []int32) []int32 {
 		if bi < len(ranks) {
 			ranks[bi], news[bi] = m.pair(syms[bi], syms[bi+1])
 		}
+	}
+}
+
+// mergeHeap is merge for long words: a priority queue of candidate pairs ordered by (rank, position)
+// over a linked list of symbols, O(n log n) like Hugging Face's word.merge_all.
+func (m *bpeModel) mergeHeap(syms []int32) []int32 {
+	n := len(syms)
+	next := make([]int32, n)
+	prev := make([]int32, n)
+	alive := make([]bool, n)
+	for i := range n {
+		next[i], prev[i], alive[i] = int32(i+1), int32(i-1), true
+	}
+	next[n-1] = -1
+	h := make(mergeHeap, 0, n)
+	for i := 0; i+1 < n; i++ {
+		if r, id := m.pair(syms[i], syms[i+1]); r != noRank {
+			h = append(h, mergeCand{rank: r, pos: int32(i), id: id})
+		}
+	}
+	h.init()
+	for len(h) > 0 {
+		c := h.pop()
+		p := c.pos
+		if !alive[p] || next[p] < 0 {
+			continue
+		}
+		q := next[p]
+		if r, id := m.pair(syms[p], syms[q]); r != c.rank || id != c.id {
+			continue
+		}
+		syms[p] = c.id
+		alive[q] = false
+		next[p] = next[q]
+		if next[q] >= 0 {
+			prev[next[q]] = p
+		}
+		if pp := prev[p]; pp >= 0 {
+			if r, id := m.pair(syms[pp], syms[p]); r != noRank {
+				h.push(mergeCand{rank: r, pos: pp, id: id})
+			}
+		}
+		if nn := next[p]; nn >= 0 {
+			if r, id := m.pair(syms[p], syms[nn]); r != noRank {
+				h.push(mergeCand{rank: r, pos: p, id: id})
+			}
+		}
+	}
+	out := syms[:0]
+	for i := int32(0); i >= 0; i = next[i] {
+		out = append(out, syms[i])
+	}
+	return out
+}
+
+type mergeCand struct {
+	rank uint32
+	pos  int32
+	id   int32
+}
+
+// mergeHeap is a binary min-heap of candidates by (rank, pos).
+type mergeHeap []mergeCand
+
+func (h mergeHeap) less(i, j int) bool {
+	return h[i].rank < h[j].rank || h[i].rank == h[j].rank && h[i].pos < h[j].pos
+}
+
+func (h mergeHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *mergeHeap) push(c mergeCand) {
+	*h = append(*h, c)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *mergeHeap) pop() mergeCand {
+	s := *h
+	c := s[0]
+	s[0] = s[len(s)-1]
+	*h = s[:len(s)-1]
+	h.down(0)
+	return c
+}
+
+func (h mergeHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
 	}
 }
 

@@ -68,6 +68,12 @@ func compileTemplate(src string) (*jinja.Template, error) {
 // strftime_now and tojson(ensure_ascii=False); the special tokens (bos_token, eos_token, ...) are
 // variables. Returns ErrNoChatTemplate if there is no template of that name.
 func (t *Tokenizer) ApplyChatTemplate(messages []map[string]any, opts ChatOptions) (string, error) {
+	out, _, err := t.renderChat(messages, opts)
+	return out, err
+}
+
+// renderChat renders and also returns the byte ranges of {% generation %} block output.
+func (t *Tokenizer) renderChat(messages []map[string]any, opts ChatOptions) (string, [][2]int, error) {
 	name := cmpOr(opts.Template, "default")
 	src, ok := t.cfg.Templates[name]
 	if !ok && opts.Template == "" && len(t.cfg.Templates) == 1 {
@@ -77,13 +83,13 @@ func (t *Tokenizer) ApplyChatTemplate(messages []map[string]any, opts ChatOption
 	}
 	if !ok {
 		if len(t.cfg.Templates) == 0 {
-			return "", ErrNoChatTemplate
+			return "", nil, ErrNoChatTemplate
 		}
-		return "", fmt.Errorf("%w named %q (have %s)", ErrNoChatTemplate, name, strings.Join(t.TemplateNames(), ", "))
+		return "", nil, fmt.Errorf("%w named %q (have %s)", ErrNoChatTemplate, name, strings.Join(t.TemplateNames(), ", "))
 	}
 	tmpl, err := compileTemplate(src)
 	if err != nil {
-		return "", fmt.Errorf("chat template %q: %w", name, err)
+		return "", nil, fmt.Errorf("chat template %q: %w", name, err)
 	}
 	data := map[string]jinja.Value{}
 	for _, kv := range []struct {
@@ -111,15 +117,18 @@ func (t *Tokenizer) ApplyChatTemplate(messages []map[string]any, opts ChatOption
 	} else if _, ok := data["tools"]; !ok {
 		data["tools"] = jinja.None()
 	}
+	if _, ok := data["documents"]; !ok {
+		data["documents"] = jinja.None() // transformers always passes documents (None by default)
+	}
 	data["add_generation_prompt"] = jinja.NewBool(opts.AddGenerationPrompt)
 	data["__filter_tojson"] = jinja.NewCallable("tojson", tojson)
 	data["strftime_now"] = jinja.NewCallable("strftime_now", strftimeNow)
 	data["raise_exception"] = jinja.NewCallable("raise_exception", raiseException)
-	out, err := tmpl.RenderValues(data)
+	out, spans, err := tmpl.RenderSpans(data)
 	if err != nil {
-		return "", fmt.Errorf("chat template %q: %w", name, err)
+		return "", nil, fmt.Errorf("chat template %q: %w", name, err)
 	}
-	return out, nil
+	return out, spans, nil
 }
 
 func cmpOr(a, b string) string {
@@ -511,7 +520,11 @@ func (e *TemplateError) Error() string { return "template raised: " + e.Message 
 func raiseException(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
 	msg := ""
 	if len(args) > 0 {
-		msg = args[0].String()
+		if args[0].IsString() {
+			msg = args[0].AsString()
+		} else {
+			msg = args[0].String()
+		}
 	}
 	return jinja.Undefined(), &TemplateError{Message: msg}
 }

@@ -15,6 +15,7 @@ type config struct {
 	BOSToken, EOSToken, UnkToken, PadToken *string
 	AddBOSToken, AddEOSToken               *bool
 	CleanUpSpaces                          bool
+	TokenizerClass                         string
 	// Templates maps template names to Jinja source; the unnamed one is "default".
 	Templates map[string]string
 	Extra     []string // additional_special_tokens and added_tokens_decoder specials
@@ -95,6 +96,9 @@ func parseConfig(b []byte, c *config) error {
 			}
 			*f.dst = &x
 		}
+	}
+	if v, ok := raw["tokenizer_class"]; ok {
+		_ = json.Unmarshal(v, &c.TokenizerClass)
 	}
 	if v, ok := raw["clean_up_tokenization_spaces"]; ok {
 		_ = json.Unmarshal(v, &c.CleanUpSpaces)

@@ -39,9 +39,15 @@ type hfPipeline struct {
 	pre       preTokenizer        // nil when absent
 	byteLevel bool                // the model works on raw bytes (a ByteLevel pre-tokenizer is present)
 	bpe       *bpeModel
-	post      []postStep // tokens added by the post-processor (single sequence)
-	decoders  []decoder  // nil: tokens joined with spaces
-	hasDec    bool
+	// chunkSpace: no token has "▁" after another character, so a word can be cut before each "▁" that
+	// follows another character and the chunks encoded (and cached) separately with the same result.
+	chunkSpace bool
+	// splitPattern is the regex of the (first) Split pre-tokenizer, or GPT-2's for a ByteLevel with
+	// use_regex.
+	splitPattern string
+	post         []postStep // tokens added by the post-processor (single sequence)
+	decoders     []decoder  // nil: tokens joined with spaces
+	hasDec       bool
 }
 
 type postStep struct {
@@ -83,10 +89,21 @@ func parseHF(b []byte) (*hfPipeline, error) {
 	if p.bpe, err = parseBPE(j.Model, p.byteLevel); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	p.splitPattern = findSplitPattern(j.PreTokenizer)
+	if !p.byteLevel {
+		ms, isMeta := p.pre.(*preMetaspace)
+		p.chunkSpace = p.pre == nil || isMeta && !ms.doSplit
+		for tok := range p.bpe.textVocab {
+			if strings.Contains(strings.TrimLeft(tok, spaceSymbol), spaceSymbol) {
+				p.chunkSpace = false
+				break
+			}
+		}
+	}
 	// Vocabulary: model tokens, then added tokens (which may extend it).
 	n := len(p.bpe.idToToken)
 	for i, a := range j.AddedTokens {
-		if a.ID < 0 || a.ID > 1<<24 {
+		if a.ID < 0 || a.ID > 1<<22 {
 			return nil, fmt.Errorf("added_tokens[%d]: id %d out of range", i, a.ID)
 		}
 		if a.Content == "" {
@@ -96,10 +113,8 @@ func parseHF(b []byte) (*hfPipeline, error) {
 	}
 	p.idToToken = make([]string, n)
 	copy(p.idToToken, p.bpe.idToToken)
-	p.tokenToID = make(map[string]int, n)
-	for tok, id := range p.bpe.textVocab {
-		p.tokenToID[tok] = id
-	}
+	// The model's vocabulary map is extended in place with the added tokens.
+	p.tokenToID = p.bpe.textVocab
 	var raw, normd []addedToken
 	p.addedByID = map[int]addedToken{}
 	for _, a := range j.AddedTokens {
@@ -156,7 +171,7 @@ func parseNormalizer(raw json.RawMessage) (func(string) string, error) {
 	case "NFKD":
 		return norm.NFKD.String, nil
 	case "Lowercase":
-		return strings.ToLower, nil
+		return rustLower, nil
 	case "StripAccents":
 		return func(s string) string {
 			return strings.Map(func(r rune) rune {
@@ -306,11 +321,11 @@ func (p *hfPipeline) encode(text string, addSpecial bool) []int {
 			}
 			first := off == 0 && off2 == 0
 			if p.pre == nil {
-				ids = p.bpe.encodeWord(ids, seg2)
+				ids = p.encodeWord(ids, seg2)
 				return
 			}
 			p.pre.split(seg2, first, func(w string, _ bool) {
-				ids = p.bpe.encodeWord(ids, w)
+				ids = p.encodeWord(ids, w)
 			})
 		})
 	})
@@ -327,6 +342,26 @@ func (p *hfPipeline) encode(text string, addSpecial bool) []int {
 		}
 	}
 	return ids
+}
+
+// encodeWord runs the model on one pre-tokenized word.
+func (p *hfPipeline) encodeWord(ids []int, w string) []int {
+	if !p.chunkSpace {
+		return p.bpe.encodeWord(ids, w)
+	}
+	start := 0
+	for i := 0; i < len(w); {
+		if strings.HasPrefix(w[i:], spaceSymbol) {
+			if i > start && !strings.HasSuffix(w[:i], spaceSymbol) {
+				ids = p.bpe.encodeWord(ids, w[start:i])
+				start = i
+			}
+			i += len(spaceSymbol)
+			continue
+		}
+		i++
+	}
+	return p.bpe.encodeWord(ids, w[start:])
 }
 
 func parsePost(raw json.RawMessage, vocab map[string]int) ([]postStep, error) {
@@ -409,4 +444,76 @@ func parsePost(raw json.RawMessage, vocab map[string]int) ([]postStep, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unsupported type %q", t.Type)
+}
+
+// findSplitPattern returns the first Split regex of a pre-tokenizer (GPT-2's for ByteLevel with regex).
+func findSplitPattern(raw json.RawMessage) string {
+	var o struct {
+		Type     string            `json:"type"`
+		Pattern  pattern           `json:"pattern"`
+		UseRegex *bool             `json:"use_regex"`
+		Pre      []json.RawMessage `json:"pretokenizers"`
+	}
+	if isNull(raw) || json.Unmarshal(raw, &o) != nil {
+		return ""
+	}
+	switch o.Type {
+	case "Split":
+		if o.Pattern.Regex != nil {
+			return *o.Pattern.Regex
+		}
+	case "ByteLevel":
+		if o.UseRegex == nil || *o.UseRegex {
+			return gpt2Pattern
+		}
+	case "Sequence":
+		for _, r := range o.Pre {
+			if s := findSplitPattern(r); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// rustLower lowercases like Rust's str::to_lowercase: full case mapping for U+0130 and final sigma,
+// which Go's simple per-rune mapping lacks.
+func rustLower(s string) string {
+	if !strings.ContainsAny(s, "\u0130\u03a3") {
+		return strings.ToLower(s)
+	}
+	var sb strings.Builder
+	rs := []rune(s)
+	for i, r := range rs {
+		switch r {
+		case '\u0130':
+			sb.WriteString("i\u0307")
+		case '\u03a3':
+			// Final sigma: preceded by a cased letter and not followed by one (ignoring case-ignorable marks).
+			before := false
+			for j := i - 1; j >= 0; j-- {
+				if unicode.Is(unicode.Mn, rs[j]) || rs[j] == '\'' {
+					continue
+				}
+				before = unicode.IsLetter(rs[j]) && (unicode.IsUpper(rs[j]) || unicode.IsLower(rs[j]) || unicode.IsTitle(rs[j]))
+				break
+			}
+			after := false
+			for j := i + 1; j < len(rs); j++ {
+				if unicode.Is(unicode.Mn, rs[j]) || rs[j] == '\'' {
+					continue
+				}
+				after = unicode.IsLetter(rs[j]) && (unicode.IsUpper(rs[j]) || unicode.IsLower(rs[j]) || unicode.IsTitle(rs[j]))
+				break
+			}
+			if before && !after {
+				sb.WriteRune('\u03c2')
+			} else {
+				sb.WriteRune('\u03c3')
+			}
+		default:
+			sb.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return sb.String()
 }

@@ -16,15 +16,12 @@ type preTokenizer interface {
 type preSeq []preTokenizer
 
 func (q preSeq) split(s string, first bool, emit func(string, bool)) {
-	q.run(0, s, first, emit)
-}
-
-func (q preSeq) run(i int, s string, first bool, emit func(string, bool)) {
-	if i == len(q) {
-		emit(s, first)
-		return
+	// Chain the stages once per call, not once per word.
+	for i := len(q) - 1; i > 0; i-- {
+		stage, next := q[i], emit
+		emit = func(w string, f bool) { stage.split(w, f, next) }
 	}
-	q[i].split(s, first, func(w string, f bool) { q.run(i+1, w, f, emit) })
+	q[0].split(s, first, emit)
 }
 
 // behavior is a Split delimiter behavior.
@@ -296,7 +293,15 @@ func parsePreTokenizer(raw json.RawMessage, byteLevel *bool) (preTokenizer, erro
 			if err != nil {
 				return nil, fmt.Errorf("pretokenizers[%d]: %w", i, err)
 			}
+			// A ByteLevel stage without regex or prefix space only maps bytes, which the model does
+			// itself: it does not split.
+			if bl, ok := p.(*preByteLevel); ok && !bl.useRegex && !bl.addPrefixSpace {
+				continue
+			}
 			q = append(q, p)
+		}
+		if len(q) == 0 {
+			return preSeq{preNoop{}}, nil
 		}
 		if len(q) == 1 {
 			return q[0], nil
@@ -378,3 +383,8 @@ func parsePreTokenizer(raw json.RawMessage, byteLevel *bool) (preTokenizer, erro
 	}
 	return nil, fmt.Errorf("unsupported type %q", t.Type)
 }
+
+// preNoop emits its input unchanged.
+type preNoop struct{}
+
+func (preNoop) split(s string, first bool, emit func(string, bool)) { emit(s, first) }

@@ -5,17 +5,23 @@ import (
 )
 
 // EncodeChat renders messages with the chat template and encodes the text (without adding special
-// tokens: the template carries them). assistantMask[i] is true where ids[i] is assistant output: the
-// assistant's content (including what the template puts there, like tool calls or think blocks) through
-// the end-of-turn token, but not the turn header before it nor text the template adds after the
-// end-of-turn token. Masks are meant for prompt-loss masking in training.
+// tokens: the template carries them). assistantMask[i] is true where ids[i] is assistant output.
+//
+// When the template marks assistant output with {% generation %} blocks, the mask is exactly
+// transformers' return_assistant_tokens_mask: every token overlapping a block's output. Otherwise it
+// covers the assistant's content (including what the template puts there, like tool calls or think
+// blocks) through the end-of-turn token, but not the turn header before it nor text the template adds
+// after the end-of-turn token. Masks are meant for prompt-loss masking in training.
 func (t *Tokenizer) EncodeChat(messages []map[string]any, opts ChatOptions) (ids []int, assistantMask []bool, err error) {
-	full, err := t.ApplyChatTemplate(messages, opts)
+	full, genSpans, err := t.renderChat(messages, opts)
 	if err != nil {
 		return nil, nil, err
 	}
+	ids = t.encodeRendered(full)
+	if len(genSpans) > 0 {
+		return ids, t.overlapMask(ids, full, genSpans), nil
+	}
 	spans := t.assistantSpans(full, messages, opts)
-	ids = t.Encode(full, false)
 	assistantMask = make([]bool, len(ids))
 	if len(spans) == 0 {
 		return ids, assistantMask, nil
@@ -33,13 +39,64 @@ func (t *Tokenizer) EncodeChat(messages []map[string]any, opts ChatOptions) (ids
 	}
 	// The tokenizer changes the text (normalization, dummy prefix): count tokens of prefixes instead.
 	for _, s := range spans {
-		lo := len(t.Encode(full[:s[0]], false))
-		hi := len(t.Encode(full[:s[1]], false))
+		lo := len(t.encodeRendered(full[:s[0]]))
+		hi := len(t.encodeRendered(full[:s[1]]))
 		for i := lo; i < min(hi, len(ids)); i++ {
 			assistantMask[i] = true
 		}
 	}
 	return ids, assistantMask, nil
+}
+
+// overlapMask marks the tokens whose text overlaps any span (transformers' char_to_token rule).
+func (t *Tokenizer) overlapMask(ids []int, text string, spans [][2]int) []bool {
+	mask := make([]bool, len(ids))
+	offs, ok := t.tokenOffsets(ids, text)
+	if !ok {
+		for _, s := range spans {
+			lo := len(t.encodeRendered(text[:s[0]]))
+			hi := len(t.encodeRendered(text[:s[1]]))
+			for i := lo; i < min(hi, len(ids)); i++ {
+				mask[i] = true
+			}
+		}
+		return mask
+	}
+	for i := range ids {
+		end := len(text)
+		if i+1 < len(ids) {
+			end = offs[i+1]
+		}
+		for _, s := range spans {
+			if offs[i] < s[1] && end > s[0] && s[1] > s[0] {
+				mask[i] = true
+				break
+			}
+		}
+	}
+	return mask
+}
+
+// encodeRendered encodes a rendered chat without adding special tokens. For tokenizer.model files,
+// special-token strings in the text (bos_token etc., control pieces) become their ids and the text
+// between them is encoded piece by piece, like transformers' (legacy) LlamaTokenizer; tokenizer.json
+// pipelines already do this.
+func (t *Tokenizer) encodeRendered(text string) []int {
+	if t.spm == nil {
+		return t.Encode(text, false)
+	}
+	if t.spmSpecial == nil {
+		return t.spm.encode(nil, text)
+	}
+	var ids []int
+	t.spmSpecial.split(text, func(seg string, _ int, id int) {
+		if id >= 0 {
+			ids = append(ids, id)
+			return
+		}
+		ids = t.spm.encode(ids, seg)
+	})
+	return ids
 }
 
 // assistantSpans returns the byte spans of assistant output in the rendered text full.

@@ -89,3 +89,40 @@ func TestStopTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeChatSentencePiece: in a rendered chat, "<s>" and "</s>" from the template become BOS/EOS
+// ids for tokenizer.model files (as transformers' LlamaTokenizer splits special tokens), and the masks
+// cover the assistant turns.
+func TestEncodeChatSentencePiece(t *testing.T) {
+	t.Parallel()
+	base := load(t, "stories260K")
+	tok := *base
+	tok.cfg.Templates = map[string]string{"default": "{% for m in messages %}{% if m.role == 'user' %}{{ bos_token }}[INST] {{ m.content }} [/INST]{% else %} {{ m.content }} {{ eos_token }}{% endif %}{% endfor %}"}
+	tok.stops = []int{2}
+	msgs := []map[string]any{{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Once upon a time"}, {"role": "user", "content": "More"}, {"role": "assistant", "content": "The end"}}
+	ids, mask, err := tok.EncodeChat(msgs, ChatOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	want = append(want, 1)
+	want = append(want, base.Encode("[INST] Hi there [/INST] Once upon a time ", false)...)
+	want = append(want, 2, 1)
+	want = append(want, base.Encode("[INST] More [/INST] The end ", false)...)
+	want = append(want, 2)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("ids = %v, want %v", ids, want)
+	}
+	got := maskedTexts(base, ids, mask)
+	if diff := cmp.Diff([]string{"Once upon a time", "The end"}, got); diff != "" { // Decode drops the masked </s>
+		t.Errorf("masked (-want +got):\n%s", diff)
+	}
+	for i, m := range mask {
+		if m && i > 0 && ids[i] == 2 && !mask[i-1] {
+			t.Errorf("EOS at %d masked without its turn", i)
+		}
+	}
+	if !mask[slices.Index(ids, 2)] {
+		t.Error("the first </s> (end of the assistant turn) is not masked")
+	}
+}

@@ -216,3 +216,5 @@ func (r *regexSplitter) matches(s string) [][]int {
 	}
 	return m
 }
+
+func utf8Valid(s string) bool { return utf8.ValidString(s) }

@@ -23,6 +23,10 @@ type spmModel struct {
 	maxScore   float32
 	trie       map[string]struct{} // all prefixes of normal pieces (unigram lattice)
 	maxPieceLn int
+	// chunked: no piece has U+2581 after another character, so BPE never merges across the start of a
+	// "▁word" chunk and chunks can be encoded (and cached) one by one.
+	chunked bool
+	cache   wordCache
 }
 
 func newSPM(m *sentencepiece.Model) (*spmModel, error) {
@@ -57,6 +61,13 @@ func newSPM(m *sentencepiece.Model) (*spmModel, error) {
 			}
 		}
 	}
+	s.chunked = !m.Trainer.TreatWhitespaceAsSuffix
+	for p := range s.pieces {
+		if i := strings.Index(p, spaceSymbol); i >= 0 && strings.TrimLeft(p, spaceSymbol) != "" && strings.Contains(strings.TrimLeft(p, spaceSymbol), spaceSymbol) {
+			s.chunked = false
+		}
+	}
+	s.cache.init()
 	// Longest user-defined symbols first so prefix matching takes the longest.
 	sortByLenDesc(s.userPrefix)
 	if len(m.Normalizer.PrecompiledCharsmap) > 0 {
@@ -170,16 +181,69 @@ func (s *spmModel) normalize(text string) string {
 
 // encode returns the ids of text, without BOS/EOS.
 func (s *spmModel) encode(dst []int, text string) []int {
+	from := len(dst)
+	dst = s.encodePieces(dst, text)
+	if !s.m.Trainer.ByteFallback {
+		// SentencePieceProcessor merges runs of unknown pieces into one.
+		unk := s.m.Trainer.UnkID
+		out := dst[:from]
+		for i := from; i < len(dst); i++ {
+			if dst[i] == unk && len(out) > from && out[len(out)-1] == unk {
+				continue
+			}
+			out = append(out, dst[i])
+		}
+		dst = out
+	}
+	return dst
+}
+
+func (s *spmModel) encodePieces(dst []int, text string) []int {
 	norm := s.normalize(text)
 	if norm == "" {
 		return dst
 	}
-	var pieces []string
-	if s.m.Trainer.ModelType == sentencepiece.BPE {
-		pieces = s.bpe(norm)
-	} else {
-		pieces = s.unigram(norm)
+	if s.m.Trainer.ModelType != sentencepiece.BPE || !s.chunked || len(s.userPrefix) > 0 {
+		var pieces []string
+		if s.m.Trainer.ModelType == sentencepiece.BPE {
+			pieces = s.bpe(norm)
+		} else {
+			pieces = s.unigram(norm)
+		}
+		return s.ids(dst, pieces)
 	}
+	// Chunks: a run of "▁" followed by other characters.
+	for start := 0; start < len(norm); {
+		i := start
+		for strings.HasPrefix(norm[i:], spaceSymbol) {
+			i += len(spaceSymbol)
+		}
+		j := strings.Index(norm[i:], spaceSymbol)
+		if j < 0 {
+			j = len(norm)
+		} else {
+			j += i
+		}
+		chunk := norm[start:j]
+		if len(chunk) <= maxCachedWord {
+			if ids, ok := s.cache.get(chunk); ok {
+				dst = append(dst, ids...)
+				start = j
+				continue
+			}
+		}
+		n := len(dst)
+		dst = s.ids(dst, s.bpe(chunk))
+		if len(chunk) <= maxCachedWord {
+			s.cache.put(chunk, dst[n:])
+		}
+		start = j
+	}
+	return dst
+}
+
+// ids maps pieces to ids, with byte fallback for unknown pieces.
+func (s *spmModel) ids(dst []int, pieces []string) []int {
 	unk := s.m.Trainer.UnkID
 	for _, p := range pieces {
 		id, ok := s.reserved[p]
@@ -309,9 +373,10 @@ func (s *spmModel) bpe(norm string) []string {
 // unigram is unigram_model.cc Model::EncodeOptimized: Viterbi over all pieces matching at each position.
 func (s *spmModel) unigram(norm string) []string {
 	const unkPenalty = 10.0
-	unkScore := float64(s.minScore) - unkPenalty
+	// Scores accumulate in float32, as in unigram_model.cc (ties then break the same way).
+	unkScore := s.minScore - unkPenalty
 	type node struct {
-		score float64
+		score float32
 		start int
 		id    int // -1 for unknown
 		set   bool
@@ -336,16 +401,18 @@ func (s *spmModel) unigram(norm string) []string {
 			if end < len(norm) && !utf8.RuneStart(norm[end]) {
 				continue
 			}
+			// As in unigram_model.cc: the score is a double (the ?: mixes float and double), the sum is
+			// computed and compared in double and stored as float; float32 ties then break the same way.
 			score := float64(s.m.Pieces[id].Score)
 			if s.m.Pieces[id].Type == sentencepiece.UserDefined {
-				score = float64(len(p))*float64(s.maxScore) - 0.1
+				score = float64(float32(end-start)*s.maxScore) - 0.1
 			}
 			if end-start == mblen {
 				hasSingle = true
 			}
-			cand := best[start].score + score
-			if !best[end].set || cand > best[end].score {
-				best[end] = node{score: cand, start: start, id: id, set: true}
+			cand := score + float64(best[start].score)
+			if !best[end].set || cand > float64(best[end].score) {
+				best[end] = node{score: float32(cand), start: start, id: id, set: true}
 			}
 		}
 		if !hasSingle {

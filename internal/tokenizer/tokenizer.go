@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/whetstone/whetstone/internal/tokenizer/sentencepiece"
@@ -25,6 +26,9 @@ type Tokenizer struct {
 
 	bos, eos int // -1 when absent
 	stops    []int
+
+	// spmSpecial matches special-token strings in rendered chats for tokenizer.model files.
+	spmSpecial *addedMatcher
 }
 
 // Load reads a tokenizer from a model folder: tokenizer.json if present, else tokenizer.model
@@ -99,6 +103,25 @@ func Load(dir string) (*Tokenizer, error) {
 		}
 	}
 	t.stops = t.computeStops(dir)
+	if t.hf != nil {
+		t.updatePostProcessor()
+	}
+	if t.spm != nil {
+		var specials []addedToken
+		for id := range t.special {
+			if tok := t.idToToken[id]; tok != "" && t.spm.m.Pieces[id].Type != sentencepiece.Unknown {
+				specials = append(specials, addedToken{ID: id, Content: tok, Special: true})
+			}
+		}
+		for _, tok := range t.cfg.specialTokens() {
+			if id, ok := t.tokenToID[tok]; ok && !t.special[id] {
+				specials = append(specials, addedToken{ID: id, Content: tok, Special: true})
+			}
+		}
+		if len(specials) > 0 {
+			t.spmSpecial = newAddedMatcher(specials)
+		}
+	}
 	return t, nil
 }
 
@@ -187,9 +210,41 @@ func (t *Tokenizer) EncodeBatch(texts []string, addSpecial bool) [][]int {
 	return out
 }
 
-// Decode turns ids back into text. With skipSpecial, special tokens are left out. Ids out of range are
-// ignored.
+// Decode turns ids back into text like transformers' tokenizer.decode: with skipSpecial, special tokens
+// are left out, and spaces before punctuation are cleaned up when tokenizer_config.json sets
+// clean_up_tokenization_spaces. Ids out of range are ignored.
 func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
+	return t.DecodeWith(ids, DecodeOptions{SkipSpecial: skipSpecial})
+}
+
+// DecodeOptions controls DecodeWith.
+type DecodeOptions struct {
+	// SkipSpecial leaves special tokens out.
+	SkipSpecial bool
+	// CleanUpSpaces overrides clean_up_tokenization_spaces from tokenizer_config.json when set.
+	CleanUpSpaces *bool
+}
+
+// DecodeWith is Decode with options.
+func (t *Tokenizer) DecodeWith(ids []int, o DecodeOptions) string {
+	s := t.decode(ids, o.SkipSpecial)
+	clean := t.cfg.CleanUpSpaces
+	if o.CleanUpSpaces != nil {
+		clean = *o.CleanUpSpaces
+	}
+	if clean {
+		// transformers' clean_up_tokenization, replacements applied in this order.
+		for i := 0; i < len(cleanUpSpaces); i += 2 {
+			s = strings.ReplaceAll(s, cleanUpSpaces[i], cleanUpSpaces[i+1])
+		}
+	}
+	return s
+}
+
+var cleanUpSpaces = []string{" .", ".", " ?", "?", " !", "!", " ,", ",", " ' ", "'", " n't", "n't",
+	" 'm", "'m", " 's", "'s", " 've", "'ve", " 're", "'re"}
+
+func (t *Tokenizer) decode(ids []int, skipSpecial bool) string {
 	if t.spm != nil {
 		if skipSpecial {
 			kept := make([]int, 0, len(ids))
@@ -220,4 +275,26 @@ func LoadTemplates(dir string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("%w in %s", ErrNoChatTemplate, dir)
 	}
 	return &Tokenizer{cfg: cfg, bos: -1, eos: -1, special: map[int]bool{}, tokenToID: map[string]int{}}, nil
+}
+
+// updatePostProcessor mirrors transformers' LlamaTokenizerFast / GemmaTokenizerFast, which rebuild the
+// post-processor from add_bos_token and add_eos_token when loading.
+func (t *Tokenizer) updatePostProcessor() {
+	switch strings.TrimSuffix(t.cfg.TokenizerClass, "Fast") {
+	case "LlamaTokenizer", "CodeLlamaTokenizer", "GemmaTokenizer":
+	default:
+		return
+	}
+	if t.cfg.AddBOSToken == nil && t.cfg.AddEOSToken == nil {
+		return
+	}
+	var steps []postStep
+	if t.cfg.addBOS(true) && t.bos >= 0 {
+		steps = append(steps, postStep{ids: []int{t.bos}})
+	}
+	steps = append(steps, postStep{seq: true})
+	if t.cfg.addEOS(false) && t.eos >= 0 {
+		steps = append(steps, postStep{ids: []int{t.eos}})
+	}
+	t.hf.post = steps
 }

@@ -169,7 +169,11 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			meta["gguf_types"] = env.Params.Strings("gguf_types")
 		}
 		if f == export.FormatMerged {
-			meta["dtype"] = env.Params.String("dtype")
+			for _, x := range res.Files {
+				if x.Format == f && x.Type != "" {
+					meta["dtype"] = x.Type // resolved when the param is auto
+				}
+			}
 		}
 		arts = append(arts, agent.Artifact{Type: agent.Model, Name: f, Path: f, Meta: meta})
 	}

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/data/format"
@@ -117,6 +116,9 @@ func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result,
 	var fmtSrc record.Format
 	if opts.Format != "" && opts.Format != "auto" {
 		fmtSrc = record.Format(opts.Format)
+	} else {
+		// An explicit mapping overrides detection.
+		fmtSrc = opts.Columns.Format()
 	}
 	var pending []reader.Row
 	rows := 0
@@ -214,21 +216,21 @@ func Ingest(ctx context.Context, src string, w io.Writer, opts Options) (Result,
 	return Result{Format: fmtSrc.Canonical(), SourceFormat: fmtSrc, Profile: rep}, nil
 }
 
-// Resolve returns the local path of a source param: a path relative to
-// workDir when it exists there, else whatever resolve returns (uploaded
-// dataset ids, s3:// URIs).
+// Resolve returns the local path of a source param: through
+// env.ResolveSource when set (it resolves uploaded dataset ids and s3://
+// URIs, and decides which local paths a server may read), else relative to
+// env.WorkDir.
 func Resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
 	if ref == "" {
 		return "", nil
 	}
-	p := ref
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(env.WorkDir, ref)
+	if env.ResolveSource != nil {
+		return env.ResolveSource(ctx, ref)
 	}
-	if _, err := os.Stat(p); err == nil || env.ResolveSource == nil || strings.HasPrefix(ref, "/") {
-		return p, nil
+	if filepath.IsAbs(ref) {
+		return ref, nil
 	}
-	return env.ResolveSource(ctx, ref)
+	return filepath.Join(env.WorkDir, ref), nil
 }
 
 // Run runs the agent.

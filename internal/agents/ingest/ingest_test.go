@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/data/datatest"
 	"github.com/whetstone/whetstone/internal/data/profile"
@@ -188,5 +190,57 @@ func TestResolveSource(t *testing.T) {
 	arts, err := New().Run(context.Background(), env)
 	if err != nil || arts[0].Meta["rows"] != 1 {
 		t.Fatalf("%v %+v", err, arts)
+	}
+}
+
+type pqMessage struct {
+	Role    string `parquet:"role"`
+	Content string `parquet:"content"`
+}
+
+type pqRow struct {
+	Messages []pqMessage `parquet:"messages,list"`
+}
+
+func TestParquet(t *testing.T) {
+	t.Parallel()
+	rows := make([]pqRow, 40)
+	for i := range rows {
+		rows[i] = pqRow{Messages: []pqMessage{{"user", fmt.Sprintf("question %d?", i)}, {"assistant", "answer"}}}
+	}
+	p := filepath.Join(t.TempDir(), "chat.parquet")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parquet.Write(f, rows, parquet.Compression(&parquet.Snappy)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	arts, dir, _, err := run(t, agent.Params{"source": p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arts[0].Meta["format"] != "messages" || arts[0].Meta["rows"] != 40 {
+		t.Errorf("meta %v", arts[0].Meta)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "data.jsonl"))
+	if want := `{"messages":[{"role":"user","content":"question 0?"},{"role":"assistant","content":"answer"}],"_line":1}`; !strings.HasPrefix(string(b), want) {
+		t.Errorf("data.jsonl starts %.120s", b)
+	}
+}
+
+// TestMappingOverridesDetection: the rows look like Alpaca, but the mapping
+// says the body column is the text.
+func TestMappingOverridesDetection(t *testing.T) {
+	t.Parallel()
+	p := write(t, "m.jsonl", "{\"instruction\": \"i\", \"output\": \"o\", \"body\": \"the real text\"}\n")
+	arts, dir, _, err := run(t, agent.Params{"source": p, "columns": map[string]any{"text": "body"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "data.jsonl"))
+	if arts[0].Meta["format"] != "text" || !strings.Contains(string(b), `"text":"the real text"`) {
+		t.Errorf("meta %v, data %s", arts[0].Meta, b)
 	}
 }

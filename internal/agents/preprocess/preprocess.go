@@ -8,7 +8,9 @@
 //	{"text": ..., "prompt": ..., "messages": [...]?, "chosen"?, "rejected"?, "label"?, "tokens": N, "source_line": L}
 //
 // Meta: rows_train, rows_validation, tokens, template, append_eos,
-// tokenizer, format, max_tokens. And a Report artifact "preprocess"
+// tokenizer, source_format (the records' format before templating),
+// max_tokens, layout ("training": rows are template.Row, not canonical
+// records, so Meta has no "format"). And a Report artifact "preprocess"
 // (preprocess.json, prep.Stats).
 package preprocess
 
@@ -173,7 +175,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		return nil, agent.Permanent(fmt.Errorf("preprocess: no training rows left (%d in, dropped %v)", st.RowsIn, st.Dropped))
 	}
 	meta := map[string]any{"rows_train": st.RowsTrain, "rows_validation": st.RowsValidation, "tokens": st.Tokens,
-		"template": tmpl, "append_eos": o.AppendEOS, "format": st.Format, "max_tokens": o.MaxTokens}
+		"template": tmpl, "append_eos": o.AppendEOS, "source_format": st.Format, "max_tokens": o.MaxTokens, "layout": "training"}
 	if tokDir != "" {
 		meta["tokenizer"] = tokDir
 	}

@@ -13,6 +13,9 @@ import (
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/engine/model"
+	trainer "github.com/whetstone/whetstone/internal/engine/train"
+	"github.com/whetstone/whetstone/internal/safetensors"
+	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 func storiesDir(t testing.TB) string {
@@ -138,5 +141,94 @@ func TestAgentRejects(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// tinyChatModel writes a small random Llama with the SmolLM2 tokenizer and
+// its ChatML template into a temp folder.
+func tinyChatModel(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	tokDir := filepath.Join(filepath.Dir(storiesDir(t)), "..", "tokenizers", "smollm2-135m")
+	for _, n := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(tokDir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, n), b, 0o644)
+	}
+	const D, I, V, L = 16, 32, 49152, 1
+	cfg := map[string]any{"model_type": "llama", "hidden_size": D, "intermediate_size": I, "num_hidden_layers": L,
+		"num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": V, "max_position_embeddings": 512,
+		"rms_norm_eps": 1e-5, "tie_word_embeddings": true, "eos_token_id": 2}
+	b, _ := json.Marshal(cfg)
+	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	rnd := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32((i*7919)%201-100) * 2e-4
+		}
+		return x
+	}
+	ones := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = 1
+		}
+		return x
+	}
+	ts := []safetensors.Tensor{safetensors.F32Tensor("model.embed_tokens.weight", []int{V, D}, rnd(V*D)),
+		safetensors.F32Tensor("model.norm.weight", []int{D}, ones(D))}
+	p := "model.layers.0."
+	for n, sh := range map[string][]int{"self_attn.q_proj": {D, D}, "self_attn.k_proj": {D / 2, D}, "self_attn.v_proj": {D / 2, D},
+		"self_attn.o_proj": {D, D}, "mlp.gate_proj": {I, D}, "mlp.up_proj": {I, D}, "mlp.down_proj": {D, I}} {
+		ts = append(ts, safetensors.F32Tensor(p+n+".weight", sh, rnd(sh[0]*sh[1])))
+	}
+	ts = append(ts, safetensors.F32Tensor(p+"input_layernorm.weight", []int{D}, ones(D)),
+		safetensors.F32Tensor(p+"post_attention_layernorm.weight", []int{D}, ones(D)))
+	f, _ := os.Create(filepath.Join(dir, "model.safetensors"))
+	if err := safetensors.Write(f, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return dir
+}
+
+func TestChatRowsMaskPrompts(t *testing.T) {
+	t.Parallel()
+	base := tinyChatModel(t)
+	data := filepath.Join(t.TempDir(), "chat.jsonl")
+	var rows []byte
+	for i := range 6 {
+		b, _ := json.Marshal(map[string]any{"messages": []map[string]any{
+			{"role": "user", "content": fmt.Sprintf("What is %d plus %d?", i, i)},
+			{"role": "assistant", "content": fmt.Sprintf("It is %d.", 2*i)}}})
+		rows = append(append(rows, b...), '\n')
+	}
+	os.WriteFile(data, rows, 0o644)
+	tok, err := tokenizer.Load(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs, err := trainer.LoadJSONL(data, chatTokenizer{tok}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained := 0
+	for _, m := range exs[0].Train {
+		if m {
+			trained++
+		}
+	}
+	if trained == 0 || trained >= len(exs[0].IDs)/2 {
+		t.Fatalf("%d of %d tokens get loss; want only the short assistant reply", trained, len(exs[0].IDs))
+	}
+	out, err := Run(context.Background(), Job{BaseModel: base, Data: data, OutDir: t.TempDir(),
+		Config: trainer.Config{BatchSize: 2, MaxSteps: 2, LearningRate: 1e-3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Result.Steps != 2 {
+		t.Fatalf("%d steps", out.Result.Steps)
 	}
 }

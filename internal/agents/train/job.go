@@ -101,13 +101,14 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	trainSet, err := trainer.LoadJSONL(trainFile, tok, true)
+	ct := chatTokenizer{tok}
+	trainSet, err := trainer.LoadJSONL(trainFile, ct, true)
 	if err != nil {
 		return nil, bad(err)
 	}
 	var valSet []trainer.Example
 	if valFile != "" {
-		if valSet, err = trainer.LoadJSONL(valFile, tok, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
+		if valSet, err = trainer.LoadJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
 			return nil, bad(err)
 		}
 	}
@@ -228,4 +229,15 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// chatTokenizer renders chat rows with the model's chat template; only the
+// assistant's tokens (through the end-of-turn token) get loss.
+type chatTokenizer struct{ *tokenizer.Tokenizer }
+
+func (c chatTokenizer) EncodeChatMask(messages []map[string]any) ([]int, []bool, error) {
+	if !c.HasChatTemplate() {
+		return nil, nil, fmt.Errorf("the model's tokenizer has no chat template")
+	}
+	return c.EncodeChat(messages, tokenizer.ChatOptions{})
 }

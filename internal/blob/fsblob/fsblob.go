@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/whetstone/whetstone/internal/blob"
 )
@@ -45,6 +46,14 @@ func Open(dir string) (*Store, error) {
 	for _, d := range []string{abs, filepath.Join(abs, sumsDir), filepath.Join(abs, tmpDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("fsblob: %w", err)
+		}
+	}
+	// Temporary files of writes that a killed process left behind.
+	if entries, err := os.ReadDir(filepath.Join(abs, tmpDir)); err == nil {
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+				os.Remove(filepath.Join(abs, tmpDir, e.Name()))
+			}
 		}
 	}
 	return &Store{root: abs}, nil

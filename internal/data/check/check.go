@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -30,6 +32,7 @@ import (
 	"github.com/whetstone/whetstone/internal/data/quality"
 	"github.com/whetstone/whetstone/internal/data/reader"
 	"github.com/whetstone/whetstone/internal/data/record"
+	"github.com/whetstone/whetstone/internal/data/words"
 )
 
 // Severity of a finding.
@@ -121,6 +124,7 @@ type Options struct {
 	// FailRate is the fraction of rows a failing kind may affect before it
 	// fails the run; 0 fails on any occurrence.
 	FailRate float64
+	Workers  int    // goroutines for the per-record checks; defaults to GOMAXPROCS
 	Examples int    // examples per finding; defaults to 3
 	MaxRows  int    // rows listed per finding; defaults to 100
 	TempDir  string // for the MinHash signatures
@@ -184,12 +188,38 @@ type Checker struct {
 	findings map[string]*Finding
 	exact    *dedup.Exact
 	near     *dedup.Near
-	fields   []record.Field
-	matches  []pii.Match
 	allowPII map[pii.Kind]bool
-	sb       strings.Builder
 	rows     int
 	nearRows []int32 // dataset row of each near-duplicate index entry
+	w        *worker // for Add
+}
+
+// worker holds the scratch space of the per-record checks; one per
+// goroutine.
+type worker struct {
+	c       *Checker
+	words   []uint64 // word hashes of all fields
+	bounds  []int    // words[bounds[i]:bounds[i+1]] are field i's
+	fields  []record.Field
+	matches []pii.Match
+	ngrams  quality.NgramSet
+	sb      strings.Builder
+}
+
+// pending is a finding of one record, before it is merged in row order.
+type pending struct {
+	kind, field, text string
+	column            int
+}
+
+// analysis is the result of the per-record checks.
+type analysis struct {
+	row, line int
+	found     []pending
+	key       string // the record's text, for duplicate examples
+	hash      uint64
+	sig       []uint32
+	err       *reader.Error // unreadable
 }
 
 // New returns a Checker. Call Close when done.
@@ -203,6 +233,7 @@ func New(opts Options) (*Checker, error) {
 		opts.FailOn = []string{Unreadable}
 	}
 	c := &Checker{opts: opts, findings: map[string]*Finding{}}
+	c.w = &worker{c: c}
 	if opts.Duplicates {
 		c.exact = dedup.NewExact()
 	}
@@ -230,8 +261,11 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// Close releases the near-duplicate index.
+// Close releases the duplicate indexes.
 func (c *Checker) Close() error {
+	if c.exact != nil {
+		c.exact.Close()
+	}
 	if c.near != nil {
 		return c.near.Close()
 	}
@@ -285,67 +319,106 @@ func snippet(s string, n int) string {
 
 // Add checks one record; row is its 1-based index in the dataset.
 func (c *Checker) Add(row int, r *record.Record) error {
-	c.rows++
+	var a analysis
+	c.w.analyze(row, r, &a)
+	return c.merge(&a)
+}
+
+// analyze runs the checks that need only the record itself.
+func (w *worker) analyze(row int, r *record.Record, a *analysis) {
+	c := w.c
 	o := &c.opts
-	c.fields = r.Fields(c.fields[:0])
-	line := r.Line
+	*a = analysis{row: row, line: r.Line, found: a.found[:0], sig: a.sig}
+	w.fields = r.Fields(w.fields[:0])
+	if o.NearDuplicates || o.Quality {
+		w.words, w.bounds = w.words[:0], append(w.bounds[:0], 0)
+		for _, f := range w.fields {
+			w.words = words.Hashes(f.Text, w.words)
+			w.bounds = append(w.bounds, len(w.words))
+		}
+	}
 	if o.Fields {
 		for _, m := range r.Missing {
-			c.add(MissingField, row, line, m, "field "+m+" is missing", 0)
+			a.add(MissingField, m, "field "+m+" is missing")
 		}
-		c.checkEmpty(row, r)
+		w.checkEmpty(a, r)
 	}
 	if o.Duplicates || o.NearDuplicates {
-		c.sb.Reset()
-		for i, f := range c.fields {
+		w.sb.Reset()
+		for i, f := range w.fields {
 			if i > 0 {
-				c.sb.WriteString("\x1f")
+				w.sb.WriteString("\x1f")
 			}
-			c.sb.WriteString(f.Text)
+			w.sb.WriteString(f.Text)
 		}
-		key := c.sb.String()
-		exact := false
+		a.key = w.sb.String()
 		if o.Duplicates {
-			if first := c.exact.Add(key, row); first >= 0 {
-				exact = true
-				c.add(Duplicate, row, line, "", fmt.Sprintf("same as row %d: %s", first, snippet(key, 80)), 0)
-			}
+			a.hash = dedup.Hash(a.key)
 		}
 		if o.NearDuplicates {
-			m, sim, err := c.near.Add(key)
-			if err != nil {
-				return err
-			}
-			c.nearRows = append(c.nearRows, int32(row))
-			if m >= 0 && !exact {
-				c.add(NearDuplicate, row, line, "", fmt.Sprintf("%.0f%% similar to row %d: %s", 100*sim, c.nearRows[m], snippet(key, 80)), 0)
-			}
+			a.sig = c.near.MinHash().SignatureWords(w.words, a.sig)
 		}
 	}
 	if o.PII {
-		for _, f := range c.fields {
-			c.matches = pii.Find(f.Text, c.matches[:0])
-			for _, m := range c.matches {
+		for _, f := range w.fields {
+			w.matches = pii.Find(f.Text, w.matches[:0])
+			for _, m := range w.matches {
 				if c.allowPII != nil && !c.allowPII[m.Kind] {
 					continue
 				}
-				c.add("pii."+string(m.Kind), row, line, f.Name, pii.Example(f.Text, m, 24), 0)
+				a.add("pii."+string(m.Kind), f.Name, pii.Example(f.Text, m, 24))
 			}
 		}
 	}
 	if o.Quality {
-		c.checkQuality(row, r)
+		w.checkQuality(a, r)
 	}
 	if o.Structure {
-		c.checkStructure(row, r)
+		w.checkStructure(a, r)
+	}
+}
+
+func (a *analysis) add(kind, field, text string) {
+	a.found = append(a.found, pending{kind: kind, field: field, text: text})
+}
+
+// merge applies the order-dependent checks (duplicates) and records the
+// findings. Records must be merged in row order.
+func (c *Checker) merge(a *analysis) error {
+	if a.err != nil {
+		c.Unreadable(a.row, a.err)
+		return nil
+	}
+	c.rows++
+	o := &c.opts
+	row, line := a.row, a.line
+	exact := false
+	if o.Duplicates {
+		if first := c.exact.AddHash(a.hash, row); first >= 0 {
+			exact = true
+			c.add(Duplicate, row, line, "", fmt.Sprintf("same as row %d: %s", first, snippet(strings.ReplaceAll(a.key, "\x1f", " | "), 80)), 0)
+		}
+	}
+	if o.NearDuplicates {
+		m, sim, err := c.near.AddSignature(a.sig)
+		if err != nil {
+			return err
+		}
+		c.nearRows = append(c.nearRows, int32(row))
+		if m >= 0 && !exact {
+			c.add(NearDuplicate, row, line, "", fmt.Sprintf("%.0f%% similar to row %d: %s", 100*sim, c.nearRows[m], snippet(strings.ReplaceAll(a.key, "\x1f", " | "), 80)), 0)
+		}
+	}
+	for _, p := range a.found {
+		c.add(p.kind, row, line, p.field, p.text, p.column)
 	}
 	return nil
 }
 
-func (c *Checker) checkEmpty(row int, r *record.Record) {
+func (w *worker) checkEmpty(a *analysis, r *record.Record) {
 	empty := func(field, s string) {
 		if strings.TrimSpace(s) == "" {
-			c.add(EmptyField, row, r.Line, field, "field "+field+" is empty", 0)
+			a.add(EmptyField, field, "field "+field+" is empty")
 		}
 	}
 	missing := func(f string) bool { return slices.Contains(r.Missing, f) }
@@ -370,19 +443,19 @@ func (c *Checker) checkEmpty(row int, r *record.Record) {
 		}
 	case record.Messages, record.KTO:
 		if !missing("messages") && len(r.Messages) == 0 {
-			c.add(EmptyField, row, r.Line, "messages", "no messages", 0)
+			a.add(EmptyField, "messages", "no messages")
 		}
 		for i, m := range r.Messages {
 			if strings.TrimSpace(m.Content) == "" && m.Role != "system" {
-				c.add(EmptyField, row, r.Line, fmt.Sprintf("messages[%d].content", i), "empty "+m.Role+" turn", 0)
+				a.add(EmptyField, fmt.Sprintf("messages[%d].content", i), "empty "+m.Role+" turn")
 			}
 		}
 	case record.Preference:
 		if !missing("chosen") && joined(r.Chosen) == "" {
-			c.add(EmptyField, row, r.Line, "chosen", "chosen is empty", 0)
+			a.add(EmptyField, "chosen", "chosen is empty")
 		}
 		if !missing("rejected") && joined(r.Rejected) == "" {
-			c.add(EmptyField, row, r.Line, "rejected", "rejected is empty", 0)
+			a.add(EmptyField, "rejected", "rejected is empty")
 		}
 	}
 }
@@ -395,10 +468,10 @@ func joined(ms []record.Message) string {
 	return b.String()
 }
 
-func (c *Checker) checkQuality(row int, r *record.Record) {
-	o := &c.opts
+func (w *worker) checkQuality(a *analysis, r *record.Record) {
+	o := &w.c.opts
 	size, nonSpace := 0, 0
-	for _, f := range c.fields {
+	for _, f := range w.fields {
 		size += len(f.Text)
 		if nonSpace < o.MinChars {
 			nonSpace += len(strings.TrimSpace(f.Text))
@@ -406,15 +479,15 @@ func (c *Checker) checkQuality(row int, r *record.Record) {
 	}
 	if nonSpace < o.MinChars {
 		text := ""
-		for _, f := range c.fields {
+		for _, f := range w.fields {
 			text += f.Text + " "
 		}
-		c.add(TooShort, row, r.Line, "", fmt.Sprintf("%d characters: %q", nonSpace, snippet(text, 60)), 0)
+		a.add(TooShort, "", fmt.Sprintf("%d characters: %q", nonSpace, snippet(text, 60)))
 	}
 	if o.MaxTokens > 0 {
 		tokens := 0
 		if o.Tokenizer != nil {
-			for _, f := range c.fields {
+			for _, f := range w.fields {
 				if f.Text != "" {
 					tokens += len(o.Tokenizer.Encode(f.Text, false))
 				}
@@ -423,24 +496,24 @@ func (c *Checker) checkQuality(row int, r *record.Record) {
 			tokens = (size + 3) / 4
 		}
 		if tokens > o.MaxTokens {
-			c.add(TooLong, row, r.Line, "", fmt.Sprintf("%d tokens > max_tokens %d", tokens, o.MaxTokens), 0)
+			a.add(TooLong, "", fmt.Sprintf("%d tokens > max_tokens %d", tokens, o.MaxTokens))
 		}
 	}
-	for _, f := range c.fields {
+	for i, f := range w.fields {
 		if len(f.Text) >= 80 {
-			if rep := quality.Repetition(f.Text, 3, 20); rep >= o.RepeatRatio {
-				c.add(Repeated, row, r.Line, f.Name, fmt.Sprintf("%.0f%% of 3-grams repeat: %s", 100*rep, snippet(f.Text, 80)), 0)
+			if rep := w.ngrams.RepetitionWords(w.words[w.bounds[i]:w.bounds[i+1]], 3, 20); rep >= o.RepeatRatio {
+				a.add(Repeated, f.Name, fmt.Sprintf("%.0f%% of 3-grams repeat: %s", 100*rep, snippet(f.Text, 80)))
 			}
 		}
 		if n, at := quality.NonPrintable(f.Text); n > 0 {
-			c.add(NonPrintable, row, r.Line, f.Name, fmt.Sprintf("%d control characters, first %q at byte %d: %s", n, f.Text[at:at+1+boolInt(f.Text[at] == 0xC2)], at, snippet(f.Text, 60)), 0)
+			a.add(NonPrintable, f.Name, fmt.Sprintf("%d control characters, first %q at byte %d: %s", n, f.Text[at:at+1+boolInt(f.Text[at] == 0xC2)], at, snippet(f.Text, 60)))
 		}
 		if n, at := quality.Mojibake(f.Text); n > 0 {
 			lo := max(0, at-20)
 			for lo > 0 && !utf8.RuneStart(f.Text[lo]) {
 				lo--
 			}
-			c.add(Mojibake, row, r.Line, f.Name, fmt.Sprintf("%d suspicious sequences: %s", n, snippet(f.Text[lo:], 60)), 0)
+			a.add(Mojibake, f.Name, fmt.Sprintf("%d suspicious sequences: %s", n, snippet(f.Text[lo:], 60)))
 		}
 	}
 }
@@ -452,13 +525,13 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func (c *Checker) checkStructure(row int, r *record.Record) {
+func (w *worker) checkStructure(a *analysis, r *record.Record) {
 	check := func(field string, ms []record.Message, needLast bool) {
 		prev := ""
 		for i, m := range ms {
 			role, known := format.CanonicalRole(m.Role)
 			if !known {
-				c.add(UnknownRole, row, r.Line, fmt.Sprintf("%s[%d].role", field, i), fmt.Sprintf("unknown role %q", m.Role), 0)
+				a.add(UnknownRole, fmt.Sprintf("%s[%d].role", field, i), fmt.Sprintf("unknown role %q", m.Role))
 				prev = role
 				continue
 			}
@@ -482,12 +555,12 @@ func (c *Checker) checkStructure(row int, r *record.Record) {
 				}
 			}
 			if bad != "" {
-				c.add(RoleOrder, row, r.Line, fmt.Sprintf("%s[%d]", field, i), bad, 0)
+				a.add(RoleOrder, fmt.Sprintf("%s[%d]", field, i), bad)
 			}
 			prev = role
 		}
 		if needLast && len(ms) > 0 && prev != "assistant" {
-			c.add(LastTurn, row, r.Line, field, fmt.Sprintf("last turn is %q", ms[len(ms)-1].Role), 0)
+			a.add(LastTurn, field, fmt.Sprintf("last turn is %q", ms[len(ms)-1].Role))
 		}
 	}
 	switch r.Format.Canonical() {
@@ -497,7 +570,7 @@ func (c *Checker) checkStructure(row int, r *record.Record) {
 		conv := append(append([]record.Message(nil), r.Messages...), r.Chosen...)
 		check("chosen", conv, true)
 		if len(r.Chosen) > 0 && len(r.Rejected) > 0 && joined(r.Chosen) == joined(r.Rejected) {
-			c.add(SameAnswers, row, r.Line, "chosen", "chosen equals rejected: "+snippet(joined(r.Chosen), 60), 0)
+			a.add(SameAnswers, "chosen", "chosen equals rejected: "+snippet(joined(r.Chosen), 60))
 		}
 	}
 }
@@ -575,7 +648,10 @@ func (c *Checker) fails(f *Finding) bool {
 	return c.opts.FailRate == 0 || f.Rate > c.opts.FailRate
 }
 
-// Run checks every record of s. It stops on ctx's cancellation.
+// Run checks every record of s with workers goroutines (GOMAXPROCS when
+// 0): records are decoded in order, checked in parallel in batches, and
+// merged in order, so the report does not depend on the number of workers.
+// It stops on ctx's cancellation.
 func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 	c, err := New(opts)
 	if err != nil {
@@ -595,30 +671,102 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 		f.Count += extra
 		f.Rows += extra
 	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	type batch struct {
+		recs []record.Record
+		out  []analysis
+		done chan struct{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	work := make(chan *batch, workers)
+	order := make(chan *batch, 2*workers)
+	var readErr error
+	go func() {
+		defer close(work)
+		defer close(order)
+		for {
+			b := &batch{done: make(chan struct{})}
+			for len(b.recs) < 256 {
+				b.recs = append(b.recs, record.Record{})
+				b.out = append(b.out, analysis{})
+				i := len(b.recs) - 1
+				err := s.Next(&b.recs[i])
+				if err == io.EOF {
+					b.recs, b.out = b.recs[:i], b.out[:i]
+					break
+				}
+				b.out[i].row = s.Row()
+				if err != nil {
+					var re *reader.Error
+					if errors.As(err, &re) && !re.Fatal {
+						b.out[i].err = re
+						continue
+					}
+					readErr = err
+					b.recs, b.out = b.recs[:i], b.out[:i]
+					break
+				}
+			}
+			if len(b.recs) == 0 {
+				return
+			}
+			select {
+			case work <- b:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case order <- b:
+			case <-ctx.Done():
+				return
+			}
+			if readErr != nil {
+				return
+			}
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{c: c}
+			for b := range work {
+				for i := range b.recs {
+					if b.out[i].err == nil {
+						w.analyze(b.out[i].row, &b.recs[i], &b.out[i])
+					}
+				}
+				close(b.done)
+			}
+		}()
+	}
 	meter := progress.Meter{Emit: opts.Emit, Total: s.Size(), Label: "validate"}
-	var r record.Record
-	for i := 0; ; i++ {
-		if i%1024 == 0 {
-			if err := ctx.Err(); err != nil {
+	for b := range order {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return Report{}, ctx.Err()
+		}
+		for i := range b.out {
+			if err := c.merge(&b.out[i]); err != nil {
 				return Report{}, err
 			}
-			meter.Update(s.Offset(), c.rows)
 		}
-		err := s.Next(&r)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var re *reader.Error
-			if errors.As(err, &re) && !re.Fatal {
-				c.Unreadable(s.Row(), re)
-				continue
-			}
-			return Report{}, err
-		}
-		if err := c.Add(s.Row(), &r); err != nil {
-			return Report{}, err
-		}
+		meter.Update(s.Offset(), c.rows)
+	}
+	if readErr != nil {
+		return Report{}, readErr
+	}
+	if err := ctx.Err(); err != nil {
+		return Report{}, err
 	}
 	meter.Done(c.rows)
 	return c.Report(s.Format()), nil

@@ -1,14 +1,19 @@
 package check
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/whetstone/whetstone/internal/data/dataset"
 	"github.com/whetstone/whetstone/internal/data/reader"
 	"github.com/whetstone/whetstone/internal/data/record"
+	"github.com/whetstone/whetstone/internal/data/synth"
 )
 
 func alpaca(ins, in, out string) *record.Record {
@@ -198,5 +203,57 @@ func TestStructure(t *testing.T) {
 	want := map[string][]int{LastTurn: {2, 3}, RoleOrder: {3, 6}, UnknownRole: {5}, SameAnswers: {7}, EmptyField: {8}}
 	if d := cmp.Diff(want, rows); d != "" {
 		t.Errorf("(-want +got)\n%s\n%v", d, got)
+	}
+}
+
+// TestRunWorkers checks that the report does not depend on the number of
+// workers, and finds what synth planted.
+func TestRunWorkers(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "data.jsonl")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted, err := synth.Write(f, synth.Options{Bytes: 1 << 20, Seed: 3})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reps []Report
+	for _, w := range []int{1, 4} {
+		s, err := dataset.OpenFile(p, record.Alpaca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := Defaults()
+		opts.Workers, opts.TempDir = w, t.TempDir()
+		rep, err := Run(context.Background(), s, opts)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, rep)
+	}
+	if d := cmp.Diff(reps[0], reps[1], cmp.AllowUnexported(Finding{})); d != "" {
+		t.Errorf("1 vs 4 workers (-1 +4)\n%s", d)
+	}
+	got, _ := counts(reps[0])
+	if got[Duplicate] != planted.Duplicates || reps[0].Rows != planted.Rows {
+		t.Errorf("duplicates %d, planted %d; rows %d, planted %d", got[Duplicate], planted.Duplicates, reps[0].Rows, planted.Rows)
+	}
+	// Near copies of rows that were themselves planted may count as exact
+	// or near; allow a small difference.
+	if d := got[NearDuplicate] - planted.NearDuplicates; d < -2 || d > 2 {
+		t.Errorf("near duplicates %d, planted %d", got[NearDuplicate], planted.NearDuplicates)
+	}
+	pii := 0
+	for k, n := range got {
+		if strings.HasPrefix(k, "pii.") {
+			pii += n
+		}
+	}
+	if pii < planted.PII {
+		t.Errorf("PII rows %d, planted %d", pii, planted.PII)
 	}
 }

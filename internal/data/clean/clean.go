@@ -110,8 +110,16 @@ func unicodeSpace(r rune) bool {
 
 func zeroWidth(r rune) bool { return r == 0x200B || r == 0xFEFF || r == 0x2060 }
 
-// Whitespace normalises whitespace (see Options.Whitespace).
+// Whitespace normalises whitespace (see Options.Whitespace). It returns s
+// itself when nothing changes.
 func Whitespace(s string) string {
+	if !needsWhitespace(s) {
+		return s
+	}
+	return whitespace(s)
+}
+
+func whitespace(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	newlines := 0
@@ -154,9 +162,38 @@ func Whitespace(s string) string {
 			b.Write(pending)
 		}
 		pending = pending[:0]
-		b.WriteRune(r)
+		b.WriteString(s[i-size : i]) // the original bytes (invalid UTF-8 kept as is)
 	}
 	return b.String()
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// needsWhitespace reports whether Whitespace would change s.
+func needsWhitespace(s string) bool {
+	if s == "" {
+		return false
+	}
+	if isSpace(s[0]) || isSpace(s[len(s)-1]) {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\r':
+			return true
+		case (c == ' ' || c == '\t') && i+1 < len(s) && s[i+1] == '\n':
+			return true
+		case c == '\n' && i+2 < len(s) && s[i+1] == '\n' && s[i+2] == '\n':
+			return true
+		case c >= 0xC2:
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			if unicodeSpace(r) || zeroWidth(r) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var htmlTags = []string{"<p>", "<p ", "</p>", "<br", "<div", "</div>", "<span", "<a href", "<li>", "<ul>", "<ol>", "<b>", "<i>", "<strong>", "<em>", "<h1", "<h2", "<h3", "<table", "<td", "<tr", "<html", "<body", "&nbsp;", "&amp;", "&lt;", "&gt;", "&quot;", "&#"}

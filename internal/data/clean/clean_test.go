@@ -32,3 +32,17 @@ func TestText(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func FuzzWhitespace(f *testing.F) {
+	f.Add("  a \r\n\n\n\nb\u00a0c\u200b ")
+	f.Add("clean text\nwith lines\n\nand paragraphs")
+	f.Fuzz(func(t *testing.T, s string) {
+		w := Whitespace(s)
+		if Whitespace(w) != w {
+			t.Fatalf("not idempotent: %q -> %q -> %q", s, w, Whitespace(w))
+		}
+		if !needsWhitespace(s) && whitespace(s) != s {
+			t.Fatalf("fast path missed a change: %q -> %q", s, whitespace(s))
+		}
+	})
+}

@@ -34,7 +34,12 @@ type Stream struct {
 
 	// any other file
 	rd      reader.Reader
-	pending []reader.Row
+	pending []pendingRow // read ahead for detection
+}
+
+type pendingRow struct {
+	row reader.Row
+	err error // a non-fatal read error
 }
 
 // File returns the data file of a Dataset artifact: its path, or for a
@@ -98,7 +103,7 @@ func OpenFile(path string, f record.Format) (*Stream, error) {
 	}
 	s.rd = rd
 	var sample []map[string]any
-	for len(s.pending) < 100 {
+	for len(sample) < 100 {
 		row, err := rd.Next()
 		if err == io.EOF {
 			break
@@ -108,9 +113,10 @@ func OpenFile(path string, f record.Format) (*Stream, error) {
 				rd.Close()
 				return nil, err
 			}
+			s.pending = append(s.pending, pendingRow{err: err})
 			continue
 		}
-		s.pending = append(s.pending, row)
+		s.pending = append(s.pending, pendingRow{row: row})
 		sample = append(sample, row.Fields)
 	}
 	det, err := format.Detect(sample)
@@ -183,7 +189,13 @@ func (s *Stream) nextGeneric(r *record.Record) error {
 	for {
 		var row reader.Row
 		if len(s.pending) > 0 {
-			row, s.pending = s.pending[0], s.pending[1:]
+			p := s.pending[0]
+			s.pending = s.pending[1:]
+			if p.err != nil {
+				s.row++
+				return p.err
+			}
+			row = p.row
 		} else {
 			var err error
 			row, err = s.rd.Next()

@@ -14,39 +14,44 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"os"
+
+	"github.com/whetstone/whetstone/internal/data/words"
 )
 
 // Exact finds exact duplicates. The zero value is not usable; call
 // NewExact.
 type Exact struct {
-	seen map[uint64]int32
+	seen table[uint64]
 }
 
-// NewExact returns an empty exact-duplicate index.
-func NewExact() *Exact { return &Exact{seen: map[uint64]int32{}} }
+// NewExact returns an empty exact-duplicate index. Call Close when done.
+func NewExact() *Exact { return &Exact{} }
+
+// Close releases the index's memory.
+func (e *Exact) Close() { e.seen.free() }
 
 // Add records text as row and returns the first row with the same text, or
 // -1.
-func (e *Exact) Add(text string, row int) int {
-	h := Hash(text)
-	if first, ok := e.seen[h]; ok {
+func (e *Exact) Add(text string, row int) int { return e.AddHash(Hash(text), row) }
+
+// AddHash is Add with the text's Hash computed by the caller.
+func (e *Exact) AddHash(h uint64, row int) int {
+	if first, found := e.seen.put(h, int32(row)); found {
 		return int(first)
 	}
-	e.seen[h] = int32(row)
 	return -1
 }
 
-// Hash is a 64-bit hash of s (FNV-1a followed by a 64-bit finaliser).
-func Hash(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return mix(h)
-}
+// hashSeed seeds Hash for the life of the process.
+var hashSeed = maphash.MakeSeed()
+
+// Hash is a 64-bit hash of s (hash/maphash: AES-based where available, so
+// several GB/s). Values differ between processes; they are only compared
+// within one run.
+func Hash(s string) uint64 { return maphash.String(hashSeed, s) }
 
 func mix(h uint64) uint64 {
 	h ^= h >> 33
@@ -84,20 +89,30 @@ const emptyBin = math.MaxUint32
 // lowercased word 3-grams (the whole text when it has fewer than three
 // words). Words are runs of ASCII letters and digits and non-ASCII bytes.
 func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
+	var buf [256]uint64
+	return m.SignatureWords(words.Hashes(text, buf[:0]), dst)
+}
+
+// SignatureWords is Signature over the word hashes of package words.
+func (m *MinHash) SignatureWords(ws []uint64, dst []uint32) []uint32 {
 	dst = dst[:0]
 	for i := 0; i < m.bins; i++ {
 		dst = append(dst, emptyBin)
 	}
+	if len(ws) == 0 {
+		return dst
+	}
 	k := uint64(m.bins)
-	var w [3]uint64
-	nw := 0
-	cur := uint64(14695981039346656037)
-	inWord := false
-	shingles := 0
+	mask := k - 1
+	pow2 := k&mask == 0
 	add := func(h uint64) {
-		shingles++
 		h = mix(h ^ m.seed)
-		b := (h & 0xffffffff) % k
+		var b uint64
+		if pow2 {
+			b = h & mask
+		} else {
+			b = (h & 0xffffffff) % k
+		}
 		v := uint32(h >> 32)
 		if v == emptyBin {
 			v--
@@ -106,41 +121,20 @@ func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
 			dst[b] = v
 		}
 	}
-	endWord := func() {
-		w[0], w[1], w[2] = w[1], w[2], cur
-		nw++
-		if nw >= 3 {
-			add(w[0]*0x9e3779b97f4a7c15 ^ w[1]*0xc2b2ae3d27d4eb4f ^ w[2])
-		}
-		cur = 14695981039346656037
-	}
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if c >= 0x80 || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
-			if c >= 'A' && c <= 'Z' {
-				c |= 0x20
-			}
-			cur ^= uint64(c)
-			cur *= 1099511628211
-			inWord = true
-		} else if inWord {
-			endWord()
-			inWord = false
-		}
-	}
-	if inWord {
-		endWord()
-	}
-	if shingles == 0 && nw > 0 {
+	if len(ws) < 3 {
+		var w [3]uint64
+		copy(w[3-len(ws):], ws)
 		add(w[0]*0x9e3779b97f4a7c15 ^ w[1]*0xc2b2ae3d27d4eb4f ^ w[2])
-	}
-	if shingles == 0 {
-		return dst
+	} else {
+		for i := 2; i < len(ws); i++ {
+			add(ws[i-2]*0x9e3779b97f4a7c15 ^ ws[i-1]*0xc2b2ae3d27d4eb4f ^ ws[i])
+		}
 	}
 	// Densify: an empty bin copies the first filled bin of a seeded
 	// sequence of probes (the same sequence for every text).
-	var filled [1024]bool
-	if m.bins <= len(filled) {
+	var arr [1024]bool
+	if m.bins <= len(arr) {
+		filled := arr[:m.bins]
 		for i, v := range dst {
 			filled[i] = v != emptyBin
 		}
@@ -211,12 +205,14 @@ type Near struct {
 	mh          *MinHash
 	threshold   float64
 	bands, rows int
-	buckets     map[uint64]int32 // band key -> first row in the bucket
-	file        *os.File
-	w           *bufio.Writer
-	n           int // signatures written
-	sig, other  []uint32
-	buf         []byte
+	// buckets maps a band key (32 bits: a collision only costs a signature
+	// comparison) to the first row in the bucket.
+	buckets    table[uint32]
+	file       *os.File
+	w          *bufio.Writer
+	n          int // signatures written
+	sig, other []uint32
+	buf        []byte
 }
 
 // NewNear returns a near-duplicate index for the threshold (Jaccard, in
@@ -237,26 +233,35 @@ func NewNear(threshold float64, perms int, dir string) (*Near, error) {
 	os.Remove(f.Name()) // unlinked: the space is freed on Close, even after a crash
 	b, r := Bands(threshold, perms)
 	return &Near{mh: NewMinHash(perms, 1), threshold: threshold, bands: b, rows: r,
-		buckets: map[uint64]int32{}, file: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+		file: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
 }
 
 // Add records text as the next row (rows are numbered from 0 in the order
 // of Add calls) and returns the earliest earlier row it nearly duplicates
 // with its estimated similarity, or -1. Empty texts are never duplicates.
 func (n *Near) Add(text string) (int, float64, error) {
-	row := n.n
 	n.sig = n.mh.Signature(text, n.sig)
+	return n.AddSignature(n.sig)
+}
+
+// MinHash returns the signature function, for computing signatures in
+// parallel before AddSignature.
+func (n *Near) MinHash() *MinHash { return n.mh }
+
+// AddSignature is Add with the text's signature (from MinHash) computed by
+// the caller. sig is not retained.
+func (n *Near) AddSignature(sig []uint32) (int, float64, error) {
+	row := n.n
 	match, sim := -1, 0.0
-	empty := n.sig[0] == math.MaxUint32
+	empty := len(sig) == 0 || sig[0] == math.MaxUint32
 	if !empty {
 		for b := 0; b < n.bands; b++ {
 			key := uint64(b+1) * 0x9e3779b97f4a7c15
-			for _, v := range n.sig[b*n.rows : (b+1)*n.rows] {
+			for _, v := range sig[b*n.rows : (b+1)*n.rows] {
 				key = mix(key ^ uint64(v))
 			}
-			first, ok := n.buckets[key]
-			if !ok {
-				n.buckets[key] = int32(row)
+			first, found := n.buckets.put(uint32(key^key>>32), int32(row))
+			if !found {
 				continue
 			}
 			if match >= 0 && int(first) >= match {
@@ -266,12 +271,12 @@ func (n *Near) Add(text string) (int, float64, error) {
 			if err != nil {
 				return -1, 0, err
 			}
-			if s := Similarity(n.sig, other); s >= n.threshold {
+			if s := Similarity(sig, other); s >= n.threshold {
 				match, sim = int(first), s
 			}
 		}
 	}
-	if err := n.write(n.sig); err != nil {
+	if err := n.write(sig); err != nil {
 		return -1, 0, err
 	}
 	return match, sim, nil
@@ -291,7 +296,7 @@ func (n *Near) read(row int) ([]uint32, error) {
 	if err := n.w.Flush(); err != nil {
 		return nil, err
 	}
-	size := 4 * len(n.sig)
+	size := 4 * n.mh.Perms()
 	if cap(n.buf) < size {
 		n.buf = make([]byte, size)
 	}
@@ -309,5 +314,8 @@ func (n *Near) read(row int) ([]uint32, error) {
 // Params returns the bands and rows per band in use.
 func (n *Near) Params() (bands, rows int) { return n.bands, n.rows }
 
-// Close removes the temporary file.
-func (n *Near) Close() error { return n.file.Close() }
+// Close removes the temporary file and releases the index's memory.
+func (n *Near) Close() error {
+	n.buckets.free()
+	return n.file.Close()
+}

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// words returns n pseudo-random words.
-func words(r *rand.Rand, n int) []string {
+// randWords returns n pseudo-random words.
+func randWords(r *rand.Rand, n int) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = fmt.Sprintf("w%d", r.IntN(5000))
@@ -42,7 +42,7 @@ func TestSignatureEstimatesJaccard(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	mh := NewMinHash(256, 7)
 	for _, edits := range []int{0, 5, 20, 60, 150} {
-		base := words(r, 200)
+		base := randWords(r, 200)
 		mod := append([]string(nil), base...)
 		for i := 0; i < edits; i++ {
 			mod[r.IntN(len(mod))] = fmt.Sprintf("x%d", r.IntN(1000))
@@ -81,7 +81,7 @@ func TestNearAndExact(t *testing.T) {
 	var texts []string
 	var wantNear, wantExact []int // rows planted as duplicates
 	for i := 0; i < 300; i++ {
-		texts = append(texts, strings.Join(words(r, 80), " "))
+		texts = append(texts, strings.Join(randWords(r, 80), " "))
 	}
 	// 20 exact copies, 20 near copies (1 word of 80 changed: Jaccard
 	// ~0.93), 20 distant edits (30 words changed: Jaccard ~0.3).
@@ -139,7 +139,7 @@ func TestNearAndExact(t *testing.T) {
 
 func BenchmarkSignature(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
-	text := strings.Join(words(r, 150), " ")
+	text := strings.Join(randWords(r, 150), " ")
 	mh := NewMinHash(64, 1)
 	var sig []uint32
 	b.SetBytes(int64(len(text)))

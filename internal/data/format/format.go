@@ -36,6 +36,36 @@ func (m Mapping) Apply(row map[string]any) {
 	}
 }
 
+// Format returns the format the mapping's canonical names imply
+// (instruction and output: alpaca; messages; conversations: sharegpt;
+// text; prompt and completion; chosen and rejected: preference; with
+// label: kto), or "" when they imply none.
+func (m Mapping) Format() record.Format {
+	if len(m) == 0 {
+		return ""
+	}
+	row := map[string]any{}
+	for k := range m {
+		switch k {
+		case "messages", "conversations":
+			row[k] = []any{}
+		case "label":
+			row[k] = true
+		default:
+			row[k] = ""
+		}
+	}
+	if _, ok := row["text"]; !ok && len(row) == 1 {
+		// A single mapped column other than text implies nothing.
+		for k := range row {
+			if k != "messages" && k != "conversations" {
+				return ""
+			}
+		}
+	}
+	return DetectRow(row)
+}
+
 // FieldError is a row whose field cannot be normalised.
 type FieldError struct {
 	Field string

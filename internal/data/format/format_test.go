@@ -159,6 +159,28 @@ func TestDetectRow(t *testing.T) {
 	}
 }
 
+func TestMappingFormat(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		m    Mapping
+		want record.Format
+	}{
+		{Mapping{"instruction": "q", "output": "a"}, record.Alpaca},
+		{Mapping{"text": "body"}, record.Text},
+		{Mapping{"prompt": "q", "completion": "a"}, record.Completion},
+		{Mapping{"prompt": "q", "chosen": "good", "rejected": "bad"}, record.Preference},
+		{Mapping{"messages": "turns", "label": "ok"}, record.KTO},
+		{Mapping{"conversations": "c"}, record.ShareGPT},
+		{Mapping{"input": "x"}, ""},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.m.Format(); got != tt.want {
+			t.Errorf("%v.Format() = %q, want %q", tt.m, got, tt.want)
+		}
+	}
+}
+
 func TestMappingAndErrors(t *testing.T) {
 	t.Parallel()
 	row := map[string]any{"q": "What?", "a": "That.", "extra": 1.0}

@@ -62,8 +62,7 @@ type Match struct {
 func Find(s string, dst []Match) []Match {
 	n0 := len(dst)
 	dst = findEmails(s, dst)
-	dst = findNumbers(s, dst)
-	dst = findIBANs(s, dst)
+	dst = findNumbers(s, dst) // and IBANs, in the same pass
 	dst = findIPv6(s, dst)
 	dst = findSecrets(s, dst)
 	found := dst[n0:]
@@ -210,6 +209,15 @@ func numSep(c byte) bool { return c == ' ' || c == '-' || c == '.' || c == '(' |
 func findNumbers(s string, dst []Match) []Match {
 	for i := 0; i < len(s); {
 		c := s[i]
+		if isUpper(c) {
+			if j, ok := ibanAt(s, i); ok {
+				dst = append(dst, Match{IBAN, i, j})
+				i = j
+				continue
+			}
+			i++
+			continue
+		}
 		start := i
 		if c == '+' || c == '(' {
 			if i+1 >= len(s) || !isDigit(s[i+1]) {
@@ -505,43 +513,35 @@ var ibanLen = map[string]int{
 	"VG": 24, "XK": 20,
 }
 
-func findIBANs(s string, dst []Match) []Match {
-	for i := 0; i+15 <= len(s); i++ {
-		if !isUpper(s[i]) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
-			continue
-		}
-		if i > 0 && isWordCh(s[i-1]) {
-			continue
-		}
-		want, ok := ibanLen[s[i:i+2]]
-		if !ok {
-			continue
-		}
-		var buf [34]byte
-		n, j := 0, i
-		for j < len(s) && n < want {
-			c := s[j]
-			if isDigit(c) || isUpper(c) {
-				buf[n] = c
-				n++
-				j++
-				continue
-			}
-			if c == ' ' && j+1 < len(s) && (isDigit(s[j+1]) || isUpper(s[j+1])) && n%4 == 0 {
-				j++
-				continue
-			}
-			break
-		}
-		if n != want || (j < len(s) && isWordCh(s[j])) {
-			continue
-		}
-		if mod97(buf[:n]) == 1 {
-			dst = append(dst, Match{IBAN, i, j})
-			i = j - 1
-		}
+// ibanAt reports whether an IBAN starts at s[i], and where it ends.
+func ibanAt(s string, i int) (int, bool) {
+	if i+15 > len(s) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || (i > 0 && isWordCh(s[i-1])) {
+		return 0, false
 	}
-	return dst
+	want, ok := ibanLen[s[i:i+2]]
+	if !ok {
+		return 0, false
+	}
+	var buf [34]byte
+	n, j := 0, i
+	for j < len(s) && n < want {
+		c := s[j]
+		if isDigit(c) || isUpper(c) {
+			buf[n] = c
+			n++
+			j++
+			continue
+		}
+		if c == ' ' && j+1 < len(s) && (isDigit(s[j+1]) || isUpper(s[j+1])) && n%4 == 0 {
+			j++
+			continue
+		}
+		break
+	}
+	if n != want || (j < len(s) && isWordCh(s[j])) {
+		return 0, false
+	}
+	return j, mod97(buf[:n]) == 1
 }
 
 // mod97 computes the IBAN checksum: the first four characters moved to the
@@ -624,29 +624,49 @@ func findIPv6(s string, dst []Match) []Match {
 // --- secrets
 
 func findSecrets(s string, dst []Match) []Match {
-	for _, p := range []string{"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA"} {
-		dst = findPrefixed(s, p, dst, func(i int) int {
-			j := i + 4
-			for j < len(s) && (isUpper(s[j]) || isDigit(s[j])) {
-				j++
-			}
-			if j-i != 20 || (j < len(s) && isWordCh(s[j])) {
-				return -1
-			}
-			return j
-		}, AWSKey)
+	// AWS access key ids: one scan for 'A', then the 4-letter prefix.
+	for off := 0; ; {
+		i := strings.IndexByte(s[off:], 'A')
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 1
+		if i+20 > len(s) || (i > 0 && isWordCh(s[i-1])) || !awsPrefix(s[i:i+4]) {
+			continue
+		}
+		j := i + 4
+		for j < len(s) && (isUpper(s[j]) || isDigit(s[j])) {
+			j++
+		}
+		if j-i != 20 || (j < len(s) && isWordCh(s[j])) {
+			continue
+		}
+		dst = append(dst, Match{AWSKey, i, j})
+		off = j
 	}
-	for _, p := range []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_"} {
-		dst = findPrefixed(s, p, dst, func(i int) int {
+	// GitHub tokens: ghp_ gho_ ghu_ ghs_ ghr_ (36 characters) and
+	// github_pat_ (fine-grained).
+	for off := 0; ; {
+		i := strings.Index(s[off:], "gh")
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 2
+		if i > 0 && isWordCh(s[i-1]) {
+			continue
+		}
+		if i+4 <= len(s) && s[i+3] == '_' && strings.IndexByte("pousr", s[i+2]) >= 0 {
 			j := i + 4
 			for j < len(s) && isAlnum(s[j]) {
 				j++
 			}
-			if j-i-4 != 36 || (j < len(s) && isWordCh(s[j])) {
-				return -1
+			if j-i-4 == 36 && (j >= len(s) || !isWordCh(s[j])) {
+				dst = append(dst, Match{GitHubToken, i, j})
+				off = j
 			}
-			return j
-		}, GitHubToken)
+		}
 	}
 	dst = findPrefixed(s, "github_pat_", dst, func(i int) int {
 		j := i + 11
@@ -690,6 +710,14 @@ func findSecrets(s string, dst []Match) []Match {
 		return len(s) // an unterminated key: redact to the end
 	}, PrivateKey)
 	return dst
+}
+
+func awsPrefix(p string) bool {
+	switch p {
+	case "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA":
+		return true
+	}
+	return false
 }
 
 func findPrefixed(s, prefix string, dst []Match, end func(i int) int, k Kind) []Match {

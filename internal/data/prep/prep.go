@@ -159,8 +159,10 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	case "", "none":
 	case "exact":
 		exact = dedup.NewExact()
+		defer exact.Close()
 	case "near":
 		exact = dedup.NewExact()
+		defer exact.Close()
 		var err error
 		if near, err = dedup.NewNear(cmpOr(o.NearThreshold, 0.9), 64, outDir); err != nil {
 			return st, err

@@ -5,6 +5,8 @@ package quality
 
 import (
 	"unicode/utf8"
+
+	"github.com/whetstone/whetstone/internal/data/words"
 )
 
 // NonPrintable returns the number of control characters in s other than
@@ -78,51 +80,38 @@ func Mojibake(s string) (n, first int) {
 // earlier n-gram of s (0 when s has fewer than minWords words). Words are
 // runs of letters, digits and non-ASCII bytes, compared case-insensitively.
 func Repetition(s string, n, minWords int) float64 {
-	if n < 1 {
-		n = 1
-	}
-	var ring [16]uint64
-	if n > len(ring) {
-		n = len(ring)
-	}
-	var set ngramSet
-	words, grams, repeats := 0, 0, 0
-	cur := uint64(14695981039346656037)
-	in := false
-	end := func() {
-		ring[words%len(ring)] = cur
-		words++
-		cur = 14695981039346656037
-		if words >= n {
-			h := uint64(0x9e3779b97f4a7c15)
-			for k := words - n; k < words; k++ {
-				h = (h ^ ring[k%len(ring)]) * 0xff51afd7ed558ccd
-				h ^= h >> 32
-			}
-			grams++
-			if !set.add(h) {
-				repeats++
-			}
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z') {
-			if c >= 'A' && c <= 'Z' {
-				c |= 0x20
-			}
-			cur = (cur ^ uint64(c)) * 1099511628211
-			in = true
-		} else if in {
-			end()
-			in = false
-		}
-	}
-	if in {
-		end()
-	}
-	if words < minWords || grams == 0 {
+	var set NgramSet
+	return set.Repetition(s, n, minWords)
+}
+
+// NgramSet is scratch space for Repetition; reusing one across calls
+// avoids allocations. The zero value is ready to use.
+type NgramSet struct{ ngramSet }
+
+// Repetition is Repetition using set's memory.
+func (set *NgramSet) Repetition(s string, n, minWords int) float64 {
+	var buf [256]uint64
+	return set.RepetitionWords(words.Hashes(s, buf[:0]), n, minWords)
+}
+
+// RepetitionWords is Repetition over the word hashes of package words.
+func (set *NgramSet) RepetitionWords(ws []uint64, n, minWords int) float64 {
+	n = min(max(n, 1), 16)
+	if len(ws) < minWords || len(ws) < n {
 		return 0
+	}
+	set.reset(len(ws))
+	grams, repeats := 0, 0
+	for end := n; end <= len(ws); end++ {
+		h := uint64(0x9e3779b97f4a7c15)
+		for _, w := range ws[end-n : end] {
+			h = (h ^ w) * 0xff51afd7ed558ccd
+			h ^= h >> 32
+		}
+		grams++
+		if !set.add(h) {
+			repeats++
+		}
 	}
 	return float64(repeats) / float64(grams)
 }
@@ -131,6 +120,21 @@ func Repetition(s string, n, minWords int) float64 {
 type ngramSet struct {
 	slots []uint64
 	n     int
+}
+
+// reset empties the set, sized for about n entries.
+func (s *ngramSet) reset(n int) {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if cap(s.slots) >= size && cap(s.slots) <= 4*size {
+		s.slots = s.slots[:size]
+		clear(s.slots)
+	} else {
+		s.slots = make([]uint64, size)
+	}
+	s.n = 0
 }
 
 // add inserts h and reports whether it was new. Zero is stored as 1.

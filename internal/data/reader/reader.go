@@ -111,6 +111,7 @@ func Open(path string, opts Options) (Reader, error) {
 	if kind == "" {
 		kind = KindOf(path)
 	}
+	comp := compression(path)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -123,6 +124,18 @@ func Open(path string, opts Options) (Reader, error) {
 	if st.IsDir() {
 		f.Close()
 		return nil, fmt.Errorf("open %s: is a folder", path)
+	}
+	if comp != "" {
+		if kind == Parquet {
+			f.Close()
+			return nil, fmt.Errorf("open %s: compressed Parquet files are not supported (Parquet compresses its pages itself)", path)
+		}
+		dr, err := decompress(comp, f)
+		if err != nil {
+			f.Close()
+			return nil, &Error{Path: path, Msg: fmt.Sprintf("%s: %v", comp, err), Fatal: true}
+		}
+		return NewStream(path, dr, kind, opts)
 	}
 	if kind == Parquet {
 		r, err := newParquet(path, f, st.Size())
@@ -177,8 +190,12 @@ func NewStream(path string, r io.Reader, kind Kind, opts Options) (Reader, error
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
 
-// KindOf returns the file type implied by path's extension.
+// KindOf returns the file type implied by path's extension (after a .gz or
+// .zst one).
 func KindOf(path string) Kind {
+	if compression(path) != "" {
+		path = strings.TrimSuffix(path, filepath.Ext(path))
+	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".csv":
 		return CSV

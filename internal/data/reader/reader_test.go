@@ -1,6 +1,8 @@
 package reader
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -291,5 +294,35 @@ func TestParquet(t *testing.T) {
 	_, _, err = readAll(t, write(t, "bad.parquet", "PAR1 not really PAR1"), Options{})
 	if err == nil || !strings.Contains(err.Error(), "Parquet") {
 		t.Errorf("corrupt parquet: %v", err)
+	}
+}
+
+func TestCompressed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	content := "{\"text\": \"one\"}\n{\"text\": \"two\"}\n{\"text\": \"caf\xe9\"}\n"
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(content))
+	zw.Close()
+	enc, _ := zstd.NewWriter(nil)
+	zst := enc.EncodeAll([]byte(content), nil)
+	for name, data := range map[string][]byte{"d.jsonl.gz": gz.Bytes(), "d.jsonl.zst": zst} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, data, 0o644)
+		rows, soft, err := readAll(t, p, Options{})
+		if err != nil || len(rows) != 2 || len(soft) != 1 || rows[1].Fields["text"] != "two" {
+			t.Errorf("%s: rows %v soft %v err %v", name, rows, soft, err)
+		}
+		var e *Error
+		if errors.As(soft[0], &e) && (e.Line != 3 || e.Column != 14) {
+			t.Errorf("%s: error %v", name, e)
+		}
+	}
+	// Not really gzip.
+	p := filepath.Join(dir, "bad.json.gz")
+	os.WriteFile(p, []byte("[{}]"), 0o644)
+	if _, err := Open(p, Options{}); err == nil || !strings.Contains(err.Error(), "gzip") {
+		t.Errorf("bad gzip: %v", err)
 	}
 }

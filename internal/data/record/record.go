@@ -214,9 +214,18 @@ func nonNil(ms []Message) []Message {
 	return ms
 }
 
-// Decode parses one canonical JSONL line of format f into r (reusing r's
-// slices).
+// Decode parses one canonical JSONL line of format f into r. A hand-written
+// parser handles the canonical layout; anything else (unknown keys, odd
+// values) goes through encoding/json, so the result is always what
+// encoding/json gives.
 func Decode(line []byte, f Format, r *Record) error {
+	if fastDecode(line, f, r) {
+		return nil
+	}
+	return decodeJSON(line, f, r)
+}
+
+func decodeJSON(line []byte, f Format, r *Record) error {
 	var w struct {
 		wire
 		Prompt json.RawMessage `json:"prompt,omitempty"`

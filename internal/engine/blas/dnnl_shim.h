@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if __has_include(<oneapi/dnnl/dnnl.h>)
+#if __has_include(<oneapi/dnnl/dnnl.h>) && !defined(WHET_NO_DNNL)
 #define WHET_HAVE_DNNL 1
 #endif
 

@@ -1,16 +1,21 @@
 package blas
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+
+	"github.com/whetstone/whetstone/internal/engine/blas/internal/kernel"
+)
 
 // Blocking of the pure-Go GEMM: C is computed in mc×nc blocks, each as a
 // sum over kc-long slices of k; inside a block, mr×nr tiles are accumulated
 // in registers from packed panels of A and B.
 const (
-	goMR = 4
-	goNR = 4
+	goMR = kernel.MR
+	goNR = kernel.NR
 	goKC = 256
 	goMC = 64
-	goNC = 1024
+	goNC = 512
 )
 
 // checkGemm panics with a descriptive message if the arguments of a GEMM
@@ -81,7 +86,9 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		return
 	}
 	// Packed B block (kc×nc, in nr-wide panels), shared by all workers.
-	bp := make([]float32, goKC*roundUp(min(n, goNC), goNR))
+	bpp := bPackPool.get(goKC * goNC)
+	defer bPackPool.put(bpp)
+	bp := *bpp
 	for jc := 0; jc < n; jc += goNC {
 		nc := min(goNC, n-jc)
 		ncPanels := (nc + goNR - 1) / goNR
@@ -96,7 +103,9 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 			mPanels := (m + goMR - 1) / goMR
 			if mPanels >= 2*workers() || mPanels >= ncPanels {
 				Parallel(mPanels, func(lo, hi int) {
-					ap := make([]float32, goKC*goMC)
+					app := aPackPool.get(goKC * goMC)
+					defer aPackPool.put(app)
+					ap := *app
 					for ip := lo * goMR; ip < min(hi*goMR, m); ip += goMC {
 						mc := min(goMC, min(hi*goMR, m)-ip)
 						packA(transA, alpha, a, lda, ip, mc, pc, kc, ap)
@@ -105,7 +114,9 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 				})
 			} else {
 				Parallel(ncPanels, func(lo, hi int) {
-					ap := make([]float32, goKC*goMC)
+					app := aPackPool.get(goKC * goMC)
+					defer aPackPool.put(app)
+					ap := *app
 					for ip := 0; ip < m; ip += goMC {
 						mc := min(goMC, m-ip)
 						packA(transA, alpha, a, lda, ip, mc, pc, kc, ap)
@@ -145,10 +156,11 @@ func packA(transA bool, alpha float32, a []float32, lda, i0, mc, p0, kc int, ap 
 			src := a[(p0+p)*lda+i0+ip:]
 			d := dst[p*goMR : p*goMR+goMR]
 			if rows == goMR {
-				d[0] = alpha * src[0]
-				d[1] = alpha * src[1]
-				d[2] = alpha * src[2]
-				d[3] = alpha * src[3]
+				s := src[:goMR:goMR]
+				d[0] = alpha * s[0]
+				d[1] = alpha * s[1]
+				d[2] = alpha * s[2]
+				d[3] = alpha * s[3]
 				continue
 			}
 			for r := range d {
@@ -169,7 +181,7 @@ func packB(transB bool, b []float32, ldb, p0, kc, j0, cols int, bp []float32) {
 			src := b[(p0+p)*ldb+j0:]
 			d := bp[p*goNR : p*goNR+goNR]
 			if cols == goNR {
-				d[0], d[1], d[2], d[3] = src[0], src[1], src[2], src[3]
+				copy(d, src[:goNR])
 				continue
 			}
 			for c := range d {
@@ -209,11 +221,11 @@ func macroKernel(mc, nc, kc int, ap, bp, c []float32, ldc, jpLo, jpHi int) {
 			rows := min(goMR, mc-i)
 			a := ap[i*kc : i*kc+goMR*kc]
 			if rows == goMR && cols == goNR {
-				kernel4x4(kc, a, b, c[i*ldc+j:], ldc)
+				kernel.Sgemm4x16(kc, a, b, c[i*ldc+j:], ldc)
 				continue
 			}
 			clear(tile[:])
-			kernel4x4(kc, a, b, tile[:], goNR)
+			kernel.Sgemm4x16(kc, a, b, tile[:], goNR)
 			for r := 0; r < rows; r++ {
 				for cc := 0; cc < cols; cc++ {
 					c[(i+r)*ldc+j+cc] += tile[r*goNR+cc]
@@ -223,58 +235,25 @@ func macroKernel(mc, nc, kc int, ap, bp, c []float32, ldc, jpLo, jpHi int) {
 	}
 }
 
-// kernel4x4 adds a(4×kc, packed k-major) · b(kc×4, packed k-major) to the
-// 4×4 tile of c at stride ldc.
-func kernel4x4(kc int, a, b, c []float32, ldc int) {
-	var c00, c01, c02, c03, c10, c11, c12, c13 float32
-	var c20, c21, c22, c23, c30, c31, c32, c33 float32
-	a = a[:kc*4]
-	b = b[:kc*4]
-	for p := 0; p < len(a); p += 4 {
-		aa := a[p : p+4 : p+4]
-		bb := b[p : p+4 : p+4]
-		b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
-		a0 := aa[0]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		a1 := aa[1]
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
-		a2 := aa[2]
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c22 += a2 * b2
-		c23 += a2 * b3
-		a3 := aa[3]
-		c30 += a3 * b0
-		c31 += a3 * b1
-		c32 += a3 * b2
-		c33 += a3 * b3
+func workers() int { return freeWorkers() }
+
+// bufPool recycles float32 buffers of one size class: get returns one of at
+// least n elements.
+type bufPool struct{ p sync.Pool }
+
+// Pools of the packed A blocks (one per worker) and B blocks.
+var aPackPool, bPackPool bufPool
+
+func (b *bufPool) get(n int) *[]float32 {
+	if s, ok := b.p.Get().(*[]float32); ok {
+		if cap(*s) >= n {
+			*s = (*s)[:n]
+			return s
+		}
+		b.p.Put(s)
 	}
-	r := c[0:4:4]
-	r[0] += c00
-	r[1] += c01
-	r[2] += c02
-	r[3] += c03
-	r = c[ldc : ldc+4 : ldc+4]
-	r[0] += c10
-	r[1] += c11
-	r[2] += c12
-	r[3] += c13
-	r = c[2*ldc : 2*ldc+4 : 2*ldc+4]
-	r[0] += c20
-	r[1] += c21
-	r[2] += c22
-	r[3] += c23
-	r = c[3*ldc : 3*ldc+4 : 3*ldc+4]
-	r[0] += c30
-	r[1] += c31
-	r[2] += c32
-	r[3] += c33
+	s := make([]float32, n)
+	return &s
 }
 
-func workers() int { return freeWorkers() }
+func (b *bufPool) put(s *[]float32) { b.p.Put(s) }

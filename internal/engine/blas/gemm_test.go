@@ -53,7 +53,7 @@ type gemmCase struct {
 
 func gemmCases() []gemmCase {
 	var cases []gemmCase
-	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 9, 33}, {65, 130, 257}, {129, 3, 300}, {2, 1030, 5}, {200, 70, 513}}
+	shapes := [][3]int{{1, 1, 1}, {1, 300, 70}, {70, 1, 300}, {1, 2000, 600}, {2000, 1, 600}, {3, 5, 7}, {4, 4, 4}, {17, 9, 33}, {65, 130, 257}, {129, 3, 300}, {2, 1030, 5}, {200, 70, 513}}
 	for _, s := range shapes {
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {

@@ -13,6 +13,9 @@ enum { whetRowMajor = 101, whetNoTrans = 111, whetTrans = 112 };
 typedef void (*whet_sgemm_fn)(int, int, int, int, int, int, float, const float *, int,
                               const float *, int, float, float *, int);
 static whet_sgemm_fn whet_cblas_sgemm;
+typedef void (*whet_sgemv_fn)(int, int, int, int, float, const float *, int, const float *, int, float,
+                              float *, int);
+static whet_sgemv_fn whet_cblas_sgemv;
 static void (*whet_set_num_threads)(int);
 static char *(*whet_get_corename)(void);
 static char *(*whet_get_config)(void);
@@ -22,10 +25,12 @@ static const char *whet_openblas_open(const char *lib) {
 	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) return dlerror();
 	whet_cblas_sgemm = (whet_sgemm_fn)dlsym(h, "cblas_sgemm");
+	whet_cblas_sgemv = (whet_sgemv_fn)dlsym(h, "cblas_sgemv");
 	whet_set_num_threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
 	whet_get_corename = (char *(*)(void))dlsym(h, "openblas_get_corename");
 	whet_get_config = (char *(*)(void))dlsym(h, "openblas_get_config");
-	if (whet_cblas_sgemm == NULL || whet_set_num_threads == NULL) return "cblas_sgemm or openblas_set_num_threads missing";
+	if (whet_cblas_sgemm == NULL || whet_cblas_sgemv == NULL || whet_set_num_threads == NULL)
+		return "cblas_sgemm, cblas_sgemv or openblas_set_num_threads missing";
 	return NULL;
 }
 
@@ -37,6 +42,12 @@ static void whet_sgemm(int transA, int transB, int m, int n, int k, float alpha,
                        const float *b, int ldb, float beta, float *c, int ldc) {
 	whet_cblas_sgemm(whetRowMajor, transA ? whetTrans : whetNoTrans, transB ? whetTrans : whetNoTrans,
 	                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// whet_sgemv: y = alpha·op(A)·x + beta·y, A rows×cols row-major.
+static void whet_sgemv(int trans, int rows, int cols, float alpha, const float *a, int lda, const float *x, int incx,
+                       float beta, float *y, int incy) {
+	whet_cblas_sgemv(whetRowMajor, trans ? whetTrans : whetNoTrans, rows, cols, alpha, a, lda, x, incx, beta, y, incy);
 }
 */
 import "C"
@@ -174,6 +185,10 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	if m == 1 || n == 1 {
+		gemv(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	splitGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, func(m, n int, a, b, c []float32) {
 		C.whet_sgemm(cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k), C.float(alpha),
 			(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), (*C.float)(unsafe.Pointer(&b[0])), C.int(ldb),
@@ -186,4 +201,60 @@ func cbool(b bool) C.int {
 		return 1
 	}
 	return 0
+}
+
+// gemv runs a GEMM with one row or one column of C as a matrix-vector
+// product (OpenBLAS 0.3.21's sgemm packs its operands even then, several
+// times slower), split into blocks of the output across cores.
+func gemv(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	// m == 1: c (1×n, stride 1) = alpha·op(B)ᵀ·a + beta·c, with a's k
+	// elements at stride 1 (or lda when transposed). op(B) is k×n; stored
+	// B is k×n (use Bᵀ: trans) or n×k (use B: no trans).
+	// n == 1: c (m×1, stride ldc) = alpha·op(A)·b + beta·c, the same with
+	// the roles of A and B swapped: op(A) is m×k; stored A is m×k (no
+	// trans) or k×m (trans); b's k elements at stride 1 (transB) or ldb.
+	var (
+		mat        []float32
+		ld         int
+		matTrans   bool
+		vec        []float32
+		incx, incy int
+		outs       int
+	)
+	if m == 1 {
+		mat, ld, matTrans, vec, incy, outs = b, ldb, !transB, a, 1, n
+		incx = 1
+		if transA {
+			incx = lda
+		}
+	} else {
+		mat, ld, matTrans, vec, incy, outs = a, lda, transA, b, ldc, m
+		incx = ldb
+		if transB {
+			incx = 1
+		}
+	}
+	// Stored matrix: outs×k (no trans, output i is row i) or k×outs (trans,
+	// output i is column i).
+	w := workers()
+	if 2*outs*k < 1<<20 {
+		w = 1
+	}
+	const align = 16
+	chunk := roundUp((outs+w-1)/w, align)
+	Parallel((outs+chunk-1)/chunk, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			o0 := p * chunk
+			no := min(chunk, outs-o0)
+			var sub []float32
+			rows, cols := no, k
+			if matTrans {
+				sub, rows, cols = mat[o0:], k, no
+			} else {
+				sub = mat[o0*ld:]
+			}
+			C.whet_sgemv(cbool(matTrans), C.int(rows), C.int(cols), C.float(alpha), (*C.float)(unsafe.Pointer(&sub[0])), C.int(ld),
+				(*C.float)(unsafe.Pointer(&vec[0])), C.int(incx), C.float(beta), (*C.float)(unsafe.Pointer(&c[o0*incy])), C.int(incy))
+		}
+	})
 }

@@ -13,3 +13,6 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // Name returns the name of the Sgemm backend: "go" in this build.
 func Name() string { return "go" }
+
+// OpenBLASError returns why OpenBLAS is not used: this build has no cgo.
+func OpenBLASError() error { return errNoCgo }

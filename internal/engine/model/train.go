@@ -32,10 +32,10 @@ type loraActs struct {
 }
 
 type layerActs struct {
-	hIn, xn1, q, k, v, att, h2, xn2, gate, up, act []float32
-	rstd1, rstd2, lse                              []float32
-	qPre, kPre, rstdQ, rstdK                       []float32 // Qwen3 q/k norm
-	lora                                           [7]loraActs
+	hIn, xn1, q, k, v, att, h2, xn2, gate, up, act, sig []float32
+	rstd1, rstd2, lse                                   []float32
+	qPre, kPre, rstdQ, rstdK                            []float32 // Qwen3 q/k norm
+	lora                                                [7]loraActs
 }
 
 type workspace struct {
@@ -73,7 +73,7 @@ func (m *Model) workspace(B, T int, backward bool) *workspace {
 		a := &w.layers[i]
 		a.hIn, a.xn1, a.q, a.k, a.v = f(a.hIn, N*D), f(a.xn1, N*D), f(a.q, N*qd), f(a.k, N*kd), f(a.v, N*kd)
 		a.att, a.h2, a.xn2 = f(a.att, N*qd), f(a.h2, N*D), f(a.xn2, N*D)
-		a.gate, a.up, a.act = f(a.gate, N*I), f(a.up, N*I), f(a.act, N*I)
+		a.gate, a.up, a.act, a.sig = f(a.gate, N*I), f(a.up, N*I), f(a.act, N*I), f(a.sig, N*I)
 		a.rstd1, a.rstd2, a.lse = f(a.rstd1, N), f(a.rstd2, N), f(a.lse, N*c.NumAttentionHeads)
 		if m.Layers[i].QNorm != nil {
 			a.qPre, a.kPre, a.rstdQ, a.rstdK = f(a.qPre, N*qd), f(a.kPre, N*kd), f(a.rstdQ, N*c.NumAttentionHeads), f(a.rstdK, N*c.NumKeyValueHeads)
@@ -269,7 +269,7 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		nn.RMSNorm(a.xn2, a.rstd2, a.h2, L.MLPNorm.Data, N, D, eps)
 		linearFwd(&L.Gate, a.gate, a.xn2, N, &a.lora[4], b.Train, seed+5, nil)
 		linearFwd(&L.Up, a.up, a.xn2, N, &a.lora[5], b.Train, seed+6, nil)
-		nn.SwiGLU(a.act, a.gate, a.up)
+		nn.SwiGLUSaved(a.act, a.sig, a.gate, a.up)
 		linearFwd(&L.Down, h, a.act, N, &a.lora[6], b.Train, seed+7, nil)
 		nn.Add(h, a.h2)
 	}
@@ -289,7 +289,7 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		_ = dact
 		dA := w.dx[:N*I]
 		w.linearBwd(&L.Down, dA, dh, a.act, N, &a.lora[6], false)
-		nn.SwiGLUBackward(w.dgate, w.dup, dA, a.gate, a.up)
+		nn.SwiGLUBackwardSaved(w.dgate, w.dup, dA, a.gate, a.up, a.sig)
 		dxn2 := w.dx[:N*D]
 		w.linearBwd(&L.Gate, dxn2, w.dgate, a.xn2, N, &a.lora[4], false)
 		w.linearBwd(&L.Up, dxn2, w.dup, a.xn2, N, &a.lora[5], true)

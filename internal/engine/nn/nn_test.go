@@ -103,6 +103,15 @@ func TestSwiGLUGrad(t *testing.T) {
 	SwiGLUBackward(dg, du, R, g, u)
 	checkGrad(t, "dgate", g, dg, loss)
 	checkGrad(t, "dup", u, du, loss)
+	sig, y2, dg2, du2 := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	SwiGLU(y, g, u)
+	SwiGLUSaved(y2, sig, g, u)
+	SwiGLUBackwardSaved(dg2, du2, R, g, u, sig)
+	for i := range y {
+		if math.Abs(float64(y2[i]-y[i])) > 1e-6 || math.Abs(float64(dg2[i]-dg[i])) > 1e-6 || math.Abs(float64(du2[i]-du[i])) > 1e-6 {
+			t.Fatalf("saved-sigmoid variant differs at %d", i)
+		}
+	}
 }
 
 // naiveAttention is the textbook O(T²) reference.

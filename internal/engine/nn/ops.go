@@ -274,3 +274,27 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 		}
 	})
 }
+
+// SwiGLUSaved is SwiGLU that also stores sigmoid(gate) in sig for
+// SwiGLUBackwardSaved, which then needs no exponentials.
+func SwiGLUSaved(out, sig, gate, up []float32) {
+	parallelRows(len(out), 1<<13, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			s := sigmoid32(gate[i])
+			sig[i] = s
+			out[i] = gate[i] * s * up[i]
+		}
+	})
+}
+
+// SwiGLUBackwardSaved is SwiGLUBackward from the sigmoid saved by
+// SwiGLUSaved. dgate may alias dout.
+func SwiGLUBackwardSaved(dgate, dup, dout, gate, up, sig []float32) {
+	parallelRows(len(dout), 1<<13, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g, s, d := gate[i], sig[i], dout[i]
+			dup[i] = d * g * s
+			dgate[i] = d * up[i] * s * (1 + g*(1-s))
+		}
+	})
+}

@@ -33,7 +33,10 @@ type BenchResult struct {
 	LossFirst    float64
 	LossLast     float64
 	MatmulGFLOPs float64 // model matmul FLOPs per step / time per step
-	PeakRSS      int64   // bytes, VmHWM of the process
+	// CPUPerStep is process CPU seconds (all threads) per timed step: on a
+	// shared machine it shows the work done independently of the load.
+	CPUPerStep float64
+	PeakRSS    int64 // bytes, VmHWM of the process
 }
 
 // SyntheticBatch is the reference's deterministic token pattern:
@@ -107,7 +110,11 @@ func Bench(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer) (Ben
 	opt.WeightDecay = 0.01
 	fmt.Fprintf(w, "method=%s trainable_params=%d seq=%d batch=%d bf16=%v backend=%s\n", c.Method, ntrain, c.Seq, c.Batch, c.BF16, nn.CurrentBackend().Name())
 	var total time.Duration
+	var cpu0 time.Duration
 	for s := 0; s < c.Steps; s++ {
+		if s == 1 {
+			cpu0 = cpuTime()
+		}
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
@@ -137,6 +144,7 @@ func Bench(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer) (Ben
 		}
 		fmt.Fprintf(w, "step %d loss=%.6f time=%.3fs%s\n", s, loss, dt.Seconds(), note)
 	}
+	r.CPUPerStep = (cpuTime() - cpu0).Seconds() / float64(c.Steps-1)
 	r.SecPerStep = total.Seconds() / float64(c.Steps-1)
 	r.TokensPerS = float64(c.Batch*c.Seq) / r.SecPerStep
 	r.MatmulGFLOPs = MatmulFLOPs(m, c.Batch, c.Seq, c.Method == "full") / r.SecPerStep / 1e9

@@ -71,7 +71,7 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 		trainable *= L
 		e.Optimizer = trainable * 4 * 4
 	}
-	perTokLayer := 5*D + 2*qd + 2*kd + 3*I + 2 + nh + loraPerTok
+	perTokLayer := 5*D + 2*qd + 2*kd + 4*I + 2 + nh + loraPerTok
 	if c.ModelType == "qwen3" {
 		perTokLayer += qd + kd + nh + nkv
 	}

@@ -38,6 +38,20 @@ type Params struct {
 	// stored in tokenizer_config.json (the template a fine-tune was trained
 	// with).
 	ChatTemplate string
+	// MaxShardBytes splits the weights into model-0000N-of-0000M.safetensors
+	// files with a model.safetensors.index.json, as transformers does, when
+	// they exceed it. Defaults to DefaultMaxShardBytes.
+	MaxShardBytes int64
+}
+
+// DefaultMaxShardBytes is transformers' default max_shard_size (5 GB).
+const DefaultMaxShardBytes = 5_000_000_000
+
+func cmpOr(a, b int64) int64 {
+	if a > 0 {
+		return a
+	}
+	return b
 }
 
 // Write writes the model folder to dir.
@@ -75,30 +89,7 @@ func Write(ctx context.Context, dir string, p *Params) error {
 			return err
 		}
 	}
-	var ts []safetensors.Tensor
-	for _, name := range p.Weights.Names() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		x, shape, err := p.Weights.Float32(name)
-		if err != nil {
-			return fmt.Errorf("load %s: %w", name, err)
-		}
-		data, err := safetensors.ConvertF32(x, dt)
-		if err != nil {
-			return fmt.Errorf("convert %s: %w", name, err)
-		}
-		ts = append(ts, safetensors.Tensor{Name: name, DType: dt, Shape: shape, Data: data})
-	}
-	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		return err
-	}
-	if err := safetensors.Write(f, ts, map[string]string{"format": "pt"}); err != nil {
-		f.Close()
-		return fmt.Errorf("write model.safetensors: %w", err)
-	}
-	return f.Close()
+	return writeWeights(ctx, dir, p.Weights, dt, cmpOr(p.MaxShardBytes, DefaultMaxShardBytes))
 }
 
 func setChatTemplate(dir, tmpl string) error {

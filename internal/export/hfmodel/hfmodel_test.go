@@ -1,8 +1,10 @@
 package hfmodel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -77,13 +79,24 @@ func TestMergedMatchesAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dt := range []safetensors.DType{safetensors.F32, safetensors.BF16} {
-		t.Run(string(dt), func(t *testing.T) {
+	for _, tc := range []struct {
+		dt    safetensors.DType
+		shard int64
+	}{{safetensors.F32, 0}, {safetensors.BF16, 0}, {safetensors.F32, 300_000}} {
+		dt := tc.dt
+		t.Run(fmt.Sprintf("%s-shard%d", dt, tc.shard), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "merged")
-			if err := Write(context.Background(), dir, &Params{BaseDir: base, Weights: m, DType: dt, ChatTemplate: "{{ messages }}"}); err != nil {
+			if err := Write(context.Background(), dir, &Params{BaseDir: base, Weights: m, DType: dt, ChatTemplate: "{{ messages }}", MaxShardBytes: tc.shard}); err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range []string{"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json"} {
+			weights := "model.safetensors"
+			if tc.shard > 0 {
+				weights = "model.safetensors.index.json"
+				if _, err := os.Stat(filepath.Join(dir, "model-00004-of-00004.safetensors")); err != nil {
+					t.Error("expected 4 shards of at most 300 kB for the 1 MB model")
+				}
+			}
+			for _, f := range []string{"config.json", weights, "tokenizer.model", "tokenizer_config.json"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 					t.Errorf("merged folder lacks %s", f)
 				}
@@ -122,5 +135,35 @@ func TestMergedMatchesAdapter(t *testing.T) {
 				t.Errorf("training chat template not stored: %v", tc["chat_template"])
 			}
 		})
+	}
+}
+
+// TestStreamedFileMatchesWriter checks the streaming writer against
+// safetensors.Write byte for byte.
+func TestStreamedFileMatchesWriter(t *testing.T) {
+	t.Parallel()
+	base := filepath.Join(repoRoot(t), "..", "shared", "assets", "models", "stories260K")
+	st, err := safetensors.OpenDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	if err := writeWeights(context.Background(), dir, stSource{st}, safetensors.BF16, DefaultMaxShardBytes); err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	for _, n := range st.Names() {
+		x, shape, _ := st.Float32(n)
+		b, _ := safetensors.ConvertF32(x, safetensors.BF16)
+		ts = append(ts, safetensors.Tensor{Name: n, DType: safetensors.BF16, Shape: shape, Data: b})
+	}
+	var want bytes.Buffer
+	if err := safetensors.Write(&want, ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("streamed file (%d bytes) differs from safetensors.Write (%d bytes)", len(got), want.Len())
 	}
 }

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestContract(t *testing.T) {
 
 func TestReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
-	p := filepath.Join(t.TempDir(), "whet.db")
+	p := filepath.Join(t.TempDir(), "odd ?name#%20", "whet.db")
 	db, err := Open(ctx, p)
 	if err != nil {
 		t.Fatal(err)
@@ -39,5 +40,8 @@ func TestReopenKeepsData(t *testing.T) {
 	defer db.Close()
 	if _, err := db.GetJob(ctx, "job_1"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Errorf("database not at %s: %v", p, err)
 	}
 }

@@ -158,9 +158,12 @@ func Parse(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("trainer_spec.model_type: unknown value %d", int(m.Trainer.ModelType))
 	}
 	n := len(m.Pieces)
-	for name, id := range map[string]int{"unk_id": m.Trainer.UnkID, "bos_id": m.Trainer.BOSID, "eos_id": m.Trainer.EOSID, "pad_id": m.Trainer.PadID} {
-		if id < -1 || id >= n {
-			return nil, fmt.Errorf("trainer_spec.%s: %d out of range [-1, %d)", name, id, n)
+	for _, f := range []struct {
+		name string
+		id   int
+	}{{"unk_id", m.Trainer.UnkID}, {"bos_id", m.Trainer.BOSID}, {"eos_id", m.Trainer.EOSID}, {"pad_id", m.Trainer.PadID}} {
+		if f.id < -1 || f.id >= n {
+			return nil, fmt.Errorf("trainer_spec.%s: %d out of range [-1, %d)", f.name, f.id, n)
 		}
 	}
 	return m, nil

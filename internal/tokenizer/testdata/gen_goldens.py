@@ -14,8 +14,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ASSETS = os.path.normpath(os.path.join(HERE, "../../../../shared/assets"))
 TOK = os.path.join(ASSETS, "tokenizers")
 SPM = os.path.normpath(os.path.join(HERE, "../../../../shared/tools/reference/tok/spm_encode.py"))
-HF = {"gpt2": f"{TOK}/gpt2", "smollm2-135m": f"{TOK}/smollm2-135m", "qwen3": f"{TOK}/qwen3"}
-SP = {"stories260K": f"{ASSETS}/models/stories260K", "llama2-spm": f"{TOK}/llama2-spm"}
+HF = {"gpt2": f"{TOK}/gpt2", "smollm2-135m": f"{TOK}/smollm2-135m", "qwen3": f"{TOK}/qwen3",
+      "llama-legacy": f"{HERE}/llama-legacy", "llama-metaspace": f"{HERE}/llama-metaspace",
+      "llama3-style": f"{HERE}/llama3-style"}
+SP = {"stories260K": f"{ASSETS}/models/stories260K", "llama2-spm": f"{TOK}/llama2-spm",
+      "spm-unigram": f"{HERE}/spm-unigram", "spm-bpe-nfkc": f"{HERE}/spm-bpe-nfkc"}
 BIG = f"{ASSETS}/datasets/llama-factory/wiki_demo.txt"
 
 
@@ -56,6 +59,14 @@ def main():
             ids = run(kind, path, bf.name, False, a.reftok)[0]
             sums[name] = {"count": len(ids), "sha256": hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()}
     os.unlink(bf.name)
+    # Added-token flags: own text set, HF only.
+    added_texts = os.path.join(HERE, "added_texts.jsonl")
+    for name in ("added-bytelevel", "added-legacy"):
+        plain = run("hf", f"{HERE}/{name}", added_texts, False, a.reftok)
+        special = run("hf", f"{HERE}/{name}", added_texts, True, a.reftok)
+        with open(os.path.join(HERE, f"{name}.golden.jsonl"), "w") as g:
+            for p, s in zip(plain, special):
+                g.write(json.dumps({"plain": p, "special": s}, separators=(",", ":")) + "\n")
     with open(os.path.join(HERE, "big.sha256.json"), "w") as g:
         json.dump({"file": "datasets/llama-factory/wiki_demo.txt", "ids": sums}, g, indent=1)
         g.write("\n")

@@ -51,7 +51,8 @@ func roundMagic(t float32) float32 {
 	return (t + magic) - magic
 }
 
-// Exp sets dst[i] = Exp32(x[i]) for i < len(x); dst may alias x.
+// Exp sets dst[i] = Exp32(x[i]) for i < len(x); dst may alias x. With cgo
+// it runs a vectorized C loop computing the same values.
 func Exp(dst, x []float32) {
 	dst = dst[:len(x)]
 	each(len(x), func(lo, hi int) { expSlice(dst[lo:hi], x[lo:hi]) })
@@ -60,6 +61,14 @@ func Exp(dst, x []float32) {
 // expSlice is Exp32 over a slice with the common path written inline, so
 // the loop body has no call and independent elements overlap.
 func expSlice(dst, x []float32) {
+	if native && len(x) > 0 {
+		expNative(dst[:len(x)], x)
+		return
+	}
+	expGo(dst, x)
+}
+
+func expGo(dst, x []float32) {
 	const (
 		log2e = 1.44269504088896341
 		ln2Hi = 0.693359375
@@ -85,22 +94,101 @@ func expSlice(dst, x []float32) {
 	}
 }
 
-// Sigmoid returns 1/(1+e⁻ˣ) in float32.
+// Sigmoid returns 1/(1+e⁻ˣ) in float32, from e = Exp32(-|x|) so it
+// neither overflows nor loses the small tail.
 func Sigmoid(x float32) float32 {
+	e := Exp32(negAbs(x))
 	if x >= 0 {
-		return 1 / (1 + Exp32(-x))
+		return 1 / (1 + e)
 	}
-	e := Exp32(x)
 	return e / (1 + e)
 }
 
-// SiLU sets dst[i] = x[i]·sigmoid(x[i]) for i < len(x); dst may alias x.
+func negAbs(x float32) float32 {
+	if x < 0 {
+		return x
+	}
+	return -x
+}
+
+// Sigmoids sets dst[i] = Sigmoid(x[i]) for i < len(x); dst may alias x.
+func Sigmoids(dst, x []float32) {
+	dst = dst[:len(x)]
+	each(len(x), func(lo, hi int) {
+		d, xx := dst[lo:hi], x[lo:hi]
+		if native {
+			sigmoidNative(d, xx)
+			return
+		}
+		sigmoidGo(d, xx)
+	})
+}
+
+func sigmoidGo(d, x []float32) {
+	for i, v := range x {
+		d[i] = Sigmoid(v)
+	}
+}
+
+// SiLU sets dst[i] = x[i]·Sigmoid(x[i]) for i < len(x); dst may alias x.
 func SiLU(dst, x []float32) {
 	dst = dst[:len(x)]
 	each(len(x), func(lo, hi int) {
 		d, xx := dst[lo:hi], x[lo:hi]
-		for i, v := range xx {
-			d[i] = v * Sigmoid(v)
+		if native {
+			siluNative(d, xx)
+			return
 		}
+		siluGo(d, xx)
 	})
+}
+
+func siluGo(d, x []float32) {
+	for i, v := range x {
+		d[i] = v * Sigmoid(v)
+	}
+}
+
+// SiLUMul sets dst[i] = SiLU(g[i])·u[i] for i < len(g), the SwiGLU
+// activation of a gate g and up projection u; dst may alias g or u.
+func SiLUMul(dst, g, u []float32) {
+	dst, u = dst[:len(g)], u[:len(g)]
+	each(len(g), func(lo, hi int) {
+		d, gg, uu := dst[lo:hi], g[lo:hi], u[lo:hi]
+		if native {
+			siluMulNative(d, gg, uu)
+			return
+		}
+		siluMulGo(d, gg, uu)
+	})
+}
+
+func siluMulGo(d, g, u []float32) {
+	for i, v := range g {
+		d[i] = v * Sigmoid(v) * u[i]
+	}
+}
+
+// SwiGLUBackward sets, for y = SiLU(g)·u and upstream gradient dy,
+// du[i] = dy[i]·SiLU(g[i]) and dg[i] = dy[i]·u[i]·s·(1 + g[i]·(1 − s)) with
+// s = Sigmoid(g[i]), for i < len(g). Outputs may alias inputs.
+func SwiGLUBackward(dg, du, dy, g, u []float32) {
+	n := len(g)
+	dg, du, dy, u = dg[:n], du[:n], dy[:n], u[:n]
+	each(n, func(lo, hi int) {
+		if native {
+			swigluBackwardNative(dg[lo:hi], du[lo:hi], dy[lo:hi], g[lo:hi], u[lo:hi])
+			return
+		}
+		swigluBackwardGo(dg[lo:hi], du[lo:hi], dy[lo:hi], g[lo:hi], u[lo:hi])
+	})
+}
+
+func swigluBackwardGo(dg, du, dy, g, u []float32) {
+	for i, v := range g {
+		y, uu := dy[i], u[i]
+		s := Sigmoid(v)
+		du[i] = y * (v * s)
+		dg[i] = y * uu * (s * (1 + v*(1-s)))
+	}
 }

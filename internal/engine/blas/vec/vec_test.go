@@ -194,3 +194,84 @@ func BenchmarkDot(b *testing.B) {
 		Dot(x, x)
 	}
 }
+
+// TestNativeMatchesGo checks that the C loops (cgo builds) give bit-for-bit
+// the values of the Go loops (pure-Go builds), on ordinary values, every
+// special range and in place.
+func TestNativeMatchesGo(t *testing.T) {
+	if !native {
+		t.Skip("pure-Go build: no C loops")
+	}
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 7))
+	var x []float32
+	for range 5000 {
+		x = append(x, (rng.Float32()*2-1)*30)
+	}
+	for v := float32(-110); v < 95; v += 0.0731 {
+		x = append(x, v)
+	}
+	inf := float32(math.Inf(1))
+	x = append(x, 0, float32(math.Copysign(0, -1)), float32(math.NaN()), inf, -inf, 88, 88.0001, 88.7228, -87.33654, -87.3366, -103.97, -104)
+	n := len(x)
+	g, u, dy := x, randVec(rng, n, 3), randVec(rng, n, 2)
+	same := func(name string, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+				t.Fatalf("%s(%v): C %v (%#x), Go %v (%#x)", name, x[i], got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			}
+		}
+	}
+	c, w := make([]float32, n), make([]float32, n)
+	expNative(c, x)
+	expGo(w, x)
+	same("exp", c, w)
+	sigmoidNative(c, x)
+	sigmoidGo(w, x)
+	same("sigmoid", c, w)
+	siluNative(c, x)
+	siluGo(w, x)
+	same("silu", c, w)
+	siluMulNative(c, g, u)
+	siluMulGo(w, g, u)
+	same("silumul", c, w)
+	c2, w2 := make([]float32, n), make([]float32, n)
+	swigluBackwardNative(c, c2, dy, g, u)
+	swigluBackwardGo(w, w2, dy, g, u)
+	same("swiglu dg", c, w)
+	same("swiglu du", c2, w2)
+	// In place.
+	inPlace := append([]float32(nil), x...)
+	Exp(inPlace, inPlace)
+	expGo(w, x)
+	same("exp in place", inPlace, w)
+}
+
+func TestSwiGLU(t *testing.T) {
+	t.Parallel()
+	// Against float64 formulas and a central finite difference of
+	// y = SiLU(g)·u.
+	g := []float32{-20, -3, -0.7, 0, 0.4, 2.5, 15}
+	u := []float32{1.5, -2, 0.3, 1, -1, 0.25, 2}
+	dy := []float32{0.5, 1, -1, 2, 0.1, -0.3, 1}
+	y := make([]float32, len(g))
+	SiLUMul(y, g, u)
+	dg, du := make([]float32, len(g)), make([]float32, len(g))
+	SwiGLUBackward(dg, du, dy, g, u)
+	silu := func(v float64) float64 { return v / (1 + math.Exp(-v)) }
+	for i := range g {
+		gv, uv, dv := float64(g[i]), float64(u[i]), float64(dy[i])
+		if want := silu(gv) * uv; math.Abs(float64(y[i])-want) > 1e-6*math.Max(1, math.Abs(want)) {
+			t.Errorf("SiLUMul(%v, %v) = %v, want %v", gv, uv, y[i], want)
+		}
+		if want := dv * silu(gv); math.Abs(float64(du[i])-want) > 1e-6*math.Max(1, math.Abs(want)) {
+			t.Errorf("du at g=%v: %v, want %v", gv, du[i], want)
+		}
+		const h = 1e-6
+		want := dv * uv * (silu(gv+h) - silu(gv-h)) / (2 * h)
+		if math.Abs(float64(dg[i])-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Errorf("dg at g=%v: %v, want %v", gv, dg[i], want)
+		}
+	}
+}

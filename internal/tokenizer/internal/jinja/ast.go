@@ -242,3 +242,11 @@ type dictExpr struct {
 
 func (n *dictExpr) nodeType() string { return "dict" }
 func (n *dictExpr) exprNode()        {}
+
+// generationNode is transformers' {% generation %} block: rendered as its body; RenderSpans reports
+// where its output landed (Whetstone patch).
+type generationNode struct {
+	body []node
+}
+
+func (n *generationNode) nodeType() string { return "generation" }

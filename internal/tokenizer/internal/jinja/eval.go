@@ -47,6 +47,8 @@ type evaluator struct {
 	scope    *scope
 	builtins *scope
 	output   strings.Builder
+	// spans collects the output ranges of {% generation %} blocks; only the top-level evaluator has it.
+	spans *[][2]int
 }
 
 func (e *evaluator) execNodes(nodes []node) error {
@@ -92,6 +94,16 @@ func (e *evaluator) execNode(n node) error {
 
 	case *filterBlockNode:
 		return e.execFilterBlock(nd)
+
+	case *generationNode:
+		start := e.output.Len()
+		if err := e.execNodes(nd.body); err != nil {
+			return err
+		}
+		if e.spans != nil {
+			*e.spans = append(*e.spans, [2]int{start, e.output.Len()})
+		}
+		return nil
 
 	case *breakNode:
 		return errBreak

@@ -891,14 +891,13 @@ func applyTrimming(segs []segment) {
 
 		switch {
 		case seg.trimLeft:
-			for j := i - 1; j >= 0; j-- {
-				if segs[j].kind == segText {
-					segs[j].text = trimTrailingWhitespace(segs[j].text)
-					break
-				}
+			// Whetstone patch: only the text right before the tag (Jinja2 strips the data token
+			// adjacent to the tag, not text before an intervening {{ }}).
+			if j := i - 1; j >= 0 && segs[j].kind == segText {
+				segs[j].text = trimTrailingWhitespace(segs[j].text)
 			}
 		case applyDefaults:
-			for j := i - 1; j >= 0; j-- {
+			for j := i - 1; j >= 0 && j == i-1; j-- {
 				if segs[j].kind == segText {
 					// Treat the very first text segment in the
 					// template as if it were preceded by a newline
@@ -926,14 +925,11 @@ func applyTrimming(segs []segment) {
 
 		switch {
 		case seg.trimRight:
-			for j := i + 1; j < len(segs); j++ {
-				if segs[j].kind == segText {
-					segs[j].text = trimLeadingWhitespace(segs[j].text)
-					break
-				}
+			if j := i + 1; j < len(segs) && segs[j].kind == segText {
+				segs[j].text = trimLeadingWhitespace(segs[j].text)
 			}
 		case applyDefaults:
-			for j := i + 1; j < len(segs); j++ {
+			for j := i + 1; j < len(segs) && j == i+1; j++ {
 				if segs[j].kind == segText {
 					segs[j].text = trimBlockNewline(segs[j].text)
 					break
@@ -1116,7 +1112,8 @@ func (p *templateParser) parseUntil(stopKeywords ...string) ([]node, error) {
 					return nil, fmt.Errorf("line %d: unclosed generation block", seg.line)
 				}
 				p.advance()
-				nodes = append(nodes, body...)
+				// Whetstone patch: keep the block so renders can report its output span.
+				nodes = append(nodes, &generationNode{body: body})
 
 			default:
 				return nil, fmt.Errorf("line %d: unknown statement %q", seg.line, keyword)

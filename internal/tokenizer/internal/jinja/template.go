@@ -47,10 +47,23 @@ func (t *Template) RenderValues(data map[string]Value) (string, error) {
 
 // =============================================================================
 
+// RenderSpans is RenderValues that also returns the byte ranges of the output written inside
+// {% generation %} blocks at the top level of the template (Whetstone patch).
+func (t *Template) RenderSpans(data map[string]Value) (string, [][2]int, error) {
+	var spans [][2]int
+	out, err := renderSpans(t.nodes, data, &spans)
+	return out, spans, err
+}
+
 // render executes the AST with the given data and returns the result.
 func render(nodes []node, data map[string]Value) (string, error) {
+	return renderSpans(nodes, data, nil)
+}
+
+func renderSpans(nodes []node, data map[string]Value, spans *[][2]int) (string, error) {
 	e := evaluator{
 		output: strings.Builder{},
+		spans:  spans,
 	}
 
 	// Use the cached builtins scope directly. The scope is initialized

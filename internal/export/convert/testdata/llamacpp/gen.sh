@@ -50,7 +50,12 @@ stories=$root/../shared/assets/models/stories260K
 golden "$stories" stories260K \
   $py "$ref/tok/spm_encode.py" --model "$stories/tokenizer.model" --in "$here/texts.jsonl" --add-special --out
 
-# The small random Qwen2-style model the integration test rebuilds with the same command.
-$py "$ref/make_model.py" $(cat "$here/qwen2-tiny.args") --out "$tmp/qwen2" >/dev/null
+# Small random models (exporttest.Qwen2Tiny, exporttest.LlamaK256) that the integration test rebuilds in Go.
+gomodel() { (cd "$root" && WHET_WRITE_MODEL="$1=$2" go test -tags "integration gen" -count=1 -run TestWriteModel ./internal/export/convert/ >/dev/null); }
+gomodel qwen2-tiny "$tmp/qwen2"
 golden "$tmp/qwen2" qwen2-tiny \
   node "$tokref/encode.mjs" --tokenizer "$tmp/qwen2/tokenizer.json" --in "$here/texts.jsonl" --add-special --out
+
+gomodel llama-k256 "$tmp/k256"
+golden "$tmp/k256" llama-k256 \
+  $py "$ref/tok/spm_encode.py" --model "$tmp/k256/tokenizer.model" --in "$here/texts.jsonl" --add-special --out

@@ -1,0 +1,164 @@
+//go:build cgo && !noblas
+
+// Vectorized element-wise kernels for vec_cgo.go. Each computes exactly what
+// the Go code in exp.go computes (same operations in the same order, no
+// contraction into FMAs: -std=c11 implies -ffp-contract=off, checked below), so cgo and pure-Go builds give
+// identical results. target_clones has GCC emit AVX-512, AVX2 and baseline
+// versions, picked at load time.
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vec.h"
+
+#if !defined(__STRICT_ANSI__)
+#error "vec.c must be compiled in ISO C mode (-std=c11) so GCC does not fuse a*b+c into FMAs"
+#endif
+
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// exp_fast is Exp32's common path, valid for -87.33654 <= x <= 88.0.
+static inline float exp_fast(float x) {
+	const float log2e = 1.44269504088896341f, ln2hi = 0.693359375f, ln2lo = -2.12194440e-4f;
+	const float magic = 12582912.0f;
+	float n = (x * log2e + magic) - magic;
+	float r = x - n * ln2hi;
+	r = r - n * ln2lo;
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	int32_t bits = ((int32_t)n + 127) << 23;
+	float s;
+	memcpy(&s, &bits, 4);
+	return p * s;
+}
+
+// exp_slow is Exp32 outside the fast range (NaN, overflow, subnormal).
+static float exp_slow(float x) {
+	if (x != x) return x;
+	if (x > 88.72283f) return INFINITY;
+	if (x < -103.97208f) return 0.0f;
+	if (x < -87.33654f) return (float)exp((double)x);
+	// 88.0 < x <= 88.72283: 2^n may overflow alone.
+	const float log2e = 1.44269504088896341f, ln2hi = 0.693359375f, ln2lo = -2.12194440e-4f;
+	const float magic = 12582912.0f;
+	float n = (x * log2e + magic) - magic;
+	float r = x - n * ln2hi;
+	r = r - n * ln2lo;
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	int32_t ni = (int32_t)n;
+	float s;
+	if (ni > 127) {
+		int32_t bits = (ni + 126) << 23;
+		memcpy(&s, &bits, 4);
+		return p * 2.0f * s;
+	}
+	int32_t bits = (ni + 127) << 23;
+	memcpy(&s, &bits, 4);
+	return p * s;
+}
+
+static inline int in_fast(float x) { return x >= -87.33654f && x <= 88.0f; }
+
+static inline float exp_any(float v) {
+	float c = v < -87.33654f ? -87.33654f : (v > 88.0f ? 88.0f : v);
+	return exp_fast(c == c ? c : 0.0f);
+}
+
+// sigmoid_of computes 1/(1+e^-v) from e = Exp32(-|v|), as Go's Sigmoid.
+static inline float sigmoid_of(float v, float e) { return v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e); }
+
+static inline float neg_abs(float v) { return v < 0.0f ? v : -v; }
+
+// Work goes in blocks of BLOCK elements whose inputs are first copied to
+// the stack, so outputs may alias inputs. In each block a branch-free loop
+// (it vectorizes) runs the fast path on clamped inputs, then a second loop
+// patches the rare elements outside the fast range.
+#define BLOCK 512
+
+CLONES void whet_exp(float *dst, const float *x, size_t n) {
+	float xl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(xl, x + b, m * sizeof(float));
+		float *d = dst + b;
+		for (size_t i = 0; i < m; i++) d[i] = exp_any(xl[i]);
+		for (size_t i = 0; i < m; i++)
+			if (!in_fast(xl[i])) d[i] = exp_slow(xl[i]);
+	}
+}
+
+CLONES void whet_sigmoid(float *dst, const float *x, size_t n) {
+	float xl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(xl, x + b, m * sizeof(float));
+		float *d = dst + b;
+		for (size_t i = 0; i < m; i++) d[i] = sigmoid_of(xl[i], exp_any(neg_abs(xl[i])));
+		for (size_t i = 0; i < m; i++)
+			if (!in_fast(neg_abs(xl[i]))) d[i] = sigmoid_of(xl[i], exp_slow(neg_abs(xl[i])));
+	}
+}
+
+CLONES void whet_silu(float *dst, const float *x, size_t n) {
+	float xl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(xl, x + b, m * sizeof(float));
+		float *d = dst + b;
+		for (size_t i = 0; i < m; i++) d[i] = xl[i] * sigmoid_of(xl[i], exp_any(neg_abs(xl[i])));
+		for (size_t i = 0; i < m; i++)
+			if (!in_fast(neg_abs(xl[i]))) d[i] = xl[i] * sigmoid_of(xl[i], exp_slow(neg_abs(xl[i])));
+	}
+}
+
+CLONES void whet_silu_mul(float *dst, const float *g, const float *u, size_t n) {
+	float gl[BLOCK], ul[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(gl, g + b, m * sizeof(float));
+		memcpy(ul, u + b, m * sizeof(float));
+		float *d = dst + b;
+		for (size_t i = 0; i < m; i++) d[i] = gl[i] * sigmoid_of(gl[i], exp_any(neg_abs(gl[i]))) * ul[i];
+		for (size_t i = 0; i < m; i++)
+			if (!in_fast(neg_abs(gl[i]))) d[i] = gl[i] * sigmoid_of(gl[i], exp_slow(neg_abs(gl[i]))) * ul[i];
+	}
+}
+
+// swiglu_bw: s = sigmoid(g); du = dy·(g·s); dg = (dy·u)·(s·(1 + g·(1 - s))).
+static inline void swiglu_bw(float *dg, float *du, float dy, float g, float u, float s) {
+	*du = dy * (g * s);
+	*dg = dy * u * (s * (1.0f + g * (1.0f - s)));
+}
+
+CLONES void whet_swiglu_backward(float *dg, float *du, const float *dy, const float *g, const float *u, size_t n) {
+	float yl[BLOCK], gl[BLOCK], ul[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(yl, dy + b, m * sizeof(float));
+		memcpy(gl, g + b, m * sizeof(float));
+		memcpy(ul, u + b, m * sizeof(float));
+		float *dgb = dg + b, *dub = du + b;
+		for (size_t i = 0; i < m; i++) {
+			float v = gl[i];
+			float s = sigmoid_of(v, exp_any(neg_abs(v)));
+			dub[i] = yl[i] * (v * s);
+			dgb[i] = yl[i] * ul[i] * (s * (1.0f + v * (1.0f - s)));
+		}
+		for (size_t i = 0; i < m; i++) {
+			float v = gl[i];
+			if (!in_fast(neg_abs(v))) swiglu_bw(&dgb[i], &dub[i], yl[i], v, ul[i], sigmoid_of(v, exp_slow(neg_abs(v))));
+		}
+	}
+}

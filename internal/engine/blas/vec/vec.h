@@ -1,0 +1,7 @@
+#include <stddef.h>
+
+void whet_exp(float *dst, const float *x, size_t n);
+void whet_sigmoid(float *dst, const float *x, size_t n);
+void whet_silu(float *dst, const float *x, size_t n);
+void whet_silu_mul(float *dst, const float *g, const float *u, size_t n);
+void whet_swiglu_backward(float *dg, float *du, const float *dy, const float *g, const float *u, size_t n);

@@ -1,0 +1,29 @@
+//go:build cgo && !noblas
+
+package vec
+
+/*
+#cgo CFLAGS: -O3 -std=c11
+#cgo LDFLAGS: -lm
+#include "vec.h"
+*/
+import "C"
+
+import "unsafe"
+
+// native reports that the C loops in vec.c are compiled in.
+const native = true
+
+func fp(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }
+
+func expNative(dst, x []float32) { C.whet_exp(fp(dst), fp(x), C.size_t(len(x))) }
+
+func sigmoidNative(dst, x []float32) { C.whet_sigmoid(fp(dst), fp(x), C.size_t(len(x))) }
+
+func siluNative(dst, x []float32) { C.whet_silu(fp(dst), fp(x), C.size_t(len(x))) }
+
+func siluMulNative(dst, g, u []float32) { C.whet_silu_mul(fp(dst), fp(g), fp(u), C.size_t(len(g))) }
+
+func swigluBackwardNative(dg, du, dy, g, u []float32) {
+	C.whet_swiglu_backward(fp(dg), fp(du), fp(dy), fp(g), fp(u), C.size_t(len(g)))
+}

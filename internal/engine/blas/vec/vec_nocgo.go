@@ -1,0 +1,11 @@
+//go:build !cgo || noblas
+
+package vec
+
+const native = false
+
+func expNative(dst, x []float32)                      { panic("unreachable") }
+func sigmoidNative(dst, x []float32)                  { panic("unreachable") }
+func siluNative(dst, x []float32)                     { panic("unreachable") }
+func siluMulNative(dst, g, u []float32)               { panic("unreachable") }
+func swigluBackwardNative(dg, du, dy, g, u []float32) { panic("unreachable") }
