@@ -406,7 +406,11 @@ try {
     const run = page.locator(`.run-page[data-job-id="${cancelledID}"]`);
     await run.waitFor();
     // the DAG is drawn with its edges (a straight edge has no height, so count rather than wait for visibility)
-    await page.waitForFunction(() => document.querySelectorAll('.run-graph .react-flow__edge').length >= 3);
+    await page.waitForFunction(() => document.querySelectorAll('.run-graph .react-flow__edge').length >= 3).catch(async (e) => {
+      const n = await page.locator('.run-graph .react-flow__node').count();
+      const ed = await page.locator('.run-graph .react-flow__edge').count();
+      throw new Error(`${e.message}\n     url ${page.url()}, ${n} nodes and ${ed} edges in the run graph`);
+    });
     assert((await page.locator('.run-graph .agent-node').count()) >= 2, 'DAG nodes drawn');
     await page.getByRole('button', { name: 'Cancel run' }).click();
     await page.waitForFunction((id) => document.querySelector(`.run-page[data-job-id="${id}"]`)?.dataset.status === 'cancelled', cancelledID, { timeout: 30_000 });
