@@ -459,6 +459,18 @@ try {
     assert(!(await page.locator('.banner.error').count()), 'every template agent exists on the server');
     assert(!(await page.locator('.agent-node.unknown').count()), 'no unknown agents');
     await shot('editor-template');
+    // Export the pipeline as YAML (a download), clear the canvas, import the file: the same graph comes back.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export YAML' }).click()]);
+    const file = path.join(os.tmpdir(), `whet-e2e-${process.pid}.yaml`);
+    await dl.saveAs(file);
+    const text = fs.readFileSync(file, 'utf8');
+    assert(/^name: lora-finetune$/m.test(text) && text.includes('agent: train') && text.includes('- from: prep'), `exported YAML:\n${text}`);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 0);
+    await page.locator('input[type=file][aria-label="Import pipeline file"]').setInputFiles(file);
+    await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 6);
+    await edgeCount(6);
+    fs.rmSync(file, { force: true });
     await page.getByRole('button', { name: 'Clear' }).click();
     for (const a of ['dataset', 'validate']) {
       await page.locator(`.palette-item[data-agent="${a}"]`).focus();
