@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -70,5 +71,42 @@ func TestGetJobJSONMatchesGetJob(t *testing.T) {
 	}
 	if _, err := db.GetJobJSON(ctx, "job_none"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown job: err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestGetJobJSONEscaping checks strings and times against encoding/json,
+// and a job without nodes.
+func TestGetJobJSONEscaping(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "plain", "q\"b\\s/", "<a&b>", "ctl\x00\x01\x1f\x7f\b\f\n\r\t", "é 😀 \u2028\u2029", "bad\xff\xfeutf8\xe2\x82"} {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+	for _, ns := range []int64{0, 1, 1_000_000_000, 1764169445123456789, 1764169445100000000} {
+		want, _ := json.Marshal(time.Unix(0, ns).UTC())
+		if got := appendTime(nil, sql.NullInt64{Int64: ns, Valid: true}); !bytes.Equal(got, want) {
+			t.Errorf("appendTime(%d) = %s, want %s", ns, got, want)
+		}
+	}
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "whet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	j := &store.Job{ID: "job_2", Name: "bad\xffname\u2028", Status: store.Pending, CreatedAt: time.Unix(1764169445, 0)}
+	if err := db.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetJobJSON(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := db.GetJob(ctx, j.ID)
+	want, _ := json.Marshal(job)
+	if want = append(want, '\n'); !bytes.Equal(got, want) {
+		t.Errorf("GetJobJSON = %s, want %s", got, want)
 	}
 }
