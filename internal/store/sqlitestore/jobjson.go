@@ -22,18 +22,18 @@ const nodeJSONCols = `id, agent, params, status, attempts, max_attempts, started
 // with store.Job and store.Node.
 func (db *DB) GetJobJSON(ctx context.Context, id string) ([]byte, error) {
 	q := db.rd()
-	var jobID, name, status, spec, workDir, errMsg string
+	var jobID, name, status, spec, errMsg string
 	var created int64
 	var started, finished sql.NullInt64
-	err := q.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id).
-		Scan(&jobID, &name, &status, &spec, &workDir, &errMsg, &created, &started, &finished)
+	err := q.queryRow(ctx, `SELECT id, name, status, spec, error, created_at, started_at, finished_at FROM jobs WHERE id = ?`, id).
+		Scan(&jobID, &name, &status, &spec, &errMsg, &created, &started, &finished)
 	if err != nil {
 		return nil, notFound("job", id, err)
 	}
 	if spec != "" && !json.Valid([]byte(spec)) {
 		return nil, fmt.Errorf("get job %q: spec: invalid JSON", id)
 	}
-	b := make([]byte, 0, 1024+2*len(spec))
+	b := make([]byte, 0, 2048+2*len(spec))
 	b = append(b, `{"job_id":`...)
 	b = appendString(b, jobID)
 	b = append(b, `,"name":`...)
