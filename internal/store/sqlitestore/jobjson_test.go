@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -42,7 +41,7 @@ func TestGetJobJSONMatchesGetJob(t *testing.T) {
 		if _, _, err := tx.ClaimNode(ctx, &store.ClaimParams{JobID: j.ID, NodeID: "a", Owner: "w", Now: now, LeaseUntil: now.Add(time.Minute)}); err != nil {
 			return err
 		}
-		if _, err := tx.FinishNode(ctx, &store.FinishNodeParams{JobID: j.ID, NodeID: "a", Owner: "w", Status: store.Succeeded, Outputs: outs, At: now.Add(time.Second)}); err != nil {
+		if _, err := tx.FinishNode(ctx, &store.FinishNodeParams{JobID: j.ID, NodeID: "a", Owner: "w", Status: store.Succeeded, Outputs: outs, Cached: true, At: now.Add(time.Second)}); err != nil {
 			return err
 		}
 		_, _, err := tx.ClaimNode(ctx, &store.ClaimParams{JobID: j.ID, NodeID: "b", Owner: "w", Now: now, LeaseUntil: now.Add(time.Minute)})
@@ -64,7 +63,7 @@ func TestGetJobJSONMatchesGetJob(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("GetJobJSON:\n%s\nwant json.Marshal(GetJob):\n%s", got, want)
 	}
-	for _, s := range []string{`"outputs":[{"type":"dataset"`, `"status":"running"`, `"outputs":[]`, `"finished_at":null`} {
+	for _, s := range []string{`"outputs":[{"type":"dataset"`, `"status":"running"`, `"outputs":[]`, `"finished_at":null`, `"cached":true`} {
 		if !bytes.Contains(got, []byte(s)) {
 			t.Errorf("GetJobJSON lacks %s: %s", s, got)
 		}
@@ -86,7 +85,7 @@ func TestGetJobJSONEscaping(t *testing.T) {
 	}
 	for _, ns := range []int64{0, 1, 1_000_000_000, 1764169445123456789, 1764169445100000000} {
 		want, _ := json.Marshal(time.Unix(0, ns).UTC())
-		if got := appendTime(nil, sql.NullInt64{Int64: ns, Valid: true}); !bytes.Equal(got, want) {
+		if got := appendTime(nil, ns); !bytes.Equal(got, want) {
 			t.Errorf("appendTime(%d) = %s, want %s", ns, got, want)
 		}
 	}
