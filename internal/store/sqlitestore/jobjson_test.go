@@ -109,3 +109,16 @@ func TestGetJobJSONEscaping(t *testing.T) {
 		t.Errorf("GetJobJSON = %s, want %s", got, want)
 	}
 }
+
+// FuzzAppendString checks appendString against encoding/json.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "a", "<&>", "\u2028", "\xff", "é\x00\"\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
