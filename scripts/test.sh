@@ -14,8 +14,11 @@ scripts/install-deps.sh
 log "services"
 scripts/services.sh
 
-log "go vet"
-go vet ./...
+log "go vet, gofmt, go mod tidy"
+go vet -tags integration ./...
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+[ -z "$unformatted" ] || { echo "gofmt needed:"; echo "$unformatted"; exit 1; }
+go mod tidy -diff
 log "pure-Go build (CGO_ENABLED=0)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/whet
 

@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/whetstone/whetstone/internal/assets"
 )
 
 func TestExportCommand(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	args := []string{"--model", filepath.Join(assets(t), "models", "stories260K"), "--adapter", "../../internal/export/peft/testdata/stories260K-lora",
+	args := []string{"--model", filepath.Join(assets.Dir(t), "models", "stories260K"), "--adapter", "../../internal/export/peft/testdata/stories260K-lora",
 		"--format", "gguf", "--format", "merged", "--type", "q8_0,f16", "--dtype", "f32", "--out", out, "--json"}
 	if err := runExport(context.Background(), args, stdio{in: strings.NewReader(""), out: &stdout, err: &stderr}); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
@@ -35,8 +37,8 @@ func TestExportCommand(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"--out", out},
-		{"--model", filepath.Join(assets(t), "models", "stories260K"), "--out", out, "--type", "q3_k"},
-		{"--model", filepath.Join(assets(t), "models", "stories260K"), "--out", out, "--format", "adapter"},
+		{"--model", filepath.Join(assets.Dir(t), "models", "stories260K"), "--out", out, "--type", "q3_k"},
+		{"--model", filepath.Join(assets.Dir(t), "models", "stories260K"), "--out", out, "--format", "adapter"},
 	} {
 		if err := runExport(context.Background(), bad, stdio{in: strings.NewReader(""), out: &stdout, err: &stderr}); err == nil {
 			t.Errorf("%v: no error", bad)

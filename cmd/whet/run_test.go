@@ -9,18 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/whetstone/whetstone/internal/store"
 )
 
-func repoRoot(t testing.TB) string {
-	d, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		d = filepath.Dir(d)
-	}
-}
+func repoRoot(t testing.TB) string { return assets.RepoRoot(t) }
 
 // whet runs the command in-process from the repository root and returns
 // its exit code, stdout and stderr.

@@ -7,25 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func assets(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "assets")
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-}
+	"github.com/whetstone/whetstone/internal/assets"
+)
 
 func TestTokenizeCommand(t *testing.T) {
 	t.Parallel()
-	qwen := filepath.Join(assets(t), "tokenizers", "qwen3")
+	qwen := filepath.Join(assets.Dir(t), "tokenizers", "qwen3")
 	tests := []struct {
 		name string
 		args []string
@@ -36,7 +24,7 @@ func TestTokenizeCommand(t *testing.T) {
 		{"not-a-text-object", []string{"--tokenizer", qwen}, "{\"a\": 1}\n", "[4913,64,788,220,16,92]\n"},
 		{"decode", []string{"--tokenizer", qwen, "--decode"}, "[9707,1879]\n[13048,220,151645]\n", "Hello world\nHi <|im_end|>\n"},
 		{"decode-skip-json", []string{"--tokenizer", qwen, "--decode", "--skip-special-tokens", "--json"}, "[13048,198,151645]\n", "\"Hi\\n\"\n"},
-		{"bos", []string{"--tokenizer", filepath.Join(assets(t), "models", "stories260K"), "--add-special-tokens"}, "hello\n", "[1,281,306,414]\n"},
+		{"bos", []string{"--tokenizer", filepath.Join(assets.Dir(t), "models", "stories260K"), "--add-special-tokens"}, "hello\n", "[1,281,306,414]\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,7 +46,7 @@ func TestTokenizeCommand(t *testing.T) {
 
 func TestChatTemplateCommand(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(assets(t), "tokenizers", "qwen2.5-instruct-config")
+	dir := filepath.Join(assets.Dir(t), "tokenizers", "qwen2.5-instruct-config")
 	var out, errb bytes.Buffer
 	in := `{"messages": [{"role": "user", "content": "hi"}]}`
 	if err := runChatTemplate(context.Background(), []string{"--tokenizer", dir, "--generation-prompt"}, stdio{in: strings.NewReader(in), out: &out, err: &errb}); err != nil {
@@ -88,7 +76,7 @@ func TestTokenizeCommandGolden(t *testing.T) {
 		want.WriteString(plain + "\n")
 	}
 	var out, errb bytes.Buffer
-	dir := filepath.Join(assets(t), "tokenizers", "smollm2-135m")
+	dir := filepath.Join(assets.Dir(t), "tokenizers", "smollm2-135m")
 	if err := runTokenize(context.Background(), []string{"--tokenizer", dir}, stdio{in: bytes.NewReader(texts), out: &out, err: &errb}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package api is Whetstone's REST API under /api/v1: jobs, datasets,
 // models, event streams and the agent palette, described by OpenAPI 3.1 at
-// /openapi.json with browsable docs at /docs. Errors are RFC 9457 problem
+// /openapi.json with browsable docs at /docs (docs.go, rendered server-side,
+// self-contained). Errors are RFC 9457 problem
 // documents; problem (errors.go) is the only place that maps errors to
 // HTTP statuses.
 package api
@@ -57,6 +58,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Whetstone API", s.Version)
 	cfg.CreateHooks = nil // no $schema links in bodies
+	cfg.DocsPath = ""     // huma's page loads its renderer from a CDN; ours is self-contained
 	// pipeline.Node and store.Node would share the name "Node".
 	cfg.Components.Schemas = huma.NewMapRegistry("#/components/schemas/", func(t reflect.Type, hint string) string {
 		name := huma.DefaultSchemaNamer(t, hint)
@@ -71,6 +73,7 @@ func (s *Server) Handler() http.Handler {
 	cfg.Info.Description = "Run LLM fine-tuning pipelines (DAGs of agents) on a durable queue and stream their events."
 	api := humago.New(mux, cfg)
 	s.routes(api)
+	mux.Handle("GET /docs", docsHandler(api.OpenAPI()))
 	if s.Web != nil {
 		mux.Handle("/", s.Web)
 	}

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"mime"
 	"net/http"
 	"reflect"
@@ -36,7 +38,34 @@ type submitOutput struct {
 	}
 }
 
-type jobOutput struct{ Body *store.Job }
+// rawJSONOutput is a JSON body encoded by the handler.
+type rawJSONOutput struct {
+	ContentType string `header:"Content-Type"`
+	Body        []byte
+}
+
+// jobJSONer is the optional store capability behind GET /jobs/{id}: the
+// job encoded as json.Marshal would encode GetJob's, followed by a newline
+// (sqlitestore.DB has it).
+type jobJSONer interface {
+	GetJobJSON(ctx context.Context, id string) ([]byte, error)
+}
+
+// jobJSON returns job id as JSON.
+func (s *Server) jobJSON(ctx context.Context, id string) ([]byte, error) {
+	if js, ok := s.Store.(jobJSONer); ok {
+		return js.GetJobJSON(ctx, id)
+	}
+	j, err := s.Store.GetJob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("encode job %q: %w", id, err)
+	}
+	return append(b, '\n'), nil
+}
 
 type idInput struct {
 	ID string `path:"id" maxLength:"100"`
@@ -172,15 +201,22 @@ func (s *Server) routes(api huma.API) {
 			return out, nil
 		})
 
-	huma.Register(api, huma.Operation{OperationID: "get-job", Method: http.MethodGet, Path: prefix + "/jobs/{id}", Tags: tags("jobs"),
-		Summary: "Get a job and its nodes"},
-		func(ctx context.Context, in *idInput) (*jobOutput, error) {
-			j, err := s.Store.GetJob(ctx, in.ID)
-			if err != nil {
-				return nil, s.problem(ctx, err)
-			}
-			return &jobOutput{Body: j}, nil
-		})
+	// The hottest read: the body is the encoded store.Job, built by the store
+	// without decoding params and outputs when it can (jobJSONer); the
+	// OpenAPI response keeps the Job schema.
+	getJob := huma.Operation{OperationID: "get-job", Method: http.MethodGet, Path: prefix + "/jobs/{id}", Tags: tags("jobs"),
+		Summary: "Get a job and its nodes"}
+	huma.Register(api, getJob, func(ctx context.Context, in *idInput) (*rawJSONOutput, error) {
+		b, err := s.jobJSON(ctx, in.ID)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return &rawJSONOutput{ContentType: "application/json", Body: b}, nil
+	})
+	ok := api.OpenAPI().Paths[getJob.Path].Get.Responses["200"]
+	ok.Headers = nil
+	ok.Content = map[string]*huma.MediaType{"application/json": {
+		Schema: api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[*store.Job](), true, "Job")}}
 
 	huma.Register(api, huma.Operation{OperationID: "cancel-job", Method: http.MethodDelete, Path: prefix + "/jobs/{id}", Tags: tags("jobs"),
 		Summary: "Cancel a job", Description: "Running agents stop within seconds. 409 when the job already ended."},

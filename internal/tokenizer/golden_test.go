@@ -12,28 +12,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/google/go-cmp/cmp"
 )
 
 // assetsDir returns ../shared/assets relative to the repository root.
-func assetsDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	return filepath.Join(dir, "..", "shared", "assets")
-}
+func assetsDir(tb testing.TB) string { return assets.Dir(tb) }
 
 // tokenizerDirs maps golden names to model folders under the assets.
 var tokenizerDirs = map[string]string{

@@ -85,6 +85,7 @@ async function test(name, fn) {
     console.log(`ok   ${name} (${Date.now() - t0} ms)`);
   } catch (e) {
     results.push({ name, ok: false, err: e });
+    await page?.screenshot({ path: path.join(shots, `FAILED-${results.length}.png`) }).catch(() => {});
     console.log(`FAIL ${name} (${Date.now() - t0} ms)\n     ${String(e?.stack ?? e).split('\n').slice(0, 6).join('\n     ')}`);
   }
 }
@@ -128,19 +129,6 @@ const api = async (p, init) => {
 const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name });
 const edgeCount = (n) => page.waitForFunction((n) => document.querySelectorAll('.react-flow__edge').length === n, n, { timeout: 5000 });
 const shot = async (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
-
-async function bigDataset() {
-  const rows = JSON.parse(fs.readFileSync(assetFile, 'utf8'));
-  const out = [];
-  for (let k = 0; k < 20; k++) for (const r of rows) out.push({ ...r, instruction: k ? `${r.instruction} (variant ${k})` : r.instruction });
-  const form = new FormData();
-  form.append('name', 'alpaca-x20');
-  form.append('file', new Blob([JSON.stringify(out)], { type: 'application/json' }), 'alpaca_x20.json');
-  const r = await fetch(`${base}/api/v1/datasets/upload`, { method: 'POST', body: form });
-  const d = await r.json();
-  assert(r.status === 201 && d.dataset_id, `upload of the large dataset: ${r.status} ${JSON.stringify(d)}`);
-  return d.dataset_id;
-}
 
 let agents = [];
 let datasetID = '';
@@ -192,79 +180,95 @@ try {
     await ok.locator('a').click();
     await page.getByRole('heading', { name: 'Sample records' }).waitFor();
     await shot('dataset');
+    // Profiling runs the dataset agent on the upload and shows its profile report.
+    await page.getByRole('button', { name: 'Profile this dataset' }).click();
+    await page.waitForURL(/\/runs\/[^/]+$/);
+    await page.waitForFunction(() => document.querySelector('.run-page')?.dataset.status === 'succeeded', null, { timeout: 60_000 });
+    await page.locator('.report-card[data-report-name="profile"] table').first().waitFor();
   });
 
-  const pick = (pred) => agents.find(pred);
-  const types = (ports) => (ports ?? []).map((p) => p.type);
-  // A dataset source (no inputs, dataset output) and a consumer of datasets that makes a report.
-  const source = pick((a) => !(a.inputs ?? []).length && types(a.outputs).includes('dataset'));
-  const checker =
-    pick((a) => a.name === 'validate') ?? pick((a) => types(a.inputs).includes('dataset') && types(a.outputs).includes('report'));
-
-  await test('build a pipeline by dragging agents and connecting ports', async () => {
-    assert(source && checker, `need a dataset source and a dataset checker among ${agents.map((a) => a.name)}`);
-    await nav('Editor').click();
-    if (await page.getByRole('button', { name: 'Clear' }).isEnabled()) await page.getByRole('button', { name: 'Clear' }).click();
-    const canvas = page.locator('.canvas');
-    const box = await canvas.boundingBox();
-    await page.locator(`.palette-item[data-agent="${source.name}"]`).dragTo(canvas, { targetPosition: { x: 160, y: box.height / 2 - 60 } });
-    await page.locator(`.palette-item[data-agent="${checker.name}"]`).dragTo(canvas, { targetPosition: { x: 520, y: box.height / 2 - 60 } });
-    const srcNode = page.locator(`.agent-node[data-node-id="${source.name}-1"]`);
-    const chkNode = page.locator(`.agent-node[data-node-id="${checker.name}-1"]`);
-    await srcNode.waitFor();
-    await chkNode.waitFor();
-
-    // An incompatible connection is refused while dragging: a report output onto a dataset input.
-    const reportOut = chkNode.locator('.react-flow__handle.source[data-port-type="report"]');
-    const dsIn = chkNode.locator('.react-flow__handle.target[data-port-type="dataset"]').first();
-    if (await reportOut.count()) {
-      const a = await reportOut.first().boundingBox();
-      const b = await srcNode.boundingBox();
-      await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
-      await page.mouse.down();
-      await page.mouse.move(b.x + 20, b.y + 20, { steps: 8 });
-      await page.mouse.move(b.x + 5, b.y + b.height / 2, { steps: 4 });
-      await page.mouse.up();
-      await page.waitForTimeout(300);
-      assert((await page.locator('.react-flow__edge').count()) === 0, 'report→node connection was refused');
-    }
-
-    const out = srcNode.locator('.react-flow__handle.source[data-port-type="dataset"]').first();
-    const a = await out.boundingBox();
-    const b = await dsIn.boundingBox();
+  const byName = (n) => agents.find((a) => a.name === n);
+  const source = byName('dataset');
+  const checker = byName('validate');
+  const prep = byName('preprocess');
+  const trainer = byName('train');
+  const model = '../shared/assets/models/stories260K'; // relative to whet serve's work dir (the repo root)
+  const canvas = page.locator('.canvas');
+  const node = (id) => page.locator(`.agent-node[data-node-id="${id}"]`);
+  const handle = (id, dir, type) => node(id).locator(`.react-flow__handle.${dir === 'out' ? 'source' : 'target'}[data-port-type="${type}"]`).first();
+  async function drag(fromLoc, toLoc) {
+    const a = await fromLoc.boundingBox();
+    const b = await toLoc.boundingBox();
     await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
     await page.mouse.down();
     await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 10 });
-    // while hovering a compatible handle, it is marked valid
-    await page.locator('.react-flow__handle.valid').first().waitFor({ timeout: 3000 }).catch(() => {});
     await page.mouse.up();
-    await edgeCount(1);
+  }
 
+  await test('build a pipeline by dragging agents and connecting ports', async () => {
+    assert(source && checker && prep && trainer, `need dataset, validate, preprocess and train among ${agents.map((a) => a.name)}`);
+    await nav('Editor').click();
+    if (await page.getByRole('button', { name: 'Clear' }).isEnabled()) await page.getByRole('button', { name: 'Clear' }).click();
+    // Drop four agents in two rows, then wire them: dataset → validate → preprocess → train.
+    const spots = [
+      [source, 130, 90],
+      [checker, 470, 90],
+      [prep, 130, 330],
+      [trainer, 470, 330],
+    ];
+    for (const [a, x, y] of spots) {
+      await page.locator(`.palette-item[data-agent="${a.name}"]`).dragTo(canvas, { targetPosition: { x, y } });
+      await node(`${a.name}-1`).waitFor();
+    }
+
+    // An incompatible connection is refused while dragging: validate's report output onto train's dataset input.
+    await page.mouse.move(0, 0);
+    const ro = await handle('validate-1', 'out', 'report').boundingBox();
+    const ti = await handle('train-1', 'in', 'dataset').boundingBox();
+    await page.mouse.move(ro.x + ro.width / 2, ro.y + ro.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(ti.x + ti.width / 2, ti.y + ti.height / 2, { steps: 10 });
+    await page.locator('.react-flow__handle.connectingto').first().waitFor({ timeout: 3000 });
+    const valid = await page.locator('.react-flow__handle.connectingto.valid').count();
+    await page.mouse.up();
+    assert(valid === 0, 'the report→dataset target is not marked valid while dragging');
+    await page.waitForTimeout(200);
+    assert((await page.locator('.react-flow__edge').count()) === 0, 'report→dataset connection was refused');
+
+    await drag(handle('dataset-1', 'out', 'dataset'), handle('validate-1', 'in', 'dataset'));
+    await edgeCount(1);
     // undo removes the edge, redo brings it back
     await page.getByRole('button', { name: 'Undo' }).click();
     await edgeCount(0);
     await page.getByRole('button', { name: 'Redo' }).click();
     await edgeCount(1);
+    await drag(handle('validate-1', 'out', 'dataset'), handle('preprocess-1', 'in', 'dataset'));
+    await edgeCount(2);
+    await drag(handle('preprocess-1', 'out', 'dataset'), handle('train-1', 'in', 'dataset'));
+    await edgeCount(3);
     await page.getByRole('button', { name: 'Auto-layout' }).click();
+    await page.waitForTimeout(400);
   });
 
+  async function setParam(nodeID, name, value) {
+    await node(nodeID).click();
+    const f = page.locator(`#param-${nodeID}-${name}`);
+    await f.fill(String(value));
+    return f;
+  }
+
   await test('a server validation error shows on the node and field, and is fixed', async () => {
-    // Set the dataset source to a path that does not exist? The server may only find that
-    // at run time, so provoke a schema error it must catch: an out-of-range or wrong-typed param.
-    await page.locator(`.agent-node[data-node-id="${source.name}-1"]`).click();
-    const srcParam = (source.params ?? []).find((p) => p.kind === 'dataset' || p.kind === 'path' || p.name === 'source' || p.name === 'path');
-    assert(srcParam, `${source.name} has a source param`);
-    const field = page.locator(`#param-${source.name}-1-${srcParam.name}`);
-    // The run must last long enough to reload the page while it runs: feed it the asset's rows
-    // repeated 20 times (~20k rows, uploaded through the API; the UI upload above was the asset itself).
-    await field.fill(await bigDataset());
-    // pick a bounded numeric param of the checker to break
-    await page.locator(`.agent-node[data-node-id="${checker.name}-1"]`).click();
-    const bounded = (checker.params ?? []).find((p) => (p.type === 'integer' || p.type === 'number') && p.minimum !== undefined);
-    const target = bounded ? { node: `${checker.name}-1`, p: bounded, bad: String(bounded.minimum - 1), good: String(bounded.default ?? bounded.minimum) } : null;
-    assert(target, `${checker.name} has a bounded numeric param`);
-    const input = page.locator(`#param-${target.node}-${target.p.name}`);
-    await input.fill(target.bad);
+    await setParam('dataset-1', 'source', datasetID);
+    await setParam('preprocess-1', 'tokenizer', model);
+    await setParam('preprocess-1', 'max_tokens', 256);
+    await setParam('train-1', 'base_model', model);
+    await setParam('train-1', 'max_steps', 60);
+    await setParam('train-1', 'max_seq_len', 256);
+    // Break a bounded param of validate: below its minimum.
+    const bounded = (checker.params ?? []).find((p) => (p.type === 'integer' || p.type === 'number') && p.minimum !== undefined && p.minimum > 0);
+    assert(bounded, `${checker.name} has a bounded numeric param`);
+    const target = { node: 'validate-1', p: bounded, bad: String(-bounded.minimum - 1), good: String(bounded.default ?? bounded.minimum) };
+    const input = await setParam(target.node, target.p.name, target.bad);
     await shot('editor-pipeline');
     const rejected = page.waitForResponse((r) => r.url().endsWith('/api/v1/jobs') && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Run pipeline' }).click();
@@ -282,24 +286,24 @@ try {
       },
       [`#param-${target.node}-${target.p.name}-error`, mine.message],
     );
-    const node = page.locator(`.agent-node[data-node-id="${target.node}"]`);
-    assert(await node.evaluate((n) => n.classList.contains('has-error')), 'node marked with an error');
+    assert(await node(target.node).evaluate((n) => n.classList.contains('has-error')), 'node marked with an error');
     await page.locator('.banner.error').waitFor();
     await shot('editor-validation-error');
     await input.fill(target.good);
     await err.waitFor({ state: 'detached' });
-    assert(!(await node.evaluate((n) => n.classList.contains('has-error'))), 'node error cleared');
+    assert(!(await node(target.node).evaluate((n) => n.classList.contains('has-error'))), 'node error cleared');
   });
 
   await test('YAML export matches the drawn pipeline', async () => {
     await page.getByRole('button', { name: 'Edit as YAML' }).click();
     const yaml = await page.locator('#yaml-text').inputValue();
-    assert(yaml.includes(`agent: ${source.name}`) && yaml.includes(`from: ${source.name}-1`), 'YAML lists nodes and edges');
+    for (const want of ['agent: dataset', 'agent: train', 'from: preprocess-1', 'to: train-1', 'max_steps: 60'])
+      assert(yaml.includes(want), `YAML has "${want}"`);
     await page.getByRole('button', { name: 'Hide YAML' }).click();
   });
 
   let sawRunning = false;
-  await test('submit; node statuses change and the log grows', async () => {
+  await test('submit; statuses change, the log grows, charts and ETA update; reload mid-training', async () => {
     await page.getByRole('button', { name: 'Run pipeline' }).click();
     await page.waitForURL(/\/runs\/[^/]+$/);
     jobID = decodeURIComponent(page.url().split('/runs/')[1]);
@@ -307,17 +311,24 @@ try {
     await run.waitFor();
     const statuses = new Set();
     let maxLines = 0;
+    let sawETA = false;
+    let lossPointsBefore = 0;
     const deadline = Date.now() + timeoutMs;
     let reloaded = false;
     while (Date.now() < deadline) {
       const st = await run.getAttribute('data-status');
-      const nodeSt = await page.locator('.nodes-table tr[data-node]').evaluateAll((rs) => rs.map((r) => r.dataset.status));
+      const nodeSt = await page.locator('.nodes-table tr[data-node]').evaluateAll((rs) => rs.map((r) => `${r.dataset.node}:${r.dataset.status}`));
       nodeSt.forEach((s) => statuses.add(s));
-      if (nodeSt.includes('running')) sawRunning = true;
+      if (nodeSt.some((s) => s.endsWith(':running'))) sawRunning = true;
+      const eta = await page.locator('tr[data-node="train-1"] td:nth-child(4)').innerText().catch(() => '—');
+      if (eta.trim() !== '—') sawETA = true;
       const lines = Number(await page.locator('.log').getAttribute('data-lines'));
       maxLines = Math.max(maxLines, lines);
-      // Reload once while the job runs and some lines are in: the log must resume.
-      if (!reloaded && lines > 0 && !['succeeded', 'failed', 'cancelled'].includes(st)) {
+      const loss = await page.locator('figure[data-chart="Loss"] polyline[data-series="loss"]').getAttribute('points', { timeout: 50 }).catch(() => null);
+      const lossPoints = loss ? loss.trim().split(/\s+/).length : 0;
+      // Reload once while training runs and the loss chart has points: log and charts must resume.
+      if (!reloaded && lossPoints >= 3 && nodeSt.includes('train-1:running')) {
+        lossPointsBefore = lossPoints;
         await shot('run-live');
         const before = (await api(`/jobs/${encodeURIComponent(jobID)}`)).body.status;
         assert(before === 'running', `job still running on the server when the page reloads (${before})`);
@@ -330,12 +341,29 @@ try {
       await page.waitForTimeout(150);
     }
     const final = await run.getAttribute('data-status');
-    assert(final === 'succeeded', `run finished with ${final}`);
+    const nodeErr = await page.locator('.nodes-table .error-text').allInnerTexts();
+    assert(final === 'succeeded', `run finished with ${final} ${nodeErr.join(' | ')}`);
     await page.locator('.conn-closed').waitFor();
-    assert(statuses.size >= 2 || sawRunning, `node statuses changed (saw ${[...statuses]})`);
+    for (const n of ['dataset-1', 'validate-1', 'preprocess-1', 'train-1']) assert(statuses.has(`${n}:succeeded`), `${n} seen succeeded`);
+    assert(sawRunning, `a node was seen running (saw ${[...statuses]})`);
     assert(maxLines > 0, 'log lines arrived');
-    assert(reloaded, 'the page was reloaded while the job ran');
-    console.log(`     reloaded mid-run: ${reloaded}; statuses seen: ${[...statuses].join(', ')}`);
+    assert(reloaded, 'the page was reloaded while training ran');
+    assert(sawETA, 'an ETA was shown for the training node');
+    // Every metric event of the run is a point on the loss, learning-rate and tokens/s charts.
+    const hist = (await api(`/logs/history/${encodeURIComponent(jobID)}?limit=10000`)).body.events;
+    const metrics = hist.filter((e) => e.type === 'metric' && e.node === 'train-1');
+    for (const [chart, series] of [
+      ['Loss', 'loss'],
+      ['Learning rate', 'learning_rate'],
+      ['Tokens/s', 'tokens_per_s'],
+    ]) {
+      const want = metrics.filter((e) => typeof e.data.values?.[series] === 'number').length;
+      const pts = await page.locator(`figure[data-chart="${chart}"] polyline[data-series="${series}"]`).getAttribute('points');
+      const n = pts.trim().split(/\s+/).length;
+      assert(want > 0 && n === want, `${chart} chart has ${n} points of ${series}, history has ${want}`);
+    }
+    const metricSteps = metrics.length;
+    console.log(`     reloaded with ${lossPointsBefore} loss points shown; ${metricSteps} metric events; statuses: ${[...statuses].join(', ')}`);
   });
 
   await test('after a reload the log has every line exactly once (vs /logs/history)', async () => {
@@ -345,8 +373,7 @@ try {
       const r = await api(`/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=1000`);
       assert(r.status === 200, `history ${r.status}`);
       const items = r.body.events ?? [];
-      const logs = items.filter((e) => e.type === 'log').map((e) => Number(e.seq));
-      hist.push(...logs);
+      hist.push(...items.filter((e) => e.type === 'log').map((e) => Number(e.seq)));
       const next = r.body.next;
       if (!items.length || next === null || next === undefined || Number(next) <= after) break;
       after = Number(next);
@@ -370,12 +397,20 @@ try {
 
   let cancelledID = '';
   await test('re-run starts the same pipeline; cancel stops it', async () => {
+    const submitted = page.waitForResponse((r) => r.url().endsWith('/api/v1/jobs') && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Re-run' }).click();
+    const res = await submitted;
+    assert(res.status() === 202, `re-run accepted (${res.status()} ${await res.text()})`);
     await page.waitForURL((u) => /\/runs\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith(encodeURIComponent(jobID)));
     cancelledID = decodeURIComponent(page.url().split('/runs/')[1]);
     const run = page.locator(`.run-page[data-job-id="${cancelledID}"]`);
     await run.waitFor();
-    await page.locator('.run-graph .react-flow__edge').first().waitFor(); // the DAG is drawn with its edges
+    // the DAG is drawn with its edges (a straight edge has no height, so count rather than wait for visibility)
+    await page.waitForFunction(() => document.querySelectorAll('.run-graph .react-flow__edge').length >= 3).catch(async (e) => {
+      const n = await page.locator('.run-graph .react-flow__node').count();
+      const ed = await page.locator('.run-graph .react-flow__edge').count();
+      throw new Error(`${e.message}\n     url ${page.url()}, ${n} nodes and ${ed} edges in the run graph`);
+    });
     assert((await page.locator('.run-graph .agent-node').count()) >= 2, 'DAG nodes drawn');
     await page.getByRole('button', { name: 'Cancel run' }).click();
     await page.waitForFunction((id) => document.querySelector(`.run-page[data-job-id="${id}"]`)?.dataset.status === 'cancelled', cancelledID, { timeout: 30_000 });
@@ -396,11 +431,56 @@ try {
     await shot('runs');
   });
 
-  await test('models page lists exported artifacts', async () => {
+  await test('models page lists the trained adapter with metadata and a working download', async () => {
     await nav('Models').click();
     await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
-    await page.locator('.models-table, .page p.muted').first().waitFor();
+    const row = page.locator('.models-table tr[data-model-id]').filter({ hasText: jobID.slice(0, 8) }).first();
+    await row.waitFor();
+    const text = await row.innerText();
+    assert(/peft-lora/.test(text) && /final loss/.test(text), `row shows format and metadata: ${text.slice(0, 200)}`);
+    const href = await row.getByRole('link', { name: /^Download/ }).first().getAttribute('href');
+    const r = await fetch(base + href);
+    const body = new Uint8Array(await r.arrayBuffer());
+    assert(r.ok && body.length > 1000, `download ${href}: ${r.status}, ${body.length} bytes`);
+    await row.getByRole('button', { name: 'Show training curve' }).click();
+    const curve = page.locator('.history-row figure[data-chart="Loss"] polyline[data-series="loss"]');
+    await curve.waitFor();
+    const n = (await curve.getAttribute('points')).trim().split(/\s+/).length;
+    assert(n === 60, `history.json curve has ${n} points, want 60 steps`);
     await shot('models');
+  });
+
+  await test('a template loads; nodes connect from the keyboard', async () => {
+    await nav('Editor').click();
+    await page.getByLabel('Start from a template').selectOption('lora-gguf');
+    await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 6);
+    await edgeCount(6);
+    await page.locator('.banner.info').waitFor();
+    assert(!(await page.locator('.banner.error').count()), 'every template agent exists on the server');
+    assert(!(await page.locator('.agent-node.unknown').count()), 'no unknown agents');
+    await shot('editor-template');
+    // Export the pipeline as YAML (a download), clear the canvas, import the file: the same graph comes back.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export YAML' }).click()]);
+    const file = path.join(os.tmpdir(), `whet-e2e-${process.pid}.yaml`);
+    await dl.saveAs(file);
+    const text = fs.readFileSync(file, 'utf8');
+    assert(/^name: lora-finetune$/m.test(text) && text.includes('agent: train') && text.includes('- from: prep'), `exported YAML:\n${text}`);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 0);
+    await page.locator('input[type=file][aria-label="Import pipeline file"]').setInputFiles(file);
+    await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 6);
+    await edgeCount(6);
+    fs.rmSync(file, { force: true });
+    await page.getByRole('button', { name: 'Clear' }).click();
+    for (const a of ['dataset', 'validate']) {
+      await page.locator(`.palette-item[data-agent="${a}"]`).focus();
+      await page.keyboard.press('Enter');
+      await node(`${a}-1`).waitFor();
+    }
+    // validate-1 was just added and is selected: connect its input from the inspector's select.
+    await page.getByLabel('Add input from').selectOption('dataset-1');
+    await edgeCount(1);
+    await page.getByRole('button', { name: 'Clear' }).click();
   });
 
   await test('keyboard: palette item adds a node with Enter; focus is visible', async () => {

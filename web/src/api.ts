@@ -190,8 +190,15 @@ export const api = {
   agents: async () => list<AgentSpec>(await request('GET', '/agents'), 'agents'),
   submit: (spec: PipelineSpec) => request<{ job_id: string; status: string }>('POST', '/jobs', spec),
   validate: (spec: PipelineSpec) => request<unknown>('POST', '/jobs?dry_run=true', spec),
-  jobs: async (status?: string) =>
-    list<Job>(await request('GET', '/jobs' + (status ? `?status=${encodeURIComponent(status)}&limit=200` : '?limit=200')), 'jobs'),
+  /** jobs lists jobs newest first; total counts every job matching the filter. */
+  jobs: async (status?: string, limit = 100) => {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (status) q.set('status', status);
+    const data = await request<unknown>('GET', `/jobs?${q}`);
+    const jobs = list<Job>(data, 'jobs');
+    const total = data && typeof data === 'object' && typeof (data as { total?: unknown }).total === 'number' ? (data as { total: number }).total : jobs.length;
+    return { jobs, total };
+  },
   job: (id: string) => request<Job>('GET', `/jobs/${encodeURIComponent(id)}`),
   cancel: (id: string) => request<unknown>('DELETE', `/jobs/${encodeURIComponent(id)}`),
   datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets'),

@@ -7,18 +7,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/whetstone/whetstone/internal/agent"
 )
 
-func repoRoot(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-}
+func repoRoot(t *testing.T) string { return assets.RepoRoot(t) }
 
 // trainArtifact builds what the train agent outputs for a LoRA run: the PEFT
 // folder, with Meta base_model absolute.

@@ -10,34 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 )
 
-// assets returns the path of a shared dataset asset.
-func assets(tb testing.TB, rel string) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "assets", "datasets", rel)
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("asset %s: %v", rel, err)
-	}
-	return p
-}
+// dataset returns the path of a shared dataset asset.
+func dataset(tb testing.TB, rel string) string { return assets.Path(tb, "datasets", rel) }
 
 // readAll reads every row, collecting recoverable errors.
 func readAll(tb testing.TB, path string, opts Options) ([]Row, []error, error) {
@@ -85,7 +66,7 @@ func TestRealAssets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			rows, soft, err := readAll(t, assets(t, tt.path), Options{})
+			rows, soft, err := readAll(t, dataset(t, tt.path), Options{})
 			if err != nil || len(soft) > 0 {
 				t.Fatalf("read: %v %v", err, soft)
 			}
@@ -107,7 +88,7 @@ func TestAlpacaLines(t *testing.T) {
 	// alpaca_en_demo.json is pretty-printed with 2-space indents: each
 	// record starts on a line "  {". Check every reported line against
 	// the file.
-	p := assets(t, "llama-factory/alpaca_en_demo.json")
+	p := dataset(t, "llama-factory/alpaca_en_demo.json")
 	rows, _, err := readAll(t, p, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -8,27 +8,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/whetstone/whetstone/internal/eval"
 )
 
-// repoRoot walks up from the package folder to go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
+func repoRoot(t testing.TB) string { return assets.RepoRoot(t) }
 
 // StoriesDir returns the stories260K model folder of the shared assets.
 func StoriesDir(t testing.TB) string {

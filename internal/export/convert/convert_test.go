@@ -3,33 +3,17 @@ package convert
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/whetstone/whetstone/internal/assets"
 
 	"github.com/whetstone/whetstone/internal/export/gguf"
 	"github.com/whetstone/whetstone/internal/export/quant"
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
 
-// repoRoot walks up from the package folder to go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
+func repoRoot(t testing.TB) string { return assets.RepoRoot(t) }
 
 func asset(t testing.TB, rel string) string {
 	return filepath.Join(repoRoot(t), "..", "shared", "assets", rel)

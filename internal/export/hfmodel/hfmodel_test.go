@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/export/peft"
 	"github.com/whetstone/whetstone/internal/safetensors"
@@ -24,15 +26,7 @@ func (s stSource) Shape(n string) ([]int, bool) {
 }
 func (s stSource) Float32(n string) ([]float32, []int, error) { return s.f.Float32(n) }
 
-func repoRoot(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-}
+func repoRoot(t *testing.T) string { return assets.RepoRoot(t) }
 
 func lastLogits(t *testing.T, m *model.Model, ids []int) []float32 {
 	t.Helper()

@@ -130,9 +130,10 @@ function Editor() {
   const [rfEdges, setRfEdges] = useState<Edge[]>([]);
   const selectNext = useRef<string | null>(null);
   useEffect(() => {
+    // read now: the updater runs later, after selectNext is cleared below
+    const want = selectNext.current && g.nodes.some((n) => n.id === selectNext.current) ? selectNext.current : null;
     setRfNodes((prev) => {
       const old = new Map(prev.map((n) => [n.id, n]));
-      const want = selectNext.current;
       return g.nodes.map((n) => {
         const spec = specOf.get(n.agent);
         const errs = { ...checkNode(spec, n.params), ...(serverErrors[n.id] ?? {}) };
@@ -536,8 +537,10 @@ function Editor() {
             onNodeDragStart={() => hist.update((c) => ({ ...c }))}
             deleteKeyCode={['Delete', 'Backspace']}
             colorMode={theme}
-            fitView
-            fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
+            onInit={(inst) => {
+              // Fit a restored draft once; an empty canvas keeps its viewport so drops land where they fall.
+              if (inst.getNodes().length) inst.fitView({ padding: 0.2, maxZoom: 1 });
+            }}
             minZoom={0.2}
             maxZoom={2}
             proOptions={{ hideAttribution: true }}

@@ -3,7 +3,7 @@
 // its nodes produced.
 
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { ReactFlow, ReactFlowProvider, Background, Controls, type Edge } from '@xyflow/react';
+import { ReactFlow, ReactFlowProvider, Background, Controls, applyNodeChanges, type Edge, type NodeChange } from '@xyflow/react';
 import { api, Problem, type AgentSpec, type Artifact, type Job, type PipelineSpec } from '../api';
 import { nodeTypes, type AgentFlowNode } from '../editor/AgentNode';
 import { fromSpec, toYAML } from '../editor/pipeline';
@@ -21,13 +21,13 @@ const DRAFT_KEY = 'whet.editor.draft';
 export function RunPage({ id }: { id: string }) {
   const [job, setJob] = useState<Job | null>(null);
   const [err, setErr] = useState('');
-  const [agents, setAgents] = useState<AgentSpec[]>([]);
+  const [agents, setAgents] = useState<AgentSpec[] | null>(null);
   const [now, setNow] = useState(Date.now());
   const [busy, setBusy] = useState('');
   const { state, conn, reconnects } = useJobStream(id);
 
   useEffect(() => {
-    api.agents().then(setAgents, () => {});
+    api.agents().then(setAgents, () => setAgents([]));
   }, []);
 
   // Poll the job while it runs; a node or status event triggers a refresh too.
@@ -102,7 +102,7 @@ export function RunPage({ id }: { id: string }) {
   };
   const openInEditor = () => {
     if (!spec) return;
-    localStorage.setItem(DRAFT_KEY, JSON.stringify(fromSpec(spec, agents)));
+    localStorage.setItem(DRAFT_KEY, JSON.stringify(fromSpec(spec, agents ?? [])));
     navigate('/');
   };
 
@@ -168,7 +168,7 @@ export function RunPage({ id }: { id: string }) {
       <div className="run-grid">
         <section className="panel dag-panel" aria-label="Pipeline graph">
           <h2>Graph</h2>
-          {spec ? (
+          {spec && agents ? (
             <ReactFlowProvider>
               <RunGraph spec={spec} agents={agents} status={nodeStatus} progress={state.progress} />
             </ReactFlowProvider>
@@ -245,21 +245,34 @@ function RunGraph({
   const { theme } = useTheme();
   const g = useMemo(() => fromSpec(spec, agents), [spec, agents]);
   const specOf = useMemo(() => new Map(agents.map((a) => [a.name, a])), [agents]);
-  const nodes: AgentFlowNode[] = g.nodes.map((n) => ({
-    id: n.id,
-    type: 'agent',
-    position: n.position,
-    draggable: false,
-    connectable: false,
-    data: { agent: n.agent, spec: specOf.get(n.agent), status: status(n.id), progress: progress[n.id] },
-  }));
+  // React Flow keeps each node's measured size on the node objects we pass: hold them in state and
+  // apply its changes, or a re-render with fresh objects would drop the sizes and hide the nodes.
+  const statusKey = g.nodes.map((n) => `${status(n.id)}:${progress[n.id]?.fraction ?? ''}:${progress[n.id]?.eta ?? ''}`).join();
+  const [nodes, setNodes] = useState<AgentFlowNode[]>([]);
+  useEffect(() => {
+    setNodes((prev) => {
+      const old = new Map(prev.map((n) => [n.id, n]));
+      return g.nodes.map((n) => ({
+        ...(old.get(n.id) ?? {}),
+        id: n.id,
+        type: 'agent' as const,
+        position: n.position,
+        draggable: false,
+        connectable: false,
+        data: { agent: n.agent, spec: specOf.get(n.agent), status: status(n.id), progress: progress[n.id] },
+      }));
+    });
+    // status and progress are read through statusKey
+  }, [g, specOf, statusKey]);
   const edges: Edge[] = g.edges.map((e) => ({ ...e, animated: status(e.source) === 'succeeded' && status(e.target) === 'running' }));
+  const shape = g.nodes.map((n) => n.id).join() + '|' + g.edges.map((e) => e.id).join();
   return (
     <div className="run-graph">
       <ReactFlow
-        key={g.nodes.map((n) => n.id).join() + (agents.length ? '+' : '')}
+        key={shape}
         nodes={nodes}
         edges={edges}
+        onNodesChange={(ch: NodeChange<AgentFlowNode>[]) => setNodes((ns) => applyNodeChanges(ch, ns))}
         nodeTypes={nodeTypes}
         fitView
         fitViewOptions={{ padding: 0.15, maxZoom: 1 }}

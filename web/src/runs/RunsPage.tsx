@@ -15,6 +15,8 @@ export function RunsPage() {
   const status = query.get('status') ?? '';
   const q = query.get('q') ?? '';
   const [jobs, setJobs] = useState<Job[] | null>(null);
+  const [total, setTotal] = useState(0);
+  const [limit, setLimit] = useState(100);
   const [err, setErr] = useState('');
   const [now, setNow] = useState(Date.now());
 
@@ -22,10 +24,11 @@ export function RunsPage() {
     let stop = false;
     let timer = 0;
     const load = () =>
-      api.jobs(status || undefined).then(
-        (js) => {
+      api.jobs(status || undefined, limit).then(
+        ({ jobs: js, total }) => {
           if (stop) return;
           setJobs(js);
+          setTotal(total);
           setErr('');
           setNow(Date.now());
           timer = window.setTimeout(load, js.some((j) => !TERMINAL.has(j.status)) ? 2000 : 10000);
@@ -41,7 +44,7 @@ export function RunsPage() {
       stop = true;
       clearTimeout(timer);
     };
-  }, [status]);
+  }, [status, limit]);
 
   const shown = useMemo(
     () =>
@@ -125,6 +128,11 @@ export function RunsPage() {
               })}
             </tbody>
           </table>
+          {jobs && total > jobs.length && limit < 1000 ? (
+            <button type="button" className="link" onClick={() => setLimit((l) => Math.min(l * 2, 1000))}>
+              Show more ({total - jobs.length} older)
+            </button>
+          ) : null}
         </div>
       ) : null}
     </div>

@@ -5,7 +5,7 @@
 
 import { useState } from 'react';
 import { BarChart } from './charts';
-import { fmtNum } from './format';
+import { fmtBytes, fmtNum } from './format';
 
 type J = unknown;
 
@@ -13,8 +13,10 @@ const isObj = (v: J): v is Record<string, J> => !!v && typeof v === 'object' && 
 const isScalar = (v: J) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
 const title = (k: string) => k.replace(/[_-]+/g, ' ').replace(/^\w/, (c) => c.toUpperCase());
 
-function Scalar({ v }: { v: J }) {
-  if (typeof v === 'number') return <span className="num">{fmtNum(v)}</span>;
+const isBytes = (k?: string) => !!k && /(^|_)(size|bytes)$/.test(k);
+
+function Scalar({ v, k }: { v: J; k?: string }) {
+  if (typeof v === 'number') return <span className="num">{isBytes(k) ? fmtBytes(v) : fmtNum(v)}</span>;
   if (typeof v === 'boolean') return <span>{v ? 'yes' : 'no'}</span>;
   if (v === null || v === undefined) return <span className="muted">—</span>;
   if (Array.isArray(v)) return <span>{v.map((x) => (isScalar(x) ? String(x) : JSON.stringify(x))).join(', ')}</span>;
@@ -51,7 +53,7 @@ function RecordsTable({ rows, caption }: { rows: Record<string, J>[]; caption?: 
             <tr key={i} className={typeof r.severity === 'string' ? `sev-${r.severity}` : undefined}>
               {cols.map((c) => (
                 <td key={c}>
-                  <Scalar v={r[c]} />
+                  <Scalar v={r[c]} k={c} />
                 </td>
               ))}
             </tr>
@@ -75,7 +77,7 @@ function KV({ obj }: { obj: Record<string, J> }) {
           <tr key={k}>
             <th scope="row">{title(k)}</th>
             <td>
-              <Scalar v={v} />
+              <Scalar v={v} k={k} />
             </td>
           </tr>
         ))}

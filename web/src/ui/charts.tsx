@@ -45,7 +45,7 @@ export function LineChart({ title, series, xLabel = 'step' }: { title: string; s
         {title}
         {last ? <span className="muted small"> · latest {fmtNum(last[1])} at {xLabel} {last[0]}</span> : null}
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title} by ${xLabel}`} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title} by ${xLabel}`}>
         {ticks(y0, y1).map((t) => (
           <g key={'y' + t}>
             <line x1={PAD.l} x2={W - PAD.r} y1={sy(t)} y2={sy(t)} className="grid" />
@@ -64,6 +64,7 @@ export function LineChart({ title, series, xLabel = 'step' }: { title: string; s
         {series.map((s, i) => (
           <polyline
             key={s.name}
+            data-series={s.name}
             className={`line c${i % 6}`}
             fill="none"
             points={s.points
@@ -72,6 +73,11 @@ export function LineChart({ title, series, xLabel = 'step' }: { title: string; s
               .join(' ')}
           />
         ))}
+        {series.map((s, i) =>
+          s.points.length <= 3
+            ? s.points.map(([x, y]) => <circle key={`${s.name}${x}`} className={`dot c${i % 6}`} cx={sx(x)} cy={sy(y)} r={3.5} />)
+            : null,
+        )}
       </svg>
       {series.length > 1 ? (
         <ul className="legend">

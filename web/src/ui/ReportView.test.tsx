@@ -1,0 +1,67 @@
+import { act } from 'react';
+import { createRoot } from 'react-dom/client';
+import { describe, expect, it } from 'vitest';
+import { ReportView } from './ReportView';
+import { fmtAgo, fmtBytes, fmtDuration } from './format';
+
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+
+function render(report: unknown): HTMLElement {
+  const el = document.createElement('div');
+  const root = createRoot(el);
+  act(() => root.render(<ReportView report={report} name="validation" />));
+  return el;
+}
+
+describe('ReportView', () => {
+  it('renders findings as a table with the row number first, and counts as bars', () => {
+    const el = render({
+      passed: false,
+      rows: 999,
+      counts: { duplicate: 14, 'pii.email': 2 },
+      findings: [
+        { message: 'empty output', severity: 'error', row: 12, field: 'output' },
+        { message: 'duplicate of row 3', severity: 'warning', row: 40, field: 'instruction' },
+      ],
+    });
+    const table = el.querySelector('table.records')!;
+    const head = [...table.querySelectorAll('thead th')].map((t) => t.textContent);
+    expect(head).toEqual(['Row', 'Severity', 'Field', 'Message']);
+    const first = [...table.querySelectorAll('tbody tr')[0].querySelectorAll('td')].map((t) => t.textContent);
+    expect(first).toEqual(['12', 'error', 'output', 'empty output']);
+    expect(table.querySelector('tbody tr')!.className).toBe('sev-error');
+    const bars = [...el.querySelectorAll('.bars th')].map((t) => t.textContent);
+    expect(bars).toEqual(['duplicate', 'pii.email']);
+    expect(el.querySelector('table.kv')!.textContent).toContain('Passedno');
+    expect(el.textContent).not.toContain('{');
+  });
+
+  it('renders a models × metrics map as one table', () => {
+    const el = render({ base: { exact_match: 0.1, f1: 0.3 }, tuned: { exact_match: 0.4, f1: 0.6 } });
+    const rows = [...el.querySelectorAll('tbody tr')].map((r) => [...r.querySelectorAll('td')].map((t) => t.textContent));
+    expect(rows).toEqual([
+      ['base', '0.1', '0.3'],
+      ['tuned', '0.4', '0.6'],
+    ]);
+  });
+});
+
+describe('format', () => {
+  it.each([
+    [950, '950 ms'],
+    [4200, '4.2 s'],
+    [72_000, '1 min 12 s'],
+    [3_900_000, '1 h 5 min'],
+  ])('fmtDuration(%d) = %s', (ms, want) => expect(fmtDuration(ms)).toBe(want));
+  it('fmtBytes', () => {
+    expect(fmtBytes(512)).toBe('512 B');
+    expect(fmtBytes(221011)).toBe('216 KiB');
+    expect(fmtBytes(3.5 * 1024 ** 3)).toBe('3.5 GiB');
+  });
+  it('fmtAgo', () => {
+    const now = Date.parse('2026-11-26T14:00:00Z');
+    expect(fmtAgo('2026-11-26T13:57:00Z', now)).toBe('3 minutes ago');
+    expect(fmtAgo('2026-11-25T14:00:00Z', now)).toBe('yesterday');
+    expect(fmtAgo(null, now)).toBe('—');
+  });
+});
