@@ -2,6 +2,8 @@ package nn
 
 import (
 	"math"
+
+	"github.com/whetstone/whetstone/internal/engine/blas/vec"
 )
 
 // IgnoreIndex marks a label that contributes no loss, as in PyTorch.
@@ -64,10 +66,12 @@ func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, v
 					mx = max(mx, v)
 				}
 				target := row[lab]
+				for j := range row {
+					row[j] -= mx
+				}
+				vec.ExpSerial(row, row)
 				var s float64
-				for j, v := range row {
-					e := exp32(v - mx)
-					row[j] = e
+				for _, e := range row {
 					s += float64(e)
 				}
 				losses[i] = float64(mx) + math.Log(s) - float64(target)
