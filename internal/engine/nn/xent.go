@@ -10,7 +10,7 @@ import (
 const IgnoreIndex = -100
 
 // XentChunk is the number of rows whose logits CrossEntropy holds at once.
-const XentChunk = 64
+const XentChunk = 256
 
 // CrossEntropy computes the language-model head and its loss in chunks of
 // XentChunk rows, so the [n, vocab] logits never exist whole.
