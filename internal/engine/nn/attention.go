@@ -77,8 +77,10 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 				row := S[i*nk : (i+1)*nk]
 				hiK := t - k0 // inclusive
 				mx := float32(math.Inf(-1))
-				for j := lo; j <= hiK; j++ {
-					mx = max(mx, row[j])
+				for _, v := range row[lo : hiK+1] {
+					if v > mx {
+						mx = v
+					}
 				}
 				clear(row[:lo])
 				clear(row[hiK+1:])
@@ -87,10 +89,7 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 					live[j] -= mx
 				}
 				vec.ExpSerial(live, live)
-				var sum float64
-				for _, e := range live {
-					sum += float64(e)
-				}
+				sum := sum64(live)
 				inv := float32(1 / sum)
 				for j := lo; j <= hiK; j++ {
 					row[j] *= inv
