@@ -156,7 +156,7 @@ func linearFwd(lin *Linear, y, x []float32, n int, la *loraActs, train bool, see
 }
 
 // linearBwd accumulates dx (+)= ∂/∂x and the gradients of lin's trainable
-// weights from dy. x is the forward input.
+// weights from dy. x is the forward input. A nil dx skips ∂/∂x.
 func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraActs, accumulate bool) {
 	var dW, dB []float32
 	if lin.W.Grad != nil {
@@ -167,7 +167,9 @@ func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraA
 	}
 	if lin.Q != nil {
 		// The NF4 base is frozen: only dx (and a trainable bias' gradient).
-		nn.LinearBackwardNF4(dx, dy, lin.Q, lin.QBF16, n, accumulate)
+		if dx != nil {
+			nn.LinearBackwardNF4(dx, dy, lin.Q, lin.QBF16, n, accumulate)
+		}
 		if dB != nil {
 			nn.LinearBackward(nil, nil, dB, dy, nil, nil, n, lin.In, lin.Out, true)
 		}
@@ -192,6 +194,9 @@ func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraA
 	}
 	if l.A.Grad != nil {
 		be.Sgemm(true, false, r, lin.In, n, 1, du, r, xin, lin.In, 1, l.A.Grad, lin.In)
+	}
+	if dx == nil {
+		return
 	}
 	if !la.dropped {
 		be.Sgemm(false, false, n, lin.In, r, 1, du, r, l.A.Data, lin.In, 1, dx, lin.In)
@@ -311,6 +316,12 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		m.Rope.Apply(w.dq, pos, N, nh, true)
 		m.Rope.Apply(w.dk, pos, N, nkv, true)
 		dxn1 := w.dx[:N*D]
+		// The first layer's input gradient feeds only the embedding and the
+		// first norm's weight: skip it when neither trains (LoRA).
+		needDX := li > 0 || m.Embed.Grad != nil || gradOf(L.AttnNorm) != nil
+		if !needDX {
+			dxn1 = nil
+		}
 		if L.QNorm != nil {
 			// dq is w.r.t. the normed q: go back through the per-head norm,
 			// whose input (qPre, kPre) the forward pass kept.
@@ -323,7 +334,9 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		w.linearBwd(&L.Q, dxn1, w.dq, a.xn1, N, &a.lora[0], false)
 		w.linearBwd(&L.K, dxn1, w.dk, a.xn1, N, &a.lora[1], true)
 		w.linearBwd(&L.V, dxn1, w.dv, a.xn1, N, &a.lora[2], true)
-		nn.RMSNormBackward(dh, gradOf(L.AttnNorm), dxn1, a.hIn, L.AttnNorm.Data, a.rstd1, N, D, true)
+		if needDX {
+			nn.RMSNormBackward(dh, gradOf(L.AttnNorm), dxn1, a.hIn, L.AttnNorm.Data, a.rstd1, N, D, true)
+		}
 	}
 	if m.Embed.Grad != nil {
 		nn.EmbeddingBackward(m.Embed.Grad, dh, b.IDs, D)

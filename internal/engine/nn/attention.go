@@ -3,6 +3,8 @@ package nn
 import (
 	"math"
 	"sync"
+
+	"github.com/whetstone/whetstone/internal/engine/blas/vec"
 )
 
 // AttnBlock is the number of query rows processed together by Attention.
@@ -75,19 +77,19 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 				row := S[i*nk : (i+1)*nk]
 				hiK := t - k0 // inclusive
 				mx := float32(math.Inf(-1))
-				for j := lo; j <= hiK; j++ {
-					mx = max(mx, row[j])
-				}
-				var sum float64
-				for j := range row {
-					if j < lo || j > hiK {
-						row[j] = 0
-						continue
+				for _, v := range row[lo : hiK+1] {
+					if v > mx {
+						mx = v
 					}
-					e := exp32(row[j] - mx)
-					row[j] = e
-					sum += float64(e)
 				}
+				clear(row[:lo])
+				clear(row[hiK+1:])
+				live := row[lo : hiK+1]
+				for j := range live {
+					live[j] -= mx
+				}
+				vec.ExpSerial(live, live)
+				sum := sum64(live)
 				inv := float32(1 / sum)
 				for j := lo; j <= hiK; j++ {
 					row[j] *= inv
@@ -143,14 +145,17 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 						lo := s.segStart(b, t) - k0
 						hiK := t - k0
 						pr, dpr := P[i*nk:(i+1)*nk], dP[i*nk:(i+1)*nk]
-						for j := range pr {
-							if j < lo || j > hiK {
-								pr[j], dpr[j] = 0, 0
-								continue
-							}
-							p := exp32(pr[j] - l)
-							pr[j] = p
-							dpr[j] = p * (dpr[j] - d)
+						clear(pr[:lo])
+						clear(pr[hiK+1:])
+						clear(dpr[:lo])
+						clear(dpr[hiK+1:])
+						live, dlive := pr[lo:hiK+1], dpr[lo:hiK+1]
+						for j := range live {
+							live[j] -= l
+						}
+						vec.ExpSerial(live, live)
+						for j, p := range live {
+							dlive[j] = p * (dlive[j] - d)
 						}
 					}
 					// dq = scale·dS·K ; dk += scale·dSᵀ·Q ; dv += Pᵀ·dO
@@ -191,14 +196,14 @@ func AttentionCached(out, q, kc, vc []float32, n, p0, heads, kvHeads, hd int) {
 				for j := 0; j <= last; j++ {
 					mx = max(mx, row[j])
 				}
+				clear(row[last+1:])
+				live := row[:last+1]
+				for j := range live {
+					live[j] -= mx
+				}
+				vec.ExpSerial(live, live)
 				var sum float64
-				for j := range row {
-					if j > last {
-						row[j] = 0
-						continue
-					}
-					e := exp32(row[j] - mx)
-					row[j] = e
+				for _, e := range live {
 					sum += float64(e)
 				}
 				inv := float32(1 / sum)

@@ -2,6 +2,8 @@ package nn
 
 import (
 	"math"
+
+	"github.com/whetstone/whetstone/internal/engine/blas/vec"
 )
 
 // Linear computes y = x·Wᵀ (+ bias) for x [n, in], W [out, in], y [n, out].
@@ -279,10 +281,9 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 // SwiGLUBackwardSaved, which then needs no exponentials.
 func SwiGLUSaved(out, sig, gate, up []float32) {
 	parallelRows(len(out), 1<<13, func(lo, hi int) {
+		vec.SigmoidsSerial(sig[lo:hi], gate[lo:hi])
 		for i := lo; i < hi; i++ {
-			s := sigmoid32(gate[i])
-			sig[i] = s
-			out[i] = gate[i] * s * up[i]
+			out[i] = gate[i] * sig[i] * up[i]
 		}
 	})
 }

@@ -2,16 +2,32 @@ package nn
 
 import (
 	"math"
+
+	"github.com/whetstone/whetstone/internal/engine/blas/vec"
 )
 
 // IgnoreIndex marks a label that contributes no loss, as in PyTorch.
 const IgnoreIndex = -100
 
-// XentChunk is the number of rows whose logits CrossEntropy holds at once.
-const XentChunk = 64
+// XentScratchBytes bounds the logits CrossEntropy holds at once.
+const XentScratchBytes = 100 << 20
+
+// XentRows returns the number of rows whose logits CrossEntropy holds at
+// once for a vocabulary of vocab: the largest power of two from 64 to 512
+// whose float32 logits fit XentScratchBytes (at least 64). Taller chunks
+// make the head GEMMs (rows × vocab × hidden) run nearer the matmul peak
+// (measured on 2 AVX-512 cores with vocab 49152: 263 GFLOP/s at 64 rows,
+// 343 at 256, 414 at 512).
+func XentRows(vocab int) int {
+	r := 512
+	for r > 64 && r*vocab*4 > XentScratchBytes {
+		r /= 2
+	}
+	return r
+}
 
 // CrossEntropy computes the language-model head and its loss in chunks of
-// XentChunk rows, so the [n, vocab] logits never exist whole.
+// XentRows(vocab) rows, so the [n, vocab] logits never exist whole.
 //
 // x [n, d] is the final (normalised) hidden state, w [vocab, d] the output
 // head, labels [n] the target id of each row or IgnoreIndex. It returns the
@@ -26,12 +42,13 @@ func CrossEntropy(dx, dw, x, w []float32, labels []int32, n, d, vocab int, gradS
 // CrossEntropyW is CrossEntropy with the head optionally given as bfloat16
 // bits wbf (then dw must be nil).
 func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, vocab int, gradScale float32) (sum float64, count int) {
-	lp := getScratch(XentChunk * vocab)
+	chunk := XentRows(vocab)
+	lp := getScratch(min(chunk, n) * vocab)
 	defer scratchPool.Put(lp)
 	logits := *lp
-	losses := make([]float64, XentChunk)
-	for r0 := 0; r0 < n; r0 += XentChunk {
-		r1 := min(r0+XentChunk, n)
+	losses := make([]float64, chunk)
+	for r0 := 0; r0 < n; r0 += chunk {
+		r1 := min(r0+chunk, n)
 		m := r1 - r0
 		any := false
 		for r := r0; r < r1; r++ {
@@ -61,15 +78,16 @@ func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, v
 				}
 				mx := row[0]
 				for _, v := range row {
-					mx = max(mx, v)
+					if v > mx {
+						mx = v
+					}
 				}
 				target := row[lab]
-				var s float64
-				for j, v := range row {
-					e := exp32(v - mx)
-					row[j] = e
-					s += float64(e)
+				for j := range row {
+					row[j] -= mx
 				}
+				vec.ExpSerial(row, row)
+				s := sum64(row)
 				losses[i] = float64(mx) + math.Log(s) - float64(target)
 				if dx != nil || dw != nil {
 					k := gradScale / float32(s)
@@ -94,4 +112,22 @@ func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, v
 		}
 	}
 	return sum, count
+}
+
+// sum64 returns Σ x[i] in float64, in four interleaved partial sums so the
+// additions overlap.
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xx := x[i : i+4 : i+4]
+		s0 += float64(xx[0])
+		s1 += float64(xx[1])
+		s2 += float64(xx[2])
+		s3 += float64(xx[3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -95,7 +95,7 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 	e.Activations = 4 * N * (L*perTokLayer + 3*D)
 	back := D + max(D, I) + qd + 2*kd + max(qd, D) + 2*I + int64(cfg.LoRA.Rank) + max(D, I, qd)
 	workers := int64(runtime.GOMAXPROCS(0))
-	e.Scratch = 4*N*back + 4*int64(nn.XentChunk)*int64(c.VocabSize) + workers*4*3*int64(nn.AttnBlock)*int64(cfg.MaxSeqLen) + 64<<20
+	e.Scratch = 4*N*back + 4*int64(nn.XentRows(c.VocabSize))*int64(c.VocabSize) + workers*4*3*int64(nn.AttnBlock)*int64(cfg.MaxSeqLen) + 64<<20
 	e.Total = e.Weights + e.Optimizer + e.Activations + e.Scratch
 	return e
 }

@@ -58,6 +58,10 @@ func Exp(dst, x []float32) {
 	each(len(x), func(lo, hi int) { expSlice(dst[lo:hi], x[lo:hi]) })
 }
 
+// ExpSerial is Exp on the calling goroutine only, for callers that already
+// split their work across cores.
+func ExpSerial(dst, x []float32) { expSlice(dst, x) }
+
 // expSlice is Exp32 over a slice with the common path written inline, so
 // the loop body has no call and independent elements overlap.
 func expSlice(dst, x []float32) {
@@ -122,6 +126,17 @@ func Sigmoids(dst, x []float32) {
 		}
 		sigmoidGo(d, xx)
 	})
+}
+
+// SigmoidsSerial is Sigmoids on the calling goroutine only, for callers
+// that already split their work across cores.
+func SigmoidsSerial(dst, x []float32) {
+	dst = dst[:len(x)]
+	if native && len(x) > 0 {
+		sigmoidNative(dst, x)
+		return
+	}
+	sigmoidGo(dst, x)
 }
 
 func sigmoidGo(d, x []float32) {
