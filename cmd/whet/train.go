@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "train", summary: "fine-tune a model (LoRA or full) on a JSONL dataset", run: runTrain})
+	register(&command{name: "train", summary: "fine-tune a model (LoRA, QLoRA or full) on a JSONL dataset", run: runTrain})
 }
 
 func runTrain(ctx context.Context, args []string, io stdio) error {
