@@ -17,7 +17,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing: ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 
 # Node packages for the reference checks the Go tests drive: llama.cpp
