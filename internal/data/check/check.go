@@ -594,7 +594,8 @@ func (w *worker) checkStructure(a *analysis, r *record.Record) {
 	}
 }
 
-// Report returns the report so far, with the fail decision.
+// Report returns the report so far, with the fail decision. Once the
+// duplicate indexes have spilled, call Flush first (Run does).
 func (c *Checker) Report(format record.Format) Report {
 	rep := Report{Rows: c.rows, Format: string(format), Passed: true, Findings: []*Finding{}}
 	for _, f := range c.findings {
