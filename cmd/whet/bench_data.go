@@ -54,7 +54,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 	phase := fs.String("phase", "all", "all, generate, ingest, validate or preprocess (the last three run in this process)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	cpuProfile := fs.String("cpuprofile", "", "with --phase validate or preprocess: write a CPU profile to this file")
-	budget := fs.Int("dedup-budget", 0, "validate: MB the duplicate indexes may hold before spilling to temporary files (0: the default, 96)")
+	budget := fs.Int("dedup-budget", 0, "validate and preprocess: MB the duplicate indexes may hold before spilling to temporary files (0: the default, 96)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func benchPhase(ctx context.Context, phase, file, tokDir string, workers, dedupB
 		r.Rows = rep.Rows
 	case "preprocess":
 		o := prep.Options{Template: "alpaca", Clean: clean.Defaults(), RedactPII: true, Dedup: "near", MaxTokens: 2048,
-			ValidationSplit: 0.1, Seed: 42, AppendEOS: true, Workers: workers}
+			ValidationSplit: 0.1, Seed: 42, AppendEOS: true, Workers: workers, DedupBudget: dedupBudget}
 		if tokDir != "" {
 			t, err := tokenizer.Load(tokDir)
 			if err != nil {
