@@ -54,6 +54,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 	phase := fs.String("phase", "all", "all, generate, ingest, validate or preprocess (the last three run in this process)")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	cpuProfile := fs.String("cpuprofile", "", "with --phase validate or preprocess: write a CPU profile to this file")
+	budget := fs.Int("dedup-budget", 0, "validate and preprocess: MB the duplicate indexes may hold before spilling to temporary files (0: the default, 96)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 			}
 			defer pprof.StopCPUProfile()
 		}
-		r, err := benchPhase(ctx, *phase, *file, *tok, *workers)
+		r, err := benchPhase(ctx, *phase, *file, *tok, *workers, *budget<<20)
 		if err != nil {
 			return err
 		}
@@ -126,7 +127,8 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 	fmt.Fprintf(io.out, "%-10s %9s %8s %8s %9s %11s %12s\n", "phase", "MB", "rows", "seconds", "MB/s", "MB/CPU-s", "peak RSS MB")
 	for _, ph := range []string{"ingest", "validate", "preprocess"} {
 		// Each phase runs in a child process so that its peak RSS is its own.
-		cmd := exec.CommandContext(ctx, exe, "bench-data", "--phase", ph, "--file", path, "--tokenizer", *tok, "--workers", strconv.Itoa(*workers))
+		cmd := exec.CommandContext(ctx, exe, "bench-data", "--phase", ph, "--file", path, "--tokenizer", *tok, "--workers", strconv.Itoa(*workers),
+			"--dedup-budget", strconv.Itoa(*budget))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, io.err
 		if err := cmd.Run(); err != nil {
@@ -148,7 +150,7 @@ func runBenchData(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
-func benchPhase(ctx context.Context, phase, file, tokDir string, workers int) (benchResult, error) {
+func benchPhase(ctx context.Context, phase, file, tokDir string, workers, dedupBudget int) (benchResult, error) {
 	if phase == "ingest" {
 		// The dataset agent's work: read the file as a source (generic
 		// JSON decoding, format detection), normalise, profile (no
@@ -193,7 +195,7 @@ func benchPhase(ctx context.Context, phase, file, tokDir string, workers int) (b
 	case "validate":
 		// Every check on; token lengths estimated (4 bytes per token).
 		opts := check.Defaults()
-		opts.MaxTokens, opts.Workers, opts.TempDir = 2048, workers, tmp
+		opts.MaxTokens, opts.Workers, opts.TempDir, opts.DedupBudget = 2048, workers, tmp, dedupBudget
 		rep, err := check.Run(ctx, s, opts)
 		if err != nil {
 			return r, err
@@ -201,7 +203,7 @@ func benchPhase(ctx context.Context, phase, file, tokDir string, workers int) (b
 		r.Rows = rep.Rows
 	case "preprocess":
 		o := prep.Options{Template: "alpaca", Clean: clean.Defaults(), RedactPII: true, Dedup: "near", MaxTokens: 2048,
-			ValidationSplit: 0.1, Seed: 42, AppendEOS: true, Workers: workers}
+			ValidationSplit: 0.1, Seed: 42, AppendEOS: true, Workers: workers, DedupBudget: dedupBudget}
 		if tokDir != "" {
 			t, err := tokenizer.Load(tokDir)
 			if err != nil {

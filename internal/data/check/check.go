@@ -127,8 +127,12 @@ type Options struct {
 	Workers  int    // goroutines for the per-record checks; defaults to GOMAXPROCS
 	Examples int    // examples per finding; defaults to 3
 	MaxRows  int    // rows listed per finding; defaults to 100
-	TempDir  string // for the MinHash signatures
-	Emit     agent.Emitter
+	TempDir  string // for the MinHash signatures and spilled duplicate indexes
+	// DedupBudget is the memory, in bytes, the duplicate indexes may use
+	// before they spill to temporary files in TempDir (the report is the
+	// same either way); defaults to dedup.DefaultBudget.
+	DedupBudget int
+	Emit        agent.Emitter
 	// Unreadable are rows the dataset agent already skipped (from its
 	// Meta), reported as unreadable findings.
 	Unreadable      int
@@ -190,8 +194,10 @@ type Checker struct {
 	near     *dedup.Near
 	allowPII map[pii.Kind]bool
 	rows     int
-	nearRows []int32 // dataset row of each near-duplicate index entry
+	nearRows []int32 // dataset row of each near-duplicate index entry before spilling
 	w        *worker // for Add
+	spill    *spillState
+	flushed  bool
 }
 
 // worker holds the scratch space of the per-record checks; one per
@@ -229,6 +235,7 @@ func New(opts Options) (*Checker, error) {
 	opts.RepeatRatio = cmpOr(opts.RepeatRatio, 0.3)
 	opts.Examples = cmpOr(opts.Examples, 3)
 	opts.MaxRows = cmpOr(opts.MaxRows, 100)
+	opts.DedupBudget = cmpOr(opts.DedupBudget, dedup.DefaultBudget)
 	if opts.FailOn == nil {
 		opts.FailOn = []string{Unreadable}
 	}
@@ -261,8 +268,11 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// Close releases the duplicate indexes.
+// Close releases the duplicate indexes and removes their temporary files.
 func (c *Checker) Close() error {
+	if c.spill != nil {
+		c.spill.close()
+	}
 	if c.exact != nil {
 		c.exact.Close()
 	}
@@ -305,16 +315,8 @@ func (c *Checker) Unreadable(row int, e *reader.Error) {
 
 // snippet returns a short redacted excerpt of s.
 func snippet(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		cut := n
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	red, _ := pii.Redact(s)
-	return red
+	cl, _ := clip(s, n)
+	return redact(cl)
 }
 
 // Add checks one record; row is its 1-based index in the dataset.
@@ -393,13 +395,30 @@ func (c *Checker) merge(a *analysis) error {
 	o := &c.opts
 	row, line := a.row, a.line
 	exact := false
-	if o.Duplicates {
+	if (o.Duplicates || o.NearDuplicates) && c.spill == nil && c.overBudget() {
+		if err := c.startSpill(); err != nil {
+			return err
+		}
+	}
+	if c.spill != nil {
+		if o.Duplicates {
+			c.exact.AddHash(a.hash, row)
+		}
+		if o.NearDuplicates {
+			if _, _, err := c.near.AddSignature(a.sig); err != nil {
+				return err
+			}
+		}
+		if err := c.spill.writeSide(row, line, a.key); err != nil {
+			return fmt.Errorf("spill duplicate findings: %w", err)
+		}
+	} else if o.Duplicates {
 		if first := c.exact.AddHash(a.hash, row); first >= 0 {
 			exact = true
 			c.add(Duplicate, row, line, "", fmt.Sprintf("same as row %d: %s", first, snippet(strings.ReplaceAll(a.key, "\x1f", " | "), 80)), 0)
 		}
 	}
-	if o.NearDuplicates {
+	if o.NearDuplicates && c.spill == nil {
 		m, sim, err := c.near.AddSignature(a.sig)
 		if err != nil {
 			return err
@@ -575,7 +594,8 @@ func (w *worker) checkStructure(a *analysis, r *record.Record) {
 	}
 }
 
-// Report returns the report so far, with the fail decision.
+// Report returns the report so far, with the fail decision. Once the
+// duplicate indexes have spilled, call Flush first (Run does).
 func (c *Checker) Report(format record.Format) Report {
 	rep := Report{Rows: c.rows, Format: string(format), Passed: true, Findings: []*Finding{}}
 	for _, f := range c.findings {
@@ -768,6 +788,9 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 		return Report{}, readErr
 	}
 	if err := ctx.Err(); err != nil {
+		return Report{}, err
+	}
+	if err := c.Flush(); err != nil {
 		return Report{}, err
 	}
 	meter.Done(c.rows)

@@ -24,14 +24,22 @@ import (
 // Exact finds exact duplicates. The zero value is not usable; call
 // NewExact.
 type Exact struct {
-	seen table[uint64]
+	seen      table[uint64]
+	spill     *spill
+	spillFrom int32 // first row added after Spill, -1 before
+	err       error // first spill write error, returned by Resolve
 }
 
 // NewExact returns an empty exact-duplicate index. Call Close when done.
-func NewExact() *Exact { return &Exact{} }
+func NewExact() *Exact { return &Exact{spillFrom: -1} }
 
 // Close releases the index's memory.
-func (e *Exact) Close() { e.seen.free() }
+func (e *Exact) Close() {
+	e.seen.free()
+	if e.spill != nil {
+		e.spill.close()
+	}
+}
 
 // Add records text as row and returns the first row with the same text, or
 // -1.
@@ -39,6 +47,18 @@ func (e *Exact) Add(text string, row int) int { return e.AddHash(Hash(text), row
 
 // AddHash is Add with the text's Hash computed by the caller.
 func (e *Exact) AddHash(h uint64, row int) int {
+	if e.spill != nil {
+		if e.spillFrom < 0 {
+			e.spillFrom = int32(row)
+		}
+		if h == 0 {
+			h = 1
+		}
+		if err := e.spill.put(h, int32(row)); err != nil && e.err == nil {
+			e.err = err
+		}
+		return -1
+	}
 	if first, found := e.seen.put(h, int32(row)); found {
 		return int(first)
 	}
@@ -213,6 +233,8 @@ type Near struct {
 	n          int // signatures written
 	sig, other []uint32
 	buf        []byte
+	spill      *spill
+	spillFrom  int32 // first row added after Spill
 }
 
 // NewNear returns a near-duplicate index for the threshold (Jaccard, in
@@ -259,6 +281,12 @@ func (n *Near) AddSignature(sig []uint32) (int, float64, error) {
 			key := uint64(b+1) * 0x9e3779b97f4a7c15
 			for _, v := range sig[b*n.rows : (b+1)*n.rows] {
 				key = mix(key ^ uint64(v))
+			}
+			if n.spill != nil {
+				if err := n.spill.put(uint64(uint32(key^key>>32)), int32(row)); err != nil {
+					return -1, 0, err
+				}
+				continue
 			}
 			first, found := n.buckets.put(uint32(key^key>>32), int32(row))
 			if !found {
@@ -317,5 +345,8 @@ func (n *Near) Params() (bands, rows int) { return n.bands, n.rows }
 // Close removes the temporary file and releases the index's memory.
 func (n *Near) Close() error {
 	n.buckets.free()
+	if n.spill != nil {
+		n.spill.close()
+	}
 	return n.file.Close()
 }

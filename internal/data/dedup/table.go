@@ -11,6 +11,7 @@ import "unsafe"
 // stored as 1 (keys are hashes). Call free when done.
 type table[K uint32 | uint64] struct {
 	shards [256]shard[K]
+	bytes  int // memory held by the shards' arrays
 }
 
 type shard[K uint32 | uint64] struct {
@@ -32,7 +33,10 @@ func (t *table[K]) put(k K, v int32) (int32, bool) {
 	}
 	s, h := t.shard(k)
 	if 4*(s.n+1) > 3*len(s.keys) {
+		var k0 K
+		t.bytes -= len(s.keys) * (int(unsafe.Sizeof(k0)) + 4)
 		s.grow()
+		t.bytes += len(s.keys) * (int(unsafe.Sizeof(k0)) + 4)
 	}
 	mask := uint64(len(s.keys) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -74,6 +78,7 @@ func (t *table[K]) free() {
 		release(t.shards[i].vals)
 		t.shards[i] = shard[K]{}
 	}
+	t.bytes = 0
 }
 
 // alloc returns a zeroed slice of n values, outside the Go heap when

@@ -61,6 +61,10 @@ type Options struct {
 	// Dedup is none, exact or near.
 	Dedup         string
 	NearThreshold float64 // defaults to 0.9
+	// DedupBudget is the memory, in bytes, the duplicate indexes may use
+	// before they spill to temporary files in the output folder (the
+	// output is the same either way); defaults to dedup.DefaultBudget.
+	DedupBudget int
 	// MaxTokens drops rows longer than this (0: no limit); MinTokens drops
 	// shorter ones.
 	MaxTokens, MinTokens int
@@ -249,6 +253,8 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	meter := progress.Meter{Emit: o.Emit, Total: s.Size(), Label: "preprocess"}
 	var hist profile.Hist
 	var lens []int32 // tokens of each row written, for the split
+	var sp *spilled  // duplicate indexes spilled past DedupBudget
+	nearN := 0       // rows added to near
 	enc := json.NewEncoder(tw)
 	enc.SetEscapeHTML(false)
 	for b := range order {
@@ -276,16 +282,31 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 				st.Chunks += it.chunks
 			}
 			for _, row := range it.rows {
-				if exact != nil && exact.Add(row.Text, st.RowsOut) >= 0 {
-					st.Dropped[DropDuplicate]++
+				if exact != nil && sp == nil && exact.Bytes()+nearBytes(near) > cmpOr(o.DedupBudget, dedup.DefaultBudget) {
+					if sp, err = startSpill(exact, near, outDir, st.RowsOut, nearN); err != nil {
+						return st, err
+					}
+				}
+				if sp != nil {
+					// Decided after the last row (resolveSpill); written now.
+					exact.Add(row.Text, sp.exactBase+sp.n)
 					if near != nil {
 						if _, _, err := near.Add(row.Text); err != nil {
 							return st, err
 						}
 					}
+					sp.n++
+				} else if exact != nil && exact.Add(row.Text, st.RowsOut) >= 0 {
+					st.Dropped[DropDuplicate]++
+					if near != nil {
+						nearN++
+						if _, _, err := near.Add(row.Text); err != nil {
+							return st, err
+						}
+					}
 					continue
-				}
-				if near != nil {
+				} else if near != nil {
+					nearN++
 					m, _, err := near.Add(row.Text)
 					if err != nil {
 						return st, err
@@ -314,6 +335,19 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	}
 	if err := tw.Flush(); err != nil {
 		return st, err
+	}
+	if sp != nil {
+		kept, err := resolveSpill(sp, exact, near, tmp, outDir, &lens, &st)
+		if err != nil {
+			return st, err
+		}
+		defer os.Remove(kept.Name())
+		defer kept.Close()
+		tmp = kept
+		hist = profile.Hist{}
+		for _, n := range lens {
+			hist.Add(int(n))
+		}
 	}
 	st.TokenStats, st.Histogram = hist.Stats(), hist.Pow2()
 	if err := split(tmp, outDir, o, lens, &st); err != nil {
