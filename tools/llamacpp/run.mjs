@@ -29,7 +29,8 @@ const opts = {
   cache_type_k: kv, cache_type_v: kv, flash_attn_type: 'off',
 };
 if (req.lora) opts.lora_list = [{ path: req.lora, scaled: req.lora_scale ?? 1 }];
-const ctx = await loadModel(opts);
+const opts0 = opts;
+let ctx = await loadModel(opts0);
 
 const out = { tokenize: [], prompts: [] };
 for (const text of req.tokenize || []) out.tokenize.push(Array.from((await ctx.tokenize(text)).tokens));
@@ -37,20 +38,25 @@ for (const text of req.tokenize || []) out.tokenize.push(Array.from((await ctx.t
 // Sampling off: no penalties or truncation other than what each call sets.
 const plain = { top_p: 1, min_p: 0, typical_p: 1, dry_multiplier: 0, xtc_probability: 0,
   penalty_repeat: 1, penalty_freq: 0, penalty_present: 0, seed: 0 };
-// llama.node can still be finishing the previous completion when its promise
-// resolves ("Another completion is in progress"): wait and retry, up to a
-// minute (a loaded machine can take seconds to finish it).
+// llama.node 1.7.15 can still be finishing the previous completion when its
+// promise resolves ("Another completion is in progress"), and now and then its
+// context stays stuck in that state. Wait briefly, then ask it to stop, then
+// continue on a freshly loaded context (the old one is left alone: releasing
+// it can crash).
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function complete(opts) {
   for (let i = 0; ; i++) {
     try {
       return await ctx.completion(opts);
     } catch (e) {
-      if (i >= 2400 || !String(e?.message).includes('Another completion is in progress')) throw e;
-      await new Promise((r) => setTimeout(r, 25));
+      if (!String(e?.message).includes('Another completion is in progress') || i >= 300) throw e;
+      if (i === 40) ctx.stopCompletion();
+      if (i === 80 || i === 200) { ctx = await loadModel(opts0); seen = 0; }
+      await sleep(25);
     }
   }
 }
-let seen = 0; // llama.node accumulates completion_probabilities across calls
+let seen = 0; // llama.node accumulates completion_probabilities across calls on one context
 const fresh = (r) => { const p = r.completion_probabilities || []; const n = p.slice(seen); seen = p.length; return n; };
 for (const p of req.prompts || []) {
   if (p.speed_only) { // decoding speed: greedy without probability output
