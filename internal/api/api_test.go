@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/api"
@@ -85,15 +87,7 @@ func setup(t testing.TB, work ...bool) *env {
 	return &env{url: ts.URL + "/api/v1", p: p}
 }
 
-func repoRoot(t testing.TB) string {
-	d, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		d = filepath.Dir(d)
-	}
-}
+func repoRoot(t testing.TB) string { return assets.RepoRoot(t) }
 
 func do(t *testing.T, method, url, ctype string, body io.Reader, hdr ...string) (*http.Response, []byte) {
 	t.Helper()

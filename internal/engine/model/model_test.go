@@ -9,25 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/assets"
+
 	"github.com/whetstone/whetstone/internal/engine/nn"
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
 
 // repoRoot walks up from the package folder to go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	d, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			t.Fatal("go.mod not found")
-		}
-		d = p
-	}
-}
+func repoRoot(t testing.TB) string { return assets.RepoRoot(t) }
 
 // StoriesDir is the pretrained stories260K model in the shared assets.
 func storiesDir(t testing.TB) string {
