@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/api"
+	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/platform"
 )
 
@@ -25,21 +27,8 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Usage: whet serve [flags]\n\nServes the API under /api/v1 (docs at /docs) and runs pipeline nodes.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	cfg, err := parseFlags(fs, args, io.err)
+	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io)
 	if err != nil {
-		return err
-	}
-	log := newLogger(io.err, cfg.LogLevel)
-	reg, err := newRegistry()
-	if err != nil {
-		return err
-	}
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log})
-	if err != nil {
-		return err
-	}
-	if err := p.Start(ctx); err != nil {
-		p.Stop(ctx)
 		return err
 	}
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
@@ -77,21 +66,8 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Usage: whet worker [flags]\n\nRuns pipeline nodes from the shared database, without the API.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	cfg, err := parseFlags(fs, args, io.err)
+	cfg, log, _, p, err := startPlatform(ctx, fs, args, io)
 	if err != nil {
-		return err
-	}
-	log := newLogger(io.err, cfg.LogLevel)
-	reg, err := newRegistry()
-	if err != nil {
-		return err
-	}
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log})
-	if err != nil {
-		return err
-	}
-	if err := p.Start(ctx); err != nil {
-		p.Stop(ctx)
 		return err
 	}
 	log.Info("whet worker running", slog.String("data_dir", cfg.DataDir), slog.Int("concurrency", cfg.Concurrency))
@@ -99,4 +75,28 @@ func worker(ctx context.Context, args []string, io stdio) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return p.Stop(sctx)
+}
+
+// startPlatform parses the shared configuration flags, then opens and starts
+// the platform (store, blobs, queue, a worker) with every agent registered.
+// The caller stops it.
+func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdio) (config.Config, *slog.Logger, *agent.Registry, *platform.Platform, error) {
+	cfg, err := parseFlags(fs, args, io.err)
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	log := newLogger(io.err, cfg.LogLevel)
+	reg, err := newRegistry()
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log})
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	if err := p.Start(ctx); err != nil {
+		p.Stop(ctx)
+		return cfg, nil, nil, nil, err
+	}
+	return cfg, log, reg, p, nil
 }
