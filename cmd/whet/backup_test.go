@@ -69,7 +69,9 @@ func submitYAML(t *testing.T, base, spec string) string {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var out struct{ JobID string `json:"job_id"` }
+	var out struct {
+		JobID string `json:"job_id"`
+	}
 	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(b, &out) != nil {
 		t.Fatalf("POST /jobs: %s %s", resp.Status, b)
 	}
@@ -119,7 +121,9 @@ func TestBackupWhileTrainingThenRestore(t *testing.T) {
 	}
 	ub, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var ds struct{ DatasetID string `json:"dataset_id"` }
+	var ds struct {
+		DatasetID string `json:"dataset_id"`
+	}
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal(ub, &ds) != nil {
 		t.Fatalf("upload: %s %s", resp.Status, ub)
 	}
