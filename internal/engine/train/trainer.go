@@ -191,18 +191,18 @@ var ErrNonFinite = errors.New("non-finite loss or gradient")
 
 // Trainer runs one fine-tuning job.
 type Trainer struct {
-	cfg      Config
-	m        *model.Model
-	train    []Example
-	val      []Example
+	cfg   Config
+	m     *model.Model
+	train []Example
+	val   []Example
 	// DPO runs train on pairs; ref gives the reference log-probabilities.
 	trainPairs, valPairs []Pair
 	ref                  Reference
 	initialDPO, finalDPO *DPOStats
-	log      *slog.Logger
-	params   []*model.Param
-	mom, vel [][]float32
-	opt      nn.AdamW
+	log                  *slog.Logger
+	params               []*model.Param
+	mom, vel             [][]float32
+	opt                  nn.AdamW
 
 	step       int // optimiser steps done
 	history    []Record
