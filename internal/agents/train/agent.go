@@ -147,7 +147,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		},
 		OnStep: func(p trainer.Progress) {
 			v := map[string]float64{"loss": p.Loss, "learning_rate": p.LearningRate, "grad_norm": p.GradNorm,
-				"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds()}
+				"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds(), "tokens": float64(p.Tokens)}
 			if p.ValLoss != nil {
 				v["val_loss"] = *p.ValLoss
 			}
