@@ -56,6 +56,11 @@ type Config struct {
 	Heartbeat time.Duration `yaml:"heartbeat"`
 	// LogLevel is debug, info, warn or error. Defaults to info.
 	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json. Defaults to text.
+	LogFormat string `yaml:"log_format"`
+	// MetricsAddr, when set, serves /metrics on its own listener (and not on
+	// the API address); `whet worker` serves metrics only there.
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -82,6 +87,7 @@ func (c *Config) fill() {
 	c.PollInterval = cmp.Or(c.PollInterval, 500*time.Millisecond)
 	c.Heartbeat = cmp.Or(c.Heartbeat, 15*time.Second)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
+	c.LogFormat = cmp.Or(c.LogFormat, "text")
 }
 
 // Validate reports the first bad field.
@@ -106,6 +112,11 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("config: log_format: %q is not text or json", c.LogFormat)
 	}
 	return nil
 }
@@ -132,6 +143,8 @@ func (c *Config) settings() []setting {
 		{"poll-interval", "queue, event and cancellation polling interval (default 500ms)", &c.PollInterval},
 		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
+		{"log-format", "text or json (default text)", &c.LogFormat},
+		{"metrics-addr", "serve Prometheus /metrics on this address instead of the API's (worker: the only place)", &c.MetricsAddr},
 	}
 }
 

@@ -104,6 +104,17 @@ func NewBus(st store.Store, poll time.Duration, log *slog.Logger) *Bus {
 	return &Bus{st: st, poll: poll, log: log, subs: map[string]map[*Subscription]struct{}{}, tails: map[string][]store.Event{}}
 }
 
+// Subscribers reports how many subscriptions are open in this process.
+func (b *Bus) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, s := range b.subs {
+		n += len(s)
+	}
+	return n
+}
+
 // Publish stores e (assigning e.Seq) and wakes its job's subscribers.
 func (b *Bus) Publish(ctx context.Context, e *store.Event) error {
 	if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.AppendEvent(ctx, e) }); err != nil {
