@@ -319,10 +319,16 @@ func (s *Server) generate(ctx context.Context, m *serving.Loaded, prompt []int32
 
 // logprobContent is one token of chat logprobs.
 type logprobContent struct {
-	Token       string           `json:"token"`
-	Logprob     float64          `json:"logprob"`
-	Bytes       []int            `json:"bytes"`
-	TopLogprobs []logprobContent `json:"top_logprobs"`
+	Token       string       `json:"token"`
+	Logprob     float64      `json:"logprob"`
+	Bytes       []int        `json:"bytes"`
+	TopLogprobs []topLogprob `json:"top_logprobs"`
+}
+
+type topLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
 }
 
 func tokenText(tok *tokenizer.Tokenizer, id int32) string { return tok.Decode([]int{int(id)}, false) }
@@ -339,10 +345,10 @@ func chatLogprobs(tok *tokenizer.Tokenizer, ts []serving.Token) []logprobContent
 	out := make([]logprobContent, 0, len(ts))
 	for _, t := range ts {
 		s := tokenText(tok, t.ID)
-		lc := logprobContent{Token: s, Logprob: t.Logprob, Bytes: byteList(s), TopLogprobs: []logprobContent{}}
+		lc := logprobContent{Token: s, Logprob: t.Logprob, Bytes: byteList(s), TopLogprobs: []topLogprob{}}
 		for _, a := range t.Top {
 			as := tokenText(tok, a.ID)
-			lc.TopLogprobs = append(lc.TopLogprobs, logprobContent{Token: as, Logprob: a.Logprob, Bytes: byteList(as)})
+			lc.TopLogprobs = append(lc.TopLogprobs, topLogprob{Token: as, Logprob: a.Logprob, Bytes: byteList(as)})
 		}
 		out = append(out, lc)
 	}

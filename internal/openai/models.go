@@ -34,7 +34,7 @@ func (s *Server) baseModel(ctx context.Context, id string) (string, bool, error)
 	if dir, ok := s.baseDir(id); ok {
 		return dir, true, nil
 	}
-	if strings.HasPrefix(id, "model_") {
+	if strings.HasPrefix(id, "mdl_") {
 		m, err := s.Store.GetModel(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", false, nil
@@ -223,7 +223,7 @@ func (s *Server) target(r *http.Request, id string) (serving.Target, error) {
 		}
 		return adapterOrModel(dir, cur.BaseDir), nil
 	}
-	if strings.HasPrefix(id, "model_") {
+	if strings.HasPrefix(id, "mdl_") {
 		m, err := s.Store.GetModel(r.Context(), id)
 		if errors.Is(err, store.ErrNotFound) {
 			return serving.Target{}, modelNotFound(id)
