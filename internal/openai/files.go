@@ -36,10 +36,10 @@ type fileRec struct {
 	Team string `json:"team"`
 }
 
-func fileKey(id string) string     { return filesPrefix + id + ".json" }
-func contentKey(id string) string  { return filesPrefix + id + ".jsonl" }
-func fileOf(r fileRec) File        { return r.File }
-func fileIDOf(f File) string       { return f.ID }
+func fileKey(id string) string    { return filesPrefix + id + ".json" }
+func contentKey(id string) string { return filesPrefix + id + ".jsonl" }
+func fileOf(r fileRec) File       { return r.File }
+func fileIDOf(f File) string      { return f.ID }
 func (s *Server) loadFile(r *http.Request, id string) (*fileRec, error) {
 	var rec fileRec
 	ok := false
@@ -241,8 +241,10 @@ type chatMessage struct {
 }
 
 type fileRow struct {
-	Messages           []chatMessage `json:"messages"`
-	Input              *struct{ Messages []chatMessage `json:"messages"` } `json:"input"`
+	Messages []chatMessage `json:"messages"`
+	Input    *struct {
+		Messages []chatMessage `json:"messages"`
+	} `json:"input"`
 	PreferredOutput    []chatMessage `json:"preferred_output"`
 	NonPreferredOutput []chatMessage `json:"non_preferred_output"`
 }

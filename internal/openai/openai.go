@@ -193,9 +193,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 
 // list is OpenAI's list envelope.
 type list[T any] struct {
-	Object  string `json:"object"`
-	Data    []T    `json:"data"`
-	HasMore bool   `json:"has_more"`
+	Object  string  `json:"object"`
+	Data    []T     `json:"data"`
+	HasMore bool    `json:"has_more"`
 	FirstID *string `json:"first_id,omitempty"`
 	LastID  *string `json:"last_id,omitempty"`
 }

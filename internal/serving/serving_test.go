@@ -2,8 +2,8 @@ package serving
 
 import (
 	"context"
-	"math"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"testing"
