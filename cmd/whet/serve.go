@@ -36,6 +36,13 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
 		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, Web: webHandler, Version: version, Logger: log,
 		Metrics: m, MetricsOnSeparateAddr: cfg.MetricsAddr != "", AccessLog: true}
+	v1, stopV1, err := v1Handler(cfg, p, log)
+	if err != nil {
+		p.Stop(ctx)
+		return err
+	}
+	defer stopV1()
+	srv.Mounts = map[string]http.Handler{"/v1/": v1}
 	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, m, log)
 	if err != nil {
 		p.Stop(ctx)

@@ -50,6 +50,9 @@ type Server struct {
 	MetricsOnSeparateAddr bool
 	// AccessLog logs one line per request (route, status, bytes, duration).
 	AccessLog bool
+	// Mounts are more handlers by ServeMux pattern, served behind the same
+	// middleware (e.g. "/v1/": the OpenAI-compatible API).
+	Mounts map[string]http.Handler
 }
 
 // Handler returns the HTTP handler: the API, /openapi.json, /docs and the
@@ -85,6 +88,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /docs", docsHandler(api.OpenAPI()))
 	if s.Metrics != nil && !s.MetricsOnSeparateAddr {
 		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
+	for pattern, h := range s.Mounts {
+		mux.Handle(pattern, h)
 	}
 	if s.Web != nil {
 		mux.Handle("/", s.Web)
