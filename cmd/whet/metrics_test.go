@@ -123,7 +123,7 @@ edges: [{from: data, to: prep}, {from: prep, to: tune}]
 		if v, _ := sample(fams, "whet_jobs", map[string]string{"status": "running"}); v == 1 {
 			sawRunning = true
 		}
-		if v, ok := sample(fams, "whet_train_tokens_per_second", map[string]string{"job": jobID, "node": "tune"}); ok && v > 0 {
+		if v, ok := sample(fams, "whet_train_tokens_per_second", map[string]string{"job_id": jobID, "node": "tune"}); ok && v > 0 {
 			sawTPS = true
 		}
 		r, err := http.Get(base + "/api/v1/jobs/" + jobID)
@@ -170,7 +170,7 @@ edges: [{from: data, to: prep}, {from: prep, to: tune}]
 	if v, _ := sample(fams, "whet_jobs", map[string]string{"status": "running"}); v != 0 {
 		t.Errorf("whet_jobs{running} = %v after the job ended", v)
 	}
-	if _, ok := sample(fams, "whet_train_tokens_per_second", map[string]string{"job": jobID}); ok {
+	if _, ok := sample(fams, "whet_train_tokens_per_second", map[string]string{"job_id": jobID}); ok {
 		t.Errorf("whet_train_tokens_per_second still has the finished node")
 	}
 	// Every request got an id and an access line, and the log is JSON.
@@ -197,4 +197,13 @@ func between(s, a, b string) string {
 		return s[:j]
 	}
 	return s
+}
+
+func TestMetricsMemoryGauge(t *testing.T) {
+	ts := inProcessServer(t, t.TempDir())
+	fams := scrape(t, ts+"/metrics")
+	v, ok := sample(fams, "whet_memory_used_ratio", nil)
+	if !ok || v <= 0 || v >= 1 {
+		t.Errorf("whet_memory_used_ratio = %v (present %v), want in (0,1)", v, ok)
+	}
 }

@@ -68,16 +68,17 @@ func New() *Metrics {
 		trainTPS: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "whet_train_tokens_per_second",
 			Help: "Training throughput of a running train node (deleted when the node ends).",
-		}, []string{"job", "node"}),
+		}, []string{"job_id", "node"}),
 		trainLoss: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "whet_train_loss",
 			Help: "Latest training loss of a running train node (deleted when the node ends).",
-		}, []string{"job", "node"}),
+		}, []string{"job_id", "node"}),
 		live: map[[2]string]bool{},
 	}
 	m.reg.MustRegister(m.httpDur, m.inFlight, m.nodeDur, m.retries, m.published, m.trainTPS, m.trainLoss,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		scrapeCollector{m})
+	m.OnScrape(collectMemory)
 	return m
 }
 
@@ -172,7 +173,7 @@ var (
 type scrapeCollector struct{ m *Metrics }
 
 func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{JobsDesc, QueueDepthDesc, QueueAgeDesc, SSEDesc, GPUUtilDesc, GPUMemDesc, GPUMemTotDesc, ScrapeErrDesc} {
+	for _, d := range []*prometheus.Desc{MemoryDesc, JobsDesc, QueueDepthDesc, QueueAgeDesc, SSEDesc, GPUUtilDesc, GPUMemDesc, GPUMemTotDesc, ScrapeErrDesc} {
 		ch <- d
 	}
 }
