@@ -32,6 +32,9 @@ CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
 log "benchmarks, once each so none rot"
 go test -tags integration -run '^$' -bench . -benchtime 1x -timeout 10m ./... >/tmp/whet-bench-once.log 2>&1 || { tail -50 /tmp/whet-bench-once.log; exit 1; }
 
+log "deployment: Prometheus rules, dashboard, compose, and the container image built and run with podman"
+scripts/container-check.sh
+
 if [ -x scripts/web-check.sh ]; then
   log "web UI"
   scripts/web-check.sh

@@ -70,6 +70,20 @@ type Config struct {
 	Heartbeat time.Duration `yaml:"heartbeat"`
 	// LogLevel is debug, info, warn or error. Defaults to info.
 	LogLevel string `yaml:"log_level"`
+	// BaseModels is a folder of Hugging Face models (each subfolder's name
+	// is its model id) that /v1 fine-tunes and serves. Empty: none.
+	BaseModels string `yaml:"base_models"`
+	// InferenceBatch is the most sequences /v1 decodes together. Defaults
+	// to 16.
+	InferenceBatch int `yaml:"inference_batch"`
+	// InferenceQueue is the most /v1 sequences waiting for a slot before
+	// requests get 429. Defaults to 64.
+	InferenceQueue int `yaml:"inference_queue"`
+	// LogFormat is text or json. Defaults to text.
+	LogFormat string `yaml:"log_format"`
+	// MetricsAddr, when set, serves /metrics on its own listener (and not on
+	// the API address); `whet worker` serves metrics only there.
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -97,6 +111,9 @@ func (c *Config) fill() {
 	c.PollInterval = cmp.Or(c.PollInterval, 500*time.Millisecond)
 	c.Heartbeat = cmp.Or(c.Heartbeat, 15*time.Second)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
+	c.InferenceBatch = cmp.Or(c.InferenceBatch, 16)
+	c.InferenceQueue = cmp.Or(c.InferenceQueue, 64)
+	c.LogFormat = cmp.Or(c.LogFormat, "text")
 }
 
 // Validate reports the first bad field.
@@ -131,6 +148,11 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
 	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("config: log_format: %q is not text or json", c.LogFormat)
+	}
 	return nil
 }
 
@@ -160,6 +182,11 @@ func (c *Config) settings() []setting {
 		{"poll-interval", "queue, event and cancellation polling interval (default 500ms)", &c.PollInterval},
 		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
+		{"base-models", "folder of Hugging Face models (subfolder name = model id) that /v1 fine-tunes and serves", &c.BaseModels},
+		{"inference-batch", "most sequences /v1 decodes together (default 16)", &c.InferenceBatch},
+		{"inference-queue", "most /v1 sequences waiting before requests get 429 (default 64)", &c.InferenceQueue},
+		{"log-format", "text or json (default text)", &c.LogFormat},
+		{"metrics-addr", "serve Prometheus /metrics on this address instead of the API's (worker: the only place)", &c.MetricsAddr},
 	}
 }
 

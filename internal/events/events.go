@@ -152,6 +152,17 @@ func (b *Bus) received(jobID string, evs []store.Event) {
 	b.wakeLocal(jobID)
 }
 
+// Subscribers reports how many subscriptions are open in this process.
+func (b *Bus) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, s := range b.subs {
+		n += len(s)
+	}
+	return n
+}
+
 // Publish stores e (assigning e.Seq) and wakes its job's subscribers.
 func (b *Bus) Publish(ctx context.Context, e *store.Event) error {
 	if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.AppendEvent(ctx, e) }); err != nil {

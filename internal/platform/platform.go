@@ -21,8 +21,10 @@ import (
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/events/redisevents"
+	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/store"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
 )
 
@@ -50,6 +52,9 @@ type Options struct {
 	// queues them.
 	Work   bool
 	Logger *slog.Logger
+	// Metrics, when set, observes events and node attempts and gets the
+	// job, queue and SSE gauges.
+	Metrics *metrics.Metrics
 }
 
 // Open opens the stores and builds the queue and orchestrator.
@@ -79,11 +84,19 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		st.Close()
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	bus := events.NewBus(st, cfg.PollInterval, log)
+	var obs store.Store = st
+	if opts.Metrics != nil {
+		obs = opts.Metrics.ObserveStore(st)
+	}
+	bus := events.NewBus(obs, cfg.PollInterval, log)
 	if fan != nil {
 		bus.SetFanout(fan)
 	}
-	orch := orchestrate.New(st, blobs, bus, reg, orchestrate.Config{
+	if opts.Metrics != nil {
+		opts.Metrics.CollectJobs(st)
+		opts.Metrics.CollectSubscribers(bus.Subscribers)
+	}
+	orch := orchestrate.New(obs, blobs, bus, reg, orchestrate.Config{
 		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
 		PollInterval: cfg.PollInterval, Logger: log,

@@ -35,7 +35,9 @@ func (Agent) Spec() agent.Spec {
 		Description: "Fine-tune a Llama-family model (LoRA or full) on a processed dataset with Whetstone's Go engine; outputs a PEFT adapter (or a full model) with its loss curve.",
 		Params: []agent.Param{
 			{Name: "base_model", Type: agent.String, Kind: "model", Description: "Hugging Face model folder (config.json, safetensors, tokenizer). Optional when a model artifact is an input."},
-			{Name: "method", Type: agent.String, Default: "lora", Enum: []string{"lora", "qlora", "full"}, Description: "lora (frozen float32 base, trained adapters), qlora (the same adapters on a base whose projections are held in 4-bit NF4), full (all weights)."},
+			{Name: "method", Type: agent.String, Default: "lora", Enum: []string{"lora", "qlora", "full", "dpo"}, Description: "lora (frozen float32 base, trained adapters), qlora (the same adapters on a base whose projections are held in 4-bit NF4), full (all weights), dpo (direct preference optimisation on chosen/rejected pairs; see dpo_weights and beta)."},
+			{Name: "beta", Type: agent.Number, Default: 0.1, Min: agent.F64(0), Description: "dpo only: β of the DPO loss (how far the policy may move from the reference)"},
+			{Name: "dpo_weights", Type: agent.String, Default: "lora", Enum: []string{"lora", "full"}, Description: "dpo only: train LoRA adapters (reference = the base with the adapter disabled) or all weights (reference = a frozen copy)"},
 			{Name: "double_quant", Type: agent.Boolean, Default: false, Description: "qlora only: also quantize the 4-bit base's absmax scales to 8 bits (bitsandbytes double quantization, 4.127 instead of 4.5 bits per weight)"},
 			{Name: "lora", Type: agent.Object, Description: "LoRA adapter settings.", Fields: []agent.Param{
 				{Name: "rank", Type: agent.Integer, Default: 8.0, Min: agent.F64(1), Description: "adapter rank r"},
@@ -76,6 +78,12 @@ func ConfigFromParams(p agent.Params) (trainer.Config, error) {
 		MaxSeqLen: p.Int("max_seq_len"), MaxSteps: p.Int("max_steps"), WeightDecay: p.Float("weight_decay"),
 		MaxGradNorm: p.Float("max_grad_norm"), EvalEvery: p.Int("eval_every"), CheckpointEvery: p.Int("checkpoint_every"),
 		Packing: p.Bool("packing"), Seed: uint64(p.Int("seed")), BF16: p.Bool("bf16"), DoubleQuant: p.Bool("double_quant"),
+	}
+	if c.Method == "dpo" {
+		c.Objective, c.Beta, c.Method = "dpo", p.Float("beta"), p.String("dpo_weights")
+		if c.Method == "" {
+			c.Method = "lora"
+		}
 	}
 	if p.Has("max_grad_norm") && c.MaxGradNorm <= 0 {
 		c.MaxGradNorm = -1
@@ -139,9 +147,14 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		},
 		OnStep: func(p trainer.Progress) {
 			v := map[string]float64{"loss": p.Loss, "learning_rate": p.LearningRate, "grad_norm": p.GradNorm,
-				"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds()}
+				"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds(), "tokens": float64(p.Tokens)}
 			if p.ValLoss != nil {
 				v["val_loss"] = *p.ValLoss
+			}
+			for k, x := range map[string]*float64{"reward_accuracy": p.RewardAccuracy, "reward_margin": p.RewardMargin, "val_reward_accuracy": p.ValRewardAccuracy} {
+				if x != nil {
+					v[k] = *x
+				}
 			}
 			emit.Metrics(p.Step, v)
 			emit.Progress(float64(p.Step)/float64(p.TotalSteps), p.ETA, fmt.Sprintf("step %d/%d loss %.4f", p.Step, p.TotalSteps, p.Loss))

@@ -195,4 +195,3 @@ func Pair(t *testing.T, poll time.Duration, fanout func(t *testing.T) events.Fan
 	}
 	return a, b, db, j.ID
 }
-
