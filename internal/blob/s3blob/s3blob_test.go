@@ -2,6 +2,7 @@ package s3blob_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func openStore(t testing.TB, s testsvc.S3, extra string) *s3blob.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := s3blob.Open(context.Background(), cfg, nil)
+	st, err := s3blob.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestServerDownDelays(t *testing.T) {
 		return nil
 	}
 	cmd := start()
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) // after the store's cleanup
 	ensureBucket(t, srv)
 	st := openStore(t, srv, "&part_size=5242880")
 	ctx := context.Background()
@@ -206,3 +207,10 @@ func TestServerDownDelays(t *testing.T) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
