@@ -23,13 +23,11 @@ log "pure-Go build (CGO_ENABLED=0)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/whet
 
 log "go test (unit + integration)"
-# Backend suites (PostgreSQL, Redis, S3) fail instead of skipping when their server is missing.
-export WHET_REQUIRE_SERVICES=1
 # The cgo kernels must really load OpenBLAS and oneDNN here (no silent fallback).
-WHET_BLAS_REQUIRE_NATIVE=1 go test -tags integration -count=1 -timeout 25m ./...
+WHET_REQUIRE_SERVICES=1 WHET_BLAS_REQUIRE_NATIVE=1 go test -tags integration -count=1 -timeout 25m ./...
 
 log "orchestrator suite again on PostgreSQL (River on riverpgxv5)"
-WHET_TEST_DATABASE=postgres go test -count=1 -timeout 10m ./internal/orchestrate/
+WHET_REQUIRE_SERVICES=1 WHET_TEST_DATABASE=postgres go test -count=1 -timeout 10m ./internal/orchestrate/
 
 log "engine and kernels in pure Go (CGO_ENABLED=0): same results, only slower"
 CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
