@@ -28,7 +28,8 @@ type Config struct {
 	Database string `yaml:"database"`
 	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
 	BlobDir string `yaml:"blob_dir"`
-	// Addr is the API's listen address. Defaults to ":8080".
+	// Addr is the API's listen address. Defaults to "127.0.0.1:8080" (this
+	// machine only); listen on a network address with auth on.
 	Addr string `yaml:"addr"`
 	// WorkDir is the folder relative paths in pipeline params resolve
 	// against. Defaults to the process's working folder.
@@ -83,7 +84,7 @@ func (c *Config) fill() {
 	c.DataDir = cmp.Or(c.DataDir, "whet-data")
 	c.Database = cmp.Or(c.Database, filepath.Join(c.DataDir, "whet.db"))
 	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
-	c.Addr = cmp.Or(c.Addr, ":8080")
+	c.Addr = cmp.Or(c.Addr, "127.0.0.1:8080")
 	if c.WorkDir == "" {
 		c.WorkDir, _ = os.Getwd()
 	}
@@ -143,7 +144,7 @@ func (c *Config) settings() []setting {
 		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
 		{"database", "SQLite database file (default DATA_DIR/whet.db)", &c.Database},
 		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
-		{"addr", "API listen address (default :8080)", &c.Addr},
+		{"addr", "API listen address (default 127.0.0.1:8080: this machine only)", &c.Addr},
 		{"work-dir", "folder relative paths in params resolve against (default: current folder)", &c.WorkDir},
 		{"concurrency", "nodes one worker runs at once (default 2)", &c.Concurrency},
 		{"max-upload-bytes", "largest dataset upload in bytes (default 10 GiB)", &c.MaxUploadBytes},
