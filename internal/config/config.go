@@ -28,6 +28,20 @@ type Config struct {
 	Database string `yaml:"database"`
 	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
 	BlobDir string `yaml:"blob_dir"`
+	// BlobURL selects an S3 blob store instead of BlobDir:
+	// s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true,
+	// credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+	BlobURL string `yaml:"blob_url"`
+	// Events selects a cross-process event fan-out: redis://HOST:PORT/DB.
+	// Empty: subscribers poll the store for other processes' events.
+	Events string `yaml:"events"`
+	// ScratchCacheBytes bounds the local cache of blobs downloaded for node
+	// inputs when the blob store is not a local folder. Defaults to 10 GiB.
+	ScratchCacheBytes int64 `yaml:"scratch_cache_bytes"`
+	// Retain is the retention policy `whet gc` (and the server, hourly)
+	// applies: comma-separated KIND=AGE, kinds jobs, events, cache, blobs,
+	// ages like 30d or 12h; a kind not named is kept forever.
+	Retain string `yaml:"retain"`
 	// Addr is the API's listen address. Defaults to "127.0.0.1:8080" (this
 	// machine only); listen on a network address with auth on.
 	Addr string `yaml:"addr"`
@@ -90,6 +104,7 @@ func (c *Config) fill() {
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 2)
 	c.MaxUploadBytes = cmp.Or(c.MaxUploadBytes, 10<<30)
+	c.ScratchCacheBytes = cmp.Or(c.ScratchCacheBytes, 10<<30)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 3)
 	c.RetryBase = cmp.Or(c.RetryBase, 2*time.Second)
 	c.RetryMax = cmp.Or(c.RetryMax, 5*time.Minute)
@@ -107,6 +122,12 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Concurrency < 1 || c.Concurrency > 1000:
 		return fmt.Errorf("config: concurrency: %d out of range [1,1000]", c.Concurrency)
+	case c.BlobURL != "" && !strings.HasPrefix(c.BlobURL, "s3://"):
+		return fmt.Errorf("config: blob_url: %q: want s3://BUCKET/PREFIX?endpoint=...", c.BlobURL)
+	case c.Events != "" && !strings.HasPrefix(c.Events, "redis://") && !strings.HasPrefix(c.Events, "rediss://"):
+		return fmt.Errorf("config: events: %q: want redis://HOST:PORT/DB", c.Events)
+	case c.ScratchCacheBytes < 0:
+		return fmt.Errorf("config: scratch_cache_bytes: must not be negative")
 	case c.MaxUploadBytes < 1:
 		return fmt.Errorf("config: max_upload_bytes: must be positive")
 	case c.MaxAttempts < 1 || c.MaxAttempts > 100:
@@ -119,6 +140,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: poll_interval: must be positive")
 	case c.Heartbeat <= 0:
 		return fmt.Errorf("config: heartbeat: must be positive")
+	}
+	if _, err := ParseRetain(c.Retain); err != nil {
+		return fmt.Errorf("config: retain: %w", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -144,6 +168,10 @@ func (c *Config) settings() []setting {
 		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
 		{"database", "SQLite database file (default DATA_DIR/whet.db)", &c.Database},
 		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
+		{"blob-url", "S3 blob store s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true (default: the local blob-dir)", &c.BlobURL},
+		{"events", "cross-process event fan-out redis://HOST:PORT/DB (default: poll the store)", &c.Events},
+		{"scratch-cache-bytes", "local cache of downloaded input blobs (default 10 GiB)", &c.ScratchCacheBytes},
+		{"retain", "retention, e.g. jobs=30d,events=30d,cache=14d,blobs=1d (default: keep everything)", &c.Retain},
 		{"addr", "API listen address (default 127.0.0.1:8080: this machine only)", &c.Addr},
 		{"work-dir", "folder relative paths in params resolve against (default: current folder)", &c.WorkDir},
 		{"concurrency", "nodes one worker runs at once (default 2)", &c.Concurrency},

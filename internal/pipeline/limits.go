@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/goccy/go-yaml/ast"
@@ -45,8 +46,25 @@ func checkShape(data []byte) error {
 	return nil
 }
 
-// flowDepth scans brackets outside quoted strings.
+// flowDepth scans brackets outside quoted strings, and the leading run of
+// each line (indentation and "- " sequence markers), whose length bounds
+// block nesting.
 func flowDepth(data []byte) error {
+	for n, l := range bytes.Split(data, []byte("\n")) {
+		markers, indent := 0, 0
+		for i := 0; i < len(l); i++ {
+			if l[i] == ' ' {
+				indent++
+			} else if l[i] == '-' && (i+1 == len(l) || l[i+1] == ' ') {
+				markers++
+			} else {
+				break
+			}
+		}
+		if markers > MaxDepth || indent > 8*MaxDepth {
+			return &SyntaxError{Msg: fmt.Sprintf("line %d: nested deeper than %d levels", n+1, MaxDepth)}
+		}
+	}
 	depth, line := 0, 1
 	var quote byte
 	for i := 0; i < len(data); i++ {
