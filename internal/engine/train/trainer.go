@@ -299,7 +299,7 @@ func NewDPO(m *model.Model, cfg Config, trainSet, valSet []Pair, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	t.train, t.trainPairs, t.valPairs = nil, trainSet, valSet
+	t.train, t.trainPairs, t.valPairs = nil, fitPairs(trainSet, t.cfg.MaxSeqLen), fitPairs(valSet, t.cfg.MaxSeqLen)
 	if ref == nil {
 		ref = adapterOff{m, t.cfg.MaxSeqLen}
 	} else {
