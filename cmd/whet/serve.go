@@ -28,8 +28,9 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Usage: whet serve [flags]\n\nServes the API under /api/v1 (docs at /docs) and runs pipeline nodes.\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	noWorker := fs.Bool("no-worker", false, "API only: run no nodes here (workers are `whet worker` processes on the same database)")
 	m := metrics.New()
-	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m)
+	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m, noWorker)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		p.Stop(ctx)
 		return err
 	}
-	log.Info("whet serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir), slog.String("version", version))
+	log.Info("whet serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir), slog.String("version", version), slog.Bool("worker", !*noWorker))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -83,7 +84,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
-	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m)
+	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m, nil)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer stopMetrics()
-	log.Info("whet worker running", slog.String("data_dir", cfg.DataDir), slog.Int("concurrency", cfg.Concurrency))
+	log.Info("whet worker running", slog.String("data_dir", cfg.DataDir), slog.Int("concurrency", cfg.Concurrency), slog.String("worker_id", p.WorkerID))
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -103,7 +104,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 // startPlatform parses the shared configuration flags, then opens and starts
 // the platform (store, blobs, queue, a worker) with every agent registered.
 // The caller stops it.
-func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdio, m *metrics.Metrics) (config.Config, *slog.Logger, *agent.Registry, *platform.Platform, error) {
+func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdio, m *metrics.Metrics, noWorker *bool) (config.Config, *slog.Logger, *agent.Registry, *platform.Platform, error) {
 	cfg, err := parseFlags(fs, args, io.err)
 	if err != nil {
 		return cfg, nil, nil, nil, err
@@ -113,7 +114,8 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log, Metrics: m})
+	work := noWorker == nil || !*noWorker
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: work, Logger: log, Metrics: m})
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}

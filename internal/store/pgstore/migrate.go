@@ -84,6 +84,7 @@ var migrations = []string{
 		outputs TEXT NOT NULL,
 		created_at BIGINT NOT NULL
 	);`,
+	`ALTER TABLE nodes ADD COLUMN deaths INTEGER NOT NULL DEFAULT 0`,
 }
 
 // migrateLock serialises migrations of processes starting at once

@@ -80,6 +80,7 @@ var migrations = []string{
 		outputs TEXT NOT NULL,
 		created_at INTEGER NOT NULL
 	);`,
+	`ALTER TABLE nodes ADD COLUMN deaths INTEGER NOT NULL DEFAULT 0`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
