@@ -24,13 +24,16 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/whet
 
 log "go test (unit + integration)"
 # The cgo kernels must really load OpenBLAS and oneDNN here (no silent fallback).
-WHET_BLAS_REQUIRE_NATIVE=1 go test -tags integration -count=1 -timeout 25m ./...
+WHET_REQUIRE_SERVICES=1 WHET_BLAS_REQUIRE_NATIVE=1 go test -tags integration -count=1 -timeout 25m ./...
 
 log "engine and kernels in pure Go (CGO_ENABLED=0): same results, only slower"
 CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
 
 log "benchmarks, once each so none rot"
 go test -tags integration -run '^$' -bench . -benchtime 1x -timeout 10m ./... >/tmp/whet-bench-once.log 2>&1 || { tail -50 /tmp/whet-bench-once.log; exit 1; }
+
+log "deployment: Prometheus rules, dashboard, compose, and the container image built and run with podman"
+scripts/container-check.sh
 
 if [ -x scripts/web-check.sh ]; then
   log "web UI"

@@ -108,7 +108,7 @@ Flags:`)
 	if logLevel == "info" {
 		logLevel = "warn" // the progress display shows what info logs would
 	}
-	log := newLogger(io.err, logLevel)
+	log := newLogger(io.err, logLevel, cfg.LogFormat)
 	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/api"
 	"github.com/whetstone/whetstone/internal/config"
+	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/platform"
 )
 
@@ -27,12 +28,27 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Usage: whet serve [flags]\n\nServes the API under /api/v1 (docs at /docs) and runs pipeline nodes.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io)
+	m := metrics.New()
+	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err
 	}
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
-		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, Web: webHandler, Version: version, Logger: log}
+		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, Web: webHandler, Version: version, Logger: log,
+		Metrics: m, MetricsOnSeparateAddr: cfg.MetricsAddr != "", AccessLog: true}
+	v1, stopV1, err := v1Handler(cfg, p, log)
+	if err != nil {
+		p.Stop(ctx)
+		return err
+	}
+	defer stopV1()
+	srv.Mounts = map[string]http.Handler{"/v1/": v1}
+	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, m, log)
+	if err != nil {
+		p.Stop(ctx)
+		return err
+	}
+	defer stopMetrics()
 	hs := &http.Server{Addr: cfg.Addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -66,10 +82,17 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Usage: whet worker [flags]\n\nRuns pipeline nodes from the shared database, without the API.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	cfg, log, _, p, err := startPlatform(ctx, fs, args, io)
+	m := metrics.New()
+	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err
 	}
+	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, m, log)
+	if err != nil {
+		p.Stop(ctx)
+		return err
+	}
+	defer stopMetrics()
 	log.Info("whet worker running", slog.String("data_dir", cfg.DataDir), slog.Int("concurrency", cfg.Concurrency))
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -80,17 +103,17 @@ func worker(ctx context.Context, args []string, io stdio) error {
 // startPlatform parses the shared configuration flags, then opens and starts
 // the platform (store, blobs, queue, a worker) with every agent registered.
 // The caller stops it.
-func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdio) (config.Config, *slog.Logger, *agent.Registry, *platform.Platform, error) {
+func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdio, m *metrics.Metrics) (config.Config, *slog.Logger, *agent.Registry, *platform.Platform, error) {
 	cfg, err := parseFlags(fs, args, io.err)
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	log := newLogger(io.err, cfg.LogLevel)
+	log := newLogger(io.err, cfg.LogLevel, cfg.LogFormat)
 	reg, err := newRegistry()
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log})
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log, Metrics: m})
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
@@ -99,4 +122,30 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 		return cfg, nil, nil, nil, err
 	}
 	return cfg, log, reg, p, nil
+}
+
+// serveMetrics serves /metrics (and /livez) on addr when it is set; the
+// returned func stops it.
+func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go hs.Serve(ln)
+	log.Info("metrics serving", slog.String("addr", ln.Addr().String()))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}, nil
 }

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/whetstone/whetstone/internal/config"
+	"github.com/whetstone/whetstone/internal/logging"
 )
 
 // webHandler, when set (by the web UI package's wiring), is served at / by
@@ -44,8 +44,12 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (config.Confi
 	return cfg, nil
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var lv slog.Level
-	lv.UnmarshalText([]byte(strings.ToUpper(level)))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+// newLogger returns the structured logger for a configuration's level and
+// format (validated by config, so it cannot fail here).
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	log, err := logging.New(w, level, format)
+	if err != nil {
+		log, _ = logging.New(w, "info", "text")
+	}
+	return log
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -41,6 +42,17 @@ type Server struct {
 	Web     http.Handler
 	Version string
 	Logger  *slog.Logger
+	// Metrics, when set, counts requests and is served at /metrics (unless
+	// MetricsOnSeparateAddr).
+	Metrics *metrics.Metrics
+	// MetricsOnSeparateAddr keeps /metrics off this handler (it is served
+	// on --metrics-addr instead).
+	MetricsOnSeparateAddr bool
+	// AccessLog logs one line per request (route, status, bytes, duration).
+	AccessLog bool
+	// Mounts are more handlers by ServeMux pattern, served behind the same
+	// middleware (e.g. "/v1/": the OpenAI-compatible API).
+	Mounts map[string]http.Handler
 }
 
 // Handler returns the HTTP handler: the API, /openapi.json, /docs and the
@@ -74,8 +86,14 @@ func (s *Server) Handler() http.Handler {
 	api := humago.New(mux, cfg)
 	s.routes(api)
 	mux.Handle("GET /docs", docsHandler(api.OpenAPI()))
+	if s.Metrics != nil && !s.MetricsOnSeparateAddr {
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
+	for pattern, h := range s.Mounts {
+		mux.Handle(pattern, h)
+	}
 	if s.Web != nil {
 		mux.Handle("/", s.Web)
 	}
-	return mux
+	return s.observe(mux)
 }

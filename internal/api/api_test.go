@@ -24,6 +24,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/api"
+	"github.com/whetstone/whetstone/internal/blob/fsblob"
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/platform"
 	"github.com/whetstone/whetstone/internal/store"
@@ -496,7 +497,7 @@ func TestHealthAgentsDocs(t *testing.T) {
 		t.Errorf("/docs = %d", resp.StatusCode)
 	}
 	// A vanished blob folder makes health 503.
-	os.RemoveAll(e.p.Blobs.Root())
+	os.RemoveAll(e.p.Blobs.(*fsblob.Store).Root())
 	resp, b = do(t, "GET", e.url+"/health", "", nil)
 	if resp.StatusCode != 503 || !strings.Contains(string(b), `"status":"unavailable"`) || !strings.Contains(string(b), `"database":"ok"`) {
 		t.Errorf("health with the blob folder gone = %d %s", resp.StatusCode, b)

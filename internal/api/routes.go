@@ -26,6 +26,12 @@ type healthOutput struct {
 	}
 }
 
+type livezOutput struct {
+	Body struct {
+		Status string `json:"status" enum:"ok"`
+	}
+}
+
 type submitInput struct {
 	ContentType string `header:"Content-Type"`
 	RawBody     []byte
@@ -76,8 +82,11 @@ type listInput struct {
 	Offset int `query:"offset" minimum:"0" default:"0"`
 }
 
+// listJobsInput repeats listInput's fields: huma does not read query
+// params of an embedded struct here, and the limit was silently ignored.
 type listJobsInput struct {
-	listInput
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50"`
+	Offset int    `query:"offset" minimum:"0" default:"0"`
 	Status string `query:"status" enum:"pending,running,succeeded,failed,cancelled"`
 }
 
@@ -146,18 +155,29 @@ type agentsOutput struct {
 
 func (s *Server) routes(api huma.API) {
 	tags := func(t string) []string { return []string{t} }
+	health := func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
+		out := &healthOutput{Status: http.StatusOK}
+		checks, ok := map[string]string{"database": "ok", "blob_store": "ok", "queue": "ok"}, true
+		if s.Health != nil {
+			checks, ok = s.Health(ctx)
+		}
+		out.Body.Status, out.Body.Checks = "ok", checks
+		if !ok {
+			out.Status, out.Body.Status = http.StatusServiceUnavailable, "unavailable"
+		}
+		return out, nil
+	}
 	huma.Register(api, huma.Operation{OperationID: "health", Method: http.MethodGet, Path: prefix + "/health", Tags: tags("system"),
-		Summary: "Check the database, blob store and queue", Description: "503 when one is down."},
-		func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
-			out := &healthOutput{Status: http.StatusOK}
-			checks, ok := map[string]string{"database": "ok", "blob_store": "ok", "queue": "ok"}, true
-			if s.Health != nil {
-				checks, ok = s.Health(ctx)
-			}
-			out.Body.Status, out.Body.Checks = "ok", checks
-			if !ok {
-				out.Status, out.Body.Status = http.StatusServiceUnavailable, "unavailable"
-			}
+		Summary: "Check the database, blob store and queue", Description: "503 when one is down."}, health)
+	huma.Register(api, huma.Operation{OperationID: "health-root", Method: http.MethodGet, Path: "/health", Tags: tags("system"),
+		Summary: "Health for load balancers", Description: "The same document as /api/v1/health: 503 when a dependency is down."}, health)
+	huma.Register(api, huma.Operation{OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: tags("system"),
+		Summary: "Ready to take traffic", Description: "Migrations are done (the server started) and every backend answers; 503 otherwise."}, health)
+	huma.Register(api, huma.Operation{OperationID: "livez", Method: http.MethodGet, Path: "/livez", Tags: tags("system"),
+		Summary: "The process answers", Description: "Always 200 while the process serves HTTP; checks no backend."},
+		func(ctx context.Context, _ *struct{}) (*livezOutput, error) {
+			out := &livezOutput{}
+			out.Body.Status = "ok"
 			return out, nil
 		})
 

@@ -28,7 +28,22 @@ type Config struct {
 	Database string `yaml:"database"`
 	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
 	BlobDir string `yaml:"blob_dir"`
-	// Addr is the API's listen address. Defaults to ":8080".
+	// BlobURL selects an S3 blob store instead of BlobDir:
+	// s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true,
+	// credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+	BlobURL string `yaml:"blob_url"`
+	// Events selects a cross-process event fan-out: redis://HOST:PORT/DB.
+	// Empty: subscribers poll the store for other processes' events.
+	Events string `yaml:"events"`
+	// ScratchCacheBytes bounds the local cache of blobs downloaded for node
+	// inputs when the blob store is not a local folder. Defaults to 10 GiB.
+	ScratchCacheBytes int64 `yaml:"scratch_cache_bytes"`
+	// Retain is the retention policy `whet gc` (and the server, hourly)
+	// applies: comma-separated KIND=AGE, kinds jobs, events, cache, blobs,
+	// ages like 30d or 12h; a kind not named is kept forever.
+	Retain string `yaml:"retain"`
+	// Addr is the API's listen address. Defaults to "127.0.0.1:8080" (this
+	// machine only); listen on a network address with auth on.
 	Addr string `yaml:"addr"`
 	// WorkDir is the folder relative paths in pipeline params resolve
 	// against. Defaults to the process's working folder.
@@ -56,6 +71,20 @@ type Config struct {
 	Heartbeat time.Duration `yaml:"heartbeat"`
 	// LogLevel is debug, info, warn or error. Defaults to info.
 	LogLevel string `yaml:"log_level"`
+	// BaseModels is a folder of Hugging Face models (each subfolder's name
+	// is its model id) that /v1 fine-tunes and serves. Empty: none.
+	BaseModels string `yaml:"base_models"`
+	// InferenceBatch is the most sequences /v1 decodes together. Defaults
+	// to 16.
+	InferenceBatch int `yaml:"inference_batch"`
+	// InferenceQueue is the most /v1 sequences waiting for a slot before
+	// requests get 429. Defaults to 64.
+	InferenceQueue int `yaml:"inference_queue"`
+	// LogFormat is text or json. Defaults to text.
+	LogFormat string `yaml:"log_format"`
+	// MetricsAddr, when set, serves /metrics on its own listener (and not on
+	// the API address); `whet worker` serves metrics only there.
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -69,12 +98,13 @@ func (c *Config) fill() {
 	c.DataDir = cmp.Or(c.DataDir, "whet-data")
 	c.Database = cmp.Or(c.Database, filepath.Join(c.DataDir, "whet.db"))
 	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
-	c.Addr = cmp.Or(c.Addr, ":8080")
+	c.Addr = cmp.Or(c.Addr, "127.0.0.1:8080")
 	if c.WorkDir == "" {
 		c.WorkDir, _ = os.Getwd()
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 2)
 	c.MaxUploadBytes = cmp.Or(c.MaxUploadBytes, 10<<30)
+	c.ScratchCacheBytes = cmp.Or(c.ScratchCacheBytes, 10<<30)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 3)
 	c.RetryBase = cmp.Or(c.RetryBase, 2*time.Second)
 	c.RetryMax = cmp.Or(c.RetryMax, 5*time.Minute)
@@ -82,6 +112,9 @@ func (c *Config) fill() {
 	c.PollInterval = cmp.Or(c.PollInterval, 500*time.Millisecond)
 	c.Heartbeat = cmp.Or(c.Heartbeat, 15*time.Second)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
+	c.InferenceBatch = cmp.Or(c.InferenceBatch, 16)
+	c.InferenceQueue = cmp.Or(c.InferenceQueue, 64)
+	c.LogFormat = cmp.Or(c.LogFormat, "text")
 }
 
 // Validate reports the first bad field.
@@ -89,6 +122,12 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Concurrency < 1 || c.Concurrency > 1000:
 		return fmt.Errorf("config: concurrency: %d out of range [1,1000]", c.Concurrency)
+	case c.BlobURL != "" && !strings.HasPrefix(c.BlobURL, "s3://"):
+		return fmt.Errorf("config: blob_url: %q: want s3://BUCKET/PREFIX?endpoint=...", c.BlobURL)
+	case c.Events != "" && !strings.HasPrefix(c.Events, "redis://") && !strings.HasPrefix(c.Events, "rediss://"):
+		return fmt.Errorf("config: events: %q: want redis://HOST:PORT/DB", c.Events)
+	case c.ScratchCacheBytes < 0:
+		return fmt.Errorf("config: scratch_cache_bytes: must not be negative")
 	case c.MaxUploadBytes < 1:
 		return fmt.Errorf("config: max_upload_bytes: must be positive")
 	case c.MaxAttempts < 1 || c.MaxAttempts > 100:
@@ -102,10 +141,18 @@ func (c *Config) Validate() error {
 	case c.Heartbeat <= 0:
 		return fmt.Errorf("config: heartbeat: must be positive")
 	}
+	if _, err := ParseRetain(c.Retain); err != nil {
+		return fmt.Errorf("config: retain: %w", err)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("config: log_format: %q is not text or json", c.LogFormat)
 	}
 	return nil
 }
@@ -121,7 +168,11 @@ func (c *Config) settings() []setting {
 		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
 		{"database", "SQLite database file (default DATA_DIR/whet.db)", &c.Database},
 		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
-		{"addr", "API listen address (default :8080)", &c.Addr},
+		{"blob-url", "S3 blob store s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true (default: the local blob-dir)", &c.BlobURL},
+		{"events", "cross-process event fan-out redis://HOST:PORT/DB (default: poll the store)", &c.Events},
+		{"scratch-cache-bytes", "local cache of downloaded input blobs (default 10 GiB)", &c.ScratchCacheBytes},
+		{"retain", "retention, e.g. jobs=30d,events=30d,cache=14d,blobs=1d (default: keep everything)", &c.Retain},
+		{"addr", "API listen address (default 127.0.0.1:8080: this machine only)", &c.Addr},
 		{"work-dir", "folder relative paths in params resolve against (default: current folder)", &c.WorkDir},
 		{"concurrency", "nodes one worker runs at once (default 2)", &c.Concurrency},
 		{"max-upload-bytes", "largest dataset upload in bytes (default 10 GiB)", &c.MaxUploadBytes},
@@ -132,6 +183,11 @@ func (c *Config) settings() []setting {
 		{"poll-interval", "queue, event and cancellation polling interval (default 500ms)", &c.PollInterval},
 		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
+		{"base-models", "folder of Hugging Face models (subfolder name = model id) that /v1 fine-tunes and serves", &c.BaseModels},
+		{"inference-batch", "most sequences /v1 decodes together (default 16)", &c.InferenceBatch},
+		{"inference-queue", "most /v1 sequences waiting before requests get 429 (default 64)", &c.InferenceQueue},
+		{"log-format", "text or json (default text)", &c.LogFormat},
+		{"metrics-addr", "serve Prometheus /metrics on this address instead of the API's (worker: the only place)", &c.MetricsAddr},
 	}
 }
 

@@ -75,11 +75,36 @@ func New(jobID, node, typ string, data any) *store.Event {
 	return &store.Event{JobID: jobID, Node: node, Type: typ, Time: time.Now().UTC(), Data: b}
 }
 
+// Fanout carries stored events between processes: the wake-up path beside
+// the store (which stays the source of truth). The Redis Streams backend
+// (package redisevents) implements it; without one, subscribers poll the
+// store for other processes' events.
+type Fanout interface {
+	// Publish announces events of jobID that were stored (in seq order)
+	// to every process; no events is a bare wake-up (events were stored
+	// some other way: read the store). An error loses nothing: subscribers
+	// fall back to polling the store until Healthy again.
+	Publish(ctx context.Context, jobID string, evs []store.Event) error
+	// Watch calls fn with the events of jobID that any process publishes
+	// from now on (when Watch returns) until ctx ends. fn(nil) means some
+	// may have been missed (a reconnect): read the store.
+	Watch(ctx context.Context, jobID string, fn func([]store.Event)) error
+	// Healthy reports whether the last publish and watch worked.
+	Healthy() bool
+}
+
+// SafetyPoll is how often a subscriber reads the store when a healthy
+// Fanout wakes it: only a guard against a lost wake-up.
+const SafetyPoll = 10 * time.Second
+
 // Bus publishes and fans out events.
 type Bus struct {
-	st   store.Store
-	poll time.Duration
-	log  *slog.Logger
+	st     store.Store
+	poll   time.Duration
+	log    *slog.Logger
+	fanout Fanout
+	// watches cancel the per-job Fanout watchers of this process.
+	watches map[string]context.CancelFunc
 
 	mu   sync.Mutex
 	subs map[string]map[*Subscription]struct{}
@@ -101,7 +126,41 @@ func NewBus(st store.Store, poll time.Duration, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bus{st: st, poll: poll, log: log, subs: map[string]map[*Subscription]struct{}{}, tails: map[string][]store.Event{}}
+	return &Bus{st: st, poll: poll, log: log, subs: map[string]map[*Subscription]struct{}{}, tails: map[string][]store.Event{},
+		watches: map[string]context.CancelFunc{}}
+}
+
+// SetFanout makes the bus announce events through f and wake its
+// subscribers from it. Call it before use.
+func (b *Bus) SetFanout(f Fanout) { b.fanout = f }
+
+// fan publishes stored events to other processes.
+func (b *Bus) fan(ctx context.Context, jobID string, evs []store.Event) {
+	if b.fanout == nil {
+		return
+	}
+	if err := b.fanout.Publish(ctx, jobID, evs); err != nil {
+		b.log.Warn("events fan-out failed; subscribers poll the store until it is back", slog.String("job_id", jobID), slog.Any("error", err))
+	}
+}
+
+// received handles events (nil: a possible gap) from the fan-out.
+func (b *Bus) received(jobID string, evs []store.Event) {
+	for _, e := range evs {
+		b.remember(e)
+	}
+	b.wakeLocal(jobID)
+}
+
+// Subscribers reports how many subscriptions are open in this process.
+func (b *Bus) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, s := range b.subs {
+		n += len(s)
+	}
+	return n
 }
 
 // Publish stores e (assigning e.Seq) and wakes its job's subscribers.
@@ -110,7 +169,8 @@ func (b *Bus) Publish(ctx context.Context, e *store.Event) error {
 		return err
 	}
 	b.remember(*e)
-	b.Notify(e.JobID)
+	b.wakeLocal(e.JobID)
+	b.fan(ctx, e.JobID, []store.Event{*e})
 	return nil
 }
 
@@ -123,6 +183,9 @@ func (b *Bus) remember(e store.Event) {
 		return
 	}
 	t := b.tails[e.JobID]
+	if len(t) > 0 && e.Seq >= t[0].Seq && e.Seq <= t[len(t)-1].Seq {
+		return // already held (our own event, back from the fan-out)
+	}
 	if len(t) > 0 && t[len(t)-1].Seq+1 == e.Seq {
 		if len(t) >= tailLen {
 			t = append(t[:0:0], t[len(t)-tailLen/2:]...)
@@ -167,18 +230,28 @@ func (b *Bus) PublishActive(ctx context.Context, evs ...*store.Event) error {
 	if err != nil {
 		return err
 	}
+	var out []store.Event
 	for i, e := range evs {
 		if stored[i] {
 			b.remember(*e)
+			out = append(out, *e)
 		}
 	}
-	b.Notify(evs[0].JobID)
+	b.wakeLocal(evs[0].JobID)
+	b.fan(ctx, evs[0].JobID, out)
 	return nil
 }
 
-// Notify wakes jobID's subscribers, after events were stored some other way
-// (in a transaction with other writes). It never blocks.
+// Notify wakes jobID's subscribers in every process, after events were
+// stored some other way (in a transaction with other writes). It does not
+// wait on subscribers.
 func (b *Bus) Notify(jobID string) {
+	b.wakeLocal(jobID)
+	b.fan(context.Background(), jobID, nil)
+}
+
+// wakeLocal wakes this process's subscribers of jobID. It never blocks.
+func (b *Bus) wakeLocal(jobID string) {
 	b.mu.Lock()
 	for s := range b.subs[jobID] {
 		select {
@@ -206,7 +279,21 @@ func (b *Bus) Subscribe(jobID string, after int64) *Subscription {
 		b.subs[jobID] = map[*Subscription]struct{}{}
 	}
 	b.subs[jobID][s] = struct{}{}
+	first := b.fanout != nil && b.watches[jobID] == nil
+	var wctx context.Context
+	if first {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithCancel(context.Background())
+		b.watches[jobID] = cancel
+	}
 	b.mu.Unlock()
+	if first {
+		// Watch returns once it is listening, so whatever the subscriber
+		// misses in its first read of the store wakes it.
+		if err := b.fanout.Watch(wctx, jobID, func(evs []store.Event) { b.received(jobID, evs) }); err != nil {
+			b.log.Warn("events fan-out watch failed; polling the store", slog.String("job_id", jobID), slog.Any("error", err))
+		}
+	}
 	return s
 }
 
@@ -217,6 +304,10 @@ func (s *Subscription) Close() {
 	if len(s.b.subs[s.jobID]) == 0 {
 		delete(s.b.subs, s.jobID)
 		delete(s.b.tails, s.jobID)
+		if cancel := s.b.watches[s.jobID]; cancel != nil {
+			cancel()
+			delete(s.b.watches, s.jobID)
+		}
 	}
 	s.b.mu.Unlock()
 }
@@ -241,13 +332,23 @@ func (s *Subscription) Next(ctx context.Context, maxWait time.Duration) ([]store
 			s.last = evs[len(evs)-1].Seq
 			return evs, nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-deadline.C:
-			return nil, nil
-		case <-s.wake:
-		case <-tick.C:
+		lastRead := time.Now()
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-deadline.C:
+				return nil, nil
+			case <-s.wake:
+				break wait
+			case <-tick.C:
+				// With a healthy fan-out the wake-ups come from it; the
+				// store is read now and then only as a guard.
+				if f := s.b.fanout; f == nil || !f.Healthy() || time.Since(lastRead) >= SafetyPoll {
+					break wait
+				}
+			}
 		}
 	}
 }

@@ -15,11 +15,16 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/blob/fsblob"
+	"github.com/whetstone/whetstone/internal/blob/s3blob"
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/events/redisevents"
+	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/store"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
 )
 
@@ -27,8 +32,10 @@ import (
 type Platform struct {
 	Config config.Config
 	Store  *sqlitestore.DB
-	Blobs  *fsblob.Store
+	Blobs  blob.Store
 	Bus    *events.Bus
+	// Fanout is the Redis event fan-out, nil without --events.
+	Fanout *redisevents.Fanout
 	Orch   *orchestrate.Orchestrator
 	Queue  *queue.Queue
 	Log    *slog.Logger
@@ -45,6 +52,9 @@ type Options struct {
 	// queues them.
 	Work   bool
 	Logger *slog.Logger
+	// Metrics, when set, observes events and node attempts and gets the
+	// job, queue and SSE gauges.
+	Metrics *metrics.Metrics
 }
 
 // Open opens the stores and builds the queue and orchestrator.
@@ -57,18 +67,36 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := fsblob.Open(cfg.BlobDir)
+	blobs, err := OpenBlobs(ctx, cfg, log)
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	var fan *redisevents.Fanout
+	if cfg.Events != "" {
+		if fan, err = redisevents.Open(ctx, cfg.Events, log); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	scratch := filepath.Join(cfg.DataDir, "tmp")
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	bus := events.NewBus(st, cfg.PollInterval, log)
-	orch := orchestrate.New(st, blobs, bus, reg, orchestrate.Config{
+	var obs store.Store = st
+	if opts.Metrics != nil {
+		obs = opts.Metrics.ObserveStore(st)
+	}
+	bus := events.NewBus(obs, cfg.PollInterval, log)
+	if fan != nil {
+		bus.SetFanout(fan)
+	}
+	if opts.Metrics != nil {
+		opts.Metrics.CollectJobs(st)
+		opts.Metrics.CollectSubscribers(bus.Subscribers)
+	}
+	orch := orchestrate.New(obs, blobs, bus, reg, orchestrate.Config{
 		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
 		PollInterval: cfg.PollInterval, Logger: log,
@@ -83,7 +111,21 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		return nil, err
 	}
 	orch.SetQueue(q)
-	return &Platform{Config: cfg, Store: st, Blobs: blobs, Bus: bus, Orch: orch, Queue: q, Log: log, work: opts.Work}, nil
+	return &Platform{Config: cfg, Store: st, Blobs: blobs, Bus: bus, Fanout: fan, Orch: orch, Queue: q, Log: log, work: opts.Work}, nil
+}
+
+// OpenBlobs opens the configured blob store: S3 with --blob-url, else the
+// local folder. A bad S3 configuration (no such bucket, rejected
+// credentials, unreachable endpoint) is an error naming it.
+func OpenBlobs(ctx context.Context, cfg config.Config, log *slog.Logger) (blob.Store, error) {
+	if cfg.BlobURL == "" {
+		return fsblob.Open(cfg.BlobDir)
+	}
+	c, err := s3blob.ParseURL(cfg.BlobURL, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return s3blob.Open(ctx, c, log)
 }
 
 // Start starts working nodes and reaping dead workers' leases.
@@ -119,6 +161,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 		}
 		p.wg.Wait()
 		err = errors.Join(err, p.Store.Close())
+		if p.Fanout != nil {
+			err = errors.Join(err, p.Fanout.Close())
+		}
 	})
 	return err
 }
@@ -130,9 +175,13 @@ func (p *Platform) Health(ctx context.Context) (map[string]string, bool) {
 	defer cancel()
 	out := map[string]string{}
 	ok := true
-	for name, check := range map[string]func(context.Context) error{
+	checks := map[string]func(context.Context) error{
 		"database": p.Store.Ping, "blob_store": p.Blobs.Ping, "queue": p.Queue.Ping,
-	} {
+	}
+	if p.Fanout != nil {
+		checks["events"] = p.Fanout.Ping
+	}
+	for name, check := range checks {
 		if err := check(ctx); err != nil {
 			out[name] = err.Error()
 			ok = false

@@ -7,6 +7,7 @@ import { RunsPage } from './runs/RunsPage';
 import { RunPage } from './runs/RunPage';
 import { DatasetsPage, DatasetPage } from './data/DatasetsPage';
 import { ModelsPage } from './data/ModelsPage';
+import { PlaygroundPage } from './playground/Playground';
 
 export interface Route {
   /** exact path, or a pattern whose groups are passed (decoded) to render. */
@@ -29,6 +30,7 @@ export const routes: Route[] = [
   { path: '/datasets', title: 'Datasets', render: () => <DatasetsPage /> },
   { path: /^\/datasets\/([^/]+)$/, title: 'Dataset', render: ([id]) => <DatasetPage key={id} id={id} /> },
   { path: '/models', title: 'Models', render: () => <ModelsPage /> },
+  { path: '/playground', title: 'Playground', render: () => <PlaygroundPage /> },
 ];
 
 export const nav: NavItem[] = [
@@ -36,6 +38,7 @@ export const nav: NavItem[] = [
   { to: '/runs', label: 'Runs', match: (p) => p.startsWith('/runs') },
   { to: '/datasets', label: 'Datasets', match: (p) => p.startsWith('/datasets') },
   { to: '/models', label: 'Models', match: (p) => p.startsWith('/models') },
+  { to: '/playground', label: 'Playground', match: (p) => p.startsWith('/playground') },
 ];
 
 /** match finds the route of a path and its decoded params. */

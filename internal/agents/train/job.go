@@ -103,14 +103,30 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		return nil, err
 	}
 	ct := chatTokenizer{tok}
-	trainSet, err := trainer.LoadJSONL(trainFile, ct, true)
-	if err != nil {
-		return nil, bad(err)
-	}
-	var valSet []trainer.Example
-	if valFile != "" {
-		if valSet, err = trainer.LoadJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
+	var (
+		trainSet, valSet     []trainer.Example
+		trainPairs, valPairs []trainer.Pair
+	)
+	if cfg.IsDPO() {
+		if trainPairs, err = trainer.LoadPairsJSONL(trainFile, ct, true); err != nil {
 			return nil, bad(err)
+		}
+		if valFile != "" {
+			if valPairs, err = trainer.LoadPairsJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
+				return nil, bad(err)
+			}
+		}
+		for _, p := range append(trainPairs, valPairs...) {
+			trainSet = append(trainSet, p.Chosen, p.Rejected) // for the vocabulary check below
+		}
+	} else {
+		if trainSet, err = trainer.LoadJSONL(trainFile, ct, true); err != nil {
+			return nil, bad(err)
+		}
+		if valFile != "" {
+			if valSet, err = trainer.LoadJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
+				return nil, bad(err)
+			}
 		}
 	}
 	for _, set := range [][]trainer.Example{trainSet, valSet} {
@@ -127,7 +143,12 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	}
 	ckDir := filepath.Join(job.OutDir, "checkpoints")
 	cfg.CheckpointDir = ckDir
-	tr, err := trainer.New(m, cfg, trainSet, valSet, log)
+	var tr *trainer.Trainer
+	if cfg.IsDPO() {
+		tr, err = trainer.NewDPO(m, cfg, trainPairs, valPairs, log)
+	} else {
+		tr, err = trainer.New(m, cfg, trainSet, valSet, log)
+	}
 	if err != nil {
 		var ee *trainer.EstimateError
 		if errors.As(err, &ee) {
@@ -143,7 +164,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		log.InfoContext(ctx, "resumed", slog.String("checkpoint", cp))
 	}
 	tr.OnStep = job.OnStep
-	log.InfoContext(ctx, "training", slog.String("method", cfg.Method), slog.Int("examples", len(trainSet)),
+	log.InfoContext(ctx, "training", slog.String("method", cfg.Method), slog.String("objective", cfg.Objective), slog.Int("examples", len(trainSet)),
 		slog.Int("validation_examples", len(valSet)), slog.Int("steps", tr.TotalSteps()),
 		slog.Int("trainable_params", tr.TrainableParams()), slog.String("memory_estimate", tr.Estimate().String()))
 	if job.OnStart != nil {
@@ -164,6 +185,16 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	}
 	if res.InitialValLoss != nil {
 		meta["initial_val_loss"] = *res.InitialValLoss
+	}
+	if cfg.IsDPO() {
+		meta["objective"], meta["beta"] = "dpo", cfg.Beta
+		if res.InitialValDPO != nil {
+			meta["initial_val_reward_accuracy"] = res.InitialValDPO.Accuracy
+		}
+		if res.FinalValDPO != nil {
+			meta["final_val_reward_accuracy"] = res.FinalValDPO.Accuracy
+			meta["final_val_reward_margin"] = res.FinalValDPO.Margin
+		}
 	}
 	if cfg.IsLoRA() {
 		meta["lora"] = map[string]any{"rank": cfg.LoRA.Rank, "alpha": cfg.LoRA.Alpha, "dropout": cfg.LoRA.Dropout, "targets": cfg.LoRA.Targets, "rslora": cfg.LoRA.RSLoRA}

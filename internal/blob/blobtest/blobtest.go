@@ -148,12 +148,107 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 			t.Errorf("after failed Put: %q, want old", got)
 		}
 	})
+	t.Run("LargeStreamAndRanges", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// 12 MiB + 3 bytes from a reader of unknown length: several parts
+		// on S3 with 5 MiB parts, never held whole by the caller.
+		const size = 12<<20 + 3
+		h := sha256.New()
+		info, err := s.Put(ctx, "big/obj.bin", io.TeeReader(io.LimitReader(&pattern{}, size), h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := hex.EncodeToString(h.Sum(nil))
+		if info.Size != size || info.SHA256 != want {
+			t.Fatalf("Put = %+v, want size %d sha %s", info, size, want)
+		}
+		if st, err := s.Stat(ctx, "big/obj.bin"); err != nil || st.SHA256 != want || st.Size != size {
+			t.Fatalf("Stat = %+v, %v", st, err)
+		}
+		o, err := s.Open(ctx, "big/obj.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		if o.Info().SHA256 != want || o.Info().Size != size {
+			t.Errorf("Open info = %+v", o.Info())
+		}
+		// Ranges as http.ServeContent asks for them: size by SeekEnd, then
+		// back to an offset, across a part boundary, then near the end.
+		if end, err := o.Seek(0, io.SeekEnd); err != nil || end != size {
+			t.Fatalf("SeekEnd = %d, %v", end, err)
+		}
+		for _, r := range [][2]int64{{5<<20 - 10, 20}, {0, 7}, {size - 5, 5}, {1234567, 4096}} {
+			if _, err := o.Seek(r[0], io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, r[1])
+			if _, err := io.ReadFull(o, got); err != nil {
+				t.Fatalf("read %d bytes at %d: %v", r[1], r[0], err)
+			}
+			exp := make([]byte, r[1])
+			(&pattern{off: r[0]}).Read(exp)
+			if !bytes.Equal(got, exp) {
+				t.Errorf("range [%d,+%d) differs", r[0], r[1])
+			}
+		}
+		if _, err := o.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		h2 := sha256.New()
+		if n, err := io.Copy(h2, o); err != nil || n != size || hex.EncodeToString(h2.Sum(nil)) != want {
+			t.Errorf("whole read: %d bytes, %v, sha matches %v", n, err, hex.EncodeToString(h2.Sum(nil)) == want)
+		}
+	})
+	t.Run("ListIsSortedAndExact", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		keys := []string{"p/b", "p/a/z", "p/a/y", "pq", "p/c.txt"}
+		for _, k := range keys {
+			if _, err := s.Put(ctx, k, strings.NewReader(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := s.List(ctx, "p/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, i := range l {
+			got = append(got, i.Key)
+			if i.Size != int64(len(i.Key)) {
+				t.Errorf("List size of %s = %d", i.Key, i.Size)
+			}
+		}
+		if strings.Join(got, ",") != "p/a/y,p/a/z,p/b,p/c.txt" {
+			t.Errorf("List(p/) = %v", got)
+		}
+		all, err := s.List(ctx, "")
+		if err != nil || len(all) != len(keys) {
+			t.Errorf("List() = %d objects, %v; want %d", len(all), err, len(keys))
+		}
+	})
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := open(t).Ping(ctx); err != nil {
 			t.Error(err)
 		}
 	})
+}
+
+// pattern is an endless deterministic byte stream; off is its position.
+type pattern struct{ off int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	for i := range b {
+		x := uint64(p.off + int64(i))
+		x ^= x >> 7
+		x *= 0x9E3779B97F4A7C15
+		b[i] = byte(x >> 56)
+	}
+	p.off += int64(len(b))
+	return len(b), nil
 }
 
 type errReader struct{}

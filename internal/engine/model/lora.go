@@ -71,6 +71,64 @@ type LoRA struct {
 	Rank    int
 	Scale   float32
 	Dropout float32
+	// Off skips the adapter (the base alone computes), as PEFT's
+	// disable_adapter: DPO's reference model for LoRA runs.
+	Off bool
+}
+
+// SetLoRAEnabled switches every attached adapter on or off (see LoRA.Off).
+func (m *Model) SetLoRAEnabled(on bool) {
+	for i := range m.Layers {
+		for _, l := range m.Layers[i].Linears() {
+			if l.LoRA != nil {
+				l.LoRA.Off = !on
+			}
+		}
+	}
+}
+
+// ShareBase returns a model that shares m's frozen base weights (no copy)
+// but has its own adapter slots and workspace: attach a different adapter
+// to it (LoadAdapter) to serve several adapters on one base in memory.
+// The base must not be trained through either model while both are used.
+func (m *Model) ShareBase() *Model {
+	c := *m
+	c.ws = nil
+	c.Layers = make([]Layer, len(m.Layers))
+	for i, L := range m.Layers {
+		c.Layers[i] = L
+		for _, l := range c.Layers[i].Linears() {
+			l.LoRA = nil
+		}
+	}
+	return &c
+}
+
+// CloneFrozen returns a deep copy of m's base weights without gradients or
+// adapters: the frozen reference model of full-weight DPO.
+func (m *Model) CloneFrozen() *Model {
+	c := m.ShareBase()
+	cp := func(p *Param) *Param {
+		if p == nil {
+			return nil
+		}
+		return &Param{Name: p.Name, Shape: p.Shape, Data: slices.Clone(p.Data)}
+	}
+	c.Embed, c.Norm = cp(m.Embed), cp(m.Norm)
+	if m.Head == m.Embed {
+		c.Head = c.Embed
+	} else {
+		c.Head = cp(m.Head)
+	}
+	c.HeadBF16 = nil
+	for i := range c.Layers {
+		L := &c.Layers[i]
+		L.AttnNorm, L.MLPNorm, L.QNorm, L.KNorm = cp(L.AttnNorm), cp(L.MLPNorm), cp(L.QNorm), cp(L.KNorm)
+		for _, l := range L.Linears() {
+			l.W, l.B, l.Wbf = cp(l.W), cp(l.B), nil
+		}
+	}
+	return c
 }
 
 func peftName(i int, t string) string { return "base_model.model." + hfName(i, t) }

@@ -124,7 +124,7 @@ func linearFwd(lin *Linear, y, x []float32, n int, la *loraActs, train bool, see
 		nn.LinearW(y, x, lin.W.Data, lin.Wbf, biasData(lin.B), n, lin.In, lin.Out)
 	}
 	l := lin.LoRA
-	if l == nil {
+	if l == nil || l.Off {
 		return
 	}
 	xin := x
@@ -177,7 +177,7 @@ func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraA
 		nn.LinearBackwardW(dx, dW, dB, dy, x, lin.W.Data, lin.Wbf, n, lin.In, lin.Out, accumulate)
 	}
 	l := lin.LoRA
-	if l == nil {
+	if l == nil || l.Off {
 		return
 	}
 	be := nn.CurrentBackend()

@@ -36,6 +36,8 @@ type row struct {
 	Text     string           `json:"text"`
 	Prompt   *string          `json:"prompt"`
 	Messages []map[string]any `json:"messages"`
+	Chosen   *string          `json:"chosen"`
+	Rejected *string          `json:"rejected"`
 }
 
 // LoadJSONL reads a JSONL file of {"text", optional "prompt"} rows (prompt
@@ -107,6 +109,85 @@ func LoadJSONL(path string, tok Tokenizer, addEOS bool) ([]Example, error) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoData)
 	}
 	return out, nil
+}
+
+// LoadPairsJSONL reads preference rows {"prompt", "chosen", "rejected"}
+// (the preprocess agent writes them for preference data, the chat template
+// already applied): each response is tokenised after its prompt, and only
+// the response tokens count. addEOS appends the tokenizer's EOS to
+// responses that lack it. Errors name the file, line and field.
+func LoadPairsJSONL(path string, tok Tokenizer, addEOS bool) ([]Pair, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load dataset: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var out []Pair
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var r row
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		switch {
+		case r.Chosen == nil:
+			return nil, fmt.Errorf("%s:%d: field chosen: missing (not a preference row)", path, line)
+		case r.Rejected == nil:
+			return nil, fmt.Errorf("%s:%d: field rejected: missing (not a preference row)", path, line)
+		}
+		prompt := ""
+		if r.Prompt != nil {
+			prompt = *r.Prompt
+		}
+		p := Pair{Chosen: encodeResponse(tok, prompt, *r.Chosen, addEOS), Rejected: encodeResponse(tok, prompt, *r.Rejected, addEOS)}
+		if countTrained(p.Chosen) == 0 || countTrained(p.Rejected) == 0 {
+			return nil, fmt.Errorf("%s:%d: field chosen/rejected: an empty response", path, line)
+		}
+		out = append(out, p)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: %w", path, ErrNoData)
+	}
+	return out, nil
+}
+
+// encodeResponse tokenises prompt+response and marks the tokens past the
+// prompt's as trained.
+func encodeResponse(tok Tokenizer, prompt, response string, addEOS bool) Example {
+	ids := tok.Encode(prompt+response, true)
+	if eos, ok := tok.EOS(); addEOS && ok && (len(ids) == 0 || ids[len(ids)-1] != eos) {
+		ids = append(ids, eos)
+	}
+	p := tok.Encode(prompt, true)
+	n := 0
+	for n < len(p) && n < len(ids) && p[n] == ids[n] {
+		n++
+	}
+	ex := Example{IDs: toInt32(ids), Train: make([]bool, len(ids))}
+	for i := max(n, 1); i < len(ids); i++ {
+		ex.Train[i] = true
+	}
+	return ex
+}
+
+func countTrained(ex Example) int {
+	n := 0
+	for _, t := range ex.Train {
+		if t {
+			n++
+		}
+	}
+	return n
 }
 
 // ErrNoData is returned for a dataset without usable rows.

@@ -61,7 +61,17 @@ type Config struct {
 	// DoubleQuant (qlora only) also quantizes the NF4 absmax scales to 8
 	// bits, as bitsandbytes' bnb_4bit_use_double_quant.
 	DoubleQuant bool
+	// Objective is "sft" (default: next-token loss on the trained tokens)
+	// or "dpo" (direct preference optimisation on Pairs; see DPOGrad). DPO
+	// with LoRA uses the base with the adapters off as its reference, full
+	// DPO a frozen copy of the initial weights.
+	Objective string
+	// Beta is DPO's β. Defaults to 0.1.
+	Beta float64
 }
+
+// IsDPO reports whether the run optimises the DPO objective.
+func (c *Config) IsDPO() bool { return c.Objective == "dpo" }
 
 // IsLoRA reports whether the run trains LoRA adapters (lora or qlora).
 func (c *Config) IsLoRA() bool { return c.Method == "lora" || c.Method == "qlora" }
@@ -100,6 +110,21 @@ func (c *Config) defaults() error {
 	if c.MaxSeqLen <= 0 {
 		c.MaxSeqLen = 512
 	}
+	if c.Objective == "" {
+		c.Objective = "sft"
+	}
+	if c.Objective != "sft" && c.Objective != "dpo" {
+		return fmt.Errorf("objective %q: want sft or dpo", c.Objective)
+	}
+	if c.Beta == 0 {
+		c.Beta = 0.1
+	}
+	if c.Beta < 0 || math.IsNaN(c.Beta) {
+		return fmt.Errorf("beta must be positive, got %g", c.Beta)
+	}
+	if c.IsDPO() && c.Packing {
+		return fmt.Errorf("packing does not apply to dpo")
+	}
 	if c.DoubleQuant && c.Method != "qlora" {
 		return fmt.Errorf("double_quant applies to method qlora only, not %s", c.Method)
 	}
@@ -132,6 +157,11 @@ type Record struct {
 	Tokens       int      `json:"tokens"`
 	TokensPerS   float64  `json:"tokens_per_s"`
 	ValLoss      *float64 `json:"val_loss,omitempty"`
+	// DPO runs: the step's reward accuracy and margin, and on validation
+	// steps the held-out reward accuracy.
+	RewardAccuracy    *float64 `json:"reward_accuracy,omitempty"`
+	RewardMargin      *float64 `json:"reward_margin,omitempty"`
+	ValRewardAccuracy *float64 `json:"val_reward_accuracy,omitempty"`
 }
 
 // Progress is reported after every optimiser step.
@@ -151,6 +181,9 @@ type Result struct {
 	History         []Record `json:"history"`
 	TrainableParams int      `json:"trainable_params"`
 	Estimate        Estimate `json:"memory_estimate"`
+	// DPO runs: held-out DPO statistics before and after training.
+	InitialValDPO *DPOStats `json:"initial_val_dpo,omitempty"`
+	FinalValDPO   *DPOStats `json:"final_val_dpo,omitempty"`
 }
 
 // ErrNonFinite is returned when the loss or gradient norm becomes NaN or Inf.
@@ -158,14 +191,18 @@ var ErrNonFinite = errors.New("non-finite loss or gradient")
 
 // Trainer runs one fine-tuning job.
 type Trainer struct {
-	cfg      Config
-	m        *model.Model
-	train    []Example
-	val      []Example
-	log      *slog.Logger
-	params   []*model.Param
-	mom, vel [][]float32
-	opt      nn.AdamW
+	cfg   Config
+	m     *model.Model
+	train []Example
+	val   []Example
+	// DPO runs train on pairs; ref gives the reference log-probabilities.
+	trainPairs, valPairs []Pair
+	ref                  Reference
+	initialDPO, finalDPO *DPOStats
+	log                  *slog.Logger
+	params               []*model.Param
+	mom, vel             [][]float32
+	opt                  nn.AdamW
 
 	step       int // optimiser steps done
 	history    []Record
@@ -241,6 +278,37 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 	return t, nil
 }
 
+// NewDPO prepares a DPO run (cfg.Objective is set to dpo) on preference
+// pairs: as New, then the reference model is fixed (the adapters off for
+// LoRA, a frozen copy of the weights for full).
+func NewDPO(m *model.Model, cfg Config, trainSet, valSet []Pair, logger *slog.Logger) (*Trainer, error) {
+	cfg.Objective = "dpo"
+	if len(trainSet) == 0 {
+		return nil, ErrNoData
+	}
+	// The examples as New sees them (memory estimate, longest sequence).
+	var flat []Example
+	for _, p := range trainSet {
+		flat = append(flat, p.Chosen, p.Rejected)
+	}
+	var ref Reference
+	if cfg.Method == "full" {
+		ref = frozenCopy{m.CloneFrozen(), 0} // before any weight moves
+	}
+	t, err := New(m, cfg, flat, nil, logger)
+	if err != nil {
+		return nil, err
+	}
+	t.train, t.trainPairs, t.valPairs = nil, fitPairs(trainSet, t.cfg.MaxSeqLen), fitPairs(valSet, t.cfg.MaxSeqLen)
+	if ref == nil {
+		ref = adapterOff{m, t.cfg.MaxSeqLen}
+	} else {
+		ref = frozenCopy{ref.(frozenCopy).m, t.cfg.MaxSeqLen}
+	}
+	t.ref = &cachedRef{ref: ref, memo: map[*int32]float64{}}
+	return t, nil
+}
+
 // Config returns the run's configuration with defaults applied.
 func (t *Trainer) Config() Config { return t.cfg }
 
@@ -258,6 +326,19 @@ func (t *Trainer) TrainableParams() int {
 
 // plan is the sequence of micro-batches of one epoch.
 func (t *Trainer) epochBatches(epoch int) [][]seq {
+	if t.cfg.IsDPO() {
+		// One "seq" per pair index; stepGrads maps them back to pairs.
+		order := epochOrder(len(t.trainPairs), t.cfg.Seed, epoch)
+		var out [][]seq
+		for i := 0; i < len(order); i += t.cfg.BatchSize {
+			var b []seq
+			for _, k := range order[i:min(i+t.cfg.BatchSize, len(order))] {
+				b = append(b, seq{pos: []int32{int32(k)}})
+			}
+			out = append(out, b)
+		}
+		return out
+	}
 	seqs := buildSeqs(t.train, epochOrder(len(t.train), t.cfg.Seed, epoch), t.cfg.MaxSeqLen, t.cfg.Packing)
 	var out [][]seq
 	for i := 0; i < len(seqs); i += t.cfg.BatchSize {
@@ -325,6 +406,15 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		}
 		return cur[k%perEpoch]
 	}
+	if t.cfg.IsDPO() && t.initialDPO == nil && len(t.valPairs) > 0 && t.step == 0 {
+		st, err := t.ValidateDPO()
+		if err != nil {
+			return nil, err
+		}
+		t.initialDPO = &st
+		t.initialVal = &st.Loss
+		t.log.InfoContext(ctx, "initial validation", slog.Float64("val_loss", st.Loss), slog.Float64("val_reward_accuracy", st.Accuracy))
+	}
 	if t.initialVal == nil && len(t.val) > 0 && t.step == 0 {
 		v, err := t.Validate()
 		if err != nil {
@@ -347,29 +437,48 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		stepStart := time.Now()
 		// Micro-batches of this step.
 		var bs []*model.Batch
-		for k := t.step * t.cfg.GradAccum; k < (t.step+1)*t.cfg.GradAccum && k < perEpoch*t.cfg.Epochs; k++ {
+		for k := t.step * t.cfg.GradAccum; !t.cfg.IsDPO() && k < (t.step+1)*t.cfg.GradAccum && k < perEpoch*t.cfg.Epochs; k++ {
 			b := toBatch(microAt(k))
 			b.Train = true
 			b.DropoutSeed = t.cfg.Seed*0x9e3779b97f4a7c15 + uint64(k) + 1
 			bs = append(bs, b)
 		}
-		labelled, tokens := 0, 0
-		for _, b := range bs {
-			labelled += countLabels(b)
-			tokens += b.B * b.T
-		}
+		var (
+			loss   float64
+			tokens int
+			dpo    *DPOStats
+		)
 		t.m.ZeroGrad()
-		var sum float64
-		if labelled > 0 {
-			for _, b := range bs {
-				s, _, err := t.m.ForwardBackward(b, 1/float32(labelled), true)
-				if err != nil {
-					return nil, fmt.Errorf("step %d: %w", t.step+1, err)
+		if t.cfg.IsDPO() {
+			var pairs []Pair
+			for k := t.step * t.cfg.GradAccum; k < (t.step+1)*t.cfg.GradAccum && k < perEpoch*t.cfg.Epochs; k++ {
+				for _, s := range microAt(k) {
+					pairs = append(pairs, t.trainPairs[s.pos[0]])
 				}
-				sum += s
 			}
+			st, err := DPOGrad(t.m, t.ref, pairs, t.cfg.Beta, t.cfg.MaxSeqLen, true, true, t.cfg.Seed+uint64(t.step), 1)
+			if err != nil {
+				return nil, fmt.Errorf("step %d: %w", t.step+1, err)
+			}
+			loss, tokens, dpo = st.Loss, st.Tokens, &st
+		} else {
+			labelled := 0
+			for _, b := range bs {
+				labelled += countLabels(b)
+				tokens += b.B * b.T
+			}
+			var sum float64
+			if labelled > 0 {
+				for _, b := range bs {
+					s, _, err := t.m.ForwardBackward(b, 1/float32(labelled), true)
+					if err != nil {
+						return nil, fmt.Errorf("step %d: %w", t.step+1, err)
+					}
+					sum += s
+				}
+			}
+			loss = sum / float64(max(1, labelled))
 		}
-		loss := sum / float64(max(1, labelled))
 		var sq float64
 		for _, p := range t.params {
 			sq += nn.SumSquares(p.Grad)
@@ -392,12 +501,24 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		dt := time.Since(stepStart)
 		rec := Record{Step: t.step, Epoch: float64(t.step*t.cfg.GradAccum) / float64(perEpoch), Loss: loss, LearningRate: lr,
 			GradNorm: norm, Tokens: tokens, TokensPerS: float64(tokens) / dt.Seconds()}
-		if len(t.val) > 0 && ((t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || t.step == total) {
-			v, err := t.Validate()
-			if err != nil {
-				return nil, err
+		if dpo != nil {
+			rec.RewardAccuracy, rec.RewardMargin = &dpo.Accuracy, &dpo.Margin
+		}
+		if len(t.val)+len(t.valPairs) > 0 && ((t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || t.step == total) {
+			if t.cfg.IsDPO() {
+				st, err := t.ValidateDPO()
+				if err != nil {
+					return nil, err
+				}
+				rec.ValLoss, rec.ValRewardAccuracy = &st.Loss, &st.Accuracy
+				t.finalDPO = &st
+			} else {
+				v, err := t.Validate()
+				if err != nil {
+					return nil, err
+				}
+				rec.ValLoss = &v
 			}
-			rec.ValLoss = &v
 		}
 		t.history = append(t.history, rec)
 		if t.OnStep != nil {
@@ -412,7 +533,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		}
 	}
 	res := &Result{Steps: t.step, TotalSteps: total, History: t.history, InitialValLoss: t.initialVal,
-		TrainableParams: t.TrainableParams(), Estimate: t.est}
+		TrainableParams: t.TrainableParams(), Estimate: t.est, InitialValDPO: t.initialDPO, FinalValDPO: t.finalDPO}
 	if n := len(t.history); n > 0 {
 		res.FinalLoss = t.history[n-1].Loss
 		res.FinalValLoss = t.history[n-1].ValLoss
@@ -424,6 +545,12 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 // dropout, no gradients).
 func (t *Trainer) Validate() (float64, error) {
 	return MeanLoss(t.m, t.val, t.cfg.BatchSize, t.cfg.MaxSeqLen)
+}
+
+// ValidateDPO returns the DPO statistics of the held-out pairs (no
+// dropout, no gradients).
+func (t *Trainer) ValidateDPO() (DPOStats, error) {
+	return DPOGrad(t.m, t.ref, t.valPairs, t.cfg.Beta, t.cfg.MaxSeqLen, false, false, 0, 0)
 }
 
 // MeanLoss is the mean next-token loss of m over exs, truncated to maxLen.

@@ -1,0 +1,263 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/serving"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// Model is OpenAI's model object.
+type Model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func openFile(path string) (*os.File, error) { return os.Open(path) }
+
+// baseModel resolves a model id to fine-tune: a folder under BaseModels, or
+// a full model a pipeline exported (a store model id whose folder holds
+// config.json). It returns the model's local folder.
+func (s *Server) baseModel(ctx context.Context, id string) (string, bool, error) {
+	if dir, ok := s.baseDir(id); ok {
+		return dir, true, nil
+	}
+	if strings.HasPrefix(id, "mdl_") {
+		m, err := s.Store.GetModel(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		dir, err := s.localDir(ctx, m.URI)
+		if err != nil {
+			return "", false, err
+		}
+		if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+			return dir, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// baseDir returns BaseModels/id when it is a model folder.
+func (s *Server) baseDir(id string) (string, bool) {
+	if s.BaseModels == "" || id == "" || id != filepath.Base(id) || strings.HasPrefix(id, ".") {
+		return "", false
+	}
+	dir := filepath.Join(s.BaseModels, id)
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		return "", false
+	}
+	return dir, true
+}
+
+// localDir returns a local folder holding the blob folder uri: the blob
+// store's own file when it is local, else a copy under CacheDir.
+func (s *Server) localDir(ctx context.Context, uri string) (string, error) {
+	key := strings.TrimSuffix(uri, "/") + "/"
+	if l, ok := s.Blobs.(blob.Localizer); ok {
+		if p, err := l.LocalPath(key); err == nil {
+			return p, nil
+		}
+	}
+	dst := filepath.Join(s.CacheDir, "models", filepath.FromSlash(strings.TrimSuffix(key, "/")))
+	if _, err := os.Stat(filepath.Join(dst, ".complete")); err == nil {
+		return dst, nil
+	}
+	infos, err := s.Blobs.List(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("list %s: %w", key, err)
+	}
+	for _, in := range infos {
+		rel := strings.TrimPrefix(in.Key, key)
+		p := filepath.Join(dst, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", err
+		}
+		o, err := s.Blobs.Open(ctx, in.Key)
+		if err != nil {
+			return "", err
+		}
+		f, err := os.Create(p)
+		if err == nil {
+			_, err = io.Copy(f, o)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		o.Close()
+		if err != nil {
+			return "", fmt.Errorf("copy %s: %w", in.Key, err)
+		}
+	}
+	return dst, os.WriteFile(filepath.Join(dst, ".complete"), nil, 0o644)
+}
+
+// catalogue lists every model the inference API serves.
+func (s *Server) catalogue(r *http.Request) ([]Model, error) {
+	var out []Model
+	if s.BaseModels != "" {
+		ents, err := os.ReadDir(s.BaseModels)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("base models: %w", err)
+		}
+		for _, e := range ents {
+			if dir, ok := s.baseDir(e.Name()); ok {
+				var created int64
+				if fi, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+					created = fi.ModTime().Unix()
+				}
+				out = append(out, Model{ID: e.Name(), Object: "model", Created: created, OwnedBy: "system"})
+			}
+		}
+	}
+	ids, err := s.listIDs(r.Context(), jobsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		rec, err := s.loadJob(r, id)
+		if err != nil {
+			return nil, err
+		}
+		j, err := s.refresh(r, rec)
+		if err != nil {
+			return nil, err
+		}
+		if j.Status == "succeeded" && j.FineTunedModel != nil {
+			created := j.CreatedAt
+			if j.FinishedAt != nil {
+				created = *j.FinishedAt
+			}
+			out = append(out, Model{ID: *j.FineTunedModel, Object: "model", Created: created, OwnedBy: rec.Team})
+		}
+	}
+	ms, _, err := s.Store.ListModels(r.Context(), store.ListParams{Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.Output == "adapter" || m.Output == "merged" {
+			out = append(out, Model{ID: m.ID, Object: "model", Created: m.CreatedAt.Unix(), OwnedBy: "whetstone"})
+		}
+	}
+	return out, nil
+}
+
+func modelIDOf(m Model) string { return m.ID }
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
+	ms, err := s.catalogue(r)
+	if err != nil {
+		return err
+	}
+	sort.SliceStable(ms, func(a, b int) bool { return ms[a].Created > ms[b].Created })
+	writeJSON(w, http.StatusOK, newList(ms, false, nil))
+	return nil
+}
+
+func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ms, err := s.catalogue(r)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.ID == id {
+			writeJSON(w, http.StatusOK, m)
+			return nil
+		}
+	}
+	return modelNotFound(id)
+}
+
+func modelNotFound(id string) error {
+	return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Param: "model", Code: "model_not_found",
+		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", id)}
+}
+
+// target resolves a model id to what the engine loads: a base folder, a
+// fine-tuned job's adapter on its base, or an exported model.
+func (s *Server) target(r *http.Request, id string) (serving.Target, error) {
+	if dir, ok := s.baseDir(id); ok {
+		return serving.Target{Base: dir}, nil
+	}
+	if strings.HasPrefix(id, "ft:") {
+		parts := strings.Split(id, ":")
+		jobID := "ftjob-" + parts[len(parts)-1]
+		if len(parts) == 6 && strings.HasPrefix(parts[5], "ckpt-step-") {
+			jobID = "ftjob-" + parts[4]
+		}
+		rec, err := s.loadJob(r, jobID)
+		if err != nil {
+			return serving.Target{}, modelNotFound(id)
+		}
+		j, err := s.refresh(r, rec)
+		if err != nil {
+			return serving.Target{}, err
+		}
+		if j.Status != "succeeded" || j.FineTunedModel == nil || !strings.HasPrefix(id, *j.FineTunedModel) {
+			return serving.Target{}, modelNotFound(id)
+		}
+		var cur jobRec
+		if _, err := s.getJSON(r.Context(), jobKey(rec.ID), &cur); err != nil {
+			return serving.Target{}, err
+		}
+		dir, err := s.localDir(r.Context(), cur.AdapterURI)
+		if err != nil {
+			return serving.Target{}, err
+		}
+		return adapterOrModel(dir, cur.BaseDir), nil
+	}
+	if strings.HasPrefix(id, "mdl_") {
+		m, err := s.Store.GetModel(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			return serving.Target{}, modelNotFound(id)
+		}
+		if err != nil {
+			return serving.Target{}, err
+		}
+		dir, err := s.localDir(r.Context(), m.URI)
+		if err != nil {
+			return serving.Target{}, err
+		}
+		base, _ := m.Meta["base_model"].(string)
+		t := adapterOrModel(dir, base)
+		if t.Adapter != "" && t.Base == "" {
+			return serving.Target{}, modelNotFound(id)
+		}
+		return t, nil
+	}
+	return serving.Target{}, modelNotFound(id)
+}
+
+// adapterOrModel reads a trained folder: a PEFT adapter (served on base, or
+// on the base its adapter_config.json names) or a full model.
+func adapterOrModel(dir, base string) serving.Target {
+	b, err := os.ReadFile(filepath.Join(dir, "adapter_config.json"))
+	if err != nil {
+		return serving.Target{Base: dir}
+	}
+	if base == "" {
+		var ac struct {
+			Base string `json:"base_model_name_or_path"`
+		}
+		json.Unmarshal(b, &ac)
+		base = ac.Base
+	}
+	return serving.Target{Base: base, Adapter: dir}
+}

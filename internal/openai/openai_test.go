@@ -1,0 +1,313 @@
+package openai_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/agents/evaluate"
+	"github.com/whetstone/whetstone/internal/agents/export"
+	"github.com/whetstone/whetstone/internal/agents/ingest"
+	"github.com/whetstone/whetstone/internal/agents/preprocess"
+	"github.com/whetstone/whetstone/internal/agents/train"
+	"github.com/whetstone/whetstone/internal/agents/validate"
+	"github.com/whetstone/whetstone/internal/assets"
+	"github.com/whetstone/whetstone/internal/config"
+	"github.com/whetstone/whetstone/internal/openai"
+	"github.com/whetstone/whetstone/internal/platform"
+	"github.com/whetstone/whetstone/internal/serving"
+)
+
+// baseModels makes a --base-models folder: stories260K with a chat template.
+func baseModels(t testing.TB) string {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "stories-chat")
+	os.MkdirAll(m, 0o755)
+	src := assets.Path(t, "models", "stories260K")
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.model"} {
+		if err := os.Symlink(filepath.Join(src, f), filepath.Join(m, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tc map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "tokenizer_config.json"))
+	json.Unmarshal(b, &tc)
+	tc["chat_template"] = "{% for m in messages %}{% if m['role'] == 'assistant' %}Answer: {{ m['content'] }}{{ eos_token }}\n{% else %}{{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}Answer:{% endif %}"
+	b, _ = json.Marshal(tc)
+	os.WriteFile(filepath.Join(m, "tokenizer_config.json"), b, 0o644)
+	return dir
+}
+
+type env struct {
+	url, base string
+	eng       *serving.Engine
+}
+
+func setup(t *testing.T, opt serving.Options) *env {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
+	cfg.PollInterval, cfg.LeaseTimeout, cfg.RetryBase = 50*time.Millisecond, 5*time.Second, 100*time.Millisecond
+	cfg.WorkDir = assets.RepoRoot(t)
+	var reg agent.Registry
+	for _, a := range []agent.Agent{ingest.New(), validate.New(), preprocess.New(), train.New(), evaluate.New(nil), export.New()} {
+		reg.Register(a)
+	}
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start(context.Background())
+	eng := serving.New(opt)
+	base := baseModels(t)
+	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: base, CacheDir: t.TempDir()}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		eng.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Stop(ctx)
+	})
+	return &env{url: ts.URL + "/v1", base: base, eng: eng}
+}
+
+func (e *env) do(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.url+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return resp.StatusCode, out
+}
+
+func (e *env) upload(t *testing.T, name, content string) (int, map[string]any) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("purpose", "fine-tune")
+	fw, _ := mw.CreateFormFile("file", name)
+	io.WriteString(fw, content)
+	mw.Close()
+	resp, err := http.Post(e.url+"/files", mw.FormDataContentType(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// errorOf checks the body is exactly OpenAI's error shape and returns it.
+func errorOf(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	e, ok := body["error"].(map[string]any)
+	if !ok || len(body) != 1 {
+		t.Fatalf("not an OpenAI error body: %v", body)
+	}
+	for _, k := range []string{"message", "type", "param", "code"} {
+		if _, ok := e[k]; !ok {
+			t.Fatalf("error has no %q: %v", k, e)
+		}
+	}
+	return e
+}
+
+func chatRows(n int) string {
+	var b strings.Builder
+	for i := range n {
+		name := []string{"Tom", "Mia", "Ben"}[i%3]
+		fmt.Fprintf(&b, `{"messages":[{"role":"user","content":"Who is %s?"},{"role":"assistant","content":"%s is a kid."}]}`+"\n", name, name)
+	}
+	return b.String()
+}
+
+func TestFileChecks(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{})
+	for _, tc := range []struct {
+		name, content string
+		want          []string // substrings of the message; none: accepted
+	}{
+		{"chat", chatRows(3), nil},
+		{"dpo", `{"input":{"messages":[{"role":"user","content":"q"}]},"preferred_output":[{"role":"assistant","content":"a"}],"non_preferred_output":[{"role":"assistant","content":"b"}]}` + "\n", nil},
+		{"not json", chatRows(1) + "{oops\n", []string{"line 2: invalid JSON"}},
+		{"bad role", `{"messages":[{"role":"robot","content":"x"},{"role":"assistant","content":"y"}]}`, []string{`line 1: messages[0]: unrecognized role "robot"`}},
+		{"no assistant", `{"messages":[{"role":"user","content":"x"}]}`, []string{"line 1: 'messages' has no assistant message"}},
+		{"missing content", `{"messages":[{"role":"user"},{"role":"assistant","content":"y"}]}`, []string{"line 1: messages[0]: missing 'content'"}},
+		{"mixed", chatRows(1) + `{"input":{"messages":[{"role":"user","content":"q"}]},"preferred_output":[{"role":"assistant","content":"a"}],"non_preferred_output":[{"role":"assistant","content":"b"}]}`, []string{"line 2: a dpo row in a file of supervised rows"}},
+		{"dpo missing", `{"input":{"messages":[{"role":"user","content":"q"}]},"preferred_output":[{"role":"assistant","content":"a"}]}`, []string{"line 1: missing key 'non_preferred_output'"}},
+		{"empty", "\n\n", []string{"no rows"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := e.upload(t, tc.name+".jsonl", tc.content)
+			if tc.want == nil {
+				if status != http.StatusOK || body["object"] != "file" || body["status"] != "processed" {
+					t.Fatalf("got %d %v", status, body)
+				}
+				return
+			}
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400: %v", status, body)
+			}
+			er := errorOf(t, body)
+			if er["param"] != "file" || er["code"] != "invalid_file_format" || er["type"] != "invalid_request_error" {
+				t.Errorf("error %v", er)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(er["message"].(string), w) {
+					t.Errorf("message %q lacks %q", er["message"], w)
+				}
+			}
+		})
+	}
+}
+
+// TestFineTuneAndChat runs a supervised job to succeeded through the
+// pipeline and chats with the result; and checks the error cases.
+func TestFineTuneAndChat(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{})
+	_, f := e.upload(t, "train.jsonl", chatRows(30))
+	status, body := e.do(t, "POST", "/fine_tuning/jobs", map[string]any{"model": "nope", "training_file": f["id"]})
+	if er := errorOf(t, body); status != 400 || er["code"] != "model_not_available" || er["param"] != "model" {
+		t.Fatalf("unknown model: %d %v", status, body)
+	}
+	status, body = e.do(t, "POST", "/fine_tuning/jobs", map[string]any{"model": "stories-chat", "training_file": f["id"],
+		"method": map[string]any{"type": "supervised", "supervised": map[string]any{"hyperparameters": map[string]any{"n_epochs": 3, "learning_rate_multiplier": 5, "beta": 0.2}}}})
+	if er := errorOf(t, body); status != 400 || er["param"] != "hyperparameters.beta" {
+		t.Fatalf("beta on supervised: %d %v", status, body)
+	}
+	status, job := e.do(t, "POST", "/fine_tuning/jobs", map[string]any{"model": "stories-chat", "training_file": f["id"], "suffix": "t",
+		"method": map[string]any{"type": "supervised", "supervised": map[string]any{"hyperparameters": map[string]any{"n_epochs": 3, "learning_rate_multiplier": 5}}}})
+	if status != 200 {
+		t.Fatalf("create: %d %v", status, job)
+	}
+	id := job["id"].(string)
+	deadline := time.Now().Add(2 * time.Minute)
+	for job["status"] != "succeeded" {
+		if time.Now().After(deadline) || job["status"] == "failed" || job["status"] == "cancelled" {
+			t.Fatalf("job: %v", job)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, job = e.do(t, "GET", "/fine_tuning/jobs/"+id, nil)
+	}
+	model := job["fine_tuned_model"].(string)
+	if !strings.HasPrefix(model, "ft:stories-chat:default:t:") || job["trained_tokens"].(float64) <= 0 {
+		t.Fatalf("job: %v", job)
+	}
+	_, evs := e.do(t, "GET", "/fine_tuning/jobs/"+id+"/events?limit=1000", nil)
+	metrics := 0
+	for _, ev := range evs["data"].([]any) {
+		if ev.(map[string]any)["type"] == "metrics" {
+			metrics++
+		}
+	}
+	if metrics == 0 {
+		t.Error("no metrics events")
+	}
+	status, out := e.do(t, "POST", "/chat/completions", map[string]any{"model": model, "temperature": 0, "max_tokens": 8,
+		"messages": []any{map[string]any{"role": "user", "content": "Who is Mia?"}}})
+	if status != 200 {
+		t.Fatalf("chat: %d %v", status, out)
+	}
+	text := out["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"].(string)
+	if !strings.HasPrefix(text, "Mia is a kid") {
+		t.Errorf("fine-tuned answer %q", text)
+	}
+	status, out = e.do(t, "POST", "/chat/completions", map[string]any{"model": "ft:stories-chat:default:t:0000", "messages": []any{map[string]any{"role": "user", "content": "x"}}})
+	if er := errorOf(t, out); status != 404 || er["code"] != "model_not_found" {
+		t.Errorf("unknown model: %d %v", status, out)
+	}
+	status, out = e.do(t, "POST", "/fine_tuning/jobs/"+id+"/cancel", nil)
+	if er := errorOf(t, out); status != 400 || er["code"] != "invalid_state" {
+		t.Errorf("cancel a finished job: %d %v", status, out)
+	}
+}
+
+// TestBusyIs429 occupies the engine's one slot and one queue place with
+// sequences that wait, then checks a request gets 429 at once in OpenAI's
+// shape, and is served again once the engine is free.
+func TestBusyIs429(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{MaxBatch: 1, MaxQueue: 1})
+	l, err := e.eng.Load(serving.Target{Base: filepath.Join(e.base, "stories-chat")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var seqs []*serving.Seq
+	for range 2 {
+		s, err := e.eng.Submit(context.Background(), serving.Request{Model: l, Prompt: []int32{1}, MaxTokens: 5,
+			OnToken: func(serving.Token) bool { <-release; return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, s)
+	}
+	time.Sleep(50 * time.Millisecond) // the first is admitted and blocks; the second waits
+	req := map[string]any{"model": "stories-chat", "prompt": "Once", "max_tokens": 4}
+	start := time.Now()
+	status, body := e.do(t, "POST", "/completions", req)
+	if er := errorOf(t, body); status != 429 || er["type"] != "rate_limit_exceeded" || er["code"] != "rate_limit_exceeded" {
+		t.Fatalf("busy: %d %v", status, body)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("429 took %s", d)
+	}
+	close(release)
+	for _, s := range seqs {
+		s.Wait()
+	}
+	if status, body = e.do(t, "POST", "/completions", req); status != 200 {
+		t.Fatalf("after release: %d %v", status, body)
+	}
+}
+
+func TestSaveEvalSample(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{})
+	var last map[string]any
+	for i, pref := range []any{"Mia is a kid.", nil} {
+		status, out := e.do(t, "POST", "/playground/eval_samples", map[string]any{"dataset": "evals",
+			"messages": []any{map[string]any{"role": "user", "content": fmt.Sprintf("Who is Mia? %d", i)}}, "preferred": pref})
+		if status != 200 || out["rows"].(float64) != float64(i+1) || out["name"] != "evals.jsonl" {
+			t.Fatalf("save %d: %d %v", i, status, out)
+		}
+		last = out
+	}
+	if last["dataset_id"] == "" {
+		t.Fatal("no dataset id")
+	}
+	status, out := e.do(t, "POST", "/playground/eval_samples", map[string]any{"dataset": "../x", "messages": []any{}})
+	if er := errorOf(t, out); status != 400 || er["param"] != "dataset" {
+		t.Errorf("bad name: %d %v", status, out)
+	}
+}
