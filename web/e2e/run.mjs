@@ -445,7 +445,7 @@ try {
     const body = new Uint8Array(await r.arrayBuffer());
     assert(r.ok && body.length > 1000, `download ${href}: ${r.status}, ${body.length} bytes`);
     await row.getByRole('button', { name: 'Show training curve' }).click();
-    const curve = page.locator('.history-row figure[data-chart="Loss"] polyline[data-series="loss"]');
+    const curve = page.locator('.expanded-row figure[data-chart="Loss"] polyline[data-series="loss"]');
     await curve.waitFor();
     const n = (await curve.getAttribute('points')).trim().split(/\s+/).length;
     assert(n === 60, `history.json curve has ${n} points, want 60 steps`);
