@@ -115,7 +115,7 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 		return cfg, nil, nil, nil, err
 	}
 	work := noWorker == nil || !*noWorker
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: work, Logger: log, Metrics: m})
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: work, Logger: log, Metrics: m, Sandbox: true})
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
