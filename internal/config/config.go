@@ -42,7 +42,8 @@ type Config struct {
 	// applies: comma-separated KIND=AGE, kinds jobs, events, cache, blobs,
 	// ages like 30d or 12h; a kind not named is kept forever.
 	Retain string `yaml:"retain"`
-	// Addr is the API's listen address. Defaults to ":8080".
+	// Addr is the API's listen address. Defaults to "127.0.0.1:8080" (this
+	// machine only); listen on a network address with auth on.
 	Addr string `yaml:"addr"`
 	// WorkDir is the folder relative paths in pipeline params resolve
 	// against. Defaults to the process's working folder.
@@ -97,7 +98,7 @@ func (c *Config) fill() {
 	c.DataDir = cmp.Or(c.DataDir, "whet-data")
 	c.Database = cmp.Or(c.Database, filepath.Join(c.DataDir, "whet.db"))
 	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
-	c.Addr = cmp.Or(c.Addr, ":8080")
+	c.Addr = cmp.Or(c.Addr, "127.0.0.1:8080")
 	if c.WorkDir == "" {
 		c.WorkDir, _ = os.Getwd()
 	}
@@ -171,7 +172,7 @@ func (c *Config) settings() []setting {
 		{"events", "cross-process event fan-out redis://HOST:PORT/DB (default: poll the store)", &c.Events},
 		{"scratch-cache-bytes", "local cache of downloaded input blobs (default 10 GiB)", &c.ScratchCacheBytes},
 		{"retain", "retention, e.g. jobs=30d,events=30d,cache=14d,blobs=1d (default: keep everything)", &c.Retain},
-		{"addr", "API listen address (default :8080)", &c.Addr},
+		{"addr", "API listen address (default 127.0.0.1:8080: this machine only)", &c.Addr},
 		{"work-dir", "folder relative paths in params resolve against (default: current folder)", &c.WorkDir},
 		{"concurrency", "nodes one worker runs at once (default 2)", &c.Concurrency},
 		{"max-upload-bytes", "largest dataset upload in bytes (default 10 GiB)", &c.MaxUploadBytes},
