@@ -24,7 +24,9 @@ type Config struct {
 	// DataDir holds the SQLite database (whet.db), the blob folder (blobs/)
 	// and scratch space (tmp/). Defaults to ./whet-data.
 	DataDir string `yaml:"data_dir"`
-	// Database is the SQLite database file. Defaults to DataDir/whet.db.
+	// Database is the metadata database: a SQLite file path (or
+	// sqlite://PATH), or a PostgreSQL URL postgres://USER@HOST:PORT/DB.
+	// Defaults to DataDir/whet.db.
 	Database string `yaml:"database"`
 	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
 	BlobDir string `yaml:"blob_dir"`
@@ -96,7 +98,7 @@ func Default() Config {
 
 func (c *Config) fill() {
 	c.DataDir = cmp.Or(c.DataDir, "whet-data")
-	c.Database = cmp.Or(c.Database, filepath.Join(c.DataDir, "whet.db"))
+	c.Database = cmp.Or(strings.TrimPrefix(c.Database, "sqlite://"), filepath.Join(c.DataDir, "whet.db"))
 	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
 	c.Addr = cmp.Or(c.Addr, "127.0.0.1:8080")
 	if c.WorkDir == "" {
@@ -166,7 +168,7 @@ type setting struct {
 func (c *Config) settings() []setting {
 	return []setting{
 		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
-		{"database", "SQLite database file (default DATA_DIR/whet.db)", &c.Database},
+		{"database", "metadata database: a SQLite file (or sqlite://PATH) or postgres://USER@HOST:PORT/DB (default DATA_DIR/whet.db)", &c.Database},
 		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
 		{"blob-url", "S3 blob store s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true (default: the local blob-dir)", &c.BlobURL},
 		{"events", "cross-process event fan-out redis://HOST:PORT/DB (default: poll the store)", &c.Events},
