@@ -90,7 +90,7 @@ func TestStoriesStyleThroughAPI(t *testing.T) {
 	served := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		served <- serve(ctx, []string{"--addr", addr, "--data-dir", t.TempDir(), "--work-dir", root, "--poll-interval", "100ms"},
+		served <- serve(ctx, append([]string{"--addr", addr, "--data-dir", t.TempDir(), "--work-dir", root, "--poll-interval", "100ms"}, allowRepoAndShared(t)...),
 			stdio{in: bytes.NewReader(nil), out: io.Discard, err: &logs})
 	}()
 	t.Cleanup(func() {

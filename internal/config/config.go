@@ -24,7 +24,9 @@ type Config struct {
 	// DataDir holds the SQLite database (whet.db), the blob folder (blobs/)
 	// and scratch space (tmp/). Defaults to ./whet-data.
 	DataDir string `yaml:"data_dir"`
-	// Database is the SQLite database file. Defaults to DataDir/whet.db.
+	// Database is the metadata database: a SQLite file path (or
+	// sqlite://PATH), or a PostgreSQL URL postgres://USER@HOST:PORT/DB.
+	// Defaults to DataDir/whet.db.
 	Database string `yaml:"database"`
 	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
 	BlobDir string `yaml:"blob_dir"`
@@ -74,6 +76,11 @@ type Config struct {
 	// BaseModels is a folder of Hugging Face models (each subfolder's name
 	// is its model id) that /v1 fine-tunes and serves. Empty: none.
 	BaseModels string `yaml:"base_models"`
+	// AllowPath lists the server folders jobs submitted to the API may read
+	// (dataset sources, base models, tokenizers), symlinks resolved. Empty:
+	// the work folder while auth is off, nothing while it is on. `whet run`
+	// is not restricted.
+	AllowPath []string `yaml:"allow_path"`
 	// InferenceBatch is the most sequences /v1 decodes together. Defaults
 	// to 16.
 	InferenceBatch int `yaml:"inference_batch"`
@@ -96,7 +103,7 @@ func Default() Config {
 
 func (c *Config) fill() {
 	c.DataDir = cmp.Or(c.DataDir, "whet-data")
-	c.Database = cmp.Or(c.Database, filepath.Join(c.DataDir, "whet.db"))
+	c.Database = cmp.Or(strings.TrimPrefix(c.Database, "sqlite://"), filepath.Join(c.DataDir, "whet.db"))
 	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
 	c.Addr = cmp.Or(c.Addr, "127.0.0.1:8080")
 	if c.WorkDir == "" {
@@ -166,7 +173,7 @@ type setting struct {
 func (c *Config) settings() []setting {
 	return []setting{
 		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
-		{"database", "SQLite database file (default DATA_DIR/whet.db)", &c.Database},
+		{"database", "metadata database: a SQLite file (or sqlite://PATH) or postgres://USER@HOST:PORT/DB (default DATA_DIR/whet.db)", &c.Database},
 		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
 		{"blob-url", "S3 blob store s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true (default: the local blob-dir)", &c.BlobURL},
 		{"events", "cross-process event fan-out redis://HOST:PORT/DB (default: poll the store)", &c.Events},
@@ -184,6 +191,7 @@ func (c *Config) settings() []setting {
 		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
 		{"base-models", "folder of Hugging Face models (subfolder name = model id) that /v1 fine-tunes and serves", &c.BaseModels},
+		{"allow-path", "a server folder jobs may read (repeatable; env: a :-separated list); default: the work folder while auth is off", &c.AllowPath},
 		{"inference-batch", "most sequences /v1 decodes together (default 16)", &c.InferenceBatch},
 		{"inference-queue", "most /v1 sequences waiting before requests get 429 (default 64)", &c.InferenceQueue},
 		{"log-format", "text or json (default text)", &c.LogFormat},
@@ -220,6 +228,8 @@ func Bind(fs *flag.FlagSet) *Loader {
 			fs.Int64Var(p, s.name, 0, help)
 		case *time.Duration:
 			fs.DurationVar(p, s.name, 0, help)
+		case *[]string:
+			fs.Var((*listFlag)(p), s.name, help)
 		}
 	}
 	return l
@@ -263,6 +273,8 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 			*settings[i].ptr.(*int64) = *p
 		case *time.Duration:
 			*settings[i].ptr.(*time.Duration) = *p
+		case *[]string:
+			*settings[i].ptr.(*[]string) = *p
 		}
 	}
 	c.fill()
@@ -291,8 +303,34 @@ func set(ptr any, v string) error {
 			return err
 		}
 		*p = d
+	case *[]string:
+		*p = filepath.SplitList(v)
 	}
 	return nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// SandboxRoots returns the folders jobs submitted to the server may read:
+// AllowPath and BaseModels; with nothing allowed, the work folder when auth
+// is off and nothing when it is on.
+func (c *Config) SandboxRoots(authOn bool) []string {
+	roots := append([]string(nil), c.AllowPath...)
+	if len(roots) == 0 && !authOn {
+		roots = append(roots, c.WorkDir)
+	}
+	if c.BaseModels != "" {
+		roots = append(roots, c.BaseModels)
+	}
+	return roots
 }
 
 // Parse reads a YAML configuration file (unknown keys are errors). Defaults

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/engine/device"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
 )
@@ -61,6 +62,8 @@ func (Agent) Spec() agent.Spec {
 			{Name: "packing", Type: agent.Boolean, Default: false, Description: "pack several examples per sequence (attention never crosses examples)"},
 			intP("seed", "seed for data order, adapter init and dropout", 0, 0, 1<<53),
 			{Name: "bf16", Type: agent.Boolean, Default: false, Description: "bfloat16 products with the frozen base weights (faster on CPUs with AVX512-BF16; adapters stay float32)"},
+			{Name: "device", Type: agent.String, Default: "auto", Description: "where to train: auto (a usable GPU, else the CPU), cpu, cuda or cuda:N"},
+			{Name: "gradient_checkpointing", Type: agent.Boolean, Default: false, Description: "recompute activations in the backward pass instead of keeping them (GPU: less memory, ~1/3 more compute)"},
 		},
 		Inputs: []agent.Port{
 			{Type: agent.Dataset, Name: "dataset", Required: true, Description: "a folder with train.jsonl (and validation.jsonl), or one JSONL file; rows have text (+ prompt) or messages"},
@@ -78,6 +81,10 @@ func ConfigFromParams(p agent.Params) (trainer.Config, error) {
 		MaxSeqLen: p.Int("max_seq_len"), MaxSteps: p.Int("max_steps"), WeightDecay: p.Float("weight_decay"),
 		MaxGradNorm: p.Float("max_grad_norm"), EvalEvery: p.Int("eval_every"), CheckpointEvery: p.Int("checkpoint_every"),
 		Packing: p.Bool("packing"), Seed: uint64(p.Int("seed")), BF16: p.Bool("bf16"), DoubleQuant: p.Bool("double_quant"),
+		Device: p.String("device"), GradientCheckpointing: p.Bool("gradient_checkpointing"),
+	}
+	if _, err := device.Parse(c.Device); err != nil {
+		return c, fmt.Errorf("param device: %w", err)
 	}
 	if c.Method == "dpo" {
 		c.Objective, c.Beta, c.Method = "dpo", p.Float("beta"), p.String("dpo_weights")
