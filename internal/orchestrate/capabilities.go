@@ -79,7 +79,7 @@ func (c Capabilities) Fits(r *pipeline.Requires) (bool, string) {
 func requiresOf(spec json.RawMessage, node string) *pipeline.Requires {
 	var s struct {
 		Nodes []struct {
-			ID       string              `json:"id"`
+			ID       string             `json:"id"`
 			Requires *pipeline.Requires `json:"requires"`
 		} `json:"nodes"`
 	}

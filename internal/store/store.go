@@ -57,27 +57,27 @@ type Job struct {
 
 // Node is one node of a job.
 type Node struct {
-	JobID       string           `json:"-"`
-	ID          string           `json:"id"`
-	Agent       string           `json:"agent"`
-	Params      map[string]any   `json:"params"`
-	Preds       []string         `json:"-"`
-	Status      Status           `json:"status"`
-	Attempts    int              `json:"attempts"`
-	MaxAttempts int              `json:"max_attempts"`
+	JobID       string         `json:"-"`
+	ID          string         `json:"id"`
+	Agent       string         `json:"agent"`
+	Params      map[string]any `json:"params"`
+	Preds       []string       `json:"-"`
+	Status      Status         `json:"status"`
+	Attempts    int            `json:"attempts"`
+	MaxAttempts int            `json:"max_attempts"`
 	// Deaths counts the attempts whose worker died holding the lease
 	// (ReleaseDead); those attempts stay spent.
-	Deaths int `json:"-"`
-	Cache       bool             `json:"-"`
-	Queued      bool             `json:"-"`
-	LeaseOwner  string           `json:"-"`
-	LeaseUntil  time.Time        `json:"-"`
-	StartedAt   *time.Time       `json:"started_at"`
-	FinishedAt  *time.Time       `json:"finished_at"`
-	Outputs     []agent.Artifact `json:"outputs"`
-	Error       string           `json:"error"`
-	CacheKey    string           `json:"-"`
-	Cached      bool             `json:"cached"`
+	Deaths     int              `json:"-"`
+	Cache      bool             `json:"-"`
+	Queued     bool             `json:"-"`
+	LeaseOwner string           `json:"-"`
+	LeaseUntil time.Time        `json:"-"`
+	StartedAt  *time.Time       `json:"started_at"`
+	FinishedAt *time.Time       `json:"finished_at"`
+	Outputs    []agent.Artifact `json:"outputs"`
+	Error      string           `json:"error"`
+	CacheKey   string           `json:"-"`
+	Cached     bool             `json:"cached"`
 }
 
 // NodeRef names a node.
