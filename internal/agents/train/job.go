@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
 	"github.com/whetstone/whetstone/internal/safetensors"
@@ -38,6 +41,13 @@ type Job struct {
 	OnStep func(trainer.Progress)
 	// OnStart, if set, is called once the run is planned.
 	OnStart func(total int, est trainer.Estimate, trainable int)
+	// Checkpoints, if set, keeps checkpoints away from this machine: each
+	// one written is uploaded, and a run with none in OutDir restores the
+	// latest first.
+	Checkpoints agent.Checkpoints
+	// OnResume, if set, is called after resuming from the checkpoint at
+	// step, with the history up to it.
+	OnResume func(step int, history []trainer.Record)
 }
 
 // ErrBadInput marks errors caused by the job's inputs (not worth retrying).
@@ -157,11 +167,35 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		return nil, bad(err)
 	}
 	cfg = tr.Config()
+	if job.Checkpoints != nil && trainer.LatestCheckpoint(ckDir) == "" {
+		if _, err := job.Checkpoints.Restore(ctx, ckDir); err != nil {
+			return nil, fmt.Errorf("restore checkpoint: %w", err)
+		}
+	}
 	if cp := trainer.LatestCheckpoint(ckDir); cp != "" {
 		if err := tr.Resume(cp); err != nil {
 			return nil, err
 		}
-		log.InfoContext(ctx, "resumed", slog.String("checkpoint", cp))
+		step, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(cp), "checkpoint-"))
+		log.InfoContext(ctx, "resumed", slog.String("checkpoint", cp), slog.Int("step", step))
+		if job.OnResume != nil {
+			job.OnResume(step, tr.History())
+		}
+	}
+	if job.Checkpoints != nil {
+		tr.OnCheckpoint = func(cp string) {
+			step, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(cp), "checkpoint-"))
+			if err != nil {
+				return
+			}
+			// Also after a cancel: the checkpoint written on the way out
+			// is the one a re-run resumes from.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			if err := job.Checkpoints.Save(uctx, step, cp); err != nil {
+				log.WarnContext(ctx, "checkpoint not uploaded; a later attempt resumes from an older one", slog.Int("step", step), slog.Any("error", err))
+			}
+		}
 	}
 	tr.OnStep = job.OnStep
 	log.InfoContext(ctx, "training", slog.String("method", cfg.Method), slog.String("objective", cfg.Objective), slog.Int("examples", len(trainSet)),
