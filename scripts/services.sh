@@ -9,6 +9,13 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
     ver=$(ls /usr/lib/postgresql | sort -V | tail -1)
     pg_createcluster "$ver" main >/dev/null
   fi
+  # Tests connect as postgres over TCP without a password (trust on
+  # loopback only), as on the build machine; a fresh cluster asks for one.
+  hba="/etc/postgresql/$ver/main/pg_hba.conf"
+  if ! grep -Eq '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+    { printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n'; cat "$hba"; } >"$hba.new" && mv "$hba.new" "$hba"
+    chown postgres:postgres "$hba" 2>/dev/null || true
+  fi
   pg_ctlcluster --skip-systemctl-redirect "$ver" main start
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 0.2; done
 fi

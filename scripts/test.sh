@@ -26,6 +26,9 @@ log "go test (unit + integration)"
 # The cgo kernels must really load OpenBLAS and oneDNN here (no silent fallback).
 WHET_REQUIRE_SERVICES=1 WHET_BLAS_REQUIRE_NATIVE=1 go test -tags integration -count=1 -timeout 25m ./...
 
+log "orchestrator suite again on PostgreSQL (River on riverpgxv5)"
+WHET_REQUIRE_SERVICES=1 WHET_TEST_DATABASE=postgres go test -count=1 -timeout 10m ./internal/orchestrate/
+
 log "engine and kernels in pure Go (CGO_ENABLED=0): same results, only slower"
 CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/engine/blas"
+	"github.com/whetstone/whetstone/internal/engine/device"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
 )
@@ -39,12 +41,19 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.Float64Var(&c.LR, "lr", 1e-4, "learning rate")
 	fs.BoolVar(&c.DoubleQuant, "double-quant", false, "qlora: also quantize the NF4 absmax scales to 8 bits")
 	fs.BoolVar(&c.BF16, "bf16", false, "bfloat16 products with the frozen base weights (oneDNN)")
-	peak := fs.Bool("peak", true, "also measure the machine's f32 matmul peak")
+	peak := fs.Bool("peak", true, "also measure the machine's matmul peak (f32 on the CPU, bf16 on a GPU)")
+	devName := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	fs.BoolVar(&c.Checkpointing, "gradient-checkpointing", false, "recompute activations in the backward pass (GPU)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	c.LoRA.Targets = strings.Split(*targets, ",")
+	dev, err := device.Select(*devName, slog.New(slog.NewTextHandler(io.err, nil)))
+	if err != nil {
+		return err
+	}
+	c.Device = dev
 	load := model.Load
 	if c.Method == "qlora" {
 		load = func(dir string) (*model.Model, error) { return model.LoadNF4(dir, c.DoubleQuant) }
@@ -67,6 +76,20 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	r, err := trainer.Bench(ctx, m, c, io.out)
 	if err != nil {
 		return err
+	}
+	if dev != nil {
+		fmt.Fprintf(io.out, "RESULT device=cuda:%d s_per_step=%.4f loss_first=%.6f loss_last=%.6f matmul_tflops=%.1f gpu_peak_alloc_mib=%.0f gpu_used_mib=%.0f gpu_estimate_mib=%.0f peak_rss_mib=%.0f\n",
+			dev.Info.Index, r.SecPerStep, r.LossFirst, r.LossLast, r.MatmulGFLOPs/1e3, float64(r.GPUPeakAlloc)/(1<<20), float64(r.GPUUsed)/(1<<20),
+			float64(r.GPUEstimate)/(1<<20), float64(r.PeakRSS)/(1<<20))
+		if *peak {
+			p, err := dev.MeasureMatmul(8192, 20, true)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(io.out, "bf16_matmul_peak_tflops=%.1f share_of_peak=%.3f (cuBLASLt 8192³, median of 20)\n", p, r.MatmulGFLOPs/1e3/p)
+		}
+		fmt.Fprintf(io.out, "tokens_per_s=%.2f\n", r.TokensPerS)
+		return nil
 	}
 	fmt.Fprintf(io.out, "RESULT s_per_step=%.4f cpu_s_per_step=%.3f loss_first=%.6f loss_last=%.6f matmul_gflops=%.1f peak_rss_mib=%.0f\n",
 		r.SecPerStep, r.CPUPerStep, r.LossFirst, r.LossLast, r.MatmulGFLOPs, float64(r.PeakRSS)/(1<<20))

@@ -47,6 +47,8 @@ func runTrain(ctx context.Context, args []string, io stdio) error {
 	fs.IntVar(&c.CheckpointEvery, "checkpoint-every", 0, "checkpoint every N steps")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed")
 	fs.BoolVar(&c.BF16, "bf16", false, "bfloat16 products with the frozen base weights")
+	fs.StringVar(&c.Device, "device", "auto", "auto (a usable GPU, else the CPU), cpu, cuda or cuda:N")
+	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", false, "recompute activations in the backward pass (GPU)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,7 +68,7 @@ func runTrain(ctx context.Context, args []string, io stdio) error {
 	}
 	bar := &progressBar{w: io.err, quiet: *quiet}
 	job := trainagent.Job{BaseModel: *dir, Data: *data, OutDir: *out, Config: c,
-		Logger: slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: slog.New(deviceLogHandler{slog.NewTextHandler(io.err, nil)}),
 		OnStart: func(total int, est trainer.Estimate, trainable int) {
 			fmt.Fprintf(io.err, "training %d steps, %d trainable parameters, memory estimate %s\n", total, trainable, est)
 		},
@@ -112,4 +114,28 @@ func (b *progressBar) done() {
 	if b.drawn {
 		fmt.Fprintln(b.w)
 	}
+}
+
+// deviceLogHandler passes warnings and errors, and the Info records that
+// say which device runs and why (package device's "device: ..."), so
+// --device auto tells where it went without the rest of the Info logs.
+type deviceLogHandler struct{ slog.Handler }
+
+func (h deviceLogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo && h.Handler.Enabled(ctx, l)
+}
+
+func (h deviceLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn && !strings.HasPrefix(r.Message, "device: ") {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h deviceLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return deviceLogHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h deviceLogHandler) WithGroup(name string) slog.Handler {
+	return deviceLogHandler{h.Handler.WithGroup(name)}
 }

@@ -79,6 +79,10 @@ type Param struct {
 	Items ParamType `json:"items,omitempty"`
 	// Fields are the members of an Object param.
 	Fields []Param `json:"fields,omitempty"`
+	// Values is the type of every member of an Object param whose member
+	// names are free (a map such as columns: {instruction: prompt}); an
+	// Object param has Fields or Values.
+	Values ParamType `json:"values,omitempty"`
 	// Kind hints the UI about what a string holds: "path", "dataset", "model",
 	// "url", "secret". Optional.
 	Kind string `json:"kind,omitempty"`

@@ -82,8 +82,11 @@ type listInput struct {
 	Offset int `query:"offset" minimum:"0" default:"0"`
 }
 
+// listJobsInput repeats listInput's fields: huma does not read query
+// params of an embedded struct here, and the limit was silently ignored.
 type listJobsInput struct {
-	listInput
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50"`
+	Offset int    `query:"offset" minimum:"0" default:"0"`
 	Status string `query:"status" enum:"pending,running,succeeded,failed,cancelled"`
 }
 

@@ -24,7 +24,9 @@ type Config struct {
 	// DataDir holds the SQLite database (whet.db), the blob folder (blobs/)
 	// and scratch space (tmp/). Defaults to ./whet-data.
 	DataDir string `yaml:"data_dir"`
-	// Database is the SQLite database file. Defaults to DataDir/whet.db.
+	// Database is the metadata database: a SQLite file path (or
+	// sqlite://PATH), or a PostgreSQL URL postgres://USER@HOST:PORT/DB.
+	// Defaults to DataDir/whet.db.
 	Database string `yaml:"database"`
 	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
 	BlobDir string `yaml:"blob_dir"`
@@ -42,7 +44,8 @@ type Config struct {
 	// applies: comma-separated KIND=AGE, kinds jobs, events, cache, blobs,
 	// ages like 30d or 12h; a kind not named is kept forever.
 	Retain string `yaml:"retain"`
-	// Addr is the API's listen address. Defaults to ":8080".
+	// Addr is the API's listen address. Defaults to "127.0.0.1:8080" (this
+	// machine only); listen on a network address with auth on.
 	Addr string `yaml:"addr"`
 	// WorkDir is the folder relative paths in pipeline params resolve
 	// against. Defaults to the process's working folder.
@@ -95,9 +98,9 @@ func Default() Config {
 
 func (c *Config) fill() {
 	c.DataDir = cmp.Or(c.DataDir, "whet-data")
-	c.Database = cmp.Or(c.Database, filepath.Join(c.DataDir, "whet.db"))
+	c.Database = cmp.Or(strings.TrimPrefix(c.Database, "sqlite://"), filepath.Join(c.DataDir, "whet.db"))
 	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
-	c.Addr = cmp.Or(c.Addr, ":8080")
+	c.Addr = cmp.Or(c.Addr, "127.0.0.1:8080")
 	if c.WorkDir == "" {
 		c.WorkDir, _ = os.Getwd()
 	}
@@ -165,13 +168,13 @@ type setting struct {
 func (c *Config) settings() []setting {
 	return []setting{
 		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
-		{"database", "SQLite database file (default DATA_DIR/whet.db)", &c.Database},
+		{"database", "metadata database: a SQLite file (or sqlite://PATH) or postgres://USER@HOST:PORT/DB (default DATA_DIR/whet.db)", &c.Database},
 		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
 		{"blob-url", "S3 blob store s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true (default: the local blob-dir)", &c.BlobURL},
 		{"events", "cross-process event fan-out redis://HOST:PORT/DB (default: poll the store)", &c.Events},
 		{"scratch-cache-bytes", "local cache of downloaded input blobs (default 10 GiB)", &c.ScratchCacheBytes},
 		{"retain", "retention, e.g. jobs=30d,events=30d,cache=14d,blobs=1d (default: keep everything)", &c.Retain},
-		{"addr", "API listen address (default :8080)", &c.Addr},
+		{"addr", "API listen address (default 127.0.0.1:8080: this machine only)", &c.Addr},
 		{"work-dir", "folder relative paths in params resolve against (default: current folder)", &c.WorkDir},
 		{"concurrency", "nodes one worker runs at once (default 2)", &c.Concurrency},
 		{"max-upload-bytes", "largest dataset upload in bytes (default 10 GiB)", &c.MaxUploadBytes},

@@ -97,6 +97,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /v1/models/{id...}", s.getModel)
 	h("POST /v1/chat/completions", s.chatCompletions)
 	h("POST /v1/completions", s.completions)
+	h("POST /v1/playground/eval_samples", s.saveSample)
 	h("/v1/", func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)}

@@ -290,3 +290,24 @@ func TestBusyIs429(t *testing.T) {
 		t.Fatalf("after release: %d %v", status, body)
 	}
 }
+
+func TestSaveEvalSample(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{})
+	var last map[string]any
+	for i, pref := range []any{"Mia is a kid.", nil} {
+		status, out := e.do(t, "POST", "/playground/eval_samples", map[string]any{"dataset": "evals",
+			"messages": []any{map[string]any{"role": "user", "content": fmt.Sprintf("Who is Mia? %d", i)}}, "preferred": pref})
+		if status != 200 || out["rows"].(float64) != float64(i+1) || out["name"] != "evals.jsonl" {
+			t.Fatalf("save %d: %d %v", i, status, out)
+		}
+		last = out
+	}
+	if last["dataset_id"] == "" {
+		t.Fatal("no dataset id")
+	}
+	status, out := e.do(t, "POST", "/playground/eval_samples", map[string]any{"dataset": "../x", "messages": []any{}})
+	if er := errorOf(t, out); status != 400 || er["param"] != "dataset" {
+		t.Errorf("bad name: %d %v", status, out)
+	}
+}

@@ -131,6 +131,9 @@ func setup(t *testing.T, mut ...func(*config.Config)) *bundle {
 	for _, m := range mut {
 		m(&cfg)
 	}
+	if onPostgres() && cfg.Database == "" {
+		cfg.Database = pgSchemaFor(t, cfg.DataDir)
+	}
 	var err error
 	cfg, err = configFill(cfg)
 	if err != nil {
@@ -506,6 +509,7 @@ func TestDeadWorkerLeaseExpires(t *testing.T) {
 // lease), the agent is cancelled before its lease ends; the node then runs
 // again once the lease is reclaimed.
 func TestStalledRenewalsStopTheAgentBeforeItsLeaseEnds(t *testing.T) {
+	skipOnPostgres(t, "stalls renewals by holding SQLite's one write lock")
 	t.Parallel()
 	b := setup(t, func(c *config.Config) { c.LeaseTimeout = 900 * time.Millisecond })
 	ctx := context.Background()

@@ -50,6 +50,9 @@ func Parse(data []byte) (*Spec, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &SyntaxError{Msg: "empty document"}
 	}
+	if err := checkShape(data); err != nil {
+		return nil, err
+	}
 	var s Spec
 	if err := yaml.UnmarshalWithOptions(data, &s, yaml.Strict()); err != nil {
 		return nil, &SyntaxError{Msg: strings.TrimSpace(yaml.FormatError(err, false, false))}

@@ -1,5 +1,5 @@
-// Package platform wires Whetstone's parts from a config.Config: the SQLite
-// metadata store, the local blob store, the event bus, the River queue and
+// Package platform wires Whetstone's parts from a config.Config: the
+// metadata store (SQLite, or PostgreSQL for a postgres:// database), the local blob store, the event bus, the River queue and
 // the orchestrator. `whet serve`, `whet worker` and `whet run` all start one.
 // Swapping in PostgreSQL, S3 or Redis backends happens here.
 package platform
@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,13 +26,14 @@ import (
 	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/queue"
 	"github.com/whetstone/whetstone/internal/store"
+	"github.com/whetstone/whetstone/internal/store/pgstore"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
 )
 
 // Platform is a running set of parts.
 type Platform struct {
 	Config config.Config
-	Store  *sqlitestore.DB
+	Store  store.Store
 	Blobs  blob.Store
 	Bus    *events.Bus
 	// Fanout is the Redis event fan-out, nil without --events.
@@ -63,7 +65,7 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := sqlitestore.Open(ctx, cfg.Database)
+	st, newQueue, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +108,7 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 	if opts.Work {
 		conc = cfg.Concurrency
 	}
-	q, err := queue.New(ctx, st.WriteDB(), orch.Handle, queue.Config{Concurrency: conc, PollInterval: cfg.PollInterval, Logger: log})
+	q, err := newQueue(ctx, orch.Handle, queue.Config{Concurrency: conc, PollInterval: cfg.PollInterval, Logger: log})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -127,6 +129,32 @@ func OpenBlobs(ctx context.Context, cfg config.Config, log *slog.Logger) (blob.S
 		return nil, err
 	}
 	return s3blob.Open(ctx, c, log)
+}
+
+type queueMaker func(ctx context.Context, h queue.Handler, cfg queue.Config) (*queue.Queue, error)
+
+// openStore opens the metadata store the database setting names (a
+// postgres:// URL, else a SQLite file) and says how to make its queue.
+func openStore(ctx context.Context, database string) (store.Store, queueMaker, error) {
+	if pgstore.IsURL(database) {
+		st, err := pgstore.Open(ctx, database)
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func(ctx context.Context, h queue.Handler, cfg queue.Config) (*queue.Queue, error) {
+			return queue.NewPostgres(ctx, st.Pool(), h, cfg)
+		}, nil
+	}
+	if strings.Contains(database, "://") {
+		return nil, nil, fmt.Errorf("database %q: want a SQLite file path, sqlite://PATH or postgres://USER@HOST:PORT/DB", database)
+	}
+	st, err := sqlitestore.Open(ctx, database)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func(ctx context.Context, h queue.Handler, cfg queue.Config) (*queue.Queue, error) {
+		return queue.NewSQLite(ctx, st.WriteDB(), h, cfg)
+	}, nil
 }
 
 // Start starts working nodes and reaping dead workers' leases.

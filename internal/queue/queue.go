@@ -1,13 +1,19 @@
-// Package queue runs pipeline nodes on River (github.com/riverqueue/river), a
-// durable job queue in the same database as the metadata store: one River job
-// per node delivery, inserted in the store's transaction (EnqueueTx), so a
-// node is queued exactly when the store says it is.
+// Package queue delivers pipeline nodes on River
+// (github.com/riverqueue/river), a durable job queue in the same database as
+// the metadata store: one River job per node delivery, inserted in the
+// store's transaction (EnqueueTx), so a node is queued exactly when the
+// store says it is. Two backends, one behaviour (the queuetest suite):
+// NewSQLite (riversqlite on sqlitestore's write connection) and NewPostgres
+// (riverpgxv5 on pgstore's pool, LISTEN/NOTIFY for prompt pick-up).
 //
-// River delivers; the orchestrator decides. Handlers return nil when the
-// delivery is done, Snooze(d) to be delivered again after d (retries with
-// backoff and waiting on a live lease; snoozes do not use up River attempts,
-// so node attempts are counted in the store), Discard(err) to drop the
-// delivery, and other errors for infrastructure failures River retries.
+// River is the doorbell, the store is the state machine: a delivery says
+// "look at node X now (or after d)". Attempts, backoff, leases and
+// redelivery of a dead worker's node are decided by the orchestrator in the
+// store (docs/delivery.md). Handlers return nil when the delivery is done,
+// Snooze(d) to be delivered again after d (snoozes do not use up River
+// attempts), Discard(err) to drop it, and other errors for infrastructure
+// failures (database away), which River retries with its own backoff
+// without touching the node's attempts.
 //
 // River's own stuck-job rescue re-runs jobs running longer than
 // RescueStuckJobsAfter whether or not their worker is alive, which would
@@ -24,7 +30,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 
@@ -70,11 +80,31 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
-// Queue is a River client on SQLite.
+// Queue is a River client on SQLite or PostgreSQL.
 type Queue struct {
-	db     *sql.DB
-	client *river.Client[*sql.Tx]
+	client riverClient
+	ping   func(ctx context.Context) error
 	work   bool
+}
+
+// riverClient is what Queue needs of a river.Client[TTx], whatever TTx.
+type riverClient interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	insert(ctx context.Context, raw any, params []river.InsertManyParams) error
+}
+
+type client[TTx any] struct{ *river.Client[TTx] }
+
+func (c client[TTx]) insert(ctx context.Context, raw any, params []river.InsertManyParams) error {
+	tx, ok := raw.(TTx)
+	if !ok {
+		var want TTx
+		return fmt.Errorf("store transaction is %T, not %T", raw, want)
+	}
+	_, err := c.InsertManyTx(ctx, tx, params)
+	return err
 }
 
 type worker struct {
@@ -97,16 +127,40 @@ func (w *worker) Work(ctx context.Context, j *river.Job[Task]) error {
 	return err
 }
 
-// New migrates River's tables in db (the store's write pool) and returns a
-// queue calling h for each task.
-func New(ctx context.Context, db *sql.DB, h Handler, cfg Config) (*Queue, error) {
-	driver := riversqlite.New(db)
+// NewSQLite migrates River's tables in db (sqlitestore's write pool) and
+// returns a queue calling h for each task; the store's Tx.Raw is a *sql.Tx.
+func NewSQLite(ctx context.Context, db *sql.DB, h Handler, cfg Config) (*Queue, error) {
+	c, work, err := newClient(ctx, riversqlite.New(db), h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Queue{client: client[*sql.Tx]{c}, work: work, ping: func(ctx context.Context) error {
+		var n int
+		return db.QueryRowContext(ctx, `SELECT count(*) FROM river_job WHERE state = 'available'`).Scan(&n)
+	}}, nil
+}
+
+// NewPostgres migrates River's tables in pool's database (pgstore's pool;
+// the search_path schema) and returns a queue calling h for each task; the
+// store's Tx.Raw is a pgx.Tx.
+func NewPostgres(ctx context.Context, pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
+	c, work, err := newClient(ctx, riverpgxv5.New(pool), h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Queue{client: client[pgx.Tx]{c}, work: work, ping: func(ctx context.Context) error {
+		var n int
+		return pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'available'`).Scan(&n)
+	}}, nil
+}
+
+func newClient[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handler, cfg Config) (*river.Client[TTx], bool, error) {
 	m, err := rivermigrate.New(driver, nil)
 	if err != nil {
-		return nil, fmt.Errorf("queue migrate: %w", err)
+		return nil, false, fmt.Errorf("queue migrate: %w", err)
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, fmt.Errorf("queue migrate: %w", err)
+		return nil, false, fmt.Errorf("queue migrate: %w", err)
 	}
 	poll := cfg.PollInterval
 	if poll <= 0 {
@@ -124,21 +178,21 @@ func New(ctx context.Context, db *sql.DB, h Handler, cfg Config) (*Queue, error)
 		FetchPollInterval:    poll,
 		FetchCooldown:        min(poll, 50*time.Millisecond),
 	}
-	q := &Queue{db: db}
+	work := false
 	if cfg.Concurrency > 0 {
 		workers := river.NewWorkers()
 		if err := river.AddWorkerSafely(workers, &worker{h: h}); err != nil {
-			return nil, fmt.Errorf("queue: %w", err)
+			return nil, false, fmt.Errorf("queue: %w", err)
 		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Concurrency}}
-		q.work = true
+		work = true
 	}
-	q.client, err = river.NewClient(driver, rc)
+	c, err := river.NewClient(driver, rc)
 	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
+		return nil, false, fmt.Errorf("queue: %w", err)
 	}
-	return q, nil
+	return c, work, nil
 }
 
 // Start starts working tasks (a no-op for an insert-only queue).
@@ -170,12 +224,9 @@ func (q *Queue) Stop(ctx context.Context) error {
 	return nil
 }
 
-// EnqueueTx inserts tasks in tx (a store transaction whose Raw is *sql.Tx).
+// EnqueueTx inserts tasks in tx, a transaction of the store the queue was
+// made on.
 func (q *Queue) EnqueueTx(ctx context.Context, tx store.Tx, tasks ...Task) error {
-	stx, ok := tx.Raw().(*sql.Tx)
-	if !ok {
-		return fmt.Errorf("queue enqueue: store transaction is %T, not *sql.Tx", tx.Raw())
-	}
 	if len(tasks) == 0 {
 		return nil
 	}
@@ -183,7 +234,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx store.Tx, tasks ...Task) error
 	for i, t := range tasks {
 		params[i] = river.InsertManyParams{Args: t}
 	}
-	if _, err := q.client.InsertManyTx(ctx, stx, params); err != nil {
+	if err := q.client.insert(ctx, tx.Raw(), params); err != nil {
 		return fmt.Errorf("queue enqueue %s/%s (%d tasks): %w", tasks[0].JobID, tasks[0].NodeID, len(tasks), err)
 	}
 	return nil
@@ -191,8 +242,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx store.Tx, tasks ...Task) error
 
 // Ping checks River's tables answer.
 func (q *Queue) Ping(ctx context.Context) error {
-	var n int
-	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM river_job WHERE state = 'available'`).Scan(&n); err != nil {
+	if err := q.ping(ctx); err != nil {
 		return fmt.Errorf("queue ping: %w", err)
 	}
 	return nil

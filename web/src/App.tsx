@@ -4,6 +4,7 @@ import { RunsPage } from './runs/RunsPage';
 import { RunPage } from './runs/RunPage';
 import { DatasetsPage, DatasetPage } from './data/DatasetsPage';
 import { ModelsPage } from './data/ModelsPage';
+import { PlaygroundPage } from './playground/Playground';
 import { Link, useLocation } from './ui/router';
 import { useTheme } from './ui/theme';
 
@@ -12,6 +13,7 @@ const nav = [
   { to: '/runs', label: 'Runs', match: (p: string) => p.startsWith('/runs') },
   { to: '/datasets', label: 'Datasets', match: (p: string) => p.startsWith('/datasets') },
   { to: '/models', label: 'Models', match: (p: string) => p.startsWith('/models') },
+  { to: '/playground', label: 'Playground', match: (p: string) => p.startsWith('/playground') },
 ];
 
 export function App() {
@@ -32,6 +34,9 @@ export function App() {
   } else if (path === '/datasets') {
     page = <DatasetsPage />;
     title = 'Datasets';
+  } else if (path === '/playground') {
+    page = <PlaygroundPage />;
+    title = 'Playground';
   } else if (path === '/models') {
     page = <ModelsPage />;
     title = 'Models';

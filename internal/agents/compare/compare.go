@@ -52,7 +52,7 @@ func (a *Agent) Spec() agent.Spec {
 			{Name: "report_html", Type: agent.Boolean, Default: true, Description: "also write comparison.html. Defaults to true."},
 			{Name: "bootstrap", Type: agent.Integer, Default: 1000, Min: agent.F64(10), Max: agent.F64(1000000),
 				Description: "bootstrap resamples for the confidence intervals. Defaults to 1000."},
-			{Name: "seed", Type: agent.Integer, Default: 42, Description: "seed of the bootstrap. Defaults to 42."},
+			{Name: "seed", Type: agent.Integer, Default: 42, Min: agent.F64(-(1 << 53)), Max: agent.F64(1 << 53), Description: "seed of the bootstrap. Defaults to 42."},
 			{Name: "confidence", Type: agent.Number, Default: 0.95, Min: agent.F64(0.5), Max: agent.F64(0.999),
 				Description: "confidence level of the intervals. Defaults to 0.95."},
 			{Name: "judge_key", Type: agent.String, Kind: "secret",

@@ -66,7 +66,7 @@ func Params() []agent.Param {
 			Description: "how many validation rows to generate on, picked at random with seed (all when larger than the split). Defaults to 50."},
 		{Name: "temperature", Type: agent.Number, Default: 0.0, Min: agent.F64(0), Max: agent.F64(5),
 			Description: "sampling temperature; 0 decodes greedily. Defaults to 0."},
-		{Name: "seed", Type: agent.Integer, Default: 42, Description: "seed for sample choice and sampling. Defaults to 42."},
+		{Name: "seed", Type: agent.Integer, Default: 42, Min: agent.F64(-(1 << 53)), Max: agent.F64(1 << 53), Description: "seed for sample choice and sampling. Defaults to 42."},
 		{Name: "judge_url", Type: agent.String, Kind: "url",
 			Description: "base URL of an OpenAI-compatible API (POST {judge_url}/chat/completions), e.g. http://localhost:8000/v1; setting it adds the judge metric. Off when empty."},
 		{Name: "judge_key", Type: agent.String, Kind: "secret", Description: "API key for judge_url, sent as a bearer token."},

@@ -55,7 +55,7 @@ func (Agent) Spec() agent.Spec {
 				Description: "Dataset file: a path relative to the working folder, an uploaded dataset id or an s3:// URI."},
 			{Name: "format", Type: agent.String, Default: "auto", Enum: formatEnum,
 				Description: "Record format; auto detects it from the first 100 rows."},
-			{Name: "columns", Type: agent.Object,
+			{Name: "columns", Type: agent.Object, Fields: columnFields(),
 				Description: "Column mapping from canonical field names (instruction, input, output, system, messages, conversations, text, prompt, completion, chosen, rejected, label) to the source's columns; overrides detection, e.g. {instruction: q, output: a}."},
 			{Name: "tokenizer", Type: agent.String, Kind: "path",
 				Description: "Model or tokenizer folder for the token-length histogram. Optional."},
@@ -405,4 +405,14 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// columnFields are the canonical names a columns mapping may set, each to a
+// source column name.
+func columnFields() []agent.Param {
+	var out []agent.Param
+	for _, n := range []string{"instruction", "input", "output", "system", "messages", "conversations", "text", "prompt", "completion", "chosen", "rejected", "label"} {
+		out = append(out, agent.Param{Name: n, Type: agent.String, Description: "the source column that holds " + n})
+	}
+	return out
 }

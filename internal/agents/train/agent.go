@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/engine/device"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
 )
@@ -22,8 +23,8 @@ var _ agent.Agent = Agent{}
 // New returns the train agent.
 func New() agent.Agent { return Agent{} }
 
-func intP(name, desc string, def, lo float64) agent.Param {
-	return agent.Param{Name: name, Type: agent.Integer, Description: desc, Default: def, Min: agent.F64(lo)}
+func intP(name, desc string, def, lo, hi float64) agent.Param {
+	return agent.Param{Name: name, Type: agent.Integer, Description: desc, Default: def, Min: agent.F64(lo), Max: agent.F64(hi)}
 }
 
 // Spec declares the agent's params (the contract of
@@ -36,31 +37,33 @@ func (Agent) Spec() agent.Spec {
 		Params: []agent.Param{
 			{Name: "base_model", Type: agent.String, Kind: "model", Description: "Hugging Face model folder (config.json, safetensors, tokenizer). Optional when a model artifact is an input."},
 			{Name: "method", Type: agent.String, Default: "lora", Enum: []string{"lora", "qlora", "full", "dpo"}, Description: "lora (frozen float32 base, trained adapters), qlora (the same adapters on a base whose projections are held in 4-bit NF4), full (all weights), dpo (direct preference optimisation on chosen/rejected pairs; see dpo_weights and beta)."},
-			{Name: "beta", Type: agent.Number, Default: 0.1, Min: agent.F64(0), Description: "dpo only: β of the DPO loss (how far the policy may move from the reference)"},
+			{Name: "beta", Type: agent.Number, Default: 0.1, Min: agent.F64(0), Max: agent.F64(100), Description: "dpo only: β of the DPO loss (how far the policy may move from the reference)"},
 			{Name: "dpo_weights", Type: agent.String, Default: "lora", Enum: []string{"lora", "full"}, Description: "dpo only: train LoRA adapters (reference = the base with the adapter disabled) or all weights (reference = a frozen copy)"},
 			{Name: "double_quant", Type: agent.Boolean, Default: false, Description: "qlora only: also quantize the 4-bit base's absmax scales to 8 bits (bitsandbytes double quantization, 4.127 instead of 4.5 bits per weight)"},
 			{Name: "lora", Type: agent.Object, Description: "LoRA adapter settings.", Fields: []agent.Param{
-				{Name: "rank", Type: agent.Integer, Default: 8.0, Min: agent.F64(1), Description: "adapter rank r"},
-				{Name: "alpha", Type: agent.Number, Default: 16.0, Description: "scaling numerator: scale = alpha/r (alpha/√r with rslora)"},
+				{Name: "rank", Type: agent.Integer, Default: 8.0, Min: agent.F64(1), Max: agent.F64(4096), Description: "adapter rank r"},
+				{Name: "alpha", Type: agent.Number, Default: 16.0, Min: agent.F64(0), Max: agent.F64(1e6), Description: "scaling numerator: scale = alpha/r (alpha/√r with rslora)"},
 				{Name: "dropout", Type: agent.Number, Default: 0.0, Min: agent.F64(0), Max: agent.F64(0.99), Description: "dropout on the adapter input"},
 				{Name: "targets", Type: agent.String, Default: "all-linear", Description: "all-linear, or a comma-separated subset of q,k,v,o,gate,up,down"},
 				{Name: "rslora", Type: agent.Boolean, Default: false, Description: "rank-stabilised scaling alpha/√r"},
 			}},
-			intP("epochs", "passes over the training set", 1, 1),
-			intP("batch_size", "sequences per micro-batch", 4, 1),
-			intP("grad_accum", "micro-batches per optimiser step", 1, 1),
-			{Name: "learning_rate", Type: agent.Number, Default: 2e-4, Min: agent.F64(0), Description: "peak AdamW learning rate"},
+			intP("epochs", "passes over the training set", 1, 1, 10_000),
+			intP("batch_size", "sequences per micro-batch", 4, 1, 4096),
+			intP("grad_accum", "micro-batches per optimiser step", 1, 1, 4096),
+			{Name: "learning_rate", Type: agent.Number, Default: 2e-4, Min: agent.F64(0), Max: agent.F64(10), Description: "peak AdamW learning rate"},
 			{Name: "schedule", Type: agent.String, Default: "cosine", Enum: trainer.Schedules, Description: "learning-rate schedule after warmup"},
-			intP("warmup_steps", "linear warmup steps", 0, 0),
-			intP("max_seq_len", "tokens per sequence (longer examples are truncated)", 512, 8),
-			intP("max_steps", "stop after this many optimiser steps (0: run all epochs)", 0, 0),
-			{Name: "weight_decay", Type: agent.Number, Default: 0.0, Min: agent.F64(0), Description: "AdamW decoupled weight decay"},
-			{Name: "max_grad_norm", Type: agent.Number, Default: 1.0, Description: "clip the global gradient norm (≤0: no clipping)"},
-			intP("eval_every", "validation every N steps (0: at the end only)", 0, 0),
-			intP("checkpoint_every", "checkpoint every N steps (0: only on cancel); a retried run resumes from the latest", 0, 0),
+			intP("warmup_steps", "linear warmup steps", 0, 0, 1e8),
+			intP("max_seq_len", "tokens per sequence (longer examples are truncated)", 512, 8, 1<<17),
+			intP("max_steps", "stop after this many optimiser steps (0: run all epochs)", 0, 0, 1e8),
+			{Name: "weight_decay", Type: agent.Number, Default: 0.0, Min: agent.F64(0), Max: agent.F64(10), Description: "AdamW decoupled weight decay"},
+			{Name: "max_grad_norm", Type: agent.Number, Default: 1.0, Min: agent.F64(-1), Max: agent.F64(1e6), Description: "clip the global gradient norm (≤0: no clipping)"},
+			intP("eval_every", "validation every N steps (0: at the end only)", 0, 0, 1e8),
+			intP("checkpoint_every", "checkpoint every N steps (0: only on cancel); a retried run resumes from the latest", 0, 0, 1e8),
 			{Name: "packing", Type: agent.Boolean, Default: false, Description: "pack several examples per sequence (attention never crosses examples)"},
-			intP("seed", "seed for data order, adapter init and dropout", 0, 0),
+			intP("seed", "seed for data order, adapter init and dropout", 0, 0, 1<<53),
 			{Name: "bf16", Type: agent.Boolean, Default: false, Description: "bfloat16 products with the frozen base weights (faster on CPUs with AVX512-BF16; adapters stay float32)"},
+			{Name: "device", Type: agent.String, Default: "auto", Description: "where to train: auto (a usable GPU, else the CPU), cpu, cuda or cuda:N"},
+			{Name: "gradient_checkpointing", Type: agent.Boolean, Default: false, Description: "recompute activations in the backward pass instead of keeping them (GPU: less memory, ~1/3 more compute)"},
 		},
 		Inputs: []agent.Port{
 			{Type: agent.Dataset, Name: "dataset", Required: true, Description: "a folder with train.jsonl (and validation.jsonl), or one JSONL file; rows have text (+ prompt) or messages"},
@@ -78,6 +81,10 @@ func ConfigFromParams(p agent.Params) (trainer.Config, error) {
 		MaxSeqLen: p.Int("max_seq_len"), MaxSteps: p.Int("max_steps"), WeightDecay: p.Float("weight_decay"),
 		MaxGradNorm: p.Float("max_grad_norm"), EvalEvery: p.Int("eval_every"), CheckpointEvery: p.Int("checkpoint_every"),
 		Packing: p.Bool("packing"), Seed: uint64(p.Int("seed")), BF16: p.Bool("bf16"), DoubleQuant: p.Bool("double_quant"),
+		Device: p.String("device"), GradientCheckpointing: p.Bool("gradient_checkpointing"),
+	}
+	if _, err := device.Parse(c.Device); err != nil {
+		return c, fmt.Errorf("param device: %w", err)
 	}
 	if c.Method == "dpo" {
 		c.Objective, c.Beta, c.Method = "dpo", p.Float("beta"), p.String("dpo_weights")

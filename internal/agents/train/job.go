@@ -166,6 +166,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		}
 		return nil, bad(err)
 	}
+	defer tr.Close()
 	cfg = tr.Config()
 	if job.Checkpoints != nil && trainer.LatestCheckpoint(ckDir) == "" {
 		if _, err := job.Checkpoints.Restore(ctx, ckDir); err != nil {
@@ -200,7 +201,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	tr.OnStep = job.OnStep
 	log.InfoContext(ctx, "training", slog.String("method", cfg.Method), slog.String("objective", cfg.Objective), slog.Int("examples", len(trainSet)),
 		slog.Int("validation_examples", len(valSet)), slog.Int("steps", tr.TotalSteps()),
-		slog.Int("trainable_params", tr.TrainableParams()), slog.String("memory_estimate", tr.Estimate().String()))
+		slog.Int("trainable_params", tr.TrainableParams()), slog.String("memory_estimate", tr.Estimate().String()), slog.String("device", tr.Device()))
 	if job.OnStart != nil {
 		job.OnStart(tr.TotalSteps(), tr.Estimate(), tr.TrainableParams())
 	}
@@ -213,7 +214,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		return nil, err
 	}
 	meta := map[string]any{"base_model": base, "method": cfg.Method, "steps": res.Steps, "final_loss": res.FinalLoss,
-		"trainable_params": res.TrainableParams, "train_seconds": time.Since(start).Seconds(), "history": "history.json"}
+		"trainable_params": res.TrainableParams, "train_seconds": time.Since(start).Seconds(), "history": "history.json", "device": tr.Device()}
 	if res.FinalValLoss != nil {
 		meta["final_val_loss"] = *res.FinalValLoss
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/engine/cuda"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/engine/nn"
 )
@@ -27,6 +28,11 @@ type BenchConfig struct {
 	DoubleQuant bool
 	// BF16 runs the products with frozen weights in bfloat16 (Model.UseBF16).
 	BF16 bool
+	// Device, when set, runs the steps on that CUDA device (package gpu).
+	Device *cuda.Device
+	// Checkpointing recomputes each layer's activations in the backward
+	// pass (device runs only).
+	Checkpointing bool
 }
 
 // BenchResult is what Bench measured.
@@ -40,6 +46,11 @@ type BenchResult struct {
 	// shared machine it shows the work done independently of the load.
 	CPUPerStep float64
 	PeakRSS    int64 // bytes, VmHWM of the process
+	// Device runs: peak bytes allocated by whet on the device (weights,
+	// state, activations, scratch, cuBLASLt workspace) and the device's
+	// memory in use at the end (every process, the CUDA context included).
+	GPUPeakAlloc, GPUUsed int64
+	GPUEstimate           int64
 }
 
 // SyntheticBatch is the reference's deterministic token pattern:
@@ -106,6 +117,9 @@ func Bench(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer) (Ben
 		m.EnableFullGrad()
 	default:
 		return r, fmt.Errorf("bench: method %q: want lora, qlora or full", c.Method)
+	}
+	if c.Device != nil {
+		return benchDevice(ctx, m, c, w)
 	}
 	m.UseBF16(c.BF16)
 	params := m.Trainable()

@@ -47,6 +47,14 @@ type state struct {
 // (and, for LoRA, a PEFT adapter folder's files), the AdamW moments and
 // trainer_state.json. It returns the checkpoint folder.
 func (t *Trainer) SaveCheckpoint(dir string) (string, error) {
+	if t.g != nil {
+		if err := t.g.SyncToHost(); err != nil {
+			return "", fmt.Errorf("checkpoint: %w", err)
+		}
+		if err := t.g.Moments(t.mom, t.vel, false); err != nil {
+			return "", fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	cp := filepath.Join(dir, fmt.Sprintf("checkpoint-%d", t.step))
 	tmp := cp + ".tmp"
 	os.RemoveAll(tmp)
@@ -164,6 +172,14 @@ func (t *Trainer) Resume(cp string) error {
 		f.Close()
 	}
 	t.step, t.history, t.initialVal = st.Step, st.History, st.InitialVal
+	if t.g != nil {
+		if err := t.g.UploadTrainable(); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+		if err := t.g.Moments(t.mom, t.vel, true); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -28,6 +28,9 @@ type DPOStats struct {
 	Accuracy float64 `json:"reward_accuracy"`
 	Margin   float64 `json:"reward_margin"`
 	Pairs    int     `json:"pairs"`
+	// Ties counts pairs with r_c = r_r (before training every pair ties:
+	// the policy is the reference).
+	Ties int `json:"ties"`
 	// Tokens is the number of tokens run through the policy.
 	Tokens int `json:"tokens"`
 }
@@ -140,6 +143,7 @@ func DPOGrad(m *model.Model, ref Reference, pairs []Pair, beta float64, maxLen i
 	}
 	n := float64(len(pairs))
 	for pi, pr := range pairs {
+		pr = Pair{Chosen: fitResponse(pr.Chosen, maxLen), Rejected: fitResponse(pr.Rejected, maxLen)}
 		var lp [2]float64
 		var rl [2]float64
 		for s, ex := range []Example{pr.Chosen, pr.Rejected} {
@@ -170,6 +174,9 @@ func DPOGrad(m *model.Model, ref Reference, pairs []Pair, beta float64, maxLen i
 		}
 		rc, rr := beta*(lp[0]-rl[0]), beta*(lp[1]-rl[1])
 		z := rc - rr
+		if z == 0 {
+			st.Ties++
+		}
 		st.Loss -= logSigmoid(z) / n
 		st.ChosenReward += rc / n
 		st.RejectedReward += rr / n
@@ -195,4 +202,38 @@ func DPOGrad(m *model.Model, ref Reference, pairs []Pair, beta float64, maxLen i
 		}
 	}
 	return st, nil
+}
+
+// fitResponse shortens an example longer than maxLen as TRL does for DPO:
+// the prompt loses tokens from its start (after the first, BOS), so the
+// response stays whole; a response longer than maxLen−1 keeps its start.
+// Examples that fit are returned as they are.
+func fitResponse(ex Example, maxLen int) Example {
+	if maxLen <= 1 || len(ex.IDs) <= maxLen || ex.Train == nil {
+		return ex
+	}
+	r := 1
+	for r < len(ex.Train) && !ex.Train[r] {
+		r++
+	}
+	keepPrompt := max(0, maxLen-1-(len(ex.IDs)-r)) // prompt tokens after the first
+	out := Example{IDs: make([]int32, 0, maxLen), Train: make([]bool, 0, maxLen)}
+	out.IDs = append(out.IDs, ex.IDs[0])
+	out.Train = append(out.Train, ex.Train[0])
+	out.IDs = append(out.IDs, ex.IDs[r-keepPrompt:r]...)
+	out.Train = append(out.Train, ex.Train[r-keepPrompt:r]...)
+	n := maxLen - len(out.IDs)
+	out.IDs = append(out.IDs, ex.IDs[r:r+min(n, len(ex.IDs)-r)]...)
+	out.Train = append(out.Train, ex.Train[r:r+min(n, len(ex.IDs)-r)]...)
+	return out
+}
+
+// fitPairs applies fitResponse to every pair once (so reference
+// log-probabilities are cached per fitted example).
+func fitPairs(ps []Pair, maxLen int) []Pair {
+	out := make([]Pair, len(ps))
+	for i, p := range ps {
+		out[i] = Pair{Chosen: fitResponse(p.Chosen, maxLen), Rejected: fitResponse(p.Rejected, maxLen)}
+	}
+	return out
 }

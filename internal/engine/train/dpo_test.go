@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -106,5 +107,39 @@ func readJSONFile(t testing.TB, path string, v any) {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func TestFitResponse(t *testing.T) {
+	t.Parallel()
+	ex := func(prompt, resp int) Example {
+		e := Example{}
+		for i := range prompt + resp {
+			e.IDs = append(e.IDs, int32(i))
+			e.Train = append(e.Train, i >= prompt)
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name                string
+		prompt, resp, max   int
+		wantIDs             []int32
+		wantTrainedFromStep int
+	}{
+		{"fits", 3, 2, 8, []int32{0, 1, 2, 3, 4}, 3},
+		{"prompt cut from the start", 6, 2, 5, []int32{0, 4, 5, 6, 7}, 3},
+		{"response cut at the end", 3, 6, 4, []int32{0, 3, 4, 5}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := fitResponse(ex(tc.prompt, tc.resp), tc.max)
+			if fmt.Sprint(got.IDs) != fmt.Sprint(tc.wantIDs) {
+				t.Fatalf("ids %v, want %v", got.IDs, tc.wantIDs)
+			}
+			for i, tr := range got.Train {
+				if tr != (i >= tc.wantTrainedFromStep) {
+					t.Fatalf("train mask %v, want trained from %d", got.Train, tc.wantTrainedFromStep)
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/engine/cuda"
+	"github.com/whetstone/whetstone/internal/engine/device"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/engine/nn"
 )
@@ -68,6 +71,13 @@ type Config struct {
 	Objective string
 	// Beta is DPO's β. Defaults to 0.1.
 	Beta float64
+	// Device is where the run trains: auto (the default: a usable GPU, else
+	// the CPU), cpu, cuda or cuda:N (package device). DPO runs train on
+	// the CPU.
+	Device string
+	// GradientCheckpointing recomputes each layer's activations during the
+	// backward pass instead of keeping them (GPU runs).
+	GradientCheckpointing bool
 }
 
 // IsDPO reports whether the run optimises the DPO objective.
@@ -204,6 +214,10 @@ type Trainer struct {
 	mom, vel             [][]float32
 	opt                  nn.AdamW
 
+	// g is the model on the GPU when the run trains there (nil: the CPU).
+	g   *gpu.Model
+	dev *cuda.Device
+
 	step       int // optimiser steps done
 	history    []Record
 	initialVal *float64
@@ -231,6 +245,18 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 		return nil, fmt.Errorf("max_seq_len %d exceeds the model's max_position_embeddings %d", cfg.MaxSeqLen, m.Rope.MaxPos)
 	}
 	t := &Trainer{cfg: cfg, m: m, train: trainSet, val: valSet, log: logger}
+	devName := cfg.Device
+	if cfg.IsDPO() {
+		if d, _ := device.Parse(devName); d.Kind == "cuda" {
+			return nil, fmt.Errorf("device %s: dpo trains on the CPU only; use device auto or cpu", devName)
+		}
+		devName = "cpu" // DPOGrad runs the CPU engine
+	}
+	dev, err := device.Select(devName, logger)
+	if err != nil {
+		return nil, err
+	}
+	t.dev = dev
 	// Size activations by the longest sequence the run will really form.
 	ecfg := cfg
 	if !cfg.Packing {
@@ -245,7 +271,7 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 	if limit == 0 {
 		limit = availableMemory()
 	}
-	if limit > 0 && t.est.Total > limit {
+	if dev == nil && limit > 0 && t.est.Total > limit {
 		return nil, &EstimateError{Estimate: t.est, Limit: limit}
 	}
 	if cfg.IsLoRA() {
@@ -267,11 +293,23 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 			debug.FreeOSMemory() // give the float32 copies back
 		}
 	}
-	m.UseBF16(cfg.BF16)
 	t.params = m.Trainable()
 	for _, p := range t.params {
 		t.mom = append(t.mom, make([]float32, len(p.Data)))
 		t.vel = append(t.vel, make([]float32, len(p.Data)))
+	}
+	if dev != nil {
+		o := gpu.Options{BF16: cfg.BF16, Checkpointing: cfg.GradientCheckpointing}
+		ge := gpu.EstimateMemory(m, cfg.BatchSize, ecfg.MaxSeqLen, o)
+		if free, _, err := dev.MemInfo(); err == nil && ge.Total > free {
+			return nil, &gpu.EstimateError{Estimate: ge, Free: free, Device: dev.String()}
+		}
+		if t.g, err = gpu.New(dev, m, o); err != nil {
+			return nil, fmt.Errorf("upload to %s: %w", dev, err)
+		}
+		logger.Info("training on the GPU", "device", dev.String(), "gpu_memory_estimate_gib", float64(ge.Total)/(1<<30))
+	} else {
+		m.UseBF16(cfg.BF16)
 	}
 	t.opt = nn.DefaultAdamW()
 	t.opt.WeightDecay = cfg.WeightDecay
@@ -299,7 +337,7 @@ func NewDPO(m *model.Model, cfg Config, trainSet, valSet []Pair, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	t.train, t.trainPairs, t.valPairs = nil, trainSet, valSet
+	t.train, t.trainPairs, t.valPairs = nil, fitPairs(trainSet, t.cfg.MaxSeqLen), fitPairs(valSet, t.cfg.MaxSeqLen)
 	if ref == nil {
 		ref = adapterOff{m, t.cfg.MaxSeqLen}
 	} else {
@@ -444,12 +482,12 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			bs = append(bs, b)
 		}
 		var (
-			loss   float64
-			tokens int
-			dpo    *DPOStats
+			loss, norm, lr float64
+			tokens         int
+			dpo            *DPOStats
 		)
-		t.m.ZeroGrad()
 		if t.cfg.IsDPO() {
+			t.m.ZeroGrad()
 			var pairs []Pair
 			for k := t.step * t.cfg.GradAccum; k < (t.step+1)*t.cfg.GradAccum && k < perEpoch*t.cfg.Epochs; k++ {
 				for _, s := range microAt(k) {
@@ -461,6 +499,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 				return nil, fmt.Errorf("step %d: %w", t.step+1, err)
 			}
 			loss, tokens, dpo = st.Loss, st.Tokens, &st
+			norm, lr = t.cpuUpdate(loss, total)
 		} else {
 			labelled := 0
 			for _, b := range bs {
@@ -468,34 +507,19 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 				tokens += b.B * b.T
 			}
 			var sum float64
-			if labelled > 0 {
-				for _, b := range bs {
-					s, _, err := t.m.ForwardBackward(b, 1/float32(labelled), true)
-					if err != nil {
-						return nil, fmt.Errorf("step %d: %w", t.step+1, err)
-					}
-					sum += s
-				}
+			var err error
+			if t.g != nil {
+				sum, norm, lr, err = t.deviceStep(bs, labelled, total)
+			} else {
+				sum, norm, lr, err = t.cpuStep(bs, labelled, total)
+			}
+			if err != nil {
+				return nil, err
 			}
 			loss = sum / float64(max(1, labelled))
 		}
-		var sq float64
-		for _, p := range t.params {
-			sq += nn.SumSquares(p.Grad)
-		}
-		norm := math.Sqrt(sq)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
 			return nil, fmt.Errorf("training stopped at step %d: loss %g, grad norm %g: %w", t.step+1, loss, norm, ErrNonFinite)
-		}
-		if t.cfg.MaxGradNorm > 0 && norm > t.cfg.MaxGradNorm {
-			c := float32(t.cfg.MaxGradNorm / (norm + 1e-6))
-			for _, p := range t.params {
-				nn.Scale(p.Grad, c)
-			}
-		}
-		lr, _ := LR(t.cfg.Schedule, t.cfg.LearningRate, t.step, t.cfg.WarmupSteps, total)
-		for i, p := range t.params {
-			t.opt.Step(p.Data, p.Grad, t.mom[i], t.vel[i], t.step+1, lr)
 		}
 		t.step++
 		dt := time.Since(stepStart)
@@ -532,6 +556,11 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			}
 		}
 	}
+	if t.g != nil {
+		if err := t.g.SyncToHost(); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Steps: t.step, TotalSteps: total, History: t.history, InitialValLoss: t.initialVal,
 		TrainableParams: t.TrainableParams(), Estimate: t.est, InitialValDPO: t.initialDPO, FinalValDPO: t.finalDPO}
 	if n := len(t.history); n > 0 {
@@ -544,6 +573,9 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 // Validate returns the mean next-token loss over the validation set (no
 // dropout, no gradients).
 func (t *Trainer) Validate() (float64, error) {
+	if t.g != nil {
+		return meanLoss(t.g, t.val, t.cfg.BatchSize, t.cfg.MaxSeqLen)
+	}
 	return MeanLoss(t.m, t.val, t.cfg.BatchSize, t.cfg.MaxSeqLen)
 }
 
@@ -555,6 +587,14 @@ func (t *Trainer) ValidateDPO() (DPOStats, error) {
 
 // MeanLoss is the mean next-token loss of m over exs, truncated to maxLen.
 func MeanLoss(m *model.Model, exs []Example, batch, maxLen int) (float64, error) {
+	return meanLoss(m, exs, batch, maxLen)
+}
+
+type forwarder interface {
+	ForwardBackward(b *model.Batch, gradScale float32, backward bool) (float64, int, error)
+}
+
+func meanLoss(m forwarder, exs []Example, batch, maxLen int) (float64, error) {
 	order := make([]int, len(exs))
 	for i := range order {
 		order[i] = i
@@ -574,4 +614,90 @@ func MeanLoss(m *model.Model, exs []Example, batch, maxLen int) (float64, error)
 		return 0, ErrNoData
 	}
 	return sum / float64(n), nil
+}
+
+// cpuStep runs one optimiser step's micro-batches, clipping and AdamW on the
+// CPU. It returns the summed loss, the gradient norm and the learning rate.
+func (t *Trainer) cpuStep(bs []*model.Batch, labelled, total int) (sum, norm, lr float64, err error) {
+	t.m.ZeroGrad()
+	if labelled > 0 {
+		for _, b := range bs {
+			s, _, err := t.m.ForwardBackward(b, 1/float32(labelled), true)
+			if err != nil {
+				return 0, 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
+			}
+			sum += s
+		}
+	}
+	norm, lr = t.cpuUpdate(sum, total)
+	return sum, norm, lr, nil
+}
+
+// cpuUpdate computes the global gradient norm and, when it and the loss
+// are finite, clips and applies AdamW. It returns the norm and the
+// learning rate.
+func (t *Trainer) cpuUpdate(loss float64, total int) (norm, lr float64) {
+	var sq float64
+	for _, p := range t.params {
+		sq += nn.SumSquares(p.Grad)
+	}
+	norm = math.Sqrt(sq)
+	if math.IsNaN(norm) || math.IsInf(norm, 0) || math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return norm, 0
+	}
+	if t.cfg.MaxGradNorm > 0 && norm > t.cfg.MaxGradNorm {
+		c := float32(t.cfg.MaxGradNorm / (norm + 1e-6))
+		for _, p := range t.params {
+			nn.Scale(p.Grad, c)
+		}
+	}
+	lr, _ = LR(t.cfg.Schedule, t.cfg.LearningRate, t.step, t.cfg.WarmupSteps, total)
+	for i, p := range t.params {
+		t.opt.Step(p.Data, p.Grad, t.mom[i], t.vel[i], t.step+1, lr)
+	}
+	return norm, lr
+}
+
+// deviceStep is cpuStep on the GPU: gradients, the global norm, the clip
+// factor and AdamW stay on the device; the per-row losses and the norm are
+// read back.
+func (t *Trainer) deviceStep(bs []*model.Batch, labelled, total int) (sum, norm, lr float64, err error) {
+	g := t.g
+	if err := g.ZeroGrad(); err != nil {
+		return 0, 0, 0, err
+	}
+	if labelled > 0 {
+		for _, b := range bs {
+			s, _, err := g.ForwardBackward(b, 1/float32(labelled), true)
+			if err != nil {
+				return 0, 0, 0, fmt.Errorf("step %d: %w", t.step+1, err)
+			}
+			sum += s
+		}
+	}
+	if norm, err = g.ClipGradNorm(t.cfg.MaxGradNorm); err != nil {
+		return 0, 0, 0, err
+	}
+	if math.IsNaN(norm) || math.IsInf(norm, 0) || math.IsNaN(sum) || math.IsInf(sum, 0) {
+		return sum, norm, 0, nil
+	}
+	lr, _ = LR(t.cfg.Schedule, t.cfg.LearningRate, t.step, t.cfg.WarmupSteps, total)
+	return sum, norm, lr, g.Step(t.opt, t.step+1, lr)
+}
+
+// Device describes where the run trains: "cpu" or the GPU.
+func (t *Trainer) Device() string {
+	if t.dev == nil {
+		return "cpu"
+	}
+	return t.dev.String()
+}
+
+// Close frees the run's GPU memory (the host model keeps the trained
+// weights). A no-op on the CPU.
+func (t *Trainer) Close() {
+	if t.g != nil {
+		t.g.Close()
+		t.g = nil
+	}
 }

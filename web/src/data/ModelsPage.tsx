@@ -30,6 +30,9 @@ export function ModelsPage() {
     <div className="page">
       <div className="page-head">
         <h1>Models</h1>
+        <Link className="button" to="/playground">
+          Open the playground
+        </Link>
       </div>
       {err ? (
         <div className="banner error" role="alert">
@@ -100,6 +103,11 @@ export function ModelsPage() {
                             </li>
                           ))}
                         </ul>
+                      ) : null}
+                      {m.output === 'adapter' || m.output === 'merged' ? (
+                        <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try ${m.name || m.model_id} in the playground`}>
+                          Try in playground
+                        </Link>
                       ) : null}
                       {hasHistory ? (
                         <button

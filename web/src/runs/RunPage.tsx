@@ -153,6 +153,11 @@ export function RunPage({ id }: { id: string }) {
           <button type="button" onClick={openInEditor} disabled={!spec}>
             Open in editor
           </button>
+          {status === 'succeeded' && job.nodes?.some((n) => n.outputs?.some((o) => o.type === 'model')) ? (
+            <Link className="button" to={`/playground?run=${encodeURIComponent(id)}`}>
+              Open in playground
+            </Link>
+          ) : null}
         </div>
       </div>
       {err ? (

@@ -1,0 +1,623 @@
+// Whetstone's CUDA kernels: the element-wise, normalisation, attention, loss,
+// quantisation and optimiser ops of a training step. Dense products go
+// through cuBLASLt; everything else is here. Activations are float32,
+// bfloat16 values are raw uint16 bits (round to nearest even, exactly as the
+// CPU engine's bf16 conversion). Compiled to PTX by gen.sh (compute 8.0 and
+// 9.0) and embedded into the Go binary; the driver JIT-compiles the PTX.
+//
+// Every kernel mirrors a CPU kernel of package nn, which is its reference.
+
+#include <stdint.h>
+
+typedef unsigned short bf16_t;
+
+__device__ __forceinline__ bf16_t f2bf(float v) {
+	unsigned int b = __float_as_uint(v);
+	return (bf16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
+__device__ __forceinline__ float bf2f(bf16_t v) { return __uint_as_float(((unsigned int)v) << 16); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+	for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+	return v;
+}
+
+// block_sum_d sums v over the block (blockDim.x a multiple of 32, ≤ 1024).
+__device__ double block_sum_d(double v) {
+	__shared__ double part[32];
+	v = warp_sum_d(v);
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+	__syncthreads();
+	if (lane == 0) part[w] = v;
+	__syncthreads();
+	int nw = blockDim.x >> 5;
+	v = (threadIdx.x < nw) ? part[threadIdx.x] : 0.0;
+	if (w == 0) v = warp_sum_d(v);
+	if (threadIdx.x == 0) part[0] = v;
+	__syncthreads();
+	return part[0];
+}
+
+__device__ float block_max(float v) {
+	__shared__ float part[32];
+	v = warp_max(v);
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+	__syncthreads();
+	if (lane == 0) part[w] = v;
+	__syncthreads();
+	int nw = blockDim.x >> 5;
+	v = (threadIdx.x < nw) ? part[threadIdx.x] : -INFINITY;
+	if (w == 0) v = warp_max(v);
+	if (threadIdx.x == 0) part[0] = v;
+	__syncthreads();
+	return part[0];
+}
+
+#define GRID_STRIDE(i, n) for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long)blockDim.x * gridDim.x)
+
+extern "C" {
+
+// ---- casts, copies, element-wise ----
+
+__global__ void cast_f32_bf16(bf16_t *y, const float *x, long n) {
+	GRID_STRIDE(i, n) y[i] = f2bf(x[i]);
+}
+
+__global__ void cast_bf16_f32(float *y, const bf16_t *x, long n) {
+	GRID_STRIDE(i, n) y[i] = bf2f(x[i]);
+}
+
+// add: dst += src.
+__global__ void add_f32(float *dst, const float *src, long n) {
+	GRID_STRIDE(i, n) dst[i] += src[i];
+}
+
+// add_copy: dst = a + b (the residual stream), optionally also as bf16.
+__global__ void add3_f32(float *dst, const float *a, const float *b, long n) {
+	GRID_STRIDE(i, n) dst[i] = a[i] + b[i];
+}
+
+__global__ void scale_f32(float *x, long n, float a) {
+	GRID_STRIDE(i, n) x[i] *= a;
+}
+
+// bias_add: y[r, j] += b[j].
+__global__ void bias_add(float *y, const float *b, long n, int d) {
+	GRID_STRIDE(i, n * d) y[i] += b[i % d];
+}
+
+// colsum_acc: dst[j] += Σ_r src[r, j] (bias and norm-weight gradients).
+// Grid: (ceil(d/256), row chunks); each block sums a chunk of rows.
+__global__ void colsum_acc(float *dst, const float *src, int n, int d, int rowsPer) {
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= d) return;
+	int r0 = blockIdx.y * rowsPer, r1 = min(n, r0 + rowsPer);
+	float s = 0;
+	for (int r = r0; r < r1; r++) s += src[(long)r * d + j];
+	atomicAdd(&dst[j], s);
+}
+
+// ---- embedding ----
+
+__global__ void embedding_fwd(float *out, const float *table, const int *ids, int n, int d) {
+	int r = blockIdx.x;
+	if (r >= n) return;
+	const float *src = table + (long)ids[r] * d;
+	float *dst = out + (long)r * d;
+	for (int j = threadIdx.x; j < d; j += blockDim.x) dst[j] = src[j];
+}
+
+__global__ void embedding_bwd(float *dtable, const float *dout, const int *ids, int n, int d) {
+	int r = blockIdx.x;
+	if (r >= n) return;
+	float *dst = dtable + (long)ids[r] * d;
+	const float *src = dout + (long)r * d;
+	for (int j = threadIdx.x; j < d; j += blockDim.x) atomicAdd(&dst[j], src[j]);
+}
+
+// ---- RMSNorm (one block per row) ----
+
+// rmsnorm_fwd: out = w ⊙ x·rstd, rstd = 1/sqrt(mean(x²)+eps); outbf (may be
+// null) also gets out in bf16.
+__global__ void rmsnorm_fwd(float *out, float *rstd, bf16_t *outbf, const float *x, const float *w, int n, int d, float eps) {
+	int r = blockIdx.x;
+	if (r >= n) return;
+	const float *xr = x + (long)r * d;
+	double ss = 0;
+	for (int j = threadIdx.x; j < d; j += blockDim.x) ss += (double)xr[j] * (double)xr[j];
+	ss = block_sum_d(ss);
+	float rs = (float)(1.0 / sqrt(ss / d + (double)eps));
+	if (threadIdx.x == 0 && rstd) rstd[r] = rs;
+	float *or_ = out + (long)r * d;
+	for (int j = threadIdx.x; j < d; j += blockDim.x) {
+		float v = w[j] * (xr[j] * rs);
+		or_[j] = v;
+		if (outbf) outbf[(long)r * d + j] = f2bf(v);
+	}
+}
+
+// rmsnorm_bwd: dx (+)= rs·w·dy − rs³·x·mean(w·dy·x).
+__global__ void rmsnorm_bwd(float *dx, const float *dout, const float *x, const float *w, const float *rstd, int n, int d, int accumulate) {
+	int r = blockIdx.x;
+	if (r >= n) return;
+	const float *xr = x + (long)r * d, *dr = dout + (long)r * d;
+	float *dxr = dx + (long)r * d;
+	float rs = rstd[r];
+	double dot = 0;
+	for (int j = threadIdx.x; j < d; j += blockDim.x) dot += (double)(w[j] * dr[j]) * (double)xr[j];
+	dot = block_sum_d(dot);
+	float c = (float)(dot / d) * rs * rs * rs;
+	for (int j = threadIdx.x; j < d; j += blockDim.x) {
+		float v = rs * w[j] * dr[j] - c * xr[j];
+		if (accumulate) dxr[j] += v; else dxr[j] = v;
+	}
+}
+
+// rmsnorm_dw: dw[j] += Σ_r dy[r,j]·x[r,j]·rstd[r]. Grid as colsum_acc.
+__global__ void rmsnorm_dw(float *dw, const float *dout, const float *x, const float *rstd, int n, int d, int rowsPer) {
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= d) return;
+	int r0 = blockIdx.y * rowsPer, r1 = min(n, r0 + rowsPer);
+	float s = 0;
+	for (int r = r0; r < r1; r++) s += dout[(long)r * d + j] * x[(long)r * d + j] * rstd[r];
+	atomicAdd(&dw[j], s);
+}
+
+// ---- RoPE (Hugging Face rotate_half layout) ----
+
+__global__ void rope(float *x, const float *cosT, const float *sinT, const int *pos, int n, int heads, int hd, int inverse) {
+	int h2 = hd / 2;
+	long total = (long)n * heads * h2;
+	GRID_STRIDE(idx, total) {
+		int i = idx % h2;
+		long rh = idx / h2; // row*heads + head
+		int r = rh / heads;
+		int p = pos[r];
+		float c = cosT[(long)p * h2 + i], s = sinT[(long)p * h2 + i];
+		float *v = x + rh * hd;
+		float x1 = v[i], x2 = v[i + h2];
+		if (inverse) {
+			v[i] = x1 * c + x2 * s;
+			v[i + h2] = x2 * c - x1 * s;
+		} else {
+			v[i] = x1 * c - x2 * s;
+			v[i + h2] = x2 * c + x1 * s;
+		}
+	}
+}
+
+// ---- SwiGLU ----
+
+__global__ void swiglu_fwd(float *out, float *sig, bf16_t *outbf, const float *gate, const float *up, long n) {
+	GRID_STRIDE(i, n) {
+		float g = gate[i];
+		float s = 1.0f / (1.0f + expf(-g));
+		float o = g * s * up[i];
+		if (sig) sig[i] = s;
+		out[i] = o;
+		if (outbf) outbf[i] = f2bf(o);
+	}
+}
+
+// swiglu_bwd: dgate may alias dout.
+__global__ void swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate, const float *up, const float *sig, long n) {
+	GRID_STRIDE(i, n) {
+		float g = gate[i], s = sig[i], d = dout[i];
+		dup[i] = d * g * s;
+		dgate[i] = d * up[i] * s * (1.0f + g * (1.0f - s));
+	}
+}
+
+// ---- LoRA dropout (same hash as the CPU engine: splitmix64) ----
+
+__device__ __forceinline__ unsigned long long splitmix(unsigned long long x) {
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+__global__ void dropout_fwd(float *xd, const float *x, long n, unsigned long long seed, unsigned long long thr, float keep) {
+	GRID_STRIDE(i, n) {
+		if ((splitmix(seed ^ ((unsigned long long)i * 0x9e3779b97f4a7c15ull)) >> 11) < thr) xd[i] = 0;
+		else xd[i] = x[i] * keep;
+	}
+}
+
+// dropout_bwd_acc: dx += dxd·keep where the element was kept (as the CPU:
+// xd != 0 or x == 0).
+__global__ void dropout_bwd_acc(float *dx, const float *dxd, const float *xd, const float *x, long n, float keep) {
+	GRID_STRIDE(i, n) {
+		if (xd[i] != 0 || x[i] == 0) dx[i] += dxd[i] * keep;
+	}
+}
+
+// ---- cross-entropy rows (one block per row of a logits chunk) ----
+
+// xent_rows: for each row with a label, loss[r] = logsumexp − logit[label];
+// with grad set the row becomes gradScale·(softmax − onehot) (f32 in place,
+// and in bf16 into gbf when non-null). Rows labelled −100 get loss 0 and a
+// zero gradient.
+__global__ void xent_rows(float *logits, bf16_t *gbf, float *loss, const int *labels, int m, int V, float gradScale, int grad) {
+	int r = blockIdx.x;
+	if (r >= m) return;
+	float *row = logits + (long)r * V;
+	int lab = labels[r];
+	if (lab == -100) {
+		if (threadIdx.x == 0) loss[r] = 0;
+		if (grad) {
+			for (int j = threadIdx.x; j < V; j += blockDim.x) {
+				row[j] = 0;
+				if (gbf) gbf[(long)r * V + j] = 0;
+			}
+		}
+		return;
+	}
+	float mx = -INFINITY;
+	for (int j = threadIdx.x; j < V; j += blockDim.x) mx = fmaxf(mx, row[j]);
+	mx = block_max(mx);
+	double s = 0;
+	for (int j = threadIdx.x; j < V; j += blockDim.x) s += (double)expf(row[j] - mx);
+	s = block_sum_d(s);
+	float target = row[lab];
+	__syncthreads();
+	if (threadIdx.x == 0) loss[r] = (float)((double)mx + log(s) - (double)target);
+	if (grad) {
+		float k = gradScale / (float)s;
+		for (int j = threadIdx.x; j < V; j += blockDim.x) {
+			float g = expf(row[j] - mx) * k;
+			if (j == lab) g -= gradScale;
+			row[j] = g;
+			if (gbf) gbf[(long)r * V + j] = f2bf(g);
+		}
+	}
+}
+
+// ---- NF4 ----
+
+__constant__ float nf4_codebook[16] = {
+	-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+	-0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+	0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+	0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+// nf4_scales_dq: double-quantized absmax: scale[b] = map8[q[b]]·absmax2[b/256] + offset.
+__global__ void nf4_scales_dq(float *scales, const unsigned char *absmaxQ, const float *absmax2, const float *map8, float offset, long nblocks) {
+	GRID_STRIDE(b, nblocks) scales[b] = __fadd_rn(__fmul_rn(map8[absmaxQ[b]], absmax2[b / 256]), offset);
+}
+
+// nf4_dequant: out[i] = codebook[code(i)]·scale[i/64], two codes per byte,
+// the first in the high nibble; as bf16 (outbf) or f32 (out).
+__global__ void nf4_dequant(float *out, bf16_t *outbf, const unsigned char *codes, const float *scales, long n) {
+	GRID_STRIDE(i, n) {
+		unsigned char c = codes[i >> 1];
+		int code = (i & 1) ? (c & 15) : (c >> 4);
+		float v = nf4_codebook[code] * scales[i / 64];
+		if (outbf) outbf[i] = f2bf(v);
+		else out[i] = v;
+	}
+}
+
+// ---- optimiser ----
+
+// sumsq_acc: *out += Σ x² (double).
+__global__ void sumsq_acc(double *out, const float *x, long n) {
+	double s = 0;
+	GRID_STRIDE(i, n) s += (double)x[i] * (double)x[i];
+	s = block_sum_d(s);
+	if (threadIdx.x == 0) atomicAdd(out, s);
+}
+
+// clip_factor: norm = sqrt(sumsq); clip = maxNorm/(norm+1e-6) when
+// maxNorm > 0 and norm > maxNorm, else 1. One thread.
+__global__ void clip_factor(float *clip, float *norm, const double *sumsq, float maxNorm) {
+	double nv = sqrt(*sumsq);
+	norm[0] = (float)nv;
+	clip[0] = (maxNorm > 0 && nv > maxNorm) ? (float)(maxNorm / (nv + 1e-6)) : 1.0f;
+}
+
+// adamw: as nn.AdamW.Step, with the gradient first scaled by *clip (which
+// may be null); decay = 1 − lr·wd, stepSize = lr/bc1, sq = √bc2.
+__global__ void adamw(float *p, const float *g, float *m, float *v, long n, const float *clip, float b1, float b2, float decay, float stepSize, float sq, float eps) {
+	float c = clip ? clip[0] : 1.0f;
+	GRID_STRIDE(i, n) {
+		float gi = g[i];
+		if (c != 1.0f) gi *= c;
+		float mi = b1 * m[i] + (1 - b1) * gi;
+		float vi = b2 * v[i] + (1 - b2) * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		float pi = p[i] * decay;
+		float denom = (float)sqrt((double)vi) / sq + eps;
+		p[i] = pi - stepSize * mi / denom;
+	}
+}
+
+// ---- attention ----
+
+// attn_rowdot: D[row·H + h] = Σ_d out·dout over head h (for the backward).
+__global__ void attn_rowdot(float *D, const float *out, const float *dout, int n, int heads, int hd) {
+	long total = (long)n * heads;
+	int lane = threadIdx.x & 31;
+	long w = ((long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+	long nw = ((long)gridDim.x * blockDim.x) >> 5;
+	for (; w < total; w += nw) {
+		const float *o = out + w * hd, *d = dout + w * hd;
+		float s = 0;
+		for (int j = lane; j < hd; j += 32) s += o[j] * d[j];
+		s = warp_sum(s);
+		if (lane == 0) D[w] = s;
+	}
+}
+
+} // extern "C"
+
+// Flash-style attention: one thread per query row, keys in tiles of KT held
+// in shared memory, online softmax; the scores of a tile live in registers,
+// so no T×T (nor even a block×T) matrix ever exists. Q is [B·T, H·HD], K and V
+// [B·T, KVH·HD]; query head h reads kv head h/(H/KVH). seg (may be null): per
+// row, the time index where its packed sample starts; row t attends to keys
+// [seg[t], t].
+#define QB 64
+#define KT 32
+// Dynamic shared memory (bytes) each attention kernel needs; the host sets
+// the functions' limit to it (over 48 KiB for HD ≥ 64).
+// fwd: (2·KT·HD + QB·(HD+1))·4; dq: (2·KT·HD + 2·QB·(HD+1))·4;
+// dkdv: (2·KT·HD + 2·QB·(HD+1) + 3·KT)·4.
+
+template <int HD>
+__device__ void attn_fwd_impl(float *out, float *lse, const float *q, const float *k, const float *v, const int *seg, int B, int T, int H, int KVH, float scale) {
+	extern __shared__ float smem[];
+	float(*ks)[HD] = (float(*)[HD])smem;
+	float(*vs)[HD] = (float(*)[HD])(smem + KT * HD);
+	float(*qs)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD);
+	int blk = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	int g = h / (H / KVH);
+	int qstride = H * HD, kstride = KVH * HD;
+	int t0 = blk * QB, t1 = min(T, t0 + QB);
+	int tid = threadIdx.x;
+	int t = t0 + tid;
+	bool live = t < t1;
+	for (int e = tid; e < QB * HD; e += blockDim.x) {
+		int i = e / HD, d = e % HD;
+		qs[i][d] = (t0 + i < t1) ? q[((long)(b * T + t0 + i)) * qstride + h * HD + d] : 0.0f;
+	}
+	int k0 = seg ? seg[b * T + t0] : 0;
+	int lo = live ? (seg ? seg[b * T + t] : 0) : 0;
+	float acc[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) acc[d] = 0;
+	float mx = -INFINITY, sum = 0;
+	__syncthreads();
+	for (int j0 = k0; j0 < t1; j0 += KT) {
+		for (int e = tid; e < KT * HD; e += blockDim.x) {
+			int j = e / HD, d = e % HD;
+			long row = (long)(b * T + j0 + j);
+			bool in = j0 + j < t1;
+			ks[j][d] = in ? k[row * kstride + g * HD + d] : 0.0f;
+			vs[j][d] = in ? v[row * kstride + g * HD + d] : 0.0f;
+		}
+		__syncthreads();
+		if (live && j0 <= t) {
+			float s[KT];
+			float tmx = -INFINITY;
+#pragma unroll
+			for (int j = 0; j < KT; j++) {
+				float dot = 0;
+#pragma unroll
+				for (int d = 0; d < HD; d++) dot += qs[tid][d] * ks[j][d];
+				int key = j0 + j;
+				s[j] = (key >= lo && key <= t) ? dot * scale : -INFINITY;
+				tmx = fmaxf(tmx, s[j]);
+			}
+			float nmx = fmaxf(mx, tmx);
+			if (nmx > -INFINITY) {
+				float corr = (mx == -INFINITY) ? 0.0f : expf(mx - nmx);
+				sum *= corr;
+#pragma unroll
+				for (int d = 0; d < HD; d++) acc[d] *= corr;
+#pragma unroll
+				for (int j = 0; j < KT; j++) {
+					float p = (s[j] == -INFINITY) ? 0.0f : expf(s[j] - nmx);
+					sum += p;
+#pragma unroll
+					for (int d = 0; d < HD; d++) acc[d] += p * vs[j][d];
+				}
+				mx = nmx;
+			}
+		}
+		__syncthreads();
+	}
+	if (live) {
+		float inv = 1.0f / sum;
+		float *o = out + ((long)(b * T + t)) * qstride + h * HD;
+#pragma unroll
+		for (int d = 0; d < HD; d++) o[d] = acc[d] * inv;
+		if (lse) lse[(long)(b * T + t) * H + h] = mx + logf(sum);
+	}
+}
+
+// dq: one thread per query row, keys in tiles: dq = scale·Σ_j ds_j·k_j with
+// ds = p·(dp − D), p = exp(scale·q·k − lse), dp = do·v.
+template <int HD>
+__device__ void attn_bwd_dq_impl(float *dq, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {
+	extern __shared__ float smem[];
+	float(*ks)[HD] = (float(*)[HD])smem;
+	float(*vs)[HD] = (float(*)[HD])(smem + KT * HD);
+	float(*qs)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD);
+	float(*dos)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD + QB * (HD + 1));
+	int blk = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	int g = h / (H / KVH);
+	int qstride = H * HD, kstride = KVH * HD;
+	int t0 = blk * QB, t1 = min(T, t0 + QB);
+	int tid = threadIdx.x;
+	int t = t0 + tid;
+	bool live = t < t1;
+	for (int e = tid; e < QB * HD; e += blockDim.x) {
+		int i = e / HD, d = e % HD;
+		long off = ((long)(b * T + t0 + i)) * qstride + h * HD + d;
+		bool in = t0 + i < t1;
+		qs[i][d] = in ? q[off] : 0.0f;
+		dos[i][d] = in ? dout[off] : 0.0f;
+	}
+	int k0 = seg ? seg[b * T + t0] : 0;
+	int lo = live ? (seg ? seg[b * T + t] : 0) : 0;
+	float l = live ? lse[(long)(b * T + t) * H + h] : 0.0f;
+	float Di = live ? Dd[(long)(b * T + t) * H + h] : 0.0f;
+	float acc[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) acc[d] = 0;
+	__syncthreads();
+	for (int j0 = k0; j0 < t1; j0 += KT) {
+		for (int e = tid; e < KT * HD; e += blockDim.x) {
+			int j = e / HD, d = e % HD;
+			long row = (long)(b * T + j0 + j);
+			bool in = j0 + j < t1;
+			ks[j][d] = in ? k[row * kstride + g * HD + d] : 0.0f;
+			vs[j][d] = in ? v[row * kstride + g * HD + d] : 0.0f;
+		}
+		__syncthreads();
+		if (live && j0 <= t) {
+			for (int j = 0; j < KT; j++) {
+				int key = j0 + j;
+				if (key < lo || key > t) continue;
+				float s = 0, dp = 0;
+#pragma unroll
+				for (int d = 0; d < HD; d++) {
+					s += qs[tid][d] * ks[j][d];
+					dp += dos[tid][d] * vs[j][d];
+				}
+				float p = expf(s * scale - l);
+				float ds = p * (dp - Di) * scale;
+#pragma unroll
+				for (int d = 0; d < HD; d++) acc[d] += ds * ks[j][d];
+			}
+		}
+		__syncthreads();
+	}
+	if (live) {
+		float *o = dq + ((long)(b * T + t)) * qstride + h * HD;
+#pragma unroll
+		for (int d = 0; d < HD; d++) o[d] = acc[d];
+	}
+}
+
+// dk, dv: one thread per key row of a block of QB keys of kv head g; loops
+// over the query rows that see it, for every query head sharing g:
+// dv_j = Σ_i p_ij·do_i, dk_j = scale·Σ_i ds_ij·q_i. Overwrites dk, dv.
+template <int HD>
+__device__ void attn_bwd_dkdv_impl(float *dk, float *dv, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {
+	extern __shared__ float smem[];
+	float(*qs)[HD] = (float(*)[HD])smem;
+	float(*dos)[HD] = (float(*)[HD])(smem + KT * HD);
+	float(*kss)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD);
+	float(*vss)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD + QB * (HD + 1));
+	float *ls = smem + 2 * KT * HD + 2 * QB * (HD + 1);
+	float *Ds = ls + KT;
+	int *segs = (int *)(Ds + KT);
+	int blk = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+	int rep = H / KVH;
+	int qstride = H * HD, kstride = KVH * HD;
+	int j0 = blk * QB, j1 = min(T, j0 + QB);
+	int tid = threadIdx.x;
+	int j = j0 + tid;
+	bool live = j < j1;
+	for (int e = tid; e < QB * HD; e += blockDim.x) {
+		int i = e / HD, d = e % HD;
+		long off = ((long)(b * T + j0 + i)) * kstride + g * HD + d;
+		bool in = j0 + i < j1;
+		kss[i][d] = in ? k[off] : 0.0f;
+		vss[i][d] = in ? v[off] : 0.0f;
+	}
+	float dka[HD], dva[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) dka[d] = dva[d] = 0;
+	__syncthreads();
+	for (int hh = 0; hh < rep; hh++) {
+		int h = g * rep + hh;
+		for (int i0 = j0; i0 < T; i0 += KT) {
+			// Queries whose sample starts after this key block see none of it;
+			// sample starts do not decrease along a row.
+			if (seg && seg[b * T + i0] >= j1) break;
+			for (int e = tid; e < KT * HD; e += blockDim.x) {
+				int i = e / HD, d = e % HD;
+				long off = ((long)(b * T + i0 + i)) * qstride + h * HD + d;
+				bool in = i0 + i < T;
+				qs[i][d] = in ? q[off] : 0.0f;
+				dos[i][d] = in ? dout[off] : 0.0f;
+			}
+			for (int i = tid; i < KT; i += blockDim.x) {
+				bool in = i0 + i < T;
+				long r = (long)(b * T + i0 + i);
+				ls[i] = in ? lse[r * H + h] : 0.0f;
+				Ds[i] = in ? Dd[r * H + h] : 0.0f;
+				segs[i] = in ? (seg ? seg[r] : 0) : T + 1;
+			}
+			__syncthreads();
+			if (live) {
+				for (int i = 0; i < KT; i++) {
+					int t = i0 + i;
+					if (t >= T) break;
+					if (j > t || j < segs[i]) continue;
+					float s = 0, dp = 0;
+#pragma unroll
+					for (int d = 0; d < HD; d++) {
+						s += qs[i][d] * kss[tid][d];
+						dp += dos[i][d] * vss[tid][d];
+					}
+					float p = expf(s * scale - ls[i]);
+					float ds = p * (dp - Ds[i]) * scale;
+#pragma unroll
+					for (int d = 0; d < HD; d++) {
+						dva[d] += p * dos[i][d];
+						dka[d] += ds * qs[i][d];
+					}
+				}
+			}
+			__syncthreads();
+		}
+	}
+	if (live) {
+		long off = ((long)(b * T + j)) * kstride + g * HD;
+#pragma unroll
+		for (int d = 0; d < HD; d++) {
+			dk[off + d] = dka[d];
+			dv[off + d] = dva[d];
+		}
+	}
+}
+
+#define ATTN_INST(HD)                                                                                                              \
+	extern "C" __global__ void __launch_bounds__(QB) attn_fwd_##HD(float *out, float *lse, const float *q, const float *k,     \
+	                                                               const float *v, const int *seg, int B, int T, int H, int KVH, \
+	                                                               float scale) {                                              \
+		attn_fwd_impl<HD>(out, lse, q, k, v, seg, B, T, H, KVH, scale);                                                       \
+	}                                                                                                                          \
+	extern "C" __global__ void __launch_bounds__(QB) attn_bwd_dq_##HD(float *dq, const float *q, const float *k, const float *v, \
+	                                                                  const float *dout, const float *lse, const float *Dd,      \
+	                                                                  const int *seg, int B, int T, int H, int KVH, float scale) { \
+		attn_bwd_dq_impl<HD>(dq, q, k, v, dout, lse, Dd, seg, B, T, H, KVH, scale);                                           \
+	}                                                                                                                          \
+	extern "C" __global__ void __launch_bounds__(QB) attn_bwd_dkdv_##HD(float *dk, float *dv, const float *q, const float *k,   \
+	                                                                    const float *v, const float *dout, const float *lse,     \
+	                                                                    const float *Dd, const int *seg, int B, int T, int H,    \
+	                                                                    int KVH, float scale) {                                  \
+		attn_bwd_dkdv_impl<HD>(dk, dv, q, k, v, dout, lse, Dd, seg, B, T, H, KVH, scale);                                     \
+	}
+
+ATTN_INST(8)
+ATTN_INST(16)
+ATTN_INST(32)
+ATTN_INST(64)
+ATTN_INST(128)

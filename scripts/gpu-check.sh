@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The one device check (issue #12): every GPU test and the side-by-side
+# training benchmark, in one go, printing a summary.
+#
+#   scripts/gpu-check.sh prepare   # where Go is: build whet and the GPU test
+#                                  # binaries into .gpu/ (x86-64), with the
+#                                  # test models and the benchmark scripts
+#   scripts/gpu-check.sh [run]     # on the GPU machine (needs no Go: uses .gpu/;
+#                                  # with Go and no .gpu/, prepares first)
+#
+# Stages continue on failure; the last lines are a summary table. Logs and
+# results go to $OUT (default .gpu/out). Environment: BENCH_BATCH (4),
+# BENCH_SEQ (2048), BENCH_STEPS (6), BENCH_SHAPE (1b), SKIP_BENCH=1.
+set -u -o pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+G=${WHET_GPU_DIR:-$ROOT/.gpu}
+mode=${1:-run}
+
+prepare() {
+	set -e
+	mkdir -p "$G/models"
+	(cd "$ROOT" && go build -ldflags="-s -w" -o "$G/whet" ./cmd/whet)
+	for p in cuda gpu device; do
+		(cd "$ROOT" && go test -c -ldflags="-s -w" -o "$G/$p.test" ./internal/engine/$p)
+	done
+	if [ -d "$ROOT/internal/gpus" ]; then (cd "$ROOT" && go test -c -ldflags="-s -w" -o "$G/gpus.test" ./internal/gpus); fi
+	cp -r "$ROOT/../shared/assets/models/stories260K" "$G/models/"
+	cp -r "$ROOT/internal/engine/model/testdata/tiny-qwen2" "$G/models/"
+	cp "$ROOT"/scripts/gpu/*.py "$ROOT/scripts/gpu-check.sh" "$G/"
+	gzip -9f "$G/whet" "$G"/*.test # the device tool carries at most 64 MiB
+	du -sh "$G"
+	set +e
+}
+
+if [ "$mode" = prepare ]; then
+	prepare
+	exit
+fi
+if [ ! -e "$G/whet.gz" ] && [ ! -x "$G/whet" ] && command -v go >/dev/null; then prepare; fi
+OUT=${OUT:-$G/out}
+mkdir -p "$OUT"
+BIN=$(mktemp -d)
+for f in "$G"/*.gz; do
+	[ -e "$f" ] && gunzip -c "$f" >"$BIN/$(basename "$f" .gz)" && chmod +x "$BIN/$(basename "$f" .gz)"
+done
+for f in whet cuda.test gpu.test device.test gpus.test; do
+	[ -x "$BIN/$f" ] || { [ -x "$G/$f" ] && ln -s "$G/$f" "$BIN/$f"; }
+done
+SUMMARY=()
+stage() { # stage NAME TIMEOUT CMD...: run, log to $OUT/NAME.log, record
+	local name=$1 to=$2
+	shift 2
+	echo "=== $name: $*"
+	local t0=$SECONDS
+	timeout "$to" "$@" 2>&1 | tee "$OUT/$name.log"
+	local rc=$?
+	SUMMARY+=("$(printf '%-16s %-4s %4ss' "$name" "$([ $rc = 0 ] && echo ok || echo FAIL:$rc)" $((SECONDS - t0)))")
+	return $rc
+}
+
+env_info() {
+	nvidia-smi
+	nvidia-smi --query-gpu=index,name,uuid,memory.total,memory.used,utilization.gpu,temperature.gpu,driver_version,clocks.sm,clocks.max.sm --format=csv
+	uname -m
+	ldd --version | head -1
+	nvcc --version 2>/dev/null | tail -2
+	python3 -c 'import torch, transformers, peft; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__, "peft", peft.__version__)'
+	ldconfig -p | grep -E 'libcuda\.so|libcublasLt|libnvidia-ml' || true
+	ls -d /usr/local/cuda*/lib64 /usr/local/nvidia/lib64 2>/dev/null
+	python3 - <<'PY'
+import glob, site
+for d in site.getsitepackages():
+    print(d, glob.glob(d + "/nvidia/cublas/lib/*"))
+PY
+}
+
+export -f env_info
+stage env 60 bash -c env_info || true
+export WHET_REQUIRE_GPU=1 WHET_TEST_MODEL_DIR=$G/models
+stage whet-gpus 30 "$BIN/whet" gpus
+stage cuda-ops 150 bash -c "cd '$ROOT' && '$BIN/cuda.test' -test.v -test.timeout 170s"
+stage gpu-step 180 bash -c "cd '$ROOT' && '$BIN/gpu.test' -test.v -test.timeout 170s"
+stage device-select 60 bash -c "cd '$ROOT' && '$BIN/device.test' -test.v"
+[ -x "$BIN/gpus.test" ] && stage gpus 120 bash -c "cd '$ROOT' && '$BIN/gpus.test' -test.v"
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+	B=${BENCH_BATCH:-4} S=${BENCH_SEQ:-2048} N=${BENCH_STEPS:-6} SHAPE=${BENCH_SHAPE:-1b}
+	M=/tmp/whet-llama-$SHAPE
+	[ -f "$M/model.safetensors" ] || stage make-model 150 python3 "$G/make_random_llama.py" --out "$M" --shape "$SHAPE"
+	stage bench-whet 200 "$BIN/whet" bench train --device cuda --model "$M" --method lora --rank 16 --alpha 32 \
+		--seq "$S" --batch "$B" --steps "$N" --bf16
+	stage bench-torch 200 env PYTHONUNBUFFERED=1 python3 "$G/torch_lora_bench.py" --model "$M" --seq "$S" --batch "$B" --steps "$N" --rank 16 --alpha 32
+fi
+nvidia-smi --query-gpu=memory.used,temperature.gpu --format=csv,noheader || true
+echo
+echo "=== summary"
+printf '%s\n' "${SUMMARY[@]}"
+grep -h -E '^(--- FAIL|FAIL|ok|PASS)' "$OUT"/*.log 2>/dev/null | sort | uniq -c | head -20
+grep -h -E 'RESULT|tokens_per_s=|share_of_peak' "$OUT"/bench-*.log 2>/dev/null
