@@ -500,6 +500,11 @@ func (o *Orchestrator) ResolveSource(ctx context.Context, ref, workDir, scratch 
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(workDir, p)
 	}
+	if o.cfg.Paths != nil {
+		if _, err := o.cfg.Paths.Resolve(p); err != nil {
+			return "", agent.Permanent(fmt.Errorf("source: %w", err))
+		}
+	}
 	if _, err := os.Stat(p); err != nil {
 		return "", agent.Permanent(fmt.Errorf("source %q: no such file or uploaded dataset (looked in %s)", ref, workDir))
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	// ScratchDir/../cache, 10 GiB).
 	CacheDir   string
 	CacheBytes int64
+	// Paths, when set, decides which server paths a job's params may name
+	// (checked at Submit, and again where a source is opened); nil allows
+	// every path (`whet run`).
+	Paths pipeline.PathPolicy
 }
 
 // Enqueuer queues node deliveries inside a store transaction.
@@ -142,7 +146,7 @@ var ErrFinished = fmt.Errorf("job already finished: %w", store.ErrConflict)
 // params resolve against workDir ("" for the configured WorkDir). Returns a
 // *pipeline.ValidationError for an invalid spec.
 func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir string) (*store.Job, error) {
-	v, err := pipeline.Validate(spec, o.reg)
+	v, err := pipeline.ValidateWith(spec, o.reg, pipeline.Options{Paths: o.cfg.Paths})
 	if err != nil {
 		return nil, err
 	}

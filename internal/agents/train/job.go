@@ -230,6 +230,10 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 			meta["final_val_reward_accuracy"] = res.FinalValDPO.Accuracy
 			meta["final_val_reward_margin"] = res.FinalValDPO.Margin
 		}
+		if res.InitialValDPO != nil && res.FinalValDPO != nil {
+			// The compare agent reports these (held-out pairs, before and after).
+			meta["val_dpo"] = map[string]any{"beta": cfg.Beta, "initial": res.InitialValDPO, "final": res.FinalValDPO}
+		}
 	}
 	if cfg.IsLoRA() {
 		meta["lora"] = map[string]any{"rank": cfg.LoRA.Rank, "alpha": cfg.LoRA.Alpha, "dropout": cfg.LoRA.Dropout, "targets": cfg.LoRA.Targets, "rslora": cfg.LoRA.RSLoRA}

@@ -1,4 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
+import { DataTable } from '../ui/DataTable';
+import { useFetch } from '../ui/useFetch';
 import { api, upload, type Dataset } from '../api';
 import { rememberSpec } from '../runs/specs';
 import { navigate } from '../ui/router';
@@ -7,18 +9,13 @@ import { ReportView } from '../ui/ReportView';
 import { Link } from '../ui/router';
 
 export function DatasetsPage() {
-  const [list, setList] = useState<Dataset[] | null>(null);
-  const [err, setErr] = useState('');
-  const load = () => api.datasets().then(setList, (e: Error) => setErr(e.message));
-  useEffect(() => {
-    load();
-  }, []);
+  const { data: list, error: err, reload } = useFetch(() => api.datasets(), []);
   return (
     <div className="page">
       <div className="page-head">
         <h1>Datasets</h1>
       </div>
-      <Uploader onDone={load} />
+      <Uploader onDone={reload} />
       {err ? (
         <div className="banner error" role="alert">
           Could not load datasets: {err}
@@ -27,34 +24,21 @@ export function DatasetsPage() {
       {list === null && !err ? <p className="muted">Loading…</p> : null}
       {list && !list.length ? <p className="muted">No datasets yet. Upload a JSON, JSONL, CSV, Parquet or text file above.</p> : null}
       {list?.length ? (
-        <div className="table-wrap">
-          <table className="records datasets-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Format</th>
-                <th scope="col">Size</th>
-                <th scope="col">Rows</th>
-                <th scope="col">Uploaded</th>
-                <th scope="col">Id</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((d) => (
-                <tr key={d.dataset_id} data-dataset-id={d.dataset_id}>
-                  <td>
-                    <Link to={`/datasets/${encodeURIComponent(d.dataset_id)}`}>{d.name || d.dataset_id}</Link>
-                  </td>
-                  <td>{d.format ?? '—'}</td>
-                  <td>{fmtBytes(d.size)}</td>
-                  <td>{d.rows !== undefined ? fmtNum(d.rows) : '—'}</td>
-                  <td title={fmtDate(d.created_at)}>{fmtAgo(d.created_at)}</td>
-                  <td className="mono small">{d.dataset_id}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          label="Datasets"
+          className="datasets-table"
+          rows={list}
+          rowKey={(d) => d.dataset_id}
+          rowProps={(d) => ({ 'data-dataset-id': d.dataset_id })}
+          columns={[
+            { key: 'name', header: 'Name', cell: (d: Dataset) => <Link to={`/datasets/${encodeURIComponent(d.dataset_id)}`}>{d.name || d.dataset_id}</Link> },
+            { key: 'format', header: 'Format', cell: (d: Dataset) => d.format ?? '—' },
+            { key: 'size', header: 'Size', cell: (d: Dataset) => fmtBytes(d.size), className: 'num' },
+            { key: 'rows', header: 'Rows', cell: (d: Dataset) => (d.rows !== undefined ? fmtNum(d.rows) : '—'), className: 'num' },
+            { key: 'uploaded', header: 'Uploaded', cell: (d: Dataset) => fmtAgo(d.created_at), title: (d: Dataset) => fmtDate(d.created_at) },
+            { key: 'id', header: 'Id', cell: (d: Dataset) => d.dataset_id, className: 'mono small' },
+          ]}
+        />
       ) : null}
     </div>
   );

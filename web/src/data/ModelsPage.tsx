@@ -1,4 +1,6 @@
-import { Fragment, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
+import { DataTable } from '../ui/DataTable';
+import { useFetch } from '../ui/useFetch';
 import { LineChart, type Series } from '../ui/charts';
 import { api, type Model } from '../api';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
@@ -20,12 +22,8 @@ export function fmtValue(v: unknown): string {
 const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output']);
 
 export function ModelsPage() {
-  const [list, setList] = useState<Model[] | null>(null);
-  const [err, setErr] = useState('');
+  const { data: list, error: err } = useFetch(() => api.models(), []);
   const [open, setOpen] = useState<Record<string, boolean>>({});
-  useEffect(() => {
-    api.models().then(setList, (e: Error) => setErr(e.message));
-  }, []);
   return (
     <div className="page">
       <div className="page-head">
@@ -42,100 +40,97 @@ export function ModelsPage() {
       {list === null && !err ? <p className="muted">Loading…</p> : null}
       {list && !list.length ? <p className="muted">No exported models yet. Runs with an export node put their artifacts here.</p> : null}
       {list?.length ? (
-        <div className="table-wrap">
-          <table className="records models-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Format</th>
-                <th scope="col">Size</th>
-                <th scope="col">Metadata</th>
-                <th scope="col">From run</th>
-                <th scope="col">Created</th>
-                <th scope="col">Download</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((m) => {
-                const meta = Object.fromEntries(
-                  Object.entries({ ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) }).filter(
-                    ([k]) => !['files', 'size', 'format', 'history'].includes(k),
-                  ),
-                );
+        <DataTable
+          label="Models"
+          className="models-table"
+          rows={list}
+          rowKey={(m) => m.model_id}
+          rowProps={(m) => ({ 'data-model-id': m.model_id })}
+          expanded={(m) => (open[m.model_id] ? <History url={`${api.modelDownloadURL(m.model_id)}?file=history.json`} /> : null)}
+          columns={[
+            {
+              key: 'name',
+              header: 'Name',
+              cell: (m: Model) => (
+                <>
+                  {m.name || m.model_id}
+                  <div className="mono small muted">{m.model_id}</div>
+                </>
+              ),
+            },
+            { key: 'format', header: 'Format', cell: (m: Model) => m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—') },
+            { key: 'size', header: 'Size', cell: (m: Model) => fmtBytes(m.size), className: 'num' },
+            { key: 'meta', header: 'Metadata', cell: (m: Model) => <Meta m={m} /> },
+            {
+              key: 'run',
+              header: 'From run',
+              cell: (m: Model) =>
+                m.job_id ? (
+                  <Link to={`/runs/${encodeURIComponent(m.job_id)}`}>
+                    {m.node_id ? `${m.node_id} @ ` : ''}
+                    {m.job_id.slice(0, 8)}
+                  </Link>
+                ) : (
+                  '—'
+                ),
+            },
+            { key: 'created', header: 'Created', cell: (m: Model) => fmtAgo(m.created_at), title: (m: Model) => fmtDate(m.created_at) },
+            {
+              key: 'download',
+              header: 'Download',
+              cell: (m: Model) => {
                 const files = m.files ?? [];
-                const hasHistory = files.includes('history.json');
                 return (
-                  <Fragment key={m.model_id}>
-                  <tr data-model-id={m.model_id}>
-                    <td>
-                      {m.name || m.model_id}
-                      <div className="mono small muted">{m.model_id}</div>
-                    </td>
-                    <td>{m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—')}</td>
-                    <td>{fmtBytes(m.size)}</td>
-                    <td>
-                      {Object.keys(meta).length ? (
-                        <dl className="meta">
-                          {Object.entries(meta).map(([k, v]) => (
-                            <div key={k}>
-                              <dt>{k.replace(/_/g, ' ')}</dt>
-                              <dd>{fmtValue(v)}</dd>
-                            </div>
-                          ))}
-                        </dl>
-                      ) : (
-                        '—'
-                      )}
-                    </td>
-                    <td>{m.job_id ? <Link to={`/runs/${encodeURIComponent(m.job_id)}`}>{m.node_id ? `${m.node_id} @ ` : ''}{m.job_id.slice(0, 8)}</Link> : '—'}</td>
-                    <td title={fmtDate(m.created_at)}>{fmtAgo(m.created_at)}</td>
-                    <td>
-                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${m.name || m.model_id}${files.length > 1 ? ' (tar)' : ''}`}>
-                        Download{files.length > 1 ? ' all (.tar)' : ''}
-                      </a>
-                      {files.length > 1 ? (
-                        <ul className="files">
-                          {files.map((f) => (
-                            <li key={f}>
-                              <a href={`${api.modelDownloadURL(m.model_id)}?file=${encodeURIComponent(f)}`} download aria-label={`Download file ${f} of ${m.name || m.model_id}`}>
-                                {f}
-                              </a>
-                            </li>
-                          ))}
-                        </ul>
-                      ) : null}
-                      {m.output === 'adapter' || m.output === 'merged' ? (
-                        <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try ${m.name || m.model_id} in the playground`}>
-                          Try in playground
-                        </Link>
-                      ) : null}
-                      {hasHistory ? (
-                        <button
-                          type="button"
-                          className="link small"
-                          aria-expanded={!!open[m.model_id]}
-                          onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}
-                        >
-                          {open[m.model_id] ? 'Hide' : 'Show'} training curve
-                        </button>
-                      ) : null}
-                    </td>
-                  </tr>
-                  {open[m.model_id] ? (
-                    <tr className="history-row">
-                      <td colSpan={7}>
-                        <History url={`${api.modelDownloadURL(m.model_id)}?file=history.json`} />
-                      </td>
-                    </tr>
-                  ) : null}
-                  </Fragment>
+                  <>
+                    <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${m.name || m.model_id}${files.length > 1 ? ' (tar)' : ''}`}>
+                      Download{files.length > 1 ? ' all (.tar)' : ''}
+                    </a>
+                    {files.length > 1 ? (
+                      <ul className="files">
+                        {files.map((f) => (
+                          <li key={f}>
+                            <a href={`${api.modelDownloadURL(m.model_id)}?file=${encodeURIComponent(f)}`} download aria-label={`Download file ${f} of ${m.name || m.model_id}`}>
+                              {f}
+                            </a>
+                          </li>
+                        ))}
+                      </ul>
+                    ) : null}
+                    {m.output === 'adapter' || m.output === 'merged' ? (
+                      <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try ${m.name || m.model_id} in the playground`}>
+                        Try in playground
+                      </Link>
+                    ) : null}
+                    {files.includes('history.json') ? (
+                      <button type="button" className="link small" aria-expanded={!!open[m.model_id]} onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}>
+                        {open[m.model_id] ? 'Hide' : 'Show'} training curve
+                      </button>
+                    ) : null}
+                  </>
                 );
-              })}
-            </tbody>
-          </table>
-        </div>
+              },
+            },
+          ]}
+        />
       ) : null}
     </div>
+  );
+}
+
+function Meta({ m }: { m: Model }) {
+  const meta = Object.fromEntries(
+    Object.entries({ ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) }).filter(([k]) => !['files', 'size', 'format', 'history'].includes(k)),
+  );
+  if (!Object.keys(meta).length) return <>—</>;
+  return (
+    <dl className="meta">
+      {Object.entries(meta).map(([k, v]) => (
+        <div key={k}>
+          <dt>{k.replace(/_/g, ' ')}</dt>
+          <dd>{fmtValue(v)}</dd>
+        </div>
+      ))}
+    </dl>
   );
 }
 

@@ -1,4 +1,4 @@
-import { useCallback, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 
 /**
  * useHistory keeps a value with undo/redo. update(fn, key) records the
@@ -31,4 +31,24 @@ export function useHistory<T>(initial: () => T, limit = 100) {
     setState((s) => (s.future.length ? { past: [...s.past, s.present], present: s.future[0], future: s.future.slice(1) } : s));
   }, []);
   return { value: state.present, update, undo, redo, canUndo: state.past.length > 0, canRedo: state.future.length > 0 };
+}
+
+/** useUndoKeys binds Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y (outside form fields) to undo and redo. */
+export function useUndoKeys(undo: () => void, redo: () => void) {
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (t.closest('input, textarea, select, [contenteditable]')) return;
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && e.key.toLowerCase() === 'z' && !e.shiftKey) {
+        e.preventDefault();
+        undo();
+      } else if (mod && (e.key.toLowerCase() === 'y' || (e.key.toLowerCase() === 'z' && e.shiftKey))) {
+        e.preventDefault();
+        redo();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [undo, redo]);
 }

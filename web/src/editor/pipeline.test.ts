@@ -131,6 +131,29 @@ describe('graph rules', () => {
     expect(wouldCycle(edges, 'a', 'c')).toBe(false);
   });
 
+  it('wraps a long chain into bands that fit the canvas', () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    const chain = {
+      name: 'x',
+      nodes: ids.map((id) => ({ id, agent: 'x', params: {}, position: { x: 0, y: 0 } })),
+      edges: ids.slice(1).map((id, i) => ({ id: String(i), source: ids[i], target: id })),
+    };
+    // 7 layers in one row need 1900 px: at 900×600 that is under half size, so the chain wraps
+    const g = layout(chain, { width: 900, height: 600 });
+    const xs = g.nodes.map((n) => n.position.x);
+    const ys = new Set(g.nodes.map((n) => n.position.y));
+    expect(ys.size).toBeGreaterThan(1);
+    const w = Math.max(...xs) + 220;
+    const h = Math.max(...g.nodes.map((n) => n.position.y)) + 150;
+    expect(Math.min(900 / w, 600 / h)).toBeGreaterThan(0.6);
+    // order kept: each band reads left to right
+    const pos = Object.fromEntries(g.nodes.map((n) => [n.id, n.position]));
+    expect(pos.a.x).toBe(0);
+    expect(pos.b.x).toBeGreaterThan(pos.a.x);
+    // without a box: one row
+    expect(new Set(layout(chain).nodes.map((n) => n.position.y)).size).toBe(1);
+  });
+
   it('lays out by longest path', () => {
     const g = layout({
       name: 'x',

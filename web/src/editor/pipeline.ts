@@ -112,12 +112,19 @@ export function fromSpec(spec: PipelineSpec, agents: AgentSpec[]): Graph {
 
 export const LAYER_GAP = 280;
 export const ROW_GAP = 150;
+const NODE_W = 220;
+const BAND_GAP = 60;
 
 /**
  * layout places nodes in layers by longest path from a source (left to right),
  * ordering each layer by the mean row of its predecessors to limit crossings.
  */
-export function layout(g: Graph): Graph {
+/**
+ * layout places nodes in layers by longest path (sources left). Given the
+ * canvas size, a long chain wraps into bands of layers (left to right, then
+ * the next band below) so the whole graph fits at the largest zoom.
+ */
+export function layout(g: Graph, box?: { width: number; height: number }): Graph {
   const ids = g.nodes.map((n) => n.id);
   const preds = new Map<string, string[]>(ids.map((id) => [id, []]));
   for (const e of g.edges) preds.get(e.target)?.push(e.source);
@@ -145,9 +152,30 @@ export function layout(g: Graph): Graph {
     }
     ls.forEach((id, i) => row.set(id, i - (ls.length - 1) / 2));
   });
+  const nl = layers.length;
+  const tall = Math.max(1, ...layers.map((l) => l.length));
+  let per = nl;
+  if (box && box.width > 0 && box.height > 0 && nl > 2) {
+    let best = -1;
+    for (let k = 2; k <= nl; k++) {
+      const bands = Math.ceil(nl / k);
+      const w = (k - 1) * LAYER_GAP + NODE_W;
+      const h = bands * tall * ROW_GAP + (bands - 1) * BAND_GAP;
+      const zoom = Math.min(box.width / w, box.height / h, 1);
+      if (zoom > best + 1e-9) {
+        best = zoom;
+        per = k;
+      }
+    }
+  }
+  const bandH = tall * ROW_GAP + BAND_GAP;
   return {
     ...g,
-    nodes: g.nodes.map((n) => ({ ...n, position: { x: (layer.get(n.id) ?? 0) * LAYER_GAP, y: (row.get(n.id) ?? 0) * ROW_GAP } })),
+    nodes: g.nodes.map((n) => {
+      const l = layer.get(n.id) ?? 0;
+      const band = Math.floor(l / per);
+      return { ...n, position: { x: (l % per) * LAYER_GAP, y: band * bandH + (row.get(n.id) ?? 0) * ROW_GAP } };
+    }),
   };
 }
 

@@ -1,5 +1,7 @@
-import { useEffect, useMemo, useState } from 'react';
-import { api, type Job } from '../api';
+import { useMemo, useState } from 'react';
+import { DataTable } from '../ui/DataTable';
+import { useFetch } from '../ui/useFetch';
+import { api } from '../api';
 import { between, fmtAgo, fmtDate, fmtDuration } from '../ui/format';
 import { Link, navigate, useLocation } from '../ui/router';
 import { TERMINAL } from './stream';
@@ -14,37 +16,15 @@ export function RunsPage() {
   const { query } = useLocation();
   const status = query.get('status') ?? '';
   const q = query.get('q') ?? '';
-  const [jobs, setJobs] = useState<Job[] | null>(null);
-  const [total, setTotal] = useState(0);
   const [limit, setLimit] = useState(100);
-  const [err, setErr] = useState('');
-  const [now, setNow] = useState(Date.now());
-
-  useEffect(() => {
-    let stop = false;
-    let timer = 0;
-    const load = () =>
-      api.jobs(status || undefined, limit).then(
-        ({ jobs: js, total }) => {
-          if (stop) return;
-          setJobs(js);
-          setTotal(total);
-          setErr('');
-          setNow(Date.now());
-          timer = window.setTimeout(load, js.some((j) => !TERMINAL.has(j.status)) ? 2000 : 10000);
-        },
-        (e: Error) => {
-          if (stop) return;
-          setErr(e.message);
-          timer = window.setTimeout(load, 5000);
-        },
-      );
-    load();
-    return () => {
-      stop = true;
-      clearTimeout(timer);
-    };
-  }, [status, limit]);
+  const fetched = useFetch(() => api.jobs(status || undefined, limit), [status, limit], {
+    poll: (d, err) => (err ? 5000 : d?.jobs.some((j) => !TERMINAL.has(j.status)) ? 2000 : 10000),
+  });
+  const jobs = fetched.data?.jobs ?? null;
+  const total = fetched.data?.total ?? 0;
+  const err = fetched.error;
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const now = useMemo(() => Date.now(), [fetched.data]);
 
   const shown = useMemo(
     () =>
@@ -94,40 +74,36 @@ export function RunsPage() {
         </p>
       ) : null}
       {shown.length ? (
-        <div className="table-wrap">
-          <table className="records runs-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Nodes</th>
-                <th scope="col">Id</th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((j) => {
-                const d = between(j.started_at, j.finished_at, now);
-                const nodes = j.nodes ?? [];
-                const ok = nodes.filter((n) => n.status === 'succeeded').length;
-                return (
-                  <tr key={j.job_id} data-job-id={j.job_id}>
-                    <td>
-                      <Link to={`/runs/${encodeURIComponent(j.job_id)}`}>{j.name || j.job_id}</Link>
-                    </td>
-                    <td>
-                      <StatusBadge status={j.status} />
-                    </td>
-                    <td title={fmtDate(j.created_at)}>{fmtAgo(j.created_at, now)}</td>
-                    <td>{d === undefined ? '—' : fmtDuration(d)}</td>
-                    <td>{nodes.length ? `${ok}/${nodes.length}` : '—'}</td>
-                    <td className="mono small">{j.job_id}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+        <div>
+          <DataTable
+            label="Runs"
+            className="runs-table"
+            rows={shown}
+            rowKey={(j) => j.job_id}
+            rowProps={(j) => ({ 'data-job-id': j.job_id })}
+            columns={[
+              { key: 'name', header: 'Name', cell: (j) => <Link to={`/runs/${encodeURIComponent(j.job_id)}`}>{j.name || j.job_id}</Link> },
+              { key: 'status', header: 'Status', cell: (j) => <StatusBadge status={j.status} /> },
+              { key: 'created', header: 'Created', cell: (j) => fmtAgo(j.created_at, now), title: (j) => fmtDate(j.created_at) },
+              {
+                key: 'duration',
+                header: 'Duration',
+                cell: (j) => {
+                  const d = between(j.started_at, j.finished_at, now);
+                  return d === undefined ? '—' : fmtDuration(d);
+                },
+              },
+              {
+                key: 'nodes',
+                header: 'Nodes',
+                cell: (j) => {
+                  const nodes = j.nodes ?? [];
+                  return nodes.length ? `${nodes.filter((n) => n.status === 'succeeded').length}/${nodes.length}` : '—';
+                },
+              },
+              { key: 'id', header: 'Id', cell: (j) => j.job_id, className: 'mono small' },
+            ]}
+          />
           {jobs && total > jobs.length && limit < 1000 ? (
             <button type="button" className="link" onClick={() => setLimit((l) => Math.min(l * 2, 1000))}>
               Show more ({total - jobs.length} older)
