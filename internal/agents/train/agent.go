@@ -13,6 +13,7 @@ import (
 	"github.com/whetstone/whetstone/internal/engine/device"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
+	"github.com/whetstone/whetstone/internal/gpus"
 )
 
 // Agent fine-tunes a base model on a processed dataset.
@@ -147,19 +148,36 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		return nil, agent.Permanent(err)
 	}
 	start := time.Now()
+	var leased *gpus.GPU
 	job := Job{BaseModel: base, Data: ds.Path, OutDir: env.OutDir, Config: cfg, Logger: log,
+		GPUs: gpus.Default, NodeID: env.JobID + "/" + env.NodeID,
+		OnGPUWait: func(pos int) {
+			msg := fmt.Sprintf("waiting for a GPU: position %d in the queue", pos)
+			emit.Progress(0, 0, msg)
+			emit.Log(slog.LevelInfo, msg, slog.Int("gpu_queue_position", pos))
+		},
+		OnGPU: func(g gpus.GPU) {
+			leased = &g
+			emit.Log(slog.LevelInfo, "gpu assigned", slog.Int("index", g.Index), slog.String("name", g.Name), slog.String("uuid", g.UUID))
+		},
 		OnStart: func(total int, est trainer.Estimate, trainable int) {
 			emit.Log(slog.LevelInfo, "training planned", slog.Int("steps", total), slog.Int("trainable_params", trainable),
 				slog.String("memory_estimate", est.String()))
 		},
-		OnStep:      func(p trainer.Progress) { emitStep(emit, p) },
+		OnStep: func(p trainer.Progress) {
+			emitStep(emit, p, func(v map[string]float64) {
+				if leased != nil {
+					sampleGPU(v, leased.UUID)
+				}
+			})
+		},
 		Checkpoints: env.Checkpoints,
 		OnResume: func(step int, history []trainer.Record) {
 			emit.Log(slog.LevelInfo, "resumed from checkpoint", slog.Int("checkpoint_step", step), slog.Int("next_step", step+1))
 			// The curve up to the checkpoint, for a job that has not shown
 			// it (a re-run); steps already shown are dropped by the emitter.
 			for _, r := range history {
-				emitStep(emit, trainer.Progress{Record: r, TotalSteps: 0})
+				emitStep(emit, trainer.Progress{Record: r, TotalSteps: 0}, nil)
 			}
 		},
 	}
@@ -176,7 +194,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 }
 
 // emitStep reports one optimiser step as a metric event and progress.
-func emitStep(emit agent.Emitter, p trainer.Progress) {
+func emitStep(emit agent.Emitter, p trainer.Progress, sample func(map[string]float64)) {
 	v := map[string]float64{"loss": p.Loss, "learning_rate": p.LearningRate, "grad_norm": p.GradNorm,
 		"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds(), "tokens": float64(p.Tokens)}
 	if p.ValLoss != nil {
@@ -187,8 +205,27 @@ func emitStep(emit agent.Emitter, p trainer.Progress) {
 			v[k] = *x
 		}
 	}
+	if sample != nil {
+		sample(v)
+	}
 	emit.Metrics(p.Step, v)
 	if p.TotalSteps > 0 {
 		emit.Progress(float64(p.Step)/float64(p.TotalSteps), p.ETA, fmt.Sprintf("step %d/%d loss %.4f", p.Step, p.TotalSteps, p.Loss))
+	}
+}
+
+// sampleGPU adds the leased GPU's utilisation and memory (NVML) to a
+// step's metrics.
+func sampleGPU(v map[string]float64, uuid string) {
+	gs, err := gpus.Query()
+	if err != nil {
+		return
+	}
+	for _, g := range gs {
+		if g.UUID == uuid {
+			v["gpu_utilization_percent"] = float64(g.UtilizationGPU)
+			v["gpu_memory_used_bytes"] = float64(g.MemoryUsed)
+			v["gpu_memory_total_bytes"] = float64(g.MemoryTotal)
+		}
 	}
 }
