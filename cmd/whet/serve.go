@@ -29,6 +29,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err
@@ -83,6 +84,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err
