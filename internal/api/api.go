@@ -53,6 +53,10 @@ type Server struct {
 	// Mounts are more handlers by ServeMux pattern, served behind the same
 	// middleware (e.g. "/v1/": the OpenAI-compatible API).
 	Mounts map[string]http.Handler
+	// Preflight, when set, checks every submitted pipeline against files,
+	// datasets and models before it is queued, and backs
+	// POST /pipelines/validate.
+	Preflight Preflighter
 }
 
 // Handler returns the HTTP handler: the API, /openapi.json, /docs and the
