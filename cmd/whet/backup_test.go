@@ -32,7 +32,7 @@ func inProcessServer(t *testing.T, dataDir string, extra ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	logs := &lockedLog{}
-	args := append([]string{"--addr", addr, "--data-dir", dataDir, "--work-dir", repoRoot(t), "--poll-interval", "100ms"}, extra...)
+	args := append(append([]string{"--addr", addr, "--data-dir", dataDir, "--work-dir", repoRoot(t), "--poll-interval", "100ms"}, allowRepoAndShared(t)...), extra...)
 	go func() { served <- serve(ctx, args, stdio{in: bytes.NewReader(nil), out: io.Discard, err: logs}) }()
 	t.Cleanup(func() {
 		cancel()

@@ -45,7 +45,13 @@ func demo(ctx context.Context, args []string, io stdio) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, []string{"--addr", *addr, "--data-dir", *dataDir}, io) }()
+	// The demo's pipeline reads the bundled assets beside the repository:
+	// the server may read the work folder and ../shared, nothing else.
+	serveArgs := []string{"--addr", *addr, "--data-dir", *dataDir, "--allow-path", "."}
+	if st, err := os.Stat("../shared"); err == nil && st.IsDir() {
+		serveArgs = append(serveArgs, "--allow-path", "../shared")
+	}
+	go func() { served <- serve(ctx, serveArgs, io) }()
 
 	host := *addr
 	if h, p, err := net.SplitHostPort(host); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {

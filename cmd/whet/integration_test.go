@@ -76,7 +76,7 @@ func startServer(t *testing.T, bin, dataDir string, args ...string) *server {
 	t.Helper()
 	addr := freePort(t)
 	s := &server{url: "http://" + addr + "/api/v1", log: &lockedBuffer{}}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--work-dir", repoRoot(t)}, args...)...)
+	s.cmd = exec.Command(bin, append(append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--work-dir", repoRoot(t)}, allowRepoAndShared(t)...), args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -265,7 +265,7 @@ func TestIntegrationUpload1GBStreams(t *testing.T) {
 func startWorker(t *testing.T, bin, dataDir string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	log := &lockedBuffer{}
-	cmd := exec.Command(bin, append([]string{"worker", "--data-dir", dataDir, "--work-dir", repoRoot(t)}, args...)...)
+	cmd := exec.Command(bin, append(append([]string{"worker", "--data-dir", dataDir, "--work-dir", repoRoot(t)}, allowRepoAndShared(t)...), args...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

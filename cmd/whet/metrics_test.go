@@ -84,7 +84,7 @@ func TestMetricsFollowAPipeline(t *testing.T) {
 	served := make(chan error, 1)
 	var logs lockedLog
 	go func() {
-		served <- serve(ctx, []string{"--addr", addr, "--data-dir", t.TempDir(), "--work-dir", root, "--poll-interval", "100ms", "--log-format", "json"},
+		served <- serve(ctx, append([]string{"--addr", addr, "--data-dir", t.TempDir(), "--work-dir", root, "--poll-interval", "100ms", "--log-format", "json"}, allowRepoAndShared(t)...),
 			stdio{in: bytes.NewReader(nil), out: io.Discard, err: &logs})
 	}()
 	t.Cleanup(func() {

@@ -115,7 +115,7 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log, Metrics: m})
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log, Metrics: m, Sandbox: true})
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}

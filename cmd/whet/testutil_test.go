@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -40,4 +41,11 @@ func waitHealthy(t *testing.T, url string, logs *lockedLog) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s never answered 200:\n%s", url, logs.String())
+}
+
+// allowRepoAndShared are the --allow-path flags a test server needs to read
+// the repository's examples and the bundled assets in ../shared.
+func allowRepoAndShared(t testing.TB) []string {
+	root := repoRoot(t)
+	return []string{"--allow-path", root, "--allow-path", filepath.Join(root, "..", "shared")}
 }

@@ -8,6 +8,7 @@ package api
 
 import (
 	"context"
+	"github.com/whetstone/whetstone/internal/gpus"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -57,6 +58,9 @@ type Server struct {
 	// datasets and models before it is queued, and backs
 	// POST /pipelines/validate.
 	Preflight Preflighter
+	// GPUs lists the machine's GPUs for GET /api/v1/gpus; nil uses
+	// gpus.List (NVML; an empty list without a GPU).
+	GPUs func() ([]gpus.GPU, error)
 }
 
 // Handler returns the HTTP handler: the API, /openapi.json, /docs and the

@@ -76,6 +76,11 @@ type Config struct {
 	// BaseModels is a folder of Hugging Face models (each subfolder's name
 	// is its model id) that /v1 fine-tunes and serves. Empty: none.
 	BaseModels string `yaml:"base_models"`
+	// AllowPath lists the server folders jobs submitted to the API may read
+	// (dataset sources, base models, tokenizers), symlinks resolved. Empty:
+	// the work folder while auth is off, nothing while it is on. `whet run`
+	// is not restricted.
+	AllowPath []string `yaml:"allow_path"`
 	// InferenceBatch is the most sequences /v1 decodes together. Defaults
 	// to 16.
 	InferenceBatch int `yaml:"inference_batch"`
@@ -186,6 +191,7 @@ func (c *Config) settings() []setting {
 		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
 		{"base-models", "folder of Hugging Face models (subfolder name = model id) that /v1 fine-tunes and serves", &c.BaseModels},
+		{"allow-path", "a server folder jobs may read (repeatable; env: a :-separated list); default: the work folder while auth is off", &c.AllowPath},
 		{"inference-batch", "most sequences /v1 decodes together (default 16)", &c.InferenceBatch},
 		{"inference-queue", "most /v1 sequences waiting before requests get 429 (default 64)", &c.InferenceQueue},
 		{"log-format", "text or json (default text)", &c.LogFormat},
@@ -222,6 +228,8 @@ func Bind(fs *flag.FlagSet) *Loader {
 			fs.Int64Var(p, s.name, 0, help)
 		case *time.Duration:
 			fs.DurationVar(p, s.name, 0, help)
+		case *[]string:
+			fs.Var((*listFlag)(p), s.name, help)
 		}
 	}
 	return l
@@ -265,6 +273,8 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 			*settings[i].ptr.(*int64) = *p
 		case *time.Duration:
 			*settings[i].ptr.(*time.Duration) = *p
+		case *[]string:
+			*settings[i].ptr.(*[]string) = *p
 		}
 	}
 	c.fill()
@@ -293,8 +303,34 @@ func set(ptr any, v string) error {
 			return err
 		}
 		*p = d
+	case *[]string:
+		*p = filepath.SplitList(v)
 	}
 	return nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// SandboxRoots returns the folders jobs submitted to the server may read:
+// AllowPath and BaseModels; with nothing allowed, the work folder when auth
+// is off and nothing when it is on.
+func (c *Config) SandboxRoots(authOn bool) []string {
+	roots := append([]string(nil), c.AllowPath...)
+	if len(roots) == 0 && !authOn {
+		roots = append(roots, c.WorkDir)
+	}
+	if c.BaseModels != "" {
+		roots = append(roots, c.BaseModels)
+	}
+	return roots
 }
 
 // Parse reads a YAML configuration file (unknown keys are errors). Defaults

@@ -134,6 +134,9 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 	}
 	defer st.Close()
 	weights := convert.Safetensors(st)
+	if err := cfg.Sizes().CheckShapes(weights.Shape); err != nil {
+		return nil, bad(fmt.Errorf("%s: config.json: %w", o.Model, err))
+	}
 	if ad != nil {
 		m, err := peft.Merged(weights, ad)
 		if err != nil {

@@ -6,10 +6,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	datatemplate "github.com/whetstone/whetstone/internal/data/template"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -137,6 +140,53 @@ func TestRunErrors(t *testing.T) {
 			tt.o.Out = t.TempDir()
 			if _, err := Run(context.Background(), &tt.o); !errors.Is(err, ErrBadInput) {
 				t.Errorf("error %v, want ErrBadInput", err)
+			}
+		})
+	}
+}
+
+// TestRunConfigBounds exports stories260K with issue 10's vocab_size of 2^40
+// in config.json (and one in bounds that the weights contradict): bad input
+// naming the field, before a vocabulary of that size is allocated.
+func TestRunConfigBounds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		vocab int64
+		want  string
+	}{
+		{1 << 40, "field vocab_size: 1099511627776 is out of range"},
+		{1 << 20, "field vocab_size: tensor model.embed_tokens.weight has shape"},
+	} {
+		t.Run(fmt.Sprint(tc.vocab), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			src := stories(t)
+			ents, _ := os.ReadDir(src)
+			for _, e := range ents {
+				if e.IsDir() {
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join(src, e.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Name() == "config.json" {
+					var cfg map[string]any
+					json.Unmarshal(b, &cfg)
+					cfg["vocab_size"] = tc.vocab
+					b, _ = json.Marshal(cfg)
+				}
+				os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+			}
+			var a, z runtime.MemStats
+			runtime.ReadMemStats(&a)
+			_, err := Run(context.Background(), &Options{Model: dir, Out: t.TempDir(), Formats: []string{FormatGGUF}})
+			runtime.ReadMemStats(&z)
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want ErrBadInput with %q", err, tc.want)
+			}
+			if n := z.TotalAlloc - a.TotalAlloc; n > 256<<20 {
+				t.Errorf("allocated %d bytes before failing", n)
 			}
 		})
 	}

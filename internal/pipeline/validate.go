@@ -25,11 +25,30 @@ const (
 
 var idPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
 
+// PathPolicy decides which server paths a job may read;
+// *sandbox.Policy implements it.
+type PathPolicy interface {
+	Resolve(path string) (string, error)
+}
+
+// Options are what ValidateWith checks beyond the agents' schemas.
+type Options struct {
+	// Paths, when set, must allow every param that names a server path
+	// (agent.Param.Kind "path", "model" or "dataset"); an uploaded dataset
+	// id (ds_...) as a dataset source is not a path.
+	Paths PathPolicy
+}
+
 // Validate checks s against the agents in reg and returns a copy whose
 // params have defaults applied and numbers coerced to their declared types.
 // It returns a *ValidationError listing every problem.
 func Validate(s *Spec, reg Lookup) (*Spec, error) {
-	v := &validator{}
+	return ValidateWith(s, reg, Options{})
+}
+
+// ValidateWith is Validate with the checks of opts.
+func ValidateWith(s *Spec, reg Lookup, opts Options) (*Spec, error) {
+	v := &validator{paths: opts.Paths}
 	out := &Spec{Name: s.Name, Edges: slices.Clone(s.Edges)}
 	if strings.TrimSpace(s.Name) == "" {
 		v.add("", "name", "is required")
@@ -242,7 +261,35 @@ func TopoOrder(s *Spec) []string {
 	return order
 }
 
-type validator struct{ errs []FieldError }
+type validator struct {
+	errs  []FieldError
+	paths PathPolicy
+}
+
+// serverPath checks a string param that names a server path.
+func (v *validator) serverPath(node, f string, d agent.Param, s string) bool {
+	if v.paths == nil || s == "" {
+		return true
+	}
+	switch d.Kind {
+	case "path", "model":
+	case "dataset":
+		if strings.HasPrefix(s, "ds_") {
+			return true // an uploaded dataset id
+		}
+	default:
+		return true
+	}
+	if strings.Contains(s, "://") {
+		v.add(node, f, fmt.Sprintf("%q: only server paths and uploaded dataset ids are supported here", s))
+		return false
+	}
+	if _, err := v.paths.Resolve(s); err != nil {
+		v.add(node, f, err.Error())
+		return false
+	}
+	return true
+}
 
 func (v *validator) add(node, field, msg string) {
 	v.errs = append(v.errs, FieldError{Node: node, Field: field, Message: msg})
@@ -323,6 +370,9 @@ func (v *validator) value(node, f string, d agent.Param, val any) (any, bool) {
 		}
 		if len(d.Enum) > 0 && !slices.Contains(d.Enum, s) {
 			v.add(node, f, fmt.Sprintf("%q is not one of %s", s, strings.Join(d.Enum, ", ")))
+			return nil, false
+		}
+		if !v.serverPath(node, f, d, s) {
 			return nil, false
 		}
 		return s, true

@@ -24,7 +24,9 @@ import (
 	"github.com/whetstone/whetstone/internal/events/redisevents"
 	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/orchestrate"
+	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/sandbox"
 	"github.com/whetstone/whetstone/internal/store"
 	"github.com/whetstone/whetstone/internal/store/pgstore"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
@@ -57,6 +59,10 @@ type Options struct {
 	// Metrics, when set, observes events and node attempts and gets the
 	// job, queue and SSE gauges.
 	Metrics *metrics.Metrics
+	// Sandbox restricts the server paths jobs may name to
+	// cfg.SandboxRoots(AuthOn) (serve, worker); `whet run` leaves it off.
+	Sandbox bool
+	AuthOn  bool
 }
 
 // Open opens the stores and builds the queue and orchestrator.
@@ -86,6 +92,16 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		st.Close()
 		return nil, fmt.Errorf("platform: %w", err)
 	}
+	var paths pipeline.PathPolicy
+	if opts.Sandbox {
+		pol, err := sandbox.New(cfg.WorkDir, cfg.SandboxRoots(opts.AuthOn))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		paths = pol
+		log.Info("server paths jobs may read", slog.Any("allow_path", pol.Roots()))
+	}
 	var obs store.Store = st
 	if opts.Metrics != nil {
 		obs = opts.Metrics.ObserveStore(st)
@@ -101,7 +117,7 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 	orch := orchestrate.New(obs, blobs, bus, reg, orchestrate.Config{
 		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
-		PollInterval: cfg.PollInterval, Logger: log,
+		PollInterval: cfg.PollInterval, Logger: log, Paths: paths,
 	})
 	conc := 0
 	if opts.Work {

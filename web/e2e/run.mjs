@@ -41,7 +41,9 @@ async function startServer() {
   if (!bin) throw new Error('set WHET_BIN to a whet binary (or E2E_BASE_URL to a running server)');
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'whet-e2e-'));
-  const args = ['serve', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-log-level', 'debug'];
+  // The server may read the repository and the bundled assets beside it (the templates use them).
+  const args = ['serve', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-log-level', 'debug',
+    '-allow-path', repo, '-allow-path', path.join(repo, '..', 'shared')];
   const logPath = path.join(dataDir, 'serve.log');
   const log = fs.openSync(logPath, 'w');
   const proc = spawn(bin, args, { cwd: repo, stdio: ['ignore', log, log], env: { ...process.env } });

@@ -1,6 +1,7 @@
 package reader
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 
@@ -23,6 +24,34 @@ type parquetReader struct {
 
 const parquetBatch = 64
 
+// maxParquetFooter bounds the footer (file metadata) we agree to read: real
+// footers are kilobytes to a few megabytes.
+const maxParquetFooter = 64 << 20
+
+// checkParquetFooter reads the 8-byte trailer (footer length, "PAR1") and
+// refuses a footer longer than the file or than maxParquetFooter before the
+// Parquet library allocates a buffer of that length.
+func checkParquetFooter(f io.ReaderAt, size int64) error {
+	if size < 12 {
+		return fmt.Errorf("%d bytes is too short (a Parquet file is at least 12)", size)
+	}
+	var head, tail [8]byte
+	if _, err := f.ReadAt(head[:4], 0); err != nil {
+		return fmt.Errorf("read header: %w", err)
+	}
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return fmt.Errorf("read footer: %w", err)
+	}
+	if string(head[:4]) != "PAR1" || string(tail[4:]) != "PAR1" {
+		return fmt.Errorf("no PAR1 magic at the start and end (encrypted or not Parquet)")
+	}
+	n := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if n > size-12 || n > maxParquetFooter {
+		return fmt.Errorf("footer length %d does not fit the file's %d bytes (limit %d)", n, size, int64(maxParquetFooter))
+	}
+	return nil
+}
+
 func newParquet(path string, f interface {
 	io.ReaderAt
 	io.Closer
@@ -32,6 +61,9 @@ func newParquet(path string, f interface {
 			err = &Error{Path: path, Msg: fmt.Sprintf("malformed Parquet file: %v", p), Fatal: true}
 		}
 	}()
+	if err := checkParquetFooter(f, size); err != nil {
+		return nil, &Error{Path: path, Msg: "malformed Parquet file: " + err.Error(), Fatal: true}
+	}
 	pf, err := parquet.OpenFile(f, size)
 	if err != nil {
 		return nil, &Error{Path: path, Msg: fmt.Sprintf("malformed Parquet file: %v", err), Fatal: true}

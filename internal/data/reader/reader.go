@@ -92,6 +92,14 @@ type Options struct {
 	// MaxRecordBytes bounds one record (a line, a JSON value). Defaults to
 	// 64 MiB.
 	MaxRecordBytes int
+	// MaxDecompressedBytes bounds what a .gz or .zst file may inflate to.
+	// Defaults to DefaultMaxDecompressedBytes (16 GiB).
+	MaxDecompressedBytes int64
+	// MaxCompressionRatio bounds decompressed/compressed bytes once more
+	// than 16 MiB has been inflated (a decompression bomb inflates
+	// hundreds to a thousand times; text compresses about 3-10 times).
+	// Defaults to DefaultMaxCompressionRatio (100).
+	MaxCompressionRatio int64
 }
 
 // Reader yields rows. Next returns io.EOF after the last row.
@@ -130,7 +138,7 @@ func Open(path string, opts Options) (Reader, error) {
 			f.Close()
 			return nil, fmt.Errorf("open %s: compressed Parquet files are not supported (Parquet compresses its pages itself)", path)
 		}
-		dr, err := decompress(comp, f)
+		dr, err := decompress(comp, f, opts)
 		if err != nil {
 			f.Close()
 			return nil, &Error{Path: path, Msg: fmt.Sprintf("%s: %v", comp, err), Fatal: true}

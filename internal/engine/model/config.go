@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/whetstone/whetstone/internal/engine/nn"
+	"github.com/whetstone/whetstone/internal/hfconfig"
 )
 
 // Supported lists the config.json model_type values this package runs.
@@ -107,6 +108,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("field %s: must be positive, got %d", f.name, f.v)
 		}
 	}
+	if err := c.Sizes().Check(); err != nil {
+		return err
+	}
 	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
 		return fmt.Errorf("field num_key_value_heads: %d does not divide num_attention_heads %d", c.NumKeyValueHeads, c.NumAttentionHeads)
 	}
@@ -134,6 +138,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: rope_scaling type %q (supported: linear, llama3)", ErrUnsupported, k)
 	}
 	return nil
+}
+
+// Sizes returns the dimensions the config declares, for package hfconfig's
+// bounds and shape checks.
+func (c *Config) Sizes() hfconfig.Sizes {
+	return hfconfig.Sizes{Hidden: c.HiddenSize, Intermediate: c.IntermediateSize, Layers: c.NumHiddenLayers,
+		Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim, Vocab: c.VocabSize,
+		MaxPositions: c.MaxPositionEmbeddings}
 }
 
 // IDs parses a token-id field that may be null, a number or a list.

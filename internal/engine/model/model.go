@@ -89,6 +89,12 @@ func load(dir string, nf4, doubleQuant bool) (*Model, error) {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
 	defer f.Close()
+	if err := cfg.Sizes().CheckShapes(func(name string) ([]int, bool) {
+		i, ok := f.Info(name)
+		return i.Shape, ok
+	}); err != nil {
+		return nil, fmt.Errorf("load model %s: config.json: %w", dir, err)
+	}
 	m := &Model{Cfg: *cfg, Dir: dir}
 	get := func(name string, shape ...int) (*Param, error) {
 		d, sh, err := f.Float32(name)

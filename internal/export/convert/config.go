@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/whetstone/whetstone/internal/hfconfig"
 )
 
 // Config is the part of a Hugging Face config.json the converter uses.
@@ -78,6 +80,9 @@ func LoadConfig(dir string) (*Config, error) {
 			return nil, fmt.Errorf("%s: field %s is missing or not positive", path, f.name)
 		}
 	}
+	if err := c.Sizes().Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if c.NumHeads%c.NumKVHeads != 0 {
 		return nil, fmt.Errorf("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c.NumHeads, c.NumKVHeads)
 	}
@@ -88,6 +93,13 @@ func LoadConfig(dir string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// Sizes returns the dimensions the config declares, for package hfconfig's
+// bounds and shape checks.
+func (c *Config) Sizes() hfconfig.Sizes {
+	return hfconfig.Sizes{Hidden: c.HiddenSize, Intermediate: c.IntermediateSize, Layers: c.NumLayers,
+		Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim, Vocab: c.VocabSize, MaxPositions: c.MaxPositions}
 }
 
 // intID reads a token id field that may be a number, a list (first entry)

@@ -114,6 +114,11 @@ func Model(ctx context.Context, w io.Writer, p *Params) (*Result, error) {
 		return nil, err
 	}
 	arch, _ := cfg.Arch()
+	if p.Weights != nil {
+		if err := cfg.Sizes().CheckShapes(p.Weights.Shape); err != nil {
+			return nil, fmt.Errorf("%s: config.json: %w", p.Dir, err)
+		}
+	}
 	ft := p.Type
 	if ft == "" {
 		ft = F16

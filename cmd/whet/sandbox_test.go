@@ -1,0 +1,48 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServerFileSandbox: a server refuses params naming server paths outside
+// its allowed folders (/etc/passwd, ../ escapes, a symlink pointing out),
+// with a 422 naming node and field that reads the same whether the file
+// exists or not; paths inside are accepted.
+func TestServerFileSandbox(t *testing.T) {
+	allowed := t.TempDir()
+	os.WriteFile(filepath.Join(allowed, "train.jsonl"), []byte(`{"text":"hello"}`+"\n"), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(allowed, "innocent.jsonl"))
+	base := inProcessServer(t, t.TempDir(), "--work-dir", allowed, "--allow-path", allowed)
+
+	post := func(source string) (int, string) {
+		spec := map[string]any{"name": "s", "nodes": []map[string]any{{"id": "data", "agent": "dataset", "params": map[string]any{"source": source}}}}
+		b, _ := json.Marshal(spec)
+		resp, err := http.Post(base+"/api/v1/jobs", "application/json", strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, src := range []string{"/etc/passwd", "../../../../etc/passwd", "innocent.jsonl", "/etc/no-such-file", filepath.Join(allowed, "..", "x.jsonl")} {
+		code, body := post(src)
+		if code != 422 || !strings.Contains(body, `"location":"nodes[data].params.source"`) || !strings.Contains(body, "not under a folder this server allows") {
+			t.Errorf("source %q: %d %s, want 422 on nodes[data].params.source", src, code, body)
+		}
+		if strings.Contains(body, "no such file") || strings.Contains(body, "exist") {
+			t.Errorf("source %q: the refusal tells whether the file exists: %s", src, body)
+		}
+	}
+	for _, src := range []string{"train.jsonl", filepath.Join(allowed, "train.jsonl")} {
+		if code, body := post(src); code != 202 {
+			t.Errorf("source %q inside the allowed folder: %d %s", src, code, body)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	base := t.TempDir()
+	allowed := filepath.Join(base, "data")
+	outside := filepath.Join(base, "secret")
+	for _, d := range []string{allowed, filepath.Join(allowed, "sub"), outside} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(allowed, "train.jsonl"), []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(outside, "key.txt"), []byte("k"), 0o644)
+	os.Symlink(filepath.Join(outside, "key.txt"), filepath.Join(allowed, "link-out"))
+	os.Symlink(outside, filepath.Join(allowed, "dir-out"))
+	os.Symlink(filepath.Join(allowed, "train.jsonl"), filepath.Join(allowed, "link-in"))
+	p, err := New(allowed, []string{"."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path string
+		ok   bool
+	}{
+		{"train.jsonl", true},
+		{filepath.Join(allowed, "train.jsonl"), true},
+		{"sub/not-yet-written.jsonl", true}, // inside: may not exist yet
+		{"link-in", true},
+		{"/etc/passwd", false},
+		{"../secret/key.txt", false},
+		{"sub/../../secret/key.txt", false},
+		{"link-out", false},              // a symlink pointing outside
+		{"dir-out/key.txt", false},       // through a linked folder
+		{"../secret/missing.txt", false}, // missing and outside: the same refusal
+		{"", false},
+	}
+	for _, c := range cases {
+		got, err := p.Resolve(c.path)
+		if c.ok != (err == nil) {
+			t.Errorf("Resolve(%q) = %q, %v; want allowed=%v", c.path, got, err, c.ok)
+		}
+		if err != nil && !errors.Is(err, ErrRefused) {
+			t.Errorf("Resolve(%q): %v does not wrap ErrRefused", c.path, err)
+		}
+	}
+	// A refusal reads the same whether the file exists or not.
+	_, e1 := p.Resolve("/etc/passwd")
+	_, e2 := p.Resolve("/etc/no-such-file-here")
+	if strings.ReplaceAll(e1.Error(), "/etc/passwd", "X") != strings.ReplaceAll(e2.Error(), "/etc/no-such-file-here", "X") {
+		t.Errorf("refusals differ: %q vs %q", e1, e2)
+	}
+}
+
+func TestNoRootsRefusesEverything(t *testing.T) {
+	p, err := New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Resolve("anything.jsonl"); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "--allow-path") {
+		t.Errorf("no roots: %v", err)
+	}
+	var nilPolicy *Policy
+	if got, err := nilPolicy.Resolve("/etc/passwd"); err != nil || got != "/etc/passwd" {
+		t.Errorf("nil policy: %q %v", got, err)
+	}
+}
+
+func TestMissingRootIsAConfigError(t *testing.T) {
+	if _, err := New(t.TempDir(), []string{"/no/such/root"}); err == nil {
+		t.Error("a missing --allow-path root was accepted")
+	}
+}
