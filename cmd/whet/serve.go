@@ -15,6 +15,7 @@ import (
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/platform"
+	"github.com/whetstone/whetstone/internal/preflight"
 )
 
 func init() {
@@ -30,6 +31,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	}
 	noWorker := fs.Bool("no-worker", false, "API only: run no nodes here (workers are `whet worker` processes on the same database)")
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m, noWorker)
 	if err != nil {
 		return err
@@ -44,6 +46,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	}
 	defer stopV1()
 	srv.Mounts = map[string]http.Handler{"/v1/": v1}
+	srv.Preflight = &preflight.Checker{WorkDir: cfg.WorkDir, Datasets: p.Store}
 	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, m, log)
 	if err != nil {
 		p.Stop(ctx)
@@ -84,6 +87,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m, nil)
 	if err != nil {
 		return err

@@ -133,7 +133,7 @@ func (o *Orchestrator) failTx(ctx context.Context, tx store.Tx, jobID, nodeID, o
 	if err != nil || !ended {
 		return true, err
 	}
-	if err := tx.CancelNodes(ctx, jobID, now); err != nil {
+	if err := cancelNodes(ctx, tx, jobID, nodeID, fmt.Sprintf("cancelled: node %s failed", nodeID), now); err != nil {
 		return true, err
 	}
 	return true, tx.AppendEvent(ctx, events.New(jobID, "", events.Status, events.StatusData{Status: store.Failed, Error: jobErr}))
@@ -189,4 +189,25 @@ func metaFiles(m map[string]any) []string {
 		return out
 	}
 	return nil
+}
+
+// cancelNodes ends a job's unfinished nodes (but except): a node event with
+// status cancelled for each pending or running one, so the history (and a
+// page drawn from it) shows every node final, then pending nodes move to
+// cancelled in the store; running ones are recorded as cancelled by their
+// worker when their agent stops.
+func cancelNodes(ctx context.Context, tx store.Tx, jobID, except, msg string, at time.Time) error {
+	j, err := tx.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	for _, n := range j.Nodes {
+		if n.ID == except || (n.Status != store.Pending && n.Status != store.Running) {
+			continue
+		}
+		if err := tx.AppendEvent(ctx, events.New(jobID, n.ID, events.Node, events.NodeData{Status: store.Cancelled, Attempt: n.Attempts, Error: msg})); err != nil {
+			return err
+		}
+	}
+	return tx.CancelNodes(ctx, jobID, at)
 }
