@@ -244,7 +244,7 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	env := &agent.Env{
 		JobID: job.ID, NodeID: node.ID, Attempt: node.Attempts,
 		Params: agent.Params(node.Params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
-		Emit: emit, Logger: log,
+		Emit: emit, Logger: teeLogger(log, emit),
 		ResolveSource: func(ctx context.Context, ref string) (string, error) {
 			return o.ResolveSource(ctx, job.Team, ref, workDir, filepath.Join(scratch, "src"))
 		},
