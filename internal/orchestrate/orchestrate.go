@@ -54,6 +54,11 @@ type Config struct {
 	LeaseTimeout time.Duration
 	PollInterval time.Duration
 	Logger       *slog.Logger
+	// CacheDir keeps downloaded input blobs (by SHA-256) when the blob
+	// store is not a local folder, up to CacheBytes (default DataDir-less:
+	// ScratchDir/../cache, 10 GiB).
+	CacheDir   string
+	CacheBytes int64
 	// Paths, when set, decides which server paths a job's params may name
 	// (checked at Submit, and again where a source is opened); nil allows
 	// every path (`whet run`).
@@ -69,6 +74,8 @@ type Enqueuer interface {
 type Orchestrator struct {
 	st    store.Store
 	blobs blob.Store
+	cache *blob.Cache
+	sums  sync.Map // fileFacts: path, size, mtime -> sha256
 	bus   *events.Bus
 	reg   *agent.Registry
 	q     Enqueuer
@@ -107,10 +114,21 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(filepath.Dir(cfg.ScratchDir), "cache")
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = 10 << 30
+	}
+	cache, err := blob.NewCache(blobs, cfg.CacheDir, cfg.CacheBytes)
+	if err != nil {
+		log.Warn("no blob cache; inputs are downloaded each time", slog.Any("error", err))
+		cache, _ = blob.NewCache(blobs, cfg.CacheDir, 0)
+	}
 	host, _ := os.Hostname()
 	var b [4]byte
 	rand.Read(b[:])
-	return &Orchestrator{st: st, blobs: blobs, bus: bus, reg: reg, cfg: cfg, log: log,
+	return &Orchestrator{st: st, blobs: blobs, cache: cache, bus: bus, reg: reg, cfg: cfg, log: log,
 		owner:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
 		running: map[store.NodeRef]context.CancelCauseFunc{}}
 }
