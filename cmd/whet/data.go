@@ -14,6 +14,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agents/preprocess"
 	"github.com/whetstone/whetstone/internal/agents/validate"
 	"github.com/whetstone/whetstone/internal/data/check"
+	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/prep"
 	"github.com/whetstone/whetstone/internal/data/profile"
 )
@@ -34,7 +35,7 @@ func runData(ctx context.Context, args []string, io stdio) error {
 	tok := fs.String("tokenizer", "", "tokenizer folder (token histogram, too_long, preprocess)")
 	out := fs.String("out", "", "keep outputs in this folder")
 	failOn := fs.String("fail-on", "unreadable", "comma-separated finding kinds, categories or severities that fail")
-	near := fs.Float64("near", 0.9, "near-duplicate threshold")
+	near := fs.Float64("near", dedup.DefaultThreshold, "near-duplicate threshold")
 	doPrep := fs.Bool("prep", false, "also preprocess")
 	tmpl := fs.String("template", "auto", "preprocess template: auto, alpaca, chat, none")
 	maxTokens := fs.Int("max-tokens", 2048, "preprocess and validate max_tokens")

@@ -216,3 +216,42 @@ func TestStoriesStyleThroughRun(t *testing.T) {
 		}
 	}
 }
+
+// examples/stories-dpo.yaml: DPO on the shared preference data raises the
+// held-out reward accuracy above chance (the lower end of the Wilson
+// interval above 0.5), and the compare report shows it.
+func TestStoriesDPOThroughRun(t *testing.T) {
+	t.Chdir(repoRoot(t))
+	out := t.TempDir()
+	code, _, stderr := whet(t, "run", "examples/stories-dpo.yaml", "--out", out, "--quiet")
+	if code != 0 {
+		t.Fatalf("run stories-dpo: exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "versus", "comparison.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Preference *struct {
+			Pairs         int     `json:"pairs"`
+			BaseTies      int     `json:"base_ties"`
+			TunedAccuracy float64 `json:"tuned_reward_accuracy"`
+			Lo            float64 `json:"tuned_reward_accuracy_lo"`
+		} `json:"preference"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	p := c.Preference
+	if p == nil || p.Pairs < 60 || p.BaseTies != p.Pairs {
+		t.Fatalf("preference section: %+v", p)
+	}
+	t.Logf("held-out reward accuracy %.3f on %d pairs (interval from %.3f)", p.TunedAccuracy, p.Pairs, p.Lo)
+	if p.Lo <= 0.5 {
+		t.Errorf("held-out reward accuracy %.3f, interval from %.3f: not above chance", p.TunedAccuracy, p.Lo)
+	}
+	html, _ := os.ReadFile(filepath.Join(out, "versus", "comparison.html"))
+	if !bytes.Contains(html, []byte("Preference (DPO), held-out pairs")) {
+		t.Error("comparison.html has no preference section")
+	}
+}

@@ -8,6 +8,7 @@ package api
 
 import (
 	"context"
+	"github.com/whetstone/whetstone/internal/gpus"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -53,6 +54,9 @@ type Server struct {
 	// Mounts are more handlers by ServeMux pattern, served behind the same
 	// middleware (e.g. "/v1/": the OpenAI-compatible API).
 	Mounts map[string]http.Handler
+	// GPUs lists the machine's GPUs for GET /api/v1/gpus; nil uses
+	// gpus.List (NVML; an empty list without a GPU).
+	GPUs func() ([]gpus.GPU, error)
 }
 
 // Handler returns the HTTP handler: the API, /openapi.json, /docs and the

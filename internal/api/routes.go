@@ -324,6 +324,7 @@ func (s *Server) routes(api huma.API) {
 			out.Body.Agents = s.Agents.Specs()
 			return out, nil
 		})
+	s.registerGPUs(api)
 }
 
 func badMedia(got, want string) error {

@@ -74,6 +74,61 @@ type Comparison struct {
 	Seed       int64              `json:"seed"`
 	Base       *Evaluation        `json:"base"`
 	Tuned      *Evaluation        `json:"tuned"`
+	// Preference, for a DPO fine-tune, is its held-out reward accuracy
+	// before (the base is the reference: every pair ties) and after.
+	Preference *Preference `json:"preference,omitempty"`
+}
+
+// Preference summarises DPO's implicit reward on held-out preference pairs:
+// r = β·(log π_tuned(y|x) − log π_base(y|x)) summed over the response.
+type Preference struct {
+	Pairs int     `json:"pairs"`
+	Beta  float64 `json:"beta"`
+	// Accuracy is the share of pairs with r_chosen > r_rejected (ties count
+	// as misses); Lo and Hi its Wilson interval at the report's confidence.
+	BaseAccuracy  float64 `json:"base_reward_accuracy"`
+	BaseTies      int     `json:"base_ties"`
+	TunedAccuracy float64 `json:"tuned_reward_accuracy"`
+	TunedTies     int     `json:"tuned_ties"`
+	Lo            float64 `json:"tuned_reward_accuracy_lo"`
+	Hi            float64 `json:"tuned_reward_accuracy_hi"`
+	Margin        float64 `json:"tuned_reward_margin"`
+	BaseLoss      float64 `json:"base_loss"`
+	TunedLoss     float64 `json:"tuned_loss"`
+}
+
+// Wilson returns the Wilson score interval of k successes in n trials at
+// confidence conf (0.95 gives z = 1.96).
+func Wilson(k, n int, conf float64) (lo, hi float64) {
+	if n == 0 {
+		return 0, 1
+	}
+	z := normalQuantile(0.5 + conf/2)
+	p, nf := float64(k)/float64(n), float64(n)
+	d := 1 + z*z/nf
+	c := (p + z*z/(2*nf)) / d
+	h := z * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf)) / d
+	return math.Max(0, c-h), math.Min(1, c+h)
+}
+
+// normalQuantile is the standard normal quantile (Acklam's approximation,
+// relative error below 1.2e-9).
+func normalQuantile(p float64) float64 {
+	a := []float64{-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00}
+	b := []float64{-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01}
+	c := []float64{-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00}
+	d := []float64{7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00}
+	switch {
+	case p < 0.02425:
+		q := math.Sqrt(-2 * math.Log(p))
+		return (((((c[0]*q+c[1])*q+c[2])*q+c[3])*q+c[4])*q + c[5]) / ((((d[0]*q+d[1])*q+d[2])*q+d[3])*q + 1)
+	case p > 1-0.02425:
+		q := math.Sqrt(-2 * math.Log(1-p))
+		return -(((((c[0]*q+c[1])*q+c[2])*q+c[3])*q+c[4])*q + c[5]) / ((((d[0]*q+d[1])*q+d[2])*q+d[3])*q + 1)
+	}
+	q := p - 0.5
+	r := q * q
+	return (((((a[0]*r+a[1])*r+a[2])*r+a[3])*r+a[4])*r + a[5]) * q / (((((b[0]*r+b[1])*r+b[2])*r+b[3])*r+b[4])*r + 1)
 }
 
 // CompareOptions configure Compare.

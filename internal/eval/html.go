@@ -503,6 +503,17 @@ code { font-size: 12px; word-break: break-all; }
 {{.Bars}}
 </section>
 
+{{with .C.Preference}}<h2>Preference (DPO), held-out pairs</h2>
+<section>
+<table>
+<tr><th></th><th>base (the reference)</th><th>fine-tuned</th></tr>
+<tr><td>reward accuracy ↑ (r<sub>chosen</sub> &gt; r<sub>rejected</sub>)</td><td class="n">{{num .BaseAccuracy}} ({{.BaseTies}} of {{.Pairs}} pairs tie)</td><td class="n {{if gt .Lo 0.5}}good{{end}}">{{num .TunedAccuracy}} [{{num .Lo}}, {{num .Hi}}]{{if .TunedTies}} ({{.TunedTies}} ties){{end}}</td></tr>
+<tr><td>DPO loss ↓</td><td class="n">{{num .BaseLoss}}</td><td class="n">{{num .TunedLoss}}</td></tr>
+<tr><td>reward margin</td><td class="n">0</td><td class="n">{{num .Margin}}</td></tr>
+</table>
+<p class="note">{{.Pairs}} held-out pairs, β = {{num .Beta}}; r = β·(log π<sub>fine-tuned</sub>(y|x) − log π<sub>base</sub>(y|x)) over the response tokens. Chance is 0.5; the interval is Wilson's at {{$.Pct}}.</p>
+</section>
+{{end}}
 <h2>Deltas</h2>
 <section>{{.Deltas}}</section>
 

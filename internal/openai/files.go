@@ -50,7 +50,7 @@ func (s *Server) loadFile(r *http.Request, id string) (*fileRec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if !ok || (rec.Team != "" && rec.Team != s.team(r)) { // another team's file does not exist for the caller
 		return nil, notFound("file_id", "file_not_found", "No such File object: %s", id)
 	}
 	return &rec, nil
@@ -155,7 +155,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 		var rec fileRec
 		if ok, err := s.getJSON(r.Context(), fileKey(id), &rec); err != nil {
 			return err
-		} else if ok && (q.Get("purpose") == "" || q.Get("purpose") == rec.Purpose) {
+		} else if ok && (rec.Team == "" || rec.Team == s.team(r)) && (q.Get("purpose") == "" || q.Get("purpose") == rec.Purpose) {
 			out = append(out, rec.File)
 		}
 	}

@@ -454,7 +454,7 @@ func (s *Server) loadJob(r *http.Request, id string) (*jobRec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if !ok || (rec.Team != "" && rec.Team != s.team(r)) { // another team's job does not exist for the caller
 		return nil, notFound("fine_tuning_job_id", "fine_tuning_job_not_found", "No such fine-tuning job: %s", id)
 	}
 	return &rec, nil
@@ -646,7 +646,16 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ids, more := page(ids, q.Get("after"), limit)
+	var mine []string
+	for _, id := range ids {
+		var rec jobRec
+		if ok, err := s.getJSON(r.Context(), jobKey(id), &rec); err != nil {
+			return err
+		} else if ok && (rec.Team == "" || rec.Team == s.team(r)) {
+			mine = append(mine, id)
+		}
+	}
+	ids, more := page(mine, q.Get("after"), limit)
 	var out []*Job
 	for _, id := range ids {
 		rec, err := s.loadJob(r, id)

@@ -131,6 +131,10 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 	}
 	for _, id := range ids {
 		rec, err := s.loadJob(r, id)
+		var ae *apiError
+		if errors.As(err, &ae) {
+			continue // another team's
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -311,3 +311,64 @@ func TestSaveEvalSample(t *testing.T) {
 		t.Errorf("bad name: %d %v", status, out)
 	}
 }
+
+// TestTeams checks a team sees only its own files and jobs (the team comes
+// from the auth middleware through Server.Team; here from a header).
+func TestTeams(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
+	var reg agent.Registry
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(context.Background()) })
+	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, CacheDir: t.TempDir(),
+		Team: func(r *http.Request) string { return r.Header.Get("X-Test-Team") }}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	upload := func(team string) string {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		mw.WriteField("purpose", "fine-tune")
+		fw, _ := mw.CreateFormFile("file", "a.jsonl")
+		io.WriteString(fw, chatRows(2))
+		mw.Close()
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/files", &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("X-Test-Team", team)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var f map[string]any
+		json.NewDecoder(resp.Body).Decode(&f)
+		return f["id"].(string)
+	}
+	get := func(team, path string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		req.Header.Set("X-Test-Team", team)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	a := upload("red")
+	upload("blue")
+	if code, _ := get("red", "/v1/files/"+a); code != 200 {
+		t.Errorf("own file: %d", code)
+	}
+	if code, _ := get("blue", "/v1/files/"+a); code != 404 {
+		t.Errorf("another team's file: %d, want 404", code)
+	}
+	if _, l := get("red", "/v1/files"); len(l["data"].([]any)) != 1 {
+		t.Errorf("red lists %v", l["data"])
+	}
+}

@@ -29,7 +29,7 @@ func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.
 			return nil
 		}
 		if !cached && node.Cache {
-			if err := tx.PutCache(ctx, key, outs); err != nil {
+			if err := tx.PutCache(ctx, job.Team, key, outs); err != nil {
 				return err
 			}
 		}
@@ -38,7 +38,7 @@ func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.
 				continue // cached outputs were registered by the run that made them
 			}
 			size, files := metaSize(a.Meta), metaFiles(a.Meta)
-			m := &store.Model{ID: store.NewID("mdl"), Name: fmt.Sprintf("%s/%s/%s", job.Name, node.ID, a.Name), JobID: job.ID, NodeID: node.ID,
+			m := &store.Model{ID: store.NewID("mdl"), Name: fmt.Sprintf("%s/%s/%s", job.Name, node.ID, a.Name), Team: job.Team, JobID: job.ID, NodeID: node.ID,
 				Output: a.Name, URI: a.URI, Size: size, Files: files, Meta: a.Meta, CreatedAt: now}
 			if err := tx.CreateModel(ctx, m); err != nil {
 				return err

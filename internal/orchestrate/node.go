@@ -229,11 +229,11 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	if workDir == "" {
 		workDir = o.cfg.WorkDir
 	}
-	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, spec.Params, node.Params, workDir)...)
+	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, job.Team, spec.Params, node.Params, workDir)...)
 	emit := events.NewEmitter(ctx, o.bus, job.ID, node.ID)
 	defer emit.Close() // stored before the node's outcome
 	if node.Cache {
-		if hit, ok, err := o.st.GetCache(ctx, key); err == nil && ok && o.blobsExist(ctx, hit) {
+		if hit, ok, err := o.st.GetCache(ctx, job.Team, key); err == nil && ok && o.blobsExist(ctx, hit) {
 			emit.Log(slog.LevelInfo, "outputs taken from the cache", slog.String("cache_key", key))
 			return hit, key, true, nil
 		}
@@ -252,7 +252,7 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 		Params: agent.Params(params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
 		Emit: redact.Emitter(emit), Logger: log, HTTP: o.http,
 		ResolveSource: func(ctx context.Context, ref string) (string, error) {
-			return o.ResolveSource(ctx, ref, workDir, filepath.Join(scratch, "src"))
+			return o.ResolveSource(ctx, job.Team, ref, workDir, filepath.Join(scratch, "src"))
 		},
 	}
 	log.InfoContext(ctx, "node running")
@@ -425,7 +425,7 @@ func (o *Orchestrator) blobsExist(ctx context.Context, outs []agent.Artifact) bo
 
 // fileFacts lists size and modification time of the local files and folders
 // named by path-like string params, so the cache notices edited inputs.
-func (o *Orchestrator) fileFacts(ctx context.Context, decls []agent.Param, params map[string]any, workDir string) []string {
+func (o *Orchestrator) fileFacts(ctx context.Context, team string, decls []agent.Param, params map[string]any, workDir string) []string {
 	var out []string
 	for _, d := range decls {
 		s, ok := params[d.Name].(string)
@@ -435,7 +435,7 @@ func (o *Orchestrator) fileFacts(ctx context.Context, decls []agent.Param, param
 		if d.Kind != "path" && d.Kind != "dataset" && d.Kind != "model" && d.Name != "source" {
 			continue
 		}
-		if ds, err := o.st.GetDataset(ctx, s); err == nil {
+		if ds, err := o.st.ForTeam(team).GetDataset(ctx, s); err == nil {
 			out = append(out, d.Name+"=dataset:"+ds.SHA256)
 			continue
 		}
@@ -463,14 +463,14 @@ func (o *Orchestrator) fileFacts(ctx context.Context, decls []agent.Param, param
 }
 
 // ResolveSource turns a dataset reference into a local path: an uploaded
-// dataset id, or a path (relative to workDir). scratch receives downloads
-// from non-local blob stores.
-func (o *Orchestrator) ResolveSource(ctx context.Context, ref, workDir, scratch string) (string, error) {
+// dataset id of team (another team's is not found), or a path (relative to
+// workDir). scratch receives downloads from non-local blob stores.
+func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, scratch string) (string, error) {
 	if ref == "" {
 		return "", agent.Permanent(errors.New("empty source"))
 	}
 	if strings.HasPrefix(ref, "ds_") {
-		ds, err := o.st.GetDataset(ctx, ref)
+		ds, err := o.st.ForTeam(team).GetDataset(ctx, ref)
 		if err == nil {
 			return o.materialize(ctx, agent.Artifact{URI: ds.BlobKey}, filepath.Join(scratch, ref, ds.Name))
 		}

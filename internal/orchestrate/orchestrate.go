@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/outbound"
@@ -139,8 +140,10 @@ func (o *Orchestrator) Registry() *agent.Registry { return o.reg }
 // store.ErrConflict.
 var ErrFinished = fmt.Errorf("job already finished: %w", store.ErrConflict)
 
-// Submit validates spec and queues it as a new job. Relative paths in its
-// params resolve against workDir ("" for the configured WorkDir). Returns a
+// Submit validates spec and queues it as a new job of the caller's team
+// (auth.TeamOf(ctx): the authenticated request's, or store.DefaultTeam).
+// Relative paths in its params resolve against workDir ("" for the
+// configured WorkDir). Returns a
 // *pipeline.ValidationError for an invalid spec.
 func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir string) (*store.Job, error) {
 	v, err := pipeline.ValidateWith(spec, o.reg, o.validateOptions())
@@ -154,7 +157,7 @@ func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir 
 		workDir = o.cfg.WorkDir
 	}
 	now := time.Now().UTC()
-	j := &store.Job{ID: store.NewID("job"), Name: v.Name, Status: store.Pending, Spec: v.JSON(), WorkDir: workDir, CreatedAt: now}
+	j := &store.Job{ID: store.NewID("job"), Name: v.Name, Team: auth.TeamOf(ctx), Status: store.Pending, Spec: v.JSON(), WorkDir: workDir, CreatedAt: now}
 	var roots []queue.Task
 	for _, n := range v.Nodes {
 		ma := n.MaxAttempts

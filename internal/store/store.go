@@ -42,6 +42,8 @@ type Job struct {
 	ID     string `json:"job_id"`
 	Name   string `json:"name"`
 	Status Status `json:"status"`
+	// Team owns the job, its nodes, events and outputs. "" is DefaultTeam.
+	Team string `json:"team,omitempty"`
 	// Spec is the validated pipeline (defaults applied), as JSON; clients
 	// redraw and re-run a job from it.
 	Spec       json.RawMessage `json:"spec,omitempty"`
@@ -93,6 +95,7 @@ type Event struct {
 type Dataset struct {
 	ID        string    `json:"dataset_id"`
 	Name      string    `json:"name"`
+	Team      string    `json:"team,omitempty"` // "" is DefaultTeam
 	Size      int64     `json:"size"`
 	SHA256    string    `json:"sha256"`
 	Format    string    `json:"format"`
@@ -104,6 +107,7 @@ type Dataset struct {
 type Model struct {
 	ID        string         `json:"model_id"`
 	Name      string         `json:"name"`
+	Team      string         `json:"team,omitempty"` // "" is DefaultTeam
 	JobID     string         `json:"job_id"`
 	NodeID    string         `json:"node_id"`
 	Output    string         `json:"output"`
@@ -154,10 +158,14 @@ type Reader interface {
 	ListDatasets(ctx context.Context, p ListParams) ([]*Dataset, int, error)
 	GetModel(ctx context.Context, id string) (*Model, error)
 	ListModels(ctx context.Context, p ListParams) ([]*Model, int, error)
-	// GetCache returns the outputs cached under key.
-	GetCache(ctx context.Context, key string) ([]agent.Artifact, bool, error)
+	// GetCache returns the outputs team cached under key ("" team is
+	// DefaultTeam). Teams never see each other's cache.
+	GetCache(ctx context.Context, team, key string) ([]agent.Artifact, bool, error)
 	// ActiveJobs returns the ids of jobs that are pending or running.
 	ActiveJobs(ctx context.Context) ([]string, error)
+	// StoredBytes sums the sizes of the datasets and models in scope (the
+	// team's for a ForTeam reader, every team's otherwise).
+	StoredBytes(ctx context.Context) (int64, error)
 }
 
 // Tx is a write transaction. Every method must see the transaction's own
@@ -195,7 +203,9 @@ type Tx interface {
 	// it stores nothing and returns false once the job has ended, so a job's
 	// history ends with its final status event.
 	AppendActiveEvent(ctx context.Context, e *Event) (bool, error)
-	PutCache(ctx context.Context, key string, outputs []agent.Artifact) error
+	// PutCache caches outputs under team and key ("" team is DefaultTeam).
+	PutCache(ctx context.Context, team, key string, outputs []agent.Artifact) error
+	// CreateDataset and CreateModel store d.Team/m.Team ("" is DefaultTeam).
 	CreateDataset(ctx context.Context, d *Dataset) error
 	CreateModel(ctx context.Context, m *Model) error
 	// Raw is the backend's transaction handle (*sql.Tx for sqlitestore), for
@@ -206,11 +216,96 @@ type Tx interface {
 // Store is a metadata store.
 type Store interface {
 	Reader
+	// ForTeam returns a Reader whose every query is limited to team's rows
+	// (a team_id condition in the query itself): another team's job, node,
+	// event history, dataset, model or cache entry is ErrNotFound (or
+	// absent from lists and counts). ActiveJobs is limited too. "" is
+	// DefaultTeam.
+	ForTeam(team string) Reader
+	Keys
+	Audit
 	// InTx runs fn in one write transaction, committing when it returns nil.
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// DefaultTeam owns everything when auth is off, and every row written
+// before teams existed.
+const DefaultTeam = "default"
+
+// TeamOr returns team, or DefaultTeam when it is "".
+func TeamOr(team string) string {
+	if team == "" {
+		return DefaultTeam
+	}
+	return team
+}
+
+// Role is what a key or token may do.
+type Role string
+
+// The roles: admin works on every team; member reads and writes its team;
+// viewer only reads its team.
+const (
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+	RoleViewer Role = "viewer"
+)
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember || r == RoleViewer }
+
+// Key is an API key. Only its hash is stored; the key itself is shown once.
+type Key struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Team       string     `json:"team"`
+	Role       Role       `json:"role"`
+	Hash       string     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// Keys stores API keys.
+type Keys interface {
+	// CreateKey stores k (ID and Hash set by the caller). ErrConflict when
+	// the id or hash exists.
+	CreateKey(ctx context.Context, k *Key) error
+	// KeyByHash returns the key with hash, revoked or expired ones too (the
+	// caller decides); ErrNotFound when none.
+	KeyByHash(ctx context.Context, hash string) (*Key, error)
+	// ListKeys lists keys newest first; team "" lists every team's.
+	ListKeys(ctx context.Context, team string, p ListParams) ([]*Key, int, error)
+	// RevokeKey sets a key's revoked time. team "" matches any team.
+	// ErrNotFound when there is no such key (in team).
+	RevokeKey(ctx context.Context, team, id string, at time.Time) error
+	// TouchKey records a key's last use.
+	TouchKey(ctx context.Context, id string, at time.Time) error
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	ID        int64     `json:"id"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"` // key id or JWT subject; "" when unknown
+	Team      string    `json:"team"`
+	Action    string    `json:"action"` // e.g. "POST /api/v1/jobs", "auth.failed"
+	Resource  string    `json:"resource"`
+	Status    int       `json:"status"`
+	Client    string    `json:"client"`
+	RequestID string    `json:"request_id"`
+}
+
+// Audit is the append-only audit log: entries are added, never changed.
+type Audit interface {
+	// AppendAudit assigns e.ID and stores e.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit lists entries newest first; team "" lists every team's.
+	ListAudit(ctx context.Context, team string, p ListParams) ([]AuditEntry, int, error)
 }
 
 // NewID returns a new id with prefix, sortable by creation time:

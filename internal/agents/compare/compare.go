@@ -7,9 +7,11 @@ package compare
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,6 +115,9 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	})
 	if err != nil {
 		return nil, agent.Permanent(err)
+	}
+	if m, ok := env.Input(agent.Model); ok {
+		c.Preference = preference(m.Meta, p.Float("confidence"))
 	}
 	if h := tuned.Model.History; h != "" {
 		if c.History, err = eval.ReadHistory(h); err != nil {
@@ -240,4 +245,39 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		emit.Log(slog.LevelWarn, "base model: "+w)
 	}
 	return base, nil
+}
+
+// preference reads a DPO model's held-out statistics (the train agent's
+// meta "val_dpo") into the report's preference section; nil otherwise.
+func preference(meta map[string]any, conf float64) *eval.Preference {
+	raw, ok := meta["val_dpo"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil
+	}
+	type stats struct {
+		Loss     float64 `json:"loss"`
+		Accuracy float64 `json:"reward_accuracy"`
+		Margin   float64 `json:"reward_margin"`
+		Pairs    int     `json:"pairs"`
+		Ties     int     `json:"ties"`
+	}
+	var v struct {
+		Beta           float64 `json:"beta"`
+		Initial, Final stats
+	}
+	if json.Unmarshal(b, &v) != nil || v.Final.Pairs == 0 {
+		return nil
+	}
+	if conf == 0 {
+		conf = 0.95
+	}
+	k := int(math.Round(v.Final.Accuracy * float64(v.Final.Pairs)))
+	lo, hi := eval.Wilson(k, v.Final.Pairs, conf)
+	return &eval.Preference{Pairs: v.Final.Pairs, Beta: v.Beta, BaseAccuracy: v.Initial.Accuracy, BaseTies: v.Initial.Ties,
+		TunedAccuracy: v.Final.Accuracy, TunedTies: v.Final.Ties, Lo: lo, Hi: hi, Margin: v.Final.Margin,
+		BaseLoss: v.Initial.Loss, TunedLoss: v.Final.Loss}
 }

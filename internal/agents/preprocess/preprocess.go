@@ -26,6 +26,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/data/clean"
 	"github.com/whetstone/whetstone/internal/data/dataset"
+	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/prep"
 	"github.com/whetstone/whetstone/internal/data/record"
 	"github.com/whetstone/whetstone/internal/data/template"
@@ -51,7 +52,7 @@ func (Agent) Spec() agent.Spec {
 				Description: "alpaca: the Alpaca prompt format; chat: the tokenizer's chat template; none: turns joined with blank lines; auto: chat for conversations when the tokenizer has a template, alpaca for Alpaca data, else none."},
 			{Name: "redact_pii", Type: agent.Boolean, Default: false, Description: "Replace personal data and secrets with typed placeholders ([EMAIL], [PHONE], ...)."},
 			{Name: "dedup", Type: agent.String, Default: "none", Enum: []string{"none", "exact", "near"}, Description: "Remove exact, or exact and near, duplicates (first occurrence kept)."},
-			{Name: "near_duplicate_threshold", Type: agent.Number, Default: 0.9, Min: agent.F64(0.05), Max: agent.F64(1), Description: "Jaccard similarity for dedup: near."},
+			{Name: "near_duplicate_threshold", Type: agent.Number, Default: dedup.DefaultThreshold, Min: agent.F64(0.05), Max: agent.F64(1), Description: "Jaccard similarity for dedup: near."},
 			{Name: "max_tokens", Type: agent.Integer, Default: 2048, Min: agent.F64(0), Max: agent.F64(1 << 20), Description: "Drop rows with more tokens (special tokens and EOS included); 0: no limit."},
 			{Name: "min_tokens", Type: agent.Integer, Default: 0, Min: agent.F64(0), Max: agent.F64(1 << 20), Description: "Drop rows with fewer tokens."},
 			{Name: "chunk_tokens", Type: agent.Integer, Default: 0, Min: agent.F64(0), Max: agent.F64(1 << 20), Description: "Split raw-text records longer than this many tokens into chunks; 0: no chunking."},

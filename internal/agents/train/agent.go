@@ -13,6 +13,7 @@ import (
 	"github.com/whetstone/whetstone/internal/engine/device"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
+	"github.com/whetstone/whetstone/internal/gpus"
 )
 
 // Agent fine-tunes a base model on a processed dataset.
@@ -147,7 +148,18 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		return nil, agent.Permanent(err)
 	}
 	start := time.Now()
+	var leased *gpus.GPU
 	job := Job{BaseModel: base, Data: ds.Path, OutDir: env.OutDir, Config: cfg, Logger: log,
+		GPUs: gpus.Default, NodeID: env.JobID + "/" + env.NodeID,
+		OnGPUWait: func(pos int) {
+			msg := fmt.Sprintf("waiting for a GPU: position %d in the queue", pos)
+			emit.Progress(0, 0, msg)
+			emit.Log(slog.LevelInfo, msg, slog.Int("gpu_queue_position", pos))
+		},
+		OnGPU: func(g gpus.GPU) {
+			leased = &g
+			emit.Log(slog.LevelInfo, "gpu assigned", slog.Int("index", g.Index), slog.String("name", g.Name), slog.String("uuid", g.UUID))
+		},
 		OnStart: func(total int, est trainer.Estimate, trainable int) {
 			emit.Log(slog.LevelInfo, "training planned", slog.Int("steps", total), slog.Int("trainable_params", trainable),
 				slog.String("memory_estimate", est.String()))
@@ -163,6 +175,9 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 					v[k] = *x
 				}
 			}
+			if leased != nil {
+				sampleGPU(v, leased.UUID)
+			}
 			emit.Metrics(p.Step, v)
 			emit.Progress(float64(p.Step)/float64(p.TotalSteps), p.ETA, fmt.Sprintf("step %d/%d loss %.4f", p.Step, p.TotalSteps, p.Loss))
 		}}
@@ -176,4 +191,20 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	log.InfoContext(ctx, "trained", slog.Int("steps", out.Result.Steps), slog.Float64("final_loss", out.Result.FinalLoss),
 		slog.Duration("took", time.Since(start)))
 	return []agent.Artifact{{Type: agent.Model, Name: "model", Path: ".", Meta: out.Meta}}, nil
+}
+
+// sampleGPU adds the leased GPU's utilisation and memory (NVML) to a
+// step's metrics.
+func sampleGPU(v map[string]float64, uuid string) {
+	gs, err := gpus.Query()
+	if err != nil {
+		return
+	}
+	for _, g := range gs {
+		if g.UUID == uuid {
+			v["gpu_utilization_percent"] = float64(g.UtilizationGPU)
+			v["gpu_memory_used_bytes"] = float64(g.MemoryUsed)
+			v["gpu_memory_total_bytes"] = float64(g.MemoryTotal)
+		}
+	}
 }

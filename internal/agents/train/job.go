@@ -4,10 +4,15 @@
 package train
 
 import (
+	"strings"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/whetstone/whetstone/internal/engine/device"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
+	"github.com/whetstone/whetstone/internal/gpus"
 	"io"
 	"log/slog"
 	"os"
@@ -38,6 +43,15 @@ type Job struct {
 	OnStep func(trainer.Progress)
 	// OnStart, if set, is called once the run is planned.
 	OnStart func(total int, est trainer.Estimate, trainable int)
+	// GPUs, when set, leases a GPU for runs that may use one (device auto
+	// or cuda): the run waits in its queue while every GPU with enough
+	// memory is leased. NodeID names the run there.
+	GPUs   *gpus.Manager
+	NodeID string
+	// OnGPUWait sees the run's queue position while it waits; OnGPU the
+	// GPU it got.
+	OnGPUWait func(position int)
+	OnGPU     func(gpus.GPU)
 }
 
 // ErrBadInput marks errors caused by the job's inputs (not worth retrying).
@@ -141,6 +155,20 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err := os.MkdirAll(job.OutDir, 0o755); err != nil {
 		return nil, err
 	}
+	if job.GPUs != nil {
+		lease, err := leaseGPU(ctx, job, m, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		if lease != nil {
+			defer lease.Release()
+			cfg.Device = lease.Device()
+			log.InfoContext(ctx, "gpu leased", slog.String("device", cfg.Device), slog.String("gpu", lease.GPU.Name), slog.String("uuid", lease.GPU.UUID))
+			if job.OnGPU != nil {
+				job.OnGPU(lease.GPU)
+			}
+		}
+	}
 	ckDir := filepath.Join(job.OutDir, "checkpoints")
 	cfg.CheckpointDir = ckDir
 	var tr *trainer.Trainer
@@ -195,6 +223,10 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		if res.FinalValDPO != nil {
 			meta["final_val_reward_accuracy"] = res.FinalValDPO.Accuracy
 			meta["final_val_reward_margin"] = res.FinalValDPO.Margin
+		}
+		if res.InitialValDPO != nil && res.FinalValDPO != nil {
+			// The compare agent reports these (held-out pairs, before and after).
+			meta["val_dpo"] = map[string]any{"beta": cfg.Beta, "initial": res.InitialValDPO, "final": res.FinalValDPO}
 		}
 	}
 	if cfg.IsLoRA() {
@@ -273,4 +305,32 @@ func (c chatTokenizer) EncodeChatMask(messages []map[string]any) ([]int, []bool,
 		return nil, nil, fmt.Errorf("the model's tokenizer has no chat template")
 	}
 	return c.EncodeChat(messages, tokenizer.ChatOptions{})
+}
+
+// leaseGPU takes a GPU from job.GPUs for a run whose device is auto or
+// cuda (not cpu, not an explicit cuda:N) when the machine has GPUs; nil
+// when the run will not use one. The memory it asks for is the device
+// estimate of the model as loaded (adapters and, for full fine-tuning, the
+// float32 gradients and moments added on top).
+func leaseGPU(ctx context.Context, job Job, m *model.Model, cfg *trainer.Config) (*gpus.Lease, error) {
+	spec, err := device.Parse(cfg.Device)
+	if err != nil {
+		return nil, bad(err)
+	}
+	if spec.Kind == "cpu" || (spec.Kind == "cuda" && strings.Contains(cfg.Device, ":")) || cfg.IsDPO() {
+		return nil, nil
+	}
+	if gs, err := job.GPUs.Inventory(); err != nil || len(gs) == 0 {
+		return nil, nil // auto falls back to the CPU; cuda fails in trainer.New with the reason
+	}
+	est := gpu.EstimateMemory(m, max(cfg.BatchSize, 1), max(cfg.MaxSeqLen, 1), gpu.Options{BF16: cfg.BF16, Checkpointing: cfg.GradientCheckpointing})
+	need := est.Total
+	if cfg.Method == "full" {
+		need += 16 * int64(m.NumParams())
+	}
+	l, err := job.GPUs.Acquire(ctx, job.NodeID, need, job.OnGPUWait)
+	if errors.Is(err, gpus.ErrNoGPU) {
+		return nil, bad(err)
+	}
+	return l, err
 }

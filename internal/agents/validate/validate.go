@@ -23,6 +23,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/data/check"
 	"github.com/whetstone/whetstone/internal/data/dataset"
+	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/pii"
 	"github.com/whetstone/whetstone/internal/data/reader"
 	"github.com/whetstone/whetstone/internal/tokenizer"
@@ -45,7 +46,7 @@ func (Agent) Spec() agent.Spec {
 		Description: "Check a dataset: unreadable rows, missing fields, duplicates and near duplicates, PII and secrets, text quality, chat structure. Passes the dataset through.",
 		Category:    "data",
 		Params: []agent.Param{
-			{Name: "near_duplicate_threshold", Type: agent.Number, Default: 0.9, Min: agent.F64(0.05), Max: agent.F64(1),
+			{Name: "near_duplicate_threshold", Type: agent.Number, Default: dedup.DefaultThreshold, Min: agent.F64(0.05), Max: agent.F64(1),
 				Description: "Estimated Jaccard similarity (word 3-grams, MinHash LSH) at which two rows are near duplicates."},
 			{Name: "fail_on", Type: agent.Array, Items: agent.String, Default: []any{"unreadable"},
 				Description: "Finding kinds (e.g. pii.email, duplicate), categories (encoding, fields, duplicates, pii, quality, structure) or severities (error, warning) that fail the run; the rest warn."},

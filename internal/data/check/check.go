@@ -107,7 +107,7 @@ type Options struct {
 	Fields         bool // missing and empty required fields
 	Duplicates     bool // exact duplicates
 	NearDuplicates bool
-	NearThreshold  float64 // Jaccard similarity; defaults to 0.9
+	NearThreshold  float64 // Jaccard similarity; defaults to dedup.DefaultThreshold
 	PII            bool
 	PIIKinds       []pii.Kind // nil: all
 	Quality        bool
@@ -146,7 +146,7 @@ type Encoder interface {
 
 // Defaults returns every check on with default thresholds.
 func Defaults() Options {
-	return Options{Fields: true, Duplicates: true, NearDuplicates: true, NearThreshold: 0.9, PII: true, Quality: true,
+	return Options{Fields: true, Duplicates: true, NearDuplicates: true, NearThreshold: dedup.DefaultThreshold, PII: true, Quality: true,
 		MinChars: 10, RepeatRatio: 0.3, Structure: true, MaxTokens: 0}
 }
 
@@ -230,7 +230,7 @@ type analysis struct {
 
 // New returns a Checker. Call Close when done.
 func New(opts Options) (*Checker, error) {
-	opts.NearThreshold = cmpOr(opts.NearThreshold, 0.9)
+	opts.NearThreshold = cmpOr(opts.NearThreshold, dedup.DefaultThreshold)
 	opts.MinChars = cmpOr(opts.MinChars, 10)
 	opts.RepeatRatio = cmpOr(opts.RepeatRatio, 0.3)
 	opts.Examples = cmpOr(opts.Examples, 3)
@@ -245,7 +245,7 @@ func New(opts Options) (*Checker, error) {
 		c.exact = dedup.NewExact()
 	}
 	if opts.NearDuplicates {
-		n, err := dedup.NewNear(opts.NearThreshold, 64, opts.TempDir)
+		n, err := dedup.NewNear(opts.NearThreshold, 0, opts.TempDir)
 		if err != nil {
 			return nil, err
 		}
@@ -631,9 +631,8 @@ func (c *Checker) Report(format record.Format) Report {
 	rep.Checks = map[string]any{"fields": o.Fields, "duplicates": o.Duplicates, "near_duplicates": o.NearDuplicates,
 		"pii": o.PII, "quality": o.Quality, "structure": o.Structure, "fail_on": o.FailOn, "fail_rate": o.FailRate}
 	if o.NearDuplicates {
-		b, r := c.near.Params()
 		rep.Checks["near_duplicate_threshold"] = o.NearThreshold
-		rep.Checks["minhash"] = map[string]int{"bins": 64, "bands": b, "rows_per_band": r}
+		rep.Checks["minhash"] = c.near.Settings()
 	}
 	if o.Quality {
 		rep.Checks["min_chars"] = o.MinChars

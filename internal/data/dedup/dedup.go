@@ -90,14 +90,63 @@ func mix(h uint64) uint64 {
 // MinHash in accuracy for texts with at least as many shingles as bins. It
 // is safe for concurrent use.
 type MinHash struct {
-	bins int
-	seed uint64
+	bins    int
+	shingle int
+	seed    uint64
 }
 
+// Defaults for near-duplicate detection; docs/data.md ("Near duplicates:
+// recall and precision") has the measurements behind them.
+const (
+	// DefaultPerms is the signature length: 128 bins (datasketch's
+	// default) keep the estimate's standard error at 0.9 near 0.027.
+	DefaultPerms = 128
+	// DefaultShingle is the word n-gram size.
+	DefaultShingle = 3
+	// DefaultThreshold is the Jaccard similarity at which rows count as
+	// near duplicates.
+	DefaultThreshold = 0.8
+	// MinRecall is the probability with which a pair exactly at the
+	// threshold is reported: LSH and verification each get its square
+	// root.
+	MinRecall = 0.95
+)
+
 // NewMinHash returns a MinHash with the given number of bins (the
-// signature length) and seed.
-func NewMinHash(bins int, seed uint64) *MinHash {
-	return &MinHash{bins: bins, seed: mix(seed ^ 0x9e3779b97f4a7c15)}
+// signature length) and seed, over word DefaultShingle-grams.
+func NewMinHash(bins int, seed uint64) *MinHash { return NewMinHashShingle(bins, DefaultShingle, seed) }
+
+// NewMinHashShingle is NewMinHash over word n-grams of shingle words.
+func NewMinHashShingle(bins, shingle int, seed uint64) *MinHash {
+	if shingle < 1 {
+		shingle = DefaultShingle
+	}
+	return &MinHash{bins: bins, shingle: shingle, seed: mix(seed ^ 0x9e3779b97f4a7c15)}
+}
+
+// Shingles appends to dst the hash of each n-gram of n word hashes (from
+// package words) of ws, or of the whole of ws when it has fewer than n
+// words.
+func Shingles(ws []uint64, n int, dst []uint64) []uint64 {
+	if len(ws) == 0 {
+		return dst
+	}
+	if len(ws) < n {
+		n = len(ws)
+	}
+	for i := 0; i+n <= len(ws); i++ {
+		dst = append(dst, shingle(ws[i:i+n]))
+	}
+	return dst
+}
+
+func shingle(ws []uint64) uint64 {
+	h := uint64(len(ws))
+	for _, w := range ws {
+		h = (h ^ w) * 0x9e3779b97f4a7c15
+		h ^= h >> 31
+	}
+	return h
 }
 
 // Perms returns the signature length.
@@ -106,8 +155,7 @@ func (m *MinHash) Perms() int { return m.bins }
 const emptyBin = math.MaxUint32
 
 // Signature appends the signature of text to dst[:0], over the text's
-// lowercased word 3-grams (the whole text when it has fewer than three
-// words). Words are runs of ASCII letters and digits and non-ASCII bytes.
+// lowercased word n-grams (the whole text when it has fewer words). Words are runs of ASCII letters and digits and non-ASCII bytes.
 func (m *MinHash) Signature(text string, dst []uint32) []uint32 {
 	var buf [256]uint64
 	return m.SignatureWords(words.Hashes(text, buf[:0]), dst)
@@ -141,14 +189,12 @@ func (m *MinHash) SignatureWords(ws []uint64, dst []uint32) []uint32 {
 			dst[b] = v
 		}
 	}
-	if len(ws) < 3 {
-		var w [3]uint64
-		copy(w[3-len(ws):], ws)
-		add(w[0]*0x9e3779b97f4a7c15 ^ w[1]*0xc2b2ae3d27d4eb4f ^ w[2])
-	} else {
-		for i := 2; i < len(ws); i++ {
-			add(ws[i-2]*0x9e3779b97f4a7c15 ^ ws[i-1]*0xc2b2ae3d27d4eb4f ^ ws[i])
-		}
+	n := m.shingle
+	if len(ws) < n {
+		n = len(ws)
+	}
+	for i := 0; i+n <= len(ws); i++ {
+		add(shingle(ws[i : i+n]))
 	}
 	// Densify: an empty bin copies the first filled bin of a seeded
 	// sequence of probes (the same sequence for every text).
@@ -189,24 +235,51 @@ func Similarity(a, b []uint32) float64 {
 }
 
 // Bands returns the number of bands and rows per band for perms
-// permutations that minimise the sum of false-positive and false-negative
-// probability mass around threshold (as datasketch does).
+// permutations the way datasketch derives them: the pair (bands × rows ≤
+// perms) that minimises the weighted false-positive plus false-negative
+// probability mass around threshold, here among the pairs whose S-curve
+// 1-(1-t^r)^b finds a pair at the threshold with probability at least
+// √MinRecall (the other factor goes to verification, see Cutoff). When no
+// pair reaches it, the one with the highest probability at the threshold.
 func Bands(threshold float64, perms int) (bands, rows int) {
-	best := math.Inf(1)
+	want := math.Sqrt(MinRecall)
+	best, bestP := math.Inf(1), -1.0
 	bands, rows = 1, perms
-	for b := 1; b <= perms; b++ {
-		r := perms / b
-		if r == 0 {
-			break
-		}
+	for r := 1; r <= perms; r++ {
+		b := perms / r
 		p := func(s float64) float64 { return 1 - math.Pow(1-math.Pow(s, float64(r)), float64(b)) }
+		pt := p(threshold)
+		if pt < want {
+			if bestP < want && pt > bestP {
+				bestP, bands, rows = pt, b, r
+			}
+			continue
+		}
 		fp := integrate(p, 0, threshold)
 		fn := integrate(func(s float64) float64 { return 1 - p(s) }, threshold, 1)
-		if e := fp + fn; e < best {
-			best, bands, rows = e, b, r
+		if e := 0.5*fp + 0.5*fn; bestP < want || e < best {
+			best, bestP, bands, rows = e, pt, b, r
 		}
 	}
 	return bands, rows
+}
+
+// Recall returns the probability that LSH with bands × rows makes a pair of
+// Jaccard similarity s a candidate.
+func Recall(s float64, bands, rows int) float64 {
+	return 1 - math.Pow(1-math.Pow(s, float64(rows)), float64(bands))
+}
+
+// Cutoff returns the estimated similarity a candidate must reach: the
+// threshold less z standard errors of a perms-bin estimate at the
+// threshold, z chosen so a pair exactly at the threshold passes with
+// probability √MinRecall (normal approximation of the binomial count of
+// equal bins).
+func Cutoff(threshold float64, perms int) float64 {
+	const z = 1.955 // one-sided normal quantile of √0.95 = 0.9747
+	c := threshold - z*math.Sqrt(threshold*(1-threshold)/float64(perms))
+	// Round down to a whole number of equal bins.
+	return math.Floor(c*float64(perms)) / float64(perms)
 }
 
 func integrate(f func(float64) float64, a, b float64) float64 {
@@ -224,6 +297,7 @@ func integrate(f func(float64) float64, a, b float64) float64 {
 type Near struct {
 	mh          *MinHash
 	threshold   float64
+	cutoff      float64 // verification: estimated similarity at least this
 	bands, rows int
 	// buckets maps a band key (32 bits: a collision only costs a signature
 	// comparison) to the first row in the bucket.
@@ -238,15 +312,21 @@ type Near struct {
 }
 
 // NewNear returns a near-duplicate index for the threshold (Jaccard, in
-// (0,1]) with perms permutations (64 when 0), spilling signatures to a
-// temporary file in dir ("" for the system default). Signatures have
-// perms bins; bins over 1024 are not densified.
+// (0,1]) with perms permutations (DefaultPerms when 0) over word
+// DefaultShingle-grams, spilling signatures to a temporary file in dir (""
+// for the system default). Signatures have perms bins; bins over 1024 are
+// not densified.
 func NewNear(threshold float64, perms int, dir string) (*Near, error) {
+	return NewNearShingle(threshold, perms, DefaultShingle, dir)
+}
+
+// NewNearShingle is NewNear over word n-grams of shingle words.
+func NewNearShingle(threshold float64, perms, shingle int, dir string) (*Near, error) {
 	if threshold <= 0 || threshold > 1 {
 		return nil, fmt.Errorf("near-duplicate threshold %v: want a value in (0, 1]", threshold)
 	}
 	if perms == 0 {
-		perms = 64
+		perms = DefaultPerms
 	}
 	f, err := os.CreateTemp(dir, "whet-minhash-*")
 	if err != nil {
@@ -254,7 +334,7 @@ func NewNear(threshold float64, perms int, dir string) (*Near, error) {
 	}
 	os.Remove(f.Name()) // unlinked: the space is freed on Close, even after a crash
 	b, r := Bands(threshold, perms)
-	return &Near{mh: NewMinHash(perms, 1), threshold: threshold, bands: b, rows: r,
+	return &Near{mh: NewMinHashShingle(perms, shingle, 1), threshold: threshold, cutoff: Cutoff(threshold, perms), bands: b, rows: r,
 		file: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
 }
 
@@ -299,7 +379,7 @@ func (n *Near) AddSignature(sig []uint32) (int, float64, error) {
 			if err != nil {
 				return -1, 0, err
 			}
-			if s := Similarity(sig, other); s >= n.threshold {
+			if s := Similarity(sig, other); s >= n.cutoff {
 				match, sim = int(first), s
 			}
 		}
@@ -341,6 +421,31 @@ func (n *Near) read(row int) ([]uint32, error) {
 
 // Params returns the bands and rows per band in use.
 func (n *Near) Params() (bands, rows int) { return n.bands, n.rows }
+
+// Settings describes the index for reports: bins, shingle, bands, rows per
+// band, the verification cutoff and the probability that a pair exactly at
+// the threshold is found.
+func (n *Near) Settings() map[string]any {
+	return map[string]any{"bins": n.mh.bins, "shingle_words": n.mh.shingle, "bands": n.bands, "rows_per_band": n.rows,
+		"verify_cutoff": n.cutoff, "recall_at_threshold": math.Round(1000*Recall(n.threshold, n.bands, n.rows)*verifyPass(n.threshold, n.cutoff, n.mh.bins)) / 1000}
+}
+
+// verifyPass is the probability that a perms-bin estimate of a pair of
+// similarity s reaches cutoff (exact binomial tail).
+func verifyPass(s, cutoff float64, perms int) float64 {
+	if s >= 1 {
+		return 1
+	}
+	k := int(math.Ceil(cutoff*float64(perms) - 1e-9))
+	p := 0.0
+	for i := k; i <= perms; i++ {
+		lg, _ := math.Lgamma(float64(perms + 1))
+		l1, _ := math.Lgamma(float64(i + 1))
+		l2, _ := math.Lgamma(float64(perms - i + 1))
+		p += math.Exp(lg - l1 - l2 + float64(i)*math.Log(s) + float64(perms-i)*math.Log1p(-s))
+	}
+	return p
+}
 
 // Close removes the temporary file and releases the index's memory.
 func (n *Near) Close() error {

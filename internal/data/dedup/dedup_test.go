@@ -63,15 +63,30 @@ func TestSignatureEstimatesJaccard(t *testing.T) {
 
 func TestBands(t *testing.T) {
 	t.Parallel()
-	for _, th := range []float64{0.5, 0.8, 0.9, 0.95} {
-		b, r := Bands(th, 64)
-		if b*r > 64 || b < 1 || r < 1 {
-			t.Fatalf("threshold %v: %d x %d", th, b, r)
+	for _, perms := range []int{64, 128, 256} {
+		for _, th := range []float64{0.5, 0.7, 0.8, 0.9, 0.95} {
+			b, r := Bands(th, perms)
+			if b*r > perms || b < 1 || r < 1 {
+				t.Fatalf("threshold %v: %d x %d", th, b, r)
+			}
+			// A pair at the threshold becomes a candidate and passes
+			// verification with probability ≥ MinRecall.
+			lsh, verify := Recall(th, b, r), verifyPass(th, Cutoff(th, perms), perms)
+			if lsh*verify < MinRecall-0.01 {
+				t.Errorf("perms %d threshold %v: bands %d rows %d: recall at threshold %.3f × %.3f", perms, th, b, r, lsh, verify)
+			}
+			// Far below the threshold, pairs are rarely candidates (at
+			// low thresholds the recall floor makes many: verification
+			// sorts them out).
+			if fp := Recall(th/2, b, r); th >= 0.8 && fp > 0.15 {
+				t.Errorf("perms %d threshold %v: bands %d rows %d: candidate probability %.3f at %.2f", perms, th, b, r, fp, th/2)
+			}
 		}
-		// The S-curve's midpoint (1/b)^(1/r) sits near the threshold.
-		if mid := math.Pow(1/float64(b), 1/float64(r)); math.Abs(mid-th) > 0.15 {
-			t.Errorf("threshold %v: bands %d rows %d, midpoint %.2f", th, b, r, mid)
-		}
+	}
+	// The old choice (minimum fp+fn mass without the recall floor) at 0.9
+	// and 64 bins was 3 bands of 21 rows: recall at the threshold 0.29.
+	if p := Recall(0.9, 3, 21); p > 0.3 {
+		t.Errorf("old bands: %.3f", p)
 	}
 }
 

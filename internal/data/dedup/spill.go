@@ -257,7 +257,7 @@ func (n *Near) Resolve(fn func(row, first int, sim float64)) error {
 			if err != nil {
 				return err
 			}
-			if s := Similarity(sig, other); s >= n.threshold {
+			if s := Similarity(sig, other); s >= n.cutoff {
 				fn(int(row), int(cand[i].v), s)
 				done = true
 			}

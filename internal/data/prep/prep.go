@@ -60,7 +60,7 @@ type Options struct {
 	RedactPII bool
 	// Dedup is none, exact or near.
 	Dedup         string
-	NearThreshold float64 // defaults to 0.9
+	NearThreshold float64 // defaults to dedup.DefaultThreshold
 	// DedupBudget is the memory, in bytes, the duplicate indexes may use
 	// before they spill to temporary files in the output folder (the
 	// output is the same either way); defaults to dedup.DefaultBudget.
@@ -168,7 +168,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 		exact = dedup.NewExact()
 		defer exact.Close()
 		var err error
-		if near, err = dedup.NewNear(cmpOr(o.NearThreshold, 0.9), 64, outDir); err != nil {
+		if near, err = dedup.NewNear(cmpOr(o.NearThreshold, dedup.DefaultThreshold), 0, outDir); err != nil {
 			return st, err
 		}
 		defer near.Close()

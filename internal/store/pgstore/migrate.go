@@ -84,6 +84,45 @@ var migrations = []string{
 		outputs TEXT NOT NULL,
 		created_at BIGINT NOT NULL
 	);`,
+	// Teams: every job, event, dataset, model and cache entry belongs to one;
+	// API keys (hashes only) and the append-only audit log.
+	`ALTER TABLE jobs ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	CREATE INDEX jobs_team ON jobs (team_id, created_at DESC, id DESC);
+	CREATE INDEX jobs_team_status ON jobs (team_id, status);
+	ALTER TABLE events ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	ALTER TABLE datasets ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	CREATE INDEX datasets_team ON datasets (team_id, created_at DESC, id DESC);
+	ALTER TABLE models ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	CREATE INDEX models_team ON models (team_id, created_at DESC, id DESC);
+	ALTER TABLE cache ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	ALTER TABLE cache DROP CONSTRAINT cache_pkey;
+	ALTER TABLE cache ADD PRIMARY KEY (team_id, key);
+	CREATE TABLE api_keys (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		team_id TEXT NOT NULL,
+		role TEXT NOT NULL,
+		hash TEXT NOT NULL UNIQUE,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT,
+		revoked_at BIGINT,
+		last_used_at BIGINT
+	);
+	CREATE TABLE audit (
+		id BIGSERIAL PRIMARY KEY,
+		time BIGINT NOT NULL,
+		actor TEXT NOT NULL,
+		team_id TEXT NOT NULL,
+		action TEXT NOT NULL,
+		resource TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		client TEXT NOT NULL,
+		request_id TEXT NOT NULL
+	);
+	CREATE INDEX audit_team ON audit (team_id, id DESC);
+	CREATE FUNCTION whet_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
+	CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION whet_audit_append_only();`,
 }
 
 // migrateLock serialises migrations of processes starting at once

@@ -13,9 +13,16 @@ import (
 
 // jobJSONQuery reads a job (k = 0) and its nodes (k = 1, by idx) in one
 // statement: one consistent snapshot and one round through the pool.
-const jobJSONQuery = `SELECT 0, -1, id, name, status, spec, error, created_at, started_at, finished_at, 0, 0, 0 FROM jobs WHERE id = ?1
+const jobJSONQuery = `SELECT 0, -1, id, name, status, spec, error, created_at, started_at, finished_at, team_id, 0, 0 FROM jobs WHERE id = ?1
 UNION ALL
 SELECT 1, idx, id, agent, params, status, error, started_at, finished_at, outputs, attempts, max_attempts, cached FROM nodes WHERE job_id = ?1
+ORDER BY 1, 2`
+
+// jobJSONTeamQuery is jobJSONQuery limited to team ?2.
+const jobJSONTeamQuery = `SELECT 0, -1, id, name, status, spec, error, created_at, started_at, finished_at, team_id, 0, 0 FROM jobs WHERE id = ?1 AND team_id = ?2
+UNION ALL
+SELECT 1, idx, id, agent, params, status, error, started_at, finished_at, outputs, attempts, max_attempts, cached FROM nodes
+WHERE job_id = ?1 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND team_id = ?2)
 ORDER BY 1, 2`
 
 // GetJobJSON returns the job as JSON, byte for byte the document
@@ -27,7 +34,17 @@ ORDER BY 1, 2`
 // there is no such job. TestGetJobJSONMatchesGetJob keeps the fields in step
 // with store.Job and store.Node.
 func (db *DB) GetJobJSON(ctx context.Context, id string) ([]byte, error) {
-	rows, err := db.rd().query(ctx, jobJSONQuery, id)
+	return db.rd().GetJobJSON(ctx, id)
+}
+
+// GetJobJSON is DB.GetJobJSON, limited to q's team when it has one (the
+// Reader ForTeam returns has it too).
+func (q q) GetJobJSON(ctx context.Context, id string) ([]byte, error) {
+	query, args := jobJSONQuery, []any{id}
+	if q.team != "" {
+		query, args = jobJSONTeamQuery, []any{id, q.team}
+	}
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("get job %q: %w", id, err)
 	}
@@ -55,6 +72,10 @@ func (db *DB) GetJobJSON(ctx context.Context, id string) ([]byte, error) {
 			b = appendString(b, str(c[1]))
 			b = append(b, `,"status":`...)
 			b = appendString(b, str(c[2]))
+			if team := str(c[8]); team != "" {
+				b = append(b, `,"team":`...)
+				b = appendString(b, team)
+			}
 			if len(spec) > 0 {
 				b = append(b, `,"spec":`...)
 				b = append(b, spec...)

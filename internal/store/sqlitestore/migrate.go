@@ -80,6 +80,51 @@ var migrations = []string{
 		outputs TEXT NOT NULL,
 		created_at INTEGER NOT NULL
 	);`,
+	// Teams: every job, event, dataset, model and cache entry belongs to one;
+	// API keys (hashes only) and the append-only audit log.
+	`ALTER TABLE jobs ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	CREATE INDEX jobs_team ON jobs (team_id, created_at DESC, id DESC);
+	CREATE INDEX jobs_team_status ON jobs (team_id, status);
+	ALTER TABLE events ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	ALTER TABLE datasets ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	CREATE INDEX datasets_team ON datasets (team_id, created_at DESC, id DESC);
+	ALTER TABLE models ADD COLUMN team_id TEXT NOT NULL DEFAULT 'default';
+	CREATE INDEX models_team ON models (team_id, created_at DESC, id DESC);
+	CREATE TABLE cache_teams (
+		team_id TEXT NOT NULL,
+		key TEXT NOT NULL,
+		outputs TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (team_id, key)
+	);
+	INSERT INTO cache_teams (team_id, key, outputs, created_at) SELECT 'default', key, outputs, created_at FROM cache;
+	DROP TABLE cache;
+	ALTER TABLE cache_teams RENAME TO cache;
+	CREATE TABLE api_keys (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		team_id TEXT NOT NULL,
+		role TEXT NOT NULL,
+		hash TEXT NOT NULL UNIQUE,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER,
+		revoked_at INTEGER,
+		last_used_at INTEGER
+	);
+	CREATE TABLE audit (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		time INTEGER NOT NULL,
+		actor TEXT NOT NULL,
+		team_id TEXT NOT NULL,
+		action TEXT NOT NULL,
+		resource TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		client TEXT NOT NULL,
+		request_id TEXT NOT NULL
+	);
+	CREATE INDEX audit_team ON audit (team_id, id DESC);
+	CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+	CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

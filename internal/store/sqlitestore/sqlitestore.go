@@ -123,6 +123,24 @@ type dbtx interface {
 type q struct {
 	db    dbtx
 	stmts *stmtCache
+	// team, when set, limits every read to that team's rows.
+	team string
+}
+
+// scope returns the condition (with its leading AND) that limits a query on
+// a table with a team_id column to q's team, and its argument.
+func (q q) scope(col string) (string, []any) {
+	if q.team == "" {
+		return "", nil
+	}
+	return " AND " + col + " = ?", []any{q.team}
+}
+
+// ForTeam implements store.Store.
+func (db *DB) ForTeam(team string) store.Reader {
+	r := db.rd()
+	r.team = store.TeamOr(team)
+	return r
 }
 
 type stmtCache struct {
@@ -208,8 +226,11 @@ func (db *DB) GetModel(ctx context.Context, id string) (*store.Model, error) {
 func (db *DB) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
 	return db.rd().ListModels(ctx, p)
 }
-func (db *DB) GetCache(ctx context.Context, key string) ([]agent.Artifact, bool, error) {
-	return db.rd().GetCache(ctx, key)
+func (db *DB) GetCache(ctx context.Context, team, key string) ([]agent.Artifact, bool, error) {
+	return db.rd().GetCache(ctx, team, key)
+}
+func (db *DB) StoredBytes(ctx context.Context) (int64, error) {
+	return db.rd().StoredBytes(ctx)
 }
 func (db *DB) ActiveJobs(ctx context.Context) ([]string, error) {
 	return db.rd().ActiveJobs(ctx)
@@ -246,14 +267,14 @@ func limit(p store.ListParams) (int, int) {
 	return l, max(p.Offset, 0)
 }
 
-const jobCols = `id, name, status, spec, work_dir, error, created_at, started_at, finished_at`
+const jobCols = `id, name, status, team_id, spec, work_dir, error, created_at, started_at, finished_at`
 
 func scanJob(sc rowScanner) (*store.Job, error) {
 	var j store.Job
 	var spec string
 	var created int64
 	var started, finished sql.NullInt64
-	if err := sc.Scan(&j.ID, &j.Name, &j.Status, &spec, &j.WorkDir, &j.Error, &created, &started, &finished); err != nil {
+	if err := sc.Scan(&j.ID, &j.Name, &j.Status, &j.Team, &spec, &j.WorkDir, &j.Error, &created, &started, &finished); err != nil {
 		return nil, err
 	}
 	j.Spec = json.RawMessage(spec)
@@ -294,7 +315,8 @@ func notFound(what, id string, err error) error {
 }
 
 func (q q) GetJob(ctx context.Context, id string) (*store.Job, error) {
-	j, err := scanJob(q.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	cond, args := q.scope("team_id")
+	j, err := scanJob(q.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`+cond, append([]any{id}, args...)...))
 	if err != nil {
 		return nil, notFound("job", id, err)
 	}
@@ -315,10 +337,11 @@ func (q q) GetJob(ctx context.Context, id string) (*store.Job, error) {
 
 func (q q) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job, int, error) {
 	l, off := limit(p)
-	where, args := "", []any{}
+	where, args := q.scope("team_id")
 	if p.Status != "" {
-		where, args = " WHERE status = ?", append(args, p.Status)
+		where, args = where+" AND status = ?", append(args, p.Status)
 	}
+	where = " WHERE 1 = 1" + where
 	var total int
 	if err := q.queryRow(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
@@ -340,7 +363,12 @@ func (q q) ListJobs(ctx context.Context, p store.ListParams) ([]*store.Job, int,
 }
 
 func (q q) GetNode(ctx context.Context, jobID, nodeID string) (*store.Node, error) {
-	n, err := scanNode(q.queryRow(ctx, `SELECT `+nodeCols+` FROM nodes WHERE job_id = ? AND id = ?`, jobID, nodeID))
+	cond, args := q.scope("team_id")
+	if cond != "" {
+		cond = " AND job_id IN (SELECT id FROM jobs WHERE id = ?" + cond + ")"
+		args = append([]any{jobID}, args...)
+	}
+	n, err := scanNode(q.queryRow(ctx, `SELECT `+nodeCols+` FROM nodes WHERE job_id = ? AND id = ?`+cond, append([]any{jobID, nodeID}, args...)...))
 	if err != nil {
 		return nil, notFound("node", jobID+"/"+nodeID, err)
 	}
@@ -348,7 +376,8 @@ func (q q) GetNode(ctx context.Context, jobID, nodeID string) (*store.Node, erro
 }
 
 func (q q) ActiveJobs(ctx context.Context) ([]string, error) {
-	rows, err := q.query(ctx, `SELECT id FROM jobs WHERE status IN ('pending','running') ORDER BY created_at`)
+	cond, args := q.scope("team_id")
+	rows, err := q.query(ctx, `SELECT id FROM jobs WHERE status IN ('pending','running')`+cond+` ORDER BY created_at`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("active jobs: %w", err)
 	}
@@ -368,7 +397,9 @@ func (q q) ListEvents(ctx context.Context, jobID string, after int64, lim int) (
 	if lim <= 0 || lim > 10000 {
 		lim = 1000
 	}
-	rows, err := q.query(ctx, `SELECT seq, type, node, time, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobID, after, lim)
+	cond, args := q.scope("team_id")
+	rows, err := q.query(ctx, `SELECT seq, type, node, time, data FROM events WHERE job_id = ? AND seq > ?`+cond+` ORDER BY seq LIMIT ?`,
+		append(append([]any{jobID, after}, args...), lim)...)
 	if err != nil {
 		return nil, fmt.Errorf("list events %s: %w", jobID, err)
 	}
@@ -388,12 +419,12 @@ func (q q) ListEvents(ctx context.Context, jobID string, after int64, lim int) (
 	return out, rows.Err()
 }
 
-const datasetCols = `id, name, size, sha256, format, blob_key, created_at`
+const datasetCols = `id, name, team_id, size, sha256, format, blob_key, created_at`
 
 func scanDataset(sc rowScanner) (*store.Dataset, error) {
 	var d store.Dataset
 	var created int64
-	if err := sc.Scan(&d.ID, &d.Name, &d.Size, &d.SHA256, &d.Format, &d.BlobKey, &created); err != nil {
+	if err := sc.Scan(&d.ID, &d.Name, &d.Team, &d.Size, &d.SHA256, &d.Format, &d.BlobKey, &created); err != nil {
 		return nil, err
 	}
 	d.CreatedAt = time.Unix(0, created).UTC()
@@ -401,7 +432,8 @@ func scanDataset(sc rowScanner) (*store.Dataset, error) {
 }
 
 func (q q) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
-	d, err := scanDataset(q.queryRow(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = ?`, id))
+	cond, args := q.scope("team_id")
+	d, err := scanDataset(q.queryRow(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = ?`+cond, append([]any{id}, args...)...))
 	if err != nil {
 		return nil, notFound("dataset", id, err)
 	}
@@ -410,11 +442,12 @@ func (q q) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
 
 func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Dataset, int, error) {
 	l, off := limit(p)
+	cond, args := q.scope("team_id")
 	var total int
-	if err := q.queryRow(ctx, `SELECT count(*) FROM datasets`).Scan(&total); err != nil {
+	if err := q.queryRow(ctx, `SELECT count(*) FROM datasets WHERE 1 = 1`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}
-	rows, err := q.query(ctx, `SELECT `+datasetCols+` FROM datasets ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, l, off)
+	rows, err := q.query(ctx, `SELECT `+datasetCols+` FROM datasets WHERE 1 = 1`+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, l, off)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}
@@ -430,13 +463,13 @@ func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Datas
 	return out, total, rows.Err()
 }
 
-const modelCols = `id, name, job_id, node_id, output, uri, size, files, meta, created_at`
+const modelCols = `id, name, team_id, job_id, node_id, output, uri, size, files, meta, created_at`
 
 func scanModel(sc rowScanner) (*store.Model, error) {
 	var m store.Model
 	var files, meta string
 	var created int64
-	if err := sc.Scan(&m.ID, &m.Name, &m.JobID, &m.NodeID, &m.Output, &m.URI, &m.Size, &files, &meta, &created); err != nil {
+	if err := sc.Scan(&m.ID, &m.Name, &m.Team, &m.JobID, &m.NodeID, &m.Output, &m.URI, &m.Size, &files, &meta, &created); err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(files), &m.Files)
@@ -446,7 +479,8 @@ func scanModel(sc rowScanner) (*store.Model, error) {
 }
 
 func (q q) GetModel(ctx context.Context, id string) (*store.Model, error) {
-	m, err := scanModel(q.queryRow(ctx, `SELECT `+modelCols+` FROM models WHERE id = ?`, id))
+	cond, args := q.scope("team_id")
+	m, err := scanModel(q.queryRow(ctx, `SELECT `+modelCols+` FROM models WHERE id = ?`+cond, append([]any{id}, args...)...))
 	if err != nil {
 		return nil, notFound("model", id, err)
 	}
@@ -455,11 +489,12 @@ func (q q) GetModel(ctx context.Context, id string) (*store.Model, error) {
 
 func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
 	l, off := limit(p)
+	cond, args := q.scope("team_id")
 	var total int
-	if err := q.queryRow(ctx, `SELECT count(*) FROM models`).Scan(&total); err != nil {
+	if err := q.queryRow(ctx, `SELECT count(*) FROM models WHERE 1 = 1`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}
-	rows, err := q.query(ctx, `SELECT `+modelCols+` FROM models ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, l, off)
+	rows, err := q.query(ctx, `SELECT `+modelCols+` FROM models WHERE 1 = 1`+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, l, off)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}
@@ -475,9 +510,10 @@ func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, 
 	return out, total, rows.Err()
 }
 
-func (q q) GetCache(ctx context.Context, key string) ([]agent.Artifact, bool, error) {
+func (q q) GetCache(ctx context.Context, team, key string) ([]agent.Artifact, bool, error) {
+	cond, args := q.scope("team_id")
 	var s string
-	err := q.queryRow(ctx, `SELECT outputs FROM cache WHERE key = ?`, key).Scan(&s)
+	err := q.queryRow(ctx, `SELECT outputs FROM cache WHERE team_id = ? AND key = ?`+cond, append([]any{store.TeamOr(team), key}, args...)...).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -491,11 +527,22 @@ func (q q) GetCache(ctx context.Context, key string) ([]agent.Artifact, bool, er
 	return out, true, nil
 }
 
+func (q q) StoredBytes(ctx context.Context) (int64, error) {
+	cond, args := q.scope("team_id")
+	var n int64
+	err := q.queryRow(ctx, `SELECT coalesce((SELECT sum(size) FROM datasets WHERE 1 = 1`+cond+`), 0) + coalesce((SELECT sum(size) FROM models WHERE 1 = 1`+cond+`), 0)`,
+		append(append([]any{}, args...), args...)...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("stored bytes: %w", err)
+	}
+	return n, nil
+}
+
 // Writes.
 
 func (t *txq) CreateJob(ctx context.Context, j *store.Job) error {
-	_, err := t.db.ExecContext(ctx, `INSERT INTO jobs (id, name, status, spec, work_dir, error, created_at) VALUES (?,?,?,?,?,?,?)`,
-		j.ID, j.Name, j.Status, string(j.Spec), j.WorkDir, j.Error, nanos(j.CreatedAt))
+	_, err := t.db.ExecContext(ctx, `INSERT INTO jobs (id, name, status, team_id, spec, work_dir, error, created_at) VALUES (?,?,?,?,?,?,?,?)`,
+		j.ID, j.Name, j.Status, store.TeamOr(j.Team), string(j.Spec), j.WorkDir, j.Error, nanos(j.CreatedAt))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
 			return fmt.Errorf("create job %q: %w", j.ID, store.ErrConflict)
@@ -662,7 +709,8 @@ func (t *txq) appendEvent(ctx context.Context, e *store.Event, activeOnly bool) 
 	if activeOnly {
 		cond = ` AND status IN ('pending','running')`
 	}
-	err := t.db.QueryRowContext(ctx, `UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ?`+cond+` RETURNING last_seq`, e.JobID).Scan(&e.Seq)
+	var team string
+	err := t.db.QueryRowContext(ctx, `UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ?`+cond+` RETURNING last_seq, team_id`, e.JobID).Scan(&e.Seq, &team)
 	if errors.Is(err, sql.ErrNoRows) {
 		if activeOnly {
 			if _, err := t.GetJob(ctx, e.JobID); err != nil {
@@ -675,18 +723,18 @@ func (t *txq) appendEvent(ctx context.Context, e *store.Event, activeOnly bool) 
 	if err != nil {
 		return false, fmt.Errorf("append event to %s: %w", e.JobID, err)
 	}
-	_, err = t.db.ExecContext(ctx, `INSERT INTO events (job_id, seq, type, node, time, data) VALUES (?,?,?,?,?,?)`,
-		e.JobID, e.Seq, e.Type, e.Node, nanos(e.Time), data)
+	_, err = t.db.ExecContext(ctx, `INSERT INTO events (job_id, seq, type, node, time, data, team_id) VALUES (?,?,?,?,?,?,?)`,
+		e.JobID, e.Seq, e.Type, e.Node, nanos(e.Time), data, team)
 	if err != nil {
 		return false, fmt.Errorf("append event to %s: %w", e.JobID, err)
 	}
 	return true, nil
 }
 
-func (t *txq) PutCache(ctx context.Context, key string, outputs []agent.Artifact) error {
-	_, err := t.db.ExecContext(ctx, `INSERT INTO cache (key, outputs, created_at) VALUES (?,?,?)
-		ON CONFLICT (key) DO UPDATE SET outputs = excluded.outputs, created_at = excluded.created_at`,
-		key, mustJSON(outputs), nanos(time.Now()))
+func (t *txq) PutCache(ctx context.Context, team, key string, outputs []agent.Artifact) error {
+	_, err := t.db.ExecContext(ctx, `INSERT INTO cache (team_id, key, outputs, created_at) VALUES (?,?,?,?)
+		ON CONFLICT (team_id, key) DO UPDATE SET outputs = excluded.outputs, created_at = excluded.created_at`,
+		store.TeamOr(team), key, mustJSON(outputs), nanos(time.Now()))
 	if err != nil {
 		return fmt.Errorf("put cache: %w", err)
 	}
@@ -694,8 +742,8 @@ func (t *txq) PutCache(ctx context.Context, key string, outputs []agent.Artifact
 }
 
 func (t *txq) CreateDataset(ctx context.Context, d *store.Dataset) error {
-	_, err := t.db.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (?,?,?,?,?,?,?)`,
-		d.ID, d.Name, d.Size, d.SHA256, d.Format, d.BlobKey, nanos(d.CreatedAt))
+	_, err := t.db.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (?,?,?,?,?,?,?,?)`,
+		d.ID, d.Name, store.TeamOr(d.Team), d.Size, d.SHA256, d.Format, d.BlobKey, nanos(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create dataset %q: %w", d.ID, err)
 	}
@@ -707,8 +755,8 @@ func (t *txq) CreateModel(ctx context.Context, m *store.Model) error {
 	if files == nil {
 		files = []string{}
 	}
-	_, err := t.db.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		m.ID, m.Name, m.JobID, m.NodeID, m.Output, m.URI, m.Size, mustJSON(files), mustJSON(m.Meta), nanos(m.CreatedAt))
+	_, err := t.db.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		m.ID, m.Name, store.TeamOr(m.Team), m.JobID, m.NodeID, m.Output, m.URI, m.Size, mustJSON(files), mustJSON(m.Meta), nanos(m.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create model %q: %w", m.ID, err)
 	}

@@ -45,3 +45,23 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("database not at %s: %v", p, err)
 	}
 }
+
+func TestAuditIsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "whet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.AppendAudit(ctx, &store.AuditEntry{Actor: "a", Team: "t", Action: "x", Status: 200}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE audit SET status = 500`, `DELETE FROM audit`} {
+		if _, err := db.w.ExecContext(ctx, q); err == nil {
+			t.Errorf("%s succeeded on the append-only audit table", q)
+		}
+	}
+	if _, n, _ := db.ListAudit(ctx, "", store.ListParams{}); n != 1 {
+		t.Errorf("audit entries = %d, want 1", n)
+	}
+}

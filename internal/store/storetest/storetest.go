@@ -280,10 +280,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Parallel()
 		s := open(t)
 		outs := []agent.Artifact{{Type: agent.Report, Name: "r", URI: "x/r.json", Meta: map[string]any{"rows": float64(3)}}}
-		d := &store.Dataset{ID: store.NewID("ds"), Name: "d.jsonl", Size: 10, SHA256: "ab", Format: "jsonl", BlobKey: "datasets/x", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		m := &store.Model{ID: store.NewID("mdl"), Name: "m", JobID: "j", NodeID: "n", Output: "model", URI: "m/", Size: 5, Files: []string{"a"}, Meta: map[string]any{"method": "lora"}, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		d := &store.Dataset{ID: store.NewID("ds"), Name: "d.jsonl", Team: store.DefaultTeam, Size: 10, SHA256: "ab", Format: "jsonl", BlobKey: "datasets/x", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		m := &store.Model{ID: store.NewID("mdl"), Name: "m", Team: store.DefaultTeam, JobID: "j", NodeID: "n", Output: "model", URI: "m/", Size: 5, Files: []string{"a"}, Meta: map[string]any{"method": "lora"}, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 		tx(t, s, func(tx store.Tx) error {
-			if err := tx.PutCache(ctx, "k", outs); err != nil {
+			if err := tx.PutCache(ctx, "", "k", outs); err != nil {
 				return err
 			}
 			if err := tx.CreateDataset(ctx, d); err != nil {
@@ -291,11 +291,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 			return tx.CreateModel(ctx, m)
 		})
-		got, ok, err := s.GetCache(ctx, "k")
+		got, ok, err := s.GetCache(ctx, "", "k")
 		if err != nil || !ok || !cmp.Equal(got, outs) {
 			t.Errorf("GetCache = %v %v %v", got, ok, err)
 		}
-		if _, ok, _ := s.GetCache(ctx, "other"); ok {
+		if _, ok, _ := s.GetCache(ctx, "", "other"); ok {
 			t.Error("GetCache of a missing key hit")
 		}
 		gd, err := s.GetDataset(ctx, d.ID)
@@ -338,4 +338,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Error(err)
 		}
 	})
+
+	runTeams(t, open)
 }
