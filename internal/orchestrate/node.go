@@ -247,10 +247,11 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 		return nil, key, false, agent.Permanent(err)
 	}
 	redact := secret.NewRedactor(secret.Values(spec.Params, params))
+	redEmit := redact.Emitter(emit)
 	env := &agent.Env{
 		JobID: job.ID, NodeID: node.ID, Attempt: node.Attempts,
 		Params: agent.Params(params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
-		Emit: redact.Emitter(emit), Logger: log, HTTP: o.http,
+		Emit: redEmit, Logger: teeLogger(log, redEmit), HTTP: o.http,
 		ResolveSource: func(ctx context.Context, ref string) (string, error) {
 			return o.ResolveSource(ctx, job.Team, ref, workDir, filepath.Join(scratch, "src"))
 		},

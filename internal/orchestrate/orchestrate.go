@@ -233,7 +233,7 @@ func (o *Orchestrator) Cancel(ctx context.Context, jobID string) error {
 		if !ok {
 			return ErrFinished
 		}
-		if err := tx.CancelNodes(ctx, jobID, time.Now().UTC()); err != nil {
+		if err := cancelNodes(ctx, tx, jobID, "", "cancelled", time.Now().UTC()); err != nil {
 			return err
 		}
 		return tx.AppendEvent(ctx, events.New(jobID, "", events.Status, events.StatusData{Status: store.Cancelled, Error: "cancelled"}))

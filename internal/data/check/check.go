@@ -795,3 +795,27 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 	meter.Done(c.rows)
 	return c.Report(s.Format()), nil
 }
+
+// FailOnValid reports whether s is a fail_on value: a finding kind
+// ("duplicate", "pii.email"), a category ("pii") or a severity ("error").
+func FailOnValid(s string) bool {
+	if _, ok := kinds[s]; ok {
+		return true
+	}
+	if k, ok := strings.CutPrefix(s, "pii."); ok {
+		return slices.Contains(pii.Kinds, pii.Kind(k))
+	}
+	switch Severity(s) {
+	case Info, Warning, Error:
+		return true
+	}
+	if s == "pii" {
+		return true
+	}
+	for _, i := range kinds {
+		if i.category == s {
+			return true
+		}
+	}
+	return false
+}
