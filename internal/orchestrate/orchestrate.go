@@ -57,6 +57,11 @@ type Config struct {
 	LeaseTimeout time.Duration
 	PollInterval time.Duration
 	Logger       *slog.Logger
+	// CacheDir keeps downloaded input blobs (by SHA-256) when the blob
+	// store is not a local folder, up to CacheBytes (default DataDir-less:
+	// ScratchDir/../cache, 10 GiB).
+	CacheDir   string
+	CacheBytes int64
 	// Paths, when set, decides which server paths a job's params may name
 	// (checked at Submit, and again where a source is opened); nil allows
 	// every path (`whet run`).
@@ -79,6 +84,8 @@ type Enqueuer interface {
 type Orchestrator struct {
 	st    store.Store
 	blobs blob.Store
+	cache *blob.Cache
+	sums  sync.Map // fileFacts: path, size, mtime -> sha256
 	bus   *events.Bus
 	reg   *agent.Registry
 	q     Enqueuer
@@ -118,6 +125,17 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(filepath.Dir(cfg.ScratchDir), "cache")
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = 10 << 30
+	}
+	cache, err := blob.NewCache(blobs, cfg.CacheDir, cfg.CacheBytes)
+	if err != nil {
+		log.Warn("no blob cache; inputs are downloaded each time", slog.Any("error", err))
+		cache, _ = blob.NewCache(blobs, cfg.CacheDir, 0)
+	}
 	host, _ := os.Hostname()
 	var b [4]byte
 	rand.Read(b[:])
@@ -125,7 +143,7 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 	if cfg.Outbound != nil {
 		hc = cfg.Outbound.Client(0)
 	}
-	return &Orchestrator{st: st, blobs: blobs, bus: bus, reg: reg, cfg: cfg, log: log, http: hc,
+	return &Orchestrator{st: st, blobs: blobs, cache: cache, bus: bus, reg: reg, cfg: cfg, log: log, http: hc,
 		owner:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
 		running: map[store.NodeRef]context.CancelCauseFunc{}}
 }

@@ -135,6 +135,7 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
 		PollInterval: cfg.PollInterval, Logger: log, Paths: paths, Secrets: box, Outbound: out,
+		CacheDir: filepath.Join(cfg.DataDir, "cache"), CacheBytes: cfg.ScratchCacheBytes,
 	})
 	conc := 0
 	if opts.Work {

@@ -145,7 +145,8 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	e.Model = ref
-	e.Dataset = eval.DatasetRef{Path: dArt.Path, Split: "validation", File: file, Rows: len(rows)}
+	e.Model.URI = mArt.URI
+	e.Dataset = eval.DatasetRef{Path: dArt.Path, Split: "validation", File: file, Rows: len(rows), URI: dArt.URI}
 	for _, w := range e.Warnings {
 		emit.Log(slog.LevelWarn, w)
 	}
