@@ -43,7 +43,7 @@ func doctorCmd(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	checks := []doctor.Check{doctor.BLAS(), doctor.OneDNN(), doctor.GPUs(nil), doctor.Disk(cfg.DataDir)}
+	checks := []doctor.Check{doctor.BLAS(), doctor.OneDNN(), doctor.GPUs(gpuInventory), doctor.Disk(cfg.DataDir)}
 	reg, rerr := newRegistry()
 	var p *platform.Platform
 	if rerr == nil {

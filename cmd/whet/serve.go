@@ -30,6 +30,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err
@@ -85,6 +86,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err
