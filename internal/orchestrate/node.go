@@ -24,6 +24,7 @@ import (
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/secret"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -247,10 +248,16 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, "", false, err
 	}
+	params, err := o.cfg.Secrets.OpenParams(spec.Params, node.Params)
+	if err != nil {
+		return nil, key, false, agent.Permanent(err)
+	}
+	redact := secret.NewRedactor(secret.Values(spec.Params, params))
+	redEmit := redact.Emitter(emit)
 	env := &agent.Env{
 		JobID: job.ID, NodeID: node.ID, Attempt: node.Attempts,
-		Params: agent.Params(node.Params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
-		Emit: emit, Logger: teeLogger(log, emit),
+		Params: agent.Params(params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
+		Emit: redEmit, Logger: teeLogger(log, redEmit), HTTP: o.http,
 		ResolveSource: func(ctx context.Context, ref string) (string, error) {
 			return o.ResolveSource(ctx, job.Team, ref, workDir, filepath.Join(scratch, "src"))
 		},
@@ -259,7 +266,7 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	log.InfoContext(ctx, "node running")
 	outs, err = safeRun(ctx, ag, env)
 	if err != nil {
-		return nil, key, false, err
+		return nil, key, false, redact.Error(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, key, false, err

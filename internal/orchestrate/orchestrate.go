@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -35,8 +36,10 @@ import (
 	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/outbound"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/secret"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -63,6 +66,13 @@ type Config struct {
 	// (checked at Submit, and again where a source is opened); nil allows
 	// every path (`whet run`).
 	Paths pipeline.PathPolicy
+	// Secrets seals params marked secret at Submit and opens them just
+	// before the agent runs; nil keeps them as given (`whet run`).
+	Secrets *secret.Box
+	// Outbound decides which URLs a job's params may name (checked at
+	// Submit) and which addresses agents' HTTP clients may reach; nil
+	// allows everything (`whet run`).
+	Outbound *outbound.Policy
 }
 
 // Enqueuer queues node deliveries inside a store transaction.
@@ -82,6 +92,7 @@ type Orchestrator struct {
 	cfg   Config
 	log   *slog.Logger
 	owner string
+	http  *http.Client // nil without an outbound policy
 
 	mu      sync.Mutex
 	running map[store.NodeRef]context.CancelCauseFunc
@@ -128,7 +139,11 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 	host, _ := os.Hostname()
 	var b [4]byte
 	rand.Read(b[:])
-	return &Orchestrator{st: st, blobs: blobs, cache: cache, bus: bus, reg: reg, cfg: cfg, log: log,
+	var hc *http.Client
+	if cfg.Outbound != nil {
+		hc = cfg.Outbound.Client(0)
+	}
+	return &Orchestrator{st: st, blobs: blobs, cache: cache, bus: bus, reg: reg, cfg: cfg, log: log, http: hc,
 		owner:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
 		running: map[store.NodeRef]context.CancelCauseFunc{}}
 }
@@ -149,8 +164,11 @@ var ErrFinished = fmt.Errorf("job already finished: %w", store.ErrConflict)
 // configured WorkDir). Returns a
 // *pipeline.ValidationError for an invalid spec.
 func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir string) (*store.Job, error) {
-	v, err := pipeline.ValidateWith(spec, o.reg, pipeline.Options{Paths: o.cfg.Paths})
+	v, err := pipeline.ValidateWith(spec, o.reg, o.validateOptions())
 	if err != nil {
+		return nil, err
+	}
+	if err := o.sealSecrets(v); err != nil {
 		return nil, err
 	}
 	if workDir == "" {
@@ -190,6 +208,35 @@ func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir 
 	}
 	o.log.InfoContext(ctx, "job submitted", slog.String("job_id", j.ID), slog.String("name", j.Name), slog.Int("nodes", len(j.Nodes)))
 	return o.st.GetJob(ctx, j.ID)
+}
+
+func (o *Orchestrator) validateOptions() pipeline.Options {
+	opts := pipeline.Options{Paths: o.cfg.Paths}
+	if o.cfg.Outbound != nil {
+		opts.URLs = o.cfg.Outbound
+	}
+	return opts
+}
+
+// sealSecrets replaces the secret params of v's nodes by sealed references,
+// so the store, the API and the events never hold them in the clear.
+func (o *Orchestrator) sealSecrets(v *pipeline.Spec) error {
+	if o.cfg.Secrets == nil {
+		return nil
+	}
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		ag, ok := o.reg.Lookup(n.Agent)
+		if !ok {
+			continue
+		}
+		p, err := o.cfg.Secrets.SealParams(ag.Spec().Params, n.Params)
+		if err != nil {
+			return &pipeline.ValidationError{Errors: []pipeline.FieldError{{Node: n.ID, Field: "params", Message: err.Error()}}}
+		}
+		n.Params = p
+	}
+	return nil
 }
 
 // Cancel cancels a pending or running job: pending nodes are cancelled and

@@ -239,7 +239,11 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		},
 	}
 	if tuned.Judge != nil {
-		opt.Judge = eval.NewJudgeClient(tuned.Judge.URL, env.Params.String("judge_key"), tuned.Judge.Model)
+		jc := eval.NewJudgeClient(tuned.Judge.URL, env.Params.String("judge_key"), tuned.Judge.Model)
+		if env.HTTP != nil {
+			jc.HTTP = env.HTTP
+		}
+		opt.Judge = jc
 	} else if slices.Contains(opt.Metrics, eval.MetricJudge) {
 		return nil, agent.Permanent(errors.New("compare: the evaluation used the judge metric but records no judge endpoint"))
 	}
