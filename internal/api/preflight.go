@@ -25,7 +25,11 @@ func (s *Server) check(ctx context.Context, spec *pipeline.Spec) error {
 	if s.Agents == nil {
 		return nil
 	}
-	v, err := pipeline.Validate(spec, s.Agents)
+	var opts pipeline.Options
+	if s.Orch != nil {
+		opts.Paths = s.Orch.Paths() // the sandbox speaks first: no file is looked at outside it
+	}
+	v, err := pipeline.ValidateWith(spec, s.Agents, opts)
 	if err != nil {
 		return err
 	}
