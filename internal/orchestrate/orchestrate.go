@@ -53,6 +53,10 @@ type Config struct {
 	RetryMax     time.Duration
 	LeaseTimeout time.Duration
 	PollInterval time.Duration
+	// MaxRunningJobs is how many jobs of one team run at once; a job of a
+	// team at its limit waits pending (its first node is snoozed) until one
+	// ends. 0: no limit.
+	MaxRunningJobs int
 	Logger       *slog.Logger
 	// Paths, when set, decides which server paths a job's params may name
 	// (checked at Submit, and again where a source is opened); nil allows
