@@ -10,7 +10,8 @@
 #
 # Stages continue on failure; the last lines are a summary table. Logs and
 # results go to $OUT (default .gpu/out). Environment: BENCH_BATCH (4),
-# BENCH_SEQ (2048), BENCH_STEPS (6), BENCH_SHAPE (1b), SKIP_BENCH=1.
+# BENCH_SEQ (2048), BENCH_STEPS (6), BENCH_SHAPE (1b), SKIP_BENCH=1, SKIP_TORCH=1,
+# SKIP_CKPT=1, SKIP_STORIES=1.
 set -u -o pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 G=${WHET_GPU_DIR:-$ROOT/.gpu}
@@ -27,6 +28,7 @@ prepare() {
 	cp -r "$ROOT/../shared/assets/models/stories260K" "$G/models/"
 	cp -r "$ROOT/internal/engine/model/testdata/tiny-qwen2" "$G/models/"
 	cp "$ROOT"/scripts/gpu/*.py "$ROOT/scripts/gpu-check.sh" "$G/"
+	cp "$ROOT/../shared/examples/stories-lora.yaml" "$ROOT/../shared/assets/datasets/llama-factory/alpaca_en_demo.json" "$G/"
 	gzip -9f "$G/whet" "$G"/*.test # the device tool carries at most 64 MiB
 	du -sh "$G"
 	set +e
@@ -78,17 +80,49 @@ export -f env_info
 stage env 60 bash -c env_info || true
 export WHET_REQUIRE_GPU=1 WHET_TEST_MODEL_DIR=$G/models
 stage whet-gpus 30 "$BIN/whet" gpus
-stage cuda-ops 150 bash -c "cd '$ROOT' && '$BIN/cuda.test' -test.v -test.timeout 170s"
-stage gpu-step 180 bash -c "cd '$ROOT' && '$BIN/gpu.test' -test.v -test.timeout 170s"
+stage cuda-ops 150 bash -c "cd '$ROOT/internal/engine/cuda' && '$BIN/cuda.test' -test.v -test.timeout 170s"
+stage gpu-step 180 bash -c "cd '$ROOT/internal/engine/gpu' && '$BIN/gpu.test' -test.v -test.timeout 170s"
 stage device-select 60 bash -c "cd '$ROOT' && '$BIN/device.test' -test.v"
-[ -x "$BIN/gpus.test" ] && stage gpus 120 bash -c "cd '$ROOT' && '$BIN/gpus.test' -test.v"
+[ -x "$BIN/gpus.test" ] && stage gpus 120 bash -c "cd '$ROOT/internal/gpus' && '$BIN/gpus.test' -test.v"
+stories_lora() { # the shared example with device: cuda on the tune node
+	local sh=$ROOT/../shared/assets
+	if [ ! -d "$sh/models/stories260K" ]; then
+		mkdir -p "$sh/models" "$sh/datasets/llama-factory"
+		cp -r "$G/models/stories260K" "$sh/models/"
+		cp "$G/alpaca_en_demo.json" "$sh/datasets/llama-factory/"
+	fi
+	sed 's/^      method: lora .*/      method: lora\n      device: cuda/' "$G/stories-lora.yaml" >/tmp/stories-lora-cuda.yaml
+	grep -n 'device' /tmp/stories-lora-cuda.yaml
+	rm -rf /tmp/stories-lora-out
+	(cd "$ROOT" && "$BIN/whet" run /tmp/stories-lora-cuda.yaml --out /tmp/stories-lora-out --quiet) >/tmp/stories-lora.json
+	local rc=$?
+	python3 - <<'PY'
+import json
+j = json.load(open("/tmp/stories-lora.json"))
+print("job status:", j.get("status"))
+for n in j.get("nodes", []):
+    print(" ", n.get("id"), n.get("status"), (n.get("error") or "")[:300])
+    for a in n.get("outputs") or n.get("artifacts") or []:
+        m = a.get("meta") or {}
+        keep = {k: m[k] for k in ("device", "steps", "final_loss", "initial_val_loss", "final_val_loss", "train_seconds", "base", "tuned", "winner", "summary") if k in m}
+        if keep:
+            print("    meta", json.dumps(keep)[:600])
+PY
+	find /tmp/stories-lora-out -name '*.json' -path '*versus*' | head -3 | xargs -r head -c 1500
+	return $rc
+}
+export -f stories_lora
+export G BIN ROOT
+[ "${SKIP_STORIES:-0}" = 1 ] || stage stories-lora 180 bash -c stories_lora
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
 	B=${BENCH_BATCH:-4} S=${BENCH_SEQ:-2048} N=${BENCH_STEPS:-6} SHAPE=${BENCH_SHAPE:-1b}
 	M=/tmp/whet-llama-$SHAPE
 	[ -f "$M/model.safetensors" ] || stage make-model 150 python3 "$G/make_random_llama.py" --out "$M" --shape "$SHAPE"
-	stage bench-whet 200 "$BIN/whet" bench train --device cuda --model "$M" --method lora --rank 16 --alpha 32 \
+	stage bench-whet 200 env WHET_GPU_PROFILE=1 "$BIN/whet" bench train --device cuda --model "$M" --method lora --rank 16 --alpha 32 \
 		--seq "$S" --batch "$B" --steps "$N" --bf16
-	stage bench-torch 200 env PYTHONUNBUFFERED=1 python3 "$G/torch_lora_bench.py" --model "$M" --seq "$S" --batch "$B" --steps "$N" --rank 16 --alpha 32
+	[ "${SKIP_CKPT:-0}" = 1 ] || stage bench-whet-ckpt 150 "$BIN/whet" bench train --device cuda --model "$M" --method lora --rank 16 --alpha 32 \
+		--seq "$S" --batch "$B" --steps 3 --bf16 --gradient-checkpointing --peak=false
+	[ "${SKIP_TORCH:-0}" = 1 ] || stage bench-torch 200 env PYTHONUNBUFFERED=1 python3 "$G/torch_lora_bench.py" --model "$M" --seq "$S" --batch "$B" --steps "$N" --rank 16 --alpha 32
 fi
 nvidia-smi --query-gpu=memory.used,temperature.gpu --format=csv,noheader || true
 echo

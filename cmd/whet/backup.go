@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"strings"
+
+	"log/slog"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/whetstone/whetstone/internal/backup"
-	"github.com/whetstone/whetstone/internal/blob/fsblob"
 	"github.com/whetstone/whetstone/internal/config"
+	"github.com/whetstone/whetstone/internal/platform"
+	"github.com/whetstone/whetstone/internal/store/pgstore"
 )
 
 func init() {
@@ -21,7 +23,7 @@ func init() {
 
 // externalDatabase explains what to do when the database is not SQLite.
 func externalDatabase(cfg config.Config) error {
-	if strings.HasPrefix(cfg.Database, "postgres://") || strings.HasPrefix(cfg.Database, "postgresql://") {
+	if pgstore.IsURL(cfg.Database) {
 		return fmt.Errorf("the database is PostgreSQL: back it up with pg_dump (and restore with pg_restore), and the S3 bucket " +
 			"with the provider's versioning or replication; deploy/README.md#backups has the procedure")
 	}
@@ -45,7 +47,7 @@ func backupCmd(ctx context.Context, args []string, io stdio) error {
 	if err := externalDatabase(cfg); err != nil {
 		return err
 	}
-	blobs, err := fsblob.Open(cfg.BlobDir)
+	blobs, err := platform.OpenBlobs(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func restoreCmd(ctx context.Context, args []string, io stdio) error {
 	if err := externalDatabase(cfg); err != nil {
 		return err
 	}
-	blobs, err := fsblob.Open(cfg.BlobDir)
+	blobs, err := platform.OpenBlobs(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/whetstone/whetstone/internal/blob/s3blob"
+	"github.com/whetstone/whetstone/internal/config"
+	"github.com/whetstone/whetstone/internal/store/pgstore"
 
 	"github.com/whetstone/whetstone/internal/doctor"
 	"github.com/whetstone/whetstone/internal/platform"
@@ -33,7 +43,7 @@ func doctorCmd(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	checks := []doctor.Check{doctor.BLAS(), doctor.OneDNN(), doctor.GPUs(nil), doctor.Disk(cfg.DataDir)}
+	checks := []doctor.Check{doctor.BLAS(), doctor.OneDNN(), doctor.GPUs(gpuInventory), doctor.Disk(cfg.DataDir)}
 	reg, rerr := newRegistry()
 	var p *platform.Platform
 	if rerr == nil {
@@ -43,12 +53,12 @@ func doctorCmd(ctx context.Context, args []string, io stdio) error {
 	case rerr != nil:
 		checks = append(checks, failing("backends", rerr.Error(), ""))
 	case err != nil:
-		checks = append(checks, failing("backends", "cannot open the configured backends: "+err.Error(), backendFixes["database"]))
+		checks = append(checks, failing("backends", "cannot open the configured backends: "+err.Error(), openFix(err)))
 	default:
 		defer p.Stop(context.WithoutCancel(ctx))
 		checks = append(checks, doctor.Backends(p.Health, backendFixes))
 	}
-	checks = append(checks, doctor.Listen(cfg.Addr), doctor.Clock(nil))
+	checks = append(checks, doctor.Listen(cfg.Addr), doctor.Clock(remoteClock(cfg)))
 	rs := doctor.Run(ctx, checks)
 	if *asJSON {
 		enc := json.NewEncoder(io.out)
@@ -67,4 +77,65 @@ func failing(name, found, fix string) doctor.Check {
 	return doctor.Check{Name: name, Run: func(context.Context) doctor.Result {
 		return doctor.Result{Status: doctor.Fail, Found: found, Fix: fix}
 	}}
+}
+
+// remoteClock returns the clock of the configured remote service to compare
+// with (PostgreSQL's now(), else the S3 endpoint's Date header), or nil
+// when everything is local.
+func remoteClock(cfg config.Config) func(context.Context) (string, time.Time, error) {
+	switch {
+	case pgstore.IsURL(cfg.Database):
+		return func(ctx context.Context) (string, time.Time, error) {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			conn, err := pgx.Connect(ctx, cfg.Database)
+			if err != nil {
+				return "PostgreSQL", time.Time{}, err
+			}
+			defer conn.Close(ctx)
+			var now time.Time
+			start := time.Now()
+			if err := conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+				return "PostgreSQL", time.Time{}, err
+			}
+			// The server read its clock about halfway through the round trip.
+			return "PostgreSQL", now.Add(-time.Since(start) / 2), nil
+		}
+	case cfg.BlobURL != "":
+		return func(ctx context.Context) (string, time.Time, error) {
+			c, err := s3blob.ParseURL(cfg.BlobURL, os.Getenv)
+			if err != nil {
+				return "S3", time.Time{}, err
+			}
+			scheme := "http"
+			if c.Secure {
+				scheme = "https"
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodHead, scheme+"://"+c.Endpoint+"/", nil)
+			resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+			if err != nil {
+				return "S3 (" + c.Endpoint + ")", time.Time{}, err
+			}
+			resp.Body.Close()
+			t, err := http.ParseTime(resp.Header.Get("Date"))
+			if err != nil {
+				return "S3 (" + c.Endpoint + ")", time.Time{}, fmt.Errorf("no Date header")
+			}
+			// HTTP dates have whole seconds: compare with the middle of that second.
+			return "S3 (" + c.Endpoint + ")", t.Add(500 * time.Millisecond), nil
+		}
+	}
+	return nil
+}
+
+// openFix picks the fix for an error opening the backends by what it names.
+func openFix(err error) string {
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "blob") || strings.Contains(msg, "s3") || strings.Contains(msg, "bucket") || strings.Contains(msg, "aws_"):
+		return backendFixes["blob_store"]
+	case strings.Contains(msg, "redis") || strings.Contains(msg, "events"):
+		return backendFixes["events"]
+	}
+	return backendFixes["database"]
 }

@@ -93,3 +93,13 @@ func TestDoctorWithoutOpenBLAS(t *testing.T) {
 		}
 	}
 }
+
+func TestDoctorNamesAnUnreachableRedis(t *testing.T) {
+	rs, err := runDoctor(t, "--data-dir", t.TempDir(), "--events", "redis://127.0.0.1:1/0", "--addr", "127.0.0.1:0")
+	if err == nil {
+		t.Fatal("doctor passed with an unreachable Redis")
+	}
+	if r := rs["backends"]; r.Status != doctor.Fail || !strings.Contains(r.Fix, "--events") {
+		t.Errorf("backends = %+v, want a failure whose fix names --events", r)
+	}
+}

@@ -348,38 +348,11 @@ func copyOutputs(ctx context.Context, blobs blob.Store, job *store.Job, dir stri
 
 func copyArtifact(ctx context.Context, blobs blob.Store, a agent.Artifact, dst string) error {
 	if !strings.HasSuffix(a.URI, "/") {
-		return copyBlob(ctx, blobs, a.URI, dst)
-	}
-	list, err := blobs.List(ctx, a.URI)
-	if err != nil {
+		_, err := blob.Download(ctx, blobs, a.URI, dst)
 		return err
 	}
-	for _, i := range list {
-		if err := copyBlob(ctx, blobs, i.Key, filepath.Join(dst, filepath.FromSlash(strings.TrimPrefix(i.Key, a.URI)))); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyBlob(ctx context.Context, blobs blob.Store, key, dst string) error {
-	r, err := blobs.Open(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_, err := blob.DownloadDir(ctx, blobs, a.URI, dst)
+	return err
 }
 
 type discardWriter struct{}

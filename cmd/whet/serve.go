@@ -16,6 +16,7 @@ import (
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/platform"
+	"github.com/whetstone/whetstone/internal/preflight"
 )
 
 func init() {
@@ -30,6 +31,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err
@@ -48,6 +50,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	}
 	defer stopV1()
 	srv.Mounts = map[string]http.Handler{"/v1/": v1}
+	srv.Preflight = &preflight.Checker{WorkDir: cfg.WorkDir, Datasets: p.Store}
 	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, m, log)
 	if err != nil {
 		p.Stop(ctx)
@@ -94,6 +97,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		fs.PrintDefaults()
 	}
 	m := metrics.New()
+	m.CollectGPUs(sampleGPUs)
 	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -142,6 +143,25 @@ type Env struct {
 	// uploaded dataset id, an s3:// URI) into a readable local path. It may be
 	// nil in tests, where sources are plain paths.
 	ResolveSource func(ctx context.Context, ref string) (string, error)
+	// HTTP is the client for outbound requests (an LLM judge); on a server
+	// it reaches only the addresses the outbound policy allows. Nil means a
+	// plain client (`whet run`, tests).
+	HTTP *http.Client
+	// Checkpoints keeps the node's checkpoints in the blob store, so a later
+	// attempt on any worker, or the same node re-run in a new job, resumes
+	// from the latest. Nil outside the orchestrator.
+	Checkpoints Checkpoints
+}
+
+// Checkpoints stores a long node's checkpoints away from its worker. They
+// belong to the node's content (agent, params, inputs), not to one attempt.
+type Checkpoints interface {
+	// Save uploads the local checkpoint folder dir as the one at step,
+	// then drops older ones.
+	Save(ctx context.Context, step int, dir string) error
+	// Restore downloads the latest complete checkpoint into
+	// parent/checkpoint-STEP and returns STEP, or 0 when there is none.
+	Restore(ctx context.Context, parent string) (int, error)
 }
 
 // Input returns the first input artifact of type t, or false.

@@ -148,7 +148,9 @@ func TestEveryRouteEveryIdentity(t *testing.T) {
 	if st != 202 {
 		t.Fatalf("submit = %d %s", st, b)
 	}
-	var sub struct{ JobID string `json:"job_id"` }
+	var sub struct {
+		JobID string `json:"job_id"`
+	}
 	json.Unmarshal(b, &sub)
 	var job store.Job
 	for range 400 {
@@ -195,7 +197,9 @@ func TestEveryRouteEveryIdentity(t *testing.T) {
 		"POST /api/v1/keys": 201, "DELETE /api/v1/keys/{id}": 200,
 	}
 	adminOnly := map[string]bool{"POST /api/v1/keys": true, "GET /api/v1/keys": true, "DELETE /api/v1/keys/{id}": true}
-	redResource := func(p string) bool { return strings.Contains(p, "{id}") && !strings.Contains(p, "/keys/") || strings.Contains(p, "{job_id}") }
+	redResource := func(p string) bool {
+		return strings.Contains(p, "{id}") && !strings.Contains(p, "/keys/") || strings.Contains(p, "{job_id}")
+	}
 
 	leaks := 0
 	for _, who := range []string{"none", "expired", "revoked", "other", "viewer", "member", "admin"} {
@@ -239,7 +243,7 @@ func TestEveryRouteEveryIdentity(t *testing.T) {
 			var ctype string
 			var reqBody []byte
 			switch name {
-			case "POST /api/v1/jobs":
+			case "POST /api/v1/jobs", "POST /api/v1/pipelines/validate":
 				ctype, reqBody = "application/yaml", []byte(spec)
 			case "POST /api/v1/datasets/upload":
 				ctype, reqBody = multipartFile("rows.jsonl", tinyRows)
@@ -333,7 +337,9 @@ func TestAccessTokenQueryForStreams(t *testing.T) {
 	if st != 202 {
 		t.Fatalf("submit = %d %s", st, b)
 	}
-	var sub struct{ JobID string `json:"job_id"` }
+	var sub struct {
+		JobID string `json:"job_id"`
+	}
 	json.Unmarshal(b, &sub)
 	for _, tc := range []struct {
 		q    string
@@ -366,7 +372,9 @@ func TestRunningJobLimitQueues(t *testing.T) {
 		if st != 202 {
 			t.Fatalf("submit = %d %s", st, b)
 		}
-		var sub struct{ JobID string `json:"job_id"` }
+		var sub struct {
+			JobID string `json:"job_id"`
+		}
 		json.Unmarshal(b, &sub)
 		return sub.JobID
 	}

@@ -55,6 +55,10 @@ type Server struct {
 	// Mounts are more handlers by ServeMux pattern, served behind the same
 	// middleware (e.g. "/v1/": the OpenAI-compatible API).
 	Mounts map[string]http.Handler
+	// Preflight, when set, checks every submitted pipeline against files,
+	// datasets and models before it is queued, and backs
+	// POST /pipelines/validate.
+	Preflight Preflighter
 	// GPUs lists the machine's GPUs for GET /api/v1/gpus; nil uses
 	// gpus.List (NVML; an empty list without a GPU).
 	GPUs func() ([]gpus.GPU, error)

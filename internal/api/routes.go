@@ -198,6 +198,9 @@ func (s *Server) routes(api huma.API) {
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		if err := s.check(ctx, spec); err != nil {
+			return nil, s.problem(ctx, err)
+		}
 		j, err := s.Orch.Submit(ctx, spec, "")
 		if err != nil {
 			return nil, s.problem(ctx, err)
@@ -255,6 +258,7 @@ func (s *Server) routes(api huma.API) {
 		})
 
 	s.registerUpload(api)
+	s.registerValidate(api)
 
 	huma.Register(api, huma.Operation{OperationID: "list-datasets", Method: http.MethodGet, Path: prefix + "/datasets", Tags: tags("datasets"),
 		Summary: "List uploaded datasets"},

@@ -82,6 +82,16 @@ type Config struct {
 	// the work folder while auth is off, nothing while it is on. `whet run`
 	// is not restricted.
 	AllowPath []string `yaml:"allow_path"`
+	// AllowURL lists the outbound destinations jobs submitted to the API may
+	// send requests to (an LLM judge's judge_url): host, host:port or a CIDR
+	// range. Empty: any public address. Loopback, private, link-local and
+	// other special addresses are refused unless listed. `whet run` is not
+	// restricted.
+	AllowURL []string `yaml:"allow_url"`
+	// SecretKeyFile holds the 32-byte key (raw, hex or base64) that seals
+	// params marked secret (AES-256-GCM). Defaults to DataDir/secret.key,
+	// created on first start; workers on other machines need the same file.
+	SecretKeyFile string `yaml:"secret_key_file"`
 	// InferenceBatch is the most sequences /v1 decodes together. Defaults
 	// to 16.
 	InferenceBatch int `yaml:"inference_batch"`
@@ -140,6 +150,7 @@ func (c *Config) fill() {
 	c.DataDir = cmp.Or(c.DataDir, "whet-data")
 	c.Database = cmp.Or(strings.TrimPrefix(c.Database, "sqlite://"), filepath.Join(c.DataDir, "whet.db"))
 	c.BlobDir = cmp.Or(c.BlobDir, filepath.Join(c.DataDir, "blobs"))
+	c.SecretKeyFile = cmp.Or(c.SecretKeyFile, filepath.Join(c.DataDir, "secret.key"))
 	c.Addr = cmp.Or(c.Addr, "127.0.0.1:8080")
 	if c.WorkDir == "" {
 		c.WorkDir, _ = os.Getwd()
@@ -238,6 +249,8 @@ func (c *Config) settings() []setting {
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
 		{"base-models", "folder of Hugging Face models (subfolder name = model id) that /v1 fine-tunes and serves", &c.BaseModels},
 		{"allow-path", "a server folder jobs may read (repeatable; env: a :-separated list); default: the work folder while auth is off", &c.AllowPath},
+		{"allow-url", "an outbound host, host:port or CIDR jobs may call (judge_url; repeatable; env: a comma-separated list); default: public addresses only", &c.AllowURL},
+		{"secret-key-file", "32-byte key sealing secret params such as judge_key (default DATA_DIR/secret.key, created)", &c.SecretKeyFile},
 		{"inference-batch", "most sequences /v1 decodes together (default 16)", &c.InferenceBatch},
 		{"inference-queue", "most /v1 sequences waiting before requests get 429 (default 64)", &c.InferenceQueue},
 		{"log-format", "text or json (default text)", &c.LogFormat},
@@ -315,6 +328,10 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 	for _, s := range settings {
 		v := getenv(EnvName(s.name))
 		if v == "" {
+			continue
+		}
+		if s.name == "allow-url" { // host:port entries: a comma-separated list
+			*s.ptr.(*[]string) = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 			continue
 		}
 		if err := set(s.ptr, v); err != nil {

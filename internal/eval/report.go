@@ -84,14 +84,18 @@ type ModelRef struct {
 	Adapter string `json:"adapter,omitempty"`
 	// History is the training history file found next to the model, if any.
 	History string `json:"history,omitempty"`
+	// URI is the model artifact's blob key, so a node on another machine
+	// can fetch it when Path is not there.
+	URI string `json:"uri,omitempty"`
 }
 
 // DatasetRef says which split an evaluation read.
 type DatasetRef struct {
-	Path  string `json:"path"`  // the dataset artifact (folder or file)
-	Split string `json:"split"` // "validation"
-	File  string `json:"file"`  // the JSONL file of the split
-	Rows  int    `json:"rows"`  // rows in the split
+	Path  string `json:"path"`          // the dataset artifact (folder or file)
+	Split string `json:"split"`         // "validation"
+	File  string `json:"file"`          // the JSONL file of the split
+	Rows  int    `json:"rows"`          // rows in the split
+	URI   string `json:"uri,omitempty"` // the dataset artifact's blob key
 }
 
 // GenerationSettings are the decoding settings of an evaluation.

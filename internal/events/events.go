@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -379,7 +380,15 @@ type Emitter struct {
 	closed bool
 	ch     chan *store.Event
 	done   chan struct{}
+	// skipThrough drops metric events of steps up to it (already shown by
+	// an earlier attempt of the node).
+	skipThrough atomic.Int64
 }
+
+// SkipMetricsThrough drops metric events with step <= step from now on: an
+// attempt that resumes a node re-reports nothing an earlier one showed, so
+// step numbers in a job's events never repeat.
+func (e *Emitter) SkipMetricsThrough(step int) { e.skipThrough.Store(int64(step)) }
 
 var _ agent.Emitter = (*Emitter)(nil)
 
@@ -476,6 +485,9 @@ func (e *Emitter) Progress(fraction float64, eta time.Duration, message string) 
 
 // Metrics implements agent.Emitter.
 func (e *Emitter) Metrics(step int, values map[string]float64) {
+	if int64(step) <= e.skipThrough.Load() {
+		return
+	}
 	vals := make(map[string]any, len(values))
 	for k, v := range values {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -485,4 +497,29 @@ func (e *Emitter) Metrics(step int, values map[string]float64) {
 		}
 	}
 	e.publish(Metric, MetricData{Step: step, Values: vals})
+}
+
+// LastMetricStep returns the highest step of node's metric events stored
+// for job (0 when there is none).
+func LastMetricStep(ctx context.Context, st store.Store, jobID, node string) (int, error) {
+	var last int
+	var after int64
+	for {
+		evs, err := st.ListEvents(ctx, jobID, after, 1000)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range evs {
+			if e.Type == Metric && e.Node == node {
+				var d MetricData
+				if json.Unmarshal(e.Data, &d) == nil && d.Step > last {
+					last = d.Step
+				}
+			}
+		}
+		if len(evs) < 1000 {
+			return last, nil
+		}
+		after = evs[len(evs)-1].Seq
+	}
 }

@@ -191,6 +191,9 @@ type choice struct {
 	sentTk int // tokens whose logprobs were delivered
 	reason string
 	halt   atomic.Bool
+	// stopped: a stop string ended the text (the engine may have run on
+	// before it saw halt; the answer still ends with "stop").
+	stopped bool
 }
 
 // add decodes one more token and reports whether a stop string ended it.
@@ -291,7 +294,8 @@ func (s *Server) generate(ctx context.Context, m *serving.Loaded, prompt []int32
 					continue
 				}
 				if r.c.add(t) {
-					r.c.halt.Store(true) // the engine then ends it with "stop"
+					r.c.halt.Store(true)
+					r.c.stopped = true
 				}
 				mu.Lock()
 				if txt := r.c.ready(false); txt != "" {
@@ -308,6 +312,9 @@ func (s *Server) generate(ctx context.Context, m *serving.Loaded, prompt []int32
 	for i, r := range runs {
 		if errs[i] != nil {
 			return nil, errs[i]
+		}
+		if r.c.stopped {
+			r.c.reason = string(serving.FinishStop)
 		}
 		out[i] = r.c
 	}

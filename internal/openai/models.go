@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,31 +77,8 @@ func (s *Server) localDir(ctx context.Context, uri string) (string, error) {
 	if _, err := os.Stat(filepath.Join(dst, ".complete")); err == nil {
 		return dst, nil
 	}
-	infos, err := s.Blobs.List(ctx, key)
-	if err != nil {
-		return "", fmt.Errorf("list %s: %w", key, err)
-	}
-	for _, in := range infos {
-		rel := strings.TrimPrefix(in.Key, key)
-		p := filepath.Join(dst, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", err
-		}
-		o, err := s.Blobs.Open(ctx, in.Key)
-		if err != nil {
-			return "", err
-		}
-		f, err := os.Create(p)
-		if err == nil {
-			_, err = io.Copy(f, o)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		o.Close()
-		if err != nil {
-			return "", fmt.Errorf("copy %s: %w", in.Key, err)
-		}
+	if _, err := blob.DownloadDir(ctx, s.Blobs, key, dst); err != nil {
+		return "", fmt.Errorf("copy %s: %w", key, err)
 	}
 	return dst, os.WriteFile(filepath.Join(dst, ".complete"), nil, 0o644)
 }

@@ -118,7 +118,7 @@ func (o *Orchestrator) fail(ctx context.Context, job *store.Job, node *store.Nod
 		if err != nil || !ended {
 			return err
 		}
-		if err := tx.CancelNodes(ctx, job.ID, now); err != nil {
+		if err := cancelNodes(ctx, tx, job.ID, node.ID, fmt.Sprintf("cancelled: node %s failed", node.ID), now); err != nil {
 			return err
 		}
 		return tx.AppendEvent(ctx, events.New(job.ID, "", events.Status, events.StatusData{Status: store.Failed, Error: jobErr}))
@@ -177,4 +177,25 @@ func metaFiles(m map[string]any) []string {
 		return out
 	}
 	return nil
+}
+
+// cancelNodes ends a job's unfinished nodes (but except): a node event with
+// status cancelled for each pending or running one, so the history (and a
+// page drawn from it) shows every node final, then pending nodes move to
+// cancelled in the store; running ones are recorded as cancelled by their
+// worker when their agent stops.
+func cancelNodes(ctx context.Context, tx store.Tx, jobID, except, msg string, at time.Time) error {
+	j, err := tx.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	for _, n := range j.Nodes {
+		if n.ID == except || (n.Status != store.Pending && n.Status != store.Running) {
+			continue
+		}
+		if err := tx.AppendEvent(ctx, events.New(jobID, n.ID, events.Node, events.NodeData{Status: store.Cancelled, Attempt: n.Attempts, Error: msg})); err != nil {
+			return err
+		}
+	}
+	return tx.CancelNodes(ctx, jobID, at)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/secret"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -242,6 +243,12 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, job.Team, spec.Params, node.Params, workDir)...)
 	emit := events.NewEmitter(ctx, o.bus, job.ID, node.ID)
 	defer emit.Close() // stored before the node's outcome
+	if node.Attempts > 1 {
+		// A resumed attempt does not show steps an earlier one showed.
+		if last, err := events.LastMetricStep(ctx, o.st, job.ID, node.ID); err == nil && last > 0 {
+			emit.SkipMetricsThrough(last)
+		}
+	}
 	if node.Cache {
 		if hit, ok, err := o.st.GetCache(ctx, job.Team, key); err == nil && ok && o.blobsExist(ctx, hit) {
 			emit.Log(slog.LevelInfo, "outputs taken from the cache", slog.String("cache_key", key))
@@ -252,23 +259,36 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, "", false, err
 	}
+	params, err := o.cfg.Secrets.OpenParams(spec.Params, node.Params)
+	if err != nil {
+		return nil, key, false, agent.Permanent(err)
+	}
+	redact := secret.NewRedactor(secret.Values(spec.Params, params))
+	redEmit := redact.Emitter(emit)
 	env := &agent.Env{
 		JobID: job.ID, NodeID: node.ID, Attempt: node.Attempts,
-		Params: agent.Params(node.Params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
-		Emit: emit, Logger: log,
+		Params: agent.Params(params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
+		Emit: redEmit, Logger: teeLogger(log, redEmit), HTTP: o.http,
 		ResolveSource: func(ctx context.Context, ref string) (string, error) {
 			return o.ResolveSource(ctx, job.Team, ref, workDir, filepath.Join(scratch, "src"))
 		},
+		Checkpoints: newCheckpoints(o.blobs, key),
 	}
 	log.InfoContext(ctx, "node running")
 	outs, err = safeRun(ctx, ag, env)
 	if err != nil {
-		return nil, key, false, err
+		return nil, key, false, redact.Error(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, key, false, err
 	}
 	outs, err = o.storeOutputs(ctx, job, node, spec, outDir, outs)
+	if err == nil {
+		// Done: its checkpoints are of no more use.
+		if cerr := newCheckpoints(o.blobs, key).Clear(ctx); cerr != nil {
+			log.WarnContext(ctx, "checkpoints not removed (gc sweeps them)", slog.Any("error", cerr))
+		}
+	}
 	return outs, key, false, err
 }
 
@@ -362,56 +382,14 @@ func (o *Orchestrator) storeOutputs(ctx context.Context, job *store.Job, node *s
 }
 
 func (o *Orchestrator) put(ctx context.Context, key, path string) (blob.Info, error) {
-	if imp, ok := o.blobs.(blob.FileImporter); ok {
-		return imp.ImportFile(ctx, key, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return blob.Info{}, err
-	}
-	defer f.Close()
-	return o.blobs.Put(ctx, key, f)
+	return blob.PutFile(ctx, o.blobs, key, path, true)
 }
 
 // materialize returns a local path for a stored artifact: the blob store's
-// own file when it is local, else a download into dst.
+// own file when it is local, else links into the worker's blob cache (or
+// downloads) placed at dst. Callers must not write to it.
 func (o *Orchestrator) materialize(ctx context.Context, a agent.Artifact, dst string) (string, error) {
-	if l, ok := o.blobs.(blob.Localizer); ok {
-		return l.LocalPath(a.URI)
-	}
-	if !strings.HasSuffix(a.URI, "/") {
-		return dst, o.download(ctx, a.URI, dst)
-	}
-	list, err := o.blobs.List(ctx, a.URI)
-	if err != nil {
-		return "", err
-	}
-	for _, i := range list {
-		if err := o.download(ctx, i.Key, filepath.Join(dst, filepath.FromSlash(strings.TrimPrefix(i.Key, a.URI)))); err != nil {
-			return "", err
-		}
-	}
-	return dst, nil
-}
-
-func (o *Orchestrator) download(ctx context.Context, key, dst string) error {
-	r, err := o.blobs.Open(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return o.cache.Materialize(ctx, a.URI, dst)
 }
 
 func (o *Orchestrator) blobsExist(ctx context.Context, outs []agent.Artifact) bool {
@@ -444,27 +422,59 @@ func (o *Orchestrator) fileFacts(ctx context.Context, team string, decls []agent
 			out = append(out, d.Name+"=dataset:"+ds.SHA256)
 			continue
 		}
+		if m, err := o.st.GetModel(ctx, s); err == nil {
+			out = append(out, d.Name+"=model:"+m.URI)
+			continue
+		}
 		p := s
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(workDir, p)
 		}
-		var size, mod int64
+		// By content (each file's SHA-256, remembered per size and
+		// modification time), not by where or when: the same files give
+		// the same key on every machine.
+		h := sha256.New()
 		n := 0
 		filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
 			if err != nil || n > 10000 {
 				return filepath.SkipAll
 			}
-			if fi, err := e.Info(); err == nil && !e.IsDir() {
-				size += fi.Size()
-				mod = max(mod, fi.ModTime().UnixNano())
-				n++
+			if e.IsDir() {
+				return nil
 			}
+			fi, err := e.Info()
+			if err != nil {
+				return nil
+			}
+			rel, _ := filepath.Rel(p, path)
+			fmt.Fprintf(h, "%s %s\n", filepath.ToSlash(rel), o.fileSum(path, fi))
+			n++
 			return nil
 		})
-		out = append(out, fmt.Sprintf("%s=%s:%d:%d:%d", d.Name, p, n, size, mod))
+		out = append(out, fmt.Sprintf("%s=%s:%d:%x", d.Name, s, n, h.Sum(nil)))
 	}
 	sort.Strings(out)
 	return out
+}
+
+// fileSum returns path's SHA-256, hashed once per size and modification time.
+func (o *Orchestrator) fileSum(path string, fi fs.FileInfo) string {
+	k := fmt.Sprintf("%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+	if v, ok := o.sums.Load(k); ok {
+		return v.(string)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "unreadable"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unreadable"
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	o.sums.Store(k, sum)
+	return sum
 }
 
 // ResolveSource turns a dataset reference into a local path: an uploaded
@@ -478,6 +488,24 @@ func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, sc
 		ds, err := o.st.ForTeam(team).GetDataset(ctx, ref)
 		if err == nil {
 			return o.materialize(ctx, agent.Artifact{URI: ds.BlobKey}, filepath.Join(scratch, ref, ds.Name))
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	if key, ok := strings.CutPrefix(ref, "blob:"); ok {
+		// An artifact another node recorded by its blob key.
+		if err := blob.ValidPrefix(key); err != nil || key == "" {
+			return "", agent.Permanent(fmt.Errorf("source %q: %w", ref, blob.ErrInvalidKey))
+		}
+		sum := sha256.Sum256([]byte(key))
+		return o.materialize(ctx, agent.Artifact{URI: key}, filepath.Join(scratch, "blob-"+hex.EncodeToString(sum[:8])))
+	}
+	if strings.HasPrefix(ref, "mdl_") {
+		// A model a pipeline produced: from the blob store, on any worker.
+		m, err := o.st.GetModel(ctx, ref)
+		if err == nil {
+			return o.materialize(ctx, agent.Artifact{URI: m.URI}, filepath.Join(scratch, ref))
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return "", err

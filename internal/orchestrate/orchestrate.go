@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -35,8 +36,10 @@ import (
 	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/outbound"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/queue"
+	"github.com/whetstone/whetstone/internal/secret"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -57,11 +60,23 @@ type Config struct {
 	// team at its limit waits pending (its first node is snoozed) until one
 	// ends. 0: no limit.
 	MaxRunningJobs int
-	Logger       *slog.Logger
+	Logger         *slog.Logger
+	// CacheDir keeps downloaded input blobs (by SHA-256) when the blob
+	// store is not a local folder, up to CacheBytes (default DataDir-less:
+	// ScratchDir/../cache, 10 GiB).
+	CacheDir   string
+	CacheBytes int64
 	// Paths, when set, decides which server paths a job's params may name
 	// (checked at Submit, and again where a source is opened); nil allows
 	// every path (`whet run`).
 	Paths pipeline.PathPolicy
+	// Secrets seals params marked secret at Submit and opens them just
+	// before the agent runs; nil keeps them as given (`whet run`).
+	Secrets *secret.Box
+	// Outbound decides which URLs a job's params may name (checked at
+	// Submit) and which addresses agents' HTTP clients may reach; nil
+	// allows everything (`whet run`).
+	Outbound *outbound.Policy
 }
 
 // Enqueuer queues node deliveries inside a store transaction.
@@ -73,12 +88,15 @@ type Enqueuer interface {
 type Orchestrator struct {
 	st    store.Store
 	blobs blob.Store
+	cache *blob.Cache
+	sums  sync.Map // fileFacts: path, size, mtime -> sha256
 	bus   *events.Bus
 	reg   *agent.Registry
 	q     Enqueuer
 	cfg   Config
 	log   *slog.Logger
 	owner string
+	http  *http.Client // nil without an outbound policy
 
 	mu      sync.Mutex
 	running map[store.NodeRef]context.CancelCauseFunc
@@ -111,10 +129,25 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(filepath.Dir(cfg.ScratchDir), "cache")
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = 10 << 30
+	}
+	cache, err := blob.NewCache(blobs, cfg.CacheDir, cfg.CacheBytes)
+	if err != nil {
+		log.Warn("no blob cache; inputs are downloaded each time", slog.Any("error", err))
+		cache, _ = blob.NewCache(blobs, cfg.CacheDir, 0)
+	}
 	host, _ := os.Hostname()
 	var b [4]byte
 	rand.Read(b[:])
-	return &Orchestrator{st: st, blobs: blobs, bus: bus, reg: reg, cfg: cfg, log: log,
+	var hc *http.Client
+	if cfg.Outbound != nil {
+		hc = cfg.Outbound.Client(0)
+	}
+	return &Orchestrator{st: st, blobs: blobs, cache: cache, bus: bus, reg: reg, cfg: cfg, log: log, http: hc,
 		owner:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
 		running: map[store.NodeRef]context.CancelCauseFunc{}}
 }
@@ -135,8 +168,11 @@ var ErrFinished = fmt.Errorf("job already finished: %w", store.ErrConflict)
 // configured WorkDir). Returns a
 // *pipeline.ValidationError for an invalid spec.
 func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir string) (*store.Job, error) {
-	v, err := pipeline.ValidateWith(spec, o.reg, pipeline.Options{Paths: o.cfg.Paths})
+	v, err := pipeline.ValidateWith(spec, o.reg, o.validateOptions())
 	if err != nil {
+		return nil, err
+	}
+	if err := o.sealSecrets(v); err != nil {
 		return nil, err
 	}
 	if workDir == "" {
@@ -178,6 +214,35 @@ func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir 
 	return o.st.GetJob(ctx, j.ID)
 }
 
+func (o *Orchestrator) validateOptions() pipeline.Options {
+	opts := pipeline.Options{Paths: o.cfg.Paths}
+	if o.cfg.Outbound != nil {
+		opts.URLs = o.cfg.Outbound
+	}
+	return opts
+}
+
+// sealSecrets replaces the secret params of v's nodes by sealed references,
+// so the store, the API and the events never hold them in the clear.
+func (o *Orchestrator) sealSecrets(v *pipeline.Spec) error {
+	if o.cfg.Secrets == nil {
+		return nil
+	}
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		ag, ok := o.reg.Lookup(n.Agent)
+		if !ok {
+			continue
+		}
+		p, err := o.cfg.Secrets.SealParams(ag.Spec().Params, n.Params)
+		if err != nil {
+			return &pipeline.ValidationError{Errors: []pipeline.FieldError{{Node: n.ID, Field: "params", Message: err.Error()}}}
+		}
+		n.Params = p
+	}
+	return nil
+}
+
 // Cancel cancels a pending or running job: pending nodes are cancelled and
 // running agents are stopped through their context. Returns
 // store.ErrNotFound, or ErrFinished for a job that already ended.
@@ -190,7 +255,7 @@ func (o *Orchestrator) Cancel(ctx context.Context, jobID string) error {
 		if !ok {
 			return ErrFinished
 		}
-		if err := tx.CancelNodes(ctx, jobID, time.Now().UTC()); err != nil {
+		if err := cancelNodes(ctx, tx, jobID, "", "cancelled", time.Now().UTC()); err != nil {
 			return err
 		}
 		return tx.AppendEvent(ctx, events.New(jobID, "", events.Status, events.StatusData{Status: store.Cancelled, Error: "cancelled"}))

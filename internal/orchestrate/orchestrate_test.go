@@ -370,6 +370,21 @@ edges: [{from: slow, to: after}]`)
 	if !events.IsFinal(evs[len(evs)-1]) {
 		t.Errorf("history does not end with the final status: %+v", evs[len(evs)-1])
 	}
+	// Every node's last node event is final, so a page replaying the history
+	// shows no node still running.
+	last := map[string]store.Status{}
+	for _, e := range evs {
+		if e.Type == events.Node {
+			var d events.NodeData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			last[e.Node] = d.Status
+		}
+	}
+	if last["slow"] != store.Cancelled || last["after"] != store.Cancelled {
+		t.Errorf("last node events: %v, want slow and after cancelled", last)
+	}
 }
 
 func mustJob(t *testing.T, b *bundle, id string) *store.Job {

@@ -37,6 +37,14 @@ type Options struct {
 	// (agent.Param.Kind "path", "model" or "dataset"); an uploaded dataset
 	// id (ds_...) as a dataset source is not a path.
 	Paths PathPolicy
+	// URLs, when set, must allow every param that names an outbound URL
+	// (agent.Param.Kind "url", such as judge_url).
+	URLs URLPolicy
+}
+
+// URLPolicy decides which outbound URLs a job may call (package outbound).
+type URLPolicy interface {
+	Check(rawURL string) error
 }
 
 // Validate checks s against the agents in reg and returns a copy whose
@@ -48,7 +56,7 @@ func Validate(s *Spec, reg Lookup) (*Spec, error) {
 
 // ValidateWith is Validate with the checks of opts.
 func ValidateWith(s *Spec, reg Lookup, opts Options) (*Spec, error) {
-	v := &validator{paths: opts.Paths}
+	v := &validator{paths: opts.Paths, urls: opts.URLs}
 	out := &Spec{Name: s.Name, Edges: slices.Clone(s.Edges)}
 	if strings.TrimSpace(s.Name) == "" {
 		v.add("", "name", "is required")
@@ -264,10 +272,18 @@ func TopoOrder(s *Spec) []string {
 type validator struct {
 	errs  []FieldError
 	paths PathPolicy
+	urls  URLPolicy
 }
 
 // serverPath checks a string param that names a server path.
 func (v *validator) serverPath(node, f string, d agent.Param, s string) bool {
+	if d.Kind == "url" && v.urls != nil && s != "" {
+		if err := v.urls.Check(s); err != nil {
+			v.add(node, f, err.Error())
+			return false
+		}
+		return true
+	}
 	if v.paths == nil || s == "" {
 		return true
 	}

@@ -24,9 +24,11 @@ import (
 	"github.com/whetstone/whetstone/internal/events/redisevents"
 	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/orchestrate"
+	"github.com/whetstone/whetstone/internal/outbound"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/queue"
 	"github.com/whetstone/whetstone/internal/sandbox"
+	"github.com/whetstone/whetstone/internal/secret"
 	"github.com/whetstone/whetstone/internal/store"
 	"github.com/whetstone/whetstone/internal/store/pgstore"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
@@ -102,6 +104,21 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		paths = pol
 		log.Info("server paths jobs may read", slog.Any("allow_path", pol.Roots()))
 	}
+	var box *secret.Box
+	var out *outbound.Policy
+	if opts.Sandbox {
+		key, err := secret.LoadKey(cfg.SecretKeyFile, true)
+		if err == nil {
+			box, err = secret.New(key)
+		}
+		if err == nil {
+			out, err = outbound.New(cfg.AllowURL)
+		}
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	var obs store.Store = st
 	if opts.Metrics != nil {
 		obs = opts.Metrics.ObserveStore(st)
@@ -117,7 +134,8 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 	orch := orchestrate.New(obs, blobs, bus, reg, orchestrate.Config{
 		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
-		PollInterval: cfg.PollInterval, Logger: log, Paths: paths, MaxRunningJobs: cfg.MaxRunningJobs,
+		PollInterval: cfg.PollInterval, Logger: log, Paths: paths, Secrets: box, Outbound: out,
+		CacheDir: filepath.Join(cfg.DataDir, "cache"), CacheBytes: cfg.ScratchCacheBytes, MaxRunningJobs: cfg.MaxRunningJobs,
 	})
 	conc := 0
 	if opts.Work {

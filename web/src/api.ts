@@ -189,7 +189,8 @@ export function list<T>(data: unknown, ...keys: string[]): T[] {
 export const api = {
   agents: async () => list<AgentSpec>(await request('GET', '/agents'), 'agents'),
   submit: (spec: PipelineSpec) => request<{ job_id: string; status: string }>('POST', '/jobs', spec),
-  validate: (spec: PipelineSpec) => request<unknown>('POST', '/jobs?dry_run=true', spec),
+  /** check runs the server's checks (schema, files, models, datasets, cross-field rules) without starting anything. */
+  check: (spec: PipelineSpec) => request<{ valid: boolean; errors: FieldError[] }>('POST', '/pipelines/validate', spec),
   /** jobs lists jobs newest first; total counts every job matching the filter. */
   jobs: async (status?: string, limit = 100) => {
     const q = new URLSearchParams({ limit: String(limit) });

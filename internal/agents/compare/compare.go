@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -181,6 +182,16 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 	if ref.BaseModel == "" || (ref.Adapter == "" && filepath.Clean(ref.BaseModel) == filepath.Clean(ref.Path)) {
 		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated model %s has no separate base model to compare against", ref.Path))
 	}
+	if ref.Adapter != "" && ref.Adapter == ref.Path && ref.URI != "" && env.ResolveSource != nil {
+		// Recorded on the evaluating node's machine: fetch it here.
+		if _, err := os.Stat(ref.Adapter); err != nil {
+			p, err := env.ResolveSource(ctx, "blob:"+ref.URI)
+			if err != nil {
+				return nil, fmt.Errorf("compare: the evaluated adapter: %w", err)
+			}
+			ref.Adapter, ref.Path = p, p
+		}
+	}
 	if ref.Adapter != "" {
 		if _, err := os.Stat(ref.Adapter); err != nil {
 			return nil, agent.Permanent(fmt.Errorf("compare: the evaluated adapter %s is not readable here (connect the model to this node): %w", ref.Adapter, err))
@@ -193,6 +204,15 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
 		}
 		file = f
+	}
+	if _, err := os.Stat(file); err != nil && tuned.Dataset.URI != "" && env.ResolveSource != nil {
+		if rel, rerr := filepath.Rel(tuned.Dataset.Path, file); rerr == nil && !strings.HasPrefix(rel, "..") {
+			p, err := env.ResolveSource(ctx, "blob:"+tuned.Dataset.URI)
+			if err != nil {
+				return nil, fmt.Errorf("compare: the evaluated split: %w", err)
+			}
+			file = filepath.Join(p, rel)
+		}
 	}
 	if _, err := os.Stat(file); err != nil {
 		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated split %s is not readable here (connect the dataset to this node): %w", file, err))
@@ -219,7 +239,11 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		},
 	}
 	if tuned.Judge != nil {
-		opt.Judge = eval.NewJudgeClient(tuned.Judge.URL, env.Params.String("judge_key"), tuned.Judge.Model)
+		jc := eval.NewJudgeClient(tuned.Judge.URL, env.Params.String("judge_key"), tuned.Judge.Model)
+		if env.HTTP != nil {
+			jc.HTTP = env.HTTP
+		}
+		opt.Judge = jc
 	} else if slices.Contains(opt.Metrics, eval.MetricJudge) {
 		return nil, agent.Permanent(errors.New("compare: the evaluation used the judge metric but records no judge endpoint"))
 	}

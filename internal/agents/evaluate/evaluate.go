@@ -124,7 +124,11 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		if !slices.Contains(opt.Metrics, eval.MetricJudge) {
 			opt.Metrics = append(slices.Clone(opt.Metrics), eval.MetricJudge)
 		}
-		opt.Judge = eval.NewJudgeClient(p.String("judge_url"), p.String("judge_key"), p.String("judge_model"))
+		jc := eval.NewJudgeClient(p.String("judge_url"), p.String("judge_key"), p.String("judge_model"))
+		if env.HTTP != nil {
+			jc.HTTP = env.HTTP
+		}
+		opt.Judge = jc
 	}
 	emit.Progress(0, 0, "loading model")
 	m, tok, err := a.load(ctx, loadBase(ref), ref.Adapter)
@@ -141,7 +145,8 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	e.Model = ref
-	e.Dataset = eval.DatasetRef{Path: dArt.Path, Split: "validation", File: file, Rows: len(rows)}
+	e.Model.URI = mArt.URI
+	e.Dataset = eval.DatasetRef{Path: dArt.Path, Split: "validation", File: file, Rows: len(rows), URI: dArt.URI}
 	for _, w := range e.Warnings {
 		emit.Log(slog.LevelWarn, w)
 	}

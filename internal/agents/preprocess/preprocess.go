@@ -24,7 +24,9 @@ import (
 	"path/filepath"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/agents/validate"
 	"github.com/whetstone/whetstone/internal/data/clean"
+	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/data/dataset"
 	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/prep"
@@ -64,6 +66,12 @@ func (Agent) Spec() agent.Spec {
 			{Name: "clean_whitespace", Type: agent.Boolean, Default: true, Description: "Normalise line ends, Unicode spaces, trailing spaces and runs of blank lines (indentation kept)."},
 			{Name: "clean_control", Type: agent.Boolean, Default: true, Description: "Remove control characters."},
 			{Name: "clean_html", Type: agent.Boolean, Default: false, Description: "Turn HTML into plain text."},
+			{Name: "decontaminate", Type: agent.Boolean, Default: false,
+				Description: "Drop rows sharing a long word n-gram with an evaluation row (eval_sets, else the eval_sets of a validate node upstream) and training rows overlapping the validation split."},
+			{Name: "eval_sets", Type: agent.Array, Items: agent.String, Kind: "path",
+				Description: "Evaluation datasets (paths or uploaded dataset ids) to decontaminate against."},
+			{Name: "contamination_ngram", Type: agent.Integer, Default: contam.DefaultN, Min: agent.F64(contam.MinN), Max: agent.F64(contam.MaxN),
+				Description: "Words per n-gram for decontaminate."},
 			{Name: "workers", Type: agent.Integer, Default: 0, Min: agent.F64(0), Max: agent.F64(256), Description: "Parallel workers; 0: one per CPU."},
 		},
 		Inputs: []agent.Port{{Type: agent.Dataset, Name: "dataset", Required: true}},
@@ -146,6 +154,38 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	o.Workers = p.Int("workers")
 	o.Emit = env.Emit
+	if p.Bool("decontaminate") {
+		n := contam.DefaultN
+		if p.Has("contamination_ngram") {
+			n = p.Int("contamination_ngram")
+		} else if v, ok := in.Meta["contamination_ngram"].(float64); ok {
+			n = int(v)
+		}
+		names := p.Strings("eval_sets")
+		paths, err := validate.ResolveEvalSets(ctx, env, names)
+		if err != nil {
+			return nil, agent.Permanent(err)
+		}
+		if len(names) == 0 {
+			// A validate node upstream hands on the sets it checked.
+			switch v := in.Meta["eval_sets"].(type) {
+			case []string:
+				names, paths = v, v
+			case []any:
+				for _, x := range v {
+					if s, ok := x.(string); ok {
+						names, paths = append(names, s), append(paths, s)
+					}
+				}
+			}
+		}
+		if len(paths) > 0 {
+			if o.Contamination, err = validate.EvalIndex(ctx, names, paths, n); err != nil {
+				return nil, agent.Permanent(err)
+			}
+		}
+		o.DecontaminateSplit = n
+	}
 
 	dir := filepath.Join(env.OutDir, "data")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

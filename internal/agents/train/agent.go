@@ -165,22 +165,22 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 				slog.String("memory_estimate", est.String()))
 		},
 		OnStep: func(p trainer.Progress) {
-			v := map[string]float64{"loss": p.Loss, "learning_rate": p.LearningRate, "grad_norm": p.GradNorm,
-				"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds(), "tokens": float64(p.Tokens)}
-			if p.ValLoss != nil {
-				v["val_loss"] = *p.ValLoss
-			}
-			for k, x := range map[string]*float64{"reward_accuracy": p.RewardAccuracy, "reward_margin": p.RewardMargin, "val_reward_accuracy": p.ValRewardAccuracy} {
-				if x != nil {
-					v[k] = *x
+			emitStep(emit, p, func(v map[string]float64) {
+				if leased != nil {
+					sampleGPU(v, leased.UUID)
 				}
+			})
+		},
+		Checkpoints: env.Checkpoints,
+		OnResume: func(step int, history []trainer.Record) {
+			emit.Log(slog.LevelInfo, "resumed from checkpoint", slog.Int("checkpoint_step", step), slog.Int("next_step", step+1))
+			// The curve up to the checkpoint, for a job that has not shown
+			// it (a re-run); steps already shown are dropped by the emitter.
+			for _, r := range history {
+				emitStep(emit, trainer.Progress{Record: r, TotalSteps: 0}, nil)
 			}
-			if leased != nil {
-				sampleGPU(v, leased.UUID)
-			}
-			emit.Metrics(p.Step, v)
-			emit.Progress(float64(p.Step)/float64(p.TotalSteps), p.ETA, fmt.Sprintf("step %d/%d loss %.4f", p.Step, p.TotalSteps, p.Loss))
-		}}
+		},
+	}
 	out, err := Run(ctx, job)
 	if err != nil {
 		if errors.Is(err, ErrBadInput) {
@@ -191,6 +191,27 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	log.InfoContext(ctx, "trained", slog.Int("steps", out.Result.Steps), slog.Float64("final_loss", out.Result.FinalLoss),
 		slog.Duration("took", time.Since(start)))
 	return []agent.Artifact{{Type: agent.Model, Name: "model", Path: ".", Meta: out.Meta}}, nil
+}
+
+// emitStep reports one optimiser step as a metric event and progress.
+func emitStep(emit agent.Emitter, p trainer.Progress, sample func(map[string]float64)) {
+	v := map[string]float64{"loss": p.Loss, "learning_rate": p.LearningRate, "grad_norm": p.GradNorm,
+		"tokens_per_s": p.TokensPerS, "epoch": p.Epoch, "eta_s": p.ETA.Seconds(), "tokens": float64(p.Tokens)}
+	if p.ValLoss != nil {
+		v["val_loss"] = *p.ValLoss
+	}
+	for k, x := range map[string]*float64{"reward_accuracy": p.RewardAccuracy, "reward_margin": p.RewardMargin, "val_reward_accuracy": p.ValRewardAccuracy} {
+		if x != nil {
+			v[k] = *x
+		}
+	}
+	if sample != nil {
+		sample(v)
+	}
+	emit.Metrics(p.Step, v)
+	if p.TotalSteps > 0 {
+		emit.Progress(float64(p.Step)/float64(p.TotalSteps), p.ETA, fmt.Sprintf("step %d/%d loss %.4f", p.Step, p.TotalSteps, p.Loss))
+	}
 }
 
 // sampleGPU adds the leased GPU's utilisation and memory (NVML) to a

@@ -4,23 +4,24 @@
 package train
 
 import (
-	"strings"
-
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/whetstone/whetstone/internal/engine/device"
-	"github.com/whetstone/whetstone/internal/engine/gpu"
-	"github.com/whetstone/whetstone/internal/gpus"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/engine/device"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
+	"github.com/whetstone/whetstone/internal/gpus"
 	"github.com/whetstone/whetstone/internal/safetensors"
 	"github.com/whetstone/whetstone/internal/tokenizer"
 )
@@ -43,6 +44,13 @@ type Job struct {
 	OnStep func(trainer.Progress)
 	// OnStart, if set, is called once the run is planned.
 	OnStart func(total int, est trainer.Estimate, trainable int)
+	// Checkpoints, if set, keeps checkpoints away from this machine: each
+	// one written is uploaded, and a run with none in OutDir restores the
+	// latest first.
+	Checkpoints agent.Checkpoints
+	// OnResume, if set, is called after resuming from the checkpoint at
+	// step, with the history up to it.
+	OnResume func(step int, history []trainer.Record)
 	// GPUs, when set, leases a GPU for runs that may use one (device auto
 	// or cuda): the run waits in its queue while every GPU with enough
 	// memory is leased. NodeID names the run there.
@@ -186,11 +194,35 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	}
 	defer tr.Close()
 	cfg = tr.Config()
+	if job.Checkpoints != nil && trainer.LatestCheckpoint(ckDir) == "" {
+		if _, err := job.Checkpoints.Restore(ctx, ckDir); err != nil {
+			return nil, fmt.Errorf("restore checkpoint: %w", err)
+		}
+	}
 	if cp := trainer.LatestCheckpoint(ckDir); cp != "" {
 		if err := tr.Resume(cp); err != nil {
 			return nil, err
 		}
-		log.InfoContext(ctx, "resumed", slog.String("checkpoint", cp))
+		step, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(cp), "checkpoint-"))
+		log.InfoContext(ctx, "resumed", slog.String("checkpoint", cp), slog.Int("step", step))
+		if job.OnResume != nil {
+			job.OnResume(step, tr.History())
+		}
+	}
+	if job.Checkpoints != nil {
+		tr.OnCheckpoint = func(cp string) {
+			step, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(cp), "checkpoint-"))
+			if err != nil {
+				return
+			}
+			// Also after a cancel: the checkpoint written on the way out
+			// is the one a re-run resumes from.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			if err := job.Checkpoints.Save(uctx, step, cp); err != nil {
+				log.WarnContext(ctx, "checkpoint not uploaded; a later attempt resumes from an older one", slog.Int("step", step), slog.Any("error", err))
+			}
+		}
 	}
 	tr.OnStep = job.OnStep
 	log.InfoContext(ctx, "training", slog.String("method", cfg.Method), slog.String("objective", cfg.Objective), slog.Int("examples", len(trainSet)),

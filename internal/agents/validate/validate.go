@@ -21,7 +21,9 @@ import (
 	"strings"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/data/check"
+	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/data/dataset"
 	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/pii"
@@ -64,6 +66,10 @@ func (Agent) Spec() agent.Spec {
 			{Name: "tokenizer", Type: agent.String, Kind: "path", Description: "Tokenizer folder for max_tokens; defaults to the dataset agent's; without one, 4 bytes count as a token."},
 			{Name: "repeat_ratio", Type: agent.Number, Default: 0.3, Min: agent.F64(0), Max: agent.F64(1), Description: "Fraction of repeated word 3-grams that flags a field."},
 			{Name: "examples", Type: agent.Integer, Default: 3, Min: agent.F64(0), Max: agent.F64(50), Description: "Redacted examples per finding."},
+			{Name: "eval_sets", Type: agent.Array, Items: agent.String, Kind: "path",
+				Description: "Evaluation datasets (paths or uploaded dataset ids): training rows sharing a long word n-gram with one of their rows are contamination findings."},
+			{Name: "contamination_ngram", Type: agent.Integer, Default: contam.DefaultN, Min: agent.F64(contam.MinN), Max: agent.F64(contam.MaxN),
+				Description: "Words per n-gram for the contamination check."},
 		},
 		Inputs: []agent.Port{{Type: agent.Dataset, Name: "dataset", Required: true}},
 		Outputs: []agent.Port{
@@ -189,6 +195,19 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	if err != nil {
 		return nil, agent.Permanent(err)
 	}
+	evalPaths, err := ResolveEvalSets(ctx, env, env.Params.Strings("eval_sets"))
+	if err != nil {
+		return nil, agent.Permanent(err)
+	}
+	if len(evalPaths) > 0 {
+		n := contam.DefaultN
+		if env.Params.Has("contamination_ngram") {
+			n = env.Params.Int("contamination_ngram")
+		}
+		if opts.Contamination, err = EvalIndex(ctx, env.Params.Strings("eval_sets"), evalPaths, n); err != nil {
+			return nil, agent.Permanent(err)
+		}
+	}
 	s, err := dataset.Open(in)
 	if err != nil {
 		return nil, agent.Permanent(err)
@@ -217,6 +236,12 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		summary[f.Kind] = f.Rows
 	}
 	meta["validation"] = map[string]any{"passed": rep.Passed, "findings": summary}
+	if opts.Contamination != nil {
+		// preprocess decontaminate: true without eval_sets of its own
+		// checks against these.
+		meta["eval_sets"] = evalPaths
+		meta["contamination_ngram"] = opts.Contamination.N()
+	}
 	arts := []agent.Artifact{
 		{Type: agent.Dataset, Name: "dataset", Path: name, Meta: meta},
 		{Type: agent.Report, Name: "validation", Path: "validation.json", Meta: map[string]any{"kind": "validation", "passed": rep.Passed, "findings": summary}},
@@ -247,6 +272,39 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		return arts, agent.Permanent(fmt.Errorf("validation failed: %s; see the validation report", strings.Join(parts, "; ")))
 	}
 	return arts, nil
+}
+
+// ResolveEvalSets resolves eval_sets entries (paths relative to the
+// working folder, or uploaded dataset ids through env.ResolveSource) to
+// local paths.
+func ResolveEvalSets(ctx context.Context, env *agent.Env, refs []string) ([]string, error) {
+	var out []string
+	for i, ref := range refs {
+		path, err := ingest.Resolve(ctx, env, ref)
+		if err != nil {
+			return nil, fmt.Errorf("eval_sets[%d] %q: %w", i, ref, err)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("eval_sets[%d] %q: %w", i, ref, err)
+		}
+		out = append(out, path)
+	}
+	return out, nil
+}
+
+// EvalIndex indexes the n-grams of the evaluation sets at paths, named
+// names (the refs as given) in findings.
+func EvalIndex(ctx context.Context, names, paths []string, n int) (*contam.Index, error) {
+	x, err := contam.New(n)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range paths {
+		if err := x.AddFile(ctx, names[i], p); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
 }
 
 func ints(v []int, n int) string {

@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/data/dataset"
 	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/format"
@@ -61,6 +62,7 @@ const (
 	RoleOrder     = "chat_order"
 	LastTurn      = "chat_last_turn"
 	SameAnswers   = "preference_identical"
+	Contamination = "contamination"
 )
 
 type kindInfo struct {
@@ -72,6 +74,7 @@ type kindInfo struct {
 var kinds = map[string]kindInfo{
 	Unreadable:    {"encoding", Error, "fix or remove these rows in the source (see the line and column); the dataset agent skipped them"},
 	MissingField:  {"fields", Error, "map the right columns with the dataset agent's columns param, or fill the field"},
+	Contamination: {"contamination", Warning, "these training rows share long n-grams with evaluation rows (see matches): drop them with preprocess decontaminate: true and the same eval_sets, or remove them"},
 	EmptyField:    {"fields", Warning, "remove the rows or fill the field; empty targets teach the model to answer with nothing"},
 	Duplicate:     {"duplicates", Warning, "remove with preprocess dedup: exact (or near)"},
 	NearDuplicate: {"duplicates", Warning, "remove with preprocess dedup: near; lower near_duplicate_threshold to catch more"},
@@ -137,6 +140,9 @@ type Options struct {
 	// Meta), reported as unreadable findings.
 	Unreadable      int
 	UnreadableLines []reader.Error
+	// Contamination, when set, holds the evaluation sets' n-grams: rows
+	// sharing one are contamination findings.
+	Contamination *contam.Index
 }
 
 // Encoder counts tokens; *tokenizer.Tokenizer satisfies it.
@@ -174,7 +180,18 @@ type Finding struct {
 	Lines    []int     `json:"source_lines,omitempty"`
 	Examples []Example `json:"examples"`
 	Hint     string    `json:"hint"`
-	lastRow  int
+	// Matches names the other side of each listed row (contamination: the
+	// evaluation set and row).
+	Matches []Match `json:"matches,omitempty"`
+	lastRow int
+}
+
+// Match pairs a dataset row with an evaluation row it overlaps.
+type Match struct {
+	Row     int    `json:"row"`
+	EvalSet string `json:"eval_set"`
+	EvalRow int    `json:"eval_row"`
+	Shared  int    `json:"shared_ngrams"`
 }
 
 // Example is a short, redacted illustration of a finding.
@@ -210,6 +227,7 @@ type worker struct {
 	matches []pii.Match
 	ngrams  quality.NgramSet
 	sb      strings.Builder
+	grams   []uint64 // contamination scratch
 }
 
 // pending is a finding of one record, before it is merged in row order.
@@ -226,6 +244,8 @@ type analysis struct {
 	hash      uint64
 	sig       []uint32
 	err       *reader.Error // unreadable
+	contam    contam.Ref    // first evaluation row sharing an n-gram
+	shared    int           // n-grams shared with evaluation rows
 }
 
 // New returns a Checker. Call Close when done.
@@ -332,7 +352,7 @@ func (w *worker) analyze(row int, r *record.Record, a *analysis) {
 	o := &c.opts
 	*a = analysis{row: row, line: r.Line, found: a.found[:0], sig: a.sig}
 	w.fields = r.Fields(w.fields[:0])
-	if o.NearDuplicates || o.Quality {
+	if o.NearDuplicates || o.Quality || o.Contamination != nil {
 		w.words, w.bounds = w.words[:0], append(w.bounds[:0], 0)
 		for _, f := range w.fields {
 			w.words = words.Hashes(f.Text, w.words)
@@ -344,6 +364,9 @@ func (w *worker) analyze(row int, r *record.Record, a *analysis) {
 			a.add(MissingField, m, "field "+m+" is missing")
 		}
 		w.checkEmpty(a, r)
+	}
+	if o.Contamination != nil {
+		a.contam, a.shared, _ = o.Contamination.Match(w.words, &w.grams)
 	}
 	if o.Duplicates || o.NearDuplicates {
 		w.sb.Reset()
@@ -426,6 +449,14 @@ func (c *Checker) merge(a *analysis) error {
 		c.nearRows = append(c.nearRows, int32(row))
 		if m >= 0 && !exact {
 			c.add(NearDuplicate, row, line, "", fmt.Sprintf("%.0f%% similar to row %d: %s", 100*sim, c.nearRows[m], snippet(strings.ReplaceAll(a.key, "\x1f", " | "), 80)), 0)
+		}
+	}
+	if a.shared > 0 {
+		x := o.Contamination
+		set := x.Sets[a.contam.Set]
+		c.add(Contamination, row, line, "", fmt.Sprintf("%d %d-word n-grams shared with %s row %d", a.shared, x.N(), set, a.contam.Row), 0)
+		if f := c.findings[Contamination]; len(f.Matches) < o.MaxRows {
+			f.Matches = append(f.Matches, Match{Row: row, EvalSet: set, EvalRow: a.contam.Row, Shared: a.shared})
 		}
 	}
 	for _, p := range a.found {
@@ -634,6 +665,9 @@ func (c *Checker) Report(format record.Format) Report {
 		rep.Checks["near_duplicate_threshold"] = o.NearThreshold
 		rep.Checks["minhash"] = c.near.Settings()
 	}
+	if o.Contamination != nil {
+		rep.Checks["contamination"] = o.Contamination.Settings()
+	}
 	if o.Quality {
 		rep.Checks["min_chars"] = o.MinChars
 		rep.Checks["repeat_ratio"] = o.RepeatRatio
@@ -794,4 +828,28 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 	}
 	meter.Done(c.rows)
 	return c.Report(s.Format()), nil
+}
+
+// FailOnValid reports whether s is a fail_on value: a finding kind
+// ("duplicate", "pii.email"), a category ("pii") or a severity ("error").
+func FailOnValid(s string) bool {
+	if _, ok := kinds[s]; ok {
+		return true
+	}
+	if k, ok := strings.CutPrefix(s, "pii."); ok {
+		return slices.Contains(pii.Kinds, pii.Kind(k))
+	}
+	switch Severity(s) {
+	case Info, Warning, Error:
+		return true
+	}
+	if s == "pii" {
+		return true
+	}
+	for _, i := range kinds {
+		if i.category == s {
+			return true
+		}
+	}
+	return false
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/data/clean"
+	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/data/dataset"
 	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/pii"
@@ -37,6 +38,7 @@ import (
 	"github.com/whetstone/whetstone/internal/data/reader"
 	"github.com/whetstone/whetstone/internal/data/record"
 	"github.com/whetstone/whetstone/internal/data/template"
+	wordhash "github.com/whetstone/whetstone/internal/data/words"
 )
 
 // Tokenizer is what prep needs from a tokenizer; *tokenizer.Tokenizer
@@ -80,6 +82,12 @@ type Options struct {
 	AppendEOS bool
 	Workers   int // defaults to GOMAXPROCS
 	Emit      agent.Emitter
+	// Contamination, when set, drops rows sharing a long word n-gram with
+	// an evaluation row (decontaminate: true).
+	Contamination *contam.Index
+	// DecontaminateSplit, when positive, drops training rows sharing an
+	// n-gram of that many words with a row of the validation split.
+	DecontaminateSplit int
 }
 
 // Stats are the preprocessing statistics.
@@ -105,6 +113,20 @@ type Stats struct {
 	BytesIn        int64            `json:"bytes_in"`
 	// UnreadableLines lists source lines of unreadable records (first 20).
 	UnreadableLines []int `json:"unreadable_lines,omitempty"`
+	// Contaminated lists rows dropped for contamination (first 100): the
+	// source line and the evaluation row (set "validation": a row of the
+	// validation split, by its source line).
+	Contaminated []Contaminated `json:"contaminated,omitempty"`
+	// DecontaminateSplit says why the split was not decontaminated, when
+	// asked and it could not be.
+	DecontaminateSplit string `json:"decontaminate_split,omitempty"`
+}
+
+// Contaminated is a dropped row and the evaluation row it overlaps.
+type Contaminated struct {
+	Line    int    `json:"source_line"`
+	EvalSet string `json:"eval_set"`
+	EvalRow int    `json:"eval_row"`
 }
 
 // The drop reasons.
@@ -118,10 +140,17 @@ const (
 	DropTooShort   = "too_short"
 	DropDuplicate  = "duplicate"
 	DropNear       = "near_duplicate"
+	// DropContaminated: shares an n-gram with an evaluation set's row.
+	DropContaminated = "contaminated"
+	// DropOverlapsValidation: a training row sharing an n-gram with a
+	// validation row.
+	DropOverlapsValidation = "overlaps_validation"
 )
 
 type item struct {
 	rec    record.Record
+	words  []uint64   // word hashes, for the split's decontamination
+	contam contam.Ref // evaluation row overlapped (drop == DropContaminated)
 	rows   []template.Row
 	drop   string
 	red    map[pii.Kind]int
@@ -183,6 +212,17 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	tw := bufio.NewWriterSize(tmp, 1<<20)
+	var side *sideFile // per written row: source line and n-grams
+	var splitIdx *contam.Index
+	if o.DecontaminateSplit > 0 && o.ValidationSplit > 0 {
+		if splitIdx, err = contam.New(o.DecontaminateSplit); err != nil {
+			return st, err
+		}
+		if side, err = newSideFile(outDir); err != nil {
+			return st, err
+		}
+		defer side.close()
+	}
 
 	// Reader: batches in order; workers process them; this goroutine
 	// consumes them in order.
@@ -272,6 +312,10 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 			}
 			if it.drop != "" {
 				st.Dropped[it.drop]++
+				if it.drop == DropContaminated && len(st.Contaminated) < 100 {
+					st.Contaminated = append(st.Contaminated, Contaminated{Line: it.rec.Line,
+						EvalSet: o.Contamination.Sets[it.contam.Set], EvalRow: it.contam.Row})
+				}
 				if it.drop == DropUnreadable && len(st.UnreadableLines) < 20 {
 					st.UnreadableLines = append(st.UnreadableLines, it.rec.Line)
 				}
@@ -319,6 +363,15 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 				if err := enc.Encode(&row); err != nil {
 					return st, err
 				}
+				if side != nil {
+					ws := it.words
+					if it.chunks > 1 {
+						ws = wordhash.Hashes(row.Text, nil)
+					}
+					if err := side.write(it.rec.Line, splitIdx.Ngrams(ws, nil)); err != nil {
+						return st, err
+					}
+				}
 				st.RowsOut++
 				lens = append(lens, int32(row.Tokens))
 				st.Tokens += int64(row.Tokens)
@@ -336,6 +389,13 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	if err := tw.Flush(); err != nil {
 		return st, err
 	}
+	if sp != nil && side != nil {
+		// The side file is aligned with the rows before the spilled
+		// duplicates are filtered out.
+		st.DecontaminateSplit = "skipped: the duplicate indexes spilled to disk (raise the dedup budget)"
+		side.close()
+		side = nil
+	}
 	if sp != nil {
 		kept, err := resolveSpill(sp, exact, near, tmp, outDir, &lens, &st)
 		if err != nil {
@@ -350,7 +410,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 		}
 	}
 	st.TokenStats, st.Histogram = hist.Stats(), hist.Pow2()
-	if err := split(tmp, outDir, o, lens, &st); err != nil {
+	if err := split(tmp, outDir, o, lens, &st, side); err != nil {
 		return st, err
 	}
 	meter.Done(st.RowsIn)
@@ -375,6 +435,16 @@ func process(it *item, o *Options) {
 	if len(r.Missing) > 0 {
 		it.drop = DropMissing
 		return
+	}
+	if o.Contamination != nil || o.DecontaminateSplit > 0 {
+		it.words = contam.Words(r, nil)
+	}
+	if o.Contamination != nil {
+		var scratch []uint64
+		if ref, _, ok := o.Contamination.Match(it.words, &scratch); ok {
+			it.drop, it.contam = DropContaminated, ref
+			return
+		}
 	}
 	if o.Clean != (clean.Options{}) {
 		r.MapText(func(s string) string { return clean.Text(s, o.Clean, &it.cl) })
@@ -472,7 +542,7 @@ func chunk(r *record.Record, o *Options) []record.Record {
 // round(n * ValidationSplit) rows (at least one when the split is positive
 // and there are two rows or more) chosen uniformly with Seed, in their
 // original order.
-func split(tmp *os.File, outDir string, o Options, lens []int32, st *Stats) error {
+func split(tmp *os.File, outDir string, o Options, lens []int32, st *Stats, side *sideFile) error {
 	n := st.RowsOut
 	k := int(math.Round(float64(n) * o.ValidationSplit))
 	if o.ValidationSplit > 0 && k == 0 && n >= 2 {
@@ -491,6 +561,29 @@ func split(tmp *os.File, outDir string, o Options, lens []int32, st *Stats) erro
 		}
 		held[t/64] |= 1 << (t % 64)
 	}
+	isHeld := func(i int) bool { return held[i/64]&(1<<(i%64)) != 0 }
+	// Decontaminating the split: index the validation rows' n-grams (by
+	// source line), then drop training rows that share one.
+	var valGrams map[uint64]int
+	if side != nil {
+		valGrams = map[uint64]int{}
+		if err := side.each(func(i, line int, grams []uint64) {
+			if isHeld(i) {
+				for _, g := range grams {
+					if _, ok := valGrams[g]; !ok {
+						valGrams[g] = line
+					}
+				}
+			}
+		}); err != nil {
+			return err
+		}
+		if err := side.rewind(); err != nil {
+			return err
+		}
+	}
+	var kept profile.Hist
+	dropped := 0
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -526,18 +619,47 @@ func split(tmp *os.File, outDir string, o Options, lens []int32, st *Stats) erro
 		if i >= len(lens) {
 			return fmt.Errorf("split: more rows than written")
 		}
-		if held[i/64]&(1<<(i%64)) != 0 {
+		overlap := 0
+		if side != nil {
+			srcLine, grams, err := side.next()
+			if err != nil {
+				return err
+			}
+			if !isHeld(i) {
+				for _, g := range grams {
+					if l, ok := valGrams[g]; ok {
+						overlap = l
+						if len(st.Contaminated) < 100 {
+							st.Contaminated = append(st.Contaminated, Contaminated{Line: srcLine, EvalSet: "validation", EvalRow: l})
+						}
+						break
+					}
+				}
+			}
+		}
+		switch {
+		case overlap > 0:
+			st.Dropped[DropOverlapsValidation]++
+			dropped++
+			st.RowsOut--
+			st.Tokens -= int64(lens[i])
+		case isHeld(i):
 			vw.Write(line)
 			st.RowsValidation++
 			st.TokensVal += int64(lens[i])
-		} else {
+			kept.Add(int(lens[i]))
+		default:
 			tw.Write(line)
 			st.RowsTrain++
 			st.TokensTrain += int64(lens[i])
+			kept.Add(int(lens[i]))
 		}
 		if err == io.EOF {
 			break
 		}
+	}
+	if dropped > 0 {
+		st.TokenStats, st.Histogram = kept.Stats(), kept.Pow2()
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -54,6 +54,71 @@ type Device struct {
 	allocated int64
 	peak      int64
 	args      []uint64
+	prof      *profile
+}
+
+// profile accumulates device time per kernel (and "gemm") between event
+// pairs; resolved when read.
+type profile struct {
+	pending []profEv
+	ms      map[string]float64
+	calls   map[string]int
+}
+
+type profEv struct {
+	name   string
+	e0, e1 unsafe.Pointer
+}
+
+// StartProfile times every launch and product with device events until
+// Profile is read (it costs a little; for benchmarks' breakdowns).
+func (d *Device) StartProfile() {
+	d.prof = &profile{ms: map[string]float64{}, calls: map[string]int{}}
+}
+
+// Profile returns the milliseconds and calls per kernel since
+// StartProfile (waiting for the device) and stops profiling.
+func (d *Device) Profile() (map[string]float64, map[string]int, error) {
+	p := d.prof
+	d.prof = nil
+	if p == nil {
+		return nil, nil, nil
+	}
+	for _, e := range p.pending {
+		ms, err := drvEventElapsed(e.e0, e.e1)
+		drvEventDestroy(e.e0)
+		drvEventDestroy(e.e1)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.ms[e.name] += float64(ms)
+		p.calls[e.name]++
+	}
+	return p.ms, p.calls, nil
+}
+
+func (d *Device) profBegin() unsafe.Pointer {
+	if d.prof == nil {
+		return nil
+	}
+	e, err := drvEvent()
+	if err != nil {
+		return nil
+	}
+	drvEventRecord(e)
+	return e
+}
+
+func (d *Device) profEnd(name string, e0 unsafe.Pointer) {
+	if e0 == nil || d.prof == nil {
+		return
+	}
+	e1, err := drvEvent()
+	if err != nil {
+		return
+	}
+	drvEventRecord(e1)
+	d.prof.pending = append(d.prof.pending, profEv{name, e0, e1})
 }
 
 var (
@@ -378,6 +443,7 @@ func (d *Device) launch(name string, grid, block [3]uint32, smem int, args ...an
 	if f == nil {
 		return fmt.Errorf("cuda: no kernel %s", name)
 	}
+	e0 := d.profBegin()
 	d.mu.Lock()
 	a := d.args[:0]
 	for _, v := range args {
@@ -386,6 +452,7 @@ func (d *Device) launch(name string, grid, block [3]uint32, smem int, args ...an
 	d.args = a
 	err := drvLaunch(f, grid, block, uint32(smem), a)
 	d.mu.Unlock()
+	d.profEnd(name, e0)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

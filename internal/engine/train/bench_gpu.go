@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"sort"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/engine/gpu"
@@ -73,6 +75,34 @@ func benchDevice(ctx context.Context, m *model.Model, c BenchConfig, w io.Writer
 			note = " (warm-up, not timed)"
 		}
 		fmt.Fprintf(w, "step %d loss=%.6f time=%.3fs%s\n", s, loss, dt.Seconds(), note)
+	}
+	if os.Getenv("WHET_GPU_PROFILE") == "1" {
+		// One more step with every launch timed: where the time goes.
+		b := SyntheticBatch(c.Steps, c.Batch, c.Seq, m.Cfg.VocabSize)
+		b.Train = true
+		dev.StartProfile()
+		g.ZeroGrad()
+		n := c.Batch * (c.Seq - 1)
+		if _, _, err := g.ForwardBackward(b, 1/float32(n), true); err != nil {
+			return r, err
+		}
+		g.ClipGradNorm(1)
+		g.Step(opt, c.Steps+1, c.LR)
+		ms, calls, err := dev.Profile()
+		if err != nil {
+			return r, err
+		}
+		names := make([]string, 0, len(ms))
+		var sum float64
+		for k, v := range ms {
+			names = append(names, k)
+			sum += v
+		}
+		sort.Slice(names, func(i, j int) bool { return ms[names[i]] > ms[names[j]] })
+		fmt.Fprintf(w, "profile (one step, every launch timed with events): %.1f ms in kernels\n", sum)
+		for _, k := range names {
+			fmt.Fprintf(w, "  %-22s %8.2f ms %5.1f%% %6d calls\n", k, ms[k], 100*ms[k]/sum, calls[k])
+		}
 	}
 	r.SecPerStep = total.Seconds() / float64(c.Steps-1)
 	r.TokensPerS = float64(c.Batch*c.Seq) / r.SecPerStep

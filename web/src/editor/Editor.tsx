@@ -125,6 +125,35 @@ function Editor() {
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   };
 
+  // the server's checks run as you edit (debounced); their problems show on the nodes and fields
+  const [general, setGeneral] = useState<string[]>([]);
+  const [checking, setChecking] = useState(false);
+  useEffect(() => {
+    if (!g.nodes.length || !agents) {
+      setGeneral([]);
+      return;
+    }
+    let stop = false;
+    const timer = window.setTimeout(() => {
+      setChecking(true);
+      api.check(toSpec(g)).then(
+        (r) => {
+          if (stop) return;
+          const { byNode, general } = groupErrors(r.errors ?? [], g);
+          setServerErrors(byNode);
+          setGeneral(general);
+          setChecking(false);
+        },
+        () => !stop && setChecking(false),
+      );
+    }, 500);
+    return () => {
+      stop = true;
+      clearTimeout(timer);
+    };
+  }, [g, agents]);
+  const problemCount = Object.values(serverErrors).reduce((n, fs) => n + Object.keys(fs).length, 0) + general.length;
+
   const sel = gs.selected.nodes.length === 1 ? g.nodes.find((n) => n.id === gs.selected.nodes[0]) : undefined;
   // a newly selected node's settings start at the top
   useEffect(() => {
@@ -157,7 +186,24 @@ function Editor() {
         }}
         submitting={submitting}
         onRun={submit}
+        extra={
+          g.nodes.length ? (
+            <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
+              {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
+            </span>
+          ) : null
+        }
       />
+      {general.length ? (
+        <div className="banner error" role="alert">
+          <span>The pipeline has problems:</span>
+          <ul>
+            {general.map((i) => (
+              <li key={i}>{i}</li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
       {banner ? (
         <div className={`banner ${banner.kind}`} role={banner.kind === 'error' ? 'alert' : 'status'}>
           <span>{banner.text}</span>
