@@ -32,6 +32,9 @@ WHET_REQUIRE_SERVICES=1 WHET_TEST_DATABASE=postgres go test -count=1 -timeout 10
 log "engine and kernels in pure Go (CGO_ENABLED=0): same results, only slower"
 CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
 
+log "fuzz targets of the untrusted-input parsers, a few seconds each"
+scripts/fuzz.sh
+
 log "benchmarks, once each so none rot"
 go test -tags integration -run '^$' -bench . -benchtime 1x -timeout 10m ./... >/tmp/whet-bench-once.log 2>&1 || { tail -50 /tmp/whet-bench-once.log; exit 1; }
 

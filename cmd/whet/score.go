@@ -1,10 +1,14 @@
 package main
 
 import (
+	"log/slog"
+
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/whetstone/whetstone/internal/engine/device"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"math"
 	"os"
 
@@ -24,6 +28,7 @@ func runScore(ctx context.Context, args []string, io stdio) error {
 	file := fs.String("text-file", "", "text to score")
 	window := fs.Int("window", 0, "tokens per window (default: max_position_embeddings, at most 2048)")
 	nf4 := fs.Bool("nf4", false, "hold the base's projections in 4-bit NF4 (as a qlora adapter was trained)")
+	devName := fs.String("device", "auto", "auto (a usable GPU, else the CPU), cpu, cuda or cuda:N")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,7 +48,20 @@ func runScore(ctx context.Context, args []string, io stdio) error {
 	if w <= 0 {
 		w = min(m.Rope.MaxPos, 2048)
 	}
-	sum, n, err := Score(ctx, m, ids, w)
+	var fwd forwarder = m
+	dev, err := device.Select(*devName, slog.New(slog.NewTextHandler(io.err, nil)))
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		g, err := gpu.New(dev, m, gpu.Options{})
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		fwd = g
+	}
+	sum, n, err := Score(ctx, fwd, ids, w)
 	if err != nil {
 		return err
 	}
@@ -56,9 +74,14 @@ func runScore(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
+// forwarder runs a forward pass: the CPU model or its GPU copy.
+type forwarder interface {
+	ForwardBackward(b *model.Batch, gradScale float32, backward bool) (float64, int, error)
+}
+
 // Score sums the next-token loss of ids over consecutive windows of w
 // tokens; it returns the sum and the number of predicted tokens.
-func Score(ctx context.Context, m *model.Model, ids []int, w int) (float64, int, error) {
+func Score(ctx context.Context, m forwarder, ids []int, w int) (float64, int, error) {
 	var sum float64
 	var n int
 	for s := 0; s+1 < len(ids); s += w - 1 {

@@ -77,6 +77,12 @@ type Comparison struct {
 	// Preference, for a DPO fine-tune, is its held-out reward accuracy
 	// before (the base is the reference: every pair ties) and after.
 	Preference *Preference `json:"preference,omitempty"`
+	// Examples lists the units that got worse and better by the primary
+	// metric, largest change first, with both outputs and the count of
+	// flips; ExamplesLoss the same by validation loss (when the primary
+	// metric is not loss).
+	Examples     *ExampleChanges `json:"examples,omitempty"`
+	ExamplesLoss *ExampleChanges `json:"examples_loss,omitempty"`
 }
 
 // Preference summarises DPO's implicit reward on held-out preference pairs:
@@ -223,6 +229,12 @@ func Compare(base, tuned *Evaluation, opt CompareOptions) (*Comparison, error) {
 			}
 		}
 		c.Samples = append(c.Samples, sc)
+	}
+	if c.Primary != "" {
+		c.Examples = exampleChanges(base, tuned, c.Primary, opt.Confidence)
+	}
+	if c.Primary != MetricLoss && slices.ContainsFunc(c.Metrics, func(m MetricComparison) bool { return m.Name == MetricLoss }) {
+		c.ExamplesLoss = exampleChanges(base, tuned, MetricLoss, opt.Confidence)
 	}
 	return c, nil
 }

@@ -20,6 +20,7 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 		Deltas   template.HTML
 		WTL      template.HTML
 		Samples  []htmlSample
+		Changes  []*ExampleChanges
 		Pct      string
 		Verdict  string
 		Improved bool
@@ -28,6 +29,11 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 	data.Bars = metricBarsSVG(c.Metrics)
 	data.Deltas = deltaSVG(c.Metrics)
 	data.WTL = winTieLossSVG(c.Metrics)
+	for _, ex := range []*ExampleChanges{c.Examples, c.ExamplesLoss} {
+		if ex != nil {
+			data.Changes = append(data.Changes, ex)
+		}
+	}
 	for _, s := range c.Samples {
 		s.Prompt, s.Reference = visible(s.Prompt), visible(s.Reference)
 		s.BaseOutput, s.TunedOutput = visible(s.BaseOutput), visible(s.TunedOutput)
@@ -432,6 +438,7 @@ func winTieLossSVG(ms []MetricComparison) template.HTML {
 }
 
 var page = template.Must(template.New("comparison").Funcs(template.FuncMap{
+	"pct": func(x float64) float64 { return 100 * x },
 	"num": num, "signed": signed,
 }).Parse(pageHTML))
 
@@ -522,6 +529,17 @@ code { font-size: 12px; word-break: break-all; }
 
 <h2>Training loss</h2>
 <section>{{.Loss}}</section>
+{{range $ex := .Changes}}
+<h2>Got worse by {{$ex.Metric}}</h2>
+<section>
+<p class="note">{{$ex.Flips.Worse}} of {{$ex.Units}} got worse ({{printf "%.0f" (pct $ex.Flips.WorseLo)}}–{{printf "%.0f" (pct $ex.Flips.WorseHi)}} % at {{$.Pct}} confidence), {{$ex.Flips.Better}} better ({{printf "%.0f" (pct $ex.Flips.BetterLo)}}–{{printf "%.0f" (pct $ex.Flips.BetterHi)}} %); largest change first.</p>
+{{range $ex.Worse}}<div class="sample">
+<header><span class="badge loss">{{printf "%+.3g" .Change}}</span><span style="white-space: nowrap">row {{.Index}}</span><span>{{printf "%.4g" .Base}} → {{printf "%.4g" .Tuned}}</span></header>
+{{if .Prompt}}<div class="cols prompt"><div><span class="label">prompt</span>{{.Prompt}}</div><div><span class="label">reference</span>{{.Reference}}</div></div>{{end}}
+{{if or .BaseOutput .TunedOutput}}<div class="cols"><div><span class="label">base</span>{{.BaseOutput}}</div><div><span class="label">fine-tuned</span>{{.TunedOutput}}</div></div>{{end}}
+</div>
+{{end}}</section>
+{{end}}
 
 <h2>Samples</h2>
 <section>

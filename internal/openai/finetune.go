@@ -436,7 +436,8 @@ func (s *Server) datasetFrom(r *http.Request, rec *jobRec, f, _ *fileRec) (strin
 	if err != nil {
 		return "", fmt.Errorf("store dataset: %w", err)
 	}
-	d := &store.Dataset{ID: store.NewID("ds"), Name: f.Filename, Size: info.Size, SHA256: info.SHA256, Format: "jsonl", BlobKey: key, CreatedAt: time.Now().UTC()}
+	d := &store.Dataset{ID: store.NewID("ds"), Name: f.Filename, Size: info.Size, SHA256: info.SHA256, Format: "jsonl", BlobKey: key,
+		CreatedAt: time.Now().UTC(), Team: rec.Team}
 	if err := s.Store.InTx(r.Context(), func(tx store.Tx) error { return tx.CreateDataset(r.Context(), d) }); err != nil {
 		return "", fmt.Errorf("register dataset: %w", err)
 	}

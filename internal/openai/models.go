@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/serving"
 	"github.com/whetstone/whetstone/internal/store"
@@ -34,7 +35,7 @@ func (s *Server) baseModel(ctx context.Context, id string) (string, bool, error)
 		return dir, true, nil
 	}
 	if strings.HasPrefix(id, "mdl_") {
-		m, err := s.Store.GetModel(ctx, id)
+		m, err := auth.Reader(ctx, s.Store).GetModel(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", false, nil
 		}
@@ -126,7 +127,7 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 			out = append(out, Model{ID: *j.FineTunedModel, Object: "model", Created: created, OwnedBy: rec.Team})
 		}
 	}
-	ms, _, err := s.Store.ListModels(r.Context(), store.ListParams{Limit: 1000})
+	ms, _, err := auth.Reader(r.Context(), s.Store).ListModels(r.Context(), store.ListParams{Limit: 1000})
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +205,7 @@ func (s *Server) target(r *http.Request, id string) (serving.Target, error) {
 		return adapterOrModel(dir, cur.BaseDir), nil
 	}
 	if strings.HasPrefix(id, "mdl_") {
-		m, err := s.Store.GetModel(r.Context(), id)
+		m, err := auth.Reader(r.Context(), s.Store).GetModel(r.Context(), id)
 		if errors.Is(err, store.ErrNotFound) {
 			return serving.Target{}, modelNotFound(id)
 		}

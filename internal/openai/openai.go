@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/serving"
@@ -54,8 +55,8 @@ type Server struct {
 	BaseModels string
 	// CacheDir receives model folders copied out of a non-local blob store.
 	CacheDir string
-	// Team names the caller's team (from the auth middleware); nil or ""
-	// means "default".
+	// Team names the caller's team; nil means auth.TeamOf(r.Context())
+	// (the auth middleware's identity, "default" without one).
 	Team func(r *http.Request) string
 	// MaxUploadBytes bounds a file upload. Defaults to 512 MiB.
 	MaxUploadBytes int64
@@ -80,24 +81,33 @@ func (s *Server) Handler() http.Handler {
 			}
 		})
 	}
-	h("POST /v1/files", s.uploadFile)
+	w := func(fn func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+		return func(rw http.ResponseWriter, r *http.Request) error {
+			if id, ok := auth.FromContext(r.Context()); ok && id.Method != "none" && !id.CanWrite() {
+				return &apiError{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "insufficient_permissions",
+					Message: fmt.Sprintf("The key's role (%s) may read but not change anything.", id.Role)}
+			}
+			return fn(rw, r)
+		}
+	}
+	h("POST /v1/files", w(s.uploadFile))
 	h("GET /v1/files", s.listFiles)
 	h("GET /v1/files/{id}", s.getFile)
 	h("GET /v1/files/{id}/content", s.fileContent)
-	h("DELETE /v1/files/{id}", s.deleteFile)
-	h("POST /v1/fine_tuning/jobs", s.createJob)
+	h("DELETE /v1/files/{id}", w(s.deleteFile))
+	h("POST /v1/fine_tuning/jobs", w(s.createJob))
 	h("GET /v1/fine_tuning/jobs", s.listJobs)
 	h("GET /v1/fine_tuning/jobs/{id}", s.getJob)
-	h("POST /v1/fine_tuning/jobs/{id}/cancel", s.cancelJob)
-	h("POST /v1/fine_tuning/jobs/{id}/pause", s.pauseJob)
-	h("POST /v1/fine_tuning/jobs/{id}/resume", s.resumeJob)
+	h("POST /v1/fine_tuning/jobs/{id}/cancel", w(s.cancelJob))
+	h("POST /v1/fine_tuning/jobs/{id}/pause", w(s.pauseJob))
+	h("POST /v1/fine_tuning/jobs/{id}/resume", w(s.resumeJob))
 	h("GET /v1/fine_tuning/jobs/{id}/events", s.jobEvents)
 	h("GET /v1/fine_tuning/jobs/{id}/checkpoints", s.jobCheckpoints)
 	h("GET /v1/models", s.listModels)
 	h("GET /v1/models/{id...}", s.getModel)
 	h("POST /v1/chat/completions", s.chatCompletions)
 	h("POST /v1/completions", s.completions)
-	h("POST /v1/playground/eval_samples", s.saveSample)
+	h("POST /v1/playground/eval_samples", w(s.saveSample))
 	h("/v1/", func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)}
@@ -111,7 +121,7 @@ func (s *Server) team(r *http.Request) string {
 			return t
 		}
 	}
-	return "default"
+	return auth.TeamOf(r.Context())
 }
 
 // apiError is an error in OpenAI's shape with its HTTP status.

@@ -2,6 +2,7 @@ package openai_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,10 +24,12 @@ import (
 	"github.com/whetstone/whetstone/internal/agents/train"
 	"github.com/whetstone/whetstone/internal/agents/validate"
 	"github.com/whetstone/whetstone/internal/assets"
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/openai"
 	"github.com/whetstone/whetstone/internal/platform"
 	"github.com/whetstone/whetstone/internal/serving"
+	"github.com/whetstone/whetstone/internal/store"
 )
 
 // baseModels makes a --base-models folder: stories260K with a chat template.
@@ -312,8 +315,9 @@ func TestSaveEvalSample(t *testing.T) {
 	}
 }
 
-// TestTeams checks a team sees only its own files and jobs (the team comes
-// from the auth middleware through Server.Team; here from a header).
+// TestTeams checks a team sees only its own files and jobs; the team comes
+// from the auth identity in the request context (set here from a header, as
+// the auth middleware does from the bearer key).
 func TestTeams(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -325,9 +329,13 @@ func TestTeams(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(context.Background()) })
-	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, CacheDir: t.TempDir(),
-		Team: func(r *http.Request) string { return r.Header.Get("X-Test-Team") }}
-	ts := httptest.NewServer(s.Handler())
+	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, CacheDir: t.TempDir()}
+	h := s.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		role := store.Role(cmp.Or(r.Header.Get("X-Test-Role"), string(store.RoleMember)))
+		id := auth.Identity{Actor: "key_test", Team: r.Header.Get("X-Test-Team"), Role: role, Method: "key"}
+		h.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+	}))
 	t.Cleanup(ts.Close)
 	upload := func(team string) string {
 		var buf bytes.Buffer
@@ -370,5 +378,16 @@ func TestTeams(t *testing.T) {
 	}
 	if _, l := get("red", "/v1/files"); len(l["data"].([]any)) != 1 {
 		t.Errorf("red lists %v", l["data"])
+	}
+	req, _ := http.NewRequest("DELETE", ts.URL+"/v1/files/"+a, nil)
+	req.Header.Set("X-Test-Team", "red")
+	req.Header.Set("X-Test-Role", "viewer")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("viewer delete: %d, want 403", resp.StatusCode)
 	}
 }

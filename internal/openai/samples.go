@@ -79,7 +79,7 @@ func (s *Server) saveSample(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := &store.Dataset{ID: store.NewID("ds"), Name: req.Dataset + ".jsonl", Size: info.Size, SHA256: info.SHA256, Format: "jsonl",
-		BlobKey: vkey, CreatedAt: time.Now().UTC()}
+		BlobKey: vkey, CreatedAt: time.Now().UTC(), Team: s.team(r)}
 	if err := s.Store.InTx(r.Context(), func(tx store.Tx) error { return tx.CreateDataset(r.Context(), d) }); err != nil {
 		return err
 	}

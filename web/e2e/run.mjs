@@ -115,6 +115,12 @@ page.on('console', (m) => {
   if (m.type() === 'error') consoleErrors.push(`${page.url()}: ${m.text()}`);
 });
 page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: uncaught ${e.message}`));
+// Cancel and Re-run ask first; the suite says yes and records that it was asked.
+const dialogs = [];
+page.on('dialog', (d) => {
+  dialogs.push(d.message());
+  d.accept();
+});
 // A 4xx the app expects (the validation error we provoke) is logged by Chromium as
 // "Failed to load resource"; those are filtered below by URL and status.
 const expected4xx = [];
@@ -261,6 +267,15 @@ try {
 
   await test('a server validation error shows on the node and field, and is fixed', async () => {
     await setParam('dataset-1', 'source', datasetID);
+    // the server's checks run as you edit: a misspelt tokenizer folder shows on its field before any run
+    await setParam('preprocess-1', 'tokenizer', model.replace('stories260K', 'stories26K'));
+    await page.waitForFunction(
+      () => /no such file or folder/.test(document.querySelector('#param-preprocess-1-tokenizer-error')?.textContent ?? ''),
+      null,
+      { timeout: 10_000 },
+    );
+    assert(await node('preprocess-1').evaluate((n) => n.classList.contains('has-error')), 'preprocess marked before running');
+    await page.locator('.check-status[data-problems]:not([data-problems="0"])').waitFor();
     await setParam('preprocess-1', 'tokenizer', model);
     await setParam('preprocess-1', 'max_tokens', 256);
     await setParam('train-1', 'base_model', model);
@@ -371,11 +386,14 @@ try {
   await test('after a reload the log has every line exactly once (vs /logs/history)', async () => {
     const shown = await page.locator('.log-line').evaluateAll((ls) => ls.map((l) => Number(l.dataset.eventId)));
     const hist = [];
+    const lifecycle = [];
     for (let after = 0, i = 0; i < 1000; i++) {
       const r = await api(`/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=1000`);
       assert(r.status === 200, `history ${r.status}`);
       const items = r.body.events ?? [];
-      hist.push(...items.filter((e) => e.type === 'log').map((e) => Number(e.seq)));
+      // the log shows the engine's lines and each node's lifecycle (started, succeeded, failed...)
+      hist.push(...items.filter((e) => e.type === 'log' || e.type === 'node').map((e) => Number(e.seq)));
+      lifecycle.push(...items.filter((e) => e.type === 'node'));
       const next = r.body.next;
       if (!items.length || next === null || next === undefined || Number(next) <= after) break;
       after = Number(next);
@@ -384,12 +402,37 @@ try {
     assert(shown.every((v, i) => i === 0 || v > shown[i - 1]), 'lines in event order');
     assert(JSON.stringify(shown) === JSON.stringify([...new Set(hist)]), `shown ${shown.length} lines == history ${new Set(hist).size} lines`);
     console.log(`     ${shown.length} log lines shown, ids equal to the history's`);
+    const text = await page.locator('.log').innerText();
+    assert(/node train-1 started/.test(text) && /node train-1 succeeded/.test(text), 'node lifecycle lines in the log');
+    assert(lifecycle.length >= 8, `node events in the history (${lifecycle.length})`);
+    // the engine's own lines (not only the agent's summary) reach the log
+    assert(/training/.test(text), 'engine line "training" in the log');
+    // preprocess dropping many rows is a warning, not info
+    const warn = page.locator('.log-line.lvl-warn', { hasText: 'dropped' });
+    if ((await warn.count()) === 0) console.log('     (preprocess dropped few rows: no warning expected)');
+    // level filter: errors only hides info lines
+    await page.locator('.log-panel select').nth(1).selectOption('error');
+    assert((await page.locator('.log-line.lvl-info').count()) === 0, 'level filter hides info');
+    await page.locator('.log-panel select').nth(1).selectOption('debug');
   });
 
   await test('the run report renders as tables, not JSON', async () => {
     const card = page.locator('.report-card').first();
     await card.waitFor();
+    // reports start collapsed, so a finished run reads summary first
+    assert((await card.locator('table').count()) === 0, 'report collapsed at first');
+    const collapsedH = await page.evaluate(() => Math.max(document.documentElement.scrollHeight, document.querySelector("main")?.scrollHeight ?? 0));
+    assert(collapsedH < 4000, `run page ${collapsedH} px tall collapsed (< 4000)`);
+    const closed = page.locator('.report-card h3 button[aria-expanded="false"]');
+    for (let i = 0; i < 50 && (await closed.count()) > 0; i++) await closed.first().click();
     await card.locator('table').first().waitFor();
+    await page.waitForTimeout(500);
+    const expandedH = await page.evaluate(() => Math.max(document.documentElement.scrollHeight, document.querySelector("main")?.scrollHeight ?? 0));
+    assert(expandedH < 12000, `run page ${expandedH} px tall expanded (< 12000)`);
+    console.log(`     run page ${collapsedH} px collapsed, ${expandedH} px expanded`);
+    // no 17-digit floats anywhere in the reports
+    const reportsText = await page.locator('.report-card').allInnerTexts();
+    assert(!/\d\.\d{9,}/.test(reportsText.join('\n')), 'numbers are rounded');
     const text = await card.innerText();
     assert(!text.trim().startsWith('{'), 'not raw JSON');
     await card.scrollIntoViewIfNeeded();
@@ -418,6 +461,16 @@ try {
     await page.waitForFunction((id) => document.querySelector(`.run-page[data-job-id="${id}"]`)?.dataset.status === 'cancelled', cancelledID, { timeout: 30_000 });
     assert((await api(`/jobs/${encodeURIComponent(cancelledID)}`)).body.status === 'cancelled', 'server says cancelled');
     await page.getByRole('button', { name: 'Cancel run' }).waitFor({ state: 'detached' });
+    assert(dialogs.some((d) => /Run this pipeline again/.test(d)) && dialogs.some((d) => /Cancel this run/.test(d)), `Re-run and Cancel asked first (${dialogs.join(' | ')})`);
+    // after a reload every node is in a final state: none left running with an ETA
+    await page.reload();
+    await run.waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.run-graph .agent-node').length >= 2);
+    await page.waitForTimeout(800);
+    const states = await page.locator('.run-graph .agent-node').evaluateAll((ns) => ns.map((n) => n.dataset.status));
+    assert(states.every((s) => ['succeeded', 'failed', 'cancelled', 'skipped'].includes(s)), `nodes after reload: ${states.join(', ')}`);
+    const rows = await page.locator('.nodes-table tr[data-status]').evaluateAll((ns) => ns.map((n) => n.dataset.status));
+    assert(rows.every((s) => ['succeeded', 'failed', 'cancelled', 'skipped'].includes(s)), `node table after reload: ${rows.join(', ')}`);
   });
 
   await test('runs list shows the run with status and duration, filters by status', async () => {

@@ -211,6 +211,9 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			attrs = append(attrs, slog.Int("dropped_"+k, st.Dropped[k]))
 		}
 		env.Emit.Log(slog.LevelInfo, "preprocessed", attrs...)
+		if msg := dropWarning(st.RowsIn, st.Dropped); msg != "" {
+			env.Emit.Log(slog.LevelWarn, msg)
+		}
 	}
 	if st.RowsTrain == 0 {
 		return nil, agent.Permanent(fmt.Errorf("preprocess: no training rows left (%d in, dropped %v)", st.RowsIn, st.Dropped))
@@ -224,4 +227,32 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		{Type: agent.Dataset, Name: "dataset", Path: "data", Meta: meta},
 		{Type: agent.Report, Name: "preprocess", Path: "preprocess.json", Meta: map[string]any{"kind": "preprocess", "rows_in": st.RowsIn, "rows_out": st.RowsOut}},
 	}, nil
+}
+
+// dropWarning words a warning when preprocessing dropped a large share (a
+// fifth or more) of the rows, naming the main reason and its param.
+func dropWarning(in int, dropped map[string]int) string {
+	if in == 0 {
+		return ""
+	}
+	total, top, topN := 0, "", 0
+	for k, n := range dropped {
+		total += n
+		if n > topN || (n == topN && k < top) {
+			top, topN = k, n
+		}
+	}
+	if total*5 < in {
+		return ""
+	}
+	hint := ""
+	switch top {
+	case "too_long", "max_tokens":
+		hint = "; raise max_tokens (and train's max_seq_len) or set chunk_tokens to keep them"
+	case "too_short", "min_tokens":
+		hint = "; lower min_tokens to keep them"
+	case "duplicate", "near_duplicate":
+		hint = "; set dedup: none to keep them"
+	}
+	return fmt.Sprintf("dropped %d of %d rows (%.0f%%), most as %s (%d)%s", total, in, 100*float64(total)/float64(in), top, topN, hint)
 }

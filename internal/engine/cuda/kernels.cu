@@ -378,7 +378,7 @@ __global__ void attn_rowdot(float *D, const float *out, const float *dout, int n
 
 template <int HD>
 __device__ void attn_fwd_impl(float *out, float *lse, const float *q, const float *k, const float *v, const int *seg, int B, int T, int H, int KVH, float scale) {
-	extern __shared__ float smem[];
+	extern __shared__ __align__(16) float smem[];
 	float(*ks)[HD] = (float(*)[HD])smem;
 	float(*vs)[HD] = (float(*)[HD])(smem + KT * HD);
 	float(*qs)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD);
@@ -452,7 +452,7 @@ __device__ void attn_fwd_impl(float *out, float *lse, const float *q, const floa
 // ds = p·(dp − D), p = exp(scale·q·k − lse), dp = do·v.
 template <int HD>
 __device__ void attn_bwd_dq_impl(float *dq, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {
-	extern __shared__ float smem[];
+	extern __shared__ __align__(16) float smem[];
 	float(*ks)[HD] = (float(*)[HD])smem;
 	float(*vs)[HD] = (float(*)[HD])(smem + KT * HD);
 	float(*qs)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD);
@@ -518,7 +518,7 @@ __device__ void attn_bwd_dq_impl(float *dq, const float *q, const float *k, cons
 // dv_j = Σ_i p_ij·do_i, dk_j = scale·Σ_i ds_ij·q_i. Overwrites dk, dv.
 template <int HD>
 __device__ void attn_bwd_dkdv_impl(float *dk, float *dv, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {
-	extern __shared__ float smem[];
+	extern __shared__ __align__(16) float smem[];
 	float(*qs)[HD] = (float(*)[HD])smem;
 	float(*dos)[HD] = (float(*)[HD])(smem + KT * HD);
 	float(*kss)[HD + 1] = (float(*)[HD + 1])(smem + 2 * KT * HD);
@@ -598,26 +598,275 @@ __device__ void attn_bwd_dkdv_impl(float *dk, float *dv, const float *q, const f
 	}
 }
 
-#define ATTN_INST(HD)                                                                                                              \
+
+// Register-resident variants for head dims up to 64 (v2): each thread keeps
+// its query row (and, for dq, its output-gradient row) in registers, and
+// the shared-memory rows it reads are float4, so the inner loops issue one
+// shared load per four FMAs instead of one or two per FMA. dk/dv keep the
+// key block in shared memory padded to HD+4 floats (16-byte rows,
+// conflict-free float4 reads). Same arithmetic as the v1 kernels above.
+#define PADV(HD) ((HD) + 4)
+
+template <int HD>
+__device__ __forceinline__ float dot4(const float *a, const float4 *b) {
+	float s = 0;
+#pragma unroll
+	for (int d = 0; d < HD / 4; d++) {
+		float4 v = b[d];
+		s += a[4 * d] * v.x + a[4 * d + 1] * v.y + a[4 * d + 2] * v.z + a[4 * d + 3] * v.w;
+	}
+	return s;
+}
+
+template <int HD>
+__device__ void attn_fwd_v2(float *out, float *lse, const float *q, const float *k, const float *v, const int *seg, int B, int T, int H, int KVH, float scale) {
+	extern __shared__ __align__(16) float smem[];
+	float(*ks)[HD] = (float(*)[HD])smem;
+	float(*vs)[HD] = (float(*)[HD])(smem + KT * HD);
+	int blk = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	int g = h / (H / KVH);
+	int qstride = H * HD, kstride = KVH * HD;
+	int t0 = blk * QB, t1 = min(T, t0 + QB);
+	int tid = threadIdx.x;
+	int t = t0 + tid;
+	bool live = t < t1;
+	float qr[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) qr[d] = live ? q[((long)(b * T + t)) * qstride + h * HD + d] * scale : 0.0f;
+	int k0 = seg ? seg[b * T + t0] : 0;
+	int lo = live ? (seg ? seg[b * T + t] : 0) : 0;
+	float acc[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) acc[d] = 0;
+	float mx = -INFINITY, sum = 0;
+	for (int j0 = k0; j0 < t1; j0 += KT) {
+		for (int e = tid; e < KT * HD; e += blockDim.x) {
+			int j = e / HD, d = e % HD;
+			long row = (long)(b * T + j0 + j);
+			bool in = j0 + j < t1;
+			ks[j][d] = in ? k[row * kstride + g * HD + d] : 0.0f;
+			vs[j][d] = in ? v[row * kstride + g * HD + d] : 0.0f;
+		}
+		__syncthreads();
+		if (live && j0 <= t) {
+			float s[KT];
+			float tmx = -INFINITY;
+#pragma unroll
+			for (int j = 0; j < KT; j++) {
+				float dot = dot4<HD>(qr, (const float4 *)ks[j]);
+				int key = j0 + j;
+				s[j] = (key >= lo && key <= t) ? dot : -INFINITY;
+				tmx = fmaxf(tmx, s[j]);
+			}
+			float nmx = fmaxf(mx, tmx);
+			if (nmx > -INFINITY) {
+				float corr = (mx == -INFINITY) ? 0.0f : expf(mx - nmx);
+				sum *= corr;
+#pragma unroll
+				for (int d = 0; d < HD; d++) acc[d] *= corr;
+#pragma unroll
+				for (int j = 0; j < KT; j++) {
+					float p = (s[j] == -INFINITY) ? 0.0f : expf(s[j] - nmx);
+					sum += p;
+					const float4 *vr = (const float4 *)vs[j];
+#pragma unroll
+					for (int d = 0; d < HD / 4; d++) {
+						float4 x = vr[d];
+						acc[4 * d] += p * x.x;
+						acc[4 * d + 1] += p * x.y;
+						acc[4 * d + 2] += p * x.z;
+						acc[4 * d + 3] += p * x.w;
+					}
+				}
+				mx = nmx;
+			}
+		}
+		__syncthreads();
+	}
+	if (live) {
+		float inv = 1.0f / sum;
+		float *o = out + ((long)(b * T + t)) * qstride + h * HD;
+#pragma unroll
+		for (int d = 0; d < HD; d++) o[d] = acc[d] * inv;
+		if (lse) lse[(long)(b * T + t) * H + h] = mx + logf(sum);
+	}
+}
+
+template <int HD>
+__device__ void attn_bwd_dq_v2(float *dq, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {
+	extern __shared__ __align__(16) float smem[];
+	float(*ks)[HD] = (float(*)[HD])smem;
+	float(*vs)[HD] = (float(*)[HD])(smem + KT * HD);
+	int blk = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	int g = h / (H / KVH);
+	int qstride = H * HD, kstride = KVH * HD;
+	int t0 = blk * QB, t1 = min(T, t0 + QB);
+	int tid = threadIdx.x;
+	int t = t0 + tid;
+	bool live = t < t1;
+	float qr[HD], dor[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) {
+		long off = ((long)(b * T + t)) * qstride + h * HD + d;
+		qr[d] = live ? q[off] : 0.0f;
+		dor[d] = live ? dout[off] : 0.0f;
+	}
+	int k0 = seg ? seg[b * T + t0] : 0;
+	int lo = live ? (seg ? seg[b * T + t] : 0) : 0;
+	float l = live ? lse[(long)(b * T + t) * H + h] : 0.0f;
+	float Di = live ? Dd[(long)(b * T + t) * H + h] : 0.0f;
+	float acc[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) acc[d] = 0;
+	for (int j0 = k0; j0 < t1; j0 += KT) {
+		for (int e = tid; e < KT * HD; e += blockDim.x) {
+			int j = e / HD, d = e % HD;
+			long row = (long)(b * T + j0 + j);
+			bool in = j0 + j < t1;
+			ks[j][d] = in ? k[row * kstride + g * HD + d] : 0.0f;
+			vs[j][d] = in ? v[row * kstride + g * HD + d] : 0.0f;
+		}
+		__syncthreads();
+		if (live && j0 <= t) {
+			for (int j = 0; j < KT; j++) {
+				int key = j0 + j;
+				if (key < lo || key > t) continue;
+				float s = dot4<HD>(qr, (const float4 *)ks[j]);
+				float dp = dot4<HD>(dor, (const float4 *)vs[j]);
+				float p = expf(s * scale - l);
+				float ds = p * (dp - Di) * scale;
+				const float4 *kr = (const float4 *)ks[j];
+#pragma unroll
+				for (int d = 0; d < HD / 4; d++) {
+					float4 x = kr[d];
+					acc[4 * d] += ds * x.x;
+					acc[4 * d + 1] += ds * x.y;
+					acc[4 * d + 2] += ds * x.z;
+					acc[4 * d + 3] += ds * x.w;
+				}
+			}
+		}
+		__syncthreads();
+	}
+	if (live) {
+		float *o = dq + ((long)(b * T + t)) * qstride + h * HD;
+#pragma unroll
+		for (int d = 0; d < HD; d++) o[d] = acc[d];
+	}
+}
+
+template <int HD>
+__device__ void attn_bwd_dkdv_v2(float *dk, float *dv, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {
+	extern __shared__ __align__(16) float smem[];
+	float(*qs)[HD] = (float(*)[HD])smem;
+	float(*dos)[HD] = (float(*)[HD])(smem + KT * HD);
+	float(*kss)[PADV(HD)] = (float(*)[PADV(HD)])(smem + 2 * KT * HD);
+	float(*vss)[PADV(HD)] = (float(*)[PADV(HD)])(smem + 2 * KT * HD + QB * PADV(HD));
+	float *ls = smem + 2 * KT * HD + 2 * QB * PADV(HD);
+	float *Ds = ls + KT;
+	int *segs = (int *)(Ds + KT);
+	int blk = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+	int rep = H / KVH;
+	int qstride = H * HD, kstride = KVH * HD;
+	int j0 = blk * QB, j1 = min(T, j0 + QB);
+	int tid = threadIdx.x;
+	int j = j0 + tid;
+	bool live = j < j1;
+	for (int e = tid; e < QB * HD; e += blockDim.x) {
+		int i = e / HD, d = e % HD;
+		long off = ((long)(b * T + j0 + i)) * kstride + g * HD + d;
+		bool in = j0 + i < j1;
+		kss[i][d] = in ? k[off] : 0.0f;
+		vss[i][d] = in ? v[off] : 0.0f;
+	}
+	float dka[HD], dva[HD];
+#pragma unroll
+	for (int d = 0; d < HD; d++) dka[d] = dva[d] = 0;
+	__syncthreads();
+	const float4 *kr = (const float4 *)kss[tid];
+	const float4 *vr = (const float4 *)vss[tid];
+	for (int hh = 0; hh < rep; hh++) {
+		int h = g * rep + hh;
+		for (int i0 = j0; i0 < T; i0 += KT) {
+			if (seg && seg[b * T + i0] >= j1) break;
+			for (int e = tid; e < KT * HD; e += blockDim.x) {
+				int i = e / HD, d = e % HD;
+				long off = ((long)(b * T + i0 + i)) * qstride + h * HD + d;
+				bool in = i0 + i < T;
+				qs[i][d] = in ? q[off] : 0.0f;
+				dos[i][d] = in ? dout[off] : 0.0f;
+			}
+			for (int i = tid; i < KT; i += blockDim.x) {
+				bool in = i0 + i < T;
+				long r = (long)(b * T + i0 + i);
+				ls[i] = in ? lse[r * H + h] : 0.0f;
+				Ds[i] = in ? Dd[r * H + h] : 0.0f;
+				segs[i] = in ? (seg ? seg[r] : 0) : T + 1;
+			}
+			__syncthreads();
+			if (live) {
+				for (int i = 0; i < KT; i++) {
+					int t = i0 + i;
+					if (t >= T) break;
+					if (j > t || j < segs[i]) continue;
+					const float4 *qi = (const float4 *)qs[i];
+					const float4 *di = (const float4 *)dos[i];
+					float s = 0, dp = 0;
+#pragma unroll
+					for (int d = 0; d < HD / 4; d++) {
+						float4 a = qi[d], kk = kr[d], o = di[d], vv = vr[d];
+						s += a.x * kk.x + a.y * kk.y + a.z * kk.z + a.w * kk.w;
+						dp += o.x * vv.x + o.y * vv.y + o.z * vv.z + o.w * vv.w;
+					}
+					float p = expf(s * scale - ls[i]);
+					float ds = p * (dp - Ds[i]) * scale;
+#pragma unroll
+					for (int d = 0; d < HD / 4; d++) {
+						float4 a = qi[d], o = di[d];
+						dva[4 * d] += p * o.x;
+						dva[4 * d + 1] += p * o.y;
+						dva[4 * d + 2] += p * o.z;
+						dva[4 * d + 3] += p * o.w;
+						dka[4 * d] += ds * a.x;
+						dka[4 * d + 1] += ds * a.y;
+						dka[4 * d + 2] += ds * a.z;
+						dka[4 * d + 3] += ds * a.w;
+					}
+				}
+			}
+			__syncthreads();
+		}
+	}
+	if (live) {
+		long off = ((long)(b * T + j)) * kstride + g * HD;
+#pragma unroll
+		for (int d = 0; d < HD; d++) {
+			dk[off + d] = dka[d];
+			dv[off + d] = dva[d];
+		}
+	}
+}
+
+#define ATTN_INST(HD, V)                                                                                                              \
 	extern "C" __global__ void __launch_bounds__(QB) attn_fwd_##HD(float *out, float *lse, const float *q, const float *k,     \
 	                                                               const float *v, const int *seg, int B, int T, int H, int KVH, \
 	                                                               float scale) {                                              \
-		attn_fwd_impl<HD>(out, lse, q, k, v, seg, B, T, H, KVH, scale);                                                       \
+		attn_fwd_##V<HD>(out, lse, q, k, v, seg, B, T, H, KVH, scale);                                                       \
 	}                                                                                                                          \
 	extern "C" __global__ void __launch_bounds__(QB) attn_bwd_dq_##HD(float *dq, const float *q, const float *k, const float *v, \
 	                                                                  const float *dout, const float *lse, const float *Dd,      \
 	                                                                  const int *seg, int B, int T, int H, int KVH, float scale) { \
-		attn_bwd_dq_impl<HD>(dq, q, k, v, dout, lse, Dd, seg, B, T, H, KVH, scale);                                           \
+		attn_bwd_dq_##V<HD>(dq, q, k, v, dout, lse, Dd, seg, B, T, H, KVH, scale);                                           \
 	}                                                                                                                          \
 	extern "C" __global__ void __launch_bounds__(QB) attn_bwd_dkdv_##HD(float *dk, float *dv, const float *q, const float *k,   \
 	                                                                    const float *v, const float *dout, const float *lse,     \
 	                                                                    const float *Dd, const int *seg, int B, int T, int H,    \
 	                                                                    int KVH, float scale) {                                  \
-		attn_bwd_dkdv_impl<HD>(dk, dv, q, k, v, dout, lse, Dd, seg, B, T, H, KVH, scale);                                     \
+		attn_bwd_dkdv_##V<HD>(dk, dv, q, k, v, dout, lse, Dd, seg, B, T, H, KVH, scale);                                     \
 	}
 
-ATTN_INST(8)
-ATTN_INST(16)
-ATTN_INST(32)
-ATTN_INST(64)
-ATTN_INST(128)
+ATTN_INST(8, v2)
+ATTN_INST(16, v2)
+ATTN_INST(32, v2)
+ATTN_INST(64, v2)
+ATTN_INST(128, impl)

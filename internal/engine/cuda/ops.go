@@ -33,6 +33,14 @@ var AttnHeadDims = []int{8, 16, 32, 64, 128}
 var attnSmem = func() map[int]map[string]int {
 	m := map[int]map[string]int{}
 	for _, hd := range AttnHeadDims {
+		if hd <= 64 { // the register-resident v2 kernels
+			m[hd] = map[string]int{
+				"fwd":      2 * attnKT * hd * 4,
+				"bwd_dq":   2 * attnKT * hd * 4,
+				"bwd_dkdv": (2*attnKT*hd + 2*attnQB*(hd+4) + 3*attnKT) * 4,
+			}
+			continue
+		}
 		m[hd] = map[string]int{
 			"fwd":      (2*attnKT*hd + attnQB*(hd+1)) * 4,
 			"bwd_dq":   (2*attnKT*hd + 2*attnQB*(hd+1)) * 4,
@@ -85,7 +93,14 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer,
 		d.plans[key] = plan
 		d.mu.Unlock()
 	}
-	return ltRun(plan, alpha, b.ptr, a.ptr, beta, c.ptr, d.ws, d.wsSize)
+	e0 := d.profBegin()
+	err := ltRun(plan, alpha, b.ptr, a.ptr, beta, c.ptr, d.ws, d.wsSize)
+	kind := "gemm_f32"
+	if bf16 {
+		kind = "gemm_bf16"
+	}
+	d.profEnd(kind, e0)
+	return err
 }
 
 // CastBF16 writes src (float32) as bfloat16 into dst.

@@ -194,8 +194,19 @@ func New(dev *cuda.Device, m *model.Model, o Options) (g *Model, err error) {
 			}
 			if l := hl.LoRA; l != nil {
 				gl.lora = &lora{a: byHost[l.A], b: byHost[l.B], rank: l.Rank, scale: l.Scale, drop: l.Dropout}
-				if gl.lora.a == nil || gl.lora.b == nil {
-					return nil, fmt.Errorf("gpu: LoRA adapter %s has no gradient: call EnableLoRAGrad before gpu.New", l.A.Name)
+				// A frozen adapter (inference: generate, score) is
+				// uploaded without gradient or moments.
+				for _, pp := range []struct {
+					dst **param
+					src *model.Param
+				}{{&gl.lora.a, l.A}, {&gl.lora.b, l.B}} {
+					if *pp.dst == nil {
+						b, err := g.upload(pp.src.Data)
+						if err != nil {
+							return nil, err
+						}
+						*pp.dst = &param{host: pp.src, data: b, n: len(pp.src.Data)}
+					}
 				}
 			}
 		}

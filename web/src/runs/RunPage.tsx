@@ -75,6 +75,7 @@ export function RunPage({ id }: { id: string }) {
   const finished = TERMINAL.has(status);
 
   const cancel = async () => {
+    if (!window.confirm('Cancel this run? Running nodes stop; finished outputs are kept.')) return;
     setBusy('cancel');
     try {
       await api.cancel(id);
@@ -87,6 +88,7 @@ export function RunPage({ id }: { id: string }) {
   };
   const rerun = async () => {
     if (!spec) return;
+    if (!window.confirm('Run this pipeline again from the start, ignoring cached results?')) return;
     setBusy('rerun');
     try {
       // Re-run means run again: every node ignores the cache of identical earlier runs.
@@ -203,6 +205,11 @@ export function RunPage({ id }: { id: string }) {
                     <tr key={n.id} data-node={n.id} data-status={st}>
                       <th scope="row">
                         {n.id} <span className="muted small">{n.agent}</span>
+                        {n.cached ? (
+                          <span className="badge cached" title="outputs reused from an identical earlier run">
+                            cached
+                          </span>
+                        ) : null}
                         {n.error ? <div className="error-text small">{n.error}</div> : null}
                       </th>
                       <td>
@@ -301,6 +308,9 @@ const CHARTS: { key: string; title: string; names: string[] }[] = [
   { key: 'tps', title: 'Tokens/s', names: ['tokens_per_s', 'tokens_per_second', 'tok_s'] },
 ];
 
+/** progress counters sent along with metrics, not worth a chart */
+export const NOT_METRICS = new Set(['eta_s', 'eta', 'epoch', 'step', 'elapsed_s']);
+
 function Charts({ metrics }: { metrics: Record<string, Record<string, [number, number][]>> }) {
   const nodes = Object.keys(metrics);
   if (!nodes.length) return null;
@@ -315,7 +325,7 @@ function Charts({ metrics }: { metrics: Record<string, Record<string, [number, n
         }
     return { ...c, series };
   });
-  const others = [...new Set(nodes.flatMap((n) => Object.keys(metrics[n])))].filter((m) => !used.has(m));
+  const others = [...new Set(nodes.flatMap((n) => Object.keys(metrics[n])))].filter((m) => !used.has(m) && !NOT_METRICS.has(m));
   return (
     <section className="panel" aria-label="Training metrics">
       <h2>Metrics</h2>
@@ -430,17 +440,24 @@ function Reports({ job }: { job: Job }) {
     <section className="panel" aria-label="Reports">
       <h2>Reports</h2>
       {reports.map((r) => (
-        <ReportCard key={`${r.node}/${r.a.name}`} job={job.job_id} node={r.node} agent={r.agent} artifact={r.a} />
+        <ReportCard key={`${r.node}/${r.a.name}`} job={job.job_id} node={r.node} agent={r.agent} artifact={r.a} defaultOpen={reports.length === 1} />
       ))}
     </section>
   );
 }
 
-function ReportCard({ job, node, agent, artifact }: { job: string; node: string; agent: string; artifact: Artifact }) {
+function ReportCard({ job, node, agent, artifact, defaultOpen }: { job: string; node: string; agent: string; artifact: Artifact; defaultOpen?: boolean }) {
   const [data, setData] = useState<unknown>(undefined);
   const [note, setNote] = useState('');
-  const [open, setOpen] = useState(true);
+  const [open, setOpen] = useState(!!defaultOpen);
+  const isHTML = /\.html?$/i.test(artifact.path ?? '') || /_html$/.test(artifact.name);
+  const [href, setHref] = useState('');
   useEffect(() => {
+    if (!isHTML) return;
+    findArtifactRoute().then((route) => route && setHref(artifactURL(route, job, node, artifact)));
+  }, [isHTML, job, node, artifact]);
+  useEffect(() => {
+    if (isHTML || !open) return;
     const inline = artifact.meta?.report;
     if (inline !== undefined) return setData(inline);
     let stop = false;
@@ -465,7 +482,22 @@ function ReportCard({ job, node, agent, artifact }: { job: string; node: string;
     return () => {
       stop = true;
     };
-  }, [job, node, artifact]);
+  }, [job, node, artifact, isHTML, open]);
+  if (isHTML)
+    return (
+      <article className="report-card" data-report-node={node} data-report-name={artifact.name}>
+        <h3>
+          {node} · {artifact.name} <span className="muted small">({agent})</span>
+        </h3>
+        {href ? (
+          <a className="button" href={href} target="_blank" rel="noopener" data-html-report>
+            Open the HTML report
+          </a>
+        ) : (
+          <p className="muted">This server does not serve report files.</p>
+        )}
+      </article>
+    );
   return (
     <article className="report-card" data-report-node={node} data-report-name={artifact.name}>
       <h3>

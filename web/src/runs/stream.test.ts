@@ -4,6 +4,20 @@ import { applyEvents, emptyStream, type RawEvent } from './stream';
 const log = (id: number, msg: string): RawEvent => ({ id: String(id), type: 'log', data: JSON.stringify({ node: 'n', level: 'INFO', msg }) });
 
 describe('applyEvents', () => {
+  it('writes node lifecycle lines: failures as errors with the message, cancels as warnings', () => {
+    const s = applyEvents(emptyStream(), [
+      { id: '1', type: 'node', data: JSON.stringify({ node: 'train', status: 'running', attempt: 1 }) },
+      { id: '2', type: 'node', data: JSON.stringify({ node: 'train', status: 'failed', error: 'out of memory' }) },
+      { id: '3', type: 'node', data: JSON.stringify({ node: 'eval', status: 'cancelled', error: 'cancelled: node train failed' }) },
+    ]);
+    expect(s.logs.map((l) => [l.level, l.msg])).toEqual([
+      ['info', 'node train started'],
+      ['error', 'node train failed: out of memory'],
+      ['warn', 'node eval cancelled: cancelled: node train failed'],
+    ]);
+    expect(s.nodeStatus).toEqual({ train: 'failed', eval: 'cancelled' });
+  });
+
   it('drops replayed events so a reconnect never duplicates a line', () => {
     let s = applyEvents(emptyStream(), [log(1, 'a'), log(2, 'b'), log(3, 'c')]);
     // the server replays from Last-Event-ID (inclusive here, to be safe)
@@ -51,7 +65,9 @@ describe('applyEvents', () => {
     ]);
     expect(s.status).toBe('running');
     expect(s.nodeStatus).toEqual({ data: 'running' });
-    expect(s.logs).toEqual([{ id: 3, node: 'data', level: 'info', msg: 'loading dataset', time: '2026-11-26T14:00:00Z', attrs: { rows: 3 } }]);
+    // node lifecycle events are log lines too, between the engine's lines
+    expect(s.logs.filter((l) => !l.lifecycle)).toEqual([{ id: 3, node: 'data', level: 'info', msg: 'loading dataset', time: '2026-11-26T14:00:00Z', attrs: { rows: 3 } }]);
+    expect(s.logs.filter((l) => l.lifecycle).map((l) => l.msg)[0]).toBe('node data started');
     expect(s.progress.data).toEqual({ fraction: 0.5, eta: 2, message: 'half' });
     expect(s.metrics.train).toEqual({ loss: [[1, 1.5]] });
   });

@@ -9,6 +9,8 @@ import { useEffect, useRef, useState } from 'react';
 import { api } from '../api';
 
 export interface LogLine {
+  /** a node lifecycle line (started, succeeded, failed, cancelled). */
+  lifecycle?: boolean;
   id: number;
   node?: string;
   level: string;
@@ -112,6 +114,19 @@ export function applyEvents(s: StreamState, events: RawEvent[]): StreamState {
       case 'node': {
         const status = str(d.status);
         if (node && status) {
+          // node lifecycle lines go into the log with the engine's lines
+          logs ??= [...n.logs];
+          const attempt = num(d.attempt);
+          const err = str(d.error);
+          const retry = num(d.retry_in_s);
+          const what =
+            status === 'running'
+              ? `started${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}`
+              : status === 'pending' && err
+                ? `failed, retrying${retry ? ` in ${Math.round(retry)} s` : ''}: ${err}`
+                : `${status}${d.cached ? ' (from the cache)' : ''}${err && status !== 'succeeded' ? `: ${err}` : ''}`;
+          const level = status === 'failed' ? 'error' : status === 'cancelled' || (status === 'pending' && err) ? 'warn' : 'info';
+          logs.push({ id, node, level, msg: `node ${node} ${what}`, time: str(d.time), lifecycle: true });
           n.nodeStatus = { ...n.nodeStatus, [node]: status };
           if (status === 'succeeded' && n.progress[node]) n.progress = { ...n.progress, [node]: { ...n.progress[node], fraction: 1, eta: 0 } };
         }

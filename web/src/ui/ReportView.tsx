@@ -3,7 +3,7 @@
 // key/value tables, tables of records and bar charts — never as raw JSON.
 // It is shape-driven, so new report kinds render sensibly without code here.
 
-import { useState } from 'react';
+import { DataTable } from './DataTable';
 import { BarChart } from './charts';
 import { fmtBytes, fmtNum } from './format';
 
@@ -29,43 +29,20 @@ function Scalar({ v, k }: { v: J; k?: string }) {
 const FIRST = ['row', 'line', 'index', 'severity', 'level', 'code', 'rule', 'field', 'name', 'model', 'metric'];
 
 function RecordsTable({ rows, caption }: { rows: Record<string, J>[]; caption?: string }) {
-  const [limit, setLimit] = useState(50);
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))].sort((a, b) => {
     const ia = FIRST.indexOf(a);
     const ib = FIRST.indexOf(b);
     return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
   });
   return (
-    <div className="table-wrap">
-      <table className="records">
-        {caption ? <caption>{caption}</caption> : null}
-        <thead>
-          <tr>
-            {cols.map((c) => (
-              <th key={c} scope="col">
-                {title(c)}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.slice(0, limit).map((r, i) => (
-            <tr key={i} className={typeof r.severity === 'string' ? `sev-${r.severity}` : undefined}>
-              {cols.map((c) => (
-                <td key={c}>
-                  <Scalar v={r[c]} k={c} />
-                </td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {rows.length > limit ? (
-        <button type="button" className="link" onClick={() => setLimit((l) => l + 200)}>
-          Show more ({rows.length - limit} hidden)
-        </button>
-      ) : null}
-    </div>
+    <DataTable
+      label={caption ?? 'Records'}
+      rows={rows}
+      rowKey={(_, i) => String(i)}
+      pageSize={10}
+      rowProps={(r) => ({ className: typeof r.severity === 'string' ? `sev-${r.severity}` : undefined })}
+      columns={cols.map((c) => ({ key: c, header: title(c), cell: (r: Record<string, J>) => <Scalar v={r[c]} k={c} /> }))}
+    />
   );
 }
 
