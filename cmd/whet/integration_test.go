@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/store"
+	"github.com/whetstone/whetstone/internal/store/pgstore/pgtest"
 )
 
 // These tests run a real `whet serve` process. Run them with
@@ -118,10 +119,19 @@ func history(t *testing.T, s *server, id string) []store.Event {
 	return h.Events
 }
 
+// SIGKILL of the serving process mid-node, then a restart on the same data
+// folder: the restarted worker (same worker id) takes its dead lease back at
+// once (the lease is 30 s here; the job ends well before), on SQLite and on
+// PostgreSQL.
 func TestIntegrationKill9Restart(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { kill9Restart(t) })
+	t.Run("postgres", func(t *testing.T) { kill9Restart(t, "--database", pgtest.NewSchema(t)) })
+}
+
+func kill9Restart(t *testing.T, extra ...string) {
 	bin := buildWhet(t)
 	dataDir := t.TempDir()
-	flags := []string{"--lease-timeout", "2s", "--poll-interval", "100ms"}
+	flags := append([]string{"--lease-timeout", "30s", "--poll-interval", "100ms"}, extra...)
 	s := startServer(t, bin, dataDir, flags...)
 	spec := `{"name": "durable", "nodes": [
 		{"id": "a", "agent": "sleep", "params": {"seconds": 3, "steps": 30}},
@@ -169,7 +179,11 @@ func TestIntegrationKill9Restart(t *testing.T) {
 	if j.Status != store.Succeeded {
 		t.Fatalf("after restart: job %s (%s)\n%s", j.Status, j.Error, s2.log.String())
 	}
-	t.Logf("job finished %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+	took := time.Since(killedAt)
+	t.Logf("job finished %s after the kill", took.Round(time.Millisecond))
+	if took > 20*time.Second {
+		t.Errorf("job finished %s after the kill: the restarted worker waited for its old lease (30s)", took)
+	}
 	if a := j.Nodes[0]; a.Attempts != 2 {
 		t.Errorf("node a attempts = %d, want 2 (killed once)", a.Attempts)
 	}
@@ -192,7 +206,7 @@ func TestIntegrationKill9Restart(t *testing.T) {
 		if e.Type == "status" && strings.Contains(string(e.Data), "succeeded") {
 			finals++
 		}
-		if e.Type == "node" && strings.Contains(string(e.Data), "worker lost") {
+		if e.Type == "node" && strings.Contains(string(e.Data), "restarted: its previous run died holding this node") {
 			lost = true
 		}
 	}
@@ -200,7 +214,7 @@ func TestIntegrationKill9Restart(t *testing.T) {
 		t.Errorf("%d final status events; last event %+v", finals, after[len(after)-1])
 	}
 	if !lost {
-		t.Error("no 'worker lost' node event in the history")
+		t.Error("no 'worker restarted' node event in the history")
 	}
 }
 
@@ -359,4 +373,69 @@ func TestIntegrationSeparateWorker(t *testing.T) {
 	if n := strings.Count(wlog.String(), "node cancelled"); n == 0 {
 		t.Errorf("no node was cancelled on the worker:\n%s", wlog.String())
 	}
+}
+
+// SIGTERM to a worker hands its running node back at once without spending
+// an attempt: an API-only process (serve --no-worker) and two workers on
+// PostgreSQL, each with its own data folder; the node (max_attempts 1) ends
+// on the other worker long before the 30 s lease.
+func TestIntegrationSIGTERMHandsBack(t *testing.T) {
+	bin := buildWhet(t)
+	db := pgtest.NewSchema(t)
+	flags := []string{"--database", db, "--lease-timeout", "30s", "--poll-interval", "100ms"}
+	api := startServer(t, bin, t.TempDir(), append(flags, "--no-worker")...)
+	w1, log1 := startWorker(t, bin, t.TempDir(), flags...)
+	spec := `{"name": "handback", "nodes": [{"id": "a", "agent": "sleep", "max_attempts": 1, "cache": false, "params": {"seconds": 3, "steps": 30}}]}`
+	resp, err := http.Post(api.url+"/jobs", "application/json", strings.NewReader(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub struct {
+		JobID string `json:"job_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	for range 400 {
+		n := 0
+		for _, e := range history(t, api, sub.JobID) {
+			if e.Type == "progress" {
+				n++
+			}
+		}
+		if n >= 3 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	w2, log2 := startWorker(t, bin, t.TempDir(), flags...)
+	termAt := time.Now()
+	w1.Process.Signal(syscall.SIGTERM)
+	if err := w1.Wait(); err != nil {
+		t.Errorf("worker 1 exit: %v\n%s", err, log1.String())
+	}
+	if d := time.Since(termAt); d > 5*time.Second {
+		t.Errorf("worker 1 took %s to stop", d)
+	}
+	var j store.Job
+	for time.Since(termAt) < 60*time.Second {
+		getJSON(t, api.url+"/jobs/"+sub.JobID, &j)
+		if j.Status.Terminal() {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if j.Status != store.Succeeded || j.Nodes[0].Attempts != 1 {
+		t.Fatalf("job %s (%s), attempts %d\nworker 2:\n%s", j.Status, j.Error, j.Nodes[0].Attempts, log2.String())
+	}
+	if took := time.Since(termAt); took > 20*time.Second {
+		t.Errorf("job finished %s after SIGTERM; the lease is 30s", took)
+	}
+	handed := false
+	for _, e := range history(t, api, sub.JobID) {
+		handed = handed || strings.Contains(string(e.Data), "handed back: worker stopping")
+	}
+	if !handed {
+		t.Error("no handed-back node event")
+	}
+	w2.Process.Signal(syscall.SIGTERM)
 }

@@ -30,9 +30,10 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintln(io.err, "Usage: whet serve [flags]\n\nServes the API under /api/v1 (docs at /docs) and runs pipeline nodes.\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	noWorker := fs.Bool("no-worker", false, "API only: run no nodes here (workers are `whet worker` processes on the same database)")
 	m := metrics.New()
 	m.CollectGPUs(sampleGPUs)
-	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m)
+	cfg, log, reg, p, err := startPlatform(ctx, fs, args, io, m, noWorker)
 	if err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		p.Stop(ctx)
 		return err
 	}
-	log.Info("whet serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir), slog.String("version", version),
+	log.Info("whet serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir), slog.String("version", version), slog.Bool("worker", !*noWorker),
 		slog.Bool("tls", srv.TLS), slog.Bool("auth", srv.Auth != nil && srv.Auth.Required()))
 	errc := make(chan error, 1)
 	if srv.TLS {
@@ -98,7 +99,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 	}
 	m := metrics.New()
 	m.CollectGPUs(sampleGPUs)
-	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m)
+	cfg, log, _, p, err := startPlatform(ctx, fs, args, io, m, nil)
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer stopMetrics()
-	log.Info("whet worker running", slog.String("data_dir", cfg.DataDir), slog.Int("concurrency", cfg.Concurrency))
+	log.Info("whet worker running", slog.String("data_dir", cfg.DataDir), slog.Int("concurrency", cfg.Concurrency), slog.String("worker_id", p.WorkerID))
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -118,7 +119,7 @@ func worker(ctx context.Context, args []string, io stdio) error {
 // startPlatform parses the shared configuration flags, then opens and starts
 // the platform (store, blobs, queue, a worker) with every agent registered.
 // The caller stops it.
-func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdio, m *metrics.Metrics) (config.Config, *slog.Logger, *agent.Registry, *platform.Platform, error) {
+func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdio, m *metrics.Metrics, noWorker *bool) (config.Config, *slog.Logger, *agent.Registry, *platform.Platform, error) {
 	cfg, err := parseFlags(fs, args, io.err)
 	if err != nil {
 		return cfg, nil, nil, nil, err
@@ -132,7 +133,8 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: true, Logger: log, Metrics: m, Sandbox: true, AuthOn: authOn})
+	work := noWorker == nil || !*noWorker
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: work, Logger: log, Metrics: m, Sandbox: true, AuthOn: authOn})
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}

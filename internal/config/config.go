@@ -29,6 +29,16 @@ type Config struct {
 	// sqlite://PATH), or a PostgreSQL URL postgres://USER@HOST:PORT/DB.
 	// Defaults to DataDir/whet.db.
 	Database string `yaml:"database"`
+	// WorkerID names a worker across restarts; a restarted worker takes the
+	// nodes its previous life held back at once. Defaults to HOST-HASH-N
+	// (HASH of the data folder, N the first free slot of DataDir/worker-N.lock).
+	WorkerID string `yaml:"worker_id"`
+	// Labels are what this worker advertises to nodes' requires.labels,
+	// comma-separated (gpu-a100,eu).
+	Labels string `yaml:"labels"`
+	// GPUs overrides the number of GPUs a worker advertises (default: the
+	// /dev/nvidiaN devices).
+	GPUs int `yaml:"gpus"`
 	// BlobDir is the local blob store's root. Defaults to DataDir/blobs.
 	BlobDir string `yaml:"blob_dir"`
 	// BlobURL selects an S3 blob store instead of BlobDir:
@@ -231,6 +241,9 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"data-dir", "data folder: SQLite database, blobs, scratch (default ./whet-data)", &c.DataDir},
 		{"database", "metadata database: a SQLite file (or sqlite://PATH) or postgres://USER@HOST:PORT/DB (default DATA_DIR/whet.db)", &c.Database},
+		{"worker-id", "this worker's name across restarts (default HOST-HASH(data-dir)-N)", &c.WorkerID},
+		{"labels", "labels this worker advertises to nodes' requires.labels, comma-separated", &c.Labels},
+		{"gpus", "GPUs this worker advertises (default: count of /dev/nvidiaN)", &c.GPUs},
 		{"blob-dir", "local blob store folder (default DATA_DIR/blobs)", &c.BlobDir},
 		{"blob-url", "S3 blob store s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true (default: the local blob-dir)", &c.BlobURL},
 		{"events", "cross-process event fan-out redis://HOST:PORT/DB (default: poll the store)", &c.Events},

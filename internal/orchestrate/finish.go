@@ -103,39 +103,51 @@ func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.
 // fail records a node's failure and fails the job; pending nodes are
 // cancelled and running ones stop through their watchers.
 func (o *Orchestrator) fail(ctx context.Context, job *store.Job, node *store.Node, owner string, cause error) error {
-	now := time.Now().UTC()
 	msg := cause.Error()
 	err := o.st.InTx(ctx, func(tx store.Tx) error {
-		ok, err := tx.FinishNode(ctx, &store.FinishNodeParams{JobID: job.ID, NodeID: node.ID, Owner: owner, Status: store.Failed, Error: msg, At: now})
-		if err != nil || !ok {
-			return err
-		}
-		if err := tx.AppendEvent(ctx, events.New(job.ID, node.ID, events.Node, events.NodeData{Status: store.Failed, Attempt: node.Attempts, Error: msg})); err != nil {
-			return err
-		}
-		jobErr := fmt.Sprintf("node %s: %s", node.ID, msg)
-		ended, err := tx.SetJobStatus(ctx, job.ID, store.Failed, jobErr, now)
-		if err != nil || !ended {
-			return err
-		}
-		if err := cancelNodes(ctx, tx, job.ID, node.ID, fmt.Sprintf("cancelled: node %s failed", node.ID), now); err != nil {
-			return err
-		}
-		return tx.AppendEvent(ctx, events.New(job.ID, "", events.Status, events.StatusData{Status: store.Failed, Error: jobErr}))
+		_, err := o.failTx(ctx, tx, job.ID, node.ID, owner, node.Attempts, msg)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	o.bus.Notify(job.ID)
+	o.cancelRunning(job.ID, node.ID)
+	o.log.WarnContext(ctx, "node failed", slog.String("job_id", job.ID), slog.String("node", node.ID), slog.Int("attempt", node.Attempts), slog.String("error", msg))
+	return nil
+}
+
+// failTx fails a node (owner "" for any holder) and its job in tx: pending
+// nodes are cancelled. False when the node was not running or pending.
+func (o *Orchestrator) failTx(ctx context.Context, tx store.Tx, jobID, nodeID, owner string, attempt int, msg string) (bool, error) {
+	now := time.Now().UTC()
+	ok, err := tx.FinishNode(ctx, &store.FinishNodeParams{JobID: jobID, NodeID: nodeID, Owner: owner, Status: store.Failed, Error: msg, At: now})
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := tx.AppendEvent(ctx, events.New(jobID, nodeID, events.Node, events.NodeData{Status: store.Failed, Attempt: attempt, Error: msg})); err != nil {
+		return false, err
+	}
+	jobErr := fmt.Sprintf("node %s: %s", nodeID, msg)
+	ended, err := tx.SetJobStatus(ctx, jobID, store.Failed, jobErr, now)
+	if err != nil || !ended {
+		return true, err
+	}
+	if err := cancelNodes(ctx, tx, jobID, nodeID, fmt.Sprintf("cancelled: node %s failed", nodeID), now); err != nil {
+		return true, err
+	}
+	return true, tx.AppendEvent(ctx, events.New(jobID, "", events.Status, events.StatusData{Status: store.Failed, Error: jobErr}))
+}
+
+// cancelRunning stops this process's running agents of job (but node).
+func (o *Orchestrator) cancelRunning(jobID, except string) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	for ref, cancel := range o.running {
-		if ref.JobID == job.ID && ref.NodeID != node.ID {
+		if ref.JobID == jobID && ref.NodeID != except {
 			cancel(errJobEnded)
 		}
 	}
-	o.mu.Unlock()
-	o.log.WarnContext(ctx, "node failed", slog.String("job_id", job.ID), slog.String("node", node.ID), slog.Int("attempt", node.Attempts), slog.String("error", msg))
-	return nil
 }
 
 func metaSize(m map[string]any) int64 {

@@ -52,6 +52,15 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 	if node.Status.Terminal() {
 		return nil
 	}
+	if o.isStopping() {
+		// This worker is shutting down: leave the delivery for another.
+		return queue.Snooze(0)
+	}
+	if ok, missing := o.cfg.Caps.Fits(requiresOf(job.Spec, node.ID)); !ok {
+		// Not for this worker: put the delivery back for one that fits.
+		o.log.DebugContext(ctx, "node needs more than this worker has", slog.String("job_id", t.JobID), slog.String("node", t.NodeID), slog.String("missing", missing))
+		return queue.Snooze(o.cfg.PollInterval)
+	}
 	ag, agentOK := o.reg.Lookup(node.Agent)
 	if job.Status == store.Pending && o.cfg.MaxRunningJobs > 0 {
 		// A team at its running-job limit starts nothing more: the job
@@ -143,13 +152,11 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 		return nil
 	case runErr == nil:
 		return o.succeed(ctx, job, node, owner, outs, cacheKey, cached, log)
-	case ctx.Err() != nil:
-		// This worker is stopping: give the node back for the next start.
-		o.st.InTx(context.WithoutCancel(ctx), func(tx store.Tx) error {
-			_, err := tx.RetryNode(ctx, t.JobID, t.NodeID, owner, "interrupted: worker stopped")
-			return err
-		})
-		return queue.Snooze(0)
+	case errors.Is(cause, errStopping) || ctx.Err() != nil:
+		// This worker is stopping: hand the node back at once, without
+		// spending an attempt, and queue a fresh delivery for another worker
+		// in the same transaction (this delivery then ends).
+		return o.handBack(context.WithoutCancel(ctx), t, node, owner, log)
 	case agent.IsPermanent(runErr) || node.Attempts >= node.MaxAttempts:
 		return o.fail(ctx, job, node, owner, runErr)
 	}
@@ -167,6 +174,26 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 	}
 	o.bus.Notify(t.JobID)
 	return queue.Snooze(delay)
+}
+
+func (o *Orchestrator) handBack(ctx context.Context, t queue.Task, node *store.Node, owner string, log *slog.Logger) error {
+	err := o.st.InTx(ctx, func(tx store.Tx) error {
+		ok, err := tx.ReleaseNode(ctx, t.JobID, t.NodeID, owner)
+		if err != nil || !ok {
+			return err
+		}
+		e := events.New(t.JobID, t.NodeID, events.Node, events.NodeData{Status: store.Pending, Attempt: node.Attempts - 1, Error: "handed back: worker stopping (attempt not counted)"})
+		if _, err := tx.AppendActiveEvent(ctx, e); err != nil {
+			return err
+		}
+		return o.q.EnqueueTx(ctx, tx, t)
+	})
+	if err != nil {
+		return err
+	}
+	o.bus.Notify(t.JobID)
+	log.InfoContext(ctx, "node handed back: worker stopping")
+	return nil
 }
 
 // watch renews the lease and watches for the job's end until ctx ends.

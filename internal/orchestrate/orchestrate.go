@@ -60,7 +60,14 @@ type Config struct {
 	// team at its limit waits pending (its first node is snoozed) until one
 	// ends. 0: no limit.
 	MaxRunningJobs int
-	Logger         *slog.Logger
+	// WorkerID names this worker across restarts (the same machine and
+	// data folder); a restarted worker releases the leases its previous
+	// life held at once (ReclaimOwn). Defaults to the host name.
+	WorkerID string
+	// Caps is what this worker can run (nodes' `requires`); the zero value
+	// detects the machine's.
+	Caps   *Capabilities
+	Logger *slog.Logger
 	// CacheDir keeps downloaded input blobs (by SHA-256) when the blob
 	// store is not a local folder, up to CacheBytes (default DataDir-less:
 	// ScratchDir/../cache, 10 GiB).
@@ -98,8 +105,9 @@ type Orchestrator struct {
 	owner string
 	http  *http.Client // nil without an outbound policy
 
-	mu      sync.Mutex
-	running map[store.NodeRef]context.CancelCauseFunc
+	mu       sync.Mutex
+	running  map[store.NodeRef]context.CancelCauseFunc
+	stopping bool
 }
 
 // New returns an orchestrator. Call SetQueue before Submit or Handle.
@@ -140,7 +148,13 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 		log.Warn("no blob cache; inputs are downloaded each time", slog.Any("error", err))
 		cache, _ = blob.NewCache(blobs, cfg.CacheDir, 0)
 	}
-	host, _ := os.Hostname()
+	if cfg.Caps == nil {
+		c := DetectCapabilities(0, nil)
+		cfg.Caps = &c
+	}
+	if cfg.WorkerID == "" {
+		cfg.WorkerID, _ = os.Hostname()
+	}
 	var b [4]byte
 	rand.Read(b[:])
 	var hc *http.Client
@@ -148,7 +162,7 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 		hc = cfg.Outbound.Client(0)
 	}
 	return &Orchestrator{st: st, blobs: blobs, cache: cache, bus: bus, reg: reg, cfg: cfg, log: log, http: hc,
-		owner:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
+		owner:   fmt.Sprintf("%s/%d-%s", cfg.WorkerID, os.Getpid(), hex.EncodeToString(b[:])),
 		running: map[store.NodeRef]context.CancelCauseFunc{}}
 }
 
@@ -278,7 +292,27 @@ func (o *Orchestrator) Cancel(ctx context.Context, jobID string) error {
 var (
 	errJobEnded  = errors.New("job ended")
 	errLeaseLost = errors.New("node lease lost")
+	errStopping  = errors.New("worker stopping")
 )
+
+// HandBack stops this worker's running agents at once and hands their nodes
+// back to the queue without spending an attempt (a clean shutdown); from
+// now on deliveries to this worker are put back untouched. Call it before
+// stopping the queue.
+func (o *Orchestrator) HandBack() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stopping = true
+	for _, cancel := range o.running {
+		cancel(errStopping)
+	}
+}
+
+func (o *Orchestrator) isStopping() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.stopping
+}
 
 // backoff is the delay before retry number attempt (1 for the first retry):
 // RetryBase·2^(attempt-1), at most RetryMax, ±25% jitter.
@@ -291,17 +325,45 @@ func (o *Orchestrator) backoff(attempt int) time.Duration {
 // Reap redelivers nodes whose worker stopped renewing their lease. Every
 // worker process runs it every LeaseTimeout/2 (RunReaper).
 func (o *Orchestrator) Reap(ctx context.Context) (int, error) {
-	var refs []store.NodeRef
+	return o.releaseDead(ctx, "", "worker lost: lease expired, delivering again")
+}
+
+// ReclaimOwn hands back at once the nodes this worker (WorkerID) held when
+// it died: a restarted worker does not wait out its old leases. Call it
+// before the queue starts, when this process holds no lease yet.
+func (o *Orchestrator) ReclaimOwn(ctx context.Context) (int, error) {
+	return o.releaseDead(ctx, o.cfg.WorkerID+"/", "worker "+o.cfg.WorkerID+" restarted: its previous run died holding this node, delivering again")
+}
+
+// releaseDead hands back dead workers' nodes (expired leases, or the
+// leases of ownerPrefix): each death spent an attempt; a node with attempts
+// left is queued again in the same transaction, one without fails its job
+// with "worker died N times running this node".
+func (o *Orchestrator) releaseDead(ctx context.Context, ownerPrefix, why string) (int, error) {
+	var rel []store.Released
+	var failed []string
 	err := o.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		refs, err = tx.ReleaseExpired(ctx, time.Now().UTC())
+		failed = failed[:0]
+		rel, err = tx.ReleaseDead(ctx, time.Now().UTC(), ownerPrefix)
 		if err != nil {
 			return err
 		}
 		var tasks []queue.Task
-		for _, r := range refs {
+		for _, r := range rel {
+			if r.Attempts >= r.MaxAttempts {
+				msg := fmt.Sprintf("worker died %d times running this node", r.Deaths)
+				if r.Deaths < r.Attempts {
+					msg = fmt.Sprintf("worker died %d times running this node (%d attempts, the last one included)", r.Deaths, r.Attempts)
+				}
+				if _, err := o.failTx(ctx, tx, r.JobID, r.NodeID, "", r.Attempts, msg); err != nil {
+					return err
+				}
+				failed = append(failed, r.JobID)
+				continue
+			}
 			tasks = append(tasks, queue.Task{JobID: r.JobID, NodeID: r.NodeID})
-			e := events.New(r.JobID, r.NodeID, events.Node, events.NodeData{Status: store.Pending, Error: "worker lost: lease expired, delivering again"})
+			e := events.New(r.JobID, r.NodeID, events.Node, events.NodeData{Status: store.Pending, Attempt: r.Attempts, Error: why})
 			if _, err := tx.AppendActiveEvent(ctx, e); err != nil {
 				return err
 			}
@@ -309,13 +371,16 @@ func (o *Orchestrator) Reap(ctx context.Context) (int, error) {
 		return o.q.EnqueueTx(ctx, tx, tasks...)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("reap: %w", err)
+		return 0, fmt.Errorf("release dead workers' nodes: %w", err)
 	}
-	for _, r := range refs {
-		o.log.WarnContext(ctx, "node lease expired, delivering again", slog.String("job_id", r.JobID), slog.String("node", r.NodeID))
+	for _, r := range rel {
+		o.log.WarnContext(ctx, why, slog.String("job_id", r.JobID), slog.String("node", r.NodeID), slog.Int("attempts", r.Attempts), slog.Int("deaths", r.Deaths))
 		o.bus.Notify(r.JobID)
 	}
-	return len(refs), nil
+	for _, id := range failed {
+		o.cancelRunning(id, "")
+	}
+	return len(rel), nil
 }
 
 // RunReaper calls Reap every LeaseTimeout/2 until ctx ends.

@@ -31,6 +31,18 @@ type Node struct {
 	// Cache, when false, always runs the node even if an identical run
 	// already succeeded. Defaults to true.
 	Cache *bool `json:"cache,omitempty" yaml:"cache"`
+	// Requires is what a worker must have to run the node; a node waits
+	// for a worker that fits.
+	Requires *Requires `json:"requires,omitempty" yaml:"requires"`
+}
+
+// Requires is a node's resource needs, matched against what each worker
+// advertises (CPU cores, memory, GPUs, labels).
+type Requires struct {
+	CPUs     int      `json:"cpus,omitempty" yaml:"cpus"`
+	MemoryGB float64  `json:"memory_gb,omitempty" yaml:"memory_gb"`
+	GPUs     int      `json:"gpus,omitempty" yaml:"gpus"`
+	Labels   []string `json:"labels,omitempty" yaml:"labels"`
 }
 
 // Edge hands every output of From to To.

@@ -83,6 +83,22 @@ func ValidateWith(s *Spec, reg Lookup, opts Options) (*Spec, error) {
 		if n.MaxAttempts < 0 || n.MaxAttempts > 100 {
 			v.add(id, "max_attempts", fmt.Sprintf("%d is out of range [1,100]", n.MaxAttempts))
 		}
+		if r := n.Requires; r != nil {
+			if r.CPUs < 0 || r.CPUs > 4096 {
+				v.add(id, "requires.cpus", fmt.Sprintf("%d is out of range [0,4096]", r.CPUs))
+			}
+			if r.MemoryGB < 0 || r.MemoryGB > 1<<20 {
+				v.add(id, "requires.memory_gb", fmt.Sprintf("%g is out of range [0,1048576]", r.MemoryGB))
+			}
+			if r.GPUs < 0 || r.GPUs > 64 {
+				v.add(id, "requires.gpus", fmt.Sprintf("%d is out of range [0,64]", r.GPUs))
+			}
+			for k, l := range r.Labels {
+				if l == "" || len(l) > 128 {
+					v.add(id, fmt.Sprintf("requires.labels[%d]", k), "must be 1 to 128 characters")
+				}
+			}
+		}
 		nn := n
 		if n.Agent == "" {
 			v.add(id, "agent", "is required")

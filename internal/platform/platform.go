@@ -6,6 +6,7 @@ package platform
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -46,7 +48,13 @@ type Platform struct {
 	Queue  *queue.Queue
 	Log    *slog.Logger
 
+	// WorkerID names this process's worker across restarts ("" without one).
+	WorkerID string
+	// Caps is what its worker advertises.
+	Caps orchestrate.Capabilities
+
 	work   bool
+	lock   *os.File
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -131,10 +139,25 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		opts.Metrics.CollectJobs(st)
 		opts.Metrics.CollectSubscribers(bus.Subscribers)
 	}
+	var lock *os.File
+	workerID := cfg.WorkerID
+	if opts.Work && workerID == "" {
+		if workerID, lock, err = defaultWorkerID(cfg.DataDir); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	var labels []string
+	for _, l := range strings.Split(cfg.Labels, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	caps := orchestrate.DetectCapabilities(cfg.GPUs, labels)
 	orch := orchestrate.New(obs, blobs, bus, reg, orchestrate.Config{
 		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
-		PollInterval: cfg.PollInterval, Logger: log, Paths: paths, Secrets: box, Outbound: out,
+		PollInterval: cfg.PollInterval, WorkerID: workerID, Caps: &caps, Logger: log, Paths: paths, Secrets: box, Outbound: out,
 		CacheDir: filepath.Join(cfg.DataDir, "cache"), CacheBytes: cfg.ScratchCacheBytes, MaxRunningJobs: cfg.MaxRunningJobs,
 	})
 	conc := 0
@@ -147,7 +170,34 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		return nil, err
 	}
 	orch.SetQueue(q)
-	return &Platform{Config: cfg, Store: st, Blobs: blobs, Bus: bus, Fanout: fan, Orch: orch, Queue: q, Log: log, work: opts.Work}, nil
+	return &Platform{Config: cfg, Store: st, Blobs: blobs, Bus: bus, Fanout: fan, Orch: orch, Queue: q, Log: log, work: opts.Work,
+		WorkerID: workerID, Caps: caps, lock: lock}, nil
+}
+
+// defaultWorkerID names this worker HOST-HASH-N: HASH of the data folder's
+// absolute path, N the first slot whose DataDir/worker-N.lock this process
+// can lock. Two live workers on one data folder get different names; a
+// worker restarted after a crash (the kernel drops a dead process's lock)
+// gets its old name back, and with it its dead leases at once. The lock is
+// held until Stop.
+func defaultWorkerID(dataDir string) (string, *os.File, error) {
+	host, _ := os.Hostname()
+	abs, _ := filepath.Abs(dataDir)
+	h := sha256.Sum256([]byte(abs))
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("platform: %w", err)
+	}
+	for n := 1; n <= 256; n++ {
+		f, err := os.OpenFile(filepath.Join(dataDir, fmt.Sprintf("worker-%d.lock", n)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return "", nil, fmt.Errorf("platform: worker lock: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+			return fmt.Sprintf("%s-%x-%d", host, h[:4], n), f, nil
+		}
+		f.Close()
+	}
+	return "", nil, fmt.Errorf("platform: more than 256 workers on data folder %s", dataDir)
 }
 
 // OpenBlobs opens the configured blob store: S3 with --blob-url, else the
@@ -196,6 +246,13 @@ func (p *Platform) Start(ctx context.Context) error {
 		return nil
 	}
 	p.cleanScratch(ctx)
+	if n, err := p.Orch.ReclaimOwn(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		p.Log.Warn("took back the nodes this worker held when it died", slog.String("worker_id", p.WorkerID), slog.Int("nodes", n))
+	}
+	p.Log.Info("worker capabilities", slog.String("worker_id", p.WorkerID), slog.Int("cpus", p.Caps.CPUs),
+		slog.Int64("memory_bytes", p.Caps.MemoryBytes), slog.Int("gpus", p.Caps.GPUs), slog.Any("labels", p.Caps.Labels))
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	if err := p.Queue.Start(rctx); err != nil {
@@ -210,12 +267,15 @@ func (p *Platform) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops working (running nodes get until ctx ends, then are cancelled
-// and handed back) and closes the stores. Safe to call twice.
+// Stop stops working and closes the stores: running nodes are stopped and
+// handed back at once without spending an attempt (another worker takes
+// them from the queue), then the queue stops (until ctx ends). Safe to
+// call twice.
 func (p *Platform) Stop(ctx context.Context) error {
 	var err error
 	p.once.Do(func() {
 		if p.work {
+			p.Orch.HandBack()
 			err = p.Queue.Stop(ctx)
 		}
 		if p.cancel != nil {
@@ -225,6 +285,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 		err = errors.Join(err, p.Store.Close())
 		if p.Fanout != nil {
 			err = errors.Join(err, p.Fanout.Close())
+		}
+		if p.lock != nil {
+			p.lock.Close()
 		}
 	})
 	return err

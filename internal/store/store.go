@@ -57,28 +57,38 @@ type Job struct {
 
 // Node is one node of a job.
 type Node struct {
-	JobID       string           `json:"-"`
-	ID          string           `json:"id"`
-	Agent       string           `json:"agent"`
-	Params      map[string]any   `json:"params"`
-	Preds       []string         `json:"-"`
-	Status      Status           `json:"status"`
-	Attempts    int              `json:"attempts"`
-	MaxAttempts int              `json:"max_attempts"`
-	Cache       bool             `json:"-"`
-	Queued      bool             `json:"-"`
-	LeaseOwner  string           `json:"-"`
-	LeaseUntil  time.Time        `json:"-"`
-	StartedAt   *time.Time       `json:"started_at"`
-	FinishedAt  *time.Time       `json:"finished_at"`
-	Outputs     []agent.Artifact `json:"outputs"`
-	Error       string           `json:"error"`
-	CacheKey    string           `json:"-"`
-	Cached      bool             `json:"cached"`
+	JobID       string         `json:"-"`
+	ID          string         `json:"id"`
+	Agent       string         `json:"agent"`
+	Params      map[string]any `json:"params"`
+	Preds       []string       `json:"-"`
+	Status      Status         `json:"status"`
+	Attempts    int            `json:"attempts"`
+	MaxAttempts int            `json:"max_attempts"`
+	// Deaths counts the attempts whose worker died holding the lease
+	// (ReleaseDead); those attempts stay spent.
+	Deaths     int              `json:"-"`
+	Cache      bool             `json:"-"`
+	Queued     bool             `json:"-"`
+	LeaseOwner string           `json:"-"`
+	LeaseUntil time.Time        `json:"-"`
+	StartedAt  *time.Time       `json:"started_at"`
+	FinishedAt *time.Time       `json:"finished_at"`
+	Outputs    []agent.Artifact `json:"outputs"`
+	Error      string           `json:"error"`
+	CacheKey   string           `json:"-"`
+	Cached     bool             `json:"cached"`
 }
 
 // NodeRef names a node.
 type NodeRef struct{ JobID, NodeID string }
+
+// Released is a node ReleaseDead handed back: its attempts so far (the dead
+// one included) and how many of them died with their worker.
+type Released struct {
+	NodeRef
+	Attempts, MaxAttempts, Deaths int
+}
 
 // Event is one entry of a job's history. Seq is assigned by AppendEvent:
 // 1, 2, 3... per job, without gaps.
@@ -194,9 +204,16 @@ type Tx interface {
 	MarkQueued(ctx context.Context, jobID, nodeID string) (bool, error)
 	// CancelNodes moves the job's pending nodes to cancelled.
 	CancelNodes(ctx context.Context, jobID string, at time.Time) error
-	// ReleaseExpired sets running nodes whose lease ended before now back to
-	// pending and returns them.
-	ReleaseExpired(ctx context.Context, now time.Time) ([]NodeRef, error)
+	// ReleaseDead sets running nodes whose worker is gone back to pending,
+	// counting a death each, and returns them: leases that ended before
+	// now, and, when ownerPrefix is not "", every lease whose owner starts
+	// with it (a restarted worker's leases from before its restart). The
+	// attempt their claim counted stays spent.
+	ReleaseDead(ctx context.Context, now time.Time, ownerPrefix string) ([]Released, error)
+	// ReleaseNode hands a running node owner holds back (pending) without
+	// spending an attempt: its claim's attempt is given back. For a clean
+	// shutdown. False when owner does not hold it.
+	ReleaseNode(ctx context.Context, jobID, nodeID, owner string) (bool, error)
 	// AppendEvent assigns e.Seq (the job's next) and stores e.
 	AppendEvent(ctx context.Context, e *Event) error
 	// AppendActiveEvent is AppendEvent for a job that is pending or running;

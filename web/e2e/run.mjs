@@ -478,6 +478,8 @@ try {
     const row = page.locator(`tr[data-job-id="${jobID}"]`);
     await row.waitFor();
     assert((await row.innerText()).includes('succeeded'), 'status shown');
+    const rowText = await row.innerText();
+    assert(rowText.includes('stories260K') && rowText.includes('lora'), `base model and method columns (${rowText})`);
     await page.getByLabel('Status').selectOption('cancelled');
     await row.waitFor({ state: 'detached' });
     if (cancelledID) await page.locator(`tr[data-job-id="${cancelledID}"]`).waitFor();

@@ -123,6 +123,7 @@ var migrations = []string{
 	CREATE FUNCTION whet_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 	BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
 	CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION whet_audit_append_only();`,
+	`ALTER TABLE nodes ADD COLUMN deaths INTEGER NOT NULL DEFAULT 0`,
 }
 
 // migrateLock serialises migrations of processes starting at once

@@ -250,7 +250,7 @@ func scanJob(sc pgx.Row) (*store.Job, error) {
 	return &j, nil
 }
 
-const nodeCols = `job_id, id, agent, params, preds, status, attempts, max_attempts, cache, queued, lease_owner, lease_until, started_at, finished_at, outputs, error, cache_key, cached`
+const nodeCols = `job_id, id, agent, params, preds, status, attempts, max_attempts, cache, queued, lease_owner, lease_until, started_at, finished_at, outputs, error, cache_key, cached, deaths`
 
 func scanNode(sc pgx.Row) (*store.Node, error) {
 	var n store.Node
@@ -258,7 +258,7 @@ func scanNode(sc pgx.Row) (*store.Node, error) {
 	var leaseUntil int64
 	var started, finished *int64
 	if err := sc.Scan(&n.JobID, &n.ID, &n.Agent, &params, &preds, &n.Status, &n.Attempts, &n.MaxAttempts, &n.Cache, &n.Queued,
-		&n.LeaseOwner, &leaseUntil, &started, &finished, &outputs, &n.Error, &n.CacheKey, &n.Cached); err != nil {
+		&n.LeaseOwner, &leaseUntil, &started, &finished, &outputs, &n.Error, &n.CacheKey, &n.Cached, &n.Deaths); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(params), &n.Params); err != nil {
@@ -636,22 +636,33 @@ func (t *txq) CancelNodes(ctx context.Context, jobID string, at time.Time) error
 	return nil
 }
 
-func (t *txq) ReleaseExpired(ctx context.Context, now time.Time) ([]store.NodeRef, error) {
-	rows, err := t.db.Query(ctx, `UPDATE nodes SET status = 'pending', lease_owner = '', lease_until = 0
-		WHERE status = 'running' AND lease_until < $1 RETURNING job_id, id`, nanos(now))
+func (t *txq) ReleaseDead(ctx context.Context, now time.Time, ownerPrefix string) ([]store.Released, error) {
+	rows, err := t.db.Query(ctx, `UPDATE nodes SET status = 'pending', lease_owner = '', lease_until = 0, deaths = deaths + 1
+		WHERE status = 'running' AND (lease_until < $1 OR ($2 <> '' AND substr(lease_owner, 1, length($2)) = $2))
+		RETURNING job_id, id, attempts, max_attempts, deaths`, nanos(now), ownerPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("release expired leases: %w", err)
+		return nil, fmt.Errorf("release dead leases: %w", err)
 	}
 	defer rows.Close()
-	var out []store.NodeRef
+	var out []store.Released
 	for rows.Next() {
-		var r store.NodeRef
-		if err := rows.Scan(&r.JobID, &r.NodeID); err != nil {
+		var r store.Released
+		if err := rows.Scan(&r.JobID, &r.NodeID, &r.Attempts, &r.MaxAttempts, &r.Deaths); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+func (t *txq) ReleaseNode(ctx context.Context, jobID, nodeID, owner string) (bool, error) {
+	ok, err := affected(t.db.Exec(ctx, `UPDATE nodes SET status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+		lease_owner = '', lease_until = 0
+		WHERE job_id = $1 AND id = $2 AND status = 'running' AND lease_owner = $3`, jobID, nodeID, owner))
+	if err != nil {
+		return false, fmt.Errorf("release node %s/%s: %w", jobID, nodeID, err)
+	}
+	return ok, nil
 }
 
 func (t *txq) AppendEvent(ctx context.Context, e *store.Event) error {

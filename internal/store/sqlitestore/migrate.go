@@ -125,6 +125,7 @@ var migrations = []string{
 	CREATE INDEX audit_team ON audit (team_id, id DESC);
 	CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 	CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
+	`ALTER TABLE nodes ADD COLUMN deaths INTEGER NOT NULL DEFAULT 0`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

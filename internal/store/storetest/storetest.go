@@ -191,13 +191,42 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 				t.Errorf("after retry: %+v", n)
 			}
 			tx.ClaimNode(ctx, &store.ClaimParams{JobID: j.ID, NodeID: "a", Owner: "w", Now: now, LeaseUntil: now.Add(time.Second)})
-			refs, err := tx.ReleaseExpired(ctx, now.Add(500*time.Millisecond))
+			refs, err := tx.ReleaseDead(ctx, now.Add(500*time.Millisecond), "")
 			if err != nil || len(refs) != 0 {
-				t.Errorf("ReleaseExpired early = %v %v", refs, err)
+				t.Errorf("ReleaseDead early = %v %v", refs, err)
 			}
-			refs, _ = tx.ReleaseExpired(ctx, now.Add(2*time.Second))
-			if !cmp.Equal(refs, []store.NodeRef{{JobID: j.ID, NodeID: "a"}}) {
-				t.Errorf("ReleaseExpired = %v", refs)
+			refs, _ = tx.ReleaseDead(ctx, now.Add(2*time.Second), "")
+			want := []store.Released{{NodeRef: store.NodeRef{JobID: j.ID, NodeID: "a"}, Attempts: 2, MaxAttempts: 3, Deaths: 1}}
+			if !cmp.Equal(refs, want) {
+				t.Errorf("ReleaseDead = %+v, want %+v", refs, want)
+			}
+			return nil
+		})
+		tx(t, s, func(tx store.Tx) error {
+			// A restarted worker releases its own live-looking leases by
+			// owner prefix, and nobody else's.
+			tx.ClaimNode(ctx, &store.ClaimParams{JobID: j.ID, NodeID: "a", Owner: "host-1/old/x", Now: now, LeaseUntil: now.Add(time.Hour)})
+			if refs, _ := tx.ReleaseDead(ctx, now, "host-2/"); len(refs) != 0 {
+				t.Errorf("ReleaseDead by another prefix = %+v", refs)
+			}
+			refs, _ := tx.ReleaseDead(ctx, now, "host-1/")
+			if len(refs) != 1 || refs[0].Deaths != 2 || refs[0].Attempts != 3 {
+				t.Errorf("ReleaseDead by prefix = %+v", refs)
+			}
+			// A clean hand-back gives the claim's attempt back.
+			n, ok, _ := tx.ClaimNode(ctx, &store.ClaimParams{JobID: j.ID, NodeID: "a", Owner: "w2", Now: now, LeaseUntil: now.Add(time.Hour)})
+			if !ok || n.Attempts != 4 {
+				t.Fatalf("claim = %+v %v", n, ok)
+			}
+			if ok, _ := tx.ReleaseNode(ctx, j.ID, "a", "intruder"); ok {
+				t.Error("ReleaseNode by a non-owner succeeded")
+			}
+			if ok, _ := tx.ReleaseNode(ctx, j.ID, "a", "w2"); !ok {
+				t.Error("ReleaseNode by the owner failed")
+			}
+			n, _ = tx.GetNode(ctx, j.ID, "a")
+			if n.Status != store.Pending || n.Attempts != 3 || n.Deaths != 2 || n.LeaseOwner != "" {
+				t.Errorf("after ReleaseNode: %+v", n)
 			}
 			if ok, _ := tx.MarkQueued(ctx, j.ID, "b"); !ok {
 				t.Error("MarkQueued first failed")

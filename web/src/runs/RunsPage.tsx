@@ -1,8 +1,8 @@
 import { useMemo, useState } from 'react';
 import { DataTable } from '../ui/DataTable';
 import { useFetch } from '../ui/useFetch';
-import { api } from '../api';
-import { between, fmtAgo, fmtDate, fmtDuration } from '../ui/format';
+import { api, type Job } from '../api';
+import { between, fmtAgo, fmtDate, fmtDuration, fmtNum } from '../ui/format';
 import { Link, navigate, useLocation } from '../ui/router';
 import { TERMINAL } from './stream';
 
@@ -93,6 +93,9 @@ export function RunsPage() {
                   return d === undefined ? '—' : fmtDuration(d);
                 },
               },
+              { key: 'base', header: 'Base model', cell: (j) => trainFacts(j).base ?? '—' },
+              { key: 'method', header: 'Method', cell: (j) => trainFacts(j).method ?? '—' },
+              { key: 'loss', header: 'Final loss', cell: (j) => (trainFacts(j).loss !== undefined ? fmtNum(trainFacts(j).loss!) : '—'), className: 'num' },
               {
                 key: 'nodes',
                 header: 'Nodes',
@@ -113,4 +116,17 @@ export function RunsPage() {
       ) : null}
     </div>
   );
+}
+
+/** trainFacts reads a run's base model (folder name), method and final loss from its train node. */
+export function trainFacts(j: Job): { base?: string; method?: string; loss?: number } {
+  const specNode = j.spec?.nodes.find((n) => n.agent === 'train');
+  const run = (j.nodes ?? []).find((n) => n.agent === 'train');
+  const params = (specNode?.params ?? run?.params ?? {}) as Record<string, unknown>;
+  const base = typeof params.base_model === 'string' && params.base_model ? params.base_model.replace(/\/+$/, '').split('/').pop() : undefined;
+  if (!specNode && !run) return {};
+  const method = typeof params.method === 'string' ? params.method : 'lora';
+  const meta = run?.outputs?.find((o) => o.type === 'model')?.meta ?? {};
+  const loss = typeof meta.final_loss === 'number' ? meta.final_loss : undefined;
+  return { base, method, loss };
 }
