@@ -51,7 +51,11 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	}
 	defer stopV1()
 	srv.Mounts = map[string]http.Handler{"/v1/": v1}
-	srv.Preflight = &preflight.Checker{WorkDir: cfg.WorkDir, Datasets: p.Store}
+	checker := &preflight.Checker{WorkDir: cfg.WorkDir, Datasets: p.Store}
+	if paths := p.Orch.Paths(); paths != nil {
+		checker.Files = paths // the server's file sandbox: refusals never say whether a file exists
+	}
+	srv.Preflight = checker
 	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, m, log)
 	if err != nil {
 		p.Stop(ctx)

@@ -169,6 +169,10 @@ func New(st store.Store, blobs blob.Store, bus *events.Bus, reg *agent.Registry,
 // SetQueue sets where nodes are queued.
 func (o *Orchestrator) SetQueue(q Enqueuer) { o.q = q }
 
+// Paths returns the policy that decides which server paths jobs may name
+// (nil: every path).
+func (o *Orchestrator) Paths() pipeline.PathPolicy { return o.cfg.Paths }
+
 // Registry returns the agents this orchestrator runs.
 func (o *Orchestrator) Registry() *agent.Registry { return o.reg }
 
