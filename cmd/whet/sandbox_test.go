@@ -40,6 +40,9 @@ func TestServerFileSandbox(t *testing.T) {
 			t.Errorf("source %q: the refusal tells whether the file exists: %s", src, body)
 		}
 	}
+	if code, body := post("blob:datasets/ds_other/data.jsonl"); code != 422 || !strings.Contains(body, "only server paths and uploaded dataset ids") {
+		t.Errorf("a blob: source: %d %s, want 422", code, body)
+	}
 	for _, src := range []string{"train.jsonl", filepath.Join(allowed, "train.jsonl")} {
 		if code, body := post(src); code != 202 {
 			t.Errorf("source %q inside the allowed folder: %d %s", src, code, body)
