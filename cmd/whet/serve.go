@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,6 +40,10 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
 		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, Web: webHandler, Version: version, Logger: log,
 		Metrics: m, MetricsOnSeparateAddr: cfg.MetricsAddr != "", AccessLog: true}
+	if err := configureAuth(ctx, srv, cfg, p.Store, log); err != nil {
+		p.Stop(ctx)
+		return err
+	}
 	v1, stopV1, err := v1Handler(cfg, p, log)
 	if err != nil {
 		p.Stop(ctx)
@@ -64,9 +69,15 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		p.Stop(ctx)
 		return err
 	}
-	log.Info("whet serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir), slog.String("version", version), slog.Bool("worker", !*noWorker))
+	log.Info("whet serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir), slog.String("version", version), slog.Bool("worker", !*noWorker),
+		slog.Bool("tls", srv.TLS), slog.Bool("auth", srv.Auth != nil && srv.Auth.Required()))
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if srv.TLS {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		go func() { errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey) }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -122,8 +133,12 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
+	authOn, err := cfg.AuthRequired(cfg.Addr)
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
 	work := noWorker == nil || !*noWorker
-	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: work, Logger: log, Metrics: m, Sandbox: true})
+	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: work, Logger: log, Metrics: m, Sandbox: true, AuthOn: authOn})
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/metrics"
@@ -61,6 +62,15 @@ type Server struct {
 	// GPUs lists the machine's GPUs for GET /api/v1/gpus; nil uses
 	// gpus.List (NVML; an empty list without a GPU).
 	GPUs func() ([]gpus.GPU, error)
+	// Auth authenticates every request outside the open paths (auth.Open),
+	// enforces roles and rate limits and writes the audit log; nil serves
+	// everything as store.DefaultTeam with no audit (tests).
+	Auth *auth.Middleware
+	// TLS adds HSTS; CORSOrigins allows those origins (none by default).
+	TLS         bool
+	CORSOrigins []string
+	// QuotaBytes bounds a team's stored datasets and models (0: none).
+	QuotaBytes int64
 }
 
 // Handler returns the HTTP handler: the API, /openapi.json, /docs and the
@@ -93,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	cfg.Info.Description = "Run LLM fine-tuning pipelines (DAGs of agents) on a durable queue and stream their events."
 	api := humago.New(mux, cfg)
 	s.routes(api)
+	s.registerAccess(api)
 	mux.Handle("GET /docs", docsHandler(api.OpenAPI()))
 	if s.Metrics != nil && !s.MetricsOnSeparateAddr {
 		mux.Handle("GET /metrics", s.Metrics.Handler())
@@ -103,5 +114,9 @@ func (s *Server) Handler() http.Handler {
 	if s.Web != nil {
 		mux.Handle("/", s.Web)
 	}
-	return s.observe(mux)
+	var h http.Handler = mux
+	if s.Auth != nil {
+		h = s.Auth.Wrap(h)
+	}
+	return s.observe(auth.Headers(h, s.TLS, s.CORSOrigins))
 }

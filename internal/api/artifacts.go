@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -88,7 +89,7 @@ func (s *Server) registerOutputs(api huma.API) {
 
 // findOutput returns the output called name of node nodeID of job jobID.
 func (s *Server) findOutput(ctx context.Context, jobID, nodeID, name string) (agent.Artifact, error) {
-	job, err := s.Store.GetJob(ctx, jobID)
+	job, err := auth.Reader(ctx, s.Store).GetJob(ctx, jobID)
 	if err != nil {
 		return agent.Artifact{}, err
 	}

@@ -57,6 +57,8 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		status = http.StatusBadRequest
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, blob.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, errForbidden):
+		status = http.StatusForbidden
 	case errors.Is(err, store.ErrConflict):
 		status = http.StatusConflict
 	case errors.Is(err, context.Canceled):

@@ -17,6 +17,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -108,7 +109,10 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 	if err != nil {
 		return nil, badRequest("multipart: %v", err)
 	}
-	d := &store.Dataset{ID: store.NewID("ds")}
+	d := &store.Dataset{ID: store.NewID("ds"), Team: auth.TeamOf(ctx)}
+	if err := s.checkQuota(ctx, d.Team, max(r.ContentLength-overhead, 0)); err != nil {
+		return nil, err
+	}
 	var name string
 	stored := false
 	defer func() {
@@ -172,6 +176,9 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 		d.Name = name
 	}
 	d.CreatedAt = time.Now().UTC()
+	if err := s.checkQuota(ctx, d.Team, d.Size); err != nil {
+		return nil, err
+	}
 	if err := s.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, d) }); err != nil {
 		return nil, err
 	}
@@ -192,7 +199,7 @@ func (s *Server) registerDownload(api huma.API) {
 			"206": {Description: "a byte range of the file"},
 		}}
 	huma.Register(api, op, func(ctx context.Context, in *downloadInput) (*huma.StreamResponse, error) {
-		m, err := s.Store.GetModel(ctx, in.ID)
+		m, err := auth.Reader(ctx, s.Store).GetModel(ctx, in.ID)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -59,10 +60,11 @@ type jobJSONer interface {
 
 // jobJSON returns job id as JSON.
 func (s *Server) jobJSON(ctx context.Context, id string) ([]byte, error) {
-	if js, ok := s.Store.(jobJSONer); ok {
+	rd := auth.Reader(ctx, s.Store)
+	if js, ok := rd.(jobJSONer); ok {
 		return js.GetJobJSON(ctx, id)
 	}
-	j, err := s.Store.GetJob(ctx, id)
+	j, err := rd.GetJob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +217,7 @@ func (s *Server) routes(api huma.API) {
 	huma.Register(api, huma.Operation{OperationID: "list-jobs", Method: http.MethodGet, Path: prefix + "/jobs", Tags: tags("jobs"),
 		Summary: "List jobs, newest first"},
 		func(ctx context.Context, in *listJobsInput) (*listJobsOutput, error) {
-			jobs, total, err := s.Store.ListJobs(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset, Status: store.Status(in.Status)})
+			jobs, total, err := auth.Reader(ctx, s.Store).ListJobs(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset, Status: store.Status(in.Status)})
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -244,6 +246,9 @@ func (s *Server) routes(api huma.API) {
 	huma.Register(api, huma.Operation{OperationID: "cancel-job", Method: http.MethodDelete, Path: prefix + "/jobs/{id}", Tags: tags("jobs"),
 		Summary: "Cancel a job", Description: "Running agents stop within seconds. 409 when the job already ended."},
 		func(ctx context.Context, in *idInput) (*cancelOutput, error) {
+			if _, err := auth.Reader(ctx, s.Store).GetJob(ctx, in.ID); err != nil {
+				return nil, s.problem(ctx, err)
+			}
 			if err := s.Orch.Cancel(ctx, in.ID); err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -258,7 +263,7 @@ func (s *Server) routes(api huma.API) {
 	huma.Register(api, huma.Operation{OperationID: "list-datasets", Method: http.MethodGet, Path: prefix + "/datasets", Tags: tags("datasets"),
 		Summary: "List uploaded datasets"},
 		func(ctx context.Context, in *listInput) (*listDatasetsOutput, error) {
-			l, total, err := s.Store.ListDatasets(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
+			l, total, err := auth.Reader(ctx, s.Store).ListDatasets(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -269,7 +274,7 @@ func (s *Server) routes(api huma.API) {
 	huma.Register(api, huma.Operation{OperationID: "get-dataset", Method: http.MethodGet, Path: prefix + "/datasets/{id}", Tags: tags("datasets"),
 		Summary: "Get an uploaded dataset"},
 		func(ctx context.Context, in *idInput) (*datasetOutput, error) {
-			d, err := s.Store.GetDataset(ctx, in.ID)
+			d, err := auth.Reader(ctx, s.Store).GetDataset(ctx, in.ID)
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -279,7 +284,7 @@ func (s *Server) routes(api huma.API) {
 	huma.Register(api, huma.Operation{OperationID: "list-models", Method: http.MethodGet, Path: prefix + "/models", Tags: tags("models"),
 		Summary: "List models produced by jobs"},
 		func(ctx context.Context, in *listInput) (*listModelsOutput, error) {
-			l, total, err := s.Store.ListModels(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
+			l, total, err := auth.Reader(ctx, s.Store).ListModels(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -290,7 +295,7 @@ func (s *Server) routes(api huma.API) {
 	huma.Register(api, huma.Operation{OperationID: "get-model", Method: http.MethodGet, Path: prefix + "/models/{id}", Tags: tags("models"),
 		Summary: "Get a model"},
 		func(ctx context.Context, in *idInput) (*modelOutput, error) {
-			m, err := s.Store.GetModel(ctx, in.ID)
+			m, err := auth.Reader(ctx, s.Store).GetModel(ctx, in.ID)
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -303,10 +308,11 @@ func (s *Server) routes(api huma.API) {
 	huma.Register(api, huma.Operation{OperationID: "job-history", Method: http.MethodGet, Path: prefix + "/logs/history/{job_id}", Tags: tags("logs"),
 		Summary: "A job's stored events, in order, paged by seq"},
 		func(ctx context.Context, in *historyInput) (*historyOutput, error) {
-			if _, err := s.Store.GetJob(ctx, in.JobID); err != nil {
+			rd := auth.Reader(ctx, s.Store)
+			if _, err := rd.GetJob(ctx, in.JobID); err != nil {
 				return nil, s.problem(ctx, err)
 			}
-			evs, err := s.Store.ListEvents(ctx, in.JobID, in.After, in.Limit)
+			evs, err := rd.ListEvents(ctx, in.JobID, in.After, in.Limit)
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}

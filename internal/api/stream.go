@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/events"
 )
 
@@ -37,7 +38,7 @@ func (s *Server) registerStream(api huma.API) {
 			}
 			after = n
 		}
-		job, err := s.Store.GetJob(ctx, in.JobID)
+		job, err := auth.Reader(ctx, s.Store).GetJob(ctx, in.JobID)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -112,6 +113,40 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener (and not on
 	// the API address); `whet worker` serves metrics only there.
 	MetricsAddr string `yaml:"metrics_addr"`
+
+	// Auth is auto, required or off. Defaults to auto: off when the listen
+	// address is loopback, required otherwise.
+	Auth string `yaml:"auth"`
+	// InsecureNoAuth lets auth off serve a non-loopback address (logged as
+	// a warning).
+	InsecureNoAuth bool `yaml:"insecure_no_auth"`
+	// JWTSecret is a file holding the HS256 shared secret for bearer JWTs.
+	JWTSecretFile string `yaml:"jwt_secret_file"`
+	// JWKSURL is where RS256/ES256 keys for bearer JWTs are fetched (OIDC).
+	JWKSURL string `yaml:"jwks_url"`
+	// JWTIssuer and JWTAudience, when set, must match a JWT's iss and aud.
+	JWTIssuer   string `yaml:"jwt_issuer"`
+	JWTAudience string `yaml:"jwt_audience"`
+	// JWTTeamClaim and JWTRoleClaim name the claims holding team and role.
+	// Default "team" and "role".
+	JWTTeamClaim string `yaml:"jwt_team_claim"`
+	JWTRoleClaim string `yaml:"jwt_role_claim"`
+	// RateLimit is requests per second per key, e.g. 20/s (or 1200/m).
+	// Empty: none.
+	RateLimit string `yaml:"rate_limit"`
+	// RateBurst is the rate limit's bucket. Defaults to twice the rate.
+	RateBurst int `yaml:"rate_burst"`
+	// MaxRunningJobs is how many jobs of one team run at once; more wait
+	// pending. 0: no limit.
+	MaxRunningJobs int `yaml:"max_running_jobs"`
+	// QuotaBytes bounds what one team stores (datasets and models). 0: none.
+	QuotaBytes int64 `yaml:"quota_bytes"`
+	// TLSCert and TLSKey serve HTTPS (TLS 1.2 and later) with HSTS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// CORSOrigins lists the origins allowed cross-origin requests ("*":
+	// any). Empty: CORS is off.
+	CORSOrigins []string `yaml:"cors_origin"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -168,6 +203,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: poll_interval: must be positive")
 	case c.Heartbeat <= 0:
 		return fmt.Errorf("config: heartbeat: must be positive")
+	case c.Auth != "" && c.Auth != "auto" && c.Auth != "required" && c.Auth != "off":
+		return fmt.Errorf("config: auth: %q is not auto, required or off", c.Auth)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return fmt.Errorf("config: tls_cert/tls_key: give both or neither")
+	case c.MaxRunningJobs < 0 || c.QuotaBytes < 0 || c.RateBurst < 0:
+		return fmt.Errorf("config: max_running_jobs/quota_bytes/rate_burst: must not be negative")
+	case c.JWTSecretFile != "" && c.JWKSURL != "":
+		return fmt.Errorf("config: jwt_secret_file/jwks_url: give one, not both")
+	}
+	if _, err := ParseRate(c.RateLimit); err != nil {
+		return fmt.Errorf("config: rate_limit: %w", err)
 	}
 	if _, err := ParseRetain(c.Retain); err != nil {
 		return fmt.Errorf("config: retain: %w", err)
@@ -222,6 +268,21 @@ func (c *Config) settings() []setting {
 		{"inference-queue", "most /v1 sequences waiting before requests get 429 (default 64)", &c.InferenceQueue},
 		{"log-format", "text or json (default text)", &c.LogFormat},
 		{"metrics-addr", "serve Prometheus /metrics on this address instead of the API's (worker: the only place)", &c.MetricsAddr},
+		{"auth", "auto, required or off (default auto: off when listening on loopback only)", &c.Auth},
+		{"insecure-no-auth", "allow --auth off on a non-loopback address", &c.InsecureNoAuth},
+		{"jwt-secret-file", "file holding the HS256 secret for bearer JWTs", &c.JWTSecretFile},
+		{"jwks-url", "JWKS URL for RS256/ES256 bearer JWTs (OIDC provider)", &c.JWKSURL},
+		{"jwt-issuer", "required JWT iss", &c.JWTIssuer},
+		{"jwt-audience", "required JWT aud", &c.JWTAudience},
+		{"jwt-team-claim", "JWT claim naming the team (default team)", &c.JWTTeamClaim},
+		{"jwt-role-claim", "JWT claim naming the role: admin, member or viewer (default role)", &c.JWTRoleClaim},
+		{"rate-limit", "requests per key, e.g. 20/s or 600/m (default: none)", &c.RateLimit},
+		{"rate-burst", "rate limit bucket size (default twice the rate)", &c.RateBurst},
+		{"max-running-jobs", "jobs one team runs at once; more wait pending (default: no limit)", &c.MaxRunningJobs},
+		{"quota-bytes", "bytes of datasets and models one team may store (default: no limit)", &c.QuotaBytes},
+		{"tls-cert", "TLS certificate file (serve HTTPS, TLS 1.2+)", &c.TLSCert},
+		{"tls-key", "TLS private key file", &c.TLSKey},
+		{"cors-origin", "an origin allowed cross-origin requests, * for any (repeatable; default: CORS off)", &c.CORSOrigins},
 	}
 }
 
@@ -256,6 +317,8 @@ func Bind(fs *flag.FlagSet) *Loader {
 			fs.DurationVar(p, s.name, 0, help)
 		case *[]string:
 			fs.Var((*listFlag)(p), s.name, help)
+		case *bool:
+			fs.BoolVar(p, s.name, false, help)
 		}
 	}
 	return l
@@ -305,6 +368,8 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 			*settings[i].ptr.(*time.Duration) = *p
 		case *[]string:
 			*settings[i].ptr.(*[]string) = *p
+		case *bool:
+			*settings[i].ptr.(*bool) = *p
 		}
 	}
 	c.fill()
@@ -335,6 +400,12 @@ func set(ptr any, v string) error {
 		*p = d
 	case *[]string:
 		*p = filepath.SplitList(v)
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return err
+		}
+		*p = b
 	}
 	return nil
 }
@@ -361,6 +432,55 @@ func (c *Config) SandboxRoots(authOn bool) []string {
 		roots = append(roots, c.BaseModels)
 	}
 	return roots
+}
+
+// ParseRate reads a rate such as 20/s, 600/m or 20 (per second) as
+// requests per second; "" is 0 (no limit).
+func ParseRate(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num, unit, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q: want a positive rate such as 20/s", s)
+	}
+	switch unit {
+	case "", "s":
+		return n, nil
+	case "m":
+		return n / 60, nil
+	case "h":
+		return n / 3600, nil
+	}
+	return 0, fmt.Errorf("%q: unit %q: want s, m or h", s, unit)
+}
+
+// AuthRequired resolves Auth: required is true, off false, auto (or "")
+// true unless every address in addrs is loopback. It refuses off on a
+// non-loopback address unless InsecureNoAuth.
+func (c *Config) AuthRequired(addrs ...string) (bool, error) {
+	loopback := true
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		ip := net.ParseIP(host)
+		if !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+			loopback = false
+		}
+	}
+	switch c.Auth {
+	case "required":
+		return true, nil
+	case "off":
+		if !loopback && !c.InsecureNoAuth {
+			return false, fmt.Errorf("config: auth: off on the non-loopback address %s lets anyone on the network run jobs; use --auth required with API keys, or add --insecure-no-auth", strings.Join(addrs, ", "))
+		}
+		return false, nil
+	}
+	return !loopback, nil
 }
 
 // Parse reads a YAML configuration file (unknown keys are errors). Defaults

@@ -62,6 +62,17 @@ func (o *Orchestrator) Handle(ctx context.Context, t queue.Task) error {
 		return queue.Snooze(o.cfg.PollInterval)
 	}
 	ag, agentOK := o.reg.Lookup(node.Agent)
+	if job.Status == store.Pending && o.cfg.MaxRunningJobs > 0 {
+		// A team at its running-job limit starts nothing more: the job
+		// waits, it does not fail.
+		_, running, err := o.st.ForTeam(job.Team).ListJobs(ctx, store.ListParams{Status: store.Running, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if running >= o.cfg.MaxRunningJobs {
+			return queue.Snooze(o.cfg.PollInterval)
+		}
+	}
 
 	// Claim the node's lease.
 	owner := o.owner + "/" + randHex(4)

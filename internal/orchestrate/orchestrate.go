@@ -56,6 +56,10 @@ type Config struct {
 	RetryMax     time.Duration
 	LeaseTimeout time.Duration
 	PollInterval time.Duration
+	// MaxRunningJobs is how many jobs of one team run at once; a job of a
+	// team at its limit waits pending (its first node is snoozed) until one
+	// ends. 0: no limit.
+	MaxRunningJobs int
 	// WorkerID names this worker across restarts (the same machine and
 	// data folder); a restarted worker releases the leases its previous
 	// life held at once (ReclaimOwn). Defaults to the host name.

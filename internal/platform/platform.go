@@ -158,7 +158,7 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 		WorkDir: cfg.WorkDir, ScratchDir: scratch, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, LeaseTimeout: cfg.LeaseTimeout,
 		PollInterval: cfg.PollInterval, WorkerID: workerID, Caps: &caps, Logger: log, Paths: paths, Secrets: box, Outbound: out,
-		CacheDir: filepath.Join(cfg.DataDir, "cache"), CacheBytes: cfg.ScratchCacheBytes,
+		CacheDir: filepath.Join(cfg.DataDir, "cache"), CacheBytes: cfg.ScratchCacheBytes, MaxRunningJobs: cfg.MaxRunningJobs,
 	})
 	conc := 0
 	if opts.Work {
@@ -339,4 +339,11 @@ func (p *Platform) cleanScratch(ctx context.Context) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// OpenStore opens only the metadata store cfg names (migrating it), for
+// commands that need no queue or blobs (`whet keys`).
+func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	st, _, err := openStore(ctx, cfg.Database)
+	return st, err
 }
