@@ -58,7 +58,7 @@ func doctorCmd(ctx context.Context, args []string, io stdio) error {
 		defer p.Stop(context.WithoutCancel(ctx))
 		checks = append(checks, doctor.Backends(p.Health, backendFixes))
 	}
-	checks = append(checks, doctor.Listen(cfg.Addr), doctor.Clock(remoteClock(cfg)))
+	checks = append(checks, doctor.Listen(cfg.Addr), doctor.Clock(remoteClock(cfg)), authCheck(cfg))
 	rs := doctor.Run(ctx, checks)
 	if *asJSON {
 		enc := json.NewEncoder(io.out)
@@ -138,4 +138,33 @@ func openFix(err error) string {
 		return backendFixes["events"]
 	}
 	return backendFixes["database"]
+}
+
+// authCheck reports the auth mode the configuration resolves to on its
+// listen address, and what that means.
+func authCheck(cfg config.Config) doctor.Check {
+	return doctor.Check{Name: "auth", Run: func(context.Context) doctor.Result {
+		mode := cfg.Auth
+		if mode == "" {
+			mode = "auto"
+		}
+		on, err := cfg.AuthRequired(cfg.Addr)
+		switch {
+		case err != nil:
+			return doctor.Result{Status: doctor.Fail, Found: err.Error(), Fix: "use --auth required and create keys with `whet keys create`, or listen on 127.0.0.1"}
+		case on:
+			return doctor.Result{Status: doctor.OK, Found: fmt.Sprintf("--auth %s on %s: required (API keys or JWT); server paths jobs may read: %s", mode, cfg.Addr, rootsText(cfg.SandboxRoots(true)))}
+		case cfg.InsecureNoAuth:
+			return doctor.Result{Status: doctor.Warn, Found: fmt.Sprintf("--auth off on %s with --insecure-no-auth: anyone who reaches it can run jobs", cfg.Addr),
+				Fix: "use --auth required with API keys (`whet keys create --team T --role admin`)"}
+		}
+		return doctor.Result{Status: doctor.OK, Found: fmt.Sprintf("--auth %s on %s: off (this machine only); server paths jobs may read: %s", mode, cfg.Addr, rootsText(cfg.SandboxRoots(false)))}
+	}}
+}
+
+func rootsText(roots []string) string {
+	if len(roots) == 0 {
+		return "none (uploads only; --allow-path DIR to add)"
+	}
+	return strings.Join(roots, ", ")
 }

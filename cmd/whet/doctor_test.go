@@ -34,7 +34,7 @@ func TestDoctorOnThisMachine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor failed on a healthy configuration: %v %+v", err, rs)
 	}
-	for _, name := range []string{"blas", "onednn", "gpus", "disk", "backends", "listen", "clock"} {
+	for _, name := range []string{"blas", "onednn", "gpus", "disk", "backends", "listen", "clock", "auth"} {
 		if _, ok := rs[name]; !ok {
 			t.Errorf("no %s check", name)
 		}
@@ -101,5 +101,20 @@ func TestDoctorNamesAnUnreachableRedis(t *testing.T) {
 	}
 	if r := rs["backends"]; r.Status != doctor.Fail || !strings.Contains(r.Fix, "--events") {
 		t.Errorf("backends = %+v, want a failure whose fix names --events", r)
+	}
+}
+
+func TestDoctorAuthMode(t *testing.T) {
+	rs, _ := runDoctor(t, "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0")
+	if r := rs["auth"]; r.Status != doctor.OK || !strings.Contains(r.Found, ": off (this machine only)") {
+		t.Errorf("loopback: auth = %+v", r)
+	}
+	rs, _ = runDoctor(t, "--data-dir", t.TempDir(), "--addr", "0.0.0.0:0")
+	if r := rs["auth"]; r.Status != doctor.OK || !strings.Contains(r.Found, ": required") || !strings.Contains(r.Found, "none (uploads only") {
+		t.Errorf("network address: auth = %+v", r)
+	}
+	rs, err := runDoctor(t, "--data-dir", t.TempDir(), "--addr", "0.0.0.0:0", "--auth", "off")
+	if r := rs["auth"]; err == nil || r.Status != doctor.Fail || !strings.Contains(r.Fix, "--auth required") {
+		t.Errorf("auth off on the network: %v %+v", err, r)
 	}
 }
