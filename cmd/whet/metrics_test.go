@@ -207,3 +207,45 @@ func TestMetricsMemoryGauge(t *testing.T) {
 		t.Errorf("whet_memory_used_ratio = %v (present %v), want in (0,1)", v, ok)
 	}
 }
+
+// TestMetricsNeedAKeyWithAuthOn: with auth required, scraping the API
+// address needs a valid key; health probes stay open.
+func TestMetricsNeedAKeyWithAuthOn(t *testing.T) {
+	data := t.TempDir()
+	var out bytes.Buffer
+	if err := keysCmd(context.Background(), []string{"create", "--data-dir", data, "--team", "ops", "--role", "viewer"}, stdio{out: &out, err: io.Discard}); err != nil {
+		t.Fatalf("whet keys create: %v", err)
+	}
+	var key struct{ Key string }
+	if err := json.Unmarshal(out.Bytes(), &key); err != nil || key.Key == "" {
+		t.Fatalf("keys create printed %q", out.String())
+	}
+	base := inProcessServer(t, data, "--auth", "required")
+	get := func(path, bearer string) int {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path, key string
+		want      int
+	}{
+		{"/metrics", "", 401},
+		{"/metrics", "whet_not-a-real-key", 401},
+		{"/metrics", key.Key, 200},
+		{"/health", "", 200},
+		{"/livez", "", 200},
+		{"/readyz", "", 200},
+	} {
+		if got := get(c.path, c.key); got != c.want {
+			t.Errorf("GET %s (key %v) = %d, want %d", c.path, c.key != "", got, c.want)
+		}
+	}
+}
