@@ -6,6 +6,7 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,9 @@ import (
 	"github.com/whetstone/whetstone/internal/export/convert"
 	"github.com/whetstone/whetstone/internal/export/peft"
 )
+
+// ChecksFile is the report of the GGUF self-checks, in the node's folder.
+const ChecksFile = "checks.json"
 
 // Agent exports a model artifact.
 type Agent struct{}
@@ -52,6 +56,8 @@ func (Agent) Spec() agent.Spec {
 			{Name: "template", Type: agent.String, Enum: []string{"auto", "chatml", "llama3", "llama2", "alpaca", "raw"}, Default: "auto",
 				Description: "chat template family of the Modelfile (and stored with models that have none); auto detects it from the model, alpaca when it has none"},
 			{Name: "name", Type: agent.String, Description: "model name in GGUF metadata and file names (default: the base model folder name)"},
+			{Name: "check", Type: agent.Boolean, Default: true,
+				Description: "load every GGUF back and replay held-out prompts against the model it came from (greedy agreement, largest log-probability gap within the type's bounds), and check its chat template, stop tokens and Modelfile; a failed check fails the node"},
 			{Name: "model", Type: agent.String, Kind: "model", Description: "model folder to export when no model artifact is an input (a base model, for GGUF conversion)"},
 		},
 		Inputs: []agent.Port{{Type: agent.Model, Name: "model", Description: "the train agent's output: a PEFT LoRA adapter (Meta base_model) or a full model folder"}},
@@ -59,6 +65,7 @@ func (Agent) Spec() agent.Spec {
 			{Type: agent.Model, Name: "adapter", Description: "PEFT adapter folder"},
 			{Type: agent.Model, Name: "merged", Description: "merged model, Hugging Face layout"},
 			{Type: agent.Model, Name: "gguf", Description: "GGUF files, GGUF LoRA adapter, Ollama Modelfile"},
+			{Type: agent.Report, Name: "checks", Description: "checks.json: {checks: [{file, type, greedy_agreement, max_logprob_gap, passed, ...}]}"},
 		},
 	}
 }
@@ -87,6 +94,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	o := &export.Options{Out: env.OutDir, Formats: env.Params.Strings("formats"), DType: env.Params.String("dtype"),
 		Template: env.Params.String("template"), Name: env.Params.String("name"), Logger: log,
+		Check:    !env.Params.Has("check") || env.Params.Bool("check"),
 		Progress: func(f float64, msg string) { emit.Progress(f, 0, msg) }}
 	for _, s := range env.Params.Strings("gguf_types") {
 		ft, err := convert.ParseFileType(s)
@@ -131,7 +139,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	res, err := export.Run(ctx, o)
 	if err != nil {
-		if errors.Is(err, export.ErrBadInput) {
+		if errors.Is(err, export.ErrBadInput) || errors.Is(err, export.ErrCheckFailed) {
 			return nil, agent.Permanent(err)
 		}
 		return nil, err
@@ -151,6 +159,16 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			metrics[k] = v
 		}
 	}
+	var checks any // as JSON values, like every other Meta field once stored
+	if res.Checks != nil {
+		b, err := json.Marshal(res.Checks)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &checks); err != nil {
+			return nil, err
+		}
+	}
 	var arts []agent.Artifact
 	for _, f := range o.Formats {
 		var files []map[string]any
@@ -167,6 +185,9 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			"files": files, "size": size, "arch": res.Arch, "template": res.Template}
 		if f == export.FormatGGUF {
 			meta["gguf_types"] = env.Params.Strings("gguf_types")
+			if res.Checks != nil {
+				meta["checks"] = checks
+			}
 		}
 		if f == export.FormatMerged {
 			for _, x := range res.Files {
@@ -176,6 +197,20 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			}
 		}
 		arts = append(arts, agent.Artifact{Type: agent.Model, Name: f, Path: f, Meta: meta})
+	}
+	if res.Checks != nil {
+		b, err := json.MarshalIndent(map[string]any{"checks": res.Checks}, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(env.OutDir, ChecksFile), b, 0o644); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		arts = append(arts, agent.Artifact{Type: agent.Report, Name: "checks", Path: ChecksFile, Meta: map[string]any{"checks": checks}})
+		for _, c := range res.Checks {
+			emit.Log(slog.LevelInfo, "export check", slog.String("file", c.File), slog.Float64("greedy_agreement", c.GreedyAgreement),
+				slog.Float64("max_logprob_gap", c.MaxLogprobGap), slog.Bool("passed", c.Passed))
+		}
 	}
 	emit.Log(slog.LevelInfo, "export done", slog.Int("files", len(res.Files)))
 	return arts, nil

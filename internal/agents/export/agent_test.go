@@ -51,10 +51,23 @@ func TestAgentLoRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(arts) != 3 {
-		t.Fatalf("%d artifacts, want 3", len(arts))
+	if len(arts) != 4 {
+		t.Fatalf("%d artifacts, want 3 models and the checks report", len(arts))
 	}
-	for _, a := range arts {
+	checks, ok := arts[3].Meta["checks"].([]any)
+	if arts[3].Type != agent.Report || !ok || len(checks) != 2 {
+		t.Fatalf("checks report %+v", arts[3])
+	}
+	for _, c := range checks {
+		c := c.(map[string]any)
+		if c["passed"] != true || c["greedy_agreement"].(float64) < 0.9 || c["template"].(map[string]any)["passed"] != true {
+			t.Errorf("check %v", c)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "checks.json")); err != nil {
+		t.Error(err)
+	}
+	for _, a := range arts[:3] {
 		if a.Type != agent.Model || a.Path != a.Name || a.Meta["method"] != "lora" || a.Meta["base_model"] == "" {
 			t.Errorf("artifact %+v", a)
 		}
@@ -96,7 +109,7 @@ func TestAgentFullModelAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(arts) != 2 || arts[0].Name != "merged" || arts[1].Name != "gguf" {
+	if len(arts) != 3 || arts[0].Name != "merged" || arts[1].Name != "gguf" || arts[2].Name != "checks" {
 		t.Errorf("artifacts %v", arts)
 	}
 	for _, tt := range []struct {
