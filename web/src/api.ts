@@ -1,5 +1,10 @@
 // Client for whet serve's REST API (base path /api/v1). Errors are RFC 9457
 // problem+json documents; validation problems name the node and field.
+// Credentials: every fetch carries the signed-in key (auth/session.ts wraps
+// window.fetch); the XHR upload sets it here; URLs a browser opens by itself
+// (EventSource, download links) carry it as ?access_token=.
+
+import { getKey, unauthorized, withToken } from './auth/session';
 
 export const API = '/api/v1';
 
@@ -211,8 +216,11 @@ export const api = {
       'GET',
       `/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=${limit}`,
     ),
-  modelDownloadURL: (id: string) => `${API}/models/${encodeURIComponent(id)}/download`,
-  logStreamURL: (jobID: string) => `${API}/logs/stream/${encodeURIComponent(jobID)}`,
+  /** the model folder as tar, or one file of it; a link the browser opens, so it carries the key. */
+  modelDownloadURL: (id: string, file?: string) =>
+    withToken(`${API}/models/${encodeURIComponent(id)}/download${file ? `?file=${encodeURIComponent(file)}` : ''}`),
+  /** the job's SSE stream (events after seq `after`); EventSource cannot send headers, so it carries the key. */
+  logStreamURL: (jobID: string, after = 0) => withToken(`${API}/logs/stream/${encodeURIComponent(jobID)}${after ? `?after=${after}` : ''}`),
   get: <T>(path: string) => request<T>('GET', path),
 };
 
@@ -226,6 +234,8 @@ export function upload(
   const promise = new Promise<Dataset>((resolve, reject) => {
     xhr.open('POST', `${API}/datasets/upload`);
     xhr.setRequestHeader('Accept', 'application/json');
+    const key = getKey();
+    if (key) xhr.setRequestHeader('Authorization', `Bearer ${key}`);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
     };
@@ -239,7 +249,11 @@ export function upload(
       if (xhr.status >= 200 && xhr.status < 300) {
         onProgress(1);
         resolve(data as Dataset);
-      } else reject(parseProblem(xhr.status, data));
+      } else {
+        const p = parseProblem(xhr.status, data);
+        if (xhr.status === 401) unauthorized(p.detail || p.title);
+        reject(p);
+      }
     };
     xhr.onerror = () => reject(new Error('upload failed: network error'));
     xhr.onabort = () => reject(new Error('upload cancelled'));

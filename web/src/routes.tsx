@@ -20,6 +20,8 @@ export interface NavItem {
   to: string;
   label: string;
   match: (path: string) => boolean;
+  /** the page only does writes (hidden from viewers). */
+  write?: boolean;
 }
 
 export const routes: Route[] = [
@@ -38,7 +40,7 @@ export const nav: NavItem[] = [
   { to: '/runs', label: 'Runs', match: (p) => p.startsWith('/runs') },
   { to: '/datasets', label: 'Datasets', match: (p) => p.startsWith('/datasets') },
   { to: '/models', label: 'Models', match: (p) => p.startsWith('/models') },
-  { to: '/playground', label: 'Playground', match: (p) => p.startsWith('/playground') },
+  { to: '/playground', label: 'Playground', match: (p) => p.startsWith('/playground'), write: true },
 ];
 
 /** match finds the route of a path and its decoded params. */

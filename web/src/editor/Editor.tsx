@@ -20,6 +20,7 @@ import { useGraph } from './useGraph';
 import { useServerData } from './useServerData';
 import { YAMLPanel } from './YAMLPanel';
 import { rememberSpec } from '../runs/specs';
+import { useAuth } from '../auth/auth';
 
 type Banner = { kind: 'error' | 'info'; text: string; items?: string[] } | null;
 
@@ -42,6 +43,7 @@ function Editor() {
   const [inspectorCollapsed, setInspectorCollapsed] = useState(false);
   const flow = useReactFlow<AgentFlowNode>();
   const { theme } = useTheme();
+  const { canWrite } = useAuth();
   const wrapper = useRef<HTMLDivElement>(null);
   const inspectorRef = useRef<HTMLElement>(null);
   const gs = useGraph(specOf, serverErrors, flow, wrapper);
@@ -186,6 +188,7 @@ function Editor() {
         }}
         submitting={submitting}
         onRun={submit}
+        canRun={canWrite}
         extra={
           g.nodes.length ? (
             <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>

@@ -15,6 +15,8 @@ import { useTheme } from '../ui/theme';
 import { StatusBadge } from './RunsPage';
 import { TERMINAL, useJobStream, type LogLine } from './stream';
 import { rememberSpec, specOfJob } from './specs';
+import { withToken } from '../auth/session';
+import { useAuth } from '../auth/auth';
 
 const DRAFT_KEY = 'whet.editor.draft';
 
@@ -22,6 +24,7 @@ export function RunPage({ id }: { id: string }) {
   const [job, setJob] = useState<Job | null>(null);
   const [err, setErr] = useState('');
   const [agents, setAgents] = useState<AgentSpec[] | null>(null);
+  const { canWrite } = useAuth();
   const [now, setNow] = useState(Date.now());
   const [busy, setBusy] = useState('');
   const { state, conn, reconnects } = useJobStream(id);
@@ -139,19 +142,21 @@ export function RunPage({ id }: { id: string }) {
           </p>
         </div>
         <div className="row">
-          {!finished ? (
+          {!finished && canWrite ? (
             <button type="button" className="danger" onClick={cancel} disabled={!!busy}>
               {busy === 'cancel' ? 'Cancelling…' : 'Cancel run'}
             </button>
           ) : null}
-          <button
-            type="button"
-            onClick={rerun}
-            disabled={!!busy || !spec || !known?.complete}
-            title={known?.complete ? 'Run the same pipeline again, ignoring cached results' : 'This run was submitted elsewhere; the server does not return its edges'}
-          >
-            {busy === 'rerun' ? 'Starting…' : 'Re-run'}
-          </button>
+          {canWrite ? (
+            <button
+              type="button"
+              onClick={rerun}
+              disabled={!!busy || !spec || !known?.complete}
+              title={known?.complete ? 'Run the same pipeline again, ignoring cached results' : 'This run was submitted elsewhere; the server does not return its edges'}
+            >
+              {busy === 'rerun' ? 'Starting…' : 'Re-run'}
+            </button>
+          ) : null}
           <button type="button" onClick={openInEditor} disabled={!spec}>
             Open in editor
           </button>
@@ -454,7 +459,7 @@ function ReportCard({ job, node, agent, artifact, defaultOpen }: { job: string; 
   const [href, setHref] = useState('');
   useEffect(() => {
     if (!isHTML) return;
-    findArtifactRoute().then((route) => route && setHref(artifactURL(route, job, node, artifact)));
+    findArtifactRoute().then((route) => route && setHref(withToken(artifactURL(route, job, node, artifact))));
   }, [isHTML, job, node, artifact]);
   useEffect(() => {
     if (isHTML || !open) return;
