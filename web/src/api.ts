@@ -72,6 +72,18 @@ export interface NodeRun {
   error?: string | null;
 }
 
+/** What GET /jobs adds to each job: node counts and the facts of its training and evaluation. */
+export interface JobSummary {
+  nodes: number;
+  nodes_succeeded: number;
+  /** the base model's folder name, never a server path */
+  base_model?: string;
+  method?: string;
+  final_loss?: number;
+  final_val_loss?: number;
+  primary_metric?: { name: string; value: number; base?: number; lower_is_better: boolean; node: string };
+}
+
 export interface Job {
   job_id: string;
   name: string;
@@ -82,6 +94,7 @@ export interface Job {
   error?: string | null;
   nodes?: NodeRun[] | null;
   spec?: PipelineSpec;
+  summary?: JobSummary;
 }
 
 export interface Dataset {
@@ -182,6 +195,25 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 }
 
 /** list unwraps a paged response ({items|jobs|datasets|models|data: [...]}) or a bare array. */
+/** PlanEstimate is what a node will need (the dry run's estimate). */
+export interface PlanEstimate {
+  device: string;
+  memory_bytes: number;
+  tokens: number;
+  steps: number;
+  seconds: number;
+  cpu_seconds?: number;
+  available_bytes?: number;
+  fits: boolean;
+  warning?: string;
+  basis?: string;
+}
+
+/** Plan is a dry run: the nodes in execution order. */
+export interface Plan {
+  nodes: { id: string; agent: string; cached: boolean; estimate: PlanEstimate | null; error?: string }[];
+}
+
 export function list<T>(data: unknown, ...keys: string[]): T[] {
   if (Array.isArray(data)) return data as T[];
   if (data && typeof data === 'object') {
@@ -194,6 +226,8 @@ export function list<T>(data: unknown, ...keys: string[]): T[] {
 export const api = {
   agents: async () => list<AgentSpec>(await request('GET', '/agents'), 'agents'),
   submit: (spec: PipelineSpec) => request<{ job_id: string; status: string }>('POST', '/jobs', spec),
+  /** plan is a dry run (POST /jobs?dry_run=true): nothing runs; train nodes are timed by a short warm-up. */
+  plan: (spec: PipelineSpec) => request<Plan>('POST', '/jobs?dry_run=true', spec),
   /** check runs the server's checks (schema, files, models, datasets, cross-field rules) without starting anything. */
   check: (spec: PipelineSpec) => request<{ valid: boolean; errors: FieldError[] }>('POST', '/pipelines/validate', spec),
   /** jobs lists jobs newest first; total counts every job matching the filter. */
