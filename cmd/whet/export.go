@@ -45,6 +45,7 @@ func runExport(ctx context.Context, args []string, sio stdio) error {
 	tmpl := fs.String("template", "auto", "chat template family for the Modelfile: auto, chatml, llama3, llama2, alpaca, raw")
 	name := fs.String("name", "", "model name in GGUF metadata and file names (default: the model folder name)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	check := fs.Bool("check", true, "load every GGUF back and replay held-out prompts against the model it came from; fail on a mismatch")
 	fs.Usage = func() {
 		fmt.Fprintln(sio.err, "usage: whet export --model BASE [--adapter DIR] --format gguf|merged|adapter [--type q8_0] --out DIR")
 		fs.PrintDefaults()
@@ -56,7 +57,7 @@ func runExport(ctx context.Context, args []string, sio stdio) error {
 		fs.Usage()
 		return errors.New("export: --model and --out are required")
 	}
-	o := &export.Options{Model: *model, Adapter: *adapter, Out: *out, Formats: formats, DType: *dtype, Template: *tmpl, Name: *name,
+	o := &export.Options{Model: *model, Adapter: *adapter, Out: *out, Formats: formats, DType: *dtype, Template: *tmpl, Name: *name, Check: *check,
 		Logger: slog.New(slog.NewTextHandler(sio.err, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, s := range types {
 		ft, err := convert.ParseFileType(s)
@@ -74,6 +75,10 @@ func runExport(ctx context.Context, args []string, sio stdio) error {
 	res, err := export.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
+	}
+	for _, c := range res.Checks {
+		fmt.Fprintf(sio.err, "check %s: greedy agreement %.3f (%d near-tie flips), max log-prob gap %.3g, template %v: passed\n",
+			c.File, c.GreedyAgreement, c.NearTieFlips, c.MaxLogprobGap, c.Template != nil && c.Template.Passed)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(sio.out)

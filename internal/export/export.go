@@ -29,6 +29,7 @@ import (
 	"github.com/whetstone/whetstone/internal/export/hfmodel"
 	"github.com/whetstone/whetstone/internal/export/ollama"
 	"github.com/whetstone/whetstone/internal/export/peft"
+	"github.com/whetstone/whetstone/internal/export/verify"
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
 
@@ -71,6 +72,18 @@ type Options struct {
 	// Out is the output folder; formats go to Out/adapter, Out/merged and
 	// Out/gguf.
 	Out string
+	// Check loads every written GGUF back and replays held-out prompts
+	// against the model it came from, and checks its chat template, stop
+	// tokens and Modelfile (package verify); a failed check fails Run with
+	// ErrCheckFailed. Result.Checks has the numbers either way.
+	Check bool
+	// CheckPrompts are the prompt texts replayed (already in the training
+	// format). Defaults to verify.HeldOut rendered with the training
+	// template.
+	CheckPrompts []string
+	// CheckTokens is the number of greedy tokens per prompt. Defaults to
+	// DefaultCheckTokens.
+	CheckTokens int
 	// Progress, when set, receives the fraction done and a message.
 	Progress func(fraction float64, message string)
 	Logger   *slog.Logger
@@ -90,6 +103,8 @@ type Result struct {
 	Files    []File `json:"files"`
 	Template string `json:"template"` // the chat family used
 	Arch     string `json:"arch"`
+	// Checks are the GGUF self-checks (Options.Check).
+	Checks []verify.Check `json:"checks,omitempty"`
 }
 
 // Run performs the export.
@@ -158,6 +173,9 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 	}
 	res := &Result{Template: string(family), Arch: arch}
 	steps := float64(len(formats) + len(types))
+	if o.Check {
+		steps++
+	}
 	done := 0.0
 	step := func(msg string) { progress(done/steps, msg); done++ }
 
@@ -197,6 +215,7 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 			name = filepath.Base(absPath(o.Model))
 		}
 		var first string
+		var toCheck []ggufCheck
 		for _, ft := range types {
 			step("gguf " + string(ft))
 			file := fmt.Sprintf("%s-%s.gguf", safeName(name), ft)
@@ -225,6 +244,7 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 			if err := os.WriteFile(filepath.Join(dir, mfName), []byte(mf.String()), 0o644); err != nil {
 				return nil, err
 			}
+			toCheck = append(toCheck, ggufCheck{path: filepath.Join(dir, file), file: "gguf/" + file, typ: string(ft), modelfile: filepath.Join(dir, mfName)})
 			if err := res.add(o.Out, filepath.Join(dir, mfName), FormatGGUF, "modelfile"); err != nil {
 				return nil, err
 			}
@@ -239,6 +259,14 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 			}
 			if err := res.add(o.Out, filepath.Join(dir, file), FormatGGUF, "lora-f16"); err != nil {
 				return nil, err
+			}
+		}
+		if o.Check {
+			step("check")
+			checks, err := checkGGUFs(ctx, o, family, trainTemplate, eos, toCheck)
+			res.Checks = checks
+			if err != nil {
+				return res, err
 			}
 		}
 	}
@@ -351,7 +379,7 @@ func (r *Result) add(root, path, format, typ string) error {
 		paths = []string{path}
 	}
 	for _, p := range paths {
-		sum, size, err := hashFile(p)
+		sum, size, err := HashFile(p)
 		if err != nil {
 			return err
 		}
@@ -361,7 +389,8 @@ func (r *Result) add(root, path, format, typ string) error {
 	return nil
 }
 
-func hashFile(path string) (string, int64, error) {
+// HashFile returns the hex SHA-256 and size of the file at path.
+func HashFile(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err

@@ -191,3 +191,50 @@ func TestRunConfigBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckCorrupted exports with the self-check on, then changes the bytes
+// of one tensor of the f16 GGUF: the check must fail with its numbers.
+func TestCheckCorrupted(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	o := &Options{Model: stories(t), Adapter: "peft/testdata/stories260K-lora", Out: out,
+		GGUFTypes: []convert.FileType{convert.F16}, Check: true}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Checks) != 1 || !res.Checks[0].Passed || res.Checks[0].GreedyAgreement != 1 {
+		t.Fatalf("checks %+v", res.Checks)
+	}
+	path := filepath.Join(out, "gguf", "stories260K-f16.gguf")
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, _ := f.Tensor("blk.3.attn_output.weight")
+	off := f.DataOffset + int64(ti.Offset)
+	f.Close()
+	w, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// one changed value in the high byte of every 16th weight
+	b := make([]byte, ti.Size())
+	if _, err := w.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(b); i += 32 {
+		b[i] ^= 0x40
+	}
+	if _, err := w.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	family, _ := ollama.ParseFamily(res.Template)
+	_, err = checkGGUFs(context.Background(), o, family, ollama.Alpaca.Jinja("</s>"), "</s>",
+		[]ggufCheck{{path: path, file: "gguf/stories260K-f16.gguf", typ: "f16", modelfile: filepath.Join(out, "gguf", "Modelfile")}})
+	if !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "greedy agreement") || !strings.Contains(err.Error(), "max log-prob gap") {
+		t.Fatalf("error %v, want a failed check with its numbers", err)
+	}
+	t.Log(err)
+}

@@ -15,17 +15,33 @@ import (
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/retention"
 	"github.com/whetstone/whetstone/internal/store"
+	"github.com/whetstone/whetstone/internal/store/pgstore"
+	"github.com/whetstone/whetstone/internal/store/pgstore/pgtest"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
 )
 
 func TestPolicy(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "whet.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		policy(t, st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		st, err := pgstore.Open(context.Background(), pgtest.NewSchema(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		policy(t, st)
+	})
+}
+
+func policy(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(ctx, filepath.Join(dir, "whet.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	blobs, err := fsblob.Open(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)

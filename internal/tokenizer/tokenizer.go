@@ -298,3 +298,17 @@ func (t *Tokenizer) updatePostProcessor() {
 	}
 	t.hf.post = steps
 }
+
+// NewTemplate returns a Tokenizer that renders the chat template src (Jinja, as in tokenizer_config.json)
+// with bos and eos as bos_token and eos_token (omitted when ""): for templates held elsewhere, such as a
+// GGUF file's tokenizer.chat_template. Like LoadTemplates' result it has no vocabulary.
+func NewTemplate(src, bos, eos string) *Tokenizer {
+	cfg := config{Templates: map[string]string{"default": src}}
+	if bos != "" {
+		cfg.BOSToken = &bos
+	}
+	if eos != "" {
+		cfg.EOSToken = &eos
+	}
+	return &Tokenizer{cfg: cfg, bos: -1, eos: -1, special: map[int]bool{}, tokenToID: map[string]int{}}
+}

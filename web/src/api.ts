@@ -1,5 +1,10 @@
 // Client for whet serve's REST API (base path /api/v1). Errors are RFC 9457
 // problem+json documents; validation problems name the node and field.
+// Credentials: every fetch carries the signed-in key (auth/session.ts wraps
+// window.fetch); the XHR upload sets it here; URLs a browser opens by itself
+// (EventSource, download links) carry it as ?access_token=.
+
+import { getKey, unauthorized, withToken } from './auth/session';
 
 export const API = '/api/v1';
 
@@ -67,6 +72,18 @@ export interface NodeRun {
   error?: string | null;
 }
 
+/** What GET /jobs adds to each job: node counts and the facts of its training and evaluation. */
+export interface JobSummary {
+  nodes: number;
+  nodes_succeeded: number;
+  /** the base model's folder name, never a server path */
+  base_model?: string;
+  method?: string;
+  final_loss?: number;
+  final_val_loss?: number;
+  primary_metric?: { name: string; value: number; base?: number; lower_is_better: boolean; node: string };
+}
+
 export interface Job {
   job_id: string;
   name: string;
@@ -77,6 +94,7 @@ export interface Job {
   error?: string | null;
   nodes?: NodeRun[] | null;
   spec?: PipelineSpec;
+  summary?: JobSummary;
 }
 
 export interface Dataset {
@@ -177,6 +195,25 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 }
 
 /** list unwraps a paged response ({items|jobs|datasets|models|data: [...]}) or a bare array. */
+/** PlanEstimate is what a node will need (the dry run's estimate). */
+export interface PlanEstimate {
+  device: string;
+  memory_bytes: number;
+  tokens: number;
+  steps: number;
+  seconds: number;
+  cpu_seconds?: number;
+  available_bytes?: number;
+  fits: boolean;
+  warning?: string;
+  basis?: string;
+}
+
+/** Plan is a dry run: the nodes in execution order. */
+export interface Plan {
+  nodes: { id: string; agent: string; cached: boolean; estimate: PlanEstimate | null; error?: string }[];
+}
+
 export function list<T>(data: unknown, ...keys: string[]): T[] {
   if (Array.isArray(data)) return data as T[];
   if (data && typeof data === 'object') {
@@ -189,6 +226,8 @@ export function list<T>(data: unknown, ...keys: string[]): T[] {
 export const api = {
   agents: async () => list<AgentSpec>(await request('GET', '/agents'), 'agents'),
   submit: (spec: PipelineSpec) => request<{ job_id: string; status: string }>('POST', '/jobs', spec),
+  /** plan is a dry run (POST /jobs?dry_run=true): nothing runs; train nodes are timed by a short warm-up. */
+  plan: (spec: PipelineSpec) => request<Plan>('POST', '/jobs?dry_run=true', spec),
   /** check runs the server's checks (schema, files, models, datasets, cross-field rules) without starting anything. */
   check: (spec: PipelineSpec) => request<{ valid: boolean; errors: FieldError[] }>('POST', '/pipelines/validate', spec),
   /** jobs lists jobs newest first; total counts every job matching the filter. */
@@ -211,8 +250,11 @@ export const api = {
       'GET',
       `/logs/history/${encodeURIComponent(jobID)}?after=${after}&limit=${limit}`,
     ),
-  modelDownloadURL: (id: string) => `${API}/models/${encodeURIComponent(id)}/download`,
-  logStreamURL: (jobID: string) => `${API}/logs/stream/${encodeURIComponent(jobID)}`,
+  /** the model folder as tar, or one file of it; a link the browser opens, so it carries the key. */
+  modelDownloadURL: (id: string, file?: string) =>
+    withToken(`${API}/models/${encodeURIComponent(id)}/download${file ? `?file=${encodeURIComponent(file)}` : ''}`),
+  /** the job's SSE stream (events after seq `after`); EventSource cannot send headers, so it carries the key. */
+  logStreamURL: (jobID: string, after = 0) => withToken(`${API}/logs/stream/${encodeURIComponent(jobID)}${after ? `?after=${after}` : ''}`),
   get: <T>(path: string) => request<T>('GET', path),
 };
 
@@ -226,6 +268,8 @@ export function upload(
   const promise = new Promise<Dataset>((resolve, reject) => {
     xhr.open('POST', `${API}/datasets/upload`);
     xhr.setRequestHeader('Accept', 'application/json');
+    const key = getKey();
+    if (key) xhr.setRequestHeader('Authorization', `Bearer ${key}`);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
     };
@@ -239,7 +283,11 @@ export function upload(
       if (xhr.status >= 200 && xhr.status < 300) {
         onProgress(1);
         resolve(data as Dataset);
-      } else reject(parseProblem(xhr.status, data));
+      } else {
+        const p = parseProblem(xhr.status, data);
+        if (xhr.status === 401) unauthorized(p.detail || p.title);
+        reject(p);
+      }
     };
     xhr.onerror = () => reject(new Error('upload failed: network error'));
     xhr.onabort = () => reject(new Error('upload cancelled'));

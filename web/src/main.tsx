@@ -4,11 +4,17 @@ import '@xyflow/react/dist/style.css';
 import './styles.css';
 import { App } from './App';
 import { ThemeProvider } from './ui/theme';
+import { AuthProvider } from './auth/auth';
+import { installAuthFetch } from './auth/session';
+
+installAuthFetch();
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <ThemeProvider>
-      <App />
+      <AuthProvider>
+        <App />
+      </AuthProvider>
     </ThemeProvider>
   </StrictMode>,
 );

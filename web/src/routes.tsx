@@ -5,6 +5,7 @@ import type { ReactNode } from 'react';
 import { EditorPage } from './editor/Editor';
 import { RunsPage } from './runs/RunsPage';
 import { RunPage } from './runs/RunPage';
+import { ComparePage } from './runs/ComparePage';
 import { DatasetsPage, DatasetPage } from './data/DatasetsPage';
 import { ModelsPage } from './data/ModelsPage';
 import { PlaygroundPage } from './playground/Playground';
@@ -20,12 +21,15 @@ export interface NavItem {
   to: string;
   label: string;
   match: (path: string) => boolean;
+  /** the page only does writes (hidden from viewers). */
+  write?: boolean;
 }
 
 export const routes: Route[] = [
   { path: '/', title: 'Editor', render: () => <EditorPage /> },
   { path: '/editor', title: 'Editor', render: () => <EditorPage /> },
   { path: '/runs', title: 'Runs', render: () => <RunsPage /> },
+  { path: '/runs/compare', title: 'Compare runs', render: () => <ComparePage /> },
   { path: /^\/runs\/([^/]+)$/, title: 'Run', render: ([id]) => <RunPage key={id} id={id} /> },
   { path: '/datasets', title: 'Datasets', render: () => <DatasetsPage /> },
   { path: /^\/datasets\/([^/]+)$/, title: 'Dataset', render: ([id]) => <DatasetPage key={id} id={id} /> },
@@ -38,7 +42,7 @@ export const nav: NavItem[] = [
   { to: '/runs', label: 'Runs', match: (p) => p.startsWith('/runs') },
   { to: '/datasets', label: 'Datasets', match: (p) => p.startsWith('/datasets') },
   { to: '/models', label: 'Models', match: (p) => p.startsWith('/models') },
-  { to: '/playground', label: 'Playground', match: (p) => p.startsWith('/playground') },
+  { to: '/playground', label: 'Playground', match: (p) => p.startsWith('/playground'), write: true },
 ];
 
 /** match finds the route of a path and its decoded params. */

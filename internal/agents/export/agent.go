@@ -5,7 +5,9 @@
 package export
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,10 +16,15 @@ import (
 	"slices"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/eval"
 	"github.com/whetstone/whetstone/internal/export"
+	"github.com/whetstone/whetstone/internal/export/card"
 	"github.com/whetstone/whetstone/internal/export/convert"
 	"github.com/whetstone/whetstone/internal/export/peft"
 )
+
+// ChecksFile is the report of the GGUF self-checks, in the node's folder.
+const ChecksFile = "checks.json"
 
 // Agent exports a model artifact.
 type Agent struct{}
@@ -52,13 +59,19 @@ func (Agent) Spec() agent.Spec {
 			{Name: "template", Type: agent.String, Enum: []string{"auto", "chatml", "llama3", "llama2", "alpaca", "raw"}, Default: "auto",
 				Description: "chat template family of the Modelfile (and stored with models that have none); auto detects it from the model, alpaca when it has none"},
 			{Name: "name", Type: agent.String, Description: "model name in GGUF metadata and file names (default: the base model folder name)"},
+			{Name: "check", Type: agent.Boolean, Default: true,
+				Description: "load every GGUF back and replay held-out prompts against the model it came from (greedy agreement, largest log-probability gap within the type's bounds), and check its chat template, stop tokens and Modelfile; a failed check fails the node"},
 			{Name: "model", Type: agent.String, Kind: "model", Description: "model folder to export when no model artifact is an input (a base model, for GGUF conversion)"},
 		},
-		Inputs: []agent.Port{{Type: agent.Model, Name: "model", Description: "the train agent's output: a PEFT LoRA adapter (Meta base_model) or a full model folder"}},
+		Inputs: []agent.Port{
+			{Type: agent.Model, Name: "model", Description: "the train agent's output: a PEFT LoRA adapter (Meta base_model) or a full model folder"},
+			{Type: agent.Report, Name: "comparison", Description: "optional: the compare agent's report, summarised in each folder's model card (README.md)"},
+		},
 		Outputs: []agent.Port{
 			{Type: agent.Model, Name: "adapter", Description: "PEFT adapter folder"},
 			{Type: agent.Model, Name: "merged", Description: "merged model, Hugging Face layout"},
 			{Type: agent.Model, Name: "gguf", Description: "GGUF files, GGUF LoRA adapter, Ollama Modelfile"},
+			{Type: agent.Report, Name: "checks", Description: "checks.json: {checks: [{file, type, greedy_agreement, max_logprob_gap, passed, ...}]}"},
 		},
 	}
 }
@@ -87,6 +100,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	o := &export.Options{Out: env.OutDir, Formats: env.Params.Strings("formats"), DType: env.Params.String("dtype"),
 		Template: env.Params.String("template"), Name: env.Params.String("name"), Logger: log,
+		Check:    !env.Params.Has("check") || env.Params.Bool("check"),
 		Progress: func(f float64, msg string) { emit.Progress(f, 0, msg) }}
 	for _, s := range env.Params.Strings("gguf_types") {
 		ft, err := convert.ParseFileType(s)
@@ -131,7 +145,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	res, err := export.Run(ctx, o)
 	if err != nil {
-		if errors.Is(err, export.ErrBadInput) {
+		if errors.Is(err, export.ErrBadInput) || errors.Is(err, export.ErrCheckFailed) {
 			return nil, agent.Permanent(err)
 		}
 		return nil, err
@@ -151,9 +165,34 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			metrics[k] = v
 		}
 	}
+	var checks any // as JSON values, like every other Meta field once stored
+	if res.Checks != nil {
+		b, err := json.Marshal(res.Checks)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &checks); err != nil {
+			return nil, err
+		}
+	}
+	comparison, err := readComparison(env)
+	if err != nil {
+		return nil, agent.Permanent(err)
+	}
+	var lineage struct {
+		BaseModel string         `json:"base_model"`
+		Datasets  []card.Dataset `json:"datasets"`
+	}
+	if l, ok := in.Meta["lineage"]; ok {
+		if b, err := json.Marshal(l); err == nil {
+			_ = json.Unmarshal(b, &lineage) // best effort: a card says "not recorded" for what it lacks
+		}
+	}
+	hp, _ := in.Meta["hyperparameters"].(map[string]any)
 	var arts []agent.Artifact
 	for _, f := range o.Formats {
 		var files []map[string]any
+		var hashes []card.FileHash
 		var size int64
 		for _, x := range res.Files {
 			if x.Format != f {
@@ -161,12 +200,32 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			}
 			rel, _ := filepath.Rel(f, x.Path)
 			files = append(files, map[string]any{"path": filepath.ToSlash(rel), "size": x.Size, "sha256": x.SHA256, "type": x.Type})
+			hashes = append(hashes, card.FileHash{Path: filepath.ToSlash(rel), Size: x.Size, SHA256: x.SHA256, Type: x.Type})
 			size += x.Size
 		}
-		meta := map[string]any{"format": f, "base_model": baseModel, "method": cmpOr(method, "base"), "metrics": metrics,
+		c := &card.Card{Name: cmp.Or(o.Name, filepath.Base(o.Model)) + " (" + f + ")", Format: f, Arch: res.Arch, Template: res.Template,
+			BaseModel: cmp.Or(lineage.BaseModel, baseModel), Datasets: lineage.Datasets, Method: cmp.Or(method, "base"),
+			Hyperparameters: hp, Metrics: metrics, Comparison: comparison, Files: hashes}
+		if f == export.FormatGGUF {
+			c.Checks = res.Checks
+		}
+		dir := filepath.Join(env.OutDir, f)
+		if err := card.Write(dir, c); err != nil {
+			return nil, err
+		}
+		sum, n, err := export.HashFile(filepath.Join(dir, card.File))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, map[string]any{"path": card.File, "size": n, "sha256": sum, "type": "model_card"})
+		size += n
+		meta := map[string]any{"format": f, "base_model": baseModel, "method": cmp.Or(method, "base"), "metrics": metrics,
 			"files": files, "size": size, "arch": res.Arch, "template": res.Template}
 		if f == export.FormatGGUF {
 			meta["gguf_types"] = env.Params.Strings("gguf_types")
+			if res.Checks != nil {
+				meta["checks"] = checks
+			}
 		}
 		if f == export.FormatMerged {
 			for _, x := range res.Files {
@@ -177,15 +236,22 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		}
 		arts = append(arts, agent.Artifact{Type: agent.Model, Name: f, Path: f, Meta: meta})
 	}
+	if res.Checks != nil {
+		b, err := json.MarshalIndent(map[string]any{"checks": res.Checks}, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(env.OutDir, ChecksFile), b, 0o644); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		arts = append(arts, agent.Artifact{Type: agent.Report, Name: "checks", Path: ChecksFile, Meta: map[string]any{"checks": checks}})
+		for _, c := range res.Checks {
+			emit.Log(slog.LevelInfo, "export check", slog.String("file", c.File), slog.Float64("greedy_agreement", c.GreedyAgreement),
+				slog.Float64("max_logprob_gap", c.MaxLogprobGap), slog.Bool("passed", c.Passed))
+		}
+	}
 	emit.Log(slog.LevelInfo, "export done", slog.Int("files", len(res.Files)))
 	return arts, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
@@ -199,4 +265,23 @@ func resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
 		return "", err
 	}
 	return ref, nil
+}
+
+// readComparison reads the compare agent's report when one is an input.
+func readComparison(env *agent.Env) (*eval.Comparison, error) {
+	for _, a := range env.InputsOf(agent.Report) {
+		if kind, _ := a.Meta["kind"].(string); a.Name != eval.KindComparison && kind != eval.KindComparison {
+			continue
+		}
+		b, err := os.ReadFile(a.Path)
+		if err != nil {
+			return nil, fmt.Errorf("comparison report: %w", err)
+		}
+		var c eval.Comparison
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("comparison report %s: %w", a.Path, err)
+		}
+		return &c, nil
+	}
+	return nil, nil
 }

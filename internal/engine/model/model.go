@@ -92,11 +92,40 @@ func load(dir string, nf4, doubleQuant bool) (*Model, error) {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
 	defer f.Close()
-	if err := cfg.Sizes().CheckShapes(func(name string) ([]int, bool) {
-		i, ok := f.Info(name)
-		return i.Shape, ok
-	}); err != nil {
-		return nil, fmt.Errorf("load model %s: config.json: %w", dir, err)
+	return build(cfg, stTensors{f}, dir, "config.json", nf4, doubleQuant)
+}
+
+// Tensors gives a model's weights by Hugging Face name
+// (model.layers.0.self_attn.q_proj.weight, ...) as float32 with their
+// PyTorch shapes: a safetensors folder, or a GGUF file read back.
+type Tensors interface {
+	// Shape returns a tensor's shape without loading it; false if absent.
+	Shape(name string) ([]int, bool)
+	Float32(name string) ([]float32, []int, error)
+}
+
+type stTensors struct{ f *safetensors.File }
+
+func (s stTensors) Shape(name string) ([]int, bool) {
+	i, ok := s.f.Info(name)
+	return i.Shape, ok
+}
+func (s stTensors) Float32(name string) ([]float32, []int, error) { return s.f.Float32(name) }
+
+// FromTensors builds a model from cfg (defaults filled and checked as
+// ReadConfig does) and weights held elsewhere, such as a GGUF file read back
+// and dequantized. origin names the source in errors and becomes Model.Dir.
+func FromTensors(cfg Config, src Tensors, origin string) (*Model, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("load model %s: %w", origin, err)
+	}
+	return build(&cfg, src, origin, "config", false, false)
+}
+
+func build(cfg *Config, f Tensors, dir, cfgName string, nf4, doubleQuant bool) (*Model, error) {
+	var err error
+	if err := cfg.Sizes().CheckShapes(f.Shape); err != nil {
+		return nil, fmt.Errorf("load model %s: %s: %w", dir, cfgName, err)
 	}
 	m := &Model{Cfg: *cfg, Dir: dir}
 	get := func(name string, shape ...int) (*Param, error) {
@@ -105,12 +134,12 @@ func load(dir string, nf4, doubleQuant bool) (*Model, error) {
 			return nil, fmt.Errorf("load model %s: %w", dir, err)
 		}
 		if !slices.Equal(sh, shape) {
-			return nil, fmt.Errorf("load model %s: tensor %s has shape %v, config.json implies %v", dir, name, sh, shape)
+			return nil, fmt.Errorf("load model %s: tensor %s has shape %v, %s implies %v", dir, name, sh, cfgName, shape)
 		}
 		return &Param{Name: name, Shape: sh, Data: d}, nil
 	}
 	opt := func(name string, shape ...int) (*Param, error) {
-		if _, ok := f.Info(name); !ok {
+		if _, ok := f.Shape(name); !ok {
 			return nil, nil
 		}
 		return get(name, shape...)

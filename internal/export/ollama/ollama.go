@@ -10,9 +10,11 @@ package ollama
 
 import (
 	"fmt"
+	"github.com/whetstone/whetstone/internal/data/template"
 	"regexp"
 	"strconv"
 	"strings"
+	gotemplate "text/template"
 )
 
 // Family is a chat template family.
@@ -86,7 +88,10 @@ func (f Family) Jinja(eos string) string {
 		return "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}" +
 			"{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 	case Alpaca:
-		return "{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] + '\\n\\n' }}" +
+		// Without a system message the preamble preprocess's alpaca template
+		// writes (as the Modelfile's SYSTEM does for Ollama).
+		return "{% if messages and messages[0]['role'] != 'system' %}{{ '" + template.AlpacaPreamble + "\\n\\n' }}{% endif %}" +
+			"{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] + '\\n\\n' }}" +
 			"{% elif message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}" +
 			"{% elif message['role'] == 'assistant' %}{{ '### Response:\\n' + message['content'] + '" + eos + "' }}{% endif %}" +
 			"{% endfor %}{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}"
@@ -193,4 +198,109 @@ func sortedKeys(m map[string]string) []string {
 		}
 	}
 	return ks
+}
+
+// Message is one chat turn as Ollama passes it to a TEMPLATE.
+type Message struct{ Role, Content string }
+
+// Render renders a chat with the Modelfile's TEMPLATE the way Ollama does:
+// its SYSTEM becomes the first message when the chat has no system message,
+// .Messages holds the turns (.Role, .Content) and .System the system text.
+func (m *Modelfile) Render(msgs []Message) (string, error) {
+	data := struct {
+		Messages []Message
+		System   string
+		Prompt   string
+	}{}
+	hasSystem := false
+	for _, x := range msgs {
+		if x.Role == "system" {
+			hasSystem = true
+			data.System = x.Content
+		}
+	}
+	if !hasSystem && m.System != "" {
+		data.System = m.System
+		data.Messages = append(data.Messages, Message{Role: "system", Content: m.System})
+	}
+	data.Messages = append(data.Messages, msgs...)
+	tp, err := gotemplate.New("TEMPLATE").Parse(m.Template)
+	if err != nil {
+		return "", fmt.Errorf("modelfile TEMPLATE: %w", err)
+	}
+	var b strings.Builder
+	if err := tp.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("modelfile TEMPLATE: %w", err)
+	}
+	return b.String(), nil
+}
+
+// Parse reads a Modelfile written by String: FROM, ADAPTER, TEMPLATE and
+// SYSTEM (in """ quotes or bare), PARAMETER stop (Go-quoted or bare) and
+// other PARAMETER lines. Returns an error naming the line of anything else.
+func Parse(text string) (*Modelfile, error) {
+	m := &Modelfile{}
+	lines := strings.Split(text, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimSpace(lines[i])
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cmd, arg, _ := strings.Cut(line, " ")
+		arg = strings.TrimSpace(arg)
+		switch strings.ToUpper(cmd) {
+		case "TEMPLATE", "SYSTEM":
+			// """...""" may span lines; the raw text between the quotes is the value
+			if rest, ok := strings.CutPrefix(lines[i][strings.Index(lines[i], cmd)+len(cmd):], " \"\"\""); ok {
+				var b strings.Builder
+				start := i
+				for {
+					if before, _, done := strings.Cut(rest, "\"\"\""); done {
+						b.WriteString(before)
+						break
+					}
+					b.WriteString(rest)
+					i++
+					if i >= len(lines) {
+						return nil, fmt.Errorf("modelfile line %d: %s: unterminated \"\"\"", start+1, cmd)
+					}
+					b.WriteString("\n")
+					rest = lines[i]
+				}
+				arg = b.String()
+			} else if s, err := strconv.Unquote(arg); err == nil {
+				arg = s
+			}
+			if strings.ToUpper(cmd) == "TEMPLATE" {
+				m.Template = arg
+			} else {
+				m.System = arg
+			}
+		case "FROM":
+			m.From = unquote(arg)
+		case "ADAPTER":
+			m.Adapter = unquote(arg)
+		case "PARAMETER":
+			name, val, _ := strings.Cut(arg, " ")
+			val = strings.TrimSpace(val)
+			if name == "stop" {
+				m.Stops = append(m.Stops, unquote(val))
+				continue
+			}
+			if m.Params == nil {
+				m.Params = map[string]string{}
+			}
+			m.Params[name] = val
+		default:
+			return nil, fmt.Errorf("modelfile line %d: unknown instruction %q", i+1, cmd)
+		}
+	}
+	return m, nil
+}
+
+func unquote(s string) string {
+	if u, err := strconv.Unquote(s); err == nil {
+		return u
+	}
+	return s
 }

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 
+	datatemplate "github.com/whetstone/whetstone/internal/data/template"
 	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
@@ -44,31 +44,29 @@ func asset(t *testing.T, rel string) string {
 	}
 }
 
-// ollamaRender renders a TEMPLATE the way Ollama does for a chat: .Messages
-// with .Role and .Content, and .System from the system message.
-func ollamaRender(t *testing.T, tmpl string, msgs []map[string]any) string {
+// ollamaRender renders a conversation with the family's Modelfile the way
+// Ollama does (its SYSTEM, for alpaca the preamble, first when the chat has
+// no system message).
+func ollamaRender(t *testing.T, f Family, msgs []map[string]any) string {
 	t.Helper()
-	type msg struct{ Role, Content string }
-	data := struct {
-		Messages []msg
-		System   string
-		Prompt   string
-	}{}
-	for _, m := range msgs {
-		data.Messages = append(data.Messages, msg{m["role"].(string), m["content"].(string)})
-		if m["role"] == "system" {
-			data.System = m["content"].(string)
-		}
+	mf := New("x.gguf", f, "")
+	if f == Alpaca {
+		mf.System = datatemplate.AlpacaPreamble
 	}
-	tp, err := template.New("t").Parse(tmpl)
+	var ms []Message
+	for _, m := range msgs {
+		ms = append(ms, Message{m["role"].(string), m["content"].(string)})
+	}
+	// what Parse reads back is what renders
+	back, err := Parse(mf.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	if err := tp.Execute(&b, data); err != nil {
+	out, err := back.Render(ms)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return b.String()
+	return out
 }
 
 // TestTemplatesMatchJinja renders conversations with each family's Ollama
@@ -110,7 +108,7 @@ func TestTemplatesMatchJinja(t *testing.T) {
 					t.Fatal(err)
 				}
 				want = strings.TrimPrefix(want, tt.bos)
-				got := ollamaRender(t, tt.family.Template(), conv)
+				got := ollamaRender(t, tt.family, conv)
 				if got != want {
 					t.Errorf("conversation of %d messages:\n ollama %q\n jinja  %q", len(conv), got, want)
 				}
@@ -174,7 +172,7 @@ func TestDefaultSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := ollamaRender(t, ChatML.Template(), []map[string]any{{"role": "system", "content": sys}, u})
+	got := ollamaRender(t, ChatML, []map[string]any{{"role": "system", "content": sys}, u})
 	if got != want {
 		t.Errorf("ollama %q\njinja  %q", got, want)
 	}

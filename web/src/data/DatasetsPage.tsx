@@ -7,15 +7,17 @@ import { navigate } from '../ui/router';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { ReportView } from '../ui/ReportView';
 import { Link } from '../ui/router';
+import { useAuth } from '../auth/auth';
 
 export function DatasetsPage() {
   const { data: list, error: err, reload } = useFetch(() => api.datasets(), []);
+  const { canWrite } = useAuth();
   return (
     <div className="page">
       <div className="page-head">
         <h1>Datasets</h1>
       </div>
-      <Uploader onDone={reload} />
+      {canWrite ? <Uploader onDone={reload} /> : null}
       {err ? (
         <div className="banner error" role="alert">
           Could not load datasets: {err}
@@ -126,6 +128,7 @@ export function DatasetPage({ id }: { id: string }) {
   const [d, setD] = useState<Dataset | null>(null);
   const [err, setErr] = useState('');
   const [canProfile, setCanProfile] = useState(false);
+  const { canWrite } = useAuth();
   useEffect(() => {
     api.dataset(id).then(setD, (e: Error) => setErr(e.message));
     api.agents().then((as) => setCanProfile(as.some((a) => a.name === 'dataset')), () => {});
@@ -164,7 +167,7 @@ export function DatasetPage({ id }: { id: string }) {
       </p>
       <div className="page-head">
         <h1>{d.name || id}</h1>
-        {canProfile ? (
+        {canProfile && canWrite ? (
           <button type="button" className="primary" onClick={runProfile}>
             Profile this dataset
           </button>

@@ -46,7 +46,7 @@ export function ModelsPage() {
           rows={list}
           rowKey={(m) => m.model_id}
           rowProps={(m) => ({ 'data-model-id': m.model_id })}
-          expanded={(m) => (open[m.model_id] ? <History url={`${api.modelDownloadURL(m.model_id)}?file=history.json`} /> : null)}
+          expanded={(m) => (open[m.model_id] ? <History url={api.modelDownloadURL(m.model_id, 'history.json')} /> : null)}
           columns={[
             {
               key: 'name',
@@ -89,7 +89,7 @@ export function ModelsPage() {
                       <ul className="files">
                         {files.map((f) => (
                           <li key={f}>
-                            <a href={`${api.modelDownloadURL(m.model_id)}?file=${encodeURIComponent(f)}`} download aria-label={`Download file ${f} of ${m.name || m.model_id}`}>
+                            <a href={api.modelDownloadURL(m.model_id, f)} download aria-label={`Download file ${f} of ${m.name || m.model_id}`}>
                               {f}
                             </a>
                           </li>

@@ -16,10 +16,12 @@ import { DND_TYPE, Palette } from './Palette';
 import { fromSpec, parseSpec, toSpec, toYAML } from './pipeline';
 import { templates } from './templates';
 import { Toolbar } from './Toolbar';
+import { PlanButton } from './PlanButton';
 import { useGraph } from './useGraph';
 import { useServerData } from './useServerData';
 import { YAMLPanel } from './YAMLPanel';
 import { rememberSpec } from '../runs/specs';
+import { useAuth } from '../auth/auth';
 
 type Banner = { kind: 'error' | 'info'; text: string; items?: string[] } | null;
 
@@ -42,6 +44,7 @@ function Editor() {
   const [inspectorCollapsed, setInspectorCollapsed] = useState(false);
   const flow = useReactFlow<AgentFlowNode>();
   const { theme } = useTheme();
+  const { canWrite } = useAuth();
   const wrapper = useRef<HTMLDivElement>(null);
   const inspectorRef = useRef<HTMLElement>(null);
   const gs = useGraph(specOf, serverErrors, flow, wrapper);
@@ -186,11 +189,15 @@ function Editor() {
         }}
         submitting={submitting}
         onRun={submit}
+        canRun={canWrite}
         extra={
           g.nodes.length ? (
-            <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
-              {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
-            </span>
+            <>
+              <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
+                {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
+              </span>
+              <PlanButton spec={() => toSpec(g)} disabled={problemCount > 0} />
+            </>
           ) : null
         }
       />

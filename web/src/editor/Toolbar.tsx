@@ -21,6 +21,8 @@ interface Props {
   onClear: () => void;
   submitting: boolean;
   onRun: () => void;
+  /** false for a viewer: no Run button. */
+  canRun?: boolean;
   extra?: ReactNode;
 }
 
@@ -78,9 +80,13 @@ export function Toolbar(p: Props) {
       </button>
       <span className="spacer" />
       {p.extra}
-      <button type="button" className="primary" onClick={p.onRun} disabled={p.submitting || p.empty}>
-        {p.submitting ? 'Submitting…' : 'Run pipeline'}
-      </button>
+      {p.canRun === false ? (
+        <span className="muted small run-denied">Viewers can edit but not run pipelines.</span>
+      ) : (
+        <button type="button" className="primary" onClick={p.onRun} disabled={p.submitting || p.empty}>
+          {p.submitting ? 'Submitting…' : 'Run pipeline'}
+        </button>
+      )}
     </div>
   );
 }

@@ -30,7 +30,7 @@ export function connectionProblem(g: Graph, specOf: Map<string, AgentSpec>, c: C
 export function useGraph(specOf: Map<string, AgentSpec>, serverErrors: ServerErrors, flow: ReactFlowInstance<AgentFlowNode>, wrapper: RefObject<HTMLDivElement | null>) {
   const hist = useHistory<Graph>(loadDraft);
   const g = hist.value;
-  useEffect(() => saveDraft(g), [g]);
+  useEffect(() => saveDraft(g, specOf), [g, specOf]);
 
   const [rfNodes, setRfNodes] = useState<AgentFlowNode[]>([]);
   const [rfEdges, setRfEdges] = useState<Edge[]>([]);

@@ -7,14 +7,16 @@ import { ReactFlow, ReactFlowProvider, Background, Controls, applyNodeChanges, t
 import { api, Problem, type AgentSpec, type Artifact, type Job, type PipelineSpec } from '../api';
 import { nodeTypes, type AgentFlowNode } from '../editor/AgentNode';
 import { fromSpec, toYAML } from '../editor/pipeline';
-import { LineChart, type Series } from '../ui/charts';
-import { between, fmtAgo, fmtDate, fmtDuration, fmtETA } from '../ui/format';
+import { LineChart, SmoothingSlider, type Series } from '../ui/charts';
+import { between, fmtAgo, fmtDate, fmtDuration, fmtETA, fmtNum } from '../ui/format';
 import { ReportView } from '../ui/ReportView';
 import { Link, navigate } from '../ui/router';
 import { useTheme } from '../ui/theme';
 import { StatusBadge } from './RunsPage';
 import { TERMINAL, useJobStream, type LogLine } from './stream';
 import { rememberSpec, specOfJob } from './specs';
+import { withToken } from '../auth/session';
+import { useAuth } from '../auth/auth';
 
 const DRAFT_KEY = 'whet.editor.draft';
 
@@ -22,6 +24,7 @@ export function RunPage({ id }: { id: string }) {
   const [job, setJob] = useState<Job | null>(null);
   const [err, setErr] = useState('');
   const [agents, setAgents] = useState<AgentSpec[] | null>(null);
+  const { canWrite } = useAuth();
   const [now, setNow] = useState(Date.now());
   const [busy, setBusy] = useState('');
   const { state, conn, reconnects } = useJobStream(id);
@@ -139,19 +142,21 @@ export function RunPage({ id }: { id: string }) {
           </p>
         </div>
         <div className="row">
-          {!finished ? (
+          {!finished && canWrite ? (
             <button type="button" className="danger" onClick={cancel} disabled={!!busy}>
               {busy === 'cancel' ? 'Cancelling…' : 'Cancel run'}
             </button>
           ) : null}
-          <button
-            type="button"
-            onClick={rerun}
-            disabled={!!busy || !spec || !known?.complete}
-            title={known?.complete ? 'Run the same pipeline again, ignoring cached results' : 'This run was submitted elsewhere; the server does not return its edges'}
-          >
-            {busy === 'rerun' ? 'Starting…' : 'Re-run'}
-          </button>
+          {canWrite ? (
+            <button
+              type="button"
+              onClick={rerun}
+              disabled={!!busy || !spec || !known?.complete}
+              title={known?.complete ? 'Run the same pipeline again, ignoring cached results' : 'This run was submitted elsewhere; the server does not return its edges'}
+            >
+              {busy === 'rerun' ? 'Starting…' : 'Re-run'}
+            </button>
+          ) : null}
           <button type="button" onClick={openInEditor} disabled={!spec}>
             Open in editor
           </button>
@@ -230,7 +235,7 @@ export function RunPage({ id }: { id: string }) {
           </div>
         </section>
       </div>
-      <Charts metrics={state.metrics} />
+      <Charts metrics={state.metrics} agents={Object.fromEntries((job.nodes ?? []).map((n) => [n.id, n.agent]))} />
       <LogPanel logs={state.logs} conn={conn} reconnects={reconnects} done={state.done || finished} lastId={state.lastId} />
       <Reports job={job} />
       {spec ? (
@@ -302,39 +307,84 @@ function RunGraph({
   );
 }
 
-const CHARTS: { key: string; title: string; names: string[] }[] = [
-  { key: 'loss', title: 'Loss', names: ['loss', 'train_loss', 'eval_loss', 'val_loss'] },
-  { key: 'lr', title: 'Learning rate', names: ['learning_rate', 'lr'] },
-  { key: 'tps', title: 'Tokens/s', names: ['tokens_per_s', 'tokens_per_second', 'tok_s'] },
+const CHARTS: { key: string; title: string; y: string; names: string[] }[] = [
+  { key: 'loss', title: 'Loss', y: 'loss', names: ['loss', 'train_loss', 'eval_loss', 'val_loss'] },
+  { key: 'lr', title: 'Learning rate', y: 'learning rate', names: ['learning_rate', 'lr'] },
+  { key: 'tps', title: 'Tokens/s', y: 'tokens / s', names: ['tokens_per_s', 'tokens_per_second', 'tok_s'] },
 ];
 
 /** progress counters sent along with metrics, not worth a chart */
 export const NOT_METRICS = new Set(['eta_s', 'eta', 'epoch', 'step', 'elapsed_s']);
 
-function Charts({ metrics }: { metrics: Record<string, Record<string, [number, number][]>> }) {
-  const nodes = Object.keys(metrics);
-  if (!nodes.length) return null;
-  const used = new Set<string>();
-  const charts = CHARTS.map((c) => {
-    const series: Series[] = [];
-    for (const n of nodes)
-      for (const name of c.names)
-        if (metrics[n][name]?.length) {
-          used.add(name);
-          series.push({ name: nodes.length > 1 ? `${n} ${name}` : name, points: metrics[n][name] });
-        }
-    return { ...c, series };
-  });
-  const others = [...new Set(nodes.flatMap((n) => Object.keys(metrics[n])))].filter((m) => !used.has(m) && !NOT_METRICS.has(m));
+export interface NodeCharts {
+  node: string;
+  charts: { key: string; title: string; y: string; series: Series[] }[];
+  /** metrics with a single value (an evaluation's results): a table, not a chart of one dot */
+  values: [string, number][];
+}
+
+/** chartsByNode groups a run's metrics by node: the known curves, other curves, and single values. */
+export function chartsByNode(metrics: Record<string, Record<string, [number, number][]>>): NodeCharts[] {
+  return Object.keys(metrics)
+    .map((node) => {
+      const m = metrics[node];
+      const used = new Set<string>();
+      const charts: NodeCharts['charts'] = [];
+      for (const c of CHARTS) {
+        const series = c.names.filter((n) => (m[n]?.length ?? 0) > 1).map((n) => ({ name: n, points: m[n] }));
+        c.names.forEach((n) => series.some((s) => s.name === n) && used.add(n));
+        if (series.length) charts.push({ key: c.key, title: c.title, y: c.y, series });
+      }
+      const values: [string, number][] = [];
+      for (const name of Object.keys(m)) {
+        if (used.has(name) || NOT_METRICS.has(name) || !m[name].length) continue;
+        if (m[name].length === 1) values.push([name, m[name][0][1]]);
+        else charts.push({ key: name, title: name, y: name, series: [{ name, points: m[name] }] });
+      }
+      return { node, charts, values };
+    })
+    .filter((g) => g.charts.length || g.values.length);
+}
+
+function Charts({ metrics, agents }: { metrics: Record<string, Record<string, [number, number][]>>; agents: Record<string, string> }) {
+  const [smoothing, setSmoothing] = useState(0);
+  const groups = useMemo(() => chartsByNode(metrics), [metrics]);
+  if (!groups.length) return null;
   return (
     <section className="panel" aria-label="Training metrics">
-      <h2>Metrics</h2>
-      <div className="charts">
-        {charts.map((c) => (c.series.length ? <LineChart key={c.key} title={c.title} series={c.series} /> : null))}
-        {others.map((m) => (
-          <LineChart key={m} title={m} series={nodes.filter((n) => metrics[n][m]).map((n) => ({ name: nodes.length > 1 ? `${n} ${m}` : m, points: metrics[n][m] }))} />
-        ))}
+      <div className="panel-head">
+        <h2>Metrics</h2>
+        <span className="spacer" />
+        {groups.some((g) => g.charts.length) ? <SmoothingSlider value={smoothing} onChange={setSmoothing} /> : null}
       </div>
+      {groups.map((g) => (
+        <div key={g.node} className="chart-group" data-node={g.node}>
+          {groups.length > 1 || g.values.length ? (
+            <h3>
+              {g.node} {agents[g.node] ? <span className="muted small">{agents[g.node]}</span> : null}
+            </h3>
+          ) : null}
+          {g.charts.length ? (
+            <div className="charts">
+              {g.charts.map((c) => (
+                <LineChart key={c.key} title={c.title} yLabel={c.y} series={c.series} smoothing={smoothing} />
+              ))}
+            </div>
+          ) : null}
+          {g.values.length ? (
+            <table className="kv final-values" aria-label={`${g.node} final values`}>
+              <tbody>
+                {g.values.map(([k, v]) => (
+                  <tr key={k}>
+                    <th scope="row">{k}</th>
+                    <td className="num">{fmtNum(v)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : null}
+        </div>
+      ))}
     </section>
   );
 }
@@ -454,7 +504,7 @@ function ReportCard({ job, node, agent, artifact, defaultOpen }: { job: string; 
   const [href, setHref] = useState('');
   useEffect(() => {
     if (!isHTML) return;
-    findArtifactRoute().then((route) => route && setHref(artifactURL(route, job, node, artifact)));
+    findArtifactRoute().then((route) => route && setHref(withToken(artifactURL(route, job, node, artifact))));
   }, [isHTML, job, node, artifact]);
   useEffect(() => {
     if (isHTML || !open) return;

@@ -205,7 +205,7 @@ export function useJobStream(jobID: string): { state: StreamState; conn: ConnSta
     };
     const open = () => {
       if (stopped || done) return;
-      const url = api.logStreamURL(jobID) + (lastId ? `?after=${lastId}` : '');
+      const url = api.logStreamURL(jobID, lastId);
       es = new EventSource(url);
       for (const t of ['log', 'progress', 'metric', 'metrics', 'node', 'status', 'message']) es.addEventListener(t, onEvent(t) as EventListener);
       es.onopen = () => {
