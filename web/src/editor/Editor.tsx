@@ -20,6 +20,7 @@ import { useGraph } from './useGraph';
 import { useServerData } from './useServerData';
 import { YAMLPanel } from './YAMLPanel';
 import { rememberSpec } from '../runs/specs';
+import { runName } from './runName';
 import { useAuth } from '../auth/auth';
 
 type Banner = { kind: 'error' | 'info'; text: string; items?: string[] } | null;
@@ -44,6 +45,13 @@ function Editor() {
   const flow = useReactFlow<AgentFlowNode>();
   const { theme } = useTheme();
   const { canWrite } = useAuth();
+  // the run's name: the pipeline's and the date unless the user typed one (null: automatic)
+  const [typedRunName, setTypedRunName] = useState<string | null>(null);
+  const [minute, setMinute] = useState(() => new Date());
+  useEffect(() => {
+    const t = window.setInterval(() => setMinute(new Date()), 30_000);
+    return () => clearInterval(t);
+  }, []);
   const wrapper = useRef<HTMLDivElement>(null);
   const inspectorRef = useRef<HTMLElement>(null);
   const gs = useGraph(specOf, serverErrors, flow, wrapper);
@@ -97,9 +105,10 @@ function Editor() {
     setSubmitting(true);
     setBanner(null);
     try {
-      const spec = toSpec(g);
+      const spec = { ...toSpec(g), name: typedRunName?.trim() || runName(g, new Date(), data.datasets) };
       const res = await api.submit(spec);
       rememberSpec(res.job_id, spec);
+      setTypedRunName(null);
       setServerErrors({});
       navigate(`/runs/${encodeURIComponent(res.job_id)}`);
     } catch (e) {
@@ -116,7 +125,7 @@ function Editor() {
     } finally {
       setSubmitting(false);
     }
-  }, [g, gs]);
+  }, [g, gs, typedRunName, data.datasets]);
 
   const exportYAML = () => {
     const blob = new Blob([toYAML(toSpec(g))], { type: 'application/yaml' });
@@ -189,6 +198,8 @@ function Editor() {
         submitting={submitting}
         onRun={submit}
         canRun={canWrite}
+        runName={typedRunName ?? runName(g, minute, data.datasets)}
+        onRunName={setTypedRunName}
         extra={
           g.nodes.length ? (
             <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
@@ -303,7 +314,9 @@ function Editor() {
               graph={g}
               specOf={specOf}
               errors={serverErrors[sel.id]}
-              datasets={data.datasets.map((d) => d.dataset_id)}
+              datasets={data.datasets}
+              canUpload={canWrite}
+              onUploaded={data.reloadDatasets}
               onParam={(name, v) => setParam(sel.id, name, v)}
               onRename={(id) => gs.renameNode(sel.id, id)}
               onConnect={(c) => gs.connect(c)}
