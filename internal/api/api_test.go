@@ -61,20 +61,27 @@ type env struct {
 
 func setup(t testing.TB, work ...bool) *env {
 	t.Helper()
+	var reg agent.Registry
+	reg.Register(ingest.New())
+	reg.Register(modelAgent{})
+	return setupWith(t, &reg, len(work) == 0 || work[0])
+}
+
+// setupWith starts a platform running reg's agents (work: with a worker)
+// and the API on it.
+func setupWith(t testing.TB, reg *agent.Registry, work bool) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
 	cfg.PollInterval, cfg.LeaseTimeout, cfg.RetryBase = 50*time.Millisecond, 2*time.Second, 100*time.Millisecond
 	cfg.WorkDir = repoRoot(t)
-	var reg agent.Registry
-	reg.Register(ingest.New())
-	reg.Register(modelAgent{})
-	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: len(work) == 0 || work[0]})
+	p, err := platform.Open(context.Background(), cfg, reg, platform.Options{Work: work})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Start(context.Background())
-	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: &reg, Health: p.Health,
+	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
 		MaxUploadBytes: 1 << 20, Heartbeat: 200 * time.Millisecond,
 		Web: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "web ui") })}
 	ts := httptest.NewServer(srv.Handler())
