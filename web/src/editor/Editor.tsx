@@ -16,6 +16,7 @@ import { DND_TYPE, Palette } from './Palette';
 import { fromSpec, parseSpec, toSpec, toYAML } from './pipeline';
 import { templates } from './templates';
 import { Toolbar } from './Toolbar';
+import { PlanButton } from './PlanButton';
 import { useGraph } from './useGraph';
 import { useServerData } from './useServerData';
 import { YAMLPanel } from './YAMLPanel';
@@ -202,9 +203,13 @@ function Editor() {
         onRunName={setTypedRunName}
         extra={
           g.nodes.length ? (
-            <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
-              {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
-            </span>
+            <>
+              <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
+                {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
+              </span>
+              {/* a dry run is a POST /jobs: viewers may not */}
+              {canWrite ? <PlanButton spec={() => toSpec(g)} disabled={problemCount > 0} /> : null}
+            </>
           ) : null
         }
       />
