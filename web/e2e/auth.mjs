@@ -112,6 +112,7 @@ try {
     await page.getByLabel('Start from a template').selectOption('validate-only');
     await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 2);
     assert((await page.getByRole('button', { name: 'Run pipeline' }).count()) === 0, 'no Run pipeline button');
+    assert((await page.getByRole('button', { name: /^Plan/ }).count()) === 0, 'no Plan (a dry run is a POST)');
     await page.locator('.run-denied').waitFor();
     assert((await nav('Playground').count()) === 0, 'no Playground (it only posts)');
     await page.screenshot({ path: path.join(shots, 'signed-in-viewer.png') });
