@@ -196,6 +196,22 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  await test('a template chosen before the agents arrive loads once they do', async () => {
+    // a slow GET /agents (as on a busy server): the template must not be reported as unknown agents
+    await page.route('**/api/v1/agents', async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    await page.goto(base + '/');
+    await page.getByLabel('Start from a template').selectOption('validate-only');
+    await page.locator('.palette-item').first().waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 2);
+    await page.locator('.banner.info', { hasText: 'Loaded template' }).waitFor();
+    assert(!(await page.locator('.banner.error').count()), `no error banner: ${await page.locator('.banner.error').allInnerTexts()}`);
+    assert(!(await page.locator('.agent-node.unknown').count()), 'no unknown agents');
+    await page.unroute('**/api/v1/agents');
+  });
+
   await test('no uncaught errors', async () => {
     assert(!consoleErrors.length, consoleErrors.join('\n'));
   });

@@ -83,8 +83,16 @@ function Editor() {
     [flow, gs, specOf],
   );
 
+  // a pipeline loaded before the agents arrive waits for them: its edges' ports and its
+  // unknown-agent check need the agents' specs
+  const pendingLoad = useRef<{ text: string; source: string } | null>(null);
   const load = useCallback(
     (text: string, source: string) => {
+      if (!agents && !data.loadErr) {
+        pendingLoad.current = { text, source };
+        setBanner({ kind: 'info', text: `Loading ${source} (waiting for the server's agents)…` });
+        return true;
+      }
       try {
         const spec = parseSpec(text);
         gs.replace(fromSpec(spec, agents ?? []));
@@ -99,8 +107,15 @@ function Editor() {
         return false;
       }
     },
-    [agents, gs, specOf],
+    [agents, gs, specOf, data.loadErr],
   );
+  useEffect(() => {
+    const p = pendingLoad.current;
+    if (p && (agents || data.loadErr)) {
+      pendingLoad.current = null;
+      load(p.text, p.source);
+    }
+  }, [agents, data.loadErr, load]);
 
   const submit = useCallback(async () => {
     setSubmitting(true);
