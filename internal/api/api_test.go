@@ -61,15 +61,25 @@ type env struct {
 
 func setup(t testing.TB, work ...bool) *env {
 	t.Helper()
+	return setupWith(t, nil, len(work) == 0 || work[0])
+}
+
+// setupWith is setup with the configuration changed by change (nil: none):
+// another database, an event fan-out.
+func setupWith(t testing.TB, change func(*config.Config), work bool) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
 	cfg.PollInterval, cfg.LeaseTimeout, cfg.RetryBase = 50*time.Millisecond, 2*time.Second, 100*time.Millisecond
 	cfg.WorkDir = repoRoot(t)
+	if change != nil {
+		change(&cfg)
+	}
 	var reg agent.Registry
 	reg.Register(ingest.New())
 	reg.Register(modelAgent{})
-	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: len(work) == 0 || work[0]})
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: work})
 	if err != nil {
 		t.Fatal(err)
 	}
