@@ -12,6 +12,8 @@ import (
 type command struct {
 	name    string // "serve", "tokenize", "bench train" is "bench"
 	summary string // one line for `whet help`
+	// hidden commands are for whet's own use and not listed by `whet help`.
+	hidden bool
 	// run executes the command with the arguments after its name.
 	run func(ctx context.Context, args []string, stdio stdio) error
 }

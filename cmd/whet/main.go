@@ -48,6 +48,9 @@ func run(ctx context.Context, args []string, io stdio) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(io.out, "Whetstone: fine-tune LLMs with pipelines of agents.\n\nUsage: whet COMMAND [flags]\n\nCommands:")
 		for _, c := range sortedCommands() {
+			if c.hidden {
+				continue
+			}
 			fmt.Fprintf(io.out, "  %-14s %s\n", c.name, c.summary)
 		}
 		fmt.Fprintln(io.out, "\nRun `whet COMMAND -h` for a command's flags.")

@@ -39,6 +39,7 @@ func runCmd(ctx context.Context, args []string, io stdio) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	out := fs.String("out", "", "copy every node's outputs into this folder (as OUT/NODE/FILE)")
 	quiet := fs.Bool("quiet", false, "print only the final job JSON")
+	dryRun := fs.Bool("dry-run", false, "plan without running: print the nodes in execution order, which come from the cache (with --data-dir) and what each train node will need (POST /api/v1/jobs?dry_run=true's JSON)")
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, `Usage: whet run PIPELINE.yaml [--out DIR] [flags]
 
@@ -123,6 +124,15 @@ Flags:`)
 		defer cancel()
 		p.Stop(sctx)
 	}()
+	if *dryRun {
+		plan, err := p.Orch.Plan(runCtx, spec, cfg.WorkDir)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(plan)
+	}
 	job, err := p.Orch.Submit(runCtx, spec, cfg.WorkDir)
 	if err != nil {
 		return err

@@ -117,3 +117,35 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("run data-check: exit %d, status %s\n%s", code, j.Status, stderr)
 	}
 }
+
+// whet run --dry-run prints the plan and runs nothing: the node is cached
+// only after a real run with the same --data-dir.
+func TestRunDryRun(t *testing.T) {
+	t.Chdir(repoRoot(t))
+	dd := t.TempDir()
+	spec := writeSpec(t, "name: c\nnodes: [{id: data, agent: dataset, params: {source: ../shared/assets/datasets/torchtune/alpaca_tiny.json}}]\n")
+	plan := func() bool {
+		t.Helper()
+		code, stdout, stderr := whet(t, "run", spec, "--data-dir", dd, "--dry-run")
+		var p struct {
+			Nodes []struct {
+				ID, Agent string
+				Cached    bool
+				Estimate  *struct{}
+			}
+		}
+		if err := json.Unmarshal([]byte(stdout), &p); err != nil || code != 0 || len(p.Nodes) != 1 || p.Nodes[0].ID != "data" || p.Nodes[0].Estimate != nil {
+			t.Fatalf("dry run: exit %d, %v\n%s%s", code, err, stdout, stderr)
+		}
+		return p.Nodes[0].Cached
+	}
+	if plan() || plan() {
+		t.Fatal("cached before any run")
+	}
+	if code, _, stderr := whet(t, "run", spec, "--data-dir", dd, "--quiet"); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
+	if !plan() {
+		t.Fatal("not cached after a run")
+	}
+}

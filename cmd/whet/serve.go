@@ -133,11 +133,16 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
+	work := noWorker == nil || !*noWorker
+	if work && cfg.Isolated() {
+		if reg, err = isolateAgents(reg, cfg, log); err != nil {
+			return cfg, nil, nil, nil, err
+		}
+	}
 	authOn, err := cfg.AuthRequired(cfg.Addr)
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	work := noWorker == nil || !*noWorker
 	p, err := platform.Open(ctx, cfg, reg, platform.Options{Work: work, Logger: log, Metrics: m, Sandbox: true, AuthOn: authOn})
 	if err != nil {
 		return cfg, nil, nil, nil, err

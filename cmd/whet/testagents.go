@@ -15,7 +15,7 @@ import (
 // The sleep agent exists only in binaries built with -tags whet_testagents,
 // for the integration tests that kill a server mid-node.
 func init() {
-	agentConstructors = append(agentConstructors, func() agent.Agent { return sleepAgent{} })
+	agentConstructors = append(agentConstructors, func() agent.Agent { return sleepAgent{} }, func() agent.Agent { return hogAgent{} })
 }
 
 type sleepAgent struct{}
@@ -45,6 +45,41 @@ func (sleepAgent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, er
 	}
 	text := env.NodeID + " attempt " + fmt.Sprint(env.Attempt) + "\n"
 	if err := os.WriteFile(filepath.Join(env.OutDir, "out.txt"), []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	return []agent.Artifact{{Type: agent.Dataset, Name: "out", Path: "out.txt"}}, nil
+}
+
+// The hog agent allocates (and touches) memory until it has mb megabytes or
+// is stopped: what a model config or data file that makes an agent allocate
+// without bound does, for the tests of agent isolation.
+type hogAgent struct{}
+
+func (hogAgent) Spec() agent.Spec {
+	return agent.Spec{Name: "hog", Description: "Test agent: allocates memory until it holds mb megabytes, then writes a file.",
+		Params: []agent.Param{
+			{Name: "mb", Type: agent.Integer, Default: int64(1 << 20), Min: agent.F64(1), Max: agent.F64(1 << 24)},
+		},
+		Outputs: []agent.Port{{Type: agent.Dataset, Name: "out"}},
+	}
+}
+
+func (hogAgent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
+	const chunk = 16 << 20
+	var keep [][]byte
+	for len(keep)*chunk < env.Params.Int("mb")<<20 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b := make([]byte, chunk)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		keep = append(keep, b)
+		env.Emit.Progress(0, 0, fmt.Sprintf("holding %d MB", len(keep)*chunk>>20))
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := os.WriteFile(filepath.Join(env.OutDir, "out.txt"), []byte(fmt.Sprint(len(keep))), 0o644); err != nil {
 		return nil, err
 	}
 	return []agent.Artifact{{Type: agent.Dataset, Name: "out", Path: "out.txt"}}, nil

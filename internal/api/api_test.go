@@ -61,12 +61,27 @@ type env struct {
 
 func setup(t testing.TB, work ...bool) *env {
 	t.Helper()
-	return setupWith(t, nil, len(work) == 0 || work[0])
+	return setupWith(t, defaultRegistry(), len(work) == 0 || work[0])
 }
 
-// setupWith is setup with the configuration changed by change (nil: none):
-// another database, an event fan-out.
-func setupWith(t testing.TB, change func(*config.Config), work bool) *env {
+// defaultRegistry has the agents setup runs: dataset and fakemodel.
+func defaultRegistry() *agent.Registry {
+	var reg agent.Registry
+	reg.Register(ingest.New())
+	reg.Register(modelAgent{})
+	return &reg
+}
+
+// setupWith starts a platform running reg's agents (work: with a worker)
+// and the API on it.
+func setupWith(t testing.TB, reg *agent.Registry, work bool) *env {
+	t.Helper()
+	return setupConfig(t, reg, nil, work)
+}
+
+// setupConfig is setupWith with the configuration changed by change (nil:
+// none): another database, an event fan-out.
+func setupConfig(t testing.TB, reg *agent.Registry, change func(*config.Config), work bool) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -76,15 +91,12 @@ func setupWith(t testing.TB, change func(*config.Config), work bool) *env {
 	if change != nil {
 		change(&cfg)
 	}
-	var reg agent.Registry
-	reg.Register(ingest.New())
-	reg.Register(modelAgent{})
-	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: work})
+	p, err := platform.Open(context.Background(), cfg, reg, platform.Options{Work: work})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Start(context.Background())
-	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: &reg, Health: p.Health,
+	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
 		MaxUploadBytes: 1 << 20, Heartbeat: 200 * time.Millisecond,
 		Web: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "web ui") })}
 	ts := httptest.NewServer(srv.Handler())

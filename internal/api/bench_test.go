@@ -85,7 +85,7 @@ var databases = []struct {
 }
 
 func setupDB(b *testing.B, url string, work bool) *env {
-	return setupWith(b, func(c *config.Config) {
+	return setupConfig(b, defaultRegistry(), func(c *config.Config) {
 		if url != "" {
 			c.Database = url
 		}
@@ -235,7 +235,7 @@ func BenchmarkSSEFanoutRedis100(b *testing.B) {
 	const subs, perIter, every = 100, 200, 5 * time.Millisecond
 	db, redisURL := pgtest.NewSchema(b), testsvc.NeedRedis(b)
 	api := func(work bool, poll time.Duration) *env {
-		return setupWith(b, func(c *config.Config) {
+		return setupConfig(b, defaultRegistry(), func(c *config.Config) {
 			c.Database, c.Events, c.PollInterval = db, redisURL, poll
 		}, work)
 	}

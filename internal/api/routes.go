@@ -13,6 +13,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/auth"
+	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -38,10 +39,20 @@ type submitInput struct {
 	RawBody     []byte
 }
 
+// submitJobInput is POST /jobs: a pipeline spec, or its dry run.
+type submitJobInput struct {
+	ContentType string `header:"Content-Type"`
+	DryRun      bool   `query:"dry_run" doc:"plan the job without running it: 200 with its nodes in execution order, which would come from the cache, and what each train node will need (memory, tokens, steps, seconds from a short measured warm-up)"`
+	RawBody     []byte
+}
+
 type submitOutput struct {
-	Body struct {
-		JobID  string       `json:"job_id"`
-		Status store.Status `json:"status"`
+	Status int
+	Body   struct {
+		JobID  string       `json:"job_id,omitempty" doc:"the queued job (not on a dry run)"`
+		Status store.Status `json:"status,omitempty" doc:"pending (not on a dry run)"`
+		// Nodes is the dry run's plan.
+		Nodes []orchestrate.PlanNode `json:"nodes,omitempty" doc:"dry_run=true only: the nodes in execution order"`
 	}
 }
 
@@ -184,10 +195,12 @@ func (s *Server) routes(api huma.API) {
 		})
 
 	submit := huma.Operation{OperationID: "submit-job", Method: http.MethodPost, Path: prefix + "/jobs", Tags: tags("jobs"),
-		Summary:       "Submit a pipeline",
-		Description:   "The body is a pipeline spec, JSON or YAML: {name, nodes: [{id, agent, params}], edges: [{from, to}]}. It is validated before anything is queued; 422 lists every error with the node and field.",
+		Summary: "Submit a pipeline",
+		Description: "The body is a pipeline spec, JSON or YAML: {name, nodes: [{id, agent, params}], edges: [{from, to}]}. It is validated before anything is queued; 422 lists every error with the node and field. " +
+			"With ?dry_run=true nothing is queued or stored: 200 {nodes: [{id, agent, cached, estimate: {device, memory_bytes, tokens, steps, seconds, fits, ...}}]} in execution order " +
+			"(data agents ahead of a train node run in a scratch folder to count its tokens; the train node runs a few warm-up steps to time this machine).",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: 1 << 20}
-	huma.Register(api, submit, func(ctx context.Context, in *submitInput) (*submitOutput, error) {
+	huma.Register(api, submit, func(ctx context.Context, in *submitJobInput) (*submitOutput, error) {
 		mt, _, _ := mime.ParseMediaType(in.ContentType)
 		switch mt {
 		case "application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml":
@@ -201,11 +214,19 @@ func (s *Server) routes(api huma.API) {
 		if err := s.check(ctx, spec); err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		out := &submitOutput{Status: http.StatusAccepted}
+		if in.DryRun {
+			p, err := s.Orch.Plan(ctx, spec, "")
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out.Status, out.Body.Nodes = http.StatusOK, p.Nodes
+			return out, nil
+		}
 		j, err := s.Orch.Submit(ctx, spec, "")
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
-		out := &submitOutput{}
 		out.Body.JobID, out.Body.Status = j.ID, j.Status
 		return out, nil
 	})
@@ -213,6 +234,9 @@ func (s *Server) routes(api huma.API) {
 	api.OpenAPI().Paths[submit.Path].Post.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 		"application/json": {Schema: specSchema}, "application/yaml": {Schema: specSchema},
 	}}
+	if r := api.OpenAPI().Paths[submit.Path].Post.Responses; r["202"] != nil {
+		r["200"] = &huma.Response{Description: "dry_run=true: the plan (nodes)", Content: r["202"].Content}
+	}
 
 	huma.Register(api, huma.Operation{OperationID: "list-jobs", Method: http.MethodGet, Path: prefix + "/jobs", Tags: tags("jobs"),
 		Summary: "List jobs, newest first"},

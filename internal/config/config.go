@@ -113,6 +113,15 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener (and not on
 	// the API address); `whet worker` serves metrics only there.
 	MetricsAddr string `yaml:"metrics_addr"`
+	// IsolateAgents runs each node of `whet serve` and `whet worker` in a
+	// child process (`whet agent-exec`), so an agent that runs out of memory
+	// or crashes fails its attempt instead of taking the server down.
+	// Defaults to true; `whet run` runs agents in its own process.
+	IsolateAgents *bool `yaml:"isolate_agents"`
+	// AgentMemoryLimit is the most memory (anonymous RSS, bytes) one agent
+	// process may use before it is killed and its attempt fails. Defaults
+	// to three quarters of the machine's memory.
+	AgentMemoryLimit int64 `yaml:"agent_memory_limit"`
 
 	// Auth is auto, required or off. Defaults to auto: off when the listen
 	// address is loopback, required otherwise.
@@ -178,7 +187,15 @@ func (c *Config) fill() {
 	c.InferenceBatch = cmp.Or(c.InferenceBatch, 16)
 	c.InferenceQueue = cmp.Or(c.InferenceQueue, 64)
 	c.LogFormat = cmp.Or(c.LogFormat, "text")
+	if c.IsolateAgents == nil {
+		on := true
+		c.IsolateAgents = &on
+	}
 }
+
+// Isolated reports whether agents run in child processes (IsolateAgents,
+// true unless set false).
+func (c *Config) Isolated() bool { return c.IsolateAgents == nil || *c.IsolateAgents }
 
 // Validate reports the first bad field.
 func (c *Config) Validate() error {
@@ -207,6 +224,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: auth: %q is not auto, required or off", c.Auth)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("config: tls_cert/tls_key: give both or neither")
+	case c.AgentMemoryLimit < 0:
+		return fmt.Errorf("config: agent_memory_limit: must not be negative")
 	case c.MaxRunningJobs < 0 || c.QuotaBytes < 0 || c.RateBurst < 0:
 		return fmt.Errorf("config: max_running_jobs/quota_bytes/rate_burst: must not be negative")
 	case c.JWTSecretFile != "" && c.JWKSURL != "":
@@ -267,6 +286,8 @@ func (c *Config) settings() []setting {
 		{"inference-batch", "most sequences /v1 decodes together (default 16)", &c.InferenceBatch},
 		{"inference-queue", "most /v1 sequences waiting before requests get 429 (default 64)", &c.InferenceQueue},
 		{"log-format", "text or json (default text)", &c.LogFormat},
+		{"isolate-agents", "run each node in a child process that a crash or out-of-memory kill ends without the server (default true)", &c.IsolateAgents},
+		{"agent-memory-limit", "bytes of memory one agent process may use before it is killed (default: 3/4 of this machine's memory)", &c.AgentMemoryLimit},
 		{"metrics-addr", "serve Prometheus /metrics on this address instead of the API's (worker: the only place)", &c.MetricsAddr},
 		{"auth", "auto, required or off (default auto: off when listening on loopback only)", &c.Auth},
 		{"insecure-no-auth", "allow --auth off on a non-loopback address", &c.InsecureNoAuth},
@@ -319,6 +340,8 @@ func Bind(fs *flag.FlagSet) *Loader {
 			fs.Var((*listFlag)(p), s.name, help)
 		case *bool:
 			fs.BoolVar(p, s.name, false, help)
+		case **bool:
+			fs.Var(optBool{p}, s.name, help)
 		}
 	}
 	return l
@@ -370,6 +393,8 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 			*settings[i].ptr.(*[]string) = *p
 		case *bool:
 			*settings[i].ptr.(*bool) = *p
+		case **bool:
+			*settings[i].ptr.(**bool) = *p
 		}
 	}
 	c.fill()
@@ -406,9 +431,33 @@ func set(ptr any, v string) error {
 			return err
 		}
 		*p = b
+	case **bool:
+		return optBool{p}.Set(v)
 	}
 	return nil
 }
+
+// optBool is a boolean flag that stays nil until given, so its default
+// can be true.
+type optBool struct{ p **bool }
+
+func (o optBool) String() string {
+	if o.p == nil || *o.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(**o.p)
+}
+
+func (o optBool) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	*o.p = &b
+	return nil
+}
+
+func (o optBool) IsBoolFlag() bool { return true }
 
 // listFlag is a repeatable string flag.
 type listFlag []string

@@ -57,3 +57,41 @@ func TestErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestIsolateAgentsDefaultsOn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, file, env string
+		args            []string
+		want            bool
+	}{
+		{"default", "", "", nil, true},
+		{"file off", "isolate_agents: false\n", "", nil, false},
+		{"env off", "", "false", nil, false},
+		{"flag off beats env on", "", "true", []string{"-isolate-agents=false"}, false},
+		{"bare flag on beats file off", "isolate_agents: false\n", "", []string{"-isolate-agents"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(file, []byte(tc.file), 0o644)
+			fs := flag.NewFlagSet("x", flag.ContinueOnError)
+			l := Bind(fs)
+			if err := fs.Parse(append([]string{"-config", file}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			c, err := l.Load(func(k string) string {
+				if k == "WHET_ISOLATE_AGENTS" {
+					return tc.env
+				}
+				return ""
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Isolated() != tc.want {
+				t.Errorf("Isolated() = %v, want %v", c.Isolated(), tc.want)
+			}
+		})
+	}
+}

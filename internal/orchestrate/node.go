@@ -246,7 +246,6 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	defer os.RemoveAll(scratch)
 	inDir := filepath.Join(scratch, "in")
 	var inputs []agent.Artifact
-	var inHashes []string
 	for _, p := range node.Preds {
 		pn, err := o.st.GetNode(ctx, job.ID, p)
 		if err != nil {
@@ -259,15 +258,13 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 			}
 			a.Path = local
 			inputs = append(inputs, a)
-			h, _ := a.Meta["sha256"].(string)
-			inHashes = append(inHashes, string(a.Type)+":"+a.Name+":"+h+":"+a.URI)
 		}
 	}
 	workDir := job.WorkDir
 	if workDir == "" {
 		workDir = o.cfg.WorkDir
 	}
-	key = pipeline.CacheKey(node.Agent, node.Params, inHashes, o.fileFacts(ctx, job.Team, spec.Params, node.Params, workDir)...)
+	key = o.cacheKey(ctx, job.Team, workDir, spec, node.Agent, node.Params, inputs)
 	emit := events.NewEmitter(ctx, o.bus, job.ID, node.ID)
 	defer emit.Close() // stored before the node's outcome
 	if node.Attempts > 1 {
@@ -431,6 +428,18 @@ func (o *Orchestrator) blobsExist(ctx context.Context, outs []agent.Artifact) bo
 		}
 	}
 	return true
+}
+
+// cacheKey is the key node's outputs are cached under (pipeline.CacheKey):
+// its agent, params, its inputs' content (their sha256 and blob keys, in
+// edge order) and the content of the local files its params name.
+func (o *Orchestrator) cacheKey(ctx context.Context, team, workDir string, spec agent.Spec, agentName string, params map[string]any, inputs []agent.Artifact) string {
+	inHashes := make([]string, 0, len(inputs))
+	for _, a := range inputs {
+		h, _ := a.Meta["sha256"].(string)
+		inHashes = append(inHashes, string(a.Type)+":"+a.Name+":"+h+":"+a.URI)
+	}
+	return pipeline.CacheKey(agentName, params, inHashes, o.fileFacts(ctx, team, spec.Params, params, workDir)...)
 }
 
 // fileFacts lists size and modification time of the local files and folders

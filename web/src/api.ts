@@ -182,6 +182,25 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 }
 
 /** list unwraps a paged response ({items|jobs|datasets|models|data: [...]}) or a bare array. */
+/** PlanEstimate is what a node will need (the dry run's estimate). */
+export interface PlanEstimate {
+  device: string;
+  memory_bytes: number;
+  tokens: number;
+  steps: number;
+  seconds: number;
+  cpu_seconds?: number;
+  available_bytes?: number;
+  fits: boolean;
+  warning?: string;
+  basis?: string;
+}
+
+/** Plan is a dry run: the nodes in execution order. */
+export interface Plan {
+  nodes: { id: string; agent: string; cached: boolean; estimate: PlanEstimate | null; error?: string }[];
+}
+
 export function list<T>(data: unknown, ...keys: string[]): T[] {
   if (Array.isArray(data)) return data as T[];
   if (data && typeof data === 'object') {
@@ -194,6 +213,8 @@ export function list<T>(data: unknown, ...keys: string[]): T[] {
 export const api = {
   agents: async () => list<AgentSpec>(await request('GET', '/agents'), 'agents'),
   submit: (spec: PipelineSpec) => request<{ job_id: string; status: string }>('POST', '/jobs', spec),
+  /** plan is a dry run (POST /jobs?dry_run=true): nothing runs; train nodes are timed by a short warm-up. */
+  plan: (spec: PipelineSpec) => request<Plan>('POST', '/jobs?dry_run=true', spec),
   /** check runs the server's checks (schema, files, models, datasets, cross-field rules) without starting anything. */
   check: (spec: PipelineSpec) => request<{ valid: boolean; errors: FieldError[] }>('POST', '/pipelines/validate', spec),
   /** jobs lists jobs newest first; total counts every job matching the filter. */

@@ -123,33 +123,14 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	if emit == nil {
 		emit = agent.Discard
 	}
-	ds, ok := env.Input(agent.Dataset)
-	if !ok {
-		return nil, agent.Permanent(errors.New("train: no dataset input"))
-	}
-	base := env.Params.String("base_model")
-	if base != "" {
-		if env.ResolveSource != nil {
-			r, err := env.ResolveSource(ctx, base)
-			if err != nil {
-				return nil, agent.Permanent(fmt.Errorf("param base_model: %w", err))
-			}
-			base = r
-		} else if !filepath.IsAbs(base) {
-			base = filepath.Join(env.WorkDir, base)
-		}
-	} else if mi, ok := env.Input(agent.Model); ok {
-		base = mi.Path
-	} else {
-		return nil, agent.Permanent(errors.New("train: param base_model is empty and no model input"))
-	}
-	cfg, err := ConfigFromParams(env.Params)
+	job, err := jobOf(ctx, env)
 	if err != nil {
-		return nil, agent.Permanent(err)
+		return nil, err
 	}
+	cfg := job.Config
 	start := time.Now()
 	var leased *gpus.GPU
-	job := Job{BaseModel: base, Data: ds.Path, OutDir: env.OutDir, Config: cfg, Logger: log,
+	job = Job{BaseModel: job.BaseModel, Data: job.Data, OutDir: job.OutDir, Config: cfg, Logger: log,
 		GPUs: gpus.Default, NodeID: env.JobID + "/" + env.NodeID,
 		OnGPUWait: func(pos int) {
 			msg := fmt.Sprintf("waiting for a GPU: position %d in the queue", pos)
@@ -191,6 +172,49 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	log.InfoContext(ctx, "trained", slog.Int("steps", out.Result.Steps), slog.Float64("final_loss", out.Result.FinalLoss),
 		slog.Duration("took", time.Since(start)))
 	return []agent.Artifact{{Type: agent.Model, Name: "model", Path: ".", Meta: out.Meta}}, nil
+}
+
+// jobOf builds the node's job from its params and inputs.
+func jobOf(ctx context.Context, env *agent.Env) (Job, error) {
+	ds, ok := env.Input(agent.Dataset)
+	if !ok {
+		return Job{}, agent.Permanent(errors.New("train: no dataset input"))
+	}
+	base := env.Params.String("base_model")
+	if base != "" {
+		if env.ResolveSource != nil {
+			r, err := env.ResolveSource(ctx, base)
+			if err != nil {
+				return Job{}, agent.Permanent(fmt.Errorf("param base_model: %w", err))
+			}
+			base = r
+		} else if !filepath.IsAbs(base) {
+			base = filepath.Join(env.WorkDir, base)
+		}
+	} else if mi, ok := env.Input(agent.Model); ok {
+		base = mi.Path
+	} else {
+		return Job{}, agent.Permanent(errors.New("train: param base_model is empty and no model input"))
+	}
+	cfg, err := ConfigFromParams(env.Params)
+	if err != nil {
+		return Job{}, agent.Permanent(err)
+	}
+	return Job{BaseModel: base, Data: ds.Path, OutDir: env.OutDir, Config: cfg, Logger: env.Logger}, nil
+}
+
+// Estimate predicts the node's run without training it (agent.Estimator):
+// see Plan.
+func (Agent) Estimate(ctx context.Context, env *agent.Env) (*agent.Estimate, error) {
+	job, err := jobOf(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	e, err := Plan(ctx, job)
+	if err != nil && errors.Is(err, ErrBadInput) {
+		return nil, agent.Permanent(err)
+	}
+	return e, err
 }
 
 // emitStep reports one optimiser step as a metric event and progress.

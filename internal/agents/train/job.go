@@ -97,25 +97,30 @@ func DataFiles(path string) (trainFile, valFile string, err error) {
 	return trainFile, "", nil
 }
 
-// Run executes job.
-func Run(ctx context.Context, job Job) (*Output, error) {
-	log := job.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// loaded is a job's model and data, read and checked.
+type loaded struct {
+	m                    *model.Model
+	base                 string
+	trainSet, valSet     []trainer.Example
+	trainPairs, valPairs []trainer.Pair
+}
+
+// load reads job's model, tokenizer and data as Run trains on them.
+func load(job Job) (*loaded, error) {
 	cfg := job.Config
 	base, err := filepath.Abs(job.BaseModel)
 	if err != nil {
 		return nil, err
 	}
+	ld := &loaded{base: base}
 	load := model.Load
 	if cfg.Method == "qlora" { // the float32 projections never all coexist
 		load = func(dir string) (*model.Model, error) { return model.LoadNF4(dir, cfg.DoubleQuant) }
 	}
-	m, err := load(base)
-	if err != nil {
+	if ld.m, err = load(base); err != nil {
 		return nil, bad(err)
 	}
+	m := ld.m
 	tok, err := tokenizer.Load(base)
 	if err != nil {
 		return nil, bad(fmt.Errorf("load tokenizer: %w", err))
@@ -125,33 +130,30 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		return nil, err
 	}
 	ct := chatTokenizer{tok}
-	var (
-		trainSet, valSet     []trainer.Example
-		trainPairs, valPairs []trainer.Pair
-	)
 	if cfg.IsDPO() {
-		if trainPairs, err = trainer.LoadPairsJSONL(trainFile, ct, true); err != nil {
+		if ld.trainPairs, err = trainer.LoadPairsJSONL(trainFile, ct, true); err != nil {
 			return nil, bad(err)
 		}
 		if valFile != "" {
-			if valPairs, err = trainer.LoadPairsJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
+			if ld.valPairs, err = trainer.LoadPairsJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
 				return nil, bad(err)
 			}
 		}
-		for _, p := range append(trainPairs, valPairs...) {
-			trainSet = append(trainSet, p.Chosen, p.Rejected) // for the vocabulary check below
-		}
 	} else {
-		if trainSet, err = trainer.LoadJSONL(trainFile, ct, true); err != nil {
+		if ld.trainSet, err = trainer.LoadJSONL(trainFile, ct, true); err != nil {
 			return nil, bad(err)
 		}
 		if valFile != "" {
-			if valSet, err = trainer.LoadJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
+			if ld.valSet, err = trainer.LoadJSONL(valFile, ct, true); err != nil && !errors.Is(err, trainer.ErrNoData) {
 				return nil, bad(err)
 			}
 		}
 	}
-	for _, set := range [][]trainer.Example{trainSet, valSet} {
+	check := [][]trainer.Example{ld.trainSet, ld.valSet}
+	for _, p := range append(ld.trainPairs, ld.valPairs...) {
+		check = append(check, []trainer.Example{p.Chosen, p.Rejected})
+	}
+	for _, set := range check {
 		for _, ex := range set {
 			for _, id := range ex.IDs {
 				if int(id) >= m.Cfg.VocabSize {
@@ -160,6 +162,69 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 			}
 		}
 	}
+	return ld, nil
+}
+
+// newTrainer prepares the run of ld with cfg.
+func (ld *loaded) newTrainer(cfg trainer.Config, log *slog.Logger) (*trainer.Trainer, error) {
+	if cfg.IsDPO() {
+		return trainer.NewDPO(ld.m, cfg, ld.trainPairs, ld.valPairs, log)
+	}
+	return trainer.New(ld.m, cfg, ld.trainSet, ld.valSet, log)
+}
+
+// WarmupSteps is how many optimiser steps Plan runs to time the machine
+// (the first is not timed).
+const WarmupSteps = 3
+
+// Plan predicts job's run without training it: the memory estimate, steps,
+// tokens and the duration extrapolated from WarmupSteps real steps on the
+// run's own first batches (the model is loaded for them and thrown away).
+// A run that will not fit is no error: the estimate says so.
+func Plan(ctx context.Context, job Job) (*agent.Estimate, error) {
+	ld, err := load(job)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := ld.newTrainer(job.Config, job.Logger)
+	var ee *trainer.EstimateError
+	var ge *gpu.EstimateError
+	switch {
+	case errors.As(err, &ee):
+		return &agent.Estimate{Device: "cpu", MemoryBytes: ee.Estimate.Total, AvailableBytes: ee.Limit, Warning: ee.Error(),
+			Basis: "memory estimate only: the run does not fit, so no warm-up was run"}, nil
+	case errors.As(err, &ge):
+		return &agent.Estimate{Device: ge.Device, MemoryBytes: ge.Estimate.Total, AvailableBytes: ge.Free, Warning: ge.Error(),
+			Basis: "memory estimate only: the run does not fit, so no warm-up was run"}, nil
+	case err != nil:
+		return nil, bad(err)
+	}
+	defer tr.Close()
+	p, err := tr.Plan(ctx, WarmupSteps)
+	if err != nil {
+		return nil, err
+	}
+	e := &agent.Estimate{Device: p.Device, MemoryBytes: p.MemoryBytes, Tokens: p.Tokens, Steps: p.Steps, Seconds: p.Seconds, CPUSeconds: p.CPUSeconds,
+		AvailableBytes: p.AvailableBytes, Fits: p.AvailableBytes == 0 || p.MemoryBytes <= p.AvailableBytes,
+		Basis: fmt.Sprintf("%d warm-up steps of this run's first batches on this machine: %.3f s per step", p.WarmupSteps, p.SecondsPerStep)}
+	if !e.Fits {
+		e.Warning = fmt.Sprintf("the run needs about %.2f GiB on %s but %.2f GiB is free", float64(p.MemoryBytes)/(1<<30), p.Device, float64(p.AvailableBytes)/(1<<30))
+	}
+	return e, nil
+}
+
+// Run executes job.
+func Run(ctx context.Context, job Job) (*Output, error) {
+	log := job.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := job.Config
+	ld, err := load(job)
+	if err != nil {
+		return nil, err
+	}
+	m, base, trainSet, valSet := ld.m, ld.base, ld.trainSet, ld.valSet
 	if err := os.MkdirAll(job.OutDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -179,12 +244,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	}
 	ckDir := filepath.Join(job.OutDir, "checkpoints")
 	cfg.CheckpointDir = ckDir
-	var tr *trainer.Trainer
-	if cfg.IsDPO() {
-		tr, err = trainer.NewDPO(m, cfg, trainPairs, valPairs, log)
-	} else {
-		tr, err = trainer.New(m, cfg, trainSet, valSet, log)
-	}
+	tr, err := ld.newTrainer(cfg, log)
 	if err != nil {
 		var ee *trainer.EstimateError
 		if errors.As(err, &ee) {

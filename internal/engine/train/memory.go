@@ -17,16 +17,23 @@ type Estimate struct {
 	Weights     int64 `json:"weights"`
 	Optimizer   int64 `json:"optimizer"` // trainable copies, gradients and AdamW moments
 	Activations int64 `json:"activations"`
-	Scratch     int64 `json:"scratch"` // backward buffers, logits chunk, attention blocks, runtime
-	Total       int64 `json:"total"`
+	Scratch     int64 `json:"scratch"` // backward buffers, logits chunk, attention blocks
+	// GCHeadroom is what Go's collector lets the heap grow past the live
+	// bytes: the heap may reach twice what was live at the last collection
+	// (GOGC=100), and collections land anywhere in a step. Counted as 3/4
+	// of the persistent bytes (weights, optimizer) plus 1/3 of the per-step
+	// ones (activations, scratch): coefficients fitted on the peak RSS
+	// growth of stories260K and SmolLM2-135M LoRA runs (docs/engine.md).
+	GCHeadroom int64 `json:"gc_headroom"`
+	Total      int64 `json:"total"`
 }
 
 func gib(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }
 
 // String formats the estimate for humans.
 func (e Estimate) String() string {
-	return fmt.Sprintf("%s (weights %s, gradients+optimizer %s, activations %s, scratch %s)",
-		gib(e.Total), gib(e.Weights), gib(e.Optimizer), gib(e.Activations), gib(e.Scratch))
+	return fmt.Sprintf("%s (weights %s, gradients+optimizer %s, activations %s, scratch %s, gc headroom %s)",
+		gib(e.Total), gib(e.Weights), gib(e.Optimizer), gib(e.Activations), gib(e.Scratch), gib(e.GCHeadroom))
 }
 
 // EstimateError is returned by New for a run that will not fit.
@@ -39,9 +46,10 @@ func (e *EstimateError) Error() string {
 	return fmt.Sprintf("run needs about %s but only %s is available; lower batch_size or max_seq_len, or use lora or qlora (4-bit base)", e.Estimate, gib(e.Limit))
 }
 
-// EstimateMemory predicts the peak memory of training m with cfg (defaults
-// applied): the weights, trainable state and the activations that the
-// forward pass keeps for the backward pass.
+// EstimateMemory predicts the peak memory growth of the process training m
+// with cfg (defaults applied): the weights, trainable state, the
+// activations that the forward pass keeps for the backward pass, scratch,
+// and the garbage collector's headroom over them.
 func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 	c := &m.Cfg
 	D, I, nh, nkv, hd := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
@@ -95,8 +103,9 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 	e.Activations = 4 * N * (L*perTokLayer + 3*D)
 	back := D + max(D, I) + qd + 2*kd + max(qd, D) + 2*I + int64(cfg.LoRA.Rank) + max(D, I, qd)
 	workers := int64(runtime.GOMAXPROCS(0))
-	e.Scratch = 4*N*back + 4*int64(nn.XentRows(c.VocabSize))*int64(c.VocabSize) + workers*4*3*int64(nn.AttnBlock)*int64(cfg.MaxSeqLen) + 64<<20
-	e.Total = e.Weights + e.Optimizer + e.Activations + e.Scratch
+	e.Scratch = 4*N*back + 4*int64(nn.XentRows(c.VocabSize))*int64(c.VocabSize) + workers*4*3*int64(nn.AttnBlock)*int64(cfg.MaxSeqLen)
+	e.GCHeadroom = 3*(e.Weights+e.Optimizer)/4 + (e.Activations+e.Scratch)/3
+	e.Total = e.Weights + e.Optimizer + e.Activations + e.Scratch + e.GCHeadroom
 	return e
 }
 

@@ -222,6 +222,7 @@ type Trainer struct {
 	history    []Record
 	initialVal *float64
 	est        Estimate
+	gest       gpu.Estimate // device runs
 	// OnStep, if set, is called after every optimiser step.
 	OnStep func(Progress)
 	// OnCheckpoint, if set, is called after a checkpoint is written.
@@ -301,6 +302,7 @@ func New(m *model.Model, cfg Config, trainSet, valSet []Example, logger *slog.Lo
 	if dev != nil {
 		o := gpu.Options{BF16: cfg.BF16, Checkpointing: cfg.GradientCheckpointing}
 		ge := gpu.EstimateMemory(m, cfg.BatchSize, ecfg.MaxSeqLen, o)
+		t.gest = ge
 		if free, _, err := dev.MemInfo(); err == nil && ge.Total > free {
 			return nil, &gpu.EstimateError{Estimate: ge, Free: free, Device: dev.String()}
 		}

@@ -16,6 +16,7 @@ import { DND_TYPE, Palette } from './Palette';
 import { fromSpec, parseSpec, toSpec, toYAML } from './pipeline';
 import { templates } from './templates';
 import { Toolbar } from './Toolbar';
+import { PlanButton } from './PlanButton';
 import { useGraph } from './useGraph';
 import { useServerData } from './useServerData';
 import { YAMLPanel } from './YAMLPanel';
@@ -191,9 +192,12 @@ function Editor() {
         canRun={canWrite}
         extra={
           g.nodes.length ? (
-            <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
-              {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
-            </span>
+            <>
+              <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
+                {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
+              </span>
+              <PlanButton spec={() => toSpec(g)} disabled={problemCount > 0} />
+            </>
           ) : null
         }
       />
