@@ -426,3 +426,7 @@ func leaseGPU(ctx context.Context, job Job, m *model.Model, cfg *trainer.Config)
 	}
 	return l, err
 }
+
+// Encoder is the tokenizer as the trainer uses it: chat rows are rendered
+// with the model's chat template and only assistant tokens get loss.
+func Encoder(tok *tokenizer.Tokenizer) trainer.ChatTokenizer { return chatTokenizer{tok} }
