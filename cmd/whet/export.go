@@ -77,8 +77,8 @@ func runExport(ctx context.Context, args []string, sio stdio) error {
 		return fmt.Errorf("export: %w", err)
 	}
 	for _, c := range res.Checks {
-		fmt.Fprintf(sio.err, "check %s: greedy agreement %.3f, max log-prob gap %.3g, template %v: passed\n",
-			c.File, c.GreedyAgreement, c.MaxLogprobGap, c.Template != nil && c.Template.Passed)
+		fmt.Fprintf(sio.err, "check %s: greedy agreement %.3f (%d near-tie flips), max log-prob gap %.3g, template %v: passed\n",
+			c.File, c.GreedyAgreement, c.NearTieFlips, c.MaxLogprobGap, c.Template != nil && c.Template.Passed)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(sio.out)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,9 +211,18 @@ func TestStoriesStyleThroughRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFineTuneWins(t, report, "loss", "perplexity", "rouge_l", "token_f1")
-	for _, f := range []string{"ship/gguf/Modelfile", "ship/merged/model.safetensors", "versus/comparison.html"} {
+	for _, f := range []string{"ship/gguf/Modelfile", "ship/merged/model.safetensors", "versus/comparison.html", "ship/checks.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("output: %v", err)
+		}
+	}
+	card, err := os.ReadFile(filepath.Join(out, "ship", "gguf", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Comparison with the base model", "| rouge_l |", "## Export checks", "stories260K-f16.gguf"} {
+		if !strings.Contains(string(card), want) {
+			t.Errorf("model card lacks %q:\n%s", want, card)
 		}
 	}
 }

@@ -180,6 +180,13 @@ func TestJobLifecycle(t *testing.T) {
 	if l.Total != 1 || len(l.Jobs) != 1 || l.Jobs[0]["job_id"] != id {
 		t.Errorf("GET /jobs?status=succeeded = %s", b)
 	}
+	// The list keeps the job's fields and adds a summary (nodes are not listed).
+	if len(l.Jobs) == 1 {
+		sum, _ := l.Jobs[0]["summary"].(map[string]any)
+		if sum["nodes"] != float64(2) || sum["nodes_succeeded"] != float64(2) || l.Jobs[0]["nodes"] != nil || l.Jobs[0]["spec"] == nil {
+			t.Errorf("GET /jobs summary = %s", b)
+		}
+	}
 	_, b = do(t, "GET", e.url+"/jobs?status=failed", "", nil)
 	json.Unmarshal(b, &l)
 	if l.Total != 0 {

@@ -194,3 +194,44 @@ func (e *env) submitB(b *testing.B, spec string, wait bool) string {
 	}
 	return out["job_id"]
 }
+
+// BenchmarkListJobs100 lists a page of 100 two-node jobs, each with its
+// summary (which reads the job's nodes), from 4 clients: pending jobs, and
+// ended ones (cancelled: their summaries are cached).
+func BenchmarkListJobs100(b *testing.B) {
+	for _, ended := range []bool{false, true} {
+		b.Run(map[bool]string{false: "pending", true: "ended"}[ended], func(b *testing.B) {
+			e := setup(b, false)
+			spec := `{"name": "p", "nodes": [{"id": "data", "agent": "dataset", "params": {"source": "x.jsonl"}}, {"id": "m", "agent": "fakemodel"}], "edges": [{"from": "data", "to": "m"}]}`
+			for range 100 {
+				resp, err := http.Post(e.url+"/jobs", "application/json", strings.NewReader(spec))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var out struct {
+					JobID string `json:"job_id"`
+				}
+				json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if ended {
+					req, _ := http.NewRequest("DELETE", e.url+"/jobs/"+out.JobID, nil)
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}
+			}
+			latencies(b, 4, 10, func(c *http.Client) error {
+				resp, err := c.Get(e.url + "/jobs?limit=100")
+				if err != nil {
+					return err
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return fmt.Errorf("GET jobs: %d", resp.StatusCode)
+				}
+				return nil
+			})
+		})
+	}
+}

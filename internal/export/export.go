@@ -379,7 +379,7 @@ func (r *Result) add(root, path, format, typ string) error {
 		paths = []string{path}
 	}
 	for _, p := range paths {
-		sum, size, err := hashFile(p)
+		sum, size, err := HashFile(p)
 		if err != nil {
 			return err
 		}
@@ -389,7 +389,8 @@ func (r *Result) add(root, path, format, typ string) error {
 	return nil
 }
 
-func hashFile(path string) (string, int64, error) {
+// HashFile returns the hex SHA-256 and size of the file at path.
+func HashFile(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err

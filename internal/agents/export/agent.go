@@ -5,6 +5,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +16,9 @@ import (
 	"slices"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/eval"
 	"github.com/whetstone/whetstone/internal/export"
+	"github.com/whetstone/whetstone/internal/export/card"
 	"github.com/whetstone/whetstone/internal/export/convert"
 	"github.com/whetstone/whetstone/internal/export/peft"
 )
@@ -60,7 +63,10 @@ func (Agent) Spec() agent.Spec {
 				Description: "load every GGUF back and replay held-out prompts against the model it came from (greedy agreement, largest log-probability gap within the type's bounds), and check its chat template, stop tokens and Modelfile; a failed check fails the node"},
 			{Name: "model", Type: agent.String, Kind: "model", Description: "model folder to export when no model artifact is an input (a base model, for GGUF conversion)"},
 		},
-		Inputs: []agent.Port{{Type: agent.Model, Name: "model", Description: "the train agent's output: a PEFT LoRA adapter (Meta base_model) or a full model folder"}},
+		Inputs: []agent.Port{
+			{Type: agent.Model, Name: "model", Description: "the train agent's output: a PEFT LoRA adapter (Meta base_model) or a full model folder"},
+			{Type: agent.Report, Name: "comparison", Description: "optional: the compare agent's report, summarised in each folder's model card (README.md)"},
+		},
 		Outputs: []agent.Port{
 			{Type: agent.Model, Name: "adapter", Description: "PEFT adapter folder"},
 			{Type: agent.Model, Name: "merged", Description: "merged model, Hugging Face layout"},
@@ -169,9 +175,24 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			return nil, err
 		}
 	}
+	comparison, err := readComparison(env)
+	if err != nil {
+		return nil, agent.Permanent(err)
+	}
+	var lineage struct {
+		BaseModel string         `json:"base_model"`
+		Datasets  []card.Dataset `json:"datasets"`
+	}
+	if l, ok := in.Meta["lineage"]; ok {
+		if b, err := json.Marshal(l); err == nil {
+			_ = json.Unmarshal(b, &lineage) // best effort: a card says "not recorded" for what it lacks
+		}
+	}
+	hp, _ := in.Meta["hyperparameters"].(map[string]any)
 	var arts []agent.Artifact
 	for _, f := range o.Formats {
 		var files []map[string]any
+		var hashes []card.FileHash
 		var size int64
 		for _, x := range res.Files {
 			if x.Format != f {
@@ -179,9 +200,26 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			}
 			rel, _ := filepath.Rel(f, x.Path)
 			files = append(files, map[string]any{"path": filepath.ToSlash(rel), "size": x.Size, "sha256": x.SHA256, "type": x.Type})
+			hashes = append(hashes, card.FileHash{Path: filepath.ToSlash(rel), Size: x.Size, SHA256: x.SHA256, Type: x.Type})
 			size += x.Size
 		}
-		meta := map[string]any{"format": f, "base_model": baseModel, "method": cmpOr(method, "base"), "metrics": metrics,
+		c := &card.Card{Name: cmp.Or(o.Name, filepath.Base(o.Model)) + " (" + f + ")", Format: f, Arch: res.Arch, Template: res.Template,
+			BaseModel: cmp.Or(lineage.BaseModel, baseModel), Datasets: lineage.Datasets, Method: cmp.Or(method, "base"),
+			Hyperparameters: hp, Metrics: metrics, Comparison: comparison, Files: hashes}
+		if f == export.FormatGGUF {
+			c.Checks = res.Checks
+		}
+		dir := filepath.Join(env.OutDir, f)
+		if err := card.Write(dir, c); err != nil {
+			return nil, err
+		}
+		sum, n, err := export.HashFile(filepath.Join(dir, card.File))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, map[string]any{"path": card.File, "size": n, "sha256": sum, "type": "model_card"})
+		size += n
+		meta := map[string]any{"format": f, "base_model": baseModel, "method": cmp.Or(method, "base"), "metrics": metrics,
 			"files": files, "size": size, "arch": res.Arch, "template": res.Template}
 		if f == export.FormatGGUF {
 			meta["gguf_types"] = env.Params.Strings("gguf_types")
@@ -216,13 +254,6 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	return arts, nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 func resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
 	if env.ResolveSource != nil {
 		return env.ResolveSource(ctx, ref)
@@ -234,4 +265,23 @@ func resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
 		return "", err
 	}
 	return ref, nil
+}
+
+// readComparison reads the compare agent's report when one is an input.
+func readComparison(env *agent.Env) (*eval.Comparison, error) {
+	for _, a := range env.InputsOf(agent.Report) {
+		if kind, _ := a.Meta["kind"].(string); a.Name != eval.KindComparison && kind != eval.KindComparison {
+			continue
+		}
+		b, err := os.ReadFile(a.Path)
+		if err != nil {
+			return nil, fmt.Errorf("comparison report: %w", err)
+		}
+		var c eval.Comparison
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("comparison report %s: %w", a.Path, err)
+		}
+		return &c, nil
+	}
+	return nil, nil
 }

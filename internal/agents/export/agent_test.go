@@ -3,13 +3,16 @@ package export
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/whetstone/whetstone/internal/assets"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/eval"
 )
 
 func repoRoot(t *testing.T) string { return assets.RepoRoot(t) }
@@ -127,6 +130,55 @@ func TestAgentFullModelAndErrors(t *testing.T) {
 	} {
 		if _, err := New().Run(context.Background(), tt.env); !agent.IsPermanent(err) {
 			t.Errorf("%s: error %v, want a permanent error", tt.name, err)
+		}
+	}
+}
+
+// TestModelCard: every exported folder gets a README.md naming the base
+// model, the datasets with their versions, method and hyperparameters,
+// metrics, the comparison and the sha256 of each file.
+func TestModelCard(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	in := trainArtifact(t)
+	in.Meta["hyperparameters"] = map[string]any{"learning_rate": 0.003, "epochs": 1.0, "lora": map[string]any{"rank": 8.0, "alpha": 16.0}}
+	in.Meta["lineage"] = map[string]any{"base_model": in.Meta["base_model"], "datasets": []any{
+		map[string]any{"dataset_id": "ds_abc", "name": "alpaca_en_demo.json", "version": "sha256:" + strings.Repeat("ab", 32)}}}
+	cmpPath := filepath.Join(t.TempDir(), "comparison.json")
+	c := eval.Comparison{Kind: eval.KindComparison, Primary: "rouge_l", Bootstrap: 1000, Confidence: 0.95, Metrics: []eval.MetricComparison{{
+		Name: "rouge_l", Base: eval.CI{Estimate: 0.1}, Tuned: eval.CI{Estimate: 0.25}, Delta: eval.CI{Estimate: 0.15, Lo: 0.05, Hi: 0.2},
+		Significant: true, Improved: true, Wins: 30, Ties: 5, Losses: 15}}}
+	b, _ := json.Marshal(c)
+	if err := os.WriteFile(cmpPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := &agent.Env{Params: defaults(agent.Params{"formats": []any{"adapter", "merged", "gguf"}, "gguf_types": []any{"f16"}}),
+		Inputs: []agent.Artifact{in, {Type: agent.Report, Name: "comparison", Path: cmpPath, Meta: map[string]any{"kind": "comparison"}}}, OutDir: out}
+	arts, err := New().Run(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range arts[:3] {
+		readme, err := os.ReadFile(filepath.Join(out, a.Path, "README.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(readme)
+		want := []string{"Base model: " + in.Meta["base_model"].(string), "alpaca_en_demo.json (`ds_abc`), version `sha256:abab",
+			"Method: lora", "| learning_rate | 0.003 |", "| lora | alpha=16, rank=8 |", "| final_val_loss | 1.5 |",
+			"| rouge_l | 0.1 | 0.25 | 0.15 [0.05, 0.2] (significant) | 30 / 5 / 15 |"}
+		for _, f := range a.Meta["files"].([]map[string]any) {
+			if f["path"] != "README.md" {
+				want = append(want, fmt.Sprintf("| %s | %d | `%s` |", f["path"], f["size"], f["sha256"]))
+			}
+		}
+		if a.Name == "gguf" {
+			want = append(want, "| gguf/stories260K-f16.gguf | f16 | 1.0000 |")
+		}
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s/README.md lacks %q:\n%s", a.Name, w, s)
+			}
 		}
 	}
 }

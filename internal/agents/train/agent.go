@@ -171,6 +171,15 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	log.InfoContext(ctx, "trained", slog.Int("steps", out.Result.Steps), slog.Float64("final_loss", out.Result.FinalLoss),
 		slog.Duration("took", time.Since(start)))
+	// The settings it was trained with, for model cards: every param that
+	// is not a path or a model.
+	hp := map[string]any{}
+	for _, d := range (Agent{}).Spec().Params {
+		if v, ok := env.Params[d.Name]; ok && d.Kind == "" && d.Name != "device" {
+			hp[d.Name] = v
+		}
+	}
+	out.Meta["hyperparameters"] = hp
 	return []agent.Artifact{{Type: agent.Model, Name: "model", Path: ".", Meta: out.Meta}}, nil
 }
 
