@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 
 	"github.com/whetstone/whetstone/internal/agent"
-	"github.com/whetstone/whetstone/internal/agents/train"
 	"github.com/whetstone/whetstone/internal/agents/validate"
 	"github.com/whetstone/whetstone/internal/data/clean"
 	"github.com/whetstone/whetstone/internal/data/contam"
@@ -162,10 +161,9 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		o.MaskPreview = p.Int("mask_preview")
 	}
 	if tok != nil && o.MaskPreview > 0 {
-		enc := train.Encoder(tok)
 		o.Mask = func(row []byte) ([]int, []bool, error) {
 			// As the train agent loads train.jsonl (it appends EOS to text rows).
-			ex, err := trainer.EncodeRow(row, enc, true)
+			ex, err := trainer.EncodeRow(row, tok, true)
 			ids := make([]int, len(ex.IDs))
 			for i, id := range ex.IDs {
 				ids[i] = int(id)

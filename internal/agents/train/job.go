@@ -393,10 +393,7 @@ func copyFile(src, dst string) error {
 type chatTokenizer struct{ *tokenizer.Tokenizer }
 
 func (c chatTokenizer) EncodeChatMask(messages []map[string]any) ([]int, []bool, error) {
-	if !c.HasChatTemplate() {
-		return nil, nil, fmt.Errorf("the model's tokenizer has no chat template")
-	}
-	return c.EncodeChat(messages, tokenizer.ChatOptions{})
+	return c.Tokenizer.EncodeChatMask(messages)
 }
 
 // leaseGPU takes a GPU from job.GPUs for a run whose device is auto or
@@ -426,7 +423,3 @@ func leaseGPU(ctx context.Context, job Job, m *model.Model, cfg *trainer.Config)
 	}
 	return l, err
 }
-
-// Encoder is the tokenizer as the trainer uses it: chat rows are rendered
-// with the model's chat template and only assistant tokens get loss.
-func Encoder(tok *tokenizer.Tokenizer) trainer.ChatTokenizer { return chatTokenizer{tok} }
