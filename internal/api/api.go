@@ -71,6 +71,9 @@ type Server struct {
 	CORSOrigins []string
 	// QuotaBytes bounds a team's stored datasets and models (0: none).
 	QuotaBytes int64
+
+	// summaries holds the GET /jobs summaries of ended jobs (they no longer change).
+	summaries summaryCache
 }
 
 // Handler returns the HTTP handler: the API, /openapi.json, /docs and the

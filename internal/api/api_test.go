@@ -63,21 +63,36 @@ type env struct {
 
 func setup(t testing.TB, work ...bool) *env {
 	t.Helper()
+	return setupWith(t, defaultRegistry(), len(work) == 0 || work[0])
+}
+
+// defaultRegistry has the agents setup runs: dataset and fakemodel.
+func defaultRegistry() *agent.Registry {
 	var reg agent.Registry
 	reg.Register(ingest.New())
 	reg.Register(modelAgent{})
-	return setupWith(t, &reg, len(work) == 0 || work[0])
+	return &reg
 }
 
 // setupWith starts a platform running reg's agents (work: with a worker)
 // and the API on it.
 func setupWith(t testing.TB, reg *agent.Registry, work bool) *env {
 	t.Helper()
+	return setupConfig(t, reg, nil, work)
+}
+
+// setupConfig is setupWith with the configuration changed by change (nil:
+// none): another database, an event fan-out.
+func setupConfig(t testing.TB, reg *agent.Registry, change func(*config.Config), work bool) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
 	cfg.PollInterval, cfg.LeaseTimeout, cfg.RetryBase = 50*time.Millisecond, 2*time.Second, 100*time.Millisecond
 	cfg.WorkDir = repoRoot(t)
+	if change != nil {
+		change(&cfg)
+	}
 	p, err := platform.Open(context.Background(), cfg, reg, platform.Options{Work: work})
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +196,13 @@ func TestJobLifecycle(t *testing.T) {
 	json.Unmarshal(b, &l)
 	if l.Total != 1 || len(l.Jobs) != 1 || l.Jobs[0]["job_id"] != id {
 		t.Errorf("GET /jobs?status=succeeded = %s", b)
+	}
+	// The list keeps the job's fields and adds a summary (nodes are not listed).
+	if len(l.Jobs) == 1 {
+		sum, _ := l.Jobs[0]["summary"].(map[string]any)
+		if sum["nodes"] != float64(2) || sum["nodes_succeeded"] != float64(2) || l.Jobs[0]["nodes"] != nil || l.Jobs[0]["spec"] == nil {
+			t.Errorf("GET /jobs summary = %s", b)
+		}
 	}
 	_, b = do(t, "GET", e.url+"/jobs?status=failed", "", nil)
 	json.Unmarshal(b, &l)

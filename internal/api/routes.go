@@ -111,7 +111,7 @@ type page struct {
 
 type listJobsOutput struct {
 	Body struct {
-		Jobs []*store.Job `json:"jobs"`
+		Jobs []jobListItem `json:"jobs"`
 		page
 	}
 }
@@ -239,14 +239,15 @@ func (s *Server) routes(api huma.API) {
 	}
 
 	huma.Register(api, huma.Operation{OperationID: "list-jobs", Method: http.MethodGet, Path: prefix + "/jobs", Tags: tags("jobs"),
-		Summary: "List jobs, newest first"},
+		Summary: "List jobs, newest first", Description: "Each job has a summary: node counts, base model, method, final loss and its primary metric."},
 		func(ctx context.Context, in *listJobsInput) (*listJobsOutput, error) {
-			jobs, total, err := auth.Reader(ctx, s.Store).ListJobs(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset, Status: store.Status(in.Status)})
+			rd := auth.Reader(ctx, s.Store)
+			jobs, total, err := rd.ListJobs(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset, Status: store.Status(in.Status)})
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
 			out := &listJobsOutput{}
-			out.Body.Jobs, out.Body.page = jobs, page{total, in.Limit, in.Offset}
+			out.Body.Jobs, out.Body.page = s.listItems(ctx, rd, jobs), page{total, in.Limit, in.Offset}
 			return out, nil
 		})
 

@@ -148,6 +148,18 @@ type CompareOptions struct {
 var primaryOrder = []string{MetricJudge, MetricRougeL, MetricTokenF1, MetricBLEU, MetricExactMatch,
 	MetricAccuracy, MetricMacroF1, MetricLoss, MetricPerplexity}
 
+// PrimaryMetric is the metric of names that decides a comparison (the first
+// of judge, rouge_l, token_f1, bleu, exact_match, accuracy, macro_f1, loss,
+// perplexity present), or "" when none is.
+func PrimaryMetric(names []string) string {
+	for _, name := range primaryOrder {
+		if slices.Contains(names, name) {
+			return name
+		}
+	}
+	return ""
+}
+
 // Compare compares tuned against base, which must have been evaluated on the
 // same rows and samples (same SampleIndices and loss rows). Every metric
 // present in both gets a paired bootstrap CI of the delta and win/tie/loss
@@ -207,12 +219,11 @@ func Compare(base, tuned *Evaluation, opt CompareOptions) (*Comparison, error) {
 		}
 		c.Metrics = append(c.Metrics, mc)
 	}
-	for _, name := range primaryOrder {
-		if slices.ContainsFunc(c.Metrics, func(m MetricComparison) bool { return m.Name == name }) {
-			c.Primary = name
-			break
-		}
+	names := make([]string, len(c.Metrics))
+	for i, m := range c.Metrics {
+		names[i] = m.Name
 	}
+	c.Primary = PrimaryMetric(names)
 	for i := range tuned.Samples {
 		b, t := base.Samples[i], tuned.Samples[i]
 		sc := SampleComparison{Index: t.Index, Prompt: t.Prompt, Reference: t.Reference,

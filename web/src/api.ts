@@ -72,6 +72,18 @@ export interface NodeRun {
   error?: string | null;
 }
 
+/** What GET /jobs adds to each job: node counts and the facts of its training and evaluation. */
+export interface JobSummary {
+  nodes: number;
+  nodes_succeeded: number;
+  /** the base model's folder name, never a server path */
+  base_model?: string;
+  method?: string;
+  final_loss?: number;
+  final_val_loss?: number;
+  primary_metric?: { name: string; value: number; base?: number; lower_is_better: boolean; node: string };
+}
+
 export interface Job {
   job_id: string;
   name: string;
@@ -82,6 +94,7 @@ export interface Job {
   error?: string | null;
   nodes?: NodeRun[] | null;
   spec?: PipelineSpec;
+  summary?: JobSummary;
 }
 
 export interface Dataset {

@@ -5,6 +5,7 @@ import type { ReactNode } from 'react';
 import { EditorPage } from './editor/Editor';
 import { RunsPage } from './runs/RunsPage';
 import { RunPage } from './runs/RunPage';
+import { ComparePage } from './runs/ComparePage';
 import { DatasetsPage, DatasetPage } from './data/DatasetsPage';
 import { ModelsPage } from './data/ModelsPage';
 import { PlaygroundPage } from './playground/Playground';
@@ -28,6 +29,7 @@ export const routes: Route[] = [
   { path: '/', title: 'Editor', render: () => <EditorPage /> },
   { path: '/editor', title: 'Editor', render: () => <EditorPage /> },
   { path: '/runs', title: 'Runs', render: () => <RunsPage /> },
+  { path: '/runs/compare', title: 'Compare runs', render: () => <ComparePage /> },
   { path: /^\/runs\/([^/]+)$/, title: 'Run', render: ([id]) => <RunPage key={id} id={id} /> },
   { path: '/datasets', title: 'Datasets', render: () => <DatasetsPage /> },
   { path: /^\/datasets\/([^/]+)$/, title: 'Dataset', render: ([id]) => <DatasetPage key={id} id={id} /> },

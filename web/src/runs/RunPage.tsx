@@ -7,8 +7,8 @@ import { ReactFlow, ReactFlowProvider, Background, Controls, applyNodeChanges, t
 import { api, Problem, type AgentSpec, type Artifact, type Job, type PipelineSpec } from '../api';
 import { nodeTypes, type AgentFlowNode } from '../editor/AgentNode';
 import { fromSpec, toYAML } from '../editor/pipeline';
-import { LineChart, type Series } from '../ui/charts';
-import { between, fmtAgo, fmtDate, fmtDuration, fmtETA } from '../ui/format';
+import { LineChart, SmoothingSlider, type Series } from '../ui/charts';
+import { between, fmtAgo, fmtDate, fmtDuration, fmtETA, fmtNum } from '../ui/format';
 import { ReportView } from '../ui/ReportView';
 import { Link, navigate } from '../ui/router';
 import { useTheme } from '../ui/theme';
@@ -235,7 +235,7 @@ export function RunPage({ id }: { id: string }) {
           </div>
         </section>
       </div>
-      <Charts metrics={state.metrics} />
+      <Charts metrics={state.metrics} agents={Object.fromEntries((job.nodes ?? []).map((n) => [n.id, n.agent]))} />
       <LogPanel logs={state.logs} conn={conn} reconnects={reconnects} done={state.done || finished} lastId={state.lastId} />
       <Reports job={job} />
       {spec ? (
@@ -307,39 +307,84 @@ function RunGraph({
   );
 }
 
-const CHARTS: { key: string; title: string; names: string[] }[] = [
-  { key: 'loss', title: 'Loss', names: ['loss', 'train_loss', 'eval_loss', 'val_loss'] },
-  { key: 'lr', title: 'Learning rate', names: ['learning_rate', 'lr'] },
-  { key: 'tps', title: 'Tokens/s', names: ['tokens_per_s', 'tokens_per_second', 'tok_s'] },
+const CHARTS: { key: string; title: string; y: string; names: string[] }[] = [
+  { key: 'loss', title: 'Loss', y: 'loss', names: ['loss', 'train_loss', 'eval_loss', 'val_loss'] },
+  { key: 'lr', title: 'Learning rate', y: 'learning rate', names: ['learning_rate', 'lr'] },
+  { key: 'tps', title: 'Tokens/s', y: 'tokens / s', names: ['tokens_per_s', 'tokens_per_second', 'tok_s'] },
 ];
 
 /** progress counters sent along with metrics, not worth a chart */
 export const NOT_METRICS = new Set(['eta_s', 'eta', 'epoch', 'step', 'elapsed_s']);
 
-function Charts({ metrics }: { metrics: Record<string, Record<string, [number, number][]>> }) {
-  const nodes = Object.keys(metrics);
-  if (!nodes.length) return null;
-  const used = new Set<string>();
-  const charts = CHARTS.map((c) => {
-    const series: Series[] = [];
-    for (const n of nodes)
-      for (const name of c.names)
-        if (metrics[n][name]?.length) {
-          used.add(name);
-          series.push({ name: nodes.length > 1 ? `${n} ${name}` : name, points: metrics[n][name] });
-        }
-    return { ...c, series };
-  });
-  const others = [...new Set(nodes.flatMap((n) => Object.keys(metrics[n])))].filter((m) => !used.has(m) && !NOT_METRICS.has(m));
+export interface NodeCharts {
+  node: string;
+  charts: { key: string; title: string; y: string; series: Series[] }[];
+  /** metrics with a single value (an evaluation's results): a table, not a chart of one dot */
+  values: [string, number][];
+}
+
+/** chartsByNode groups a run's metrics by node: the known curves, other curves, and single values. */
+export function chartsByNode(metrics: Record<string, Record<string, [number, number][]>>): NodeCharts[] {
+  return Object.keys(metrics)
+    .map((node) => {
+      const m = metrics[node];
+      const used = new Set<string>();
+      const charts: NodeCharts['charts'] = [];
+      for (const c of CHARTS) {
+        const series = c.names.filter((n) => (m[n]?.length ?? 0) > 1).map((n) => ({ name: n, points: m[n] }));
+        c.names.forEach((n) => series.some((s) => s.name === n) && used.add(n));
+        if (series.length) charts.push({ key: c.key, title: c.title, y: c.y, series });
+      }
+      const values: [string, number][] = [];
+      for (const name of Object.keys(m)) {
+        if (used.has(name) || NOT_METRICS.has(name) || !m[name].length) continue;
+        if (m[name].length === 1) values.push([name, m[name][0][1]]);
+        else charts.push({ key: name, title: name, y: name, series: [{ name, points: m[name] }] });
+      }
+      return { node, charts, values };
+    })
+    .filter((g) => g.charts.length || g.values.length);
+}
+
+function Charts({ metrics, agents }: { metrics: Record<string, Record<string, [number, number][]>>; agents: Record<string, string> }) {
+  const [smoothing, setSmoothing] = useState(0);
+  const groups = useMemo(() => chartsByNode(metrics), [metrics]);
+  if (!groups.length) return null;
   return (
     <section className="panel" aria-label="Training metrics">
-      <h2>Metrics</h2>
-      <div className="charts">
-        {charts.map((c) => (c.series.length ? <LineChart key={c.key} title={c.title} series={c.series} /> : null))}
-        {others.map((m) => (
-          <LineChart key={m} title={m} series={nodes.filter((n) => metrics[n][m]).map((n) => ({ name: nodes.length > 1 ? `${n} ${m}` : m, points: metrics[n][m] }))} />
-        ))}
+      <div className="panel-head">
+        <h2>Metrics</h2>
+        <span className="spacer" />
+        {groups.some((g) => g.charts.length) ? <SmoothingSlider value={smoothing} onChange={setSmoothing} /> : null}
       </div>
+      {groups.map((g) => (
+        <div key={g.node} className="chart-group" data-node={g.node}>
+          {groups.length > 1 || g.values.length ? (
+            <h3>
+              {g.node} {agents[g.node] ? <span className="muted small">{agents[g.node]}</span> : null}
+            </h3>
+          ) : null}
+          {g.charts.length ? (
+            <div className="charts">
+              {g.charts.map((c) => (
+                <LineChart key={c.key} title={c.title} yLabel={c.y} series={c.series} smoothing={smoothing} />
+              ))}
+            </div>
+          ) : null}
+          {g.values.length ? (
+            <table className="kv final-values" aria-label={`${g.node} final values`}>
+              <tbody>
+                {g.values.map(([k, v]) => (
+                  <tr key={k}>
+                    <th scope="row">{k}</th>
+                    <td className="num">{fmtNum(v)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : null}
+        </div>
+      ))}
     </section>
   );
 }
