@@ -82,7 +82,7 @@ export function ModelsPage() {
                 const files = m.files ?? [];
                 return (
                   <>
-                    <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${m.name || m.model_id}${files.length > 1 ? ' (tar)' : ''}`}>
+                    <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download${files.length > 1 ? ' all (.tar)' : ''} ${m.name || m.model_id}`}>
                       Download{files.length > 1 ? ' all (.tar)' : ''}
                     </a>
                     {files.length > 1 ? (
