@@ -83,7 +83,7 @@ func TestIntegrationHardeningSecrets(t *testing.T) {
 		if code != 200 || strings.Contains(body, key) || strings.Contains(body, "0123456789abcdef") {
 			t.Errorf("GET %s = %d and holds the key: %.300s", path, code, body)
 		}
-		if !strings.Contains(body, "whet-secret:v1:") {
+		if !strings.Contains(body, "whet-secret:v2:") {
 			t.Errorf("GET %s: no sealed reference for judge_key", path)
 		}
 	}

@@ -283,7 +283,7 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, "", false, err
 	}
-	params, err := o.cfg.Secrets.OpenParams(spec.Params, node.Params)
+	params, err := o.cfg.Secrets.OpenParams(spec.Params, node.Params, job.Team)
 	if err != nil {
 		return nil, key, false, agent.Permanent(err)
 	}

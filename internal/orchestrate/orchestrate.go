@@ -190,7 +190,7 @@ func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir 
 	if err != nil {
 		return nil, err
 	}
-	if err := o.sealSecrets(v); err != nil {
+	if err := o.sealSecrets(v, auth.TeamOf(ctx)); err != nil {
 		return nil, err
 	}
 	if workDir == "" {
@@ -240,9 +240,9 @@ func (o *Orchestrator) validateOptions() pipeline.Options {
 	return opts
 }
 
-// sealSecrets replaces the secret params of v's nodes by sealed references,
+// sealSecrets replaces the secret params of v's nodes by references sealed for team,
 // so the store, the API and the events never hold them in the clear.
-func (o *Orchestrator) sealSecrets(v *pipeline.Spec) error {
+func (o *Orchestrator) sealSecrets(v *pipeline.Spec, team string) error {
 	if o.cfg.Secrets == nil {
 		return nil
 	}
@@ -252,7 +252,7 @@ func (o *Orchestrator) sealSecrets(v *pipeline.Spec) error {
 		if !ok {
 			continue
 		}
-		p, err := o.cfg.Secrets.SealParams(ag.Spec().Params, n.Params)
+		p, err := o.cfg.Secrets.SealParams(ag.Spec().Params, n.Params, team)
 		if err != nil {
 			return &pipeline.ValidationError{Errors: []pipeline.FieldError{{Node: n.ID, Field: "params", Message: err.Error()}}}
 		}

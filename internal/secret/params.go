@@ -51,14 +51,14 @@ func walk(decls []agent.Param, params map[string]any, path string, f func(field,
 	return out, nil
 }
 
-// SealParams returns params with each secret value sealed. A nil Box leaves
-// them as they are.
-func (b *Box) SealParams(decls []agent.Param, params map[string]any) (map[string]any, error) {
+// SealParams returns params with each secret value sealed for team. A nil
+// Box leaves them as they are.
+func (b *Box) SealParams(decls []agent.Param, params map[string]any, team string) (map[string]any, error) {
 	if b == nil {
 		return params, nil
 	}
 	return walk(decls, params, "params.", func(field, v string) (string, error) {
-		s, err := b.Seal(v)
+		s, err := b.Seal(v, team)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", field, err)
 		}
@@ -66,14 +66,14 @@ func (b *Box) SealParams(decls []agent.Param, params map[string]any) (map[string
 	})
 }
 
-// OpenParams returns params with each sealed secret opened. A nil Box leaves
-// them as they are.
-func (b *Box) OpenParams(decls []agent.Param, params map[string]any) (map[string]any, error) {
+// OpenParams returns params with each secret team sealed opened. A nil Box
+// leaves them as they are.
+func (b *Box) OpenParams(decls []agent.Param, params map[string]any, team string) (map[string]any, error) {
 	if b == nil {
 		return params, nil
 	}
 	return walk(decls, params, "params.", func(field, v string) (string, error) {
-		s, err := b.Open(v)
+		s, err := b.Open(v, team)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", field, err)
 		}

@@ -3,16 +3,22 @@
 // returned by the API.
 //
 // At submission the server replaces each secret value with a sealed
-// reference, "whet-secret:v1:" and the base64url of a nonce and the AES-256-GCM
+// reference, "whet-secret:v2:" and the base64url of a nonce and the AES-256-GCM
 // ciphertext. The job's spec, its nodes' params, GET /jobs and the events
 // hold only that reference; the orchestrator opens it just before the agent
 // runs. Resubmitting a reference (re-running a job) works: it is opened to
 // check it and kept as it is.
 //
-// Sealing is deterministic (the nonce is an HMAC of the plaintext under a key
-// derived from the sealing key, as in AES-SIV) so that equal secrets give
-// equal references and node caching keeps working; a reference reveals only
-// whether two secrets are equal.
+// A reference is bound to the team that sealed it (the team is the GCM
+// additional data): one team's reference does not open for another team's
+// job, so a reference seen in a shared log cannot spend that team's key.
+// References of the first format ("whet-secret:v1:", not bound to a team)
+// still open for the jobs that hold them, but are refused at submission.
+//
+// Sealing is deterministic (the nonce is an HMAC of team and plaintext under
+// a key derived from the sealing key, as in AES-SIV) so that equal secrets of
+// a team give equal references and node caching keeps working; a reference
+// reveals only whether two secrets of one team are equal.
 package secret
 
 import (
@@ -31,7 +37,10 @@ import (
 )
 
 // Prefix starts every sealed reference.
-const Prefix = "whet-secret:v1:"
+const Prefix = "whet-secret:v2:"
+
+// prefixV1 starts references sealed before they were bound to a team.
+const prefixV1 = "whet-secret:v1:"
 
 // Redacted replaces a secret's plaintext in logs, events and error messages.
 const Redacted = "[redacted]"
@@ -104,38 +113,54 @@ func LoadKey(path string, create bool) ([]byte, error) {
 }
 
 // IsSealed reports whether s is a sealed reference.
-func IsSealed(s string) bool { return strings.HasPrefix(s, Prefix) }
+func IsSealed(s string) bool { return strings.HasPrefix(s, Prefix) || strings.HasPrefix(s, prefixV1) }
 
-// Seal returns the sealed reference of plain. A reference is returned as it
-// is, after checking that it opens.
-func (b *Box) Seal(plain string) (string, error) {
+// additional is the GCM additional data of team's references.
+func additional(team string) []byte { return []byte(Prefix + team) }
+
+// Seal returns team's sealed reference of plain. A reference is returned as
+// it is, after checking that it opens for team; a reference of another team
+// or key, or of the first format, is refused with ErrBadReference.
+func (b *Box) Seal(plain, team string) (string, error) {
+	if strings.HasPrefix(plain, prefixV1) {
+		return "", fmt.Errorf("%w: it was sealed by an older whet, before references were bound to a team; send the secret itself", ErrBadReference)
+	}
 	if IsSealed(plain) {
-		if _, err := b.Open(plain); err != nil {
+		if _, err := b.Open(plain, team); err != nil {
 			return "", err
 		}
 		return plain, nil
 	}
 	m := hmac.New(sha256.New, b.nonce)
+	m.Write([]byte(team))
+	m.Write([]byte{0})
 	m.Write([]byte(plain))
 	nonce := m.Sum(nil)[:b.aead.NonceSize()]
-	out := b.aead.Seal(append([]byte(nil), nonce...), nonce, []byte(plain), []byte(Prefix))
+	out := b.aead.Seal(append([]byte(nil), nonce...), nonce, []byte(plain), additional(team))
 	return Prefix + base64.RawURLEncoding.EncodeToString(out), nil
 }
 
-// Open returns the plaintext of a sealed reference. A string that is not a
-// reference is returned as it is (a param given in the clear to `whet run`).
-func (b *Box) Open(s string) (string, error) {
+// Open returns the plaintext of a reference team sealed. A string that is
+// not a reference is returned as it is (a param given in the clear to `whet
+// run`). Returns ErrBadReference for a malformed reference, or one sealed
+// for another team or under another key.
+func (b *Box) Open(s, team string) (string, error) {
 	if !IsSealed(s) {
 		return s, nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s[len(Prefix):])
+	ad := additional(team)
+	rest, ok := strings.CutPrefix(s, Prefix)
+	if !ok {
+		rest, ad = s[len(prefixV1):], []byte(prefixV1) // a job stored before team binding
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
 	ns := b.aead.NonceSize()
 	if err != nil || len(raw) < ns+b.aead.Overhead() {
 		return "", ErrBadReference
 	}
-	plain, err := b.aead.Open(nil, raw[:ns], raw[ns:], []byte(Prefix))
+	plain, err := b.aead.Open(nil, raw[:ns], raw[ns:], ad)
 	if err != nil {
-		return "", fmt.Errorf("%w: it was sealed under another key (--secret-key-file)", ErrBadReference)
+		return "", fmt.Errorf("%w: it was sealed for another team, or under another key (--secret-key-file)", ErrBadReference)
 	}
 	return string(plain), nil
 }

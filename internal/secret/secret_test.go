@@ -31,38 +31,68 @@ func TestSealOpen(t *testing.T) {
 	t.Parallel()
 	a, other := box(t, 1), box(t, 2)
 	const key = "sk-live-0123456789abcdef"
-	s, err := a.Seal(key)
+	s, err := a.Seal(key, "red")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsSealed(s) || strings.Contains(s, key) || strings.Contains(s, "0123456789") {
+	if !IsSealed(s) || !strings.HasPrefix(s, "whet-secret:v2:") || strings.Contains(s, key) || strings.Contains(s, "0123456789") {
 		t.Fatalf("sealed %q holds the plaintext or lacks the prefix", s)
 	}
-	if s2, _ := a.Seal(key); s2 != s {
+	if s2, _ := a.Seal(key, "red"); s2 != s {
 		t.Errorf("sealing is not deterministic: %q, %q", s, s2)
 	}
-	if s3, _ := a.Seal(key + "x"); s3 == s {
+	if s3, _ := a.Seal(key+"x", "red"); s3 == s {
 		t.Error("different secrets sealed alike")
 	}
-	if again, err := a.Seal(s); err != nil || again != s {
+	if again, err := a.Seal(s, "red"); err != nil || again != s {
 		t.Errorf("resealing a reference: %q, %v", again, err)
 	}
-	if got, err := a.Open(s); err != nil || got != key {
+	if got, err := a.Open(s, "red"); err != nil || got != key {
 		t.Fatalf("Open = %q, %v", got, err)
 	}
-	if _, err := other.Open(s); !errors.Is(err, ErrBadReference) {
+	if _, err := other.Open(s, "red"); !errors.Is(err, ErrBadReference) {
 		t.Errorf("another key opened it: %v", err)
 	}
-	if _, err := other.Seal(s); !errors.Is(err, ErrBadReference) {
+	if _, err := other.Seal(s, "red"); !errors.Is(err, ErrBadReference) {
 		t.Errorf("another key accepted the reference: %v", err)
 	}
 	raw := []byte(s)
 	raw[len(raw)-3] ^= 1
-	if _, err := a.Open(string(raw)); !errors.Is(err, ErrBadReference) {
+	if _, err := a.Open(string(raw), "red"); !errors.Is(err, ErrBadReference) {
 		t.Errorf("a tampered reference opened: %v", err)
 	}
-	if got, _ := a.Open("plain"); got != "plain" {
+	if got, _ := a.Open("plain", "red"); got != "plain" {
 		t.Errorf("Open(plain) = %q", got)
+	}
+}
+
+// TestReferencesAreBoundToTheirTeam: a reference red sealed neither opens
+// for blue's job nor is accepted in blue's submission, and the same secret
+// sealed by two teams gives two references.
+func TestReferencesAreBoundToTheirTeam(t *testing.T) {
+	t.Parallel()
+	a := box(t, 1)
+	const key = "sk-live-0123456789abcdef"
+	red, _ := a.Seal(key, "red")
+	blue, _ := a.Seal(key, "blue")
+	if red == blue {
+		t.Error("two teams' references of one secret are equal")
+	}
+	if got, err := a.Open(red, "blue"); !errors.Is(err, ErrBadReference) || got != "" {
+		t.Errorf("red's reference opened for blue: %q, %v", got, err)
+	}
+	if _, err := a.Seal(red, "blue"); !errors.Is(err, ErrBadReference) || !strings.Contains(err.Error(), "another team") {
+		t.Errorf("blue submitted red's reference: %v", err)
+	}
+	// The first format (no team): opens for the job holding it, refused at submission.
+	ns := a.aead.NonceSize()
+	nonce := make([]byte, ns)
+	v1 := "whet-secret:v1:" + base64.RawURLEncoding.EncodeToString(a.aead.Seal(append([]byte(nil), nonce...), nonce, []byte(key), []byte("whet-secret:v1:")))
+	if got, err := a.Open(v1, "red"); err != nil || got != key {
+		t.Errorf("a v1 reference: %q, %v", got, err)
+	}
+	if _, err := a.Seal(v1, "red"); !errors.Is(err, ErrBadReference) || !strings.Contains(err.Error(), "send the secret itself") {
+		t.Errorf("a v1 reference submitted: %v", err)
 	}
 }
 
@@ -123,7 +153,7 @@ func TestParams(t *testing.T) {
 	}
 	p := map[string]any{"judge_url": "https://j.example.com", "judge_key": "sk-abcdef", "auth": map[string]any{"token": "tok-12345"}}
 	b := box(t, 3)
-	sealed, err := b.SealParams(decls, p)
+	sealed, err := b.SealParams(decls, p, "red")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,9 +163,12 @@ func TestParams(t *testing.T) {
 	if p["judge_key"] != "sk-abcdef" {
 		t.Error("SealParams changed its input")
 	}
-	opened, err := b.OpenParams(decls, sealed)
+	opened, err := b.OpenParams(decls, sealed, "red")
 	if err != nil || opened["judge_key"] != "sk-abcdef" || opened["auth"].(map[string]any)["token"] != "tok-12345" {
 		t.Fatalf("opened %v, %v", opened, err)
+	}
+	if _, err := b.OpenParams(decls, sealed, "blue"); !errors.Is(err, ErrBadReference) || !strings.Contains(err.Error(), "params.judge_key") {
+		t.Errorf("red's params opened for blue: %v", err)
 	}
 	if r := RedactParams(decls, p); r["judge_key"] != Redacted {
 		t.Errorf("redacted %v", r)

@@ -98,6 +98,15 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 // already in bfloat16: activations times pre-converted weights.
 func SgemmBF16W(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	checkGemmBF16(transA, transB, m, n, k, len(a), lda, len(b), ldb, c, ldc)
+	// Convert only the rows op(A) reads: a may be a view into a wider
+	// buffer (a column block of a fused projection's output).
+	rows, cols := m, k
+	if transA {
+		rows, cols = k, m
+	}
+	if rows > 0 && cols > 0 {
+		a = a[:min(len(a), (rows-1)*lda+cols)]
+	}
 	ab := getBF16(len(a))
 	defer putBF16(ab)
 	F32ToBF16(*ab, a)

@@ -94,6 +94,7 @@ func (m *Model) SetLoRAEnabled(on bool) {
 func (m *Model) ShareBase() *Model {
 	c := *m
 	c.ws = nil
+	c.fz = slices.Clone(m.fz) // the same concatenated weights, own cache entries
 	c.Layers = make([]Layer, len(m.Layers))
 	for i, L := range m.Layers {
 		c.Layers[i] = L

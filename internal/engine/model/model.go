@@ -51,6 +51,9 @@ type Model struct {
 	HeadBF16 []uint16
 
 	ws *workspace
+	fz []layerFused // concatenated weights of fused projections (fuse.go)
+	// noFuse computes every projection on its own (tests compare).
+	noFuse bool
 }
 
 // Linears returns the layer's projections by PEFT short name.
@@ -333,11 +336,26 @@ var errTooLong = errors.New("sequence longer than max_position_embeddings")
 // weights and LoRA adapters stay float32. Call it after deciding what
 // trains (AddLoRA/EnableFullGrad).
 func (m *Model) UseBF16(on bool) {
+	m.fz = make([]layerFused, len(m.Layers))
 	for i := range m.Layers {
-		for _, l := range m.Layers[i].Linears() {
+		L := &m.Layers[i]
+		for _, l := range L.Linears() {
 			l.Wbf = nil
 			l.QBF16 = on && l.Q != nil
-			if on && l.W.Grad == nil && l.Q == nil {
+		}
+		if !on {
+			continue
+		}
+		// The projections the training pass fuses get their bf16 weights
+		// as views of one concatenated copy (see fuse.go).
+		if qkv := []*Linear{&L.Q, &L.K, &L.V}; L.QNorm == nil && m.groupable(qkv) && qkv[0].Q == nil {
+			m.fz[i].qkv.fuseBF16(qkv, true)
+		}
+		if gu := []*Linear{&L.Gate, &L.Up}; m.groupable(gu) && gu[0].Q == nil {
+			m.fz[i].gu.fuseBF16(gu, true)
+		}
+		for _, l := range L.Linears() {
+			if l.Wbf == nil && l.W.Grad == nil && l.Q == nil {
 				l.Wbf = nn.ToBF16(l.W.Data)
 			}
 		}

@@ -36,6 +36,11 @@ type layerActs struct {
 	rstd1, rstd2, lse                                   []float32
 	qPre, kPre, rstdQ, rstdK                            []float32 // Qwen3 q/k norm
 	lora                                                [7]loraActs
+	// qkv [N, qd+2kd] and gu [N, 2I] back q/k/v and gate/up: either as the
+	// column blocks of a fused group's output (gq.ld, gg.ld > 0, see
+	// fuse.go) or as consecutive packed blocks.
+	qkv, gu []float32
+	gq, gg  groupActs
 }
 
 type workspace struct {
@@ -45,6 +50,7 @@ type workspace struct {
 	pos              []int32
 	// backward scratch
 	dh, dx, dq, dk, dv, datt, dgate, dup, du, dxd []float32
+	dqkv, dgu, dacat                              []float32
 }
 
 func (m *Model) workspace(B, T int, backward bool) *workspace {
@@ -71,9 +77,10 @@ func (m *Model) workspace(B, T int, backward bool) *workspace {
 	maxR := 0
 	for i := range w.layers {
 		a := &w.layers[i]
-		a.hIn, a.xn1, a.q, a.k, a.v = f(a.hIn, N*D), f(a.xn1, N*D), f(a.q, N*qd), f(a.k, N*kd), f(a.v, N*kd)
+		a.hIn, a.xn1, a.qkv = f(a.hIn, N*D), f(a.xn1, N*D), f(a.qkv, N*(qd+2*kd))
 		a.att, a.h2, a.xn2 = f(a.att, N*qd), f(a.h2, N*D), f(a.xn2, N*D)
-		a.gate, a.up, a.act, a.sig = f(a.gate, N*I), f(a.up, N*I), f(a.act, N*I), f(a.sig, N*I)
+		a.gu, a.act, a.sig = f(a.gu, N*2*I), f(a.act, N*I), f(a.sig, N*I)
+		a.gq.ld, a.gg.ld = 0, 0
 		a.rstd1, a.rstd2, a.lse = f(a.rstd1, N), f(a.rstd2, N), f(a.lse, N*c.NumAttentionHeads)
 		if m.Layers[i].QNorm != nil {
 			a.qPre, a.kPre, a.rstdQ, a.rstdK = f(a.qPre, N*qd), f(a.kPre, N*kd), f(a.rstdQ, N*c.NumAttentionHeads), f(a.rstdK, N*c.NumKeyValueHeads)
@@ -97,9 +104,12 @@ func (m *Model) workspace(B, T int, backward bool) *workspace {
 		w.pos = make([]int32, N)
 	}
 	if backward {
-		w.dh, w.dx, w.dq, w.dk, w.dv = f(w.dh, N*D), f(w.dx, N*max(D, I)), f(w.dq, N*qd), f(w.dk, N*kd), f(w.dv, N*kd)
-		w.datt, w.dgate, w.dup = f(w.datt, N*max(qd, D)), f(w.dgate, N*I), f(w.dup, N*I)
-		w.du, w.dxd = f(w.du, N*maxR), f(w.dxd, N*max(D, I, qd))
+		w.dh, w.dx, w.dqkv = f(w.dh, N*D), f(w.dx, N*max(D, I)), f(w.dqkv, N*(qd+2*kd))
+		w.dq, w.dk, w.dv = w.dqkv[:N*qd], w.dqkv[N*qd:N*(qd+kd)], w.dqkv[N*(qd+kd):]
+		w.datt, w.dgu = f(w.datt, N*max(qd, D)), f(w.dgu, N*2*I)
+		w.dgate, w.dup = w.dgu[:N*I], w.dgu[N*I:]
+		// A fused group's LoRA products use the members' ranks side by side.
+		w.du, w.dxd = f(w.du, N*3*maxR), f(w.dxd, N*max(D, I, qd))
 	}
 	m.ws = w
 	return w
@@ -123,10 +133,18 @@ func linearFwd(lin *Linear, y, x []float32, n int, la *loraActs, train bool, see
 	} else {
 		nn.LinearW(y, x, lin.W.Data, lin.Wbf, biasData(lin.B), n, lin.In, lin.Out)
 	}
-	l := lin.LoRA
-	if l == nil || l.Off {
+	if la != nil {
+		la.dropped = false
+	}
+	if activeLoRA(lin) == nil {
 		return
 	}
+	loraFwd(lin, y, lin.Out, x, n, la, train, seed, scratch)
+}
+
+// loraFwd adds lin's LoRA term to y [n, ldy] (its first lin.Out columns).
+func loraFwd(lin *Linear, y []float32, ldy int, x []float32, n int, la *loraActs, train bool, seed uint64, scratch []float32) {
+	l := lin.LoRA
 	xin := x
 	if la != nil {
 		la.dropped = train && l.Dropout > 0
@@ -152,7 +170,7 @@ func linearFwd(lin *Linear, y, x []float32, n int, la *loraActs, train bool, see
 	}
 	nn.Linear(u, xin, l.A.Data, nil, n, lin.In, l.Rank)
 	// y += scale·u·Bᵀ
-	nn.CurrentBackend().Sgemm(false, true, n, lin.Out, l.Rank, l.Scale, u, l.Rank, l.B.Data, l.Rank, 1, y, lin.Out)
+	nn.CurrentBackend().Sgemm(false, true, n, lin.Out, l.Rank, l.Scale, u, l.Rank, l.B.Data, l.Rank, 1, y, ldy)
 }
 
 // linearBwd accumulates dx (+)= ∂/∂x and the gradients of lin's trainable
@@ -176,17 +194,24 @@ func (w *workspace) linearBwd(lin *Linear, dx, dy, x []float32, n int, la *loraA
 	} else {
 		nn.LinearBackwardW(dx, dW, dB, dy, x, lin.W.Data, lin.Wbf, n, lin.In, lin.Out, accumulate)
 	}
-	l := lin.LoRA
-	if l == nil || l.Off {
+	if activeLoRA(lin) == nil {
 		return
 	}
+	w.loraBwd(lin, dx, dy, lin.Out, x, n, la)
+}
+
+// loraBwd accumulates the gradients of lin's LoRA weights from dy [n, ldy]
+// (its first lin.Out columns) and adds the LoRA term's input gradient to dx
+// (nil: skipped).
+func (w *workspace) loraBwd(lin *Linear, dx, dy []float32, ldy int, x []float32, n int, la *loraActs) {
+	l := lin.LoRA
 	be := nn.CurrentBackend()
 	r := l.Rank
 	du := w.du[:n*r]
 	// du = scale·dy·B ; dB += scale·dyᵀ·u ; dA += duᵀ·xd ; dx += du·A (·mask)
-	be.Sgemm(false, false, n, r, lin.Out, l.Scale, dy, lin.Out, l.B.Data, r, 0, du, r)
+	be.Sgemm(false, false, n, r, lin.Out, l.Scale, dy, ldy, l.B.Data, r, 0, du, r)
 	if l.B.Grad != nil {
-		be.Sgemm(true, false, lin.Out, r, n, l.Scale, dy, lin.Out, la.u, r, 1, l.B.Grad, r)
+		be.Sgemm(true, false, lin.Out, r, n, l.Scale, dy, ldy, la.u, r, 1, l.B.Grad, r)
 	}
 	xin := x
 	if la.dropped {
@@ -262,31 +287,62 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 	eps := float32(c.RMSNormEps)
 	h := w.hOut
 	nn.Embedding(h, m.Embed.Data, b.IDs, D)
+	if len(m.fz) != len(m.Layers) {
+		m.fz = make([]layerFused, len(m.Layers))
+	}
 	for li := range m.Layers {
 		L, a := &m.Layers[li], &w.layers[li]
 		seed := splitmix(b.DropoutSeed ^ uint64(li+1)*0x51ed27)
 		copy(a.hIn, h)
 		nn.RMSNorm(a.xn1, a.rstd1, h, L.AttnNorm.Data, N, D, eps)
-		if L.QNorm != nil {
-			linearFwd(&L.Q, a.qPre, a.xn1, N, &a.lora[0], b.Train, seed+1, nil)
-			linearFwd(&L.K, a.kPre, a.xn1, N, &a.lora[1], b.Train, seed+2, nil)
-			nn.RMSNorm(a.q, a.rstdQ, a.qPre, L.QNorm.Data, N*nh, hd, eps)
-			nn.RMSNorm(a.k, a.rstdK, a.kPre, L.KNorm.Data, N*nkv, hd, eps)
+		qkv := []*Linear{&L.Q, &L.K, &L.V}
+		a.gq.ld = 0
+		if L.QNorm == nil && m.groupable(qkv) {
+			// One [N, qd+2kd] product; q, k, v are its column blocks.
+			ld := qd + 2*kd
+			groupFwd(&m.fz[li].qkv, qkv, a.qkv, ld, a.xn1, N, &a.gq, a.lora[0:3], b.Train, seed+1, growF)
+			a.q, a.k, a.v = a.qkv[:N*ld], a.qkv[qd:N*ld], a.qkv[qd+kd:N*ld]
 		} else {
-			linearFwd(&L.Q, a.q, a.xn1, N, &a.lora[0], b.Train, seed+1, nil)
-			linearFwd(&L.K, a.k, a.xn1, N, &a.lora[1], b.Train, seed+2, nil)
+			a.q, a.k, a.v = a.qkv[:N*qd], a.qkv[N*qd:N*(qd+kd)], a.qkv[N*(qd+kd):]
 		}
-		linearFwd(&L.V, a.v, a.xn1, N, &a.lora[2], b.Train, seed+3, nil)
-		m.Rope.Apply(a.q, pos, N, nh, false)
-		m.Rope.Apply(a.k, pos, N, nkv, false)
-		nn.Attention(a.att, a.lse, a.q, a.k, a.v, shape)
+		if a.gq.ld > 0 {
+			ld := a.gq.ld
+			sh := shape
+			sh.Ld = ld
+			m.Rope.ApplyLd(a.q, ld, pos, N, nh, false)
+			m.Rope.ApplyLd(a.k, ld, pos, N, nkv, false)
+			nn.Attention(a.att, a.lse, a.q, a.k, a.v, sh)
+		} else {
+			if L.QNorm != nil {
+				linearFwd(&L.Q, a.qPre, a.xn1, N, &a.lora[0], b.Train, seed+1, nil)
+				linearFwd(&L.K, a.kPre, a.xn1, N, &a.lora[1], b.Train, seed+2, nil)
+				nn.RMSNorm(a.q, a.rstdQ, a.qPre, L.QNorm.Data, N*nh, hd, eps)
+				nn.RMSNorm(a.k, a.rstdK, a.kPre, L.KNorm.Data, N*nkv, hd, eps)
+			} else {
+				linearFwd(&L.Q, a.q, a.xn1, N, &a.lora[0], b.Train, seed+1, nil)
+				linearFwd(&L.K, a.k, a.xn1, N, &a.lora[1], b.Train, seed+2, nil)
+			}
+			linearFwd(&L.V, a.v, a.xn1, N, &a.lora[2], b.Train, seed+3, nil)
+			m.Rope.Apply(a.q, pos, N, nh, false)
+			m.Rope.Apply(a.k, pos, N, nkv, false)
+			nn.Attention(a.att, a.lse, a.q, a.k, a.v, shape)
+		}
 		// h2 = h + o(att)
 		linearFwd(&L.O, a.h2, a.att, N, &a.lora[3], b.Train, seed+4, nil)
 		nn.Add(a.h2, h)
 		nn.RMSNorm(a.xn2, a.rstd2, a.h2, L.MLPNorm.Data, N, D, eps)
-		linearFwd(&L.Gate, a.gate, a.xn2, N, &a.lora[4], b.Train, seed+5, nil)
-		linearFwd(&L.Up, a.up, a.xn2, N, &a.lora[5], b.Train, seed+6, nil)
-		nn.SwiGLUSaved(a.act, a.sig, a.gate, a.up)
+		gu := []*Linear{&L.Gate, &L.Up}
+		a.gg.ld = 0
+		if m.groupable(gu) {
+			// One [N, 2I] product: each row the gate's I values, then up's.
+			groupFwd(&m.fz[li].gu, gu, a.gu, 2*I, a.xn2, N, &a.gg, a.lora[4:6], b.Train, seed+5, growF)
+			nn.SwiGLUFused(a.act, a.sig, a.gu, N, I)
+		} else {
+			a.gate, a.up = a.gu[:N*I], a.gu[N*I:]
+			linearFwd(&L.Gate, a.gate, a.xn2, N, &a.lora[4], b.Train, seed+5, nil)
+			linearFwd(&L.Up, a.up, a.xn2, N, &a.lora[5], b.Train, seed+6, nil)
+			nn.SwiGLUSaved(a.act, a.sig, a.gate, a.up)
+		}
 		linearFwd(&L.Down, h, a.act, N, &a.lora[6], b.Train, seed+7, nil)
 		nn.Add(h, a.h2)
 	}
@@ -304,17 +360,19 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		// MLP: h = h2 + down(act)
 		dA := w.dx[:N*I]
 		w.linearBwd(&L.Down, dA, dh, a.act, N, &a.lora[6], false)
-		nn.SwiGLUBackwardSaved(w.dgate, w.dup, dA, a.gate, a.up, a.sig)
 		dxn2 := w.dx[:N*D]
-		w.linearBwd(&L.Gate, dxn2, w.dgate, a.xn2, N, &a.lora[4], false)
-		w.linearBwd(&L.Up, dxn2, w.dup, a.xn2, N, &a.lora[5], true)
+		if a.gg.ld > 0 {
+			nn.SwiGLUBackwardFused(w.dgu, dA, a.gu, a.sig, N, I)
+			w.groupBwd(&m.fz[li].gu, []*Linear{&L.Gate, &L.Up}, dxn2, w.dgu, a.xn2, N, &a.gg, a.lora[4:6], false)
+		} else {
+			nn.SwiGLUBackwardSaved(w.dgate, w.dup, dA, a.gate, a.up, a.sig)
+			w.linearBwd(&L.Gate, dxn2, w.dgate, a.xn2, N, &a.lora[4], false)
+			w.linearBwd(&L.Up, dxn2, w.dup, a.xn2, N, &a.lora[5], true)
+		}
 		nn.RMSNormBackward(dh, gradOf(L.MLPNorm), dxn2, a.h2, L.MLPNorm.Data, a.rstd2, N, D, true)
 		// attention: h2 = hIn + o(att)
 		datt := w.datt[:N*qd]
 		w.linearBwd(&L.O, datt, dh, a.att, N, &a.lora[3], false)
-		nn.AttentionBackward(w.dq, w.dk, w.dv, datt, a.q, a.k, a.v, a.att, a.lse, shape)
-		m.Rope.Apply(w.dq, pos, N, nh, true)
-		m.Rope.Apply(w.dk, pos, N, nkv, true)
 		dxn1 := w.dx[:N*D]
 		// The first layer's input gradient feeds only the embedding and the
 		// first norm's weight: skip it when neither trains (LoRA).
@@ -322,6 +380,23 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 		if !needDX {
 			dxn1 = nil
 		}
+		if ld := a.gq.ld; ld > 0 {
+			// dq, dk, dv are the column blocks of one [N, ld] gradient.
+			sh := shape
+			sh.Ld = ld
+			dq, dk, dv := w.dqkv[:N*ld], w.dqkv[qd:N*ld], w.dqkv[qd+kd:N*ld]
+			nn.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.lse, sh)
+			m.Rope.ApplyLd(dq, ld, pos, N, nh, true)
+			m.Rope.ApplyLd(dk, ld, pos, N, nkv, true)
+			w.groupBwd(&m.fz[li].qkv, []*Linear{&L.Q, &L.K, &L.V}, dxn1, w.dqkv, a.xn1, N, &a.gq, a.lora[0:3], false)
+			if needDX {
+				nn.RMSNormBackward(dh, gradOf(L.AttnNorm), dxn1, a.hIn, L.AttnNorm.Data, a.rstd1, N, D, true)
+			}
+			continue
+		}
+		nn.AttentionBackward(w.dq, w.dk, w.dv, datt, a.q, a.k, a.v, a.att, a.lse, shape)
+		m.Rope.Apply(w.dq, pos, N, nh, true)
+		m.Rope.Apply(w.dk, pos, N, nkv, true)
 		if L.QNorm != nil {
 			// dq is w.r.t. the normed q: go back through the per-head norm,
 			// whose input (qPre, kPre) the forward pass kept.

@@ -24,6 +24,30 @@ type AttnShape struct {
 	// attends to keys [SegStart[t], t] only, so packed samples never see
 	// each other. Nil means one sample per sequence.
 	SegStart []int32
+	// Ld, when non-zero, is the row stride of Q, K and V (and of dQ, dK, dV
+	// in AttentionBackward): views into one fused [B·T, Ld] projection
+	// output. Zero means each is packed (Heads·HeadDim, KVHeads·HeadDim).
+	// The output and its gradient are always packed.
+	Ld int
+}
+
+// lds returns the row strides of q and of k/v.
+func (s *AttnShape) lds() (int, int) {
+	if s.Ld > 0 {
+		return s.Ld, s.Ld
+	}
+	return s.Heads * s.HeadDim, s.KVHeads * s.HeadDim
+}
+
+// clearRows zeroes the first w elements of n rows of stride ld.
+func clearRows(x []float32, n, w, ld int) {
+	if ld == w {
+		clear(x[:n*w])
+		return
+	}
+	for r := 0; r < n; r++ {
+		clear(x[r*ld : r*ld+w])
+	}
 }
 
 func (s *AttnShape) segStart(b, t int) int {
@@ -50,7 +74,8 @@ func getScratch(n int) *[]float32 {
 // AttentionBackward. It never holds more than an AttnBlock×T score block per
 // worker.
 func Attention(out, lse, q, k, v []float32, s AttnShape) {
-	hd, qs, ks := s.HeadDim, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+	hd, qs := s.HeadDim, s.Heads*s.HeadDim
+	ql, kl := s.lds()
 	rep := s.Heads / s.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	nblk := (s.T + AttnBlock - 1) / AttnBlock
@@ -67,10 +92,10 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 			m := t1 - t0
 			k0 := s.segStart(b, t0)
 			nk := t1 - k0
-			qb := q[(b*s.T+t0)*qs+h*hd:]
-			kb := k[(b*s.T+k0)*ks+g*hd:]
-			vb := v[(b*s.T+k0)*ks+g*hd:]
-			sgemm(false, true, m, nk, hd, scale, qb, qs, kb, ks, 0, S, nk)
+			qb := q[(b*s.T+t0)*ql+h*hd:]
+			kb := k[(b*s.T+k0)*kl+g*hd:]
+			vb := v[(b*s.T+k0)*kl+g*hd:]
+			sgemm(false, true, m, nk, hd, scale, qb, ql, kb, kl, 0, S, nk)
 			for i := 0; i < m; i++ {
 				t := t0 + i
 				lo := s.segStart(b, t) - k0
@@ -98,7 +123,7 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 					lse[(b*s.T+t)*s.Heads+h] = mx + float32(math.Log(sum))
 				}
 			}
-			sgemm(false, false, m, hd, nk, 1, S, nk, vb, ks, 0, out[(b*s.T+t0)*qs+h*hd:], qs)
+			sgemm(false, false, m, hd, nk, 1, S, nk, vb, kl, 0, out[(b*s.T+t0)*qs+h*hd:], qs)
 		}
 	})
 }
@@ -107,11 +132,12 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 // forward inputs q, k, v, output out and the lse saved by Attention.
 func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShape) {
 	hd, qs, ks := s.HeadDim, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+	ql, kl := s.lds()
 	rep := s.Heads / s.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	nblk := (s.T + AttnBlock - 1) / AttnBlock
-	clear(dk)
-	clear(dv)
+	clearRows(dk, s.B*s.T, ks, kl)
+	clearRows(dv, s.B*s.T, ks, kl)
 	// One task per (batch, kv head): it owns that head's dk, dv and its query
 	// heads' dq, so tasks never write the same memory.
 	be.Parallel(s.B*s.KVHeads, func(lo, hi int) {
@@ -126,12 +152,12 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 					m := t1 - t0
 					k0 := s.segStart(b, t0)
 					nk := t1 - k0
-					qb := q[(b*s.T+t0)*qs+h*hd:]
+					qb := q[(b*s.T+t0)*ql+h*hd:]
 					dob := dout[(b*s.T+t0)*qs+h*hd:]
-					kb := k[(b*s.T+k0)*ks+g*hd:]
-					vb := v[(b*s.T+k0)*ks+g*hd:]
-					sgemm(false, true, m, nk, hd, scale, qb, qs, kb, ks, 0, P, nk)
-					sgemm(false, true, m, nk, hd, 1, dob, qs, vb, ks, 0, dP, nk)
+					kb := k[(b*s.T+k0)*kl+g*hd:]
+					vb := v[(b*s.T+k0)*kl+g*hd:]
+					sgemm(false, true, m, nk, hd, scale, qb, ql, kb, kl, 0, P, nk)
+					sgemm(false, true, m, nk, hd, 1, dob, qs, vb, kl, 0, dP, nk)
 					for i := 0; i < m; i++ {
 						t := t0 + i
 						o := out[(b*s.T+t)*qs+h*hd : (b*s.T+t)*qs+h*hd+hd]
@@ -159,9 +185,9 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 						}
 					}
 					// dq = scale·dS·K ; dk += scale·dSᵀ·Q ; dv += Pᵀ·dO
-					sgemm(false, false, m, hd, nk, scale, dP, nk, kb, ks, 0, dq[(b*s.T+t0)*qs+h*hd:], qs)
-					sgemm(true, false, nk, hd, m, scale, dP, nk, qb, qs, 1, dk[(b*s.T+k0)*ks+g*hd:], ks)
-					sgemm(true, false, nk, hd, m, 1, P, nk, dob, qs, 1, dv[(b*s.T+k0)*ks+g*hd:], ks)
+					sgemm(false, false, m, hd, nk, scale, dP, nk, kb, kl, 0, dq[(b*s.T+t0)*ql+h*hd:], ql)
+					sgemm(true, false, nk, hd, m, scale, dP, nk, qb, ql, 1, dk[(b*s.T+k0)*kl+g*hd:], kl)
+					sgemm(true, false, nk, hd, m, 1, P, nk, dob, qs, 1, dv[(b*s.T+k0)*kl+g*hd:], kl)
 				}
 			}
 		}

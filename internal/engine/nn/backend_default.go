@@ -23,3 +23,6 @@ func ToBF16(x []float32) []uint16 {
 	blas.F32ToBF16(out, x)
 	return out
 }
+
+// ToBF16Into converts x to bfloat16 bits in dst (len(dst) ≥ len(x)).
+func ToBF16Into(dst []uint16, x []float32) { blas.F32ToBF16(dst, x) }

@@ -402,21 +402,101 @@ func (q *NF4) forTiles(bf16 bool, fn func(r0, r1 int, w []float32, wbf []uint16)
 // [Out, In] and y [n, Out], dequantizing W tile by tile into a reused buffer
 // (bfloat16 products with float32 sums when bf16 is set).
 func LinearNF4(y, x []float32, q *NF4, bf16 bool, bias []float32, n int) {
+	LinearNF4Ld(y, q.Out, x, q, bf16, n)
+	if bias != nil && n > 0 {
+		AddBias(y, bias, n, q.Out)
+	}
+}
+
+// LinearNF4Ld is LinearNF4 without bias into rows of y of stride ldy (the
+// first q.Out elements of each row are written).
+func LinearNF4Ld(y []float32, ldy int, x []float32, q *NF4, bf16 bool, n int) {
 	if n == 0 {
 		return
 	}
 	q.forTiles(bf16, func(r0, r1 int, w []float32, wbf []uint16) {
-		sgemmW(false, true, n, r1-r0, q.In, 1, x, q.In, w, wbf, q.In, 0, y[r0:], q.Out)
+		sgemmW(false, true, n, r1-r0, q.In, 1, x, q.In, w, wbf, q.In, 0, y[r0:], ldy)
 	})
-	if bias != nil {
-		AddBias(y, bias, n, q.Out)
+}
+
+// nf4GroupTile dequantizes every member of qs (same In) into consecutive
+// rows of one pooled tile and calls fn with it, or returns false when they
+// do not fit NF4TileElems together.
+func nf4GroupTile(qs []*NF4, bf16 bool, fn func(out int, w []float32, wbf []uint16)) bool {
+	out, in := 0, qs[0].In
+	for _, q := range qs {
+		if q.In != in {
+			return false
+		}
+		out += q.Out
 	}
+	if out*in > NF4TileElems {
+		return false
+	}
+	if bf16 {
+		p := nf4TileBF.Get().(*[]uint16)
+		defer nf4TileBF.Put(p)
+		if cap(*p) < out*in {
+			*p = make([]uint16, out*in)
+		}
+		t, o := (*p)[:out*in], 0
+		for _, q := range qs {
+			q.DequantizeBF16(t[o*in:(o+q.Out)*in], 0, q.Out*in)
+			o += q.Out
+		}
+		fn(out, nil, t)
+		return true
+	}
+	p := nf4Tile.Get().(*[]float32)
+	defer nf4Tile.Put(p)
+	if cap(*p) < out*in {
+		*p = make([]float32, out*in)
+	}
+	t, o := (*p)[:out*in], 0
+	for _, q := range qs {
+		q.Dequantize(t[o*in:(o+q.Out)*in], 0, q.Out*in)
+		o += q.Out
+	}
+	fn(out, t, nil)
+	return true
+}
+
+// LinearNF4Group computes the products of several NF4 weights that read the
+// same x as one product, y [n, ldy] = x·[W₀; W₁; …]ᵀ (columns in member
+// order), dequantizing them into one tile. It returns false, doing nothing,
+// when they do not fit one tile (NF4TileElems) or differ in In.
+func LinearNF4Group(y []float32, ldy int, x []float32, qs []*NF4, bf16 bool, n int) bool {
+	return nf4GroupTile(qs, bf16, func(out int, w []float32, wbf []uint16) {
+		if n > 0 {
+			sgemmW(false, true, n, out, qs[0].In, 1, x, qs[0].In, w, wbf, qs[0].In, 0, y, ldy)
+		}
+	})
+}
+
+// LinearBackwardNF4Group is the input gradient of LinearNF4Group:
+// dx (+)= dy·[W₀; W₁; …] with dy [n, ldy]. It returns false, doing nothing,
+// when LinearNF4Group would.
+func LinearBackwardNF4Group(dx, dy []float32, ldy int, qs []*NF4, bf16 bool, n int, accumulate bool) bool {
+	return nf4GroupTile(qs, bf16, func(out int, w []float32, wbf []uint16) {
+		if n > 0 {
+			beta := float32(0)
+			if accumulate {
+				beta = 1
+			}
+			sgemmW(false, false, n, qs[0].In, out, 1, dy, ldy, w, wbf, qs[0].In, beta, dx, qs[0].In)
+		}
+	})
 }
 
 // LinearBackwardNF4 computes dx (+)= dy·W for the frozen NF4 weight q
 // (no weight gradient): dy [n, Out], dx [n, In]. If accumulate is false dx is
 // overwritten.
 func LinearBackwardNF4(dx, dy []float32, q *NF4, bf16 bool, n int, accumulate bool) {
+	LinearBackwardNF4Ld(dx, dy, q.Out, q, bf16, n, accumulate)
+}
+
+// LinearBackwardNF4Ld is LinearBackwardNF4 with dy in rows of stride ldy.
+func LinearBackwardNF4Ld(dx, dy []float32, ldy int, q *NF4, bf16 bool, n int, accumulate bool) {
 	if n == 0 {
 		return
 	}
@@ -427,6 +507,6 @@ func LinearBackwardNF4(dx, dy []float32, q *NF4, bf16 bool, n int, accumulate bo
 			beta = 0
 		}
 		first = false
-		sgemmW(false, false, n, q.In, r1-r0, 1, dy[r0:], q.Out, w, wbf, q.In, beta, dx, q.In)
+		sgemmW(false, false, n, q.In, r1-r0, 1, dy[r0:], ldy, w, wbf, q.In, beta, dx, q.In)
 	})
 }

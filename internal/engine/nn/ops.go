@@ -227,13 +227,19 @@ func NewRope(hd, maxPos int, invFreq []float32) *Rope {
 // Apply rotates x [n, heads·hd] in place, row r at position pos[r].
 // inverse applies the transposed rotation (the backward pass).
 func (rp *Rope) Apply(x []float32, pos []int32, n, heads int, inverse bool) {
+	rp.ApplyLd(x, heads*rp.HeadDim, pos, n, heads, inverse)
+}
+
+// ApplyLd is Apply on rows of stride ld (the first heads·HeadDim elements
+// of each row rotate).
+func (rp *Rope) ApplyLd(x []float32, ld int, pos []int32, n, heads int, inverse bool) {
 	hd, h := rp.HeadDim, rp.HeadDim/2
 	parallelRows(n, 32, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			p := int(pos[r])
 			cs, sn := rp.Cos[p*h:(p+1)*h], rp.Sin[p*h:(p+1)*h]
 			for hh := 0; hh < heads; hh++ {
-				v := x[(r*heads+hh)*hd : (r*heads+hh+1)*hd]
+				v := x[r*ld+hh*hd : r*ld+(hh+1)*hd]
 				a, b := v[:h], v[h:hd]
 				if inverse {
 					for i := range a {
@@ -281,10 +287,7 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 // SwiGLUBackwardSaved, which then needs no exponentials.
 func SwiGLUSaved(out, sig, gate, up []float32) {
 	parallelRows(len(out), 1<<13, func(lo, hi int) {
-		vec.SigmoidsSerial(sig[lo:hi], gate[lo:hi])
-		for i := lo; i < hi; i++ {
-			out[i] = gate[i] * sig[i] * up[i]
-		}
+		vec.SwiGLUSavedSerial(out[lo:hi], sig[lo:hi], gate[lo:hi], up[lo:hi])
 	})
 }
 
@@ -292,10 +295,57 @@ func SwiGLUSaved(out, sig, gate, up []float32) {
 // SwiGLUSaved. dgate may alias dout.
 func SwiGLUBackwardSaved(dgate, dup, dout, gate, up, sig []float32) {
 	parallelRows(len(dout), 1<<13, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g, s, d := gate[i], sig[i], dout[i]
-			dup[i] = d * g * s
-			dgate[i] = d * up[i] * s * (1 + g*(1-s))
+		vec.SwiGLUBackwardSavedSerial(dgate[lo:hi], dup[lo:hi], dout[lo:hi], gate[lo:hi], up[lo:hi], sig[lo:hi])
+	})
+}
+
+// SwiGLUFused is SwiGLUSaved on a fused gate/up projection: gu is [n, 2·I],
+// each row the gate's I values then the up's I values. out and sig are
+// [n, I].
+func SwiGLUFused(out, sig, gu []float32, n, inter int) {
+	parallelRows(n, max(1, (1<<13)/max(inter, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			gate, up := gu[2*r*inter:(2*r+1)*inter], gu[(2*r+1)*inter:(2*r+2)*inter]
+			vec.SwiGLUSavedSerial(out[r*inter:(r+1)*inter], sig[r*inter:(r+1)*inter], gate, up)
 		}
 	})
+}
+
+// SwiGLUBackwardFused is SwiGLUBackwardSaved for SwiGLUFused: it writes the
+// gate and up gradients into dgu [n, 2·I] (same layout as gu) from dout
+// [n, I].
+func SwiGLUBackwardFused(dgu, dout, gu, sig []float32, n, inter int) {
+	parallelRows(n, max(1, (1<<13)/max(inter, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			gate, up := gu[2*r*inter:(2*r+1)*inter], gu[(2*r+1)*inter:(2*r+2)*inter]
+			dg, du := dgu[2*r*inter:(2*r+1)*inter], dgu[(2*r+1)*inter:(2*r+2)*inter]
+			vec.SwiGLUBackwardSavedSerial(dg, du, dout[r*inter:(r+1)*inter], gate, up, sig[r*inter:(r+1)*inter])
+		}
+	})
+}
+
+// AddBiasLd adds bias [d] to the first d elements of n rows of stride ld.
+func AddBiasLd(y []float32, ld int, bias []float32, n, d int) {
+	for r := 0; r < n; r++ {
+		row := y[r*ld : r*ld+d]
+		for j := range row {
+			row[j] += bias[j]
+		}
+	}
+}
+
+// LinearLd is LinearW without bias into rows of y of stride ldy: the first
+// out elements of each row of y are overwritten with x·Wᵀ.
+func LinearLd(y []float32, ldy int, x, w []float32, wbf []uint16, n, in, out int) {
+	sgemmW(false, true, n, out, in, 1, x, in, w, wbf, in, 0, y, ldy)
+}
+
+// LinearBackwardLd is LinearBackwardW's input gradient with dy in rows of
+// stride ldy: dx (+)= dy·W.
+func LinearBackwardLd(dx, dy []float32, ldy int, w []float32, wbf []uint16, n, in, out int, accumulate bool) {
+	beta := float32(0)
+	if accumulate {
+		beta = 1
+	}
+	sgemmW(false, false, n, in, out, 1, dy, ldy, w, wbf, in, beta, dx, in)
 }

@@ -207,3 +207,46 @@ func swigluBackwardGo(dg, du, dy, g, u []float32) {
 		dg[i] = y * uu * (s * (1 + v*(1-s)))
 	}
 }
+
+// SwiGLUSavedSerial sets sig[i] = Sigmoid(g[i]) and out[i] = g[i]·sig[i]·u[i]
+// for i < len(g), on the calling goroutine: the SwiGLU activation, keeping
+// the sigmoid for SwiGLUBackwardSavedSerial. Outputs may alias inputs.
+func SwiGLUSavedSerial(out, sig, g, u []float32) {
+	n := len(g)
+	out, sig, u = out[:n], sig[:n], u[:n]
+	if native && n > 0 {
+		swigluSavedNative(out, sig, g, u)
+		return
+	}
+	swigluSavedGo(out, sig, g, u)
+}
+
+func swigluSavedGo(out, sig, g, u []float32) {
+	for i, v := range g {
+		s := Sigmoid(v)
+		sig[i] = s
+		out[i] = v * s * u[i]
+	}
+}
+
+// SwiGLUBackwardSavedSerial is SwiGLUBackward from the sigmoid s saved by
+// SwiGLUSavedSerial (no exponentials): du[i] = dy[i]·g[i]·s[i] and
+// dg[i] = dy[i]·u[i]·s[i]·(1 + g[i]·(1 − s[i])), on the calling goroutine.
+// Outputs may alias inputs.
+func SwiGLUBackwardSavedSerial(dg, du, dy, g, u, s []float32) {
+	n := len(g)
+	dg, du, dy, u, s = dg[:n], du[:n], dy[:n], u[:n], s[:n]
+	if native && n > 0 {
+		swigluBackwardSavedNative(dg, du, dy, g, u, s)
+		return
+	}
+	swigluBackwardSavedGo(dg, du, dy, g, u, s)
+}
+
+func swigluBackwardSavedGo(dg, du, dy, g, u, s []float32) {
+	for i, v := range g {
+		si, d := s[i], dy[i]
+		du[i] = d * v * si
+		dg[i] = d * u[i] * si * (1 + v*(1-si))
+	}
+}

@@ -162,3 +162,39 @@ CLONES void whet_swiglu_backward(float *dg, float *du, const float *dy, const fl
 		}
 	}
 }
+
+// whet_swiglu_saved: s = sigmoid(g); out = (g·s)·u, keeping s for
+// whet_swiglu_backward_saved. Outputs may alias inputs.
+CLONES void whet_swiglu_saved(float *out, float *sig, const float *g, const float *u, size_t n) {
+	float gl[BLOCK], ul[BLOCK], sl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(gl, g + b, m * sizeof(float));
+		memcpy(ul, u + b, m * sizeof(float));
+		for (size_t i = 0; i < m; i++) sl[i] = sigmoid_of(gl[i], exp_any(neg_abs(gl[i])));
+		for (size_t i = 0; i < m; i++)
+			if (!in_fast(neg_abs(gl[i]))) sl[i] = sigmoid_of(gl[i], exp_slow(neg_abs(gl[i])));
+		float *o = out + b;
+		for (size_t i = 0; i < m; i++) o[i] = gl[i] * sl[i] * ul[i];
+		memcpy(sig + b, sl, m * sizeof(float));
+	}
+}
+
+// whet_swiglu_backward_saved: from the saved s = sigmoid(g),
+// du = (dy·g)·s and dg = ((dy·u)·s)·(1 + g·(1 - s)). Outputs may alias inputs.
+CLONES void whet_swiglu_backward_saved(float *dg, float *du, const float *dy, const float *g, const float *u, const float *s, size_t n) {
+	float yl[BLOCK], gl[BLOCK], ul[BLOCK], sl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(yl, dy + b, m * sizeof(float));
+		memcpy(gl, g + b, m * sizeof(float));
+		memcpy(ul, u + b, m * sizeof(float));
+		memcpy(sl, s + b, m * sizeof(float));
+		float *dgb = dg + b, *dub = du + b;
+		for (size_t i = 0; i < m; i++) {
+			float v = gl[i], si = sl[i], d = yl[i];
+			dub[i] = d * v * si;
+			dgb[i] = d * ul[i] * si * (1.0f + v * (1.0f - si));
+		}
+	}
+}

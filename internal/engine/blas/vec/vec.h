@@ -5,3 +5,5 @@ void whet_sigmoid(float *dst, const float *x, size_t n);
 void whet_silu(float *dst, const float *x, size_t n);
 void whet_silu_mul(float *dst, const float *g, const float *u, size_t n);
 void whet_swiglu_backward(float *dg, float *du, const float *dy, const float *g, const float *u, size_t n);
+void whet_swiglu_saved(float *out, float *sig, const float *g, const float *u, size_t n);
+void whet_swiglu_backward_saved(float *dg, float *du, const float *dy, const float *g, const float *u, const float *s, size_t n);

@@ -27,3 +27,11 @@ func siluMulNative(dst, g, u []float32) { C.whet_silu_mul(fp(dst), fp(g), fp(u),
 func swigluBackwardNative(dg, du, dy, g, u []float32) {
 	C.whet_swiglu_backward(fp(dg), fp(du), fp(dy), fp(g), fp(u), C.size_t(len(g)))
 }
+
+func swigluSavedNative(out, sig, g, u []float32) {
+	C.whet_swiglu_saved(fp(out), fp(sig), fp(g), fp(u), C.size_t(len(g)))
+}
+
+func swigluBackwardSavedNative(dg, du, dy, g, u, s []float32) {
+	C.whet_swiglu_backward_saved(fp(dg), fp(du), fp(dy), fp(g), fp(u), fp(s), C.size_t(len(g)))
+}

@@ -241,6 +241,15 @@ func TestNativeMatchesGo(t *testing.T) {
 	swigluBackwardGo(w, w2, dy, g, u)
 	same("swiglu dg", c, w)
 	same("swiglu du", c2, w2)
+	c3, w3 := make([]float32, n), make([]float32, n)
+	swigluSavedNative(c, c3, g, u)
+	swigluSavedGo(w, w3, g, u)
+	same("swiglu saved out", c, w)
+	same("swiglu saved sigmoid", c3, w3)
+	swigluBackwardSavedNative(c, c2, dy, g, u, w3)
+	swigluBackwardSavedGo(w, w2, dy, g, u, w3)
+	same("swiglu saved dg", c, w)
+	same("swiglu saved du", c2, w2)
 	// In place.
 	inPlace := append([]float32(nil), x...)
 	Exp(inPlace, inPlace)
@@ -259,6 +268,21 @@ func TestSwiGLU(t *testing.T) {
 	SiLUMul(y, g, u)
 	dg, du := make([]float32, len(g)), make([]float32, len(g))
 	SwiGLUBackward(dg, du, dy, g, u)
+	// The saved-sigmoid pair computes the same.
+	y2, sig, dg2, du2 := make([]float32, len(g)), make([]float32, len(g)), make([]float32, len(g)), make([]float32, len(g))
+	SwiGLUSavedSerial(y2, sig, g, u)
+	SwiGLUBackwardSavedSerial(dg2, du2, dy, g, u, sig)
+	for i := range g {
+		if d := math.Abs(float64(y2[i] - y[i])); d > 1e-6*math.Max(1, math.Abs(float64(y[i]))) {
+			t.Errorf("SwiGLUSavedSerial at g=%v: %v, SiLUMul %v", g[i], y2[i], y[i])
+		}
+		if d := math.Abs(float64(dg2[i] - dg[i])); d > 1e-6*math.Max(1, math.Abs(float64(dg[i]))) {
+			t.Errorf("SwiGLUBackwardSavedSerial dg at g=%v: %v, SwiGLUBackward %v", g[i], dg2[i], dg[i])
+		}
+		if d := math.Abs(float64(du2[i] - du[i])); d > 1e-6*math.Max(1, math.Abs(float64(du[i]))) {
+			t.Errorf("SwiGLUBackwardSavedSerial du at g=%v: %v, SwiGLUBackward %v", g[i], du2[i], du[i])
+		}
+	}
 	silu := func(v float64) float64 { return v / (1 + math.Exp(-v)) }
 	for i := range g {
 		gv, uv, dv := float64(g[i]), float64(u[i]), float64(dy[i])
