@@ -20,6 +20,7 @@ const repo = process.env.REPO_ROOT ?? path.resolve(here, '../..');
 const shots = path.resolve(process.env.WEB_SCREENSHOTS ?? path.join(here, 'screenshots'));
 fs.mkdirSync(shots, { recursive: true });
 const { startServer } = await import('./serve.mjs');
+const { axeCheck } = await import('./axe.mjs');
 
 const assert = (c, m) => {
   if (!c) throw new Error(`assertion failed: ${m}`);
@@ -263,6 +264,20 @@ try {
     }
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await test('axe-core: no serious or critical violations on the runs, compare, run, models and datasets pages (light; run and models dark too)', async () => {
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      // dark: the pages with the most colour (charts, badges, code) only, to keep the suite's time down
+      for (const [name, url] of lists().filter(([n]) => scheme === 'light' || ['run', 'models'].includes(n))) {
+        await page.goto(url);
+        await page.locator('main h1').first().waitFor();
+        await page.waitForTimeout(1500);
+        await axeCheck(page, `${name} (${scheme})`);
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   await test('no console errors', async () => {

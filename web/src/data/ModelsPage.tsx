@@ -315,7 +315,7 @@ export function ModelsPage() {
                   const files = modelFiles(m);
                   return (
                     <>
-                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${m.output || m.model_id}${files.length > 1 ? ' (tar)' : ''}`}>
+                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`${files.length > 1 ? 'Download all (.tar)' : 'Download'} of ${m.output || m.model_id}`}>
                         Download{files.length > 1 ? ' all (.tar)' : ''}
                       </a>
                       {files.length > 1 ? (
@@ -339,7 +339,7 @@ export function ModelsPage() {
                         </details>
                       ) : null}
                       {m.output === 'adapter' || m.output === 'merged' ? (
-                        <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try ${m.output} of ${g.job?.name || m.model_id} in the playground`}>
+                        <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try in playground: ${m.output} of ${g.job?.name || m.model_id}`}>
                           Try in playground
                         </Link>
                       ) : null}
