@@ -48,6 +48,8 @@ fi
 echo "== web: e2e (playwright-core + /usr/bin/chromium against whet serve)"
 (cd "$root" && go build -o "$tmp/whet" ./cmd/whet)
 WHET_BIN="$tmp/whet" REPO_ROOT="$root" node e2e/run.mjs
+echo "== web: editor e2e"
+WHET_BIN="$tmp/whet" REPO_ROOT="$root" node e2e/editor.mjs
 echo "== web: list and run pages e2e (runs, compare, models, 400 px)"
 WHET_BIN="$tmp/whet" REPO_ROOT="$root" node e2e/pages.mjs
 echo "== web: sign-in e2e (whet serve --auth required)"

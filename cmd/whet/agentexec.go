@@ -51,7 +51,7 @@ func isolateAgents(reg *agent.Registry, cfg config.Config, log *slog.Logger) (*a
 			limit = int64(si.Totalram) * int64(si.Unit) / 4 * 3
 		}
 	}
-	pc := agentproc.Config{Path: exe, Args: []string{"agent-exec"}, MemoryLimit: limit, AllowURL: cfg.AllowURL}
+	pc := agentproc.Config{Path: exe, Args: []string{"agent-exec"}, MemoryLimit: limit, AllowURL: cfg.AllowURL, Logger: log}
 	var out agent.Registry
 	for _, s := range reg.Specs() {
 		a, _ := reg.Lookup(s.Name)

@@ -60,6 +60,10 @@ type Config struct {
 	// AllowURL is the outbound policy (--allow-url) the child's HTTP client
 	// enforces when the parent's Env carries a client.
 	AllowURL []string
+	// Logger is the server's log: a child that dies without a result is
+	// logged there with the end of its output (a Go crash's stack). Nil:
+	// not logged.
+	Logger *slog.Logger
 }
 
 // Wrap returns an agent with a's Spec that runs a in a child process.
@@ -282,7 +286,12 @@ func (p *isolated) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, e
 	if reason != "" {
 		return nil, errors.New(reason)
 	}
-	return nil, errors.New(describeExit(cmd.ProcessState, waitErr, seen, p.cfg.MemoryLimit, tail.String()))
+	why := describeExit(cmd.ProcessState, waitErr, seen, p.cfg.MemoryLimit, tail.String())
+	if p.cfg.Logger != nil {
+		p.cfg.Logger.Warn("agent process died", slog.String("agent", name), slog.String("job_id", env.JobID),
+			slog.String("node", env.NodeID), slog.String("reason", why), slog.String("output_tail", tail.String()))
+	}
+	return nil, errors.New(why)
 }
 
 // describeExit says why a child ended without a result.

@@ -61,21 +61,36 @@ type env struct {
 
 func setup(t testing.TB, work ...bool) *env {
 	t.Helper()
+	return setupWith(t, defaultRegistry(), len(work) == 0 || work[0])
+}
+
+// defaultRegistry has the agents setup runs: dataset and fakemodel.
+func defaultRegistry() *agent.Registry {
 	var reg agent.Registry
 	reg.Register(ingest.New())
 	reg.Register(modelAgent{})
-	return setupWith(t, &reg, len(work) == 0 || work[0])
+	return &reg
 }
 
 // setupWith starts a platform running reg's agents (work: with a worker)
 // and the API on it.
 func setupWith(t testing.TB, reg *agent.Registry, work bool) *env {
 	t.Helper()
+	return setupConfig(t, reg, nil, work)
+}
+
+// setupConfig is setupWith with the configuration changed by change (nil:
+// none): another database, an event fan-out.
+func setupConfig(t testing.TB, reg *agent.Registry, change func(*config.Config), work bool) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
 	cfg.PollInterval, cfg.LeaseTimeout, cfg.RetryBase = 50*time.Millisecond, 2*time.Second, 100*time.Millisecond
 	cfg.WorkDir = repoRoot(t)
+	if change != nil {
+		change(&cfg)
+	}
 	p, err := platform.Open(context.Background(), cfg, reg, platform.Options{Work: work})
 	if err != nil {
 		t.Fatal(err)

@@ -10,11 +10,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/store/pgstore/pgtest"
+	"github.com/whetstone/whetstone/internal/testsvc"
 )
 
 // latencies runs clients goroutines doing perClient requests each and
@@ -70,41 +74,68 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// databases are the metadata stores the API benchmarks run on side by side:
+// SQLite (the default file) and PostgreSQL (a fresh schema; skipped when the
+// server is not running).
+var databases = []struct {
+	name string
+	url  func(b *testing.B) string
+}{
+	{"sqlite", func(*testing.B) string { return "" }},
+	{"postgres", func(b *testing.B) string { return pgtest.NewSchema(b) }},
+}
+
+func setupDB(b *testing.B, url string, work bool) *env {
+	return setupConfig(b, defaultRegistry(), func(c *config.Config) {
+		if url != "" {
+			c.Database = url
+		}
+	}, work)
+}
+
 func BenchmarkGetJob50Clients(b *testing.B) {
-	e := setup(b)
-	id := e.submitB(b, "name: p\nnodes: [{id: data, agent: dataset, params: {source: "+alpaca+"}}, {id: m, agent: fakemodel}]\nedges: [{from: data, to: m}]\n", true)
-	url := e.url + "/jobs/" + id
-	latencies(b, 50, 40, func(c *http.Client) error {
-		resp, err := c.Get(url)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("GET job: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			e := setupDB(b, db.url(b), true)
+			id := e.submitB(b, "name: p\nnodes: [{id: data, agent: dataset, params: {source: "+alpaca+"}}, {id: m, agent: fakemodel}]\nedges: [{from: data, to: m}]\n", true)
+			url := e.url + "/jobs/" + id
+			latencies(b, 50, 40, func(c *http.Client) error {
+				resp, err := c.Get(url)
+				if err != nil {
+					return err
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return fmt.Errorf("GET job: %d", resp.StatusCode)
+				}
+				return nil
+			})
+		})
+	}
 }
 
 // BenchmarkPostJob50Clients submits two-node pipelines; the server only
 // queues them (no worker), so the figure is the API's, not the agents'.
 func BenchmarkPostJob50Clients(b *testing.B) {
-	e := setup(b, false)
-	spec := `{"name": "p", "nodes": [{"id": "data", "agent": "dataset", "params": {"source": "x.jsonl"}}, {"id": "m", "agent": "fakemodel"}], "edges": [{"from": "data", "to": "m"}]}`
-	latencies(b, 50, 10, func(c *http.Client) error {
-		resp, err := c.Post(e.url+"/jobs", "application/json", strings.NewReader(spec))
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 202 {
-			return fmt.Errorf("POST job: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			e := setupDB(b, db.url(b), false)
+			spec := `{"name": "p", "nodes": [{"id": "data", "agent": "dataset", "params": {"source": "x.jsonl"}}, {"id": "m", "agent": "fakemodel"}], "edges": [{"from": "data", "to": "m"}]}`
+			latencies(b, 50, 10, func(c *http.Client) error {
+				resp, err := c.Post(e.url+"/jobs", "application/json", strings.NewReader(spec))
+				if err != nil {
+					return err
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 202 {
+					return fmt.Errorf("POST job: %d", resp.StatusCode)
+				}
+				return nil
+			})
+		})
+	}
 }
 
 // BenchmarkSSEFanout100 publishes events to one job with 100 SSE
@@ -193,6 +224,149 @@ func (e *env) submitB(b *testing.B, spec string, wait bool) string {
 		time.Sleep(25 * time.Millisecond)
 	}
 	return out["job_id"]
+}
+
+// BenchmarkSSEFanoutRedis100 is the scale-out fan-out: 100 SSE subscribers
+// of one job, 50 on each of two API processes (two platforms sharing only
+// PostgreSQL and Redis, their store polling set to an hour so every event
+// comes through Redis), and a third platform, the worker, publishing 200
+// events at one every 5 ms. It reports delivery latency (from the event's
+// creation on the worker to its arrival at each SSE client) p50 and p99.
+// Each subscriber checks it gets every event once, in order; one whose
+// stream fails reconnects with Last-Event-ID, as SSE clients do, and the
+// reconnects are reported (under heavy machine load the stream's first
+// PostgreSQL read has failed with "i/o timeout": a 500, then a reconnect).
+func BenchmarkSSEFanoutRedis100(b *testing.B) {
+	const subs, perIter, every = 100, 200, 5 * time.Millisecond
+	db, redisURL := pgtest.NewSchema(b), testsvc.NeedRedis(b)
+	api := func(work bool, poll time.Duration) *env {
+		return setupConfig(b, defaultRegistry(), func(c *config.Config) {
+			c.Database, c.Events, c.PollInterval = db, redisURL, poll
+		}, work)
+	}
+	apis := []*env{api(false, time.Hour), api(false, time.Hour)}
+	worker := api(false, 50*time.Millisecond)
+	id := apis[0].submitB(b, "name: p\nnodes: [{id: data, agent: dataset, params: {source: x.jsonl}}]\n", false)
+	tr := &http.Transport{MaxIdleConnsPerHost: subs, MaxConnsPerHost: subs}
+	c := &http.Client{Transport: tr}
+	ctx := context.Background()
+	var lat []time.Duration
+	var mu sync.Mutex
+	var reconnects atomic.Int64
+	total := 0
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		start := int64(0)
+		if evs, _ := worker.p.Store.ListEvents(ctx, id, 0, 100000); len(evs) > 0 {
+			start = evs[len(evs)-1].Seq
+		}
+		target := start + perIter
+		var ready, done sync.WaitGroup
+		for i := range subs {
+			ready.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				local := make([]time.Duration, 0, perIter)
+				defer func() {
+					mu.Lock()
+					lat = append(lat, local...)
+					mu.Unlock()
+				}()
+				last, first := start, true
+				for try := 0; last < target; try++ {
+					if try > 0 {
+						reconnects.Add(1)
+						if try > 20 {
+							b.Errorf("subscriber gave up after %d reconnects at event %d", try, last)
+							return
+						}
+						time.Sleep(100 * time.Millisecond)
+					}
+					// An SSE client whose stream breaks reconnects with
+					// Last-Event-ID (to the same API: both stay up).
+					err := streamOnce(c, apis[i%2].url+"/logs/stream/"+id, &last, target, func() {
+						if first {
+							first = false
+							ready.Done()
+						}
+					}, func(e time.Time) { local = append(local, time.Since(e)) })
+					if err != nil && try == 0 {
+						b.Logf("stream: %v (reconnecting)", err)
+					}
+				}
+				if first {
+					ready.Done()
+				}
+			}()
+		}
+		ready.Wait()
+		time.Sleep(100 * time.Millisecond) // every subscriber reading from Redis
+		b.StartTimer()
+		tick := time.NewTicker(every)
+		for i := range perIter {
+			<-tick.C
+			if err := worker.p.Bus.Publish(ctx, events.New(id, "data", events.Log, events.LogData{Level: "INFO", Msg: fmt.Sprint("line ", i)})); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		done.Wait()
+		total += subs * perIter
+	}
+	b.StopTimer()
+	if len(lat) != total {
+		b.Fatalf("%d deliveries, want %d", len(lat), total)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50_ms")
+	b.ReportMetric(pct(0.99), "p99_ms")
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(reconnects.Load()), "reconnects")
+}
+
+// streamOnce reads one SSE connection after *last (Last-Event-ID) until
+// event target, calling connected once the stream is open and got with each
+// event's creation time; *last advances, and an event out of order is an
+// error (a gap or a duplicate).
+func streamOnce(c *http.Client, url string, last *int64, target int64, connected func(), got func(time.Time)) error {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Last-Event-ID", fmt.Sprint(*last))
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET stream: %s %s", resp.Status, msg)
+	}
+	connected()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var e struct {
+			Seq  int64     `json:"seq"`
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return err
+		}
+		if e.Seq != *last+1 {
+			return fmt.Errorf("event %d after %d: a gap or a duplicate", e.Seq, *last)
+		}
+		*last = e.Seq
+		got(e.Time)
+		if e.Seq == target {
+			return nil
+		}
+	}
+	return fmt.Errorf("stream ended at event %d: %v", *last, sc.Err())
 }
 
 // BenchmarkListJobs100 lists a page of 100 two-node jobs, each with its

@@ -146,3 +146,76 @@ func TestMachinesShareOnlyDatabaseAndS3(t *testing.T) {
 		t.Error("b's input cache is empty: inputs did not come through it")
 	}
 }
+
+// TestS3DownTenSeconds: S3 goes away for 10 s in the middle of a pipeline
+// (after its first node stored its output; the next nodes read that and
+// write their own). Work waits and resumes: the job is still running when
+// S3 comes back, then succeeds with every node on its first attempt and
+// every output readable with its recorded SHA-256.
+func TestS3DownTenSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops its own S3 server for 10 s")
+	}
+	srv := testsvc.StartOwnS3(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.Secret)
+	p := machine(t, filepath.Join(t.TempDir(), "whet.db"), srv.URL(testsvc.Name("down")), true)
+	ctx := context.Background()
+	sp, err := pipeline.Parse([]byte(`{"name": "outage", "nodes": [
+		{"id": "data", "agent": "dataset", "params": {"source": "../shared/assets/datasets/llama-factory/alpaca_en_demo.json"}},
+		{"id": "check", "agent": "validate", "params": {}},
+		{"id": "prep", "agent": "preprocess", "params": {"tokenizer": "../shared/assets/tokenizers/smollm2-135m", "template": "alpaca", "validation_split": 0.1, "seed": 42}}],
+		"edges": [{"from": "data", "to": "check"}, {"from": "check", "to": "prep"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := p.Orch.Submit(ctx, sp, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func() *store.Job {
+		got, err := p.Store.GetJob(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for deadline := time.Now().Add(time.Minute); job().Nodes[0].Status != store.Succeeded; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) || job().Status.Terminal() {
+			t.Fatalf("first node did not succeed: %+v", job().Nodes[0])
+		}
+	}
+	srv.Stop()
+	down := time.Now()
+	time.Sleep(10 * time.Second)
+	if got := job(); got.Status.Terminal() {
+		t.Fatalf("job ended while S3 was down: %s %s", got.Status, got.Error)
+	}
+	srv.Start(t)
+	var got *store.Job
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if got = job(); got.Status.Terminal() || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("job ended %s after S3 went down for 10 s", time.Since(down).Round(time.Millisecond))
+	if got.Status != store.Succeeded {
+		t.Fatalf("job %s %s", got.Status, got.Error)
+	}
+	for _, n := range got.Nodes {
+		if n.Attempts != 1 {
+			t.Errorf("node %s took %d attempts; the outage must delay work, not fail it", n.ID, n.Attempts)
+		}
+		for _, o := range n.Outputs {
+			files, _ := p.Blobs.List(ctx, o.URI)
+			if len(files) == 0 {
+				t.Errorf("node %s output %s: no blobs", n.ID, o.URI)
+			}
+			for _, f := range files {
+				if info, err := p.Blobs.Stat(ctx, f.Key); err != nil || len(info.SHA256) != 64 {
+					t.Errorf("output blob %s: %+v %v", f.Key, info, err)
+				}
+			}
+		}
+	}
+}

@@ -10,97 +10,25 @@
 // to the sign-in page on the next request. axe-core finds no serious or
 // critical violation on the sign-in page. Prints "N passed, N failed".
 
-import { execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { axeCheck } from './axe.mjs';
+import { assert, launch, newDataDir, repo, sharedAssets, shots, startServer, suite, whetBin } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = process.env.REPO_ROOT ?? path.resolve(here, '../..');
-const shots = path.resolve(process.env.WEB_SCREENSHOTS ?? path.join(here, 'screenshots'));
-const assetFile = path.resolve(repo, '../shared/assets/datasets/llama-factory/alpaca_en_demo.json');
-fs.mkdirSync(shots, { recursive: true });
-const bin = process.env.WHET_BIN;
-if (!bin) throw new Error('set WHET_BIN to a whet binary');
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'whet-e2e-auth-'));
-const whet = (...args) => execFileSync(bin, args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const assetFile = path.join(sharedAssets, 'datasets/llama-factory/alpaca_en_demo.json');
+const dataDir = newDataDir('auth');
+const whet = (...args) => execFileSync(whetBin(), args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const createKey = (team, role) => JSON.parse(whet('keys', 'create', '--data-dir', dataDir, '--team', team, '--role', role, '--name', `e2e-${role}`));
 
-async function startServer() {
-  const port = await freePort();
-  // auth required on a loopback address; the server may read the shared assets the templates use.
-  const args = ['serve', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-auth', 'required',
-    '-allow-path', repo, '-allow-path', path.join(repo, '..', 'shared')];
-  const logPath = path.join(dataDir, 'serve.log');
-  const log = fs.openSync(logPath, 'w');
-  const proc = spawn(bin, args, { cwd: repo, stdio: ['ignore', log, log], env: { ...process.env } });
-  let exited = null;
-  proc.on('exit', (code) => (exited = code));
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited !== null) throw new Error(`whet serve exited with ${exited}:\n${fs.readFileSync(logPath, 'utf8')}`);
-    try {
-      if ((await fetch(`${base}/api/v1/health`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) throw new Error(`whet serve did not answer /api/v1/health in 30 s:\n${fs.readFileSync(logPath, 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  console.log(`whet serve --auth required on ${base}, data ${dataDir}`);
-  return {
-    base,
-    stop: async () => {
-      proc.kill('SIGTERM');
-      await new Promise((r) => (exited !== null ? r() : proc.on('exit', r)));
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(`assertion failed: ${msg}`);
-}
-
 let page;
-const results = [];
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push({ name, ok: false, err: e });
-    await page?.screenshot({ path: path.join(shots, `FAILED-auth-${results.length}.png`) }).catch(() => {});
-    console.log(`FAIL ${name} (${Date.now() - t0} ms)\n     ${String(e?.stack ?? e).split('\n').slice(0, 8).join('\n     ')}`);
-  }
-}
+const { test, done } = suite('auth', () => page);
 
 const member = createKey('lab', 'member');
 const viewer = createKey('lab', 'viewer');
-const server = await startServer();
+// auth required on a loopback address (auto would turn it off there)
+const server = await startServer(dataDir, ['-auth', 'required']);
 const base = server.base;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
 context.setDefaultTimeout(15_000);
 page = await context.newPage();
@@ -184,6 +112,7 @@ try {
     await page.getByLabel('Start from a template').selectOption('validate-only');
     await page.waitForFunction(() => document.querySelectorAll('.agent-node').length === 2);
     assert((await page.getByRole('button', { name: 'Run pipeline' }).count()) === 0, 'no Run pipeline button');
+    assert((await page.getByRole('button', { name: /^Plan/ }).count()) === 0, 'no Plan (a dry run is a POST)');
     await page.locator('.run-denied').waitFor();
     assert((await nav('Playground').count()) === 0, 'no Playground (it only posts)');
     await page.screenshot({ path: path.join(shots, 'signed-in-viewer.png') });
@@ -215,6 +144,4 @@ try {
   await server.stop();
 }
 
-const failed = results.filter((r) => !r.ok).length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(done());

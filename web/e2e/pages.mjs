@@ -205,7 +205,7 @@ try {
       const copied = await page.evaluate(() => navigator.clipboard.readText());
       assert(copied.includes(want), `${tab} snippet copied: ${copied}`);
       if (tab !== 'Python (PEFT)') {
-        const url = /curl -fLo? \S* ?'?(http[^ ']+)'?/.exec(copied)?.[1];
+        const url = /'?(http:\/\/[^ ']+)'?/.exec(copied)?.[1];
         assert(url, `${tab} snippet downloads from the server: ${copied}`);
         const r = await fetch(url);
         assert(r.ok && (await r.arrayBuffer()).byteLength > 1000, `${url} answers ${r.status}`);

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { axeCheck } from './axe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = process.env.REPO_ROOT ?? path.resolve(here, '../..');
@@ -184,6 +185,7 @@ try {
     datasetID = (await ok.locator('a').textContent()).trim();
     assert(datasetID, 'upload returns a dataset id');
     await page.locator(`tr[data-dataset-id="${datasetID}"]`).waitFor();
+    await axeCheck(page, 'datasets');
     await shot('datasets');
     await ok.locator('a').click();
     await page.getByRole('heading', { name: 'Sample records' }).waitFor();
@@ -261,6 +263,8 @@ try {
   async function setParam(nodeID, name, value) {
     await node(nodeID).click();
     const f = page.locator(`#param-${nodeID}-${name}`);
+    // a param the inspector keeps under "advanced"
+    if (!(await f.count())) await page.locator('aside.inspector').getByRole('button', { name: /^Show \d+ advanced params/ }).click();
     await f.fill(String(value));
     return f;
   }
@@ -287,6 +291,7 @@ try {
     const target = { node: 'validate-1', p: bounded, bad: String(-bounded.minimum - 1), good: String(bounded.default ?? bounded.minimum) };
     const input = await setParam(target.node, target.p.name, target.bad);
     await shot('editor-pipeline');
+    await axeCheck(page, 'editor');
     const rejected = page.waitForResponse((r) => r.url().endsWith('/api/v1/jobs') && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Run pipeline' }).click();
     const res = await rejected;
@@ -436,6 +441,7 @@ try {
     const text = await card.innerText();
     assert(!text.trim().startsWith('{'), 'not raw JSON');
     await card.scrollIntoViewIfNeeded();
+    await axeCheck(page, 'run page (reports expanded)');
     await shot('run-finished');
     await page.screenshot({ path: path.join(shots, 'run-report.png'), fullPage: true });
   });
@@ -505,6 +511,7 @@ try {
     await curve.waitFor();
     const n = (await curve.getAttribute('points')).trim().split(/\s+/).length;
     assert(n === 60, `history.json curve has ${n} points, want 60 steps`);
+    await axeCheck(page, 'models');
     await shot('models');
   });
 
@@ -571,6 +578,7 @@ try {
     await page.locator('.conn-closed').waitFor();
     const conn = await page.locator('.log-panel .conn').innerText();
     assert(!conn.includes('reconnect'), `a finished job's stream closes without reconnecting (${conn})`);
+    await axeCheck(page, 'run page, dark theme');
     await shot('run-dark');
     await page.setViewportSize({ width: 420, height: 860 });
     await page.goto(base + '/');

@@ -4,10 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,48 +125,20 @@ func TestBadConfig(t *testing.T) {
 }
 
 // TestServerDownDelays stops a private S3 server in the middle of work and
-// starts it again seconds later: writes and reads wait and then succeed.
+// starts it again 10 s later (the outage): writes and reads wait and
+// then succeed.
 func TestServerDownDelays(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops its own S3 server")
 	}
-	testsvc.NeedS3(t) // the binary is installed where the server runs
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		if bin = filepath.Join(os.Getenv("HOME"), "go", "bin", "versitygw"); !fileExists(bin) {
-			t.Skip("versitygw binary not found")
-		}
-	}
-	root := t.TempDir()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	srv := testsvc.S3{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), AccessKey: "down-key", Secret: "down-secret", Bucket: "down"}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--access", srv.AccessKey, "--secret", srv.Secret, "--port", "127.0.0.1:"+strconv.Itoa(port), "posix", root)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for range 100 {
-			if testsvc.Reachable("127.0.0.1:" + strconv.Itoa(port)) {
-				return cmd
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatal("versitygw did not start")
-		return nil
-	}
-	cmd := start()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) // after the store's cleanup
-	ensureBucket(t, srv)
-	st := openStore(t, srv, "&part_size=5242880")
+	srv := testsvc.StartOwnS3(t)
+	st := openStore(t, srv.S3, "&part_size=5242880")
 	ctx := context.Background()
 	if _, err := st.Put(ctx, "before", strings.NewReader("kept")); err != nil {
 		t.Fatal(err)
 	}
 
-	cmd.Process.Kill()
-	cmd.Wait()
+	srv.Stop()
 	type res struct {
 		info blob.Info
 		err  error
@@ -180,13 +148,13 @@ func TestServerDownDelays(t *testing.T) {
 		i, err := st.Put(ctx, "during", strings.NewReader(strings.Repeat("x", 6<<20)))
 		done <- res{i, err}
 	}()
-	time.Sleep(3 * time.Second) // the Put retries while the server is down
+	time.Sleep(10 * time.Second) // the Put retries while the server is down
 	select {
 	case r := <-done:
 		t.Fatalf("Put returned while the server was down: %+v %v", r.info, r.err)
 	default:
 	}
-	cmd = start()
+	srv.Start(t)
 	r := <-done
 	if r.err != nil || r.info.Size != 6<<20 {
 		t.Fatalf("Put after restart: %+v, %v", r.info, r.err)
@@ -205,8 +173,6 @@ func TestServerDownDelays(t *testing.T) {
 		t.Errorf("Stat during = %+v, %v", st, err)
 	}
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 type testWriter struct{ t testing.TB }
 

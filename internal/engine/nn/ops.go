@@ -94,21 +94,11 @@ func EmbeddingBackward(dtable, dout []float32, ids []int32, d int) {
 // out may alias x.
 func RMSNorm(out, rstd, x, w []float32, n, d int, eps float32) {
 	parallelRows(n, 64, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr := x[r*d : (r+1)*d]
-			var ss float64
-			for _, v := range xr {
-				ss += float64(v) * float64(v)
-			}
-			rs := float32(1 / math.Sqrt(ss/float64(d)+float64(eps)))
-			if rstd != nil {
-				rstd[r] = rs
-			}
-			or := out[r*d : (r+1)*d]
-			for j, v := range xr {
-				or[j] = w[j] * (v * rs)
-			}
+		var rs []float32
+		if rstd != nil {
+			rs = rstd[lo:hi]
 		}
+		vec.RMSNormRows(out[lo*d:hi*d], rs, x[lo*d:hi*d], w, hi-lo, d, eps)
 	})
 }
 
@@ -116,26 +106,9 @@ func RMSNorm(out, rstd, x, w []float32, n, d int, eps float32) {
 // dw += ∂L/∂w, from dout, the input x, the weight w and the rstd saved by
 // RMSNorm. dx is overwritten unless accumulate.
 func RMSNormBackward(dx, dw, dout, x, w, rstd []float32, n, d int, accumulate bool) {
+	// y = w * x * rs; dL/dx = rs*(w*dy) - rs^3 * x * mean(w*dy*x)
 	parallelRows(n, 64, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, dr, dxr := x[r*d:(r+1)*d], dout[r*d:(r+1)*d], dx[r*d:(r+1)*d]
-			rs := rstd[r]
-			// y = w * x * rs; dL/dx = rs*(w*dy) - rs^3 * x * mean(w*dy*x)
-			var dot float64
-			for j, v := range xr {
-				dot += float64(w[j]*dr[j]) * float64(v)
-			}
-			c := float32(dot/float64(d)) * rs * rs * rs
-			if accumulate {
-				for j, v := range xr {
-					dxr[j] += rs*w[j]*dr[j] - c*v
-				}
-			} else {
-				for j, v := range xr {
-					dxr[j] = rs*w[j]*dr[j] - c*v
-				}
-			}
-		}
+		vec.RMSNormBackwardRows(dx[lo*d:hi*d], dout[lo*d:hi*d], x[lo*d:hi*d], w, rstd[lo:hi], hi-lo, d, accumulate)
 	})
 	if dw != nil {
 		for r := 0; r < n; r++ {

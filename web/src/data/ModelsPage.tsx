@@ -4,6 +4,7 @@ import { useFetch } from '../ui/useFetch';
 import { LineChart, type Series } from '../ui/charts';
 import { api, type Job, type Model } from '../api';
 import '../ui/pages.css';
+import { getKey } from '../auth/session';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link } from '../ui/router';
 
@@ -90,10 +91,12 @@ export interface Snippet {
 }
 
 /** snippets says how to run a run's models: Ollama and llama.cpp (GGUF), `whet generate` and Python (PEFT adapter or merged model). */
-export function snippets(g: ModelGroup, origin: string): Snippet[] {
+export function snippets(g: ModelGroup, origin: string, auth = false): Snippet[] {
   const out: Snippet[] = [];
   const by = (o: string) => g.models.find((m) => m.output === o);
-  const url = (m: Model, file?: string) => `${origin}${api.modelDownloadURL(m.model_id)}${file ? `?file=${encodeURIComponent(file)}` : ''}`;
+  // plain URLs (never the signed-in key); with auth on, curl sends $WHET_API_KEY
+  const url = (m: Model, file?: string) => `${origin}/api/v1/models/${encodeURIComponent(m.model_id)}/download${file ? `?file=${encodeURIComponent(file)}` : ''}`;
+  const curl = auth ? 'curl -fL -H "Authorization: Bearer $WHET_API_KEY"' : 'curl -fL';
   const name = (g.job?.name || 'model').toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
   const base = g.base ?? 'BASE_MODEL';
   const prompt = 'Write a short story about a dragon.';
@@ -109,7 +112,7 @@ export function snippets(g: ModelGroup, origin: string): Snippet[] {
       lang: 'sh',
       code: [
         `mkdir -p ${name}-gguf && cd ${name}-gguf`,
-        `curl -fL ${sq(url(gguf))} | tar -x`,
+        `${curl} ${sq(url(gguf))} | tar -x`,
         ...(modelfile ? [] : [`printf 'FROM ./%s\\n' ${sq(pick ?? 'model.gguf')} > Modelfile`]),
         `ollama create ${name} -f Modelfile`,
         `ollama run ${name} ${sq(prompt)}`,
@@ -120,7 +123,7 @@ export function snippets(g: ModelGroup, origin: string): Snippet[] {
         id: 'llama.cpp',
         title: 'llama.cpp',
         lang: 'sh',
-        code: [`curl -fLo ${sq(pick)} ${sq(url(gguf, pick))}`, `llama-cli -m ${sq(pick)} -p ${sq(prompt)} -n 128`].join('\n'),
+        code: [`${curl} -o ${sq(pick)} ${sq(url(gguf, pick))}`, `llama-cli -m ${sq(pick)} -p ${sq(prompt)} -n 128`].join('\n'),
       });
   }
   const merged = by('merged');
@@ -133,7 +136,7 @@ export function snippets(g: ModelGroup, origin: string): Snippet[] {
       title: 'whet generate',
       lang: 'sh',
       code: [
-        `mkdir -p ${dir} && curl -fL ${sq(url(m))} | tar -x -C ${dir}`,
+        `mkdir -p ${dir} && ${curl} ${sq(url(m))} | tar -x -C ${dir}`,
         merged
           ? `whet generate --model ${dir} --prompt ${sq(prompt)} --max-new-tokens 128`
           : `whet generate --model path/to/${sq(base)} --adapter ${dir} --prompt ${sq(prompt)} --max-new-tokens 128`,
@@ -143,7 +146,7 @@ export function snippets(g: ModelGroup, origin: string): Snippet[] {
   if (adapter || merged) {
     const lines = adapter
       ? [
-          `# mkdir -p ${name}-adapter && curl -fL ${sq(url(adapter))} | tar -x -C ${name}-adapter`,
+          `# mkdir -p ${name}-adapter && ${curl} ${sq(url(adapter))} | tar -x -C ${name}-adapter`,
           'from transformers import AutoModelForCausalLM, AutoTokenizer',
           'from peft import PeftModel',
           '',
@@ -152,7 +155,7 @@ export function snippets(g: ModelGroup, origin: string): Snippet[] {
           `model = PeftModel.from_pretrained(base, "${name}-adapter")`,
         ]
       : [
-          `# mkdir -p ${name}-merged && curl -fL ${sq(url(merged!))} | tar -x -C ${name}-merged`,
+          `# mkdir -p ${name}-merged && ${curl} ${sq(url(merged!))} | tar -x -C ${name}-merged`,
           'from transformers import AutoModelForCausalLM, AutoTokenizer',
           '',
           `model = AutoModelForCausalLM.from_pretrained("${name}-merged")`,
@@ -275,7 +278,7 @@ export function ModelsPage() {
             rows={g.models}
             rowKey={(m) => m.model_id}
             rowProps={(m) => ({ 'data-model-id': m.model_id, 'data-output': m.output })}
-            expanded={(m) => (open[m.model_id] ? <History url={`${api.modelDownloadURL(m.model_id)}?file=history.json`} /> : null)}
+            expanded={(m) => (open[m.model_id] ? <History url={api.modelDownloadURL(m.model_id, 'history.json')} /> : null)}
             columns={[
               {
                 key: 'name',
@@ -324,7 +327,7 @@ export function ModelsPage() {
                           <ul className="files">
                             {files.map((f) => (
                               <li key={f.path}>
-                                <a href={`${api.modelDownloadURL(m.model_id)}?file=${encodeURIComponent(f.path)}`} download aria-label={`Download file ${f.path} of ${m.output || m.model_id}`}>
+                                <a href={api.modelDownloadURL(m.model_id, f.path)} download aria-label={`Download file ${f.path} of ${m.output || m.model_id}`}>
                                   {f.path}
                                 </a>{' '}
                                 <span className="muted small">{fmtBytes(f.size)}</span>{' '}
@@ -354,7 +357,7 @@ export function ModelsPage() {
               },
             ]}
           />
-          <Snippets list={snippets(g, location.origin)} label={g.job?.name || g.jobID} />
+          <Snippets list={snippets(g, location.origin, !!getKey())} label={g.job?.name || g.jobID} />
         </section>
       ))}
     </div>

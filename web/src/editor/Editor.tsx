@@ -21,6 +21,7 @@ import { useGraph } from './useGraph';
 import { useServerData } from './useServerData';
 import { YAMLPanel } from './YAMLPanel';
 import { rememberSpec } from '../runs/specs';
+import { runName } from './runName';
 import { useAuth } from '../auth/auth';
 
 type Banner = { kind: 'error' | 'info'; text: string; items?: string[] } | null;
@@ -45,6 +46,13 @@ function Editor() {
   const flow = useReactFlow<AgentFlowNode>();
   const { theme } = useTheme();
   const { canWrite } = useAuth();
+  // the run's name: the pipeline's and the date unless the user typed one (null: automatic)
+  const [typedRunName, setTypedRunName] = useState<string | null>(null);
+  const [minute, setMinute] = useState(() => new Date());
+  useEffect(() => {
+    const t = window.setInterval(() => setMinute(new Date()), 30_000);
+    return () => clearInterval(t);
+  }, []);
   const wrapper = useRef<HTMLDivElement>(null);
   const inspectorRef = useRef<HTMLElement>(null);
   const gs = useGraph(specOf, serverErrors, flow, wrapper);
@@ -75,8 +83,16 @@ function Editor() {
     [flow, gs, specOf],
   );
 
+  // a pipeline loaded before the agents arrive waits for them: its edges' ports and its
+  // unknown-agent check need the agents' specs
+  const pendingLoad = useRef<{ text: string; source: string } | null>(null);
   const load = useCallback(
     (text: string, source: string) => {
+      if (!agents && !data.loadErr) {
+        pendingLoad.current = { text, source };
+        setBanner({ kind: 'info', text: `Loading ${source} (waiting for the server's agents)…` });
+        return true;
+      }
       try {
         const spec = parseSpec(text);
         gs.replace(fromSpec(spec, agents ?? []));
@@ -91,16 +107,24 @@ function Editor() {
         return false;
       }
     },
-    [agents, gs, specOf],
+    [agents, gs, specOf, data.loadErr],
   );
+  useEffect(() => {
+    const p = pendingLoad.current;
+    if (p && (agents || data.loadErr)) {
+      pendingLoad.current = null;
+      load(p.text, p.source);
+    }
+  }, [agents, data.loadErr, load]);
 
   const submit = useCallback(async () => {
     setSubmitting(true);
     setBanner(null);
     try {
-      const spec = toSpec(g);
+      const spec = { ...toSpec(g), name: typedRunName?.trim() || runName(g, new Date(), data.datasets) };
       const res = await api.submit(spec);
       rememberSpec(res.job_id, spec);
+      setTypedRunName(null);
       setServerErrors({});
       navigate(`/runs/${encodeURIComponent(res.job_id)}`);
     } catch (e) {
@@ -117,7 +141,7 @@ function Editor() {
     } finally {
       setSubmitting(false);
     }
-  }, [g, gs]);
+  }, [g, gs, typedRunName, data.datasets]);
 
   const exportYAML = () => {
     const blob = new Blob([toYAML(toSpec(g))], { type: 'application/yaml' });
@@ -190,13 +214,16 @@ function Editor() {
         submitting={submitting}
         onRun={submit}
         canRun={canWrite}
+        runName={typedRunName ?? runName(g, minute, data.datasets)}
+        onRunName={setTypedRunName}
         extra={
           g.nodes.length ? (
             <>
               <span className={`check-status ${problemCount ? 'error-text' : 'ok-text'}`} role="status" data-problems={problemCount}>
                 {checking ? 'Checking…' : problemCount ? `${problemCount} problem${problemCount > 1 ? 's' : ''} to fix` : 'Checks pass'}
               </span>
-              <PlanButton spec={() => toSpec(g)} disabled={problemCount > 0} />
+              {/* a dry run is a POST /jobs: viewers may not */}
+              {canWrite ? <PlanButton spec={() => toSpec(g)} disabled={problemCount > 0} /> : null}
             </>
           ) : null
         }
@@ -307,7 +334,9 @@ function Editor() {
               graph={g}
               specOf={specOf}
               errors={serverErrors[sel.id]}
-              datasets={data.datasets.map((d) => d.dataset_id)}
+              datasets={data.datasets}
+              canUpload={canWrite}
+              onUploaded={data.reloadDatasets}
               onParam={(name, v) => setParam(sel.id, name, v)}
               onRename={(id) => gs.renameNode(sel.id, id)}
               onConnect={(c) => gs.connect(c)}

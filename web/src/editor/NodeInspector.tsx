@@ -3,7 +3,9 @@
 
 import { useState } from 'react';
 import type { Connection } from '@xyflow/react';
-import type { AgentSpec } from '../api';
+import type { AgentSpec, Dataset } from '../api';
+import { splitParams } from './basic';
+import { DatasetPicker } from './DatasetPicker';
 import { ParamForm } from './ParamForm';
 import { canConnect, pickHandles, portOf, wouldCycle, type Graph } from './pipeline';
 
@@ -13,7 +15,10 @@ interface InspectorProps {
   graph: Graph;
   specOf: Map<string, AgentSpec>;
   errors?: Record<string, string>;
-  datasets: string[];
+  datasets: Dataset[];
+  /** whether the user may upload (not a viewer). */
+  canUpload: boolean;
+  onUploaded: (d: Dataset) => void;
   onParam: (name: string, v: unknown) => void;
   onRename: (id: string) => boolean;
   onConnect: (c: Connection) => void;
@@ -21,7 +26,8 @@ interface InspectorProps {
   onDelete: () => void;
 }
 
-export function NodeInspector({ node, spec, graph, specOf, errors, datasets, onParam, onRename, onConnect, onDisconnect, onDelete }: InspectorProps) {
+export function NodeInspector({ node, spec, graph, specOf, errors, datasets, canUpload, onUploaded, onParam, onRename, onConnect, onDisconnect, onDelete }: InspectorProps) {
+  const { basic, advanced } = splitParams(spec);
   const [id, setID] = useState(node.id);
   const [idErr, setIDErr] = useState('');
   const incoming = graph.edges.filter((e) => e.target === node.id);
@@ -68,12 +74,13 @@ export function NodeInspector({ node, spec, graph, specOf, errors, datasets, onP
       </form>
       <h3>Params</h3>
       <ParamForm
-        params={spec?.params ?? []}
+        params={basic}
+        advanced={advanced}
         values={node.params}
         errors={errors}
         onChange={onParam}
         idPrefix={`param-${node.id}`}
-        suggestions={{ dataset: datasets }}
+        custom={{ dataset: (c) => <DatasetPicker {...c} datasets={datasets} canUpload={canUpload} onUploaded={onUploaded} /> }}
       />
       {Object.entries(errors ?? {})
         .filter(([f]) => f && !(spec?.params ?? []).some((p) => p.name === f))
@@ -87,7 +94,7 @@ export function NodeInspector({ node, spec, graph, specOf, errors, datasets, onP
         {incoming.map((e) => (
           <li key={e.id}>
             ← {e.source}{' '}
-            <button type="button" className="link small" onClick={() => onDisconnect(e.id)} aria-label={`Disconnect ${e.source} from ${node.id}`}>
+            <button type="button" className="link small" onClick={() => onDisconnect(e.id)} aria-label={`remove the input from ${e.source}`}>
               remove
             </button>
           </li>
@@ -95,7 +102,7 @@ export function NodeInspector({ node, spec, graph, specOf, errors, datasets, onP
         {outgoing.map((e) => (
           <li key={e.id}>
             → {e.target}{' '}
-            <button type="button" className="link small" onClick={() => onDisconnect(e.id)} aria-label={`Disconnect ${node.id} from ${e.target}`}>
+            <button type="button" className="link small" onClick={() => onDisconnect(e.id)} aria-label={`remove the output to ${e.target}`}>
               remove
             </button>
           </li>

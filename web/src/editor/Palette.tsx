@@ -54,8 +54,7 @@ export function Palette({ agents, loading, onAdd, collapsed, onToggle }: Props) 
                       e.dataTransfer.effectAllowed = 'move';
                     }}
                     onClick={() => onAdd(a.name)}
-                    title={`${a.description}\nDrag onto the canvas, or press Enter to add.`}
-                    aria-label={`Add ${a.name} agent: ${a.description}`}
+                    title={`Add ${a.name}: ${a.description}\nDrag onto the canvas, or press Enter to add.`}
                   >
                     <span className="palette-name">
                       {a.name}

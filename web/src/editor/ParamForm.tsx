@@ -4,8 +4,19 @@
 // shown as placeholders, descriptions are tied to controls, and errors (the
 // server's, else the client's own checks) are shown on the field they name.
 
+import { useState, type ReactNode } from 'react';
 import type { Param } from '../api';
 import { checkParam } from './pipeline';
+
+/** What a custom control (e.g. the dataset picker) gets: the field's id, value and change function. */
+export interface CustomControl {
+  id: string;
+  param: Param;
+  value: unknown;
+  onChange: (v: unknown) => void;
+  describedBy?: string;
+  invalid: boolean;
+}
 
 export interface ParamFormProps {
   params: Param[];
@@ -16,23 +27,55 @@ export interface ParamFormProps {
   idPrefix: string;
   /** suggestions for params whose kind is "dataset" or "model". */
   suggestions?: Record<string, string[]>;
+  /** params shown only after "Show advanced params" (opened by itself when one of them has an error). */
+  advanced?: Param[];
+  /** controls by param kind that replace the generated one (e.g. "dataset": a picker with upload). */
+  custom?: Record<string, (c: CustomControl) => ReactNode>;
 }
 
-export function ParamForm({ params, values, errors, onChange, idPrefix, suggestions }: ParamFormProps) {
-  if (!params.length) return <p className="muted">This agent has no params.</p>;
+export function ParamForm({ params, values, errors, onChange, idPrefix, suggestions, advanced = [], custom }: ParamFormProps) {
+  // null: automatic (open while an advanced param has an error); else what the user chose
+  const [showAdvanced, setShowAdvanced] = useState<boolean | null>(null);
+  if (!params.length && !advanced.length) return <p className="muted">This agent has no params.</p>;
+  const errorOf = (p: Param) => errors?.[p.name] ?? checkParam(p, values[p.name]) ?? undefined;
+  const field = (p: Param) => (
+    <ParamField
+      key={p.name}
+      param={p}
+      value={values[p.name]}
+      error={errorOf(p)}
+      onChange={(v) => onChange(p.name, v)}
+      id={`${idPrefix}-${p.name}`}
+      suggestions={suggestions}
+      custom={custom}
+    />
+  );
+  const advErrors = advanced.filter((p) => errorOf(p)).length;
+  const advSet = advanced.filter((p) => values[p.name] !== undefined).length;
+  const open = showAdvanced ?? advErrors > 0;
   return (
     <div className="param-form">
-      {params.map((p) => (
-        <ParamField
-          key={p.name}
-          param={p}
-          value={values[p.name]}
-          error={errors?.[p.name] ?? checkParam(p, values[p.name]) ?? undefined}
-          onChange={(v) => onChange(p.name, v)}
-          id={`${idPrefix}-${p.name}`}
-          suggestions={suggestions}
-        />
-      ))}
+      {params.map(field)}
+      {advanced.length ? (
+        <div className="advanced-params">
+          <button
+            type="button"
+            className="link advanced-toggle"
+            aria-expanded={open}
+            aria-controls={`${idPrefix}-advanced`}
+            onClick={() => setShowAdvanced(!open)}
+          >
+            {open ? 'Hide' : 'Show'} {advanced.length} advanced params
+            {advSet ? ` (${advSet} set)` : ''}
+            {advErrors ? ` (${advErrors} with errors)` : ''}
+          </button>
+          {open ? (
+            <div id={`${idPrefix}-advanced`} className="param-form">
+              {advanced.map(field)}
+            </div>
+          ) : null}
+        </div>
+      ) : null}
     </div>
   );
 }
@@ -44,6 +87,7 @@ interface FieldProps {
   onChange: (v: unknown) => void;
   id: string;
   suggestions?: Record<string, string[]>;
+  custom?: Record<string, (c: CustomControl) => ReactNode>;
 }
 
 const fmtDefault = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
@@ -55,7 +99,7 @@ function rangeText(p: Param): string {
   return '';
 }
 
-export function ParamField({ param: p, value, error, onChange, id, suggestions }: FieldProps) {
+export function ParamField({ param: p, value, error, onChange, id, suggestions, custom }: FieldProps) {
   const helpID = `${id}-help`;
   const errID = `${id}-error`;
   const describedBy = [p.description || p.default !== undefined || rangeText(p) ? helpID : '', error ? errID : '']
@@ -99,7 +143,9 @@ export function ParamField({ param: p, value, error, onChange, id, suggestions }
       );
       break;
     case 'string':
-      if (p.enum?.length) {
+      if (p.kind && custom?.[p.kind]) {
+        control = custom[p.kind]({ id, param: p, value, onChange, describedBy, invalid: !!error });
+      } else if (p.enum?.length) {
         control = (
           <select {...common} value={typeof value === 'string' ? value : ''} onChange={(e) => onChange(e.target.value || undefined)}>
             <option value="">{p.default !== undefined ? `default (${fmtDefault(p.default)})` : '— choose —'}</option>
@@ -138,7 +184,7 @@ export function ParamField({ param: p, value, error, onChange, id, suggestions }
       if (p.enum?.length) {
         const cur = Array.isArray(value) ? (value as string[]) : Array.isArray(p.default) ? (p.default as string[]) : [];
         return (
-          <fieldset className={`field${error ? ' has-error' : ''}`} aria-describedby={describedBy}>
+          <fieldset className={`field${error ? ' has-error' : ''}`} aria-describedby={describedBy} data-param={p.name}>
             <legend>
               {p.name}
               {p.required ? <span aria-hidden="true"> *</span> : null}
@@ -185,7 +231,7 @@ export function ParamField({ param: p, value, error, onChange, id, suggestions }
     case 'object': {
       const obj = value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
       return (
-        <fieldset className={`field object${error ? ' has-error' : ''}`} aria-describedby={describedBy}>
+        <fieldset className={`field object${error ? ' has-error' : ''}`} aria-describedby={describedBy} data-param={p.name}>
           <legend>{p.name}</legend>
           <Help id={helpID} p={p} />
           {(p.fields ?? []).map((f) => (
@@ -196,6 +242,7 @@ export function ParamField({ param: p, value, error, onChange, id, suggestions }
               error={checkParam(f, obj[f.name]) ?? undefined}
               id={`${id}-${f.name}`}
               suggestions={suggestions}
+              custom={custom}
               onChange={(v) => {
                 const next = { ...obj };
                 if (v === undefined) delete next[f.name];

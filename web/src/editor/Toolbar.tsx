@@ -23,6 +23,9 @@ interface Props {
   onRun: () => void;
   /** false for a viewer: no Run button. */
   canRun?: boolean;
+  /** the name the run will get (the pipeline's name and the date, unless edited). */
+  runName?: string;
+  onRunName?: (name: string) => void;
   extra?: ReactNode;
 }
 
@@ -83,9 +86,17 @@ export function Toolbar(p: Props) {
       {p.canRun === false ? (
         <span className="muted small run-denied">Viewers can edit but not run pipelines.</span>
       ) : (
-        <button type="button" className="primary" onClick={p.onRun} disabled={p.submitting || p.empty}>
-          {p.submitting ? 'Submitting…' : 'Run pipeline'}
-        </button>
+        <>
+          {p.onRunName && !p.empty ? (
+            <label className="inline run-name">
+              <span>Run name</span>
+              <input value={p.runName ?? ''} onChange={(e) => p.onRunName?.(e.target.value)} maxLength={200} />
+            </label>
+          ) : null}
+          <button type="button" className="primary" onClick={p.onRun} disabled={p.submitting || p.empty}>
+            {p.submitting ? 'Submitting…' : 'Run pipeline'}
+          </button>
+        </>
       )}
     </div>
   );

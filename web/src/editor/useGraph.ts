@@ -31,6 +31,9 @@ export function useGraph(specOf: Map<string, AgentSpec>, serverErrors: ServerErr
   const hist = useHistory<Graph>(loadDraft);
   const g = hist.value;
   useEffect(() => saveDraft(g, specOf), [g, specOf]);
+  // the graph as last rendered, for ids chosen before an update (React may run the updater later)
+  const latest = useRef(g);
+  latest.current = g;
 
   const [rfNodes, setRfNodes] = useState<AgentFlowNode[]>([]);
   const [rfEdges, setRfEdges] = useState<Edge[]>([]);
@@ -123,9 +126,12 @@ export function useGraph(specOf: Map<string, AgentSpec>, serverErrors: ServerErr
   const addNode = useCallback(
     (agent: string, position?: { x: number; y: number }) => {
       const spec = specOf.get(agent);
-      let id = '';
+      // The id is chosen here, not in the updater: React may call the updater after select(id) below
+      // (when other updates are pending), which then selected nothing.
+      const id = newNodeID(agent, latest.current.nodes.map((n) => n.id));
       hist.update((cur) => {
-        id = newNodeID(agent, cur.nodes.map((n) => n.id));
+        // added twice before a render: the second gets the next free id
+        const nid = cur.nodes.some((n) => n.id === id) ? newNodeID(agent, cur.nodes.map((n) => n.id)) : id;
         let pos = position;
         if (!pos) {
           // nodes added without a drop point go right of the rightmost node, so they never stack
@@ -136,7 +142,7 @@ export function useGraph(specOf: Map<string, AgentSpec>, serverErrors: ServerErr
         }
         const params: Record<string, unknown> = {};
         for (const p of spec?.params ?? []) if (p.required && p.default !== undefined) params[p.name] = p.default;
-        return { ...cur, nodes: [...cur.nodes, { id, agent, params, position: pos }] };
+        return { ...cur, nodes: [...cur.nodes, { id: nid, agent, params, position: pos }] };
       });
       select(id);
       return id;

@@ -198,3 +198,48 @@ CLONES void whet_swiglu_backward_saved(float *dg, float *du, const float *dy, co
 		}
 	}
 }
+
+// sumsq8/dot8: float64 sums in 8 interleaved partial sums (element i goes to
+// partial i%8), added up as ((p0+p1)+(p2+p3))+((p4+p5)+(p6+p7)): the order
+// rmsnormGo uses, so both give the same bits. The 8-wide inner loops
+// vectorize.
+static inline double sum8(const double *p) { return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])); }
+
+// whet_rmsnorm_rows: for each of n rows of d elements,
+// rs = 1/sqrt(mean(x²) + eps) (in double), out = w·(x·rs); rstd[r] = rs
+// (rstd may be NULL). out may alias x.
+CLONES void whet_rmsnorm_rows(float *out, float *rstd, const float *x, const float *w, size_t n, size_t d, float eps) {
+	for (size_t r = 0; r < n; r++) {
+		const float *xr = x + r * d;
+		float *o = out + r * d;
+		double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+		size_t i = 0;
+		for (; i + 8 <= d; i += 8)
+			for (int j = 0; j < 8; j++) p[j] += (double)xr[i + j] * (double)xr[i + j];
+		for (int j = 0; i + j < d; j++) p[j] += (double)xr[i + j] * (double)xr[i + j];
+		float rs = (float)(1.0 / sqrt(sum8(p) / (double)d + (double)eps));
+		if (rstd) rstd[r] = rs;
+		for (size_t j = 0; j < d; j++) o[j] = w[j] * (xr[j] * rs);
+	}
+}
+
+// whet_rmsnorm_backward_rows: for each row, with rs = rstd[r],
+// c = (float)(Σ (w·dout)·x / d)·rs·rs·rs (the sum in double) and
+// dx (+)= (rs·w)·dout − c·x.
+CLONES void whet_rmsnorm_backward_rows(float *dx, const float *dout, const float *x, const float *w, const float *rstd, size_t n, size_t d, int accumulate) {
+	for (size_t r = 0; r < n; r++) {
+		const float *xr = x + r * d, *dr = dout + r * d;
+		float *dxr = dx + r * d;
+		float rs = rstd[r];
+		double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+		size_t i = 0;
+		for (; i + 8 <= d; i += 8)
+			for (int j = 0; j < 8; j++) p[j] += (double)(w[i + j] * dr[i + j]) * (double)xr[i + j];
+		for (int j = 0; i + j < d; j++) p[j] += (double)(w[i + j] * dr[i + j]) * (double)xr[i + j];
+		float c = (float)(sum8(p) / (double)d) * rs * rs * rs;
+		if (accumulate)
+			for (size_t j = 0; j < d; j++) dxr[j] += rs * w[j] * dr[j] - c * xr[j];
+		else
+			for (size_t j = 0; j < d; j++) dxr[j] = rs * w[j] * dr[j] - c * xr[j];
+	}
+}

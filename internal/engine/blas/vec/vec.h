@@ -7,3 +7,5 @@ void whet_silu_mul(float *dst, const float *g, const float *u, size_t n);
 void whet_swiglu_backward(float *dg, float *du, const float *dy, const float *g, const float *u, size_t n);
 void whet_swiglu_saved(float *out, float *sig, const float *g, const float *u, size_t n);
 void whet_swiglu_backward_saved(float *dg, float *du, const float *dy, const float *g, const float *u, const float *s, size_t n);
+void whet_rmsnorm_rows(float *out, float *rstd, const float *x, const float *w, size_t n, size_t d, float eps);
+void whet_rmsnorm_backward_rows(float *dx, const float *dout, const float *x, const float *w, const float *rstd, size_t n, size_t d, int accumulate);

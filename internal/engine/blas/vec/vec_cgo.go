@@ -35,3 +35,19 @@ func swigluSavedNative(out, sig, g, u []float32) {
 func swigluBackwardSavedNative(dg, du, dy, g, u, s []float32) {
 	C.whet_swiglu_backward_saved(fp(dg), fp(du), fp(dy), fp(g), fp(u), fp(s), C.size_t(len(g)))
 }
+
+func rmsnormNative(out, rstd, x, w []float32, n, d int, eps float32) {
+	var rp *C.float
+	if rstd != nil {
+		rp = fp(rstd)
+	}
+	C.whet_rmsnorm_rows(fp(out), rp, fp(x), fp(w), C.size_t(n), C.size_t(d), C.float(eps))
+}
+
+func rmsnormBackwardNative(dx, dout, x, w, rstd []float32, n, d int, accumulate bool) {
+	acc := C.int(0)
+	if accumulate {
+		acc = 1
+	}
+	C.whet_rmsnorm_backward_rows(fp(dx), fp(dout), fp(x), fp(w), fp(rstd), C.size_t(n), C.size_t(d), acc)
+}

@@ -250,6 +250,22 @@ func TestNativeMatchesGo(t *testing.T) {
 	swigluBackwardSavedGo(w, w2, dy, g, u, w3)
 	same("swiglu saved dg", c, w)
 	same("swiglu saved du", c2, w2)
+	// RMSNorm rows (d = 61: the 8-wide blocks and a tail), both ways.
+	const d = 61
+	rows := len(g) / d
+	nw := randVec(rng, d, 1)
+	rc, rw := make([]float32, rows), make([]float32, rows)
+	rmsnormNative(c, rc, g, nw, rows, d, 1e-5)
+	rmsnormGo(w, rw, g, nw, rows, d, 1e-5)
+	same("rmsnorm out", c[:rows*d], w[:rows*d])
+	same("rmsnorm rstd", rc, rw)
+	for _, acc := range []bool{false, true} {
+		copy(c2, u)
+		copy(w2, u)
+		rmsnormBackwardNative(c2, dy, g, nw, rw, rows, d, acc)
+		rmsnormBackwardGo(w2, dy, g, nw, rw, rows, d, acc)
+		same("rmsnorm backward", c2[:rows*d], w2[:rows*d])
+	}
 	// In place.
 	inPlace := append([]float32(nil), x...)
 	Exp(inPlace, inPlace)
