@@ -215,7 +215,8 @@ function Snippets({ list, label }: { list: Snippet[]; label: string }) {
         <h4>
           Run it with {cur.title} <CopyButton text={cur.code} label={`Copy the ${cur.title} snippet`} />
         </h4>
-        <pre className="code">
+        {/* focusable: a long line scrolls sideways, from the keyboard too */}
+        <pre className="code" tabIndex={0} aria-label={`${cur.title} snippet`}>
           <code>{cur.code}</code>
         </pre>
       </div>
