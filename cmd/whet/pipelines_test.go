@@ -220,7 +220,7 @@ func TestStoriesStyleThroughRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Comparison with the base model", "| rouge_l |", "## Export checks", "stories260K-f16.gguf"} {
+	for _, want := range []string{"## Comparison with the base model", "| rouge_l |", "## Export checks", "stories260K-f16.gguf", "version `sha256:", "Base model: "} {
 		if !strings.Contains(string(card), want) {
 			t.Errorf("model card lacks %q:\n%s", want, card)
 		}

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/whetstone/whetstone/internal/assets"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -332,15 +334,57 @@ func TestUploads(t *testing.T) {
 	if resp.StatusCode != 201 || d.Size != int64(len(csv)) || d.Format != "csv" || d.Name != "my data" || d.SHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("upload = %d %s", resp.StatusCode, b)
 	}
-	// The uploaded id works as a dataset source.
-	id := e.submit(t, "name: up\nnodes: [{id: data, agent: dataset, params: {source: "+d.ID+"}}]\n")
+	if d.Version != "sha256:"+d.SHA256 {
+		t.Errorf("version %q, want sha256:%s", d.Version, d.SHA256)
+	}
+	// The uploaded id works as a dataset source; the job records the
+	// version it read and the model downstream its lineage.
+	id := e.submit(t, "name: up\nnodes: [{id: data, agent: dataset, params: {source: "+d.ID+"}}, {id: m, agent: fakemodel}]\nedges: [{from: data, to: m}]\n")
 	j := e.wait(t, id)
 	out := j["nodes"].([]any)[0].(map[string]any)["outputs"].([]any)[0].(map[string]any)
 	if j["status"] != "succeeded" || out["meta"].(map[string]any)["rows"] != float64(2) {
 		t.Errorf("job on uploaded dataset = %v", j)
 	}
-	if _, b := do(t, "GET", e.url+"/datasets/"+d.ID, "", nil); !strings.Contains(string(b), d.SHA256) {
-		t.Errorf("GET dataset = %s", b)
+	wantDS := []any{map[string]any{"dataset_id": d.ID, "name": "my data", "version": d.Version}}
+	if diff := cmp.Diff(wantDS, j["datasets"]); diff != "" {
+		t.Errorf("job datasets (-want +got):\n%s", diff)
+	}
+	_, b = do(t, "GET", e.url+"/models", "", nil)
+	var ml struct {
+		Models []store.Model `json:"models"`
+	}
+	json.Unmarshal(b, &ml)
+	if len(ml.Models) != 1 || ml.Models[0].Lineage == nil || len(ml.Models[0].Lineage.Datasets) != 1 || ml.Models[0].Lineage.Datasets[0].Version != d.Version {
+		t.Errorf("models = %s, want the dataset version in lineage", b)
+	}
+	// GET /datasets/{id}: version, the profile and sample computed at upload.
+	_, b = do(t, "GET", e.url+"/datasets/"+d.ID, "", nil)
+	var got struct {
+		store.Dataset
+		Profile struct {
+			Rows    int    `json:"rows"`
+			Format  string `json:"source_format"`
+			Columns []struct {
+				Name string `json:"name"`
+			} `json:"columns"`
+		} `json:"profile"`
+		Sample []map[string]any `json:"sample"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil || got.SHA256 != d.SHA256 || got.Version != d.Version || got.Profile.Rows != 2 ||
+		got.Profile.Format != "completion" || len(got.Profile.Columns) != 2 || got.Profile.Columns[0].Name != "prompt" || len(got.Sample) != 2 ||
+		got.Sample[0]["prompt"] != "hi" {
+		t.Errorf("GET dataset = %s (%v)", b, err)
+	}
+	// The same bytes under another name: another dataset, the same version.
+	_, b2 := upload(t, e.url, "copy.csv", "", strings.NewReader(csv))
+	var d2 store.Dataset
+	json.Unmarshal(b2, &d2)
+	if d2.ID == d.ID || d2.Version != d.Version {
+		t.Errorf("re-upload = %s, want a new id with version %s", b2, d.Version)
+	}
+	// Lists carry the version, not the profile and sample.
+	if _, b := do(t, "GET", e.url+"/datasets", "", nil); !strings.Contains(string(b), `"version":"`+d.Version) || strings.Contains(string(b), `"sample"`) {
+		t.Errorf("GET datasets = %s", b)
 	}
 	// Names that could be paths are rejected, and nothing is stored.
 	for _, fn := range []string{"../evil.csv", "a/b.csv", `..\\evil.csv`, "..", ".hidden.csv", "/etc/passwd.csv"} {
@@ -363,11 +407,11 @@ func TestUploads(t *testing.T) {
 	_, b = do(t, "GET", e.url+"/datasets", "", nil)
 	var l struct{ Total int }
 	json.Unmarshal(b, &l)
-	if l.Total != 1 {
+	if l.Total != 2 {
 		t.Errorf("datasets after rejected uploads: %s", b)
 	}
 	blobs, _ := e.p.Blobs.List(context.Background(), "datasets/")
-	if len(blobs) != 1 {
+	if len(blobs) != 2 {
 		t.Errorf("blobs after rejected uploads: %v", blobs)
 	}
 }

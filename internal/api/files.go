@@ -75,7 +75,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 func (s *Server) registerUpload(api huma.API) {
 	op := huma.Operation{OperationID: "upload-dataset", Method: http.MethodPost, Path: prefix + "/datasets/upload", Tags: []string{"datasets"},
 		Summary:       "Upload a dataset file",
-		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit.",
+		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit. The dataset is immutable: its `version` is `sha256:` and the SHA-256 of the bytes, and its `profile` and `sample` are computed once, here.",
 		DefaultStatus: http.StatusCreated,
 	}
 	huma.Register(api, op, func(ctx context.Context, in *uploadInput) (*datasetCreated, error) {
@@ -179,6 +179,10 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 	if err := s.checkQuota(ctx, d.Team, d.Size); err != nil {
 		return nil, err
 	}
+	// Content-addressed: the same bytes give the same version. The profile
+	// and sample are computed here, once; a dataset never changes.
+	d.Version = "sha256:" + d.SHA256
+	s.profileUpload(ctx, d)
 	if err := s.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, d) }); err != nil {
 		return nil, err
 	}

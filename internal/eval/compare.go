@@ -83,6 +83,35 @@ type Comparison struct {
 	// metric is not loss).
 	Examples     *ExampleChanges `json:"examples,omitempty"`
 	ExamplesLoss *ExampleChanges `json:"examples_loss,omitempty"`
+	// Contamination lists the training rows that share a long n-gram with
+	// an evaluated row (train/eval leakage), when the training split is
+	// next to the evaluated one; nil when it could not be checked.
+	Contamination *Contamination `json:"contamination,omitempty"`
+}
+
+// Contamination is the compare report's train/eval overlap check (package
+// data/contam): training rows sharing an Ngram-word n-gram with a row of
+// the evaluated split.
+type Contamination struct {
+	Ngram     int    `json:"ngram"`
+	TrainFile string `json:"train_file"`
+	EvalFile  string `json:"eval_file"`
+	// TrainRows were checked; Rows of them are contaminated.
+	TrainRows int `json:"train_rows"`
+	Rows      int `json:"rows"`
+	// Findings name both sides (1-based rows), the first MaxFindings.
+	Findings []ContaminationFinding `json:"findings"`
+}
+
+// MaxFindings caps Contamination.Findings.
+const MaxFindings = 100
+
+// ContaminationFinding is one contaminated training row.
+type ContaminationFinding struct {
+	TrainRow int `json:"train_row"`
+	EvalRow  int `json:"eval_row"`
+	// Shared is how many of the training row's n-grams the evaluated row has.
+	Shared int `json:"shared"`
 }
 
 // Preference summarises DPO's implicit reward on held-out preference pairs:

@@ -193,3 +193,52 @@ func TestHelperWorkerHoldsGPU(t *testing.T) {
 	os.Stdout.WriteString("holding " + l.Device() + "\n")
 	time.Sleep(time.Minute)
 }
+
+// TestQueueIsSharedAcrossProcesses: a node waiting in another process (an
+// agent process) is in this process's Waiting and ahead of a node queued
+// here later; once it is killed its place is gone.
+func TestQueueIsSharedAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	only := fakeGPUs(GPU{Index: 0, UUID: "GPU-only", MemoryTotal: 80 * gib})
+	m := &Manager{Dir: dir, Poll: 10 * time.Millisecond, Devices: only}
+	hold, err := m.Acquire(context.Background(), "holder", gib, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Release()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWorkerHoldsGPU$")
+	cmd.Env = append(os.Environ(), "WHET_GPUS_HELPER=1", "WHET_GPUS_DIR="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for i := 0; len(m.Waiting()) == 0; i++ {
+		if i > 500 {
+			t.Fatal("the other process's waiting node never showed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	positions := make(chan int, 10)
+	go m.Acquire(ctx, "mine", gib, func(p int) { positions <- p })
+	if p := <-positions; p != 2 {
+		t.Errorf("queued behind the other process's node at %d, want 2", p)
+	}
+	if w := m.Waiting(); len(w) != 2 || w[0] != "worker" || w[1] != "mine" {
+		t.Errorf("waiting %v, want [worker mine]", w)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	select {
+	case p := <-positions:
+		if p != 1 {
+			t.Errorf("after the other process died: position %d, want 1", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dead process's place was kept")
+	}
+	if w := m.Waiting(); len(w) != 1 || w[0] != "mine" {
+		t.Errorf("waiting %v, want [mine]", w)
+	}
+}

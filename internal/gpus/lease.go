@@ -2,10 +2,13 @@ package gpus
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,9 +18,12 @@ import (
 // device with at least Need bytes free; it gets the least-loaded free one,
 // or waits in a FIFO queue (its position reported through OnWait) until a
 // lease is released. A lease is an exclusive flock on Dir/gpu-<uuid>.lock,
-// so every whet process on the machine (several workers) sees the same
-// leases, and the kernel releases a lease when its process dies (a killed
-// worker frees its GPU).
+// so every whet process on the machine (several workers, and the agent
+// processes they run nodes in) sees the same leases, and the kernel releases
+// a lease when its process dies (a killed worker frees its GPU). The queue
+// is shared the same way: a waiting node holds an flock on its
+// Dir/wait-<time>-... file, named in arrival order; a file whose lock is
+// free belongs to a dead process and is removed.
 type Manager struct {
 	// Dir holds the lock files (default: $XDG_RUNTIME_DIR or the temp dir,
 	// /whet-gpus).
@@ -27,11 +33,14 @@ type Manager struct {
 	// Poll is how often a waiting node looks again (default 500 ms).
 	Poll time.Duration
 
-	mu    sync.Mutex
-	queue []*waiter
+	mu sync.Mutex // serialises queue files of this process
 }
 
-type waiter struct{ id string }
+// waiter is a node's place in the queue: its locked file.
+type waiter struct {
+	name string // file name in Dir
+	f    *os.File
+}
 
 // Lease is one held GPU.
 type Lease struct {
@@ -93,14 +102,25 @@ func (m *Manager) Acquire(ctx context.Context, id string, need int64, onWait fun
 	if err := os.MkdirAll(m.dir(), 0o777); err != nil {
 		return nil, fmt.Errorf("gpu leases: %w", err)
 	}
-	w := &waiter{id: id}
-	m.mu.Lock()
-	m.queue = append(m.queue, w)
-	m.mu.Unlock()
-	defer m.leave(w)
+	w, err := m.enqueue(id)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { m.leave(w) }()
 	last := -1
 	for {
-		if pos := m.position(w); pos == 1 {
+		pos := m.position(w)
+		if pos == 0 {
+			// Its file went (a temp-folder cleaner): queue again.
+			m.leave(w)
+			again, err := m.enqueue(id)
+			if err != nil {
+				return nil, err
+			}
+			w = again
+			continue
+		}
+		if pos == 1 {
 			gs, err := devices()
 			if err != nil {
 				return nil, err
@@ -116,7 +136,7 @@ func (m *Manager) Acquire(ctx context.Context, id string, need int64, onWait fun
 				return l, err
 			}
 		}
-		if pos := m.position(w); pos != last && onWait != nil {
+		if pos = m.position(w); pos != last && onWait != nil {
 			onWait(pos)
 			last = pos
 		}
@@ -163,36 +183,85 @@ func (m *Manager) tryLease(gs []GPU, need int64) (*Lease, error) {
 	return nil, nil
 }
 
-func (m *Manager) position(w *waiter) int {
+// enqueue adds id at the end of the queue: a file created and locked under
+// a temporary name, then renamed, so no one sees it unlocked.
+func (m *Manager) enqueue(id string) (*waiter, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, x := range m.queue {
-		if x == w {
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	name := fmt.Sprintf("wait-%020d-%d-%x", time.Now().UnixNano(), os.Getpid(), rnd)
+	tmp := filepath.Join(m.dir(), "tmp-"+name)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("gpu queue: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("gpu queue: lock: %w", err)
+	}
+	if _, err := f.WriteString(id); err == nil {
+		err = os.Rename(tmp, filepath.Join(m.dir(), name))
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("gpu queue: %w", err)
+	}
+	return &waiter{name: name, f: f}, nil
+}
+
+func (m *Manager) leave(w *waiter) {
+	os.Remove(filepath.Join(m.dir(), w.name))
+	w.f.Close() // and its lock
+}
+
+// queue returns the live waiters' file names and node ids, first first,
+// removing the files of dead processes.
+func (m *Manager) queue() (names, ids []string) {
+	entries, err := os.ReadDir(m.dir())
+	if err != nil {
+		return nil, nil
+	}
+	for _, e := range entries { // sorted by name: by arrival
+		if !strings.HasPrefix(e.Name(), "wait-") {
+			continue
+		}
+		p := filepath.Join(m.dir(), e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil {
+			// Nobody holds it: its waiter died.
+			os.Remove(p)
+			f.Close()
+			continue
+		}
+		b, _ := io.ReadAll(io.LimitReader(f, 1024))
+		f.Close()
+		names = append(names, e.Name())
+		ids = append(ids, string(b))
+	}
+	return names, ids
+}
+
+// position is w's 1-based place in the queue (0: not queued).
+func (m *Manager) position(w *waiter) int {
+	names, _ := m.queue()
+	for i, n := range names {
+		if n == w.name {
 			return i + 1
 		}
 	}
 	return 0
 }
 
-func (m *Manager) leave(w *waiter) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i, x := range m.queue {
-		if x == w {
-			m.queue = append(m.queue[:i], m.queue[i+1:]...)
-			return
-		}
-	}
-}
-
-// Waiting returns the ids of the nodes waiting for a GPU, first first.
+// Waiting returns the ids of the nodes waiting for a GPU on this machine,
+// in every whet process, first first.
 func (m *Manager) Waiting() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var ids []string
-	for _, w := range m.queue {
-		ids = append(ids, w.id)
-	}
+	_, ids := m.queue()
 	return ids
 }
 

@@ -33,13 +33,24 @@ func (o *Orchestrator) succeed(ctx context.Context, job *store.Job, node *store.
 				return err
 			}
 		}
+		var read []store.DatasetVersion
+		for _, a := range outs {
+			if l := lineageOf(a); l != nil {
+				read = store.MergeDatasets(read, l.Datasets)
+			}
+		}
+		if len(read) > 0 {
+			if err := tx.AddJobDatasets(ctx, job.ID, read); err != nil {
+				return err
+			}
+		}
 		for _, a := range outs {
 			if a.Type != agent.Model || cached {
 				continue // cached outputs were registered by the run that made them
 			}
 			size, files := metaSize(a.Meta), metaFiles(a.Meta)
 			m := &store.Model{ID: store.NewID("mdl"), Name: fmt.Sprintf("%s/%s/%s", job.Name, node.ID, a.Name), Team: job.Team, JobID: job.ID, NodeID: node.ID,
-				Output: a.Name, URI: a.URI, Size: size, Files: files, Meta: a.Meta, CreatedAt: now}
+				Output: a.Name, URI: a.URI, Size: size, Files: files, Meta: a.Meta, CreatedAt: now, Lineage: lineageOf(a)}
 			if err := tx.CreateModel(ctx, m); err != nil {
 				return err
 			}

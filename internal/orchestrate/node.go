@@ -308,6 +308,7 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	}
 	outs, err = o.storeOutputs(ctx, job, node, spec, outDir, outs)
 	if err == nil {
+		addLineage(inputs, o.datasetVersions(ctx, job.Team, spec.Params, node.Params, workDir), outs)
 		// Done: its checkpoints are of no more use.
 		if cerr := newCheckpoints(o.blobs, key).Clear(ctx); cerr != nil {
 			log.WarnContext(ctx, "checkpoints not removed (gc sweeps them)", slog.Any("error", cerr))
@@ -469,25 +470,8 @@ func (o *Orchestrator) fileFacts(ctx context.Context, team string, decls []agent
 		// By content (each file's SHA-256, remembered per size and
 		// modification time), not by where or when: the same files give
 		// the same key on every machine.
-		h := sha256.New()
-		n := 0
-		filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
-			if err != nil || n > 10000 {
-				return filepath.SkipAll
-			}
-			if e.IsDir() {
-				return nil
-			}
-			fi, err := e.Info()
-			if err != nil {
-				return nil
-			}
-			rel, _ := filepath.Rel(p, path)
-			fmt.Fprintf(h, "%s %s\n", filepath.ToSlash(rel), o.fileSum(path, fi))
-			n++
-			return nil
-		})
-		out = append(out, fmt.Sprintf("%s=%s:%d:%x", d.Name, s, n, h.Sum(nil)))
+		sum, n := o.listingSum(p)
+		out = append(out, fmt.Sprintf("%s=%s:%d:%s", d.Name, s, n, sum))
 	}
 	sort.Strings(out)
 	return out

@@ -66,6 +66,7 @@ func (a *testAgent) Spec() agent.Spec {
 			{Name: "permanent", Type: agent.Boolean, Default: false},
 			{Name: "block", Type: agent.Boolean, Default: false},
 			{Name: "tag", Type: agent.String, Default: ""},
+			{Name: "source", Type: agent.String, Kind: "dataset"},
 		},
 		Inputs:  []agent.Port{{Type: agent.Dataset, Name: "in", Multiple: true}},
 		Outputs: []agent.Port{{Type: agent.Dataset, Name: "out"}, {Type: agent.Model, Name: "model"}},

@@ -52,7 +52,46 @@ type Job struct {
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
 	Error      string          `json:"error"`
-	Nodes      []*Node         `json:"nodes,omitempty"`
+	// Datasets are the dataset versions the job's nodes read (AddJobDatasets).
+	Datasets []DatasetVersion `json:"datasets"`
+	Nodes    []*Node          `json:"nodes,omitempty"`
+}
+
+// DatasetVersion is one dataset, by content: an uploaded dataset (ID) or a
+// file or folder read in place (Source, a path as the pipeline wrote it).
+type DatasetVersion struct {
+	ID     string `json:"dataset_id,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Source string `json:"source,omitempty"`
+	// Version is "sha256:" and the hex SHA-256 of the bytes (of a folder:
+	// of its sorted listing of file names and SHA-256s). The same bytes give
+	// the same version wherever they are.
+	Version string `json:"version"`
+}
+
+// Lineage is where a model came from: its base model and every dataset
+// version upstream of it in its job.
+type Lineage struct {
+	BaseModel string           `json:"base_model,omitempty"`
+	Datasets  []DatasetVersion `json:"datasets"`
+}
+
+// MergeDatasets returns a with the versions of b it lacks appended (same
+// ID, Source and Version), in order.
+func MergeDatasets(a, b []DatasetVersion) []DatasetVersion {
+	for _, d := range b {
+		dup := false
+		for _, x := range a {
+			if x.ID == d.ID && x.Source == d.Source && x.Version == d.Version {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			a = append(a, d)
+		}
+	}
+	return a
 }
 
 // Node is one node of a job.
@@ -111,6 +150,14 @@ type Dataset struct {
 	Format    string    `json:"format"`
 	BlobKey   string    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
+	// Version is "sha256:" + SHA256: uploads of the same bytes have the
+	// same version. A dataset is never changed after upload.
+	Version string `json:"version"`
+	// Profile (rows, detected format, columns, field lengths) and Sample
+	// (the first rows in canonical form) are computed once at upload.
+	// GetDataset returns them; ListDatasets leaves them out.
+	Profile json.RawMessage `json:"profile,omitempty"`
+	Sample  json.RawMessage `json:"sample,omitempty"`
 }
 
 // Model is a model artifact produced by a node.
@@ -126,6 +173,9 @@ type Model struct {
 	Files     []string       `json:"files"`
 	Meta      map[string]any `json:"meta,omitempty"`
 	CreatedAt time.Time      `json:"created_at"`
+	// Lineage is the base model and dataset versions the model came from;
+	// nil when not recorded.
+	Lineage *Lineage `json:"lineage,omitempty"`
 }
 
 // ListParams pages a list. Limit defaults to 50.
@@ -222,6 +272,10 @@ type Tx interface {
 	AppendActiveEvent(ctx context.Context, e *Event) (bool, error)
 	// PutCache caches outputs under team and key ("" team is DefaultTeam).
 	PutCache(ctx context.Context, team, key string, outputs []agent.Artifact) error
+	// AddJobDatasets records dataset versions a job read, keeping those
+	// already recorded (MergeDatasets). Returns ErrNotFound for an unknown
+	// job.
+	AddJobDatasets(ctx context.Context, jobID string, ds []DatasetVersion) error
 	// CreateDataset and CreateModel store d.Team/m.Team ("" is DefaultTeam).
 	CreateDataset(ctx context.Context, d *Dataset) error
 	CreateModel(ctx context.Context, m *Model) error

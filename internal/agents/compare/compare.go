@@ -20,6 +20,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/agents/evaluate"
+	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/eval"
 	"github.com/whetstone/whetstone/internal/eval/enginemodel"
 )
@@ -52,6 +53,8 @@ func (a *Agent) Spec() agent.Spec {
 		Category:    "evaluation",
 		Params: []agent.Param{
 			{Name: "report_html", Type: agent.Boolean, Default: true, Description: "also write comparison.html. Defaults to true."},
+			{Name: "contamination_ngram", Type: agent.Integer, Default: contam.DefaultN, Min: agent.F64(contam.MinN), Max: agent.F64(contam.MaxN),
+				Description: "n-gram size (words) of the contamination check between the training split next to the evaluated one and the evaluated rows (report field contamination)"},
 			{Name: "bootstrap", Type: agent.Integer, Default: 1000, Min: agent.F64(10), Max: agent.F64(1000000),
 				Description: "bootstrap resamples for the confidence intervals. Defaults to 1000."},
 			{Name: "seed", Type: agent.Integer, Default: 42, Min: agent.F64(-(1 << 53)), Max: agent.F64(1 << 53), Description: "seed of the bootstrap. Defaults to 42."},
@@ -125,6 +128,26 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 			// A broken history costs the chart, not the comparison.
 			emit.Log(slog.LevelWarn, "training history unreadable", slog.String("error", err.Error()))
 			c.History = nil
+		}
+	}
+	evalFile := tuned.Dataset.File
+	if a, ok := evaluate.PickDataset(env); ok {
+		if f, err := evaluate.ValidationFile(a.Path); err == nil {
+			evalFile = f
+		}
+	}
+	if train := trainFileFor(evalFile); train != "" {
+		emit.Progress(0.97, 0, "contamination")
+		n := contam.DefaultN
+		if p.Has("contamination_ngram") {
+			n = p.Int("contamination_ngram")
+		}
+		if c.Contamination, err = contamination(ctx, train, evalFile, n); err != nil {
+			emit.Log(slog.LevelWarn, "contamination check skipped", slog.String("error", err.Error()))
+			c.Contamination = nil
+		} else if c.Contamination.Rows > 0 {
+			emit.Log(slog.LevelWarn, "training rows overlap the evaluated split", slog.Int("contaminated_rows", c.Contamination.Rows),
+				slog.Int("train_rows", c.Contamination.TrainRows))
 		}
 	}
 	if err := evaluate.WriteJSON(filepath.Join(env.OutDir, ReportFile), c); err != nil {

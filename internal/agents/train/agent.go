@@ -174,7 +174,14 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	// The settings it was trained with, for model cards: every param that
 	// is not a path or a model.
 	hp := map[string]any{}
+	method := env.Params.String("method")
+	only := map[string]bool{ // params that apply to one method only
+		"beta": method == "dpo", "dpo_weights": method == "dpo", "double_quant": method == "qlora",
+		"lora": method != "full" && !(method == "dpo" && env.Params.String("dpo_weights") == "full")}
 	for _, d := range (Agent{}).Spec().Params {
+		if applies, ok := only[d.Name]; ok && !applies {
+			continue
+		}
 		if v, ok := env.Params[d.Name]; ok && d.Kind == "" && d.Name != "device" {
 			hp[d.Name] = v
 		}

@@ -156,6 +156,9 @@ func num(v float64) string {
 	if math.IsNaN(v) {
 		return "—"
 	}
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return fmt.Sprintf("%d", int64(v))
+	}
 	return fmt.Sprintf("%.4g", v)
 }
 

@@ -124,6 +124,14 @@ var migrations = []string{
 	BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
 	CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION whet_audit_append_only();`,
 	`ALTER TABLE nodes ADD COLUMN deaths INTEGER NOT NULL DEFAULT 0`,
+	// Dataset versions and lineage: an upload's version, profile and sample;
+	// the dataset versions a job read; where a model came from.
+	`ALTER TABLE datasets ADD COLUMN version TEXT NOT NULL DEFAULT '';
+	UPDATE datasets SET version = 'sha256:' || sha256 WHERE sha256 <> '';
+	ALTER TABLE datasets ADD COLUMN profile TEXT NOT NULL DEFAULT '';
+	ALTER TABLE datasets ADD COLUMN sample TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN datasets TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE models ADD COLUMN lineage TEXT NOT NULL DEFAULT ''`,
 }
 
 // migrateLock serialises migrations of processes starting at once

@@ -13,13 +13,13 @@ import (
 
 // jobJSONQuery reads a job (k = 0) and its nodes (k = 1, by idx) in one
 // statement: one consistent snapshot and one round through the pool.
-const jobJSONQuery = `SELECT 0, -1, id, name, status, spec, error, created_at, started_at, finished_at, team_id, 0, 0 FROM jobs WHERE id = ?1
+const jobJSONQuery = `SELECT 0, -1, id, name, status, spec, error, created_at, started_at, finished_at, team_id, datasets, 0 FROM jobs WHERE id = ?1
 UNION ALL
 SELECT 1, idx, id, agent, params, status, error, started_at, finished_at, outputs, attempts, max_attempts, cached FROM nodes WHERE job_id = ?1
 ORDER BY 1, 2`
 
 // jobJSONTeamQuery is jobJSONQuery limited to team ?2.
-const jobJSONTeamQuery = `SELECT 0, -1, id, name, status, spec, error, created_at, started_at, finished_at, team_id, 0, 0 FROM jobs WHERE id = ?1 AND team_id = ?2
+const jobJSONTeamQuery = `SELECT 0, -1, id, name, status, spec, error, created_at, started_at, finished_at, team_id, datasets, 0 FROM jobs WHERE id = ?1 AND team_id = ?2
 UNION ALL
 SELECT 1, idx, id, agent, params, status, error, started_at, finished_at, outputs, attempts, max_attempts, cached FROM nodes
 WHERE job_id = ?1 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND team_id = ?2)
@@ -60,7 +60,7 @@ func (q q) GetJobJSON(ctx context.Context, id string) ([]byte, error) {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("get job %q: %w", id, err)
 		}
-		if k == 0 { // id, name, status, spec, error, created_at, started_at, finished_at
+		if k == 0 { // id, name, status, spec, error, created_at, started_at, finished_at, team, datasets
 			spec := text(c[3])
 			if len(spec) > 0 && !json.Valid(spec) {
 				return nil, fmt.Errorf("get job %q: spec: invalid JSON", id)
@@ -88,6 +88,13 @@ func (q q) GetJobJSON(ctx context.Context, id string) ([]byte, error) {
 			b = appendTime(b, c[7])
 			b = append(b, `,"error":`...)
 			b = appendString(b, str(c[4]))
+			// GetJob reports missing or unreadable datasets as [].
+			ds := text(c[9])
+			if len(ds) == 0 || ds[0] != '[' || !json.Valid(ds) {
+				ds = []byte("[]")
+			}
+			b = append(b, `,"datasets":`...)
+			b = append(b, ds...)
 			continue
 		}
 		// id, agent, params, status, error, started_at, finished_at, outputs, attempts, max_attempts, cached

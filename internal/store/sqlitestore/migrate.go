@@ -126,6 +126,14 @@ var migrations = []string{
 	CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 	CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
 	`ALTER TABLE nodes ADD COLUMN deaths INTEGER NOT NULL DEFAULT 0`,
+	// Dataset versions and lineage: an upload's version, profile and sample;
+	// the dataset versions a job read; where a model came from.
+	`ALTER TABLE datasets ADD COLUMN version TEXT NOT NULL DEFAULT '';
+	UPDATE datasets SET version = 'sha256:' || sha256 WHERE sha256 <> '';
+	ALTER TABLE datasets ADD COLUMN profile TEXT NOT NULL DEFAULT '';
+	ALTER TABLE datasets ADD COLUMN sample TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN datasets TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE models ADD COLUMN lineage TEXT NOT NULL DEFAULT ''`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -267,16 +267,18 @@ func limit(p store.ListParams) (int, int) {
 	return l, max(p.Offset, 0)
 }
 
-const jobCols = `id, name, status, team_id, spec, work_dir, error, created_at, started_at, finished_at`
+const jobCols = `id, name, status, team_id, spec, work_dir, error, created_at, started_at, finished_at, datasets`
 
 func scanJob(sc rowScanner) (*store.Job, error) {
 	var j store.Job
-	var spec string
+	var spec, datasets string
 	var created int64
 	var started, finished sql.NullInt64
-	if err := sc.Scan(&j.ID, &j.Name, &j.Status, &j.Team, &spec, &j.WorkDir, &j.Error, &created, &started, &finished); err != nil {
+	if err := sc.Scan(&j.ID, &j.Name, &j.Status, &j.Team, &spec, &j.WorkDir, &j.Error, &created, &started, &finished, &datasets); err != nil {
 		return nil, err
 	}
+	j.Datasets = []store.DatasetVersion{}
+	json.Unmarshal([]byte(datasets), &j.Datasets)
 	j.Spec = json.RawMessage(spec)
 	j.CreatedAt = time.Unix(0, created).UTC()
 	j.StartedAt, j.FinishedAt = ptime(started), ptime(finished)
@@ -419,21 +421,35 @@ func (q q) ListEvents(ctx context.Context, jobID string, after int64, lim int) (
 	return out, rows.Err()
 }
 
-const datasetCols = `id, name, team_id, size, sha256, format, blob_key, created_at`
+const datasetCols = `id, name, team_id, size, sha256, format, blob_key, created_at, version`
 
-func scanDataset(sc rowScanner) (*store.Dataset, error) {
+// datasetDetail are the columns GetDataset adds to datasetCols.
+const datasetDetail = `, profile, sample`
+
+func scanDataset(sc rowScanner, detail bool) (*store.Dataset, error) {
 	var d store.Dataset
 	var created int64
-	if err := sc.Scan(&d.ID, &d.Name, &d.Team, &d.Size, &d.SHA256, &d.Format, &d.BlobKey, &created); err != nil {
+	dst := []any{&d.ID, &d.Name, &d.Team, &d.Size, &d.SHA256, &d.Format, &d.BlobKey, &created, &d.Version}
+	var profile, sample string
+	if detail {
+		dst = append(dst, &profile, &sample)
+	}
+	if err := sc.Scan(dst...); err != nil {
 		return nil, err
 	}
 	d.CreatedAt = time.Unix(0, created).UTC()
+	if profile != "" {
+		d.Profile = json.RawMessage(profile)
+	}
+	if sample != "" {
+		d.Sample = json.RawMessage(sample)
+	}
 	return &d, nil
 }
 
 func (q q) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
 	cond, args := q.scope("team_id")
-	d, err := scanDataset(q.queryRow(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = ?`+cond, append([]any{id}, args...)...))
+	d, err := scanDataset(q.queryRow(ctx, `SELECT `+datasetCols+datasetDetail+` FROM datasets WHERE id = ?`+cond, append([]any{id}, args...)...), true)
 	if err != nil {
 		return nil, notFound("dataset", id, err)
 	}
@@ -454,7 +470,7 @@ func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Datas
 	defer rows.Close()
 	out := []*store.Dataset{}
 	for rows.Next() {
-		d, err := scanDataset(rows)
+		d, err := scanDataset(rows, false)
 		if err != nil {
 			return nil, 0, fmt.Errorf("list datasets: %w", err)
 		}
@@ -463,14 +479,18 @@ func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Datas
 	return out, total, rows.Err()
 }
 
-const modelCols = `id, name, team_id, job_id, node_id, output, uri, size, files, meta, created_at`
+const modelCols = `id, name, team_id, job_id, node_id, output, uri, size, files, meta, created_at, lineage`
 
 func scanModel(sc rowScanner) (*store.Model, error) {
 	var m store.Model
-	var files, meta string
+	var files, meta, lineage string
 	var created int64
-	if err := sc.Scan(&m.ID, &m.Name, &m.Team, &m.JobID, &m.NodeID, &m.Output, &m.URI, &m.Size, &files, &meta, &created); err != nil {
+	if err := sc.Scan(&m.ID, &m.Name, &m.Team, &m.JobID, &m.NodeID, &m.Output, &m.URI, &m.Size, &files, &meta, &created, &lineage); err != nil {
 		return nil, err
+	}
+	if lineage != "" {
+		m.Lineage = &store.Lineage{}
+		json.Unmarshal([]byte(lineage), m.Lineage)
 	}
 	json.Unmarshal([]byte(files), &m.Files)
 	json.Unmarshal([]byte(meta), &m.Meta)
@@ -752,9 +772,22 @@ func (t *txq) PutCache(ctx context.Context, team, key string, outputs []agent.Ar
 	return nil
 }
 
+func (t *txq) AddJobDatasets(ctx context.Context, jobID string, ds []store.DatasetVersion) error {
+	var cur string
+	if err := t.db.QueryRowContext(ctx, `SELECT datasets FROM jobs WHERE id = ?`, jobID).Scan(&cur); err != nil {
+		return notFound("job", jobID, err)
+	}
+	var have []store.DatasetVersion
+	json.Unmarshal([]byte(cur), &have)
+	if _, err := t.db.ExecContext(ctx, `UPDATE jobs SET datasets = ? WHERE id = ?`, mustJSON(store.MergeDatasets(have, ds)), jobID); err != nil {
+		return fmt.Errorf("add job %q datasets: %w", jobID, err)
+	}
+	return nil
+}
+
 func (t *txq) CreateDataset(ctx context.Context, d *store.Dataset) error {
-	_, err := t.db.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (?,?,?,?,?,?,?,?)`,
-		d.ID, d.Name, store.TeamOr(d.Team), d.Size, d.SHA256, d.Format, d.BlobKey, nanos(d.CreatedAt))
+	_, err := t.db.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+datasetDetail+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		d.ID, d.Name, store.TeamOr(d.Team), d.Size, d.SHA256, d.Format, d.BlobKey, nanos(d.CreatedAt), d.Version, string(d.Profile), string(d.Sample))
 	if err != nil {
 		return fmt.Errorf("create dataset %q: %w", d.ID, err)
 	}
@@ -766,8 +799,12 @@ func (t *txq) CreateModel(ctx context.Context, m *store.Model) error {
 	if files == nil {
 		files = []string{}
 	}
-	_, err := t.db.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		m.ID, m.Name, store.TeamOr(m.Team), m.JobID, m.NodeID, m.Output, m.URI, m.Size, mustJSON(files), mustJSON(m.Meta), nanos(m.CreatedAt))
+	lineage := ""
+	if m.Lineage != nil {
+		lineage = mustJSON(m.Lineage)
+	}
+	_, err := t.db.ExecContext(ctx, `INSERT INTO models (`+modelCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		m.ID, m.Name, store.TeamOr(m.Team), m.JobID, m.NodeID, m.Output, m.URI, m.Size, mustJSON(files), mustJSON(m.Meta), nanos(m.CreatedAt), lineage)
 	if err != nil {
 		return fmt.Errorf("create model %q: %w", m.ID, err)
 	}

@@ -79,3 +79,32 @@ describe('format', () => {
     expect(fmtAgo(null, now)).toBe('—');
   });
 });
+
+describe('ReportView mask_preview', () => {
+  it('highlights the trained tokens with their ids and lists rows without any', () => {
+    const el = render({
+      rows_in: 3,
+      mask_preview: {
+        window: 64,
+        rows: [
+          {
+            source_line: 1,
+            trained: 2,
+            tokens: [
+              { id: 1, text: '<|im_start|>', trained: false },
+              { id: 520, text: 'Hi', trained: true },
+              { id: 2, text: '<|im_end|>', trained: true },
+            ],
+          },
+        ],
+        no_trained_tokens: 1,
+        rows_without_trained_tokens: [{ source_line: 2, reason: 'cut_by_max_tokens', tokens: 90 }],
+      },
+    });
+    const trained = [...el.querySelectorAll('.mask-tokens .tok.trained')].map((t) => `${t.getAttribute('data-id')}:${t.textContent}`);
+    expect(trained).toEqual(['520:Hi', '2:<|im_end|>']);
+    expect(el.querySelector('.mask-row figcaption')?.textContent).toBe('Line 1: 2 of 3 tokens trained');
+    expect(el.querySelector('[role=alert]')?.textContent).toBe('Rows without trained tokens: 1');
+    expect(el.textContent).toContain('line 2: cut by max tokens (90 tokens)');
+  });
+});

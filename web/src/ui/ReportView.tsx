@@ -6,6 +6,7 @@
 import { DataTable } from './DataTable';
 import { BarChart } from './charts';
 import { fmtBytes, fmtNum } from './format';
+import { MaskPreview } from './MaskPreview';
 
 type J = unknown;
 
@@ -94,7 +95,7 @@ function Section({ name, value, depth }: { name: string; value: J; depth: number
   return (
     <section className="report-section">
       <H>{title(name)}</H>
-      <Value value={value} depth={depth + 1} name={name} />
+      {name === 'mask_preview' ? <MaskPreview value={value} /> : <Value value={value} depth={depth + 1} name={name} />}
     </section>
   );
 }

@@ -1,0 +1,178 @@
+package orchestrate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// Lineage: every output artifact carries Meta["lineage"], the base model
+// and the dataset versions upstream of it ({"base_model", "datasets":
+// [store.DatasetVersion]}): the versions its node's dataset params name
+// (uploaded datasets by id, files and folders by content) merged with its
+// inputs' lineage. succeed records the datasets with the job and the
+// lineage with each model.
+
+// lineageKey is the Meta key.
+const lineageKey = "lineage"
+
+// datasetVersions returns the versions of the datasets a node's params
+// name: params of kind dataset, and eval_sets (paths or uploaded ids).
+// References it cannot read (blob keys, models, URLs, missing files) are
+// left out; the agent reports those.
+func (o *Orchestrator) datasetVersions(ctx context.Context, team string, decls []agent.Param, params map[string]any, workDir string) []store.DatasetVersion {
+	var out []store.DatasetVersion
+	for _, d := range decls {
+		if d.Kind != "dataset" && d.Name != "eval_sets" {
+			continue
+		}
+		var refs []string
+		switch v := params[d.Name].(type) {
+		case string:
+			refs = []string{v}
+		case []any:
+			for _, x := range v {
+				if s, ok := x.(string); ok {
+					refs = append(refs, s)
+				}
+			}
+		case []string:
+			refs = v
+		}
+		for _, ref := range refs {
+			if dv, ok := o.datasetVersion(ctx, team, ref, workDir); ok {
+				out = store.MergeDatasets(out, []store.DatasetVersion{dv})
+			}
+		}
+	}
+	return out
+}
+
+func (o *Orchestrator) datasetVersion(ctx context.Context, team, ref, workDir string) (store.DatasetVersion, bool) {
+	if ref == "" || strings.HasPrefix(ref, "blob:") || strings.HasPrefix(ref, "mdl_") || strings.Contains(ref, "://") {
+		return store.DatasetVersion{}, false
+	}
+	if strings.HasPrefix(ref, "ds_") {
+		if ds, err := o.st.ForTeam(team).GetDataset(ctx, ref); err == nil {
+			v := ds.Version
+			if v == "" {
+				v = "sha256:" + ds.SHA256
+			}
+			return store.DatasetVersion{ID: ds.ID, Name: ds.Name, Version: v}, true
+		}
+	}
+	p := ref
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(workDir, p)
+	}
+	sum, n := o.contentSum(p)
+	if n == 0 {
+		return store.DatasetVersion{}, false
+	}
+	return store.DatasetVersion{Source: ref, Name: filepath.Base(ref), Version: "sha256:" + sum}, true
+}
+
+// contentSum returns the hex SHA-256 of the file at p, or for a folder
+// listingSum's, and the number of files hashed (0 when p cannot be read).
+func (o *Orchestrator) contentSum(p string) (string, int) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", 0
+	}
+	if !st.IsDir() {
+		sum := o.fileSum(p, st)
+		if sum == "unreadable" {
+			return "", 0
+		}
+		return sum, 1
+	}
+	sum, n := o.listingSum(p)
+	return sum, n
+}
+
+// listingSum hashes the sorted listing of relative names and file SHA-256s
+// under p (p itself, named ".", when it is a file; at most 10,000 files) and
+// returns the hex sum and the number of files.
+func (o *Orchestrator) listingSum(p string) (string, int) {
+	h := sha256.New()
+	n := 0
+	filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || n > 10000 {
+			return filepath.SkipAll
+		}
+		if e.IsDir() {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(p, path)
+		fmt.Fprintf(h, "%s %s\n", filepath.ToSlash(rel), o.fileSum(path, fi))
+		n++
+		return nil
+	})
+	return fmt.Sprintf("%x", h.Sum(nil)), n
+}
+
+// lineageOf decodes an artifact's Meta["lineage"]; nil when absent.
+func lineageOf(a agent.Artifact) *store.Lineage {
+	v, ok := a.Meta[lineageKey]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var l store.Lineage
+	if json.Unmarshal(b, &l) != nil {
+		return nil
+	}
+	return &l
+}
+
+// addLineage sets Meta["lineage"] on each output: own dataset versions
+// merged with the inputs', and the base model (the output's
+// Meta["base_model"], else the inputs'). Outputs without any are left
+// alone.
+func addLineage(inputs []agent.Artifact, own []store.DatasetVersion, outs []agent.Artifact) {
+	var up store.Lineage
+	for _, a := range inputs {
+		if l := lineageOf(a); l != nil {
+			up.Datasets = store.MergeDatasets(up.Datasets, l.Datasets)
+			if up.BaseModel == "" {
+				up.BaseModel = l.BaseModel
+			}
+		}
+	}
+	up.Datasets = store.MergeDatasets(up.Datasets, own)
+	for i := range outs {
+		l := up
+		if b, ok := outs[i].Meta["base_model"].(string); ok && b != "" && l.BaseModel == "" {
+			l.BaseModel = b
+		}
+		if l.BaseModel == "" && len(l.Datasets) == 0 {
+			continue
+		}
+		if l.Datasets == nil {
+			l.Datasets = []store.DatasetVersion{}
+		}
+		// as JSON values, the form Meta has once stored
+		var v any
+		b, _ := json.Marshal(l)
+		json.Unmarshal(b, &v)
+		if outs[i].Meta == nil {
+			outs[i].Meta = map[string]any{}
+		}
+		outs[i].Meta[lineageKey] = v
+	}
+}
