@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/prep"
 	"github.com/whetstone/whetstone/internal/data/profile"
+	"golang.org/x/term"
 )
 
 func init() {
@@ -43,6 +45,7 @@ func runData(ctx context.Context, args []string, io stdio) error {
 	redact := fs.Bool("redact", false, "preprocess: redact PII")
 	split := fs.Float64("split", 0.1, "preprocess validation_split")
 	seed := fs.Int("seed", 42, "preprocess seed")
+	maskN := fs.Int("mask-preview", 0, "preprocess, and print the loss mask of the first N rows (every token with its id; trained spans in [[ ]], or highlighted on a terminal) and the rows left without trained tokens")
 	var file string
 	rest := args
 	for {
@@ -146,9 +149,12 @@ func runData(ctx context.Context, args []string, io stdio) error {
 	if verr != nil {
 		return verr
 	}
-	if *doPrep {
+	if *maskN > 0 && *tok == "" {
+		return fmt.Errorf("%w: --mask-preview needs --tokenizer", errUsage)
+	}
+	if *doPrep || *maskN > 0 {
 		arts, err := runAgent(preprocess.New(), "preprocess", agent.Params{"tokenizer": *tok, "template": *tmpl, "redact_pii": *redact,
-			"dedup": *dedup, "max_tokens": int64(*maxTokens), "validation_split": *split, "seed": int64(*seed)}, checked[0])
+			"dedup": *dedup, "max_tokens": int64(*maxTokens), "validation_split": *split, "seed": int64(*seed), "mask_preview": int64(*maskN)}, checked[0])
 		if err != nil {
 			return err
 		}
@@ -158,11 +164,50 @@ func runData(ctx context.Context, args []string, io stdio) error {
 		}
 		fmt.Fprintf(io.out, "preprocess (%s): %d rows in, %d train, %d validation, %d tokens, dropped %v, redacted %v\n",
 			st.Template, st.RowsIn, st.RowsTrain, st.RowsValidation, st.Tokens, st.Dropped, st.Redacted)
+		if *maskN > 0 && st.MaskPreview != nil {
+			f, ok := io.out.(*os.File)
+			printMaskPreview(io.out, st.MaskPreview, ok && term.IsTerminal(int(f.Fd())))
+		}
 	}
 	if *out != "" {
 		fmt.Fprintf(io.out, "outputs in %s\n", *out)
 	}
 	return nil
+}
+
+// printMaskPreview prints each previewed row's text and ids with the
+// trained spans marked: [[ ]] (ANSI reverse video on a terminal).
+func printMaskPreview(w io.Writer, mp *prep.MaskPreview, ansi bool) {
+	open, close := "[[", "]]"
+	if ansi {
+		open, close = "\x1b[7m", "\x1b[0m"
+	}
+	cut := "no cut"
+	if mp.Window > 0 {
+		cut = fmt.Sprintf("cut at max_tokens %d", mp.Window)
+	}
+	fmt.Fprintf(w, "loss mask (as the train agent masks rows, %s): trained tokens in %s%s\n", cut, open, close)
+	for _, r := range mp.Rows {
+		var text strings.Builder
+		ids := make([]string, len(r.Tokens))
+		tr := func(i int) bool { return i >= 0 && i < len(r.Tokens) && r.Tokens[i].Trained }
+		for i, t := range r.Tokens {
+			tx, id := strings.ReplaceAll(t.Text, "\n", "\\n"), fmt.Sprint(t.ID)
+			if tr(i) && !tr(i-1) {
+				tx, id = open+tx, open+id
+			}
+			if tr(i) && !tr(i+1) {
+				tx, id = tx+close, id+close
+			}
+			text.WriteString(tx)
+			ids[i] = id
+		}
+		fmt.Fprintf(w, "line %d: %d of %d tokens trained\n  text: %s\n  ids:  %s\n", r.Line, r.Trained, len(r.Tokens), text.String(), strings.Join(ids, " "))
+	}
+	fmt.Fprintf(w, "rows without trained tokens: %d\n", mp.NoTrainedTokens)
+	for _, n := range mp.NoTrained {
+		fmt.Fprintf(w, "  line %d: %s (%d tokens)\n", n.Line, n.Reason, n.Tokens)
+	}
 }
 
 func readJSONFile(path string, v any) error {

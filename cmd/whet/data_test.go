@@ -37,3 +37,31 @@ func TestDataCommand(t *testing.T) {
 		t.Errorf("broken file: %v", err)
 	}
 }
+
+// whet data --mask-preview prints the tokens that get loss, with their ids,
+// and lists the rows left without any.
+func TestDataMaskPreview(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	shared := filepath.Join("..", "..", "..", "shared", "assets")
+	src := filepath.Join(shared, "datasets", "llama-factory", "v1_sft_demo.jsonl")
+	tok := filepath.Join(shared, "tokenizers", "smollm2-135m")
+	err := run(context.Background(), []string{"data", src, "--tokenizer", tok, "--mask-preview", "1", "--max-tokens", "40", "--split", "0"},
+		stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	s := out.String()
+	for _, want := range []string{
+		"loss mask (as the train agent masks rows, cut at max_tokens 40): trained tokens in [[]]",
+		`text: <|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n[[Hello! I am {{name}}, an AI assistant developed by {{author}}. How can I assist you today?<|im_end|>]]\n`,
+		"  ids:  1 4093 198 6004 2 198 1 520 9531 198 [[19556 17 339",
+		"2]] 198\n",
+		"rows without trained tokens: ",
+		": cut_by_max_tokens (",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}

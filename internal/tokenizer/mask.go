@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"errors"
 	"strings"
 )
 
@@ -46,6 +47,16 @@ func (t *Tokenizer) EncodeChat(messages []map[string]any, opts ChatOptions) (ids
 		}
 	}
 	return ids, assistantMask, nil
+}
+
+// EncodeChatMask is EncodeChat with the default options, as the trainer
+// renders chat rows (train.ChatTokenizer). It fails when the tokenizer has
+// no chat template.
+func (t *Tokenizer) EncodeChatMask(messages []map[string]any) (ids []int, assistantMask []bool, err error) {
+	if !t.HasChatTemplate() {
+		return nil, nil, errors.New("the model's tokenizer has no chat template")
+	}
+	return t.EncodeChat(messages, ChatOptions{})
 }
 
 // overlapMask marks the tokens whose text overlaps any span (transformers' char_to_token rule).

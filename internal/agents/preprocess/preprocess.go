@@ -32,6 +32,7 @@ import (
 	"github.com/whetstone/whetstone/internal/data/prep"
 	"github.com/whetstone/whetstone/internal/data/record"
 	"github.com/whetstone/whetstone/internal/data/template"
+	trainer "github.com/whetstone/whetstone/internal/engine/train"
 	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
@@ -72,6 +73,8 @@ func (Agent) Spec() agent.Spec {
 				Description: "Evaluation datasets (paths or uploaded dataset ids) to decontaminate against."},
 			{Name: "contamination_ngram", Type: agent.Integer, Default: contam.DefaultN, Min: agent.F64(contam.MinN), Max: agent.F64(contam.MaxN),
 				Description: "Words per n-gram for decontaminate."},
+			{Name: "mask_preview", Type: agent.Integer, Default: 3, Min: agent.F64(0), Max: agent.F64(1000),
+				Description: "Rows whose loss mask the report shows (mask_preview: every token with its id, trained or not, as the train agent will mask it, cut to max_tokens); rows whose assistant turns keep no trained token are counted and listed. Needs a tokenizer; 0: off."},
 			{Name: "workers", Type: agent.Integer, Default: 0, Min: agent.F64(0), Max: agent.F64(256), Description: "Parallel workers; 0: one per CPU."},
 		},
 		Inputs: []agent.Port{{Type: agent.Dataset, Name: "dataset", Required: true}},
@@ -153,6 +156,21 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		o.Seed = uint64(p.Int("seed"))
 	}
 	o.Workers = p.Int("workers")
+	o.MaskPreview = 3
+	if p.Has("mask_preview") {
+		o.MaskPreview = p.Int("mask_preview")
+	}
+	if tok != nil && o.MaskPreview > 0 {
+		o.Mask = func(row []byte) ([]int, []bool, error) {
+			// As the train agent loads train.jsonl (it appends EOS to text rows).
+			ex, err := trainer.EncodeRow(row, tok, true)
+			ids := make([]int, len(ex.IDs))
+			for i, id := range ex.IDs {
+				ids[i] = int(id)
+			}
+			return ids, ex.Train, err
+		}
+	}
 	o.Emit = env.Emit
 	if p.Bool("decontaminate") {
 		n := contam.DefaultN
@@ -213,6 +231,11 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		env.Emit.Log(slog.LevelInfo, "preprocessed", attrs...)
 		if msg := dropWarning(st.RowsIn, st.Dropped); msg != "" {
 			env.Emit.Log(slog.LevelWarn, msg)
+		}
+		if mp := st.MaskPreview; mp != nil && mp.NoTrainedTokens > 0 {
+			first := mp.NoTrained[0]
+			env.Emit.Log(slog.LevelWarn, fmt.Sprintf("%d rows keep no trained token after templating and masking (first: source line %d, %s); see mask_preview in the report",
+				mp.NoTrainedTokens, first.Line, first.Reason), slog.Int("rows_without_trained_tokens", mp.NoTrainedTokens))
 		}
 	}
 	if st.RowsTrain == 0 {

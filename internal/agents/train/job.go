@@ -393,10 +393,7 @@ func copyFile(src, dst string) error {
 type chatTokenizer struct{ *tokenizer.Tokenizer }
 
 func (c chatTokenizer) EncodeChatMask(messages []map[string]any) ([]int, []bool, error) {
-	if !c.HasChatTemplate() {
-		return nil, nil, fmt.Errorf("the model's tokenizer has no chat template")
-	}
-	return c.EncodeChat(messages, tokenizer.ChatOptions{})
+	return c.Tokenizer.EncodeChatMask(messages)
 }
 
 // leaseGPU takes a GPU from job.GPUs for a run whose device is auto or

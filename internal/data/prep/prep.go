@@ -87,6 +87,12 @@ type Options struct {
 	// DecontaminateSplit, when positive, drops training rows sharing an
 	// n-gram of that many words with a row of the validation split.
 	DecontaminateSplit int
+	// Mask, when set, tokenises rows as the trainer will: Stats.MaskPreview
+	// then shows the loss mask of the first MaskPreview rows written and
+	// counts the prompt/answer rows left with no trained token within
+	// MaxTokens.
+	Mask        MaskFunc
+	MaskPreview int
 }
 
 // Stats are the preprocessing statistics.
@@ -119,6 +125,8 @@ type Stats struct {
 	// DecontaminateSplit says why the split was not decontaminated, when
 	// asked and it could not be.
 	DecontaminateSplit string `json:"decontaminate_split,omitempty"`
+	// MaskPreview is the loss mask of sample rows (Options.Mask).
+	MaskPreview *MaskPreview `json:"mask_preview,omitempty"`
 }
 
 // Contaminated is a dropped row and the evaluation row it overlaps.
@@ -155,6 +163,7 @@ type item struct {
 	red    map[pii.Kind]int
 	cl     clean.Stats
 	chunks int
+	mask   *rowMask // Options.Mask: the record's row as the trainer masks it
 }
 
 // Run processes s and writes train.jsonl and validation.jsonl to outDir.
@@ -252,10 +261,24 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	nearN := 0       // rows added to near
 	enc := json.NewEncoder(tw)
 	enc.SetEscapeHTML(false)
+	if o.Mask != nil {
+		st.MaskPreview = &MaskPreview{Rows: []MaskRow{}, NoTrained: []NoTrained{}, Window: o.MaxTokens}
+	}
 	consume := func(b *ordered.Batch[item]) error {
 		for i := range b.Items {
 			it := &b.Items[i]
 			st.RowsIn++
+			if mp, m := st.MaskPreview, it.mask; m != nil {
+				if m.reason != "" {
+					mp.NoTrainedTokens++
+					if len(mp.NoTrained) < 100 {
+						mp.NoTrained = append(mp.NoTrained, NoTrained{Line: it.rec.Line, Reason: m.reason, Tokens: len(m.ids)})
+					}
+				}
+				if it.drop == "" && len(mp.Rows) < o.MaskPreview {
+					mp.Rows = append(mp.Rows, m.preview(it.rec.Line, o.Tokenizer))
+				}
+			}
 			st.Cleaned.Add(it.cl)
 			for k, n := range it.red {
 				st.Redacted[string(k)] += n
@@ -443,6 +466,9 @@ func process(it *item, o *Options) {
 			}
 		} else {
 			row.Tokens = (len(row.Text) + 3) / 4
+		}
+		if o.Mask != nil && len(recs) == 1 {
+			it.mask = maskRow(&row, o.Mask, o.MaxTokens)
 		}
 		if o.MaxTokens > 0 && row.Tokens > o.MaxTokens {
 			if len(recs) == 1 {

@@ -53,7 +53,6 @@ func LoadJSONL(path string, tok Tokenizer, addEOS bool) ([]Example, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var out []Example
-	eos, hasEOS := tok.EOS()
 	line := 0
 	for sc.Scan() {
 		line++
@@ -61,41 +60,9 @@ func LoadJSONL(path string, tok Tokenizer, addEOS bool) ([]Example, error) {
 		if len(b) == 0 {
 			continue
 		}
-		var r row
-		if err := json.Unmarshal(b, &r); err != nil {
+		ex, err := EncodeRow(b, tok, addEOS)
+		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		var ex Example
-		switch {
-		case len(r.Messages) > 0:
-			ct, ok := tok.(ChatTokenizer)
-			if !ok {
-				return nil, fmt.Errorf("%s:%d: field messages: tokenizer cannot render chats", path, line)
-			}
-			ids, mask, err := ct.EncodeChatMask(r.Messages)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: field messages: %w", path, line, err)
-			}
-			ex.IDs, ex.Train = toInt32(ids), mask
-		case r.Text != "":
-			ids := tok.Encode(r.Text, true)
-			if addEOS && hasEOS && (len(ids) == 0 || ids[len(ids)-1] != eos) {
-				ids = append(ids, eos)
-			}
-			ex.IDs = toInt32(ids)
-			if r.Prompt != nil && *r.Prompt != "" {
-				p := tok.Encode(*r.Prompt, true)
-				n := 0
-				for n < len(p) && n < len(ids) && p[n] == ids[n] {
-					n++
-				}
-				ex.Train = make([]bool, len(ids))
-				for i := n; i < len(ids); i++ {
-					ex.Train[i] = true
-				}
-			}
-		default:
-			return nil, fmt.Errorf("%s:%d: row has neither text nor messages", path, line)
 		}
 		if len(ex.IDs) < 2 {
 			continue
@@ -109,6 +76,50 @@ func LoadJSONL(path string, tok Tokenizer, addEOS bool) ([]Example, error) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoData)
 	}
 	return out, nil
+}
+
+// EncodeRow tokenises one JSONL line as LoadJSONL does: the token ids and
+// which of them get loss (Train nil: all). Rows of fewer than 2 tokens
+// (which LoadJSONL skips) are returned as they are.
+func EncodeRow(b []byte, tok Tokenizer, addEOS bool) (Example, error) {
+	eos, hasEOS := tok.EOS()
+	var r row
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Example{}, err
+	}
+	var ex Example
+	switch {
+	case len(r.Messages) > 0:
+		ct, ok := tok.(ChatTokenizer)
+		if !ok {
+			return Example{}, fmt.Errorf("field messages: tokenizer cannot render chats")
+		}
+		ids, mask, err := ct.EncodeChatMask(r.Messages)
+		if err != nil {
+			return Example{}, fmt.Errorf("field messages: %w", err)
+		}
+		ex.IDs, ex.Train = toInt32(ids), mask
+	case r.Text != "":
+		ids := tok.Encode(r.Text, true)
+		if addEOS && hasEOS && (len(ids) == 0 || ids[len(ids)-1] != eos) {
+			ids = append(ids, eos)
+		}
+		ex.IDs = toInt32(ids)
+		if r.Prompt != nil && *r.Prompt != "" {
+			p := tok.Encode(*r.Prompt, true)
+			n := 0
+			for n < len(p) && n < len(ids) && p[n] == ids[n] {
+				n++
+			}
+			ex.Train = make([]bool, len(ids))
+			for i := n; i < len(ids); i++ {
+				ex.Train[i] = true
+			}
+		}
+	default:
+		return Example{}, fmt.Errorf("row has neither text nor messages")
+	}
+	return ex, nil
 }
 
 // LoadPairsJSONL reads preference rows {"prompt", "chosen", "rejected"}

@@ -14,6 +14,20 @@ function render(report: unknown): HTMLElement {
 }
 
 describe('ReportView', () => {
+  it('folds sections of many records (a comparison\'s samples) and clamps long texts', () => {
+    const sample = (i: number) => ({ index: i, prompt: 'p'.repeat(300), base_output: 'b', tuned_output: 't' });
+    const el = render({ primary_metric: 'rouge_l', samples: Array.from({ length: 27 }, (_, i) => sample(i)), tuned: { samples: Array.from({ length: 27 }, (_, i) => sample(i)) }, metrics: [{ name: 'loss', base: 1, tuned: 0.5 }] });
+    const folded = [...el.querySelectorAll('details.report-section')] as HTMLDetailsElement[];
+    expect(folded.map((d) => d.dataset.section)).toEqual(['samples', 'tuned']);
+    expect(folded.every((d) => !d.open)).toBe(true);
+    expect(folded[0].querySelector('summary')!.textContent).toBe('Samples 27 rows');
+    // a short section stays open
+    expect(el.querySelector('section.report-section h3')!.textContent).toBe('Metrics');
+    const long = el.querySelector('.long-text') as HTMLElement;
+    expect(long.title).toBe('');
+    expect(long.textContent!.length).toBe(300);
+  });
+
   it('renders findings as a table with the row number first, and counts as bars', () => {
     const el = render({
       passed: false,
@@ -63,5 +77,34 @@ describe('format', () => {
     expect(fmtAgo('2026-11-26T13:57:00Z', now)).toBe('3 minutes ago');
     expect(fmtAgo('2026-11-25T14:00:00Z', now)).toBe('yesterday');
     expect(fmtAgo(null, now)).toBe('—');
+  });
+});
+
+describe('ReportView mask_preview', () => {
+  it('highlights the trained tokens with their ids and lists rows without any', () => {
+    const el = render({
+      rows_in: 3,
+      mask_preview: {
+        window: 64,
+        rows: [
+          {
+            source_line: 1,
+            trained: 2,
+            tokens: [
+              { id: 1, text: '<|im_start|>', trained: false },
+              { id: 520, text: 'Hi', trained: true },
+              { id: 2, text: '<|im_end|>', trained: true },
+            ],
+          },
+        ],
+        no_trained_tokens: 1,
+        rows_without_trained_tokens: [{ source_line: 2, reason: 'cut_by_max_tokens', tokens: 90 }],
+      },
+    });
+    const trained = [...el.querySelectorAll('.mask-tokens .tok.trained')].map((t) => `${t.getAttribute('data-id')}:${t.textContent}`);
+    expect(trained).toEqual(['520:Hi', '2:<|im_end|>']);
+    expect(el.querySelector('.mask-row figcaption')?.textContent).toBe('Line 1: 2 of 3 tokens trained');
+    expect(el.querySelector('[role=alert]')?.textContent).toBe('Rows without trained tokens: 1');
+    expect(el.textContent).toContain('line 2: cut by max tokens (90 tokens)');
   });
 });
