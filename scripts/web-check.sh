@@ -50,6 +50,8 @@ echo "== web: e2e (playwright-core + /usr/bin/chromium against whet serve)"
 WHET_BIN="$tmp/whet" REPO_ROOT="$root" node e2e/run.mjs
 echo "== web: editor e2e"
 WHET_BIN="$tmp/whet" REPO_ROOT="$root" node e2e/editor.mjs
+echo "== web: list and run pages e2e (runs, compare, models, 400 px)"
+WHET_BIN="$tmp/whet" REPO_ROOT="$root" node e2e/pages.mjs
 echo "== web: sign-in e2e (whet serve --auth required)"
 WHET_BIN="$tmp/whet" REPO_ROOT="$root" node e2e/auth.mjs
 echo "== web: playground e2e"

@@ -497,7 +497,8 @@ try {
   await test('models page lists the trained adapter with metadata and a working download', async () => {
     await nav('Models').click();
     await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
-    const row = page.locator('.models-table tr[data-model-id]').filter({ hasText: jobID.slice(0, 8) }).first();
+    // the run's models are grouped under it; the trained adapter is its `model` output
+    const row = page.locator(`.model-group[data-job-id="${jobID}"] .models-table tr[data-model-id][data-output="model"]`).first();
     await row.waitFor();
     const text = await row.innerText();
     assert(/peft-lora/.test(text) && /final loss/.test(text), `row shows format and metadata: ${text.slice(0, 200)}`);

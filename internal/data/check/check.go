@@ -16,11 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -28,6 +26,7 @@ import (
 	"github.com/whetstone/whetstone/internal/data/dataset"
 	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/format"
+	"github.com/whetstone/whetstone/internal/data/ordered"
 	"github.com/whetstone/whetstone/internal/data/pii"
 	"github.com/whetstone/whetstone/internal/data/progress"
 	"github.com/whetstone/whetstone/internal/data/quality"
@@ -724,103 +723,59 @@ func Run(ctx context.Context, s *dataset.Stream, opts Options) (Report, error) {
 		f.Count += extra
 		f.Rows += extra
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	// One item per record: the record and its analysis.
+	type item struct {
+		rec record.Record
+		out analysis
 	}
-	type batch struct {
-		recs   []record.Record
-		out    []analysis
-		done   chan struct{}
-		offset int64 // bytes read after the batch (the stream belongs to the reader goroutine)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	work := make(chan *batch, workers)
-	order := make(chan *batch, 2*workers)
-	var readErr error
-	go func() {
-		defer close(work)
-		defer close(order)
-		for {
-			b := &batch{done: make(chan struct{})}
-			for len(b.recs) < 256 {
-				b.recs = append(b.recs, record.Record{})
-				b.out = append(b.out, analysis{})
-				i := len(b.recs) - 1
-				err := s.Next(&b.recs[i])
-				if err == io.EOF {
-					b.recs, b.out = b.recs[:i], b.out[:i]
-					break
-				}
-				b.out[i].row = s.Row()
-				if err != nil {
-					var re *reader.Error
-					if errors.As(err, &re) && !re.Fatal {
-						b.out[i].err = re
-						continue
-					}
-					readErr = err
-					b.recs, b.out = b.recs[:i], b.out[:i]
-					break
-				}
-			}
-			if len(b.recs) == 0 {
-				return
-			}
-			b.offset = s.Offset()
-			select {
-			case work <- b:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case order <- b:
-			case <-ctx.Done():
-				return
-			}
-			if readErr != nil {
-				return
-			}
-		}
-	}()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &worker{c: c}
-			for b := range work {
-				for i := range b.recs {
-					if b.out[i].err == nil {
-						w.analyze(b.out[i].row, &b.recs[i], &b.out[i])
-					}
-				}
-				close(b.done)
-			}
-		}()
+	workers := ordered.Workers(opts.Workers)
+	ws := make([]*worker, workers)
+	for i := range ws {
+		ws[i] = &worker{c: c}
 	}
 	meter := progress.Meter{Emit: opts.Emit, Total: s.Size(), Label: "validate"}
-	for b := range order {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return Report{}, ctx.Err()
-		}
-		for i := range b.out {
-			if err := c.merge(&b.out[i]); err != nil {
-				return Report{}, err
+	read := func() (ordered.Batch[item], error) {
+		b := ordered.Batch[item]{Items: make([]item, 0, 256)}
+		for len(b.Items) < 256 {
+			b.Items = append(b.Items, item{})
+			it := &b.Items[len(b.Items)-1]
+			err := s.Next(&it.rec)
+			if err == io.EOF {
+				b.Items = b.Items[:len(b.Items)-1]
+				break
+			}
+			it.out.row = s.Row()
+			if err != nil {
+				var re *reader.Error
+				if errors.As(err, &re) && !re.Fatal {
+					it.out.err = re
+					continue
+				}
+				b.Items = b.Items[:len(b.Items)-1]
+				b.Offset = s.Offset()
+				return b, err
 			}
 		}
-		meter.Update(b.offset, c.rows)
+		b.Offset = s.Offset()
+		return b, nil
 	}
-	if readErr != nil {
-		return Report{}, readErr
+	work := func(w int, b *ordered.Batch[item]) {
+		for i := range b.Items {
+			if it := &b.Items[i]; it.out.err == nil {
+				ws[w].analyze(it.out.row, &it.rec, &it.out)
+			}
+		}
 	}
-	if err := ctx.Err(); err != nil {
+	consume := func(b *ordered.Batch[item]) error {
+		for i := range b.Items {
+			if err := c.merge(&b.Items[i].out); err != nil {
+				return err
+			}
+		}
+		meter.Update(b.Offset, c.rows)
+		return nil
+	}
+	if err := ordered.Run(ctx, workers, read, work, consume); err != nil {
 		return Report{}, err
 	}
 	if err := c.Flush(); err != nil {

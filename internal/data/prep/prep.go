@@ -21,10 +21,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -32,6 +30,7 @@ import (
 	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/data/dataset"
 	"github.com/whetstone/whetstone/internal/data/dedup"
+	"github.com/whetstone/whetstone/internal/data/ordered"
 	"github.com/whetstone/whetstone/internal/data/pii"
 	"github.com/whetstone/whetstone/internal/data/profile"
 	"github.com/whetstone/whetstone/internal/data/progress"
@@ -167,12 +166,6 @@ type item struct {
 	mask   *rowMask // Options.Mask: the record's row as the trainer masks it
 }
 
-type batch struct {
-	items  []item
-	done   chan struct{}
-	offset int64 // bytes read after the batch (the stream belongs to the reader goroutine)
-}
-
 // Run processes s and writes train.jsonl and validation.jsonl to outDir.
 func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stats, error) {
 	start := time.Now()
@@ -188,10 +181,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	if o.ValidationSplit < 0 || o.ValidationSplit >= 1 {
 		return Stats{}, fmt.Errorf("validation_split %v: want a value in [0, 1)", o.ValidationSplit)
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers := ordered.Workers(o.Workers)
 	st := Stats{Dropped: map[string]int{}, Redacted: map[string]int{}, Template: o.Template, AppendEOS: o.AppendEOS,
 		Format: string(s.Format()), BytesIn: s.Size()}
 
@@ -233,71 +223,36 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 		defer side.close()
 	}
 
-	// Reader: batches in order; workers process them; this goroutine
-	// consumes them in order.
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	work := make(chan *batch, workers)
-	order := make(chan *batch, 2*workers)
-	var readErr error
-	go func() {
-		defer close(work)
-		defer close(order)
-		for {
-			b := &batch{done: make(chan struct{})}
-			for len(b.items) < 128 {
-				var it item
-				err := s.Next(&it.rec)
-				if err == io.EOF {
-					break
+	// Reader: batches in order; workers process them; consume takes them
+	// in order (package ordered).
+	read := func() (ordered.Batch[item], error) {
+		b := ordered.Batch[item]{Items: make([]item, 0, 128)}
+		for len(b.Items) < 128 {
+			var it item
+			err := s.Next(&it.rec)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var re *reader.Error
+				if errors.As(err, &re) && !re.Fatal {
+					it.drop = DropUnreadable
+					it.rec.Line = re.Line
+					b.Items = append(b.Items, it)
+					continue
 				}
-				if err != nil {
-					var re *reader.Error
-					if errors.As(err, &re) && !re.Fatal {
-						it.drop = DropUnreadable
-						it.rec.Line = re.Line
-						b.items = append(b.items, it)
-						continue
-					}
-					readErr = err
-					break
-				}
-				b.items = append(b.items, it)
+				b.Offset = s.Offset()
+				return b, err
 			}
-			if len(b.items) == 0 {
-				return
-			}
-			b.offset = s.Offset()
-			select {
-			case work <- b:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case order <- b:
-			case <-ctx.Done():
-				return
-			}
-			if readErr != nil {
-				return
-			}
+			b.Items = append(b.Items, it)
 		}
-	}()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range work {
-				for i := range b.items {
-					process(&b.items[i], &o)
-				}
-				close(b.done)
-			}
-		}()
+		b.Offset = s.Offset()
+		return b, nil
+	}
+	work := func(_ int, b *ordered.Batch[item]) {
+		for i := range b.Items {
+			process(&b.Items[i], &o)
+		}
 	}
 	meter := progress.Meter{Emit: o.Emit, Total: s.Size(), Label: "preprocess"}
 	var hist profile.Hist
@@ -309,14 +264,9 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 	if o.Mask != nil {
 		st.MaskPreview = &MaskPreview{Rows: []MaskRow{}, NoTrained: []NoTrained{}, Window: o.MaxTokens}
 	}
-	for b := range order {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return st, ctx.Err()
-		}
-		for i := range b.items {
-			it := &b.items[i]
+	consume := func(b *ordered.Batch[item]) error {
+		for i := range b.Items {
+			it := &b.Items[i]
 			st.RowsIn++
 			if mp, m := st.MaskPreview, it.mask; m != nil {
 				if m.reason != "" {
@@ -351,7 +301,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 			for _, row := range it.rows {
 				if exact != nil && sp == nil && exact.Bytes()+nearBytes(near) > cmpOr(o.DedupBudget, dedup.DefaultBudget) {
 					if sp, err = startSpill(exact, near, outDir, st.RowsOut, nearN); err != nil {
-						return st, err
+						return err
 					}
 				}
 				if sp != nil {
@@ -359,7 +309,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 					exact.Add(row.Text, sp.exactBase+sp.n)
 					if near != nil {
 						if _, _, err := near.Add(row.Text); err != nil {
-							return st, err
+							return err
 						}
 					}
 					sp.n++
@@ -368,7 +318,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 					if near != nil {
 						nearN++
 						if _, _, err := near.Add(row.Text); err != nil {
-							return st, err
+							return err
 						}
 					}
 					continue
@@ -376,7 +326,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 					nearN++
 					m, _, err := near.Add(row.Text)
 					if err != nil {
-						return st, err
+						return err
 					}
 					if m >= 0 {
 						st.Dropped[DropNear]++
@@ -384,7 +334,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 					}
 				}
 				if err := enc.Encode(&row); err != nil {
-					return st, err
+					return err
 				}
 				if side != nil {
 					ws := it.words
@@ -392,7 +342,7 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 						ws = wordhash.Hashes(row.Text, nil)
 					}
 					if err := side.write(it.rec.Line, splitIdx.Ngrams(ws, nil)); err != nil {
-						return st, err
+						return err
 					}
 				}
 				st.RowsOut++
@@ -401,12 +351,10 @@ func Run(ctx context.Context, s *dataset.Stream, outDir string, o Options) (Stat
 				hist.Add(row.Tokens)
 			}
 		}
-		meter.Update(b.offset, st.RowsIn)
+		meter.Update(b.Offset, st.RowsIn)
+		return nil
 	}
-	if readErr != nil {
-		return st, readErr
-	}
-	if err := ctx.Err(); err != nil {
+	if err := ordered.Run(ctx, workers, read, work, consume); err != nil {
 		return st, err
 	}
 	if err := tw.Flush(); err != nil {

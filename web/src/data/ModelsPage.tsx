@@ -1,8 +1,10 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { DataTable } from '../ui/DataTable';
 import { useFetch } from '../ui/useFetch';
 import { LineChart, type Series } from '../ui/charts';
-import { api, type Model } from '../api';
+import { api, type Job, type Model } from '../api';
+import '../ui/pages.css';
+import { getKey } from '../auth/session';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link } from '../ui/router';
 
@@ -19,13 +21,218 @@ export function fmtValue(v: unknown): string {
   return v === null || v === undefined ? '—' : String(v);
 }
 
-const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output']);
+const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output', 'team']);
+
+/** basename keeps the last element of a path: the UI never shows a server's absolute paths. */
+export const basename = (p: string) => p.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? p;
+const isPath = (v: unknown): v is string => typeof v === 'string' && (/^(\/|[A-Za-z]:\\|\.\.?\/)/.test(v) || (v.includes('/') && !/\s/.test(v) && !/^https?:/.test(v)));
+
+export interface FileFact {
+  path: string;
+  size?: number;
+  sha256?: string;
+}
+
+/** modelFiles lists a model's files with their sizes and sha256 (from its metadata when recorded). */
+export function modelFiles(m: Model): FileFact[] {
+  const recorded = Array.isArray(m.meta?.files) ? (m.meta!.files as unknown[]) : [];
+  const facts = new Map<string, FileFact>();
+  for (const f of recorded)
+    if (f && typeof f === 'object' && typeof (f as FileFact).path === 'string') {
+      const x = f as FileFact;
+      facts.set(x.path, { path: x.path, size: typeof x.size === 'number' ? x.size : undefined, sha256: typeof x.sha256 === 'string' ? x.sha256 : undefined });
+    }
+  for (const f of m.files ?? []) if (!facts.has(f)) facts.set(f, { path: f });
+  return [...facts.values()];
+}
+
+export interface ModelGroup {
+  jobID: string;
+  job?: Job;
+  models: Model[];
+  base?: string;
+  dataset?: { label: string; id?: string };
+  created?: string;
+}
+
+const ORDER = ['adapter', 'merged', 'gguf'];
+
+/** groupModels puts a run's models together (the export's adapter, merged and GGUF first, then the trained model), newest run first. */
+export function groupModels(models: Model[], jobs: Job[]): ModelGroup[] {
+  const byJob = new Map<string, Model[]>();
+  for (const m of models) byJob.set(m.job_id ?? '', [...(byJob.get(m.job_id ?? '') ?? []), m]);
+  const jobOf = new Map(jobs.map((j) => [j.job_id, j]));
+  const rank = (m: Model) => {
+    const i = ORDER.indexOf(m.output ?? '');
+    return i < 0 ? ORDER.length : i;
+  };
+  return [...byJob.entries()]
+    .map(([jobID, ms]) => {
+      const job = jobOf.get(jobID);
+      const sorted = [...ms].sort((a, b) => rank(a) - rank(b) || (a.name ?? '').localeCompare(b.name ?? ''));
+      const baseMeta = sorted.map((m) => m.meta?.base_model).find((b): b is string => typeof b === 'string' && !!b);
+      const g: ModelGroup = { jobID, job, models: sorted, created: sorted.map((m) => m.created_at ?? '').sort().pop() };
+      g.base = baseMeta ? basename(baseMeta) : job?.summary?.base_model;
+      const src = job?.spec?.nodes.find((n) => n.agent === 'dataset')?.params?.source;
+      if (typeof src === 'string' && src) g.dataset = /^ds_[A-Za-z0-9]+$/.test(src) ? { label: src, id: src } : { label: basename(src) };
+      return g;
+    })
+    .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? ''));
+}
+
+/** shell quotes a word for a POSIX shell when it needs it. */
+const sq = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+export interface Snippet {
+  id: string;
+  title: string;
+  lang: string;
+  code: string;
+}
+
+/** snippets says how to run a run's models: Ollama and llama.cpp (GGUF), `whet generate` and Python (PEFT adapter or merged model). */
+export function snippets(g: ModelGroup, origin: string, auth = false): Snippet[] {
+  const out: Snippet[] = [];
+  const by = (o: string) => g.models.find((m) => m.output === o);
+  // plain URLs (never the signed-in key); with auth on, curl sends $WHET_API_KEY
+  const url = (m: Model, file?: string) => `${origin}/api/v1/models/${encodeURIComponent(m.model_id)}/download${file ? `?file=${encodeURIComponent(file)}` : ''}`;
+  const curl = auth ? 'curl -fL -H "Authorization: Bearer $WHET_API_KEY"' : 'curl -fL';
+  const name = (g.job?.name || 'model').toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
+  const base = g.base ?? 'BASE_MODEL';
+  const prompt = 'Write a short story about a dragon.';
+  const gguf = by('gguf');
+  if (gguf) {
+    const files = modelFiles(gguf).map((f) => f.path);
+    const full = files.filter((f) => f.endsWith('.gguf') && !/lora/i.test(f));
+    const pick = full.find((f) => /q8_0|q4/i.test(f)) ?? full[0] ?? files.find((f) => f.endsWith('.gguf'));
+    const modelfile = files.includes('Modelfile');
+    out.push({
+      id: 'ollama',
+      title: 'Ollama',
+      lang: 'sh',
+      code: [
+        `mkdir -p ${name}-gguf && cd ${name}-gguf`,
+        `${curl} ${sq(url(gguf))} | tar -x`,
+        ...(modelfile ? [] : [`printf 'FROM ./%s\\n' ${sq(pick ?? 'model.gguf')} > Modelfile`]),
+        `ollama create ${name} -f Modelfile`,
+        `ollama run ${name} ${sq(prompt)}`,
+      ].join('\n'),
+    });
+    if (pick)
+      out.push({
+        id: 'llama.cpp',
+        title: 'llama.cpp',
+        lang: 'sh',
+        code: [`${curl} -o ${sq(pick)} ${sq(url(gguf, pick))}`, `llama-cli -m ${sq(pick)} -p ${sq(prompt)} -n 128`].join('\n'),
+      });
+  }
+  const merged = by('merged');
+  const adapter = by('adapter') ?? g.models.find((m) => m.output === 'model' && (m.meta?.format === 'peft-lora' || typeof m.meta?.lora === 'object'));
+  if (merged || adapter) {
+    const m = merged ?? adapter!;
+    const dir = `${name}-${merged ? 'merged' : 'adapter'}`;
+    out.push({
+      id: 'whet',
+      title: 'whet generate',
+      lang: 'sh',
+      code: [
+        `mkdir -p ${dir} && ${curl} ${sq(url(m))} | tar -x -C ${dir}`,
+        merged
+          ? `whet generate --model ${dir} --prompt ${sq(prompt)} --max-new-tokens 128`
+          : `whet generate --model path/to/${sq(base)} --adapter ${dir} --prompt ${sq(prompt)} --max-new-tokens 128`,
+      ].join('\n'),
+    });
+  }
+  if (adapter || merged) {
+    const lines = adapter
+      ? [
+          `# mkdir -p ${name}-adapter && ${curl} ${sq(url(adapter))} | tar -x -C ${name}-adapter`,
+          'from transformers import AutoModelForCausalLM, AutoTokenizer',
+          'from peft import PeftModel',
+          '',
+          `base = AutoModelForCausalLM.from_pretrained("path/to/${base}")  # the base model this adapter was trained on`,
+          `tokenizer = AutoTokenizer.from_pretrained("path/to/${base}")`,
+          `model = PeftModel.from_pretrained(base, "${name}-adapter")`,
+        ]
+      : [
+          `# mkdir -p ${name}-merged && ${curl} ${sq(url(merged!))} | tar -x -C ${name}-merged`,
+          'from transformers import AutoModelForCausalLM, AutoTokenizer',
+          '',
+          `model = AutoModelForCausalLM.from_pretrained("${name}-merged")`,
+          `tokenizer = AutoTokenizer.from_pretrained("${name}-merged")`,
+        ];
+    out.push({
+      id: 'python',
+      title: adapter ? 'Python (PEFT)' : 'Python (transformers)',
+      lang: 'python',
+      code: [...lines, '', `inputs = tokenizer(${JSON.stringify(prompt)}, return_tensors="pt")`, 'print(tokenizer.decode(model.generate(**inputs, max_new_tokens=128)[0]))'].join('\n'),
+    });
+  }
+  return out;
+}
+
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const ta = document.createElement('textarea');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.style.position = 'fixed';
+    ta.style.opacity = '0';
+    document.body.appendChild(ta);
+    ta.select();
+    const ok = document.execCommand?.('copy') ?? false;
+    ta.remove();
+    return ok;
+  }
+}
+
+export function CopyButton({ text, label }: { text: string; label: string }) {
+  const [done, setDone] = useState('');
+  return (
+    <button type="button" className="small" aria-label={label} onClick={() => copyText(text).then((ok) => setDone(ok ? 'Copied' : 'Copy failed'))}>
+      {done || 'Copy'}
+    </button>
+  );
+}
+
+function Snippets({ list, label }: { list: Snippet[]; label: string }) {
+  const [tab, setTab] = useState(list[0]?.id ?? '');
+  const cur = list.find((s) => s.id === tab) ?? list[0];
+  if (!cur) return null;
+  return (
+    <div className="snippets">
+      <div className="tabs" role="tablist" aria-label={`How to run ${label}`}>
+        {list.map((s) => (
+          <button key={s.id} type="button" role="tab" aria-selected={s.id === cur.id} onClick={() => setTab(s.id)} data-snippet={s.id}>
+            {s.title}
+          </button>
+        ))}
+      </div>
+      <div className="snippet" role="tabpanel" aria-label={cur.title} data-snippet={cur.id}>
+        <h4>
+          Run it with {cur.title} <CopyButton text={cur.code} label={`Copy the ${cur.title} snippet`} />
+        </h4>
+        {/* focusable: a long line scrolls sideways, from the keyboard too */}
+        <pre className="code" tabIndex={0} aria-label={`${cur.title} snippet`}>
+          <code>{cur.code}</code>
+        </pre>
+      </div>
+    </div>
+  );
+}
 
 export function ModelsPage() {
-  const { data: list, error: err } = useFetch(() => api.models(), []);
+  const models = useFetch(() => api.models(), []);
+  const jobs = useFetch(() => api.jobs(undefined, 1000).then((r) => r.jobs), []);
   const [open, setOpen] = useState<Record<string, boolean>>({});
+  const list = models.data;
+  const err = models.error;
+  const groups = useMemo(() => (list ? groupModels(list, jobs.data ?? []) : []), [list, jobs.data]);
   return (
-    <div className="page">
+    <div className="page models-page">
       <div className="page-head">
         <h1>Models</h1>
         <Link className="button" to="/playground">
@@ -39,87 +246,130 @@ export function ModelsPage() {
       ) : null}
       {list === null && !err ? <p className="muted">Loading…</p> : null}
       {list && !list.length ? <p className="muted">No exported models yet. Runs with an export node put their artifacts here.</p> : null}
-      {list?.length ? (
-        <DataTable
-          label="Models"
-          className="models-table"
-          rows={list}
-          rowKey={(m) => m.model_id}
-          rowProps={(m) => ({ 'data-model-id': m.model_id })}
-          expanded={(m) => (open[m.model_id] ? <History url={api.modelDownloadURL(m.model_id, 'history.json')} /> : null)}
-          columns={[
-            {
-              key: 'name',
-              header: 'Name',
-              cell: (m: Model) => (
-                <>
-                  {m.name || m.model_id}
-                  <div className="mono small muted">{m.model_id}</div>
-                </>
-              ),
-            },
-            { key: 'format', header: 'Format', cell: (m: Model) => m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—') },
-            { key: 'size', header: 'Size', cell: (m: Model) => fmtBytes(m.size), className: 'num' },
-            { key: 'meta', header: 'Metadata', cell: (m: Model) => <Meta m={m} /> },
-            {
-              key: 'run',
-              header: 'From run',
-              cell: (m: Model) =>
-                m.job_id ? (
-                  <Link to={`/runs/${encodeURIComponent(m.job_id)}`}>
-                    {m.node_id ? `${m.node_id} @ ` : ''}
-                    {m.job_id.slice(0, 8)}
-                  </Link>
-                ) : (
-                  '—'
-                ),
-            },
-            { key: 'created', header: 'Created', cell: (m: Model) => fmtAgo(m.created_at), title: (m: Model) => fmtDate(m.created_at) },
-            {
-              key: 'download',
-              header: 'Download',
-              cell: (m: Model) => {
-                const files = m.files ?? [];
-                return (
+      {groups.map((g) => (
+        <section key={g.jobID} className="panel model-group" data-job-id={g.jobID} aria-label={`Models of ${g.job?.name || g.jobID || 'no run'}`}>
+          <header>
+            <h2>
+              {g.jobID ? <Link to={`/runs/${encodeURIComponent(g.jobID)}`}>{g.job?.name || g.jobID}</Link> : 'Models without a run'}
+            </h2>
+            <dl className="lineage">
+              <div>
+                <dt>base model</dt>
+                <dd>{g.base ?? '—'}</dd>
+              </div>
+              <div>
+                <dt>dataset</dt>
+                <dd>{g.dataset ? g.dataset.id ? <Link to={`/datasets/${encodeURIComponent(g.dataset.id)}`}>{g.dataset.label}</Link> : g.dataset.label : '—'}</dd>
+              </div>
+              {g.jobID ? (
+                <div>
+                  <dt>run</dt>
+                  <dd className="mono small">{g.jobID}</dd>
+                </div>
+              ) : null}
+              <div>
+                <dt>created</dt>
+                <dd title={fmtDate(g.created)}>{fmtAgo(g.created)}</dd>
+              </div>
+            </dl>
+          </header>
+          <DataTable
+            label={`Models of ${g.job?.name || g.jobID || 'no run'}`}
+            className="models-table"
+            rows={g.models}
+            rowKey={(m) => m.model_id}
+            rowProps={(m) => ({ 'data-model-id': m.model_id, 'data-output': m.output })}
+            expanded={(m) => (open[m.model_id] ? <History url={api.modelDownloadURL(m.model_id, 'history.json')} /> : null)}
+            columns={[
+              {
+                key: 'name',
+                header: 'Model',
+                cell: (m: Model) => (
                   <>
-                    <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download${files.length > 1 ? ' all (.tar)' : ''} ${m.name || m.model_id}`}>
-                      Download{files.length > 1 ? ' all (.tar)' : ''}
-                    </a>
-                    {files.length > 1 ? (
-                      <ul className="files">
-                        {files.map((f) => (
-                          <li key={f}>
-                            <a href={api.modelDownloadURL(m.model_id, f)} download aria-label={`Download file ${f} of ${m.name || m.model_id}`}>
-                              {f}
-                            </a>
-                          </li>
-                        ))}
-                      </ul>
-                    ) : null}
-                    {m.output === 'adapter' || m.output === 'merged' ? (
-                      <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try ${m.name || m.model_id} in the playground`}>
-                        Try in playground
-                      </Link>
-                    ) : null}
-                    {files.includes('history.json') ? (
-                      <button type="button" className="link small" aria-expanded={!!open[m.model_id]} onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}>
-                        {open[m.model_id] ? 'Hide' : 'Show'} training curve
-                      </button>
-                    ) : null}
+                    <strong>{m.output || m.name || m.model_id}</strong>
+                    <div className="muted small">{m.node_id ? `node ${m.node_id}` : ''}</div>
+                    <div className="mono small muted">{m.model_id}</div>
                   </>
-                );
+                ),
               },
-            },
-          ]}
-        />
-      ) : null}
+              { key: 'format', header: 'Format', cell: (m: Model) => m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—') },
+              { key: 'size', header: 'Size', cell: (m: Model) => fmtBytes(m.size), className: 'num' },
+              {
+                key: 'sha',
+                header: 'SHA-256',
+                cell: (m: Model) => {
+                  const h = typeof m.meta?.sha256 === 'string' ? m.meta.sha256 : '';
+                  return h ? (
+                    <span className="row">
+                      <span className="hash" title={h} data-sha256={h}>
+                        {h.slice(0, 12)}…
+                      </span>
+                      <CopyButton text={h} label={`Copy the sha256 of ${m.output || m.model_id}`} />
+                    </span>
+                  ) : (
+                    '—'
+                  );
+                },
+              },
+              { key: 'meta', header: 'Metadata', cell: (m: Model) => <Meta m={m} /> },
+              {
+                key: 'files',
+                header: 'Files',
+                cell: (m: Model) => {
+                  const files = modelFiles(m);
+                  return (
+                    <>
+                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`${files.length > 1 ? 'Download all (.tar)' : 'Download'} of ${m.output || m.model_id}`}>
+                        Download{files.length > 1 ? ' all (.tar)' : ''}
+                      </a>
+                      {files.length > 1 ? (
+                        <details className="files">
+                          <summary>{files.length} files</summary>
+                          <ul className="files">
+                            {files.map((f) => (
+                              <li key={f.path}>
+                                <a href={api.modelDownloadURL(m.model_id, f.path)} download aria-label={`Download file ${f.path} of ${m.output || m.model_id}`}>
+                                  {f.path}
+                                </a>{' '}
+                                <span className="muted small">{fmtBytes(f.size)}</span>{' '}
+                                {f.sha256 ? (
+                                  <span className="hash muted" title={`sha256 ${f.sha256}`}>
+                                    {f.sha256.slice(0, 12)}
+                                  </span>
+                                ) : null}
+                              </li>
+                            ))}
+                          </ul>
+                        </details>
+                      ) : null}
+                      {m.output === 'adapter' || m.output === 'merged' ? (
+                        <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try in playground: ${m.output} of ${g.job?.name || m.model_id}`}>
+                          Try in playground
+                        </Link>
+                      ) : null}
+                      {(m.files ?? []).includes('history.json') ? (
+                        <button type="button" className="link small" aria-expanded={!!open[m.model_id]} onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}>
+                          {open[m.model_id] ? 'Hide' : 'Show'} training curve
+                        </button>
+                      ) : null}
+                    </>
+                  );
+                },
+              },
+            ]}
+          />
+          <Snippets list={snippets(g, location.origin, !!getKey())} label={g.job?.name || g.jobID} />
+        </section>
+      ))}
     </div>
   );
 }
 
 function Meta({ m }: { m: Model }) {
   const meta = Object.fromEntries(
-    Object.entries({ ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) }).filter(([k]) => !['files', 'size', 'format', 'history'].includes(k)),
+    Object.entries({ ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) })
+      .filter(([k]) => !['files', 'size', 'format', 'history', 'sha256'].includes(k))
+      .map(([k, v]) => [k, isPath(v) ? basename(v) : v]),
   );
   if (!Object.keys(meta).length) return <>—</>;
   return (

@@ -14,6 +14,20 @@ function render(report: unknown): HTMLElement {
 }
 
 describe('ReportView', () => {
+  it('folds sections of many records (a comparison\'s samples) and clamps long texts', () => {
+    const sample = (i: number) => ({ index: i, prompt: 'p'.repeat(300), base_output: 'b', tuned_output: 't' });
+    const el = render({ primary_metric: 'rouge_l', samples: Array.from({ length: 27 }, (_, i) => sample(i)), tuned: { samples: Array.from({ length: 27 }, (_, i) => sample(i)) }, metrics: [{ name: 'loss', base: 1, tuned: 0.5 }] });
+    const folded = [...el.querySelectorAll('details.report-section')] as HTMLDetailsElement[];
+    expect(folded.map((d) => d.dataset.section)).toEqual(['samples', 'tuned']);
+    expect(folded.every((d) => !d.open)).toBe(true);
+    expect(folded[0].querySelector('summary')!.textContent).toBe('Samples 27 rows');
+    // a short section stays open
+    expect(el.querySelector('section.report-section h3')!.textContent).toBe('Metrics');
+    const long = el.querySelector('.long-text') as HTMLElement;
+    expect(long.title).toBe('');
+    expect(long.textContent!.length).toBe(300);
+  });
+
   it('renders findings as a table with the row number first, and counts as bars', () => {
     const el = render({
       passed: false,

@@ -23,7 +23,13 @@ function Scalar({ v, k }: { v: J; k?: string }) {
   if (Array.isArray(v)) return <span>{v.map((x) => (isScalar(x) ? String(x) : JSON.stringify(x))).join(', ')}</span>;
   if (isObj(v)) return <span className="small">{Object.entries(v).map(([k, x]) => `${k}: ${isScalar(x) ? String(x) : JSON.stringify(x)}`).join(', ')}</span>;
   const s = String(v);
-  return <span className={s.length > 120 ? 'long-text' : undefined}>{s}</span>;
+  return s.length > 120 ? (
+    <span className="long-text" title={s.length > 400 ? s : undefined}>
+      {s}
+    </span>
+  ) : (
+    <span>{s}</span>
+  );
 }
 
 // Column order: row numbers and identifying fields first.
@@ -64,8 +70,28 @@ function KV({ obj }: { obj: Record<string, J> }) {
   );
 }
 
+/** rowsIn counts the records of the tables a value holds (arrays of objects), to fold long sections. */
+function rowsIn(v: J): number {
+  if (Array.isArray(v)) return v.every(isObj) ? v.length : 0;
+  if (isObj(v)) return Object.values(v).reduce<number>((n, x) => n + rowsIn(x), 0);
+  return 0;
+}
+
+/** A report's top-level sections holding more than FOLD records (samples, examples) start folded, with their size in the summary. */
+const FOLD = 8;
+
 function Section({ name, value, depth }: { name: string; value: J; depth: number }) {
   const H = (depth <= 0 ? 'h3' : depth === 1 ? 'h4' : 'h5') as 'h3';
+  const rows = rowsIn(value);
+  if (rows > FOLD && depth <= 0)
+    return (
+      <details className="report-section folded" data-section={name}>
+        <summary>
+          <H>{title(name)}</H> <span className="muted small">{Array.isArray(value) ? `${rows} rows` : `${rows} rows in ${Object.keys(value as object).length} parts`}</span>
+        </summary>
+        <Value value={value} depth={depth + 1} name={name} />
+      </details>
+    );
   return (
     <section className="report-section">
       <H>{title(name)}</H>

@@ -1,0 +1,293 @@
+// The list and run pages end to end: a real `whet serve` (WHET_BIN, or
+// E2E_BASE_URL) runs the shared example (../shared/examples/stories-lora.yaml)
+// and a variant with another learning rate and LoRA rank; Debian's chromium
+// (playwright-core) then checks the runs list (columns from the job summary,
+// base-model filter, search), the compare page (config diff, final metrics,
+// overlaid curves with hover values), the finished run page (under 4,000 px
+// collapsed and 12,000 px expanded; charts grouped by node, smoothing, hover),
+// the models page (grouped by run, lineage, hashes, copyable snippets, no
+// server paths), and every list page at 400 px (tables scroll sideways, the
+// page does not). Screenshots at 1280×800 and 400 px, light and dark, go to
+// $WEB_SCREENSHOTS (default web/e2e/screenshots). Prints "N passed, N failed".
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = process.env.REPO_ROOT ?? path.resolve(here, '../..');
+const shots = path.resolve(process.env.WEB_SCREENSHOTS ?? path.join(here, 'screenshots'));
+fs.mkdirSync(shots, { recursive: true });
+const { startServer } = await import('./serve.mjs');
+const { axeCheck } = await import('./axe.mjs');
+
+const assert = (c, m) => {
+  if (!c) throw new Error(`assertion failed: ${m}`);
+};
+const results = [];
+let page;
+async function test(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    await page?.screenshot({ path: path.join(shots, `FAILED-pages-${results.length}.png`) }).catch(() => {});
+    console.log(`FAIL ${name} (${Date.now() - t0} ms)\n     ${String(e?.stack ?? e).split('\n').slice(0, 6).join('\n     ')}`);
+  }
+}
+
+const server = await startServer(repo);
+const base = server.base;
+const api = async (p, init) => {
+  const r = await fetch(base + '/api/v1' + p, init);
+  const t = await r.text();
+  return { status: r.status, body: t ? JSON.parse(t) : null };
+};
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+context.setDefaultTimeout(15_000);
+page = await context.newPage();
+const consoleErrors = [];
+page.on('console', (m) => m.type() === 'error' && consoleErrors.push(`${page.url()}: ${m.text()}`));
+page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: uncaught ${e.message}`));
+const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
+const height = () => page.evaluate(() => Math.max(document.documentElement.scrollHeight, document.querySelector('main')?.scrollHeight ?? 0));
+
+const example = fs.readFileSync(path.resolve(repo, '../shared/examples/stories-lora.yaml'), 'utf8');
+const variant = example.replace('learning_rate: 3.0e-3', 'learning_rate: 1.0e-3').replace('rank: 8', 'rank: 4');
+assert(variant !== example, 'the variant changes the example');
+let ids = [];
+
+try {
+  await test('the shared example and a variant run to the end', async () => {
+    for (const spec of [example, variant]) {
+      const r = await api('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/yaml' }, body: spec });
+      assert(r.status === 202, `POST /jobs ${r.status} ${JSON.stringify(r.body)}`);
+      ids.push(r.body.job_id);
+    }
+    const deadline = Date.now() + Number(process.env.E2E_TIMEOUT_MS ?? 300_000);
+    for (const id of ids)
+      for (;;) {
+        const j = (await api(`/jobs/${id}`)).body;
+        if (['succeeded', 'failed', 'cancelled'].includes(j.status)) {
+          assert(j.status === 'succeeded', `${id} ${j.status}: ${j.error}`);
+          break;
+        }
+        assert(Date.now() < deadline, `${id} still ${j.status}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+  });
+
+  await test('runs list: duration, base model, method, final loss, primary metric, nodes; filters and search', async () => {
+    await page.goto(`${base}/runs`);
+    const row = page.locator(`tr[data-job-id="${ids[0]}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allInnerTexts();
+    const head = await page.locator('.runs-table thead th').allInnerTexts();
+    const col = (h) => cells[head.indexOf(h)];
+    assert(col('Base model') === 'stories260K' && col('Method') === 'lora', `base and method: ${cells.join(' | ')}`);
+    assert(/^\d+\.\d+$/.test(col('Final loss')), `final loss is a number: ${col('Final loss')}`);
+    assert(/^rouge_l \d/.test(col('Primary metric')) && /base \d/.test(col('Primary metric')), `primary metric with the base's value: ${col('Primary metric')}`);
+    assert(col('Nodes') === '7/7', `nodes: ${col('Nodes')}`);
+    assert(/\d s$|min/.test(col('Duration')), `duration: ${col('Duration')}`);
+    await page.getByLabel('Base model').selectOption('stories260K');
+    await page.locator(`tr[data-job-id="${ids[1]}"]`).waitFor();
+    await page.getByLabel('Search').fill('no-such-run');
+    await row.waitFor({ state: 'detached' });
+    await page.getByLabel('Search').fill('stories');
+    await row.waitFor();
+    assert(/base=stories260K/.test(page.url()) && /q=stories/.test(page.url()), `filters kept in the URL: ${page.url()}`);
+    await shot('runs');
+  });
+
+  await test('select two runs and compare configs, final metrics and curves', async () => {
+    const compare = page.getByRole('button', { name: /^Compare/ });
+    assert(await compare.isDisabled(), 'Compare needs two runs');
+    for (const id of ids) await page.locator(`tr[data-job-id="${id}"] input[type=checkbox]`).check();
+    await compare.click();
+    await page.waitForURL(/\/runs\/compare\?ids=/);
+    await page.getByRole('heading', { name: 'Compare runs' }).waitFor();
+    const lr = page.locator('.config-diff tr[data-key="tune.learning_rate"]');
+    await lr.waitFor();
+    const lrText = await lr.innerText();
+    assert(lrText.includes('0.003') && lrText.includes('0.001'), `learning rates side by side: ${lrText}`);
+    assert((await page.locator('.config-diff tr[data-key="tune.lora.rank"]').count()) === 1, 'the LoRA rank differs');
+    assert((await page.locator('.config-diff tbody tr').count()) === 2, 'only the differences are shown');
+    const loss = await page.locator('.metric-diff tr[data-key="tune.final_loss"] td').allInnerTexts();
+    assert(loss.length === 3 && loss.slice(1).every((v) => /^\d+\.\d+$/.test(v)), `final losses: ${loss}`);
+    const curves = page.locator('figure[data-chart="Loss"] polyline[data-series]');
+    await curves.first().waitFor();
+    assert((await curves.count()) === 2, `two loss curves overlaid (${await curves.count()})`);
+    const svg = page.locator('figure[data-chart="Loss"] svg');
+    await svg.scrollIntoViewIfNeeded();
+    const box = await svg.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    const tip = page.locator('figure[data-chart="Loss"] .chart-tip');
+    await tip.waitFor();
+    assert((await tip.locator('.tip-row').count()) === 2, `hover shows both runs: ${await tip.innerText()}`);
+    await shot('compare');
+  });
+
+  await test('the shared example’s run page: short when collapsed, charts grouped by node with smoothing and hover values', async () => {
+    await page.goto(`${base}/runs/${ids[0]}`);
+    await page.locator('.conn-closed').waitFor();
+    await page.locator('.report-card').first().waitFor();
+    const collapsed = await height();
+    assert(collapsed < 4000, `run page ${collapsed} px tall collapsed (< 4000)`);
+    const groups = await page.locator('.chart-group').evaluateAll((gs) => gs.map((g) => g.dataset.node));
+    assert(groups[0] === 'tune' && groups.includes('score'), `charts grouped by node: ${groups}`);
+    // no chart of a single dot: an evaluation's results are a table
+    const dots = await page.locator('.chart polyline[data-series]').evaluateAll((ls) => ls.map((l) => l.getAttribute('points').trim().split(/\s+/).length));
+    assert(dots.every((n) => n > 1), `every curve has more than one point (${dots})`);
+    assert((await page.locator('.chart-group[data-node="score"] table.final-values').count()) === 1, 'score values in a table');
+    assert((await page.locator('figure[data-chart="eta_s"], figure[data-chart="epoch"]').count()) === 0, 'no eta_s or epoch charts');
+    const loss = page.locator('.chart-group[data-node="tune"] figure[data-chart="Loss"]');
+    assert((await loss.locator('[data-axis="x"]').textContent()) === 'step', 'x axis labelled');
+    const before = await loss.locator('polyline[data-series="loss"]').getAttribute('points');
+    await page.getByLabel('Smoothing').fill('0.8');
+    await loss.locator('polyline[data-raw="loss"]').waitFor();
+    const after = await loss.locator('polyline[data-series="loss"]').getAttribute('points');
+    assert(after !== before && after.split(' ').length === before.split(' ').length, 'smoothing redraws the curve, same points');
+    await loss.locator('svg').scrollIntoViewIfNeeded();
+    const box = await loss.locator('svg').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.4);
+    const tip = await loss.locator('.chart-tip').innerText();
+    assert(/step \d+/.test(tip) && /smoothed/.test(tip), `hover value: ${tip}`);
+    await page.mouse.move(0, 0);
+    await page.getByLabel('Smoothing').fill('0');
+    await shot('run-finished');
+    const closed = page.locator('.report-card h3 button[aria-expanded="false"]');
+    for (let i = 0; i < 50 && (await closed.count()) > 0; i++) await closed.first().click();
+    await page.locator('.report-card table').first().waitFor();
+    await page.waitForTimeout(800);
+    const expanded = await height();
+    const tall = await page.locator('.report-card').evaluateAll((cs) => cs.map((c) => `${c.dataset.reportNode}/${c.dataset.reportName} ${Math.round(c.getBoundingClientRect().height)}`));
+    console.log(`     report heights: ${tall.join(', ')}`);
+    assert(expanded < 12000, `run page ${expanded} px tall expanded (< 12000)`);
+    // sections of many records (samples, examples) stay folded inside an open report; open them all too
+    await page.evaluate(() => document.querySelectorAll('details.report-section').forEach((d) => (d.open = true)));
+    await page.waitForTimeout(800);
+    const all = await height();
+    console.log(`     shared example run page: ${collapsed} px collapsed, ${expanded} px with every report open, ${all} px with every folded section open too`);
+  });
+
+  await test('models: grouped by run with lineage, sizes, hashes and copyable snippets; no server paths', async () => {
+    await page.goto(`${base}/models`);
+    const group = page.locator(`.model-group[data-job-id="${ids[0]}"]`);
+    await group.waitFor();
+    const outputs = await group.locator('tr[data-output]').evaluateAll((rs) => rs.map((r) => r.dataset.output));
+    assert(JSON.stringify(outputs) === JSON.stringify(['adapter', 'merged', 'gguf', 'model']), `one group, adapter/merged/GGUF together: ${outputs}`);
+    const lineage = await group.locator('.lineage').innerText();
+    assert(/stories260K/.test(lineage) && /alpaca_en_demo\.json/.test(lineage) && lineage.includes(ids[0]), `lineage: ${lineage}`);
+    const models = (await api('/models?limit=100')).body.models.filter((m) => m.job_id === ids[0]);
+    for (const m of models) {
+      const h = await group.locator(`tr[data-model-id="${m.model_id}"] .hash[data-sha256]`).getAttribute('data-sha256');
+      assert(h === m.meta.sha256 && /^[0-9a-f]{64}$/.test(h), `sha256 of ${m.output}`);
+    }
+    const text = await page.locator('main').innerText();
+    for (const p of [repo, path.resolve(repo, '..'), server.dataDir].filter(Boolean)) assert(!text.includes(p), `no server path ${p} on the page`);
+    for (const [tab, want] of [
+      ['Ollama', 'ollama create'],
+      ['llama.cpp', 'llama-cli -m'],
+      ['whet generate', 'whet generate --model'],
+      ['Python (PEFT)', 'PeftModel.from_pretrained'],
+    ]) {
+      await group.getByRole('tab', { name: tab }).click();
+      await group.getByRole('button', { name: `Copy the ${tab} snippet` }).click();
+      const copied = await page.evaluate(() => navigator.clipboard.readText());
+      assert(copied.includes(want), `${tab} snippet copied: ${copied}`);
+      if (tab !== 'Python (PEFT)') {
+        const url = /'?(http:\/\/[^ ']+)'?/.exec(copied)?.[1];
+        assert(url, `${tab} snippet downloads from the server: ${copied}`);
+        const r = await fetch(url);
+        assert(r.ok && (await r.arrayBuffer()).byteLength > 1000, `${url} answers ${r.status}`);
+      }
+    }
+    await group.getByRole('tab', { name: 'Ollama' }).click();
+    await shot('models');
+  });
+
+  const lists = () => [
+    ['runs', `${base}/runs`],
+    ['compare', `${base}/runs/compare?ids=${ids.join(',')}`],
+    ['models', `${base}/models`],
+    ['datasets', `${base}/datasets`],
+    ['run', `${base}/runs/${ids[0]}`],
+  ];
+  await test('at 400 px tables scroll sideways and the page does not', async () => {
+    await page.setViewportSize({ width: 400, height: 860 });
+    for (const [name, url] of lists()) {
+      await page.goto(url);
+      await page.locator('main h1').first().waitFor();
+      await page.waitForTimeout(1200);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert(overflow <= 1, `${name}: no page overflow at 400 px (${overflow} px)`);
+      const wraps = await page.locator('.table-wrap').evaluateAll((ws) =>
+        ws.map((w) => ({ scroll: w.scrollWidth > w.clientWidth + 1, auto: ['auto', 'scroll'].includes(getComputedStyle(w).overflowX), inside: w.getBoundingClientRect().right <= window.innerWidth + 1 })),
+      );
+      assert(wraps.every((w) => w.inside && (!w.scroll || w.auto)), `${name}: every table fits or scrolls inside its card ${JSON.stringify(wraps)}`);
+      if (name === 'runs') {
+        assert(wraps.some((w) => w.scroll), 'the runs table is wider than 400 px and scrolls');
+        // the last column is reachable by scrolling
+        const last = page.locator('.runs-table thead th').last();
+        await last.scrollIntoViewIfNeeded();
+        assert(await last.isVisible(), 'the Nodes column scrolls into view');
+        await page.locator('.table-wrap').first().evaluate((w) => (w.scrollLeft = 0));
+      }
+      await shot(`${name}-narrow`);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await test('dark theme screenshots at 1280×800 and 400 px', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    for (const [w, h, suffix] of [
+      [1280, 800, 'dark'],
+      [400, 860, 'narrow-dark'],
+    ]) {
+      await page.setViewportSize({ width: w, height: h });
+      for (const [name, url] of lists().filter(([n]) => n !== 'datasets')) {
+        await page.goto(url);
+        await page.locator('main h1').first().waitFor();
+        assert((await page.evaluate(() => document.documentElement.dataset.theme)) === 'dark', 'dark theme follows the system');
+        await page.waitForTimeout(1200);
+        await shot(`${name}-${suffix}`);
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await test('axe-core: no serious or critical violations on the runs, compare, run, models and datasets pages (light; run and models dark too)', async () => {
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      // dark: the pages with the most colour (charts, badges, code) only, to keep the suite's time down
+      for (const [name, url] of lists().filter(([n]) => scheme === 'light' || ['run', 'models'].includes(n))) {
+        await page.goto(url);
+        await page.locator('main h1').first().waitFor();
+        await page.waitForTimeout(1500);
+        await axeCheck(page, `${name} (${scheme})`);
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  await test('no console errors', async () => {
+    assert(!consoleErrors.length, `console errors:\n${consoleErrors.join('\n')}`);
+  });
+} finally {
+  await browser.close();
+  await server.stop();
+}
+const failed = results.filter((r) => !r.ok).length;
+console.log(`screenshots in ${shots}`);
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
