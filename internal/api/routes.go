@@ -227,7 +227,9 @@ func (s *Server) routes(api huma.API) {
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
-		out.Body.JobID, out.Body.Status = j.ID, j.Status
+		// The status the job was accepted in: a worker may already have started it by
+		// the time the store is read back, and clients poll GET /jobs/{id} for the rest.
+		out.Body.JobID, out.Body.Status = j.ID, store.Pending
 		return out, nil
 	})
 	specSchema := api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[pipeline.Spec](), true, "PipelineSpec")
