@@ -82,6 +82,9 @@ fi
 say "podman build (the Dockerfile, unchanged)"
 modcache="$(go env GOMODCACHE)"; gocache="$(go env GOCACHE)"
 mkdir -p "$modcache" "$gocache"
+# The build runs offline against the host's module cache: fill it here (through the host's proxy and CAs)
+# with every module go.mod lists, not only those the host has built so far.
+go mod download
 podman build --format docker --pull=never --network=host -t whetstone:check \
   --build-arg GO_IMAGE="$gobase" --build-arg RUN_IMAGE="$base" --build-arg VERSION=check \
   -v /usr/local/go:/usr/local/go:ro -v "$modcache":/go/pkg/mod -v "$gocache":/root/.cache/go-build \
