@@ -266,16 +266,32 @@ func TestBusyIs429(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
+	admitted := make(chan struct{}, 8)
 	var seqs []*serving.Seq
-	for range 2 {
+	for i := range 2 {
 		s, err := e.eng.Submit(context.Background(), serving.Request{Model: l, Prompt: []int32{1}, MaxTokens: 5,
-			OnToken: func(serving.Token) bool { <-release; return true }})
+			OnToken: func(serving.Token) bool {
+				select {
+				case admitted <- struct{}{}:
+				default:
+				}
+				<-release
+				return true
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		seqs = append(seqs, s)
+		if i == 0 {
+			// The queue holds one: the first must leave it (be admitted and
+			// block in its first token) before the second can wait there.
+			select {
+			case <-admitted:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the first sequence was never admitted")
+			}
+		}
 	}
-	time.Sleep(50 * time.Millisecond) // the first is admitted and blocks; the second waits
 	req := map[string]any{"model": "stories-chat", "prompt": "Once", "max_tokens": 4}
 	start := time.Now()
 	status, body := e.do(t, "POST", "/completions", req)
