@@ -22,6 +22,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agents/evaluate"
 	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/eval"
+	"github.com/whetstone/whetstone/internal/gpus"
 )
 
 // Output file names.
@@ -39,7 +40,7 @@ type Agent struct {
 // Whetstone's engine on the device of the device param
 // (enginemodel.LoadOn).
 func New(load eval.Loader) agent.Agent {
-	return &Agent{models: evaluate.Models{Load: load}}
+	return &Agent{models: evaluate.Models{Load: load, GPUs: gpus.Default}}
 }
 
 // Spec implements agent.Agent.
@@ -272,12 +273,16 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		return nil, agent.Permanent(errors.New("compare: the evaluation used the judge metric but records no judge endpoint"))
 	}
 	emit.Progress(0, 0, "loading base model")
-	m, tok, dev, err := a.models.LoadModel(ctx, env.Params.String("device"), ref.BaseModel, "", env.Logger)
+	lm, err := a.models.LoadModel(ctx, evaluate.LoadRequest{Device: env.Params.String("device"), Base: ref.BaseModel,
+		Node: env.JobID + "/" + env.NodeID, OnGPUWait: evaluate.GPUWait(emit), Logger: env.Logger})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("compare: base model: %w", err)
 	}
-	defer evaluate.CloseModel(m)
-	base, err := eval.Evaluate(ctx, m, tok, rows, opt)
+	defer lm.Close()
+	base, err := eval.Evaluate(ctx, lm.Model, lm.Tokenizer, rows, opt)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -285,7 +290,7 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		return nil, fmt.Errorf("compare: base model: %w", err)
 	}
 	base.Model = eval.ModelRef{Path: ref.BaseModel, BaseModel: ref.BaseModel}
-	base.Device = dev
+	base.Device = lm.Device
 	base.Dataset = tuned.Dataset
 	for _, w := range base.Warnings {
 		emit.Log(slog.LevelWarn, "base model: "+w)

@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +12,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/assets"
 	"github.com/whetstone/whetstone/internal/engine/cuda"
 	"github.com/whetstone/whetstone/internal/eval"
 	"github.com/whetstone/whetstone/internal/eval/enginemodel"
+	"github.com/whetstone/whetstone/internal/gpus"
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
 
@@ -207,27 +210,105 @@ func TestLoadModelFallsBackForAuto(t *testing.T) {
 	ms := Models{Open: fakeGPU(&opened)}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	m, _, used, err := ms.LoadModel(t.Context(), "auto", dir, "", log)
+	l, err := ms.LoadModel(t.Context(), LoadRequest{Device: "auto", Base: dir, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer CloseModel(m)
-	if used != "cpu" {
-		t.Errorf("auto ran on %s, want the CPU", used)
+	defer l.Close()
+	if l.Device != "cpu" {
+		t.Errorf("auto ran on %s, want the CPU", l.Device)
 	}
 	for _, w := range []string{"device: GPU", "device: CPU", "head dim 12 not supported"} {
 		if !strings.Contains(logs.String(), w) {
 			t.Errorf("log lacks %q:\n%s", w, logs.String())
 		}
 	}
-	if s, n, err := m.Loss(t.Context(), []int{1, 5, 9, 2}, []int{1, 5, 9, 2}); err != nil || n != 3 || !(s > 0) {
+	if s, n, err := l.Model.Loss(t.Context(), []int{1, 5, 9, 2}, []int{1, 5, 9, 2}); err != nil || n != 3 || !(s > 0) {
 		t.Errorf("the CPU fallback model: loss %v over %d, %v", s, n, err)
 	}
-	_, _, _, err = ms.LoadModel(t.Context(), "cuda:0", dir, "", log)
+	_, err = ms.LoadModel(t.Context(), LoadRequest{Device: "cuda:0", Base: dir, Logger: log})
 	var de *enginemodel.DeviceError
 	if err == nil || !agent.IsPermanent(err) || !strings.Contains(err.Error(), "onto cuda:0") || !strings.Contains(err.Error(), "head dim 12") {
 		t.Errorf("explicit cuda: %v, want a permanent error naming the device and the reason", err)
 	} else if !errors.As(err, &de) {
 		t.Errorf("explicit cuda: %v does not wrap enginemodel.DeviceError", err)
+	}
+}
+
+// TestLoadModelLeasesGPU: with a GPU manager, an engine model asked to run
+// on auto or cuda leases a GPU first (sized by DeviceBytes), waits in the
+// queue while the only GPU is leased (its position reported), and releases
+// the lease when it ends up on the CPU; an explicit cuda:N takes no lease;
+// a model larger than every GPU runs on the CPU under auto and is an error
+// under cuda.
+func TestLoadModelLeasesGPU(t *testing.T) {
+	t.Parallel()
+	dir := oddHeadModel(t) // the upload fails before touching the (fake) device
+	const gib = int64(1) << 30
+	var opened []int
+	mgr := &gpus.Manager{Dir: t.TempDir(), Poll: time.Millisecond, Devices: func() ([]gpus.GPU, error) {
+		return []gpus.GPU{{Index: 0, UUID: "GPU-a", Name: "Fake", MemoryTotal: 80 * gib}}, nil
+	}}
+	ms := Models{Open: fakeGPU(&opened), GPUs: mgr}
+	ctx := t.Context()
+
+	// The only GPU is held by another node: auto waits, first in the queue.
+	other, err := mgr.Acquire(ctx, "j/other", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	waits := make(chan int, 10)
+	done := make(chan error, 1)
+	var l *Loaded
+	go func() {
+		var err error
+		l, err = ms.LoadModel(ctx, LoadRequest{Device: "auto", Base: dir, Node: "j/score",
+			OnGPUWait: func(p int) { waits <- p }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		done <- err
+	}()
+	select {
+	case p := <-waits:
+		if p != 1 {
+			t.Errorf("queue position %d, want 1", p)
+		}
+	case err := <-done:
+		t.Fatalf("LoadModel returned (%v) while the only GPU was leased", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no queue position reported")
+	}
+	other.Release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l.Device != "cpu" || !strings.Contains(logs.String(), "gpu leased") || !strings.Contains(logs.String(), "head dim 12") {
+		t.Errorf("device %s; log:\n%s", l.Device, logs.String())
+	}
+	// The lease went with the fallback: the GPU can be leased at once.
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	again, err := mgr.Acquire(short, "j/next", 1, nil)
+	if err != nil {
+		t.Fatalf("the GPU was not released: %v", err)
+	}
+
+	// An explicit cuda:0 takes no lease: it does not wait for the held GPU.
+	if _, err := ms.LoadModel(short, LoadRequest{Device: "cuda:0", Base: dir, Node: "j/x"}); err == nil || !strings.Contains(err.Error(), "head dim 12") {
+		t.Errorf("cuda:0 with the GPU leased elsewhere: %v, want the upload's error at once", err)
+	}
+	again.Release()
+
+	// A model larger than every GPU.
+	tiny := Models{Open: fakeGPU(&opened), GPUs: &gpus.Manager{Dir: t.TempDir(), Devices: func() ([]gpus.GPU, error) {
+		return []gpus.GPU{{Index: 0, UUID: "GPU-s", Name: "Small", MemoryTotal: 1 << 20}}, nil
+	}}}
+	logs.Reset()
+	l, err = tiny.LoadModel(ctx, LoadRequest{Device: "auto", Base: dir, Node: "j/y", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil || l.Device != "cpu" || !strings.Contains(logs.String(), "no suitable GPU") {
+		t.Errorf("auto, too big for every GPU: %v, %+v; log:\n%s", err, l, logs.String())
+	}
+	if _, err := tiny.LoadModel(ctx, LoadRequest{Device: "cuda", Base: dir, Node: "j/z"}); !errors.Is(err, gpus.ErrNoGPU) || !agent.IsPermanent(err) {
+		t.Errorf("cuda, too big for every GPU: %v, want a permanent gpus.ErrNoGPU", err)
 	}
 }

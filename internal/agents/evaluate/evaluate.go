@@ -18,6 +18,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/eval"
+	"github.com/whetstone/whetstone/internal/gpus"
 )
 
 // ReportFile is the name of the evaluation report in the output folder.
@@ -32,7 +33,7 @@ type Agent struct {
 // Whetstone's engine on the device of the device param
 // (enginemodel.LoadOn).
 func New(load eval.Loader) agent.Agent {
-	return &Agent{models: Models{Load: load}}
+	return &Agent{models: Models{Load: load, GPUs: gpus.Default}}
 }
 
 // Spec implements agent.Agent.
@@ -129,11 +130,16 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		opt.Judge = jc
 	}
 	emit.Progress(0, 0, "loading model")
-	m, tok, dev, err := a.models.LoadModel(ctx, p.String("device"), loadBase(ref), ref.Adapter, log)
+	lm, err := a.models.LoadModel(ctx, LoadRequest{Device: p.String("device"), Base: loadBase(ref), Adapter: ref.Adapter,
+		Node: env.JobID + "/" + env.NodeID, OnGPUWait: GPUWait(emit), Logger: log})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	defer CloseModel(m)
+	defer lm.Close()
+	m, tok, dev := lm.Model, lm.Tokenizer, lm.Device
 	log.InfoContext(ctx, "evaluating", slog.String("model", ref.Path), slog.String("split", file),
 		slog.Int("rows", len(rows)), slog.Any("metrics", opt.Metrics), slog.String("device", dev))
 	e, err := eval.Evaluate(ctx, m, tok, rows, opt)

@@ -45,16 +45,40 @@ func LoadOn(dev *cuda.Device) eval.Loader {
 		return Load
 	}
 	return func(ctx context.Context, base, adapter string) (eval.Model, eval.Tokenizer, error) {
-		em, tok, err := Load(ctx, base, adapter)
+		m, tok, err := Load(ctx, base, adapter)
 		if err != nil {
 			return nil, nil, err
 		}
-		m := em.(*Model)
-		if m.g, err = gpu.New(dev, m.m, gpu.Options{}); err != nil {
-			return nil, nil, &DeviceError{Model: base, Device: fmt.Sprintf("cuda:%d", dev.Info.Index), Err: err}
+		if err := m.(*Model).ToDevice(dev, base); err != nil {
+			return nil, nil, err
 		}
 		return m, tok, nil
 	}
+}
+
+// ToDevice uploads the model to dev (see LoadOn); name names it in errors.
+// It returns a *DeviceError when the device cannot hold it; the model then
+// stays on the CPU.
+func (m *Model) ToDevice(dev *cuda.Device, name string) error {
+	m.Close()
+	g, err := gpu.New(dev, m.m, gpu.Options{})
+	if err != nil {
+		return &DeviceError{Model: name, Device: fmt.Sprintf("cuda:%d", dev.Info.Index), Err: err}
+	}
+	m.g = g
+	return nil
+}
+
+// deviceSeq is the sequence length DeviceBytes sizes activations for.
+const deviceSeq = 2048
+
+// DeviceBytes is about the device memory the model needs for evaluation:
+// its float32 weights and the forward pass's buffers for a sequence of
+// min(max_position_embeddings, 2048) tokens (package gpu's estimate with
+// one layer's activations kept, as a forward pass keeps).
+func (m *Model) DeviceBytes() int64 {
+	T := min(m.m.Rope.MaxPos, deviceSeq)
+	return gpu.EstimateMemory(m.m, 1, T, gpu.Options{Checkpointing: true}).Total
 }
 
 // DeviceError is returned by LoadOn's loader for a model that loaded but

@@ -12,6 +12,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/assets"
 	"github.com/whetstone/whetstone/internal/engine/cuda"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 
 	"github.com/whetstone/whetstone/internal/eval"
 )
@@ -217,5 +218,22 @@ func TestLoadOnCPU(t *testing.T) {
 	}
 	if err := m.(io.Closer).Close(); err != nil {
 		t.Fatalf("Close on the CPU: %v", err)
+	}
+}
+
+// TestDeviceBytes: the device memory asked for a GPU lease covers the
+// float32 weights and the CUDA context, and no more than that plus a
+// forward pass's buffers for 512 tokens (stories260K's context) would take.
+func TestDeviceBytes(t *testing.T) {
+	t.Parallel()
+	m, _, err := Load(t.Context(), StoriesDir(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := m.(*Model)
+	weights := 4 * int64(mm.m.NumParams())
+	got := mm.DeviceBytes()
+	if got < weights+gpu.ContextBytes || got > weights+gpu.ContextBytes+64<<20 {
+		t.Errorf("DeviceBytes %d; want the weights (%d) and the context (%d) plus under 64 MiB", got, weights, int64(gpu.ContextBytes))
 	}
 }
