@@ -473,6 +473,30 @@ func TestUploadSameBytesSameName(t *testing.T) {
 	}
 }
 
+// TestModelLineageNoServerPath: a model whose lineage was recorded with the
+// base model's server path (before lineage used folder names) is served
+// with the folder name, in lineage and in meta.lineage, by both model routes.
+func TestModelLineageNoServerPath(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	ctx := context.Background()
+	const base = "/srv/whet/models/stories260K"
+	m := &store.Model{ID: store.NewID("mdl"), Name: "old/tune/model", JobID: "job_x", NodeID: "tune", Output: "model", URI: "m/", Files: []string{},
+		Meta:      map[string]any{"lineage": map[string]any{"base_model": base, "datasets": []any{}}},
+		CreatedAt: time.Now().UTC(), Lineage: &store.Lineage{BaseModel: base, BaseModelVersion: "sha256:ab", Datasets: []store.DatasetVersion{}}}
+	if err := e.p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/models/" + m.ID, "/models"} {
+		resp, b := do(t, "GET", e.url+path, "", nil)
+		if resp.StatusCode != 200 || strings.Contains(string(b), "/srv/whet") ||
+			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","base_model_version":"sha256:ab"`) ||
+			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","datasets":[]}`) {
+			t.Errorf("GET %s = %d %s; want lineage base_model stories260K (with its version) and no server path", path, resp.StatusCode, b)
+		}
+	}
+}
+
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) {

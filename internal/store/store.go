@@ -72,8 +72,15 @@ type DatasetVersion struct {
 // Lineage is where a model came from: its base model and every dataset
 // version upstream of it in its job.
 type Lineage struct {
-	BaseModel string           `json:"base_model,omitempty"`
-	Datasets  []DatasetVersion `json:"datasets"`
+	// BaseModel is the base model's display name: its folder name, never
+	// a server path.
+	BaseModel string `json:"base_model,omitempty"`
+	// BaseModelVersion is "sha256:" and the hex SHA-256 of the base model's
+	// content: of the lines "NAME SHA256\n", sorted by name, of its
+	// config.json and weight files (*.safetensors, *.bin, *.pt, *.pth,
+	// *.gguf). "" when the folder could not be read.
+	BaseModelVersion string           `json:"base_model_version,omitempty"`
+	Datasets         []DatasetVersion `json:"datasets"`
 }
 
 // MergeDatasets returns a with the versions of b it lacks appended (same
