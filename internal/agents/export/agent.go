@@ -252,6 +252,10 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 				slog.Float64("max_logprob_gap", c.MaxLogprobGap), slog.Bool("passed", c.Passed))
 		}
 	}
+	if ac := res.AdapterCheck; ac != nil {
+		emit.Log(slog.LevelInfo, "export adapter check", slog.String("file", ac.File), slog.Int("tensors", ac.Tensors),
+			slog.Float64("max_abs_error", ac.MaxAbsError), slog.Bool("passed", ac.Passed))
+	}
 	emit.Log(slog.LevelInfo, "export done", slog.Int("files", len(res.Files)))
 	return arts, nil
 }
