@@ -5,13 +5,16 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"path"
+	"path/filepath"
 	"strings"
 )
 
 // WriteHTML renders c as one self-contained HTML page: inline CSS and inline
 // SVG charts (training loss curve, metric bars with CI whiskers, delta
-// forest plot, win/tie/loss bars) and the side-by-side sample outputs with a
-// word diff. The page loads nothing from the network and has no scripts.
+// forest plot, win/tie/loss bars), the train/eval contamination findings
+// (both rows of each, files by name) and the side-by-side sample outputs
+// with a word diff. The page loads nothing from the network and has no scripts.
 func WriteHTML(w io.Writer, c *Comparison) error {
 	data := struct {
 		C        *Comparison
@@ -440,6 +443,8 @@ func winTieLossSVG(ms []MetricComparison) template.HTML {
 var page = template.Must(template.New("comparison").Funcs(template.FuncMap{
 	"pct": func(x float64) float64 { return 100 * x },
 	"num": num, "signed": signed,
+	// base shows a file by name: the report's paths are the server's.
+	"base": func(p string) string { return path.Base(filepath.ToSlash(p)) },
 }).Parse(pageHTML))
 
 const pageHTML = `<!DOCTYPE html>
@@ -520,6 +525,19 @@ code { font-size: 12px; word-break: break-all; }
 </table>
 <p class="note">{{.Pairs}} held-out pairs, β = {{num .Beta}}; r = β·(log π<sub>fine-tuned</sub>(y|x) − log π<sub>base</sub>(y|x)) over the response tokens. Chance is 0.5; the interval is Wilson's at {{$.Pct}}.</p>
 </section>
+{{end}}
+{{with .C.Contamination}}<h2>Train/eval contamination</h2>
+<section class="contamination">
+{{if .Rows}}<p class="verdict worse">{{.Rows}} of {{.TrainRows}} training rows share a sequence of {{.Ngram}} words with an evaluated row: the model may have seen what it is scored on, so the scores above may overstate it.</p>
+<table>
+<tr><th>training row</th><th>evaluated row</th><th>shared {{.Ngram}}-grams</th></tr>
+{{range .Findings}}<tr><td class="n">{{.TrainRow}}</td><td class="n">{{.EvalRow}}</td><td class="n">{{.Shared}}</td></tr>
+{{end}}</table>
+{{if gt .Rows (len .Findings)}}<p class="note">The first {{len .Findings}} of {{.Rows}} contaminated training rows are listed.</p>{{end}}
+{{else}}<p>No training row shares a sequence of {{.Ngram}} words with an evaluated row ({{.TrainRows}} training rows checked).</p>
+{{end}}<p class="note">Training split <code>{{base .TrainFile}}</code>, evaluated split <code>{{base .EvalFile}}</code>; rows are numbered from 1 in each file. A preprocess node with <code>decontaminate: true</code> drops such rows.</p>
+</section>
+{{else}}<p class="note">Train/eval contamination was not checked: no training split was found next to the evaluated one.</p>
 {{end}}
 <h2>Deltas</h2>
 <section>{{.Deltas}}</section>
