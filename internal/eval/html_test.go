@@ -71,9 +71,9 @@ func TestHTMLWithoutHistoryOrMetrics(t *testing.T) {
 func TestHTMLContamination(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		c         *Contamination
-		want      []string
+		name     string
+		c        *Contamination
+		want     []string
 		dontWant []string
 	}{
 		{
@@ -90,14 +90,14 @@ func TestHTMLContamination(t *testing.T) {
 			dontWant: []string{"/srv/whet", "Not checked"},
 		},
 		{
-			name: "none",
-			c:    &Contamination{Ngram: 8, TrainFile: "train.jsonl", EvalFile: "validation.jsonl", TrainRows: 900, Findings: []ContaminationFinding{}},
-			want: []string{"None: no training row shares a 8-word sequence with an evaluated row (900 training rows checked)."},
+			name:     "none",
+			c:        &Contamination{Ngram: 8, TrainFile: "train.jsonl", EvalFile: "validation.jsonl", TrainRows: 900, Findings: []ContaminationFinding{}},
+			want:     []string{"None: no training row shares a 8-word sequence with an evaluated row (900 training rows checked)."},
 			dontWant: []string{"training rows are listed", "<th>training row</th>"},
 		},
 		{
-			name:      "not checked",
-			want:      []string{"<h2>Contamination</h2>", "Not checked: no training split was found next to the evaluated rows."},
+			name:     "not checked",
+			want:     []string{"<h2>Contamination</h2>", "Not checked: no training split was found next to the evaluated rows."},
 			dontWant: []string{"training rows checked"},
 		},
 	}
