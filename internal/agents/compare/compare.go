@@ -22,7 +22,6 @@ import (
 	"github.com/whetstone/whetstone/internal/agents/evaluate"
 	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/eval"
-	"github.com/whetstone/whetstone/internal/eval/enginemodel"
 )
 
 // Output file names.
@@ -33,16 +32,14 @@ const (
 
 // Agent is the compare agent.
 type Agent struct {
-	load eval.Loader
+	models evaluate.Models
 }
 
 // New returns the compare agent loading models with load; nil means
-// Whetstone's engine (enginemodel.Load).
+// Whetstone's engine on the device of the device param
+// (enginemodel.LoadOn).
 func New(load eval.Loader) agent.Agent {
-	if load == nil {
-		load = enginemodel.Load
-	}
-	return &Agent{load: load}
+	return &Agent{models: evaluate.Models{Load: load}}
 }
 
 // Spec implements agent.Agent.
@@ -62,6 +59,7 @@ func (a *Agent) Spec() agent.Spec {
 				Description: "confidence level of the intervals. Defaults to 0.95."},
 			{Name: "judge_key", Type: agent.String, Kind: "secret",
 				Description: "API key for the judge endpoint recorded in the evaluation, when it used the judge metric (keys are never stored in reports)."},
+			evaluate.DeviceParam(),
 		},
 		Inputs: []agent.Port{
 			{Type: agent.Report, Name: "evaluation", Required: true, Multiple: true,
@@ -166,6 +164,9 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		}
 	}
 	meta["metrics"] = deltas
+	if len(evals) == 1 {
+		meta["device"] = base.Device // where the base model was re-run
+	}
 	emit.Metrics(len(c.Samples), deltas)
 	out := []agent.Artifact{{Type: agent.Report, Name: eval.KindComparison, Path: ReportFile, Meta: meta}}
 	if p.Bool("report_html") || !p.Has("report_html") {
@@ -271,10 +272,11 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		return nil, agent.Permanent(errors.New("compare: the evaluation used the judge metric but records no judge endpoint"))
 	}
 	emit.Progress(0, 0, "loading base model")
-	m, tok, err := a.load(ctx, ref.BaseModel, "")
+	m, tok, dev, err := a.models.LoadModel(ctx, env.Params.String("device"), ref.BaseModel, "", env.Logger)
 	if err != nil {
-		return nil, agent.Permanent(fmt.Errorf("compare: base model: %w", err))
+		return nil, fmt.Errorf("compare: base model: %w", err)
 	}
+	defer evaluate.CloseModel(m)
 	base, err := eval.Evaluate(ctx, m, tok, rows, opt)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -283,6 +285,7 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		return nil, fmt.Errorf("compare: base model: %w", err)
 	}
 	base.Model = eval.ModelRef{Path: ref.BaseModel, BaseModel: ref.BaseModel}
+	base.Device = dev
 	base.Dataset = tuned.Dataset
 	for _, w := range base.Warnings {
 		emit.Log(slog.LevelWarn, "base model: "+w)
