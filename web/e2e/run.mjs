@@ -330,6 +330,19 @@ try {
     await page.getByRole('button', { name: 'Hide YAML' }).click();
   });
 
+  await test('Plan: the dry run shows what train will need (estimated in an agent process)', async () => {
+    await page.getByRole('button', { name: 'Plan', exact: true }).click();
+    const row = page.locator('[aria-label="Pipeline plan"] tr[data-node="train-1"]');
+    await row.waitFor({ timeout: 60_000 });
+    const cells = await row.locator('td').allTextContents();
+    // node, agent, cache, device, memory, steps, tokens, time
+    assert(cells[3] === 'cpu', `train runs on the cpu: ${cells}`);
+    assert(/\d.*[KMG]i?B/.test(cells[4]), `train's memory is estimated: ${cells}`);
+    assert(cells[5] === '60', `train's steps (max_steps 60): ${cells}`);
+    assert(Number(cells[6].replace(/\D/g, '')) > 0, `train's tokens: ${cells}`);
+    await page.getByRole('button', { name: 'Close plan' }).click();
+  });
+
   let sawRunning = false;
   await test('submit; statuses change, the log grows, charts and ETA update; reload mid-training', async () => {
     await page.getByRole('button', { name: 'Run pipeline' }).click();
