@@ -64,54 +64,61 @@ func TestHTMLWithoutHistoryOrMetrics(t *testing.T) {
 	}
 }
 
-// TestHTMLContamination: the contamination section shows both rows of each
-// finding and the counts, names the files without their server paths, says
-// when the list is cut and when nothing was found or checked.
+// TestHTMLContamination: the page says how many training rows overlap the
+// evaluated ones and lists both rows of each finding, names the files
+// without their server folders, and says so when nothing was found or the
+// check was not made.
 func TestHTMLContamination(t *testing.T) {
 	t.Parallel()
-	page := func(t *testing.T, c *Contamination) string {
-		t.Helper()
-		cmp := &Comparison{Kind: KindComparison, Confidence: 0.95, Bootstrap: 10, Base: &Evaluation{}, Tuned: &Evaluation{}, Contamination: c}
-		var buf bytes.Buffer
-		if err := WriteHTML(&buf, cmp); err != nil {
-			t.Fatal(err)
-		}
-		checkSelfContained(t, buf.Bytes())
-		return buf.String()
-	}
-	found := &Contamination{Ngram: 8, TrainFile: "/srv/whet/work/job_1/prep/train.jsonl", EvalFile: "/srv/whet/work/job_1/prep/validation.jsonl",
-		TrainRows: 50, Rows: 2, Findings: []ContaminationFinding{{TrainRow: 3, EvalRow: 7, Shared: 12}, {TrainRow: 41, EvalRow: 1, Shared: 4}}}
-	many := &Contamination{Ngram: 13, TrainFile: "train.jsonl", EvalFile: "validation.jsonl", TrainRows: 900, Rows: 150}
-	for range MaxFindings {
-		many.Findings = append(many.Findings, ContaminationFinding{TrainRow: 5, EvalRow: 6, Shared: 1})
-	}
-	for _, c := range []struct {
-		name         string
-		c            *Contamination
-		want, absent []string
+	tests := []struct {
+		name     string
+		c        *Contamination
+		want     []string
+		dontWant []string
 	}{
-		{"found", found, []string{
-			"<h2>Train/eval contamination</h2>", "2 of 50 training rows share a sequence of 8 words with an evaluated row",
-			`<tr><td class="n">3</td><td class="n">7</td><td class="n">12</td></tr>`,
-			`<tr><td class="n">41</td><td class="n">1</td><td class="n">4</td></tr>`,
-			"<code>train.jsonl</code>", "<code>validation.jsonl</code>"},
-			[]string{"/srv/whet", "are listed", "was not checked"}},
-		{"cut", many, []string{"150 of 900 training rows share a sequence of 13 words", "The first 100 of 150 contaminated training rows are listed."}, nil},
-		{"clean", &Contamination{Ngram: 8, TrainFile: "train.jsonl", EvalFile: "validation.jsonl", TrainRows: 50, Findings: []ContaminationFinding{}},
-			[]string{"No training row shares a sequence of 8 words with an evaluated row (50 training rows checked)."}, []string{"<th>training row</th>"}},
-		{"not checked", nil, []string{"Train/eval contamination was not checked"}, []string{"<h2>Train/eval contamination</h2>"}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
+		{
+			name: "found",
+			c: &Contamination{Ngram: 13, TrainFile: "/srv/whet/jobs/job_1/prep/train.jsonl", EvalFile: "/srv/whet/jobs/job_1/prep/validation.jsonl",
+				TrainRows: 90, Rows: 3, Findings: []ContaminationFinding{{TrainRow: 4, EvalRow: 2, Shared: 7}, {TrainRow: 17, EvalRow: 9, Shared: 2}}},
+			want: []string{
+				"3 of 90 training rows (3.3 %) share a 13-word sequence with an evaluated row",
+				`<tr><td class="n">4</td><td class="n">2</td><td class="n">7</td></tr>`,
+				`<tr><td class="n">17</td><td class="n">9</td><td class="n">2</td></tr>`,
+				"The first 2 of 3 contaminated training rows are listed.",
+				"<code>train.jsonl</code> checked against <code>validation.jsonl</code>",
+			},
+			dontWant: []string{"/srv/whet", "Not checked"},
+		},
+		{
+			name:     "none",
+			c:        &Contamination{Ngram: 8, TrainFile: "train.jsonl", EvalFile: "validation.jsonl", TrainRows: 900, Findings: []ContaminationFinding{}},
+			want:     []string{"None: no training row shares a 8-word sequence with an evaluated row (900 training rows checked)."},
+			dontWant: []string{"training rows are listed", "<th>training row</th>"},
+		},
+		{
+			name:     "not checked",
+			want:     []string{"<h2>Contamination</h2>", "Not checked: no training split was found next to the evaluated rows."},
+			dontWant: []string{"training rows checked"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := page(t, c.c)
-			for _, w := range c.want {
-				if !strings.Contains(s, w) {
+			c := &Comparison{Kind: KindComparison, Confidence: 0.95, Bootstrap: 10, Base: &Evaluation{}, Tuned: &Evaluation{}, Contamination: tt.c}
+			var buf bytes.Buffer
+			if err := WriteHTML(&buf, c); err != nil {
+				t.Fatal(err)
+			}
+			checkSelfContained(t, buf.Bytes())
+			page := buf.String()
+			for _, w := range tt.want {
+				if !strings.Contains(page, w) {
 					t.Errorf("page lacks %q", w)
 				}
 			}
-			for _, a := range c.absent {
-				if strings.Contains(s, a) {
-					t.Errorf("page has %q", a)
+			for _, w := range tt.dontWant {
+				if strings.Contains(page, w) {
+					t.Errorf("page has %q", w)
 				}
 			}
 		})
