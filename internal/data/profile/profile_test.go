@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -77,5 +78,23 @@ func TestProfiler(t *testing.T) {
 	}
 	if cols["output"].Nulls != 1 || cols["input"].Empty != 1 || cols["instruction"].Types["string"] != 2 {
 		t.Errorf("columns %+v", cols)
+	}
+}
+
+// TestColumnOrderFixed: a row's fields come as a map, whose order Go
+// randomises; the profile's columns come out in one fixed order.
+func TestColumnOrderFixed(t *testing.T) {
+	t.Parallel()
+	for range 50 {
+		p := New(Options{})
+		p.AddRow(map[string]any{"completion": "b", "prompt": "a", "zeta": 1, "alpha": true})
+		p.AddRow(map[string]any{"prompt": "c", "extra": "x"})
+		var got []string
+		for _, c := range p.Report().Columns {
+			got = append(got, c.Name)
+		}
+		if want := "prompt completion alpha zeta extra"; strings.Join(got, " ") != want {
+			t.Fatalf("columns %v, want %s", got, want)
+		}
 	}
 }
