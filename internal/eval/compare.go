@@ -93,7 +93,9 @@ type Comparison struct {
 // data/contam): training rows sharing an Ngram-word n-gram with a row of
 // the evaluated split.
 type Contamination struct {
-	Ngram     int    `json:"ngram"`
+	Ngram int `json:"ngram"`
+	// TrainFile and EvalFile are the checked files by name (train.jsonl,
+	// validation.jsonl), never a server path.
 	TrainFile string `json:"train_file"`
 	EvalFile  string `json:"eval_file"`
 	// TrainRows were checked; Rows of them are contaminated.

@@ -10,6 +10,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -56,6 +57,9 @@ type Options struct {
 	Model string
 	// Adapter is an optional PEFT LoRA adapter folder trained on Model.
 	Adapter string
+	// BaseName is how the exported adapter's adapter_config.json names the
+	// base model (base_model_name_or_path). Empty: Model's absolute path.
+	BaseName string
 	// Formats to write: adapter, merged, gguf. Defaults to gguf.
 	Formats []string
 	// GGUFTypes are the GGUF precisions. Defaults to f16.
@@ -187,7 +191,7 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 		step("adapter")
 		dir := filepath.Join(o.Out, "adapter")
 		c := ad.Config
-		c.BaseModelNameOrPath = absPath(o.Model)
+		c.BaseModelNameOrPath = cmp.Or(o.BaseName, absPath(o.Model))
 		if err := peft.Write(dir, &peft.Adapter{Config: c, Layers: ad.Layers}); err != nil {
 			return nil, err
 		}

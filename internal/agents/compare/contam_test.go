@@ -54,6 +54,10 @@ func TestCompareReportsContamination(t *testing.T) {
 	if c.TrainRows != 30 || c.Rows != 2 || len(c.Findings) != 2 || c.Ngram != 13 {
 		t.Fatalf("contamination %+v", c)
 	}
+	// The files by name: a server's folders are not the user's business.
+	if c.TrainFile != "train.jsonl" || c.EvalFile != "validation.jsonl" {
+		t.Errorf("contamination files %q, %q; want train.jsonl, validation.jsonl", c.TrainFile, c.EvalFile)
+	}
 	for _, f := range c.Findings {
 		if copied[f.TrainRow] != f.EvalRow || f.Shared == 0 {
 			t.Errorf("finding %+v, want training row %d ↔ evaluated row %d", f, f.TrainRow, copied[f.TrainRow])

@@ -129,6 +129,12 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			return nil, agent.Permanent(fmt.Errorf("base model %s: %w", base, err))
 		}
 		o.Model = path
+		// The exported adapter names its base as the trained one did (the
+		// pipeline's base_model as written), never by the server's folders.
+		o.BaseName = filepath.Base(path)
+		if a, err := peft.Read(in.Path); err == nil && a.Config.BaseModelNameOrPath != "" && !filepath.IsAbs(a.Config.BaseModelNameOrPath) {
+			o.BaseName = a.Config.BaseModelNameOrPath
+		}
 		if method == "" {
 			method = "lora"
 		}

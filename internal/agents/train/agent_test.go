@@ -80,8 +80,9 @@ func TestAgentTrainsLoRA(t *testing.T) {
 func testAgentTrains(t *testing.T, method string) {
 	rec := &recorder{}
 	out := t.TempDir()
-	env := &agent.Env{
-		Params: agent.Params{"base_model": storiesDir(t), "method": method, "double_quant": method == "qlora", "epochs": 2.0, "batch_size": 4.0, "learning_rate": 5e-3,
+	// base_model as a pipeline writes it: relative to the work folder.
+	env := &agent.Env{WorkDir: filepath.Dir(storiesDir(t)),
+		Params: agent.Params{"base_model": filepath.Base(storiesDir(t)), "method": method, "double_quant": method == "qlora", "epochs": 2.0, "batch_size": 4.0, "learning_rate": 5e-3,
 			"schedule": "cosine", "warmup_steps": 2.0, "max_seq_len": 64.0, "checkpoint_every": 3.0, "seed": 1.0,
 			"lora": map[string]any{"rank": 4.0, "alpha": 8.0, "dropout": 0.0, "targets": "all-linear"}},
 		Inputs: []agent.Artifact{{Type: agent.Dataset, Name: "train", Path: writeDataset(t)}},
@@ -95,8 +96,8 @@ func testAgentTrains(t *testing.T, method string) {
 		t.Fatalf("artifacts %+v", arts)
 	}
 	meta := arts[0].Meta
-	if meta["base_model"] != storiesDir(t) && !filepath.IsAbs(meta["base_model"].(string)) {
-		t.Errorf("base_model %v not absolute", meta["base_model"])
+	if meta["base_model"] != filepath.Clean(storiesDir(t)) {
+		t.Errorf("meta base_model %v, want the resolved %s (successors load it)", meta["base_model"], storiesDir(t))
 	}
 	if meta["final_val_loss"].(float64) >= meta["initial_val_loss"].(float64) {
 		t.Errorf("validation loss did not drop: %v → %v", meta["initial_val_loss"], meta["final_val_loss"])
@@ -126,8 +127,14 @@ func testAgentTrains(t *testing.T, method string) {
 	if b, err := os.ReadFile(filepath.Join(out, "adapter_config.json")); err != nil || json.Unmarshal(b, &ac) != nil {
 		t.Fatalf("adapter_config.json: %v", err)
 	}
-	if ac["peft_type"] != "LORA" || ac["base_model_name_or_path"] != meta["base_model"] {
-		t.Errorf("adapter_config.json %v", ac)
+	// The files name the base as the pipeline wrote it, not by the folder it
+	// resolved to (a server's layout).
+	if ac["peft_type"] != "LORA" || ac["base_model_name_or_path"] != filepath.Base(storiesDir(t)) {
+		t.Errorf("adapter_config.json %v, want base_model_name_or_path %q", ac, filepath.Base(storiesDir(t)))
+	}
+	var res struct{ Meta map[string]any }
+	if b, err := os.ReadFile(filepath.Join(out, "result.json")); err != nil || json.Unmarshal(b, &res) != nil || res.Meta["base_model"] != filepath.Base(storiesDir(t)) {
+		t.Errorf("result.json meta base_model %v (%v), want %q", res.Meta["base_model"], err, filepath.Base(storiesDir(t)))
 	}
 	var hist []map[string]any
 	b, err := os.ReadFile(filepath.Join(out, "history.json"))

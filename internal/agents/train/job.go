@@ -4,12 +4,14 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +33,12 @@ type Job struct {
 	// BaseModel is a Hugging Face model folder (config.json, safetensors,
 	// tokenizer files).
 	BaseModel string
+	// BaseModelName is how the files written to OutDir (adapter_config.json's
+	// base_model_name_or_path, result.json's meta) name the base model: the
+	// pipeline's base_model param as written, or the model folder's name, so
+	// a model downloaded from a server does not carry the server's folders.
+	// Empty: BaseModel.
+	BaseModelName string
 	// Data is a JSONL file, or a folder with train.jsonl and optionally
 	// validation.jsonl (the preprocess agent's output).
 	Data string
@@ -324,7 +332,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if cfg.IsLoRA() {
 		meta["lora"] = map[string]any{"rank": cfg.LoRA.Rank, "alpha": cfg.LoRA.Alpha, "dropout": cfg.LoRA.Dropout, "targets": cfg.LoRA.Targets, "rslora": cfg.LoRA.RSLoRA}
 		meta["format"] = "peft-lora"
-		if err := m.SaveAdapter(job.OutDir, cfg.LoRA, base); err != nil {
+		if err := m.SaveAdapter(job.OutDir, cfg.LoRA, cmp.Or(job.BaseModelName, base)); err != nil {
 			return nil, err
 		}
 	} else {
@@ -337,7 +345,9 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err := os.WriteFile(filepath.Join(job.OutDir, "history.json"), hist, 0o644); err != nil {
 		return nil, err
 	}
-	rb, _ := json.MarshalIndent(map[string]any{"meta": meta, "result": res}, "", " ")
+	fileMeta := maps.Clone(meta)
+	fileMeta["base_model"] = cmp.Or(job.BaseModelName, base)
+	rb, _ := json.MarshalIndent(map[string]any{"meta": fileMeta, "result": res}, "", " ")
 	if err := os.WriteFile(filepath.Join(job.OutDir, "result.json"), rb, 0o644); err != nil {
 		return nil, err
 	}
