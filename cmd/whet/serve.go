@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -39,7 +40,8 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	}
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
 		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, Web: webHandler, Version: version, Logger: log,
-		Metrics: m, MetricsOnSeparateAddr: cfg.MetricsAddr != "", AccessLog: true}
+		Metrics: m, MetricsOnSeparateAddr: cfg.MetricsAddr != "", AccessLog: true,
+		HidePaths: append([]string{cfg.DataDir, cfg.WorkDir, cfg.BaseModels, os.TempDir()}, cfg.AllowPath...)}
 	if err := configureAuth(ctx, srv, cfg, p.Store, log); err != nil {
 		p.Stop(ctx)
 		return err

@@ -71,6 +71,12 @@ type Server struct {
 	CORSOrigins []string
 	// QuotaBytes bounds a team's stored datasets and models (0: none).
 	QuotaBytes int64
+	// HidePaths are the server's own folders (the data folder, the work
+	// folder, the allowed roots) that no response names: a path under one
+	// is served as its last element (redact.go). Nil hides nothing.
+	HidePaths []string
+
+	redact *pathRedactor
 
 	// summaries holds the GET /jobs summaries of ended jobs (they no longer change).
 	summaries summaryCache
@@ -88,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = 15 * time.Second
 	}
+	s.redact = newPathRedactor(s.HidePaths)
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Whetstone API", s.Version)
 	cfg.CreateHooks = nil // no $schema links in bodies

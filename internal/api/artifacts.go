@@ -2,6 +2,7 @@ package api
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -66,13 +67,24 @@ func (s *Server) registerOutputs(api huma.API) {
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		name := path.Base(key)
+		if a.Path != "" && !strings.HasSuffix(a.URI, "/") {
+			name = path.Base(a.Path) // the agent's own file name, e.g. validation.json
+		}
+		var content io.ReadSeeker = obj
+		if a.Type == agent.Report && s.redact != nil && obj.Info().Size <= maxRedactBytes {
+			// Reports are read by later agents, which need the paths in
+			// them; users get them without the server's folders.
+			b, err := io.ReadAll(obj)
+			if err != nil {
+				obj.Close()
+				return nil, s.problem(ctx, fmt.Errorf("read output %q of node %q: %w", in.Output, in.Node, err))
+			}
+			content = bytes.NewReader(s.redact.Bytes(b))
+		}
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
 			defer obj.Close()
 			r, w := humago.Unwrap(hctx)
-			name := path.Base(key)
-			if a.Path != "" && !strings.HasSuffix(a.URI, "/") {
-				name = path.Base(a.Path) // the agent's own file name, e.g. validation.json
-			}
 			ctype := mime.TypeByExtension(path.Ext(name))
 			if a.Type == agent.Report && ctype == "" {
 				ctype = "application/json"
@@ -82,10 +94,14 @@ func (s *Server) registerOutputs(api huma.API) {
 			}
 			w.Header().Set("Content-Type", ctype)
 			w.Header().Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
-			http.ServeContent(w, r, name, obj.Info().ModTime, obj)
+			http.ServeContent(w, r, name, obj.Info().ModTime, content)
 		}}, nil
 	})
 }
+
+// maxRedactBytes bounds a report read whole to hide server folders in it;
+// a larger one is served as stored.
+const maxRedactBytes = 64 << 20
 
 // findOutput returns the output called name of node nodeID of job jobID.
 func (s *Server) findOutput(ctx context.Context, jobID, nodeID, name string) (agent.Artifact, error) {

@@ -71,5 +71,11 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	} else {
 		s.Logger.DebugContext(ctx, "request rejected", slog.Int("status", status), slog.Any("error", err))
 	}
-	return huma.NewError(status, msg, det...)
+	// A 4xx names what was wrong, never where the server keeps it.
+	for _, d := range det {
+		if ed, ok := d.(*huma.ErrorDetail); ok {
+			ed.Message = s.redact.String(ed.Message)
+		}
+	}
+	return huma.NewError(status, s.redact.String(msg), det...)
 }

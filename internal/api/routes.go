@@ -251,6 +251,9 @@ func (s *Server) routes(api huma.API) {
 			}
 			out := &listJobsOutput{}
 			out.Body.Jobs, out.Body.page = s.listItems(ctx, rd, jobs), page{total, in.Limit, in.Offset}
+			for i := range out.Body.Jobs {
+				out.Body.Jobs[i].Error = s.redact.String(out.Body.Jobs[i].Error)
+			}
 			return out, nil
 		})
 
@@ -264,7 +267,7 @@ func (s *Server) routes(api huma.API) {
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
-		return &rawJSONOutput{ContentType: "application/json", Body: b}, nil
+		return &rawJSONOutput{ContentType: "application/json", Body: s.redact.Job(b)}, nil
 	})
 	ok := api.OpenAPI().Paths[getJob.Path].Get.Responses["200"]
 	ok.Headers = nil
@@ -306,6 +309,7 @@ func (s *Server) routes(api huma.API) {
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
+			d.Profile, d.Sample = s.redact.Bytes(d.Profile), s.redact.Bytes(d.Sample)
 			return &datasetOutput{Body: d}, nil
 		})
 
@@ -317,7 +321,7 @@ func (s *Server) routes(api huma.API) {
 				return nil, s.problem(ctx, err)
 			}
 			for _, m := range l {
-				publicLineage(m)
+				s.publicModel(m)
 			}
 			out := &listModelsOutput{}
 			out.Body.Models, out.Body.page = l, page{total, in.Limit, in.Offset}
@@ -330,7 +334,7 @@ func (s *Server) routes(api huma.API) {
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
-			publicLineage(m)
+			s.publicModel(m)
 			return &modelOutput{Body: m}, nil
 		})
 	s.registerDownload(api)
@@ -349,6 +353,9 @@ func (s *Server) routes(api huma.API) {
 				return nil, s.problem(ctx, err)
 			}
 			out := &historyOutput{}
+			for i := range evs {
+				evs[i].Data = s.redact.Bytes(evs[i].Data)
+			}
 			out.Body.Events, out.Body.Next = evs, in.After
 			if out.Body.Events == nil {
 				out.Body.Events = []store.Event{}
@@ -387,6 +394,13 @@ func (e *mediaError) Unwrap() error { return errUnsupportedMedia }
 // named base models by folder (a server path) by its folder name, in
 // Lineage and in Meta["lineage"]: lineage in the API never shows a server
 // path.
+// publicModel is m as the API serves it: its lineage by names
+// (publicLineage) and no server folder in its meta.
+func (s *Server) publicModel(m *store.Model) {
+	publicLineage(m)
+	s.redact.Any(map[string]any(m.Meta))
+}
+
 func publicLineage(m *store.Model) {
 	name := func(s string) string {
 		if strings.ContainsAny(s, `/\`) {

@@ -85,6 +85,7 @@ func (s *Server) stream(r *http.Request, w http.ResponseWriter, jobID string, af
 			continue
 		}
 		for _, e := range evs {
+			e.Data = s.redact.Bytes(e.Data)
 			b, _ := json.Marshal(e)
 			after = e.Seq
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b); err != nil {
