@@ -5,41 +5,45 @@ import (
 	"encoding/json"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 )
 
 // pathRedactor hides the server's own folders in what the API serves: a
 // path under one of its roots (the data folder with its blobs, scratch and
-// cache, the work folder, the allowed roots) becomes its last element, e.g.
-// ".../blobs/jobs/<job>/tune/model" becomes "model", so a user of a team
-// never learns the server's folder layout. Paths as the pipeline wrote them
+// cache, the work folder, the allowed roots) becomes its name (displayName:
+// ".../blobs/jobs/<job>/tune/model" becomes "tune/model", ".../stories260K"
+// "stories260K"), so a user of a team never learns the server's folder
+// layout. Paths as the pipeline wrote them
 // (relative to the work folder) are left alone: they are the user's own.
 //
 // Agents write display forms where they can; this is the edge's backstop for
 // the paths that must stay internal (an artifact's meta that successors
 // read, a report that another agent reads, an error from the OS).
 type pathRedactor struct {
-	roots [][]byte
-	re    *regexp.Regexp
+	roots  [][]byte // absolute, cleaned, longest first
+	firsts string   // the roots' first bytes
 }
 
-// pathChars is what a redacted path may continue with after its root: it
-// stops at whitespace, quotes, JSON escapes and punctuation that ends a
-// path in prose or markup.
-const pathChars = `[^\s"'<>\\,;:()\[\]{}` + "`" + `]*`
+// notPath are the bytes a redacted path stops at after its root:
+// whitespace, quotes, JSON escapes and punctuation that ends a path in
+// prose or markup.
+const notPath = " \t\r\n\"'<>\\,;:()[]{}`"
+
+var endsPath = func() (t [256]bool) {
+	for i := range len(notPath) {
+		t[notPath[i]] = true
+	}
+	return t
+}()
 
 // newPathRedactor returns a redactor of roots (each also in its
 // symlink-resolved form); nil when there is none. "/" is never a root.
 func newPathRedactor(roots []string) *pathRedactor {
 	var rs []string
 	add := func(p string) {
-		if p == "" {
-			return
-		}
 		p = filepath.Clean(p)
-		if p == string(filepath.Separator) || p == "." || !filepath.IsAbs(p) || slices.Contains(rs, p) {
+		if p == string(filepath.Separator) || !filepath.IsAbs(p) || slices.Contains(rs, p) {
 			return
 		}
 		rs = append(rs, p)
@@ -59,33 +63,61 @@ func newPathRedactor(roots []string) *pathRedactor {
 	if len(rs) == 0 {
 		return nil
 	}
-	// Longest first, so the regexp's alternation prefers the deepest root.
+	// Longest first, so the deepest root matches.
 	slices.SortFunc(rs, func(a, b string) int { return len(b) - len(a) })
-	alts := make([]string, len(rs))
 	pr := &pathRedactor{}
-	for i, r := range rs {
-		alts[i] = regexp.QuoteMeta(r)
+	for _, r := range rs {
 		pr.roots = append(pr.roots, []byte(r))
+		if !strings.ContainsRune(pr.firsts, rune(r[0])) {
+			pr.firsts += r[:1]
+		}
 	}
-	pr.re = regexp.MustCompile(`(?:` + strings.Join(alts, "|") + `)` + pathChars)
 	return pr
 }
 
-// Bytes returns b with every path under a root replaced by its last
-// element; b itself when it names none (the common case costs one scan per
-// root).
+// Bytes returns b with every path under a root replaced by its name
+// (displayName); b itself when it names none (the common case costs one
+// scan per root).
 func (r *pathRedactor) Bytes(b []byte) []byte {
 	if r == nil || !r.names(b) {
 		return b
 	}
-	return r.re.ReplaceAllFunc(b, func(m []byte) []byte {
-		for _, root := range r.roots {
-			if rest, ok := bytes.CutPrefix(m, root); ok && (len(rest) == 0 || rest[0] == '/' || rest[0] == filepath.Separator) {
-				return []byte(displayName(string(m)))
-			}
+	return r.appendRedacted(make([]byte, 0, len(b)), b)
+}
+
+// appendRedacted appends b, redacted, to dst.
+func (r *pathRedactor) appendRedacted(dst, b []byte) []byte {
+	last := 0
+	for i := 0; i < len(b); {
+		var j int
+		if len(r.firsts) == 1 {
+			j = bytes.IndexByte(b[i:], r.firsts[0])
+		} else {
+			j = bytes.IndexAny(b[i:], r.firsts)
 		}
-		return m // a longer name that only starts like a root: not a path under it
-	})
+		if j < 0 {
+			break
+		}
+		p := i + j
+		i = p + 1
+		for _, root := range r.roots {
+			if !bytes.HasPrefix(b[p:], root) {
+				continue
+			}
+			end := p + len(root)
+			if end < len(b) && b[end] != '/' && b[end] != filepath.Separator && !endsPath[b[end]] {
+				continue // a longer name that only starts like a root
+			}
+			for end < len(b) && !endsPath[b[end]] {
+				end++
+			}
+			dst = append(dst, b[last:p]...)
+			dst = append(dst, displayName(string(b[p:end]))...)
+			last, i = end, end
+			break
+		}
+	}
+	return append(dst, b[last:]...)
 }
 
 // String is Bytes for a string.
@@ -151,31 +183,33 @@ func (r *pathRedactor) Job(b []byte) []byte {
 	if start < 0 {
 		return r.Bytes(b)
 	}
-	out := append([]byte(nil), r.Bytes(b[:start])...)
+	out := r.appendRedacted(make([]byte, 0, len(b)), b[:start])
 	out = append(out, b[start:end]...)
-	return append(out, r.Bytes(b[end:])...)
+	return r.appendRedacted(out, b[end:])
 }
 
 // specSpan returns where the top-level "spec" member's value lies in the
-// JSON object b, or -1, -1.
+// JSON object b, or -1, -1. The store encodes a job's members in the order
+// of store.Job, spec among the first few and before any member that holds
+// user text other than the job's name, where a quote is escaped: the first
+// `"spec":` after a '{' or ',' is the member.
 func specSpan(b []byte) (int, int) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return -1, -1
-	}
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
+	for off := 0; ; {
+		k := bytes.Index(b[off:], []byte(`"spec":`))
+		if k < 0 {
 			return -1, -1
 		}
-		start := int(dec.InputOffset())
+		k += off
+		off = k + 1
+		if prev := bytes.TrimRight(b[:k], " \t\r\n"); len(prev) == 0 || (prev[len(prev)-1] != ',' && prev[len(prev)-1] != '{') {
+			continue
+		}
+		start := k + len(`"spec":`)
+		dec := json.NewDecoder(bytes.NewReader(b[start:]))
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return -1, -1
 		}
-		if k == "spec" {
-			return start, int(dec.InputOffset())
-		}
+		return start, start + int(dec.InputOffset())
 	}
-	return -1, -1
 }

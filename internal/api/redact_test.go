@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +60,27 @@ func TestPathRedactor(t *testing.T) {
 	var none *pathRedactor
 	if got := none.String("/srv/shared/x"); got != "/srv/shared/x" {
 		t.Errorf("nil redactor changed %q", got)
+	}
+}
+
+// BenchmarkRedactJob measures what GET /jobs/{id} adds for a job whose
+// node outputs name server folders (the shared example's seven nodes).
+func BenchmarkRedactJob(b *testing.B) {
+	r := newPathRedactor([]string{"/var/lib/whet", "/srv/work", "/srv/shared"})
+	var sb strings.Builder
+	sb.WriteString(`{"job_id":"job_1","spec":{"nodes":[{"id":"tune","params":{"base_model":"/srv/shared/models/stories260K"}}]},"nodes":[`)
+	for i := range 7 {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"id":"n%d","params":{"lr":0.003},"outputs":[{"type":"model","name":"model","path":".","uri":"jobs/job_1/n%d/model/","meta":{"base_model":"/srv/shared/models/stories260K","tokenizer":"/srv/shared/models/stories260K","model":"/var/lib/whet/blobs/jobs/job_1/tune/model","metrics":{"loss":3.58,"perplexity":35.9},"history":"history.json","files":[%s]}}],"error":""}`,
+			i, i, strings.Repeat(`{"path":"adapter_model.safetensors","size":195614,"sha256":"d294d50f0c5a6a0ad4cf1d9c0c0a3e5fb5628318d294d50f0c5a6a0ad4cf1d9c"},`, 20)+`{}`)
+	}
+	sb.WriteString(`]}`)
+	job := []byte(sb.String())
+	b.SetBytes(int64(len(job)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Job(job)
 	}
 }
