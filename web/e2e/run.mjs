@@ -285,12 +285,18 @@ try {
     await setParam('train-1', 'base_model', model);
     await setParam('train-1', 'max_steps', 60);
     await setParam('train-1', 'max_seq_len', 256);
+    // The README's editor picture: a clean pipeline, no banner from the refused connection above.
+    const dismiss = page.getByRole('button', { name: 'Dismiss message' });
+    if (await dismiss.count()) await dismiss.first().click();
+    await page.locator('.check-status[data-problems="0"]').waitFor({ timeout: 10_000 });
+    await node('train-1').click();
+    await page.locator('aside.inspector').evaluate((e) => e.scrollTo(0, 0));
+    await shot('editor-pipeline');
     // Break a bounded param of validate: below its minimum.
     const bounded = (checker.params ?? []).find((p) => (p.type === 'integer' || p.type === 'number') && p.minimum !== undefined && p.minimum > 0);
     assert(bounded, `${checker.name} has a bounded numeric param`);
     const target = { node: 'validate-1', p: bounded, bad: String(-bounded.minimum - 1), good: String(bounded.default ?? bounded.minimum) };
     const input = await setParam(target.node, target.p.name, target.bad);
-    await shot('editor-pipeline');
     await axeCheck(page, 'editor');
     const rejected = page.waitForResponse((r) => r.url().endsWith('/api/v1/jobs') && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Run pipeline' }).click();
