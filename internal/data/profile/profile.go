@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
 
 	"github.com/whetstone/whetstone/internal/data/record"
@@ -64,8 +65,11 @@ func New(opts Options) *Profiler {
 	return &Profiler{opts: opts, columns: map[string]*columnAcc{}, fields: map[string]*Hist{}, missing: map[string]int{}}
 }
 
-// AddRow records the source columns of one row.
+// AddRow records the source columns of one row. Columns are listed in the
+// order first seen, those first seen in the same row by name (a row is a
+// map: its order is not the file's).
 func (p *Profiler) AddRow(fields map[string]any) {
+	n := len(p.order)
 	for k, v := range fields {
 		c := p.columns[k]
 		if c == nil {
@@ -87,6 +91,7 @@ func (p *Profiler) AddRow(fields map[string]any) {
 			}
 		}
 	}
+	slices.Sort(p.order[n:])
 }
 
 // AddRecord records one normalised record.

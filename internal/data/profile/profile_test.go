@@ -79,3 +79,22 @@ func TestProfiler(t *testing.T) {
 		t.Errorf("columns %+v", cols)
 	}
 }
+
+// TestColumnOrder checks that columns are listed the same way every time:
+// in the order first seen, those of one row by name (a row is a map).
+func TestColumnOrder(t *testing.T) {
+	t.Parallel()
+	want := []string{"input", "instruction", "output", "history", "system"}
+	for range 20 {
+		p := New(Options{})
+		p.AddRow(map[string]any{"instruction": "a", "input": "", "output": "b"})
+		p.AddRow(map[string]any{"output": "c", "system": "s", "history": []any{}, "instruction": "d"})
+		var got []string
+		for _, c := range p.Report().Columns {
+			got = append(got, c.Name)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("columns (-want +got):\n%s", diff)
+		}
+	}
+}
