@@ -24,6 +24,7 @@ prepare() {
 	for p in cuda gpu device; do
 		(cd "$ROOT" && go test -c -ldflags="-s -w" -o "$G/$p.test" ./internal/engine/$p)
 	done
+	(cd "$ROOT" && go test -c -ldflags="-s -w" -o "$G/enginemodel.test" ./internal/eval/enginemodel)
 	if [ -d "$ROOT/internal/gpus" ]; then (cd "$ROOT" && go test -c -ldflags="-s -w" -o "$G/gpus.test" ./internal/gpus); fi
 	cp -r "$ROOT/../shared/assets/models/stories260K" "$G/models/"
 	cp -r "$ROOT/internal/engine/model/testdata/tiny-qwen2" "$G/models/"
@@ -45,7 +46,7 @@ BIN=$(mktemp -d)
 for f in "$G"/*.gz; do
 	[ -e "$f" ] && gunzip -c "$f" >"$BIN/$(basename "$f" .gz)" && chmod +x "$BIN/$(basename "$f" .gz)"
 done
-for f in whet cuda.test gpu.test device.test gpus.test; do
+for f in whet cuda.test gpu.test device.test gpus.test enginemodel.test; do
 	[ -x "$BIN/$f" ] || { [ -x "$G/$f" ] && ln -s "$G/$f" "$BIN/$f"; }
 done
 SUMMARY=()
@@ -84,6 +85,50 @@ stage cuda-ops 150 bash -c "cd '$ROOT/internal/engine/cuda' && '$BIN/cuda.test' 
 stage gpu-step 180 bash -c "cd '$ROOT/internal/engine/gpu' && '$BIN/gpu.test' -test.v -test.timeout 170s"
 stage device-select 60 bash -c "cd '$ROOT' && '$BIN/device.test' -test.v"
 [ -x "$BIN/gpus.test" ] && stage gpus 120 bash -c "cd '$ROOT/internal/gpus' && '$BIN/gpus.test' -test.v"
+stage infer 90 bash -c "cd '$ROOT/internal/eval/enginemodel' && '$BIN/enginemodel.test' -test.v -test.run 'TestLoadOnDevice'"
+infer_cli() { # generate, score and evaluate --compare with --device cuda against --device cpu
+	set -u
+	local m=$G/models/stories260K ad=$ROOT/internal/engine/model/testdata/stories260K.adapter d=/tmp/whet-infer rc=0
+	rm -rf "$d" && mkdir -p "$d"
+	for dev in cpu cuda; do
+		"$BIN/whet" generate --device $dev --model "$m" --adapter "$ad" --prompt "Once upon a time" --max-new-tokens 48 >"$d/gen-$dev.txt" 2>"$d/gen-$dev.err" || rc=1
+		"$BIN/whet" generate --device $dev --model "$m" --prompt "Once upon a time" --max-new-tokens 32 --temperature 0.8 --top-k 40 --seed 5 >"$d/sample-$dev.txt" 2>>"$d/gen-$dev.err" || rc=1
+		grep -h 'device: ' "$d/gen-$dev.err" | head -2
+	done
+	cmp -s "$d/gen-cpu.txt" "$d/gen-cuda.txt" && echo "generate greedy: GPU text = CPU text" || { echo "generate greedy differs:"; cat "$d/gen-cpu.txt" "$d/gen-cuda.txt"; rc=1; }
+	cmp -s "$d/sample-cpu.txt" "$d/sample-cuda.txt" && echo "generate sampled: GPU text = CPU text" || { echo "generate sampled differs:"; cat "$d/sample-cpu.txt" "$d/sample-cuda.txt"; rc=1; }
+	head -c 4000 "$d/gen-cpu.txt" >"$d/text.txt"
+	for dev in cpu cuda; do "$BIN/whet" score --device $dev --model "$m" --adapter "$ad" --text-file "$d/text.txt" >"$d/score-$dev.json" 2>/dev/null || rc=1; done
+	python3 - "$d" <<'PY' || rc=1
+import json, sys
+d = sys.argv[1]
+c, g = (json.load(open(f"{d}/score-{x}.json")) for x in ("cpu", "cuda"))
+print("score cpu", c, "cuda", g)
+assert c["tokens"] == g["tokens"] and abs(c["mean_loss"] - g["mean_loss"]) <= 1e-5 * abs(c["mean_loss"]), "score differs"
+PY
+	for i in 1 2 3 4 5 6; do echo '{"prompt":"Once upon a time,","text":"Once upon a time, there was a little girl named Lily. She liked to play."}'; done >"$d/validation.jsonl"
+	for dev in cpu cuda; do
+		"$BIN/whet" evaluate --device $dev --model "$ad" --base "$m" --data "$d" --out "$d/eval-$dev" --samples 6 --max-new-tokens 24 \
+			--metrics loss,perplexity,rouge_l --compare --bootstrap 100 2>&1 | grep -E 'device: |evaluated|rouge_l|loss' | head -8 || rc=1
+	done
+	python3 - "$d" <<'PY' || rc=1
+import json, sys
+d = sys.argv[1]
+e = {x: json.load(open(f"{d}/eval-{x}/evaluation.json")) for x in ("cpu", "cuda")}
+c = {x: json.load(open(f"{d}/eval-{x}/comparison.json")) for x in ("cpu", "cuda")}
+print("devices: evaluation", e["cpu"]["device"], e["cuda"]["device"], "comparison base", c["cpu"]["base"]["device"], c["cuda"]["base"]["device"])
+assert e["cpu"]["device"] == "cpu" and e["cuda"]["device"].startswith("cuda:") and c["cuda"]["base"]["device"].startswith("cuda:")
+for k in e["cpu"]["results"]:
+    a, b = e["cpu"]["results"][k], e["cuda"]["results"][k]
+    print(f"  {k}: cpu {a:.6f} cuda {b:.6f}")
+    assert abs(a - b) <= 1e-4 * max(1, abs(a)), k
+assert [s["output"] for s in e["cpu"]["samples"]] == [s["output"] for s in e["cuda"]["samples"]], "outputs differ"
+PY
+	return $rc
+}
+export -f infer_cli
+export G BIN ROOT
+stage infer-cli 120 bash -c infer_cli
 stories_lora() { # the shared example with device: cuda on the tune node
 	local sh=$ROOT/../shared/assets
 	if [ ! -d "$sh/models/stories260K" ]; then
@@ -91,7 +136,8 @@ stories_lora() { # the shared example with device: cuda on the tune node
 		cp -r "$G/models/stories260K" "$sh/models/"
 		cp "$G/alpaca_en_demo.json" "$sh/datasets/llama-factory/"
 	fi
-	sed 's/^      method: lora .*/      method: lora\n      device: cuda/' "$G/stories-lora.yaml" >/tmp/stories-lora-cuda.yaml
+	sed -e 's/^      method: lora .*/      method: lora\n      device: cuda/' -e 's/^      metrics: \[loss, perplexity, rouge_l\]$/&\n      device: cuda/' \
+		-e 's/^      report_html: true$/&\n      device: cuda/' "$G/stories-lora.yaml" >/tmp/stories-lora-cuda.yaml
 	grep -n 'device' /tmp/stories-lora-cuda.yaml
 	rm -rf /tmp/stories-lora-out
 	(cd "$ROOT" && "$BIN/whet" run /tmp/stories-lora-cuda.yaml --out /tmp/stories-lora-out --quiet) >/tmp/stories-lora.json

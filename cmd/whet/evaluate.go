@@ -15,6 +15,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/agents/compare"
 	"github.com/whetstone/whetstone/internal/agents/evaluate"
+	"github.com/whetstone/whetstone/internal/engine/device"
 	"github.com/whetstone/whetstone/internal/eval"
 )
 
@@ -42,11 +43,15 @@ func runEvaluate(ctx context.Context, args []string, io stdio) error {
 	doCompare := fs.Bool("compare", false, "also evaluate the base model on the same samples and write the comparison")
 	resamples := fs.Int("bootstrap", 1000, "bootstrap resamples for --compare")
 	confidence := fs.Float64("confidence", 0.95, "confidence level for --compare")
+	devName := fs.String("device", "auto", "where the models run: auto (a usable GPU, else the CPU), cpu, cuda or cuda:N")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *modelDir == "" || *data == "" || *out == "" {
 		return fmt.Errorf("%w: --model, --data and --out are required", errUsage)
+	}
+	if err := device.Check(*devName); err != nil {
+		return fmt.Errorf("%w: --device: %w", errUsage, err)
 	}
 	var ms []any
 	for m := range strings.SplitSeq(*metrics, ",") {
@@ -78,14 +83,15 @@ func runEvaluate(ctx context.Context, args []string, io stdio) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Warnings, and which device runs and why.
+	logger := slog.New(deviceLogHandler{slog.NewTextHandler(io.err, nil)})
 	em := &cliEmitter{w: io, logger: logger}
 	modelArt := agent.Artifact{Type: agent.Model, Name: "model", Path: *modelDir}
 	if *base != "" {
 		modelArt.Meta = map[string]any{"base_model": *base}
 	}
 	params := agent.Params{"metrics": ms, "samples": *samples, "max_new_tokens": *maxNew, "temperature": *temp,
-		"seed": *seed, "judge_url": *judgeURL, "judge_key": *judgeKey, "judge_model": *judgeModel}
+		"seed": *seed, "judge_url": *judgeURL, "judge_key": *judgeKey, "judge_model": *judgeModel, "device": *devName}
 	em.label = "evaluate"
 	arts, err := evaluate.New(nil).Run(ctx, &agent.Env{Params: params, OutDir: *out, Emit: em, Logger: logger,
 		Inputs: []agent.Artifact{modelArt, {Type: agent.Dataset, Name: "dataset", Path: *data}}})
@@ -98,7 +104,7 @@ func runEvaluate(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.out, "evaluated %s on %d rows, %d samples → %s\n", e.Model.Path, e.Dataset.Rows, len(e.Samples), report)
+	fmt.Fprintf(io.out, "evaluated %s on %d rows, %d samples (%s) → %s\n", e.Model.Path, e.Dataset.Rows, len(e.Samples), e.Device, report)
 	for _, m := range e.Metrics {
 		if v, ok := e.Results[m]; ok {
 			fmt.Fprintf(io.out, "  %-12s %.4f\n", m, v)
@@ -113,7 +119,8 @@ func runEvaluate(ctx context.Context, args []string, io stdio) error {
 	}
 	em.label = "compare"
 	_, err = compare.New(nil).Run(ctx, &agent.Env{OutDir: cmpDir, Emit: em, Logger: logger,
-		Params: agent.Params{"report_html": true, "bootstrap": *resamples, "confidence": *confidence, "seed": *seed, "judge_key": *judgeKey},
+		Params: agent.Params{"report_html": true, "bootstrap": *resamples, "confidence": *confidence, "seed": *seed, "judge_key": *judgeKey,
+			"device": *devName},
 		Inputs: []agent.Artifact{{Type: agent.Report, Name: eval.KindEvaluation, Path: report}}})
 	em.finish()
 	if err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 
+	"github.com/whetstone/whetstone/internal/engine/device"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/tokenizer"
 )
@@ -53,12 +56,29 @@ func runGenerate(ctx context.Context, args []string, io stdio) error {
 	rep := fs.Float64("repetition-penalty", 1, "penalty for already-seen tokens (1: none)")
 	seed := fs.Uint64("seed", 0, "sampling seed")
 	nf4 := fs.Bool("nf4", false, "hold the base's projections in 4-bit NF4 (as a qlora adapter was trained)")
+	devName := fs.String("device", "auto", "auto (a usable GPU, else the CPU), cpu, cuda or cuda:N")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := device.Check(*devName); err != nil {
+		return fmt.Errorf("%w: --device: %w", errUsage, err)
 	}
 	m, tok, err := loadModel(*dir, *adapter, *nf4)
 	if err != nil {
 		return err
+	}
+	generate := m.Generate
+	dev, err := device.Select(*devName, slog.New(deviceLogHandler{slog.NewTextHandler(io.err, nil)}))
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		g, err := gpu.New(dev, m, gpu.Options{})
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		generate = g.Generate
 	}
 	ids := tok.Encode(*prompt, true)
 	if bos, ok := tok.BOS(); ok && (len(ids) == 0 || ids[0] != bos) {
@@ -81,7 +101,7 @@ func runGenerate(ctx context.Context, args []string, io stdio) error {
 	fmt.Fprint(io.out, *prompt)
 	var gen []int
 	printed := ""
-	_, err = m.Generate(ctx, prompt32, model.GenerateOptions{MaxNewTokens: *maxNew, Temperature: *temp, TopK: *topK, TopP: *topP,
+	_, err = generate(ctx, prompt32, model.GenerateOptions{MaxNewTokens: *maxNew, Temperature: *temp, TopK: *topK, TopP: *topP,
 		RepetitionPenalty: *rep, Stop: stop, Seed: *seed}, func(id int32) bool {
 		gen = append(gen, int(id))
 		text := tok.Decode(append(append([]int(nil), ids...), gen...), true)

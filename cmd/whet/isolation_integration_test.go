@@ -3,12 +3,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -76,5 +80,51 @@ func TestIntegrationAgentOutOfMemory(t *testing.T) {
 	}
 	if resp, err := http.Get(s.url + "/health"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("server unhealthy: %v", err)
+	}
+}
+
+// TestIntegrationDryRunIsolated plans the shared stories-lora example on a
+// real `whet serve`, with a worker and API-only (--no-worker): agents run in
+// child processes there, and the dry run still gets train's estimate (made
+// by the agent process: the warm-up loads the model and trains 3 steps),
+// with the data nodes ahead of it run in a scratch folder.
+func TestIntegrationDryRunIsolated(t *testing.T) {
+	bin := buildWhet(t)
+	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "..", "shared", "examples", "stories-lora.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{nil, {"--no-worker"}} {
+		t.Run(strings.Join(append([]string{"serve"}, args...), " "), func(t *testing.T) {
+			s := startServer(t, bin, t.TempDir(), args...)
+			resp, err := http.Post(s.url+"/jobs?dry_run=true", "application/yaml", bytes.NewReader(spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var plan struct {
+				Nodes []struct {
+					ID       string          `json:"id"`
+					Estimate *agent.Estimate `json:"estimate"`
+					Error    string          `json:"error"`
+				} `json:"nodes"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&plan); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("dry run: %d %v\n%s", resp.StatusCode, err, s.log.String())
+			}
+			var tune *agent.Estimate
+			for _, n := range plan.Nodes {
+				if n.Error != "" {
+					t.Errorf("node %s: %s", n.ID, n.Error)
+				}
+				if n.ID == "tune" {
+					tune = n.Estimate
+				}
+			}
+			if tune == nil || tune.MemoryBytes <= 0 || tune.Steps != 30 || tune.Tokens <= 0 || tune.Seconds <= 0 {
+				t.Fatalf("train estimate %+v, want memory, 30 steps, tokens and seconds\n%s", tune, s.log.String())
+			}
+			t.Logf("train estimate: %d MB, %d tokens, %d steps, %.1f s", tune.MemoryBytes>>20, tune.Tokens, tune.Steps, tune.Seconds)
+		})
 	}
 }

@@ -134,7 +134,10 @@ func startPlatform(ctx context.Context, fs *flag.FlagSet, args []string, io stdi
 		return cfg, nil, nil, nil, err
 	}
 	work := noWorker == nil || !*noWorker
-	if work && cfg.Isolated() {
+	// Isolated even without a worker: a dry run (POST /jobs?dry_run=true)
+	// runs the data agents and train's warm-up, which belong in a child
+	// process too.
+	if cfg.Isolated() {
 		if reg, err = isolateAgents(reg, cfg, log); err != nil {
 			return cfg, nil, nil, nil, err
 		}

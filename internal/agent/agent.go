@@ -87,6 +87,11 @@ type Param struct {
 	// Kind hints the UI about what a string holds: "path", "dataset", "model",
 	// "url", "secret". Optional.
 	Kind string `json:"kind,omitempty"`
+	// Check, when set, is run on a string param's value after the schema
+	// checks when a pipeline is validated (at submit time); its error is
+	// reported on the param's field. It states what the schema cannot (a
+	// device name such as cuda:N). It is not part of the JSON schema.
+	Check func(string) error `json:"-"`
 }
 
 // Port declares an input or output of an agent.

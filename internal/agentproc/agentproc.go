@@ -74,7 +74,11 @@ func Wrap(a agent.Agent, cfg Config) agent.Agent {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 50 * time.Millisecond
 	}
-	return &isolated{a: a, cfg: cfg}
+	p := &isolated{a: a, cfg: cfg}
+	if _, ok := a.(agent.Estimator); ok {
+		return &isolatedEstimator{p}
+	}
+	return p
 }
 
 type isolated struct {
@@ -82,10 +86,38 @@ type isolated struct {
 	cfg Config
 }
 
+// isolatedEstimator is an isolated agent that estimates (agent.Estimator),
+// in a child process too: a dry run's warm-up loads the model and runs
+// training steps, which must not cost the API server its memory.
+type isolatedEstimator struct{ *isolated }
+
 func (p *isolated) Spec() agent.Spec { return p.a.Spec() }
 
 // Run runs the agent in a child process; see the package comment.
 func (p *isolated) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
+	res, err := p.exec(ctx, env, modeRun)
+	if err != nil {
+		return nil, err
+	}
+	return res.Outputs, nil
+}
+
+// Estimate asks the agent's Estimate in a child process, under the same
+// memory limit and cancellation as Run.
+func (p *isolatedEstimator) Estimate(ctx context.Context, env *agent.Env) (*agent.Estimate, error) {
+	res, err := p.exec(ctx, env, modeEstimate)
+	if err != nil {
+		return nil, err
+	}
+	if res.Estimate == nil {
+		return nil, fmt.Errorf("agent process for %s: no estimate in its result", p.a.Spec().Name)
+	}
+	return res.Estimate, nil
+}
+
+// exec runs one call (mode) of the agent in a child process and returns its
+// result message, or the error the call or the child's death gives.
+func (p *isolated) exec(ctx context.Context, env *agent.Env, mode string) (*msg, error) {
 	name := p.a.Spec().Name
 	emit := env.Emit
 	if emit == nil {
@@ -148,7 +180,7 @@ func (p *isolated) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, e
 		syscall.Kill(-pid, syscall.SIGKILL) // its process group
 	}
 
-	start := msg{Type: tStart, Agent: name, MemoryLimit: p.cfg.MemoryLimit, Env: &startEnv{
+	start := msg{Type: tStart, Agent: name, Mode: mode, MemoryLimit: p.cfg.MemoryLimit, Env: &startEnv{
 		JobID: env.JobID, NodeID: env.NodeID, Attempt: env.Attempt, Params: env.Params, Inputs: env.Inputs,
 		OutDir: env.OutDir, WorkDir: env.WorkDir,
 		Resolve: env.ResolveSource != nil, Checkpoints: env.Checkpoints != nil,
@@ -266,7 +298,7 @@ func (p *isolated) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, e
 
 	if result != nil {
 		if result.Error == "" {
-			return result.Outputs, nil
+			return result, nil
 		}
 		if err := ctx.Err(); err != nil && result.Error == err.Error() {
 			return nil, err

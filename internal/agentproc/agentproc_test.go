@@ -50,7 +50,20 @@ func (f fn) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
 	return f.run(ctx, env)
 }
 
+// est is an agent that estimates: its estimate names the process that made
+// it, so a test can tell the child did.
+type est struct{ fn }
+
+func (e est) Estimate(ctx context.Context, env *agent.Env) (*agent.Estimate, error) {
+	if env.Params.Int("x") < 0 {
+		return nil, agent.Permanent(errors.New("x: must be ≥ 0"))
+	}
+	env.Logger.Info("estimating", "x", env.Params.Int("x"))
+	return &agent.Estimate{Device: "cpu", MemoryBytes: int64(env.Params.Int("x")), Steps: os.Getpid(), Fits: true, Basis: "test"}, nil
+}
+
 var testAgents = map[string]agent.Agent{
+	"estimator": est{fn{"estimator", func(context.Context, *agent.Env) ([]agent.Artifact, error) { return nil, nil }}},
 	"echo": fn{"echo", func(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
 		env.Emit.Log(slog.LevelWarn, "hello", slog.Int("n", 3), slog.Float64("f", 0.5), slog.Bool("b", true),
 			slog.String("s", "x"), slog.Duration("d", 2*time.Second), slog.Group("g", slog.Int("in", 1)))
@@ -329,3 +342,39 @@ func (p *progressSignal) Progress(float64, time.Duration, string) {
 	p.once.Do(func() { close(p.started) })
 }
 func (p *progressSignal) Metrics(int, map[string]float64) {}
+
+// TestEstimateRunsInTheChild: an agent that estimates keeps that capability
+// when wrapped, and its Estimate runs in the child process (a dry run's
+// warm-up must not cost the server its memory); one that does not estimate
+// stays without it.
+func TestEstimateRunsInTheChild(t *testing.T) {
+	t.Parallel()
+	w := wrap(t, "estimator", 0)
+	e, ok := w.(agent.Estimator)
+	if !ok {
+		t.Fatal("the wrapped estimator does not implement agent.Estimator")
+	}
+	var mu sync.Mutex
+	var lines []string
+	got, err := e.Estimate(context.Background(), &agent.Env{OutDir: t.TempDir(), Params: agent.Params{"x": int64(1234)},
+		Logger: slog.New(logLines{mu: &mu, lines: &lines})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MemoryBytes != 1234 || got.Device != "cpu" || !got.Fits || got.Basis != "test" {
+		t.Errorf("estimate = %+v", got)
+	}
+	if got.Steps == os.Getpid() || got.Steps == 0 {
+		t.Errorf("estimate made in pid %d, want a child of %d", got.Steps, os.Getpid())
+	}
+	if d := cmp.Diff([]string{"INFO estimating x=1234"}, lines); d != "" {
+		t.Errorf("logger records (-want +got):\n%s", d)
+	}
+	_, err = e.Estimate(context.Background(), &agent.Env{OutDir: t.TempDir(), Params: agent.Params{"x": int64(-1)}})
+	if err == nil || !strings.Contains(err.Error(), "x: must be ≥ 0") || !agent.IsPermanent(err) {
+		t.Errorf("bad estimate: %v, want the agent's permanent error", err)
+	}
+	if _, ok := wrap(t, "echo", 0).(agent.Estimator); ok {
+		t.Error("a wrapped agent that does not estimate implements agent.Estimator")
+	}
+}

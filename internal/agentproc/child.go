@@ -77,8 +77,20 @@ func Serve(ctx context.Context, reg *agent.Registry, in io.Reader, out io.Writer
 		}
 		env.HTTP = p.Client(0)
 	}
-	outs, err := safeRun(ctx, ag, env)
-	res := msg{Type: tResult, Outputs: outs}
+	var res msg
+	var err error
+	switch start.Mode {
+	case modeRun:
+		var outs []agent.Artifact
+		outs, err = safeRun(ctx, ag, env)
+		res = msg{Type: tResult, Outputs: outs}
+	case modeEstimate:
+		var est *agent.Estimate
+		est, err = safeEstimate(ctx, ag, env)
+		res = msg{Type: tResult, Estimate: est}
+	default:
+		err = agent.Permanent(fmt.Errorf("agent-exec: unknown mode %q", start.Mode))
+	}
 	if err != nil {
 		res = msg{Type: tResult, Error: err.Error(), Permanent: agent.IsPermanent(err)}
 	}
@@ -99,6 +111,20 @@ func safeRun(ctx context.Context, ag agent.Agent, env *agent.Env) (outs []agent.
 		}
 	}()
 	return ag.Run(ctx, env)
+}
+
+// safeEstimate asks the agent for an estimate, turning a panic into an error.
+func safeEstimate(ctx context.Context, ag agent.Agent, env *agent.Env) (est *agent.Estimate, err error) {
+	e, ok := ag.(agent.Estimator)
+	if !ok {
+		return nil, agent.Permanent(fmt.Errorf("agent %s does not estimate", ag.Spec().Name))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = agent.Permanent(fmt.Errorf("agent %s panicked while estimating: %v\n%s", ag.Spec().Name, r, debug.Stack()))
+		}
+	}()
+	return e.Estimate(ctx, env)
 }
 
 // conn is the child's end of the protocol.

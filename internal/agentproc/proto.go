@@ -28,6 +28,12 @@ const (
 	tResult   = "result" // child → parent: Outputs, or Error (Permanent)
 )
 
+// The calls a start message asks for (msg.Mode).
+const (
+	modeRun      = ""         // Agent.Run: outputs
+	modeEstimate = "estimate" // Estimator.Estimate: an estimate
+)
+
 // maxLine bounds one protocol line the parent reads (an agent's outputs
 // with their meta are the largest).
 const maxLine = 16 << 20
@@ -39,6 +45,7 @@ type msg struct {
 
 	// start
 	Agent       string    `json:"agent,omitempty"`
+	Mode        string    `json:"mode,omitempty"` // modeRun or modeEstimate
 	Env         *startEnv `json:"env,omitempty"`
 	MemoryLimit int64     `json:"memory_limit,omitempty"`
 
@@ -60,6 +67,7 @@ type msg struct {
 
 	// result, reply
 	Outputs   []agent.Artifact `json:"outputs,omitempty"`
+	Estimate  *agent.Estimate  `json:"estimate,omitempty"` // result of modeEstimate
 	Error     string           `json:"error,omitempty"`
 	Permanent bool             `json:"permanent,omitempty"`
 }

@@ -246,7 +246,8 @@ func TestEveryRouteEveryIdentity(t *testing.T) {
 			case "POST /api/v1/jobs", "POST /api/v1/pipelines/validate":
 				ctype, reqBody = "application/yaml", []byte(spec)
 			case "POST /api/v1/datasets/upload":
-				ctype, reqBody = multipartFile("rows.jsonl", tinyRows)
+				// a name of its own: red's rows.jsonl again would be a 200 (the dataset red has)
+				ctype, reqBody = multipartFile(who+".jsonl", tinyRows)
 			case "POST /api/v1/keys":
 				ctype, reqBody = "application/json", []byte(`{"team":"red","role":"viewer"}`)
 			case "POST /v1/chat/completions":

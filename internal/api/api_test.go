@@ -416,6 +416,87 @@ func TestUploads(t *testing.T) {
 	}
 }
 
+// TestUploadSameBytesSameName: uploading the same bytes under the same name
+// again answers 200 with the dataset the team has (same id, version, profile)
+// and stores nothing more; another name is a new dataset with the same
+// version (201).
+func TestUploadSameBytesSameName(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	rows := `{"instruction":"say hi","output":"hi"}` + "\n" + `{"instruction":"say bye","output":"bye"}` + "\n"
+	decode := func(t *testing.T, b []byte) store.Dataset {
+		t.Helper()
+		var d store.Dataset
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("upload answer %s: %v", b, err)
+		}
+		return d
+	}
+	resp, b := upload(t, e.url, "rows.jsonl", "greetings", strings.NewReader(rows))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first upload = %d %s, want 201", resp.StatusCode, b)
+	}
+	first := decode(t, b)
+	for i := range 2 {
+		resp, b := upload(t, e.url, "rows.jsonl", "greetings", strings.NewReader(rows))
+		again := decode(t, b)
+		if resp.StatusCode != http.StatusOK || again.ID != first.ID || again.Version != first.Version || again.Name != "greetings" ||
+			!bytes.Equal(again.Profile, first.Profile) {
+			t.Errorf("upload %d of the same bytes and name = %d %s; want 200 and dataset %s", i+2, resp.StatusCode, b, first.ID)
+		}
+	}
+	// The name decides too: the same bytes named by their file name (no
+	// name field) or another name are new datasets with the same version.
+	var ids []string
+	for _, name := range []string{"", "greetings v2"} {
+		resp, b := upload(t, e.url, "rows.jsonl", name, strings.NewReader(rows))
+		d := decode(t, b)
+		if resp.StatusCode != http.StatusCreated || d.ID == first.ID || d.Version != first.Version {
+			t.Errorf("same bytes named %q = %d %s; want 201, a new id and version %s", name, resp.StatusCode, b, first.Version)
+		}
+		ids = append(ids, d.ID)
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("two names gave one dataset %s", ids[0])
+	}
+	// Other bytes under the first name: a new dataset with another version.
+	resp, b = upload(t, e.url, "rows.jsonl", "greetings", strings.NewReader(rows+`{"instruction":"again","output":"x"}`+"\n"))
+	if d := decode(t, b); resp.StatusCode != http.StatusCreated || d.ID == first.ID || d.Version == first.Version {
+		t.Errorf("other bytes, same name = %d %s; want 201 with a new id and version", resp.StatusCode, b)
+	}
+	_, b = do(t, "GET", e.url+"/datasets", "", nil)
+	var l struct{ Total int }
+	json.Unmarshal(b, &l)
+	blobs, _ := e.p.Blobs.List(context.Background(), "datasets/")
+	if l.Total != 4 || len(blobs) != 4 {
+		t.Errorf("%d datasets and %d blobs after 6 uploads (2 repeated), want 4 and 4: %s %v", l.Total, len(blobs), b, blobs)
+	}
+}
+
+// TestModelLineageNoServerPath: a model whose lineage was recorded with the
+// base model's server path (before lineage used folder names) is served
+// with the folder name, in lineage and in meta.lineage, by both model routes.
+func TestModelLineageNoServerPath(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	ctx := context.Background()
+	const base = "/srv/whet/models/stories260K"
+	m := &store.Model{ID: store.NewID("mdl"), Name: "old/tune/model", JobID: "job_x", NodeID: "tune", Output: "model", URI: "m/", Files: []string{},
+		Meta:      map[string]any{"lineage": map[string]any{"base_model": base, "datasets": []any{}}},
+		CreatedAt: time.Now().UTC(), Lineage: &store.Lineage{BaseModel: base, BaseModelVersion: "sha256:ab", Datasets: []store.DatasetVersion{}}}
+	if err := e.p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/models/" + m.ID, "/models"} {
+		resp, b := do(t, "GET", e.url+path, "", nil)
+		if resp.StatusCode != 200 || strings.Contains(string(b), "/srv/whet") ||
+			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","base_model_version":"sha256:ab"`) ||
+			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","datasets":[]}`) {
+			t.Errorf("GET %s = %d %s; want lineage base_model stories260K (with its version) and no server path", path, resp.StatusCode, b)
+		}
+	}
+}
+
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) {

@@ -75,16 +75,23 @@ func (c *capReader) Read(p []byte) (int, error) {
 func (s *Server) registerUpload(api huma.API) {
 	op := huma.Operation{OperationID: "upload-dataset", Method: http.MethodPost, Path: prefix + "/datasets/upload", Tags: []string{"datasets"},
 		Summary:       "Upload a dataset file",
-		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit. The dataset is immutable: its `version` is `sha256:` and the SHA-256 of the bytes, and its `profile` and `sample` are computed once, here.",
+		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit. The dataset is immutable: its `version` is `sha256:` and the SHA-256 of the bytes, and its `profile` and `sample` are computed once, here. 201 with the new dataset; 200 with the existing one, unchanged, when the team already has the same bytes under the same name (nothing more is stored; the same bytes under another name are a new dataset with the same `version`).",
 		DefaultStatus: http.StatusCreated,
 	}
 	huma.Register(api, op, func(ctx context.Context, in *uploadInput) (*datasetCreated, error) {
-		d, err := s.upload(ctx, in.req, in.w)
+		d, created, err := s.upload(ctx, in.req, in.w)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		if !created {
+			return &datasetCreated{Status: http.StatusOK, Body: d}, nil
+		}
 		return &datasetCreated{Status: http.StatusCreated, Body: d}, nil
 	})
+	post := api.OpenAPI().Paths[op.Path].Post
+	if created := post.Responses["201"]; created != nil {
+		post.Responses["200"] = &huma.Response{Description: "the team already has these bytes under this name: that dataset, unchanged", Content: created.Content}
+	}
 	// Documented after registering: a request body schema given before
 	// would make huma read and buffer the body itself.
 	api.OpenAPI().Paths[op.Path].Post.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
@@ -95,23 +102,27 @@ func (s *Server) registerUpload(api huma.API) {
 	}}
 }
 
-func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWriter) (*store.Dataset, error) {
+// upload stores the uploaded file as a dataset of the caller's team and
+// returns it, created true; when the team already has a dataset with the
+// same SHA-256 and name, it returns that one, created false, and keeps
+// nothing of the upload.
+func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWriter) (*store.Dataset, bool, error) {
 	const overhead = 1 << 20 // multipart headers and the name field
 	if r.ContentLength > s.MaxUploadBytes+overhead {
-		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", errTooLarge, r.ContentLength, s.MaxUploadBytes)
+		return nil, false, fmt.Errorf("%w: %d bytes is over the %d byte limit", errTooLarge, r.ContentLength, s.MaxUploadBytes)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUploadBytes+overhead)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
-		return nil, badMedia(r.Header.Get("Content-Type"), "multipart/form-data")
+		return nil, false, badMedia(r.Header.Get("Content-Type"), "multipart/form-data")
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, badRequest("multipart: %v", err)
+		return nil, false, badRequest("multipart: %v", err)
 	}
 	d := &store.Dataset{ID: store.NewID("ds"), Team: auth.TeamOf(ctx)}
 	if err := s.checkQuota(ctx, d.Team, max(r.ContentLength-overhead, 0)); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var name string
 	stored := false
@@ -128,41 +139,41 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, err
+				return nil, false, err
 			}
-			return nil, badRequest("multipart: %v", err)
+			return nil, false, badRequest("multipart: %v", err)
 		}
 		switch part.FormName() {
 		case "name":
 			b, err := io.ReadAll(io.LimitReader(part, 1024))
 			if err != nil {
-				return nil, badRequest("name: %v", err)
+				return nil, false, badRequest("name: %v", err)
 			}
 			name = strings.TrimSpace(string(b))
 			if err := checkName("name", name); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		case "file":
 			if d.BlobKey != "" {
-				return nil, badRequest("more than one file field")
+				return nil, false, badRequest("more than one file field")
 			}
 			_, params, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
 			fn := params["filename"] // raw: part.FileName() would strip directories silently
 			if err := checkName("file name", fn); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			format, ok := datasetFormats[strings.ToLower(path.Ext(fn))]
 			if !ok {
-				return nil, fmt.Errorf("%w: file %q: want .csv, .tsv, .json, .jsonl, .ndjson, .txt or .parquet", errUnsupportedMedia, fn)
+				return nil, false, fmt.Errorf("%w: file %q: want .csv, .tsv, .json, .jsonl, .ndjson, .txt or .parquet", errUnsupportedMedia, fn)
 			}
 			d.BlobKey = "datasets/" + d.ID + "/" + fn
 			info, err := s.Blobs.Put(ctx, d.BlobKey, &capReader{r: part, n: s.MaxUploadBytes})
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
-					return nil, fmt.Errorf("%w: the file is over the %d byte limit", errTooLarge, s.MaxUploadBytes)
+					return nil, false, fmt.Errorf("%w: the file is over the %d byte limit", errTooLarge, s.MaxUploadBytes)
 				}
-				return nil, fmt.Errorf("upload %s: %w", fn, err)
+				return nil, false, fmt.Errorf("upload %s: %w", fn, err)
 			}
 			d.Name, d.Size, d.SHA256, d.Format = fn, info.Size, info.SHA256, format
 		default:
@@ -170,24 +181,37 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 		}
 	}
 	if d.BlobKey == "" {
-		return nil, badRequest("missing multipart field \"file\"")
+		return nil, false, badRequest("missing multipart field \"file\"")
 	}
 	if name != "" {
 		d.Name = name
 	}
 	d.CreatedAt = time.Now().UTC()
+	// The same bytes under the same name again (a retried or repeated
+	// upload): the dataset the team has, not a second id. Its blob is kept;
+	// this one's is removed (stored stays false).
+	if have, err := s.Store.ForTeam(d.Team).FindDataset(ctx, d.Team, d.SHA256, d.Name); err == nil {
+		return have, false, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	}
 	if err := s.checkQuota(ctx, d.Team, d.Size); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// Content-addressed: the same bytes give the same version. The profile
 	// and sample are computed here, once; a dataset never changes.
 	d.Version = "sha256:" + d.SHA256
 	s.profileUpload(ctx, d)
-	if err := s.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, d) }); err != nil {
-		return nil, err
+	var have *store.Dataset
+	var created bool
+	if err := s.Store.InTx(ctx, func(tx store.Tx) (err error) {
+		have, created, err = tx.CreateDatasetOnce(ctx, d)
+		return err
+	}); err != nil {
+		return nil, false, err
 	}
-	stored = true
-	return d, nil
+	stored = created // a racing upload of the same bytes and name won: keep its blob only
+	return have, created, nil
 }
 
 type downloadInput struct {

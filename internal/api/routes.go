@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -315,6 +316,9 @@ func (s *Server) routes(api huma.API) {
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
+			for _, m := range l {
+				publicLineage(m)
+			}
 			out := &listModelsOutput{}
 			out.Body.Models, out.Body.page = l, page{total, in.Limit, in.Offset}
 			return out, nil
@@ -326,6 +330,7 @@ func (s *Server) routes(api huma.API) {
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
+			publicLineage(m)
 			return &modelOutput{Body: m}, nil
 		})
 	s.registerDownload(api)
@@ -377,3 +382,24 @@ func (e *mediaError) Error() string {
 	return "content type " + e.got + " is not supported; send " + e.want
 }
 func (e *mediaError) Unwrap() error { return errUnsupportedMedia }
+
+// publicLineage names the base model of a lineage recorded before lineage
+// named base models by folder (a server path) by its folder name, in
+// Lineage and in Meta["lineage"]: lineage in the API never shows a server
+// path.
+func publicLineage(m *store.Model) {
+	name := func(s string) string {
+		if strings.ContainsAny(s, `/\`) {
+			return filepath.Base(filepath.Clean(s))
+		}
+		return s
+	}
+	if m.Lineage != nil {
+		m.Lineage.BaseModel = name(m.Lineage.BaseModel)
+	}
+	if l, ok := m.Meta["lineage"].(map[string]any); ok {
+		if b, ok := l["base_model"].(string); ok {
+			l["base_model"] = name(b)
+		}
+	}
+}

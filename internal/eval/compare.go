@@ -99,6 +99,9 @@ type Contamination struct {
 	// TrainRows were checked; Rows of them are contaminated.
 	TrainRows int `json:"train_rows"`
 	Rows      int `json:"rows"`
+	// BoilerplateNgrams were left out: found in so many evaluated rows
+	// that they are a template's text, not content (contam.Boilerplate).
+	BoilerplateNgrams int `json:"boilerplate_ngrams"`
 	// Findings name both sides (1-based rows), the first MaxFindings.
 	Findings []ContaminationFinding `json:"findings"`
 }

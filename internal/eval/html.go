@@ -5,13 +5,15 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"path/filepath"
 	"strings"
 )
 
 // WriteHTML renders c as one self-contained HTML page: inline CSS and inline
 // SVG charts (training loss curve, metric bars with CI whiskers, delta
-// forest plot, win/tie/loss bars) and the side-by-side sample outputs with a
-// word diff. The page loads nothing from the network and has no scripts.
+// forest plot, win/tie/loss bars), the contamination check (or that it was
+// not made) and the side-by-side sample outputs with a word diff. The page
+// loads nothing from the network and has no scripts.
 func WriteHTML(w io.Writer, c *Comparison) error {
 	data := struct {
 		C        *Comparison
@@ -24,11 +26,19 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 		Pct      string
 		Verdict  string
 		Improved bool
+		// Contam is the contamination check in words (nil: not made).
+		Contam *htmlContamination
 	}{C: c, Pct: fmt.Sprintf("%g%%", 100*c.Confidence)}
 	data.Loss = lossCurveSVG(c.History)
 	data.Bars = metricBarsSVG(c.Metrics)
 	data.Deltas = deltaSVG(c.Metrics)
 	data.WTL = winTieLossSVG(c.Metrics)
+	if k := c.Contamination; k != nil {
+		data.Contam = &htmlContamination{K: k, TrainFile: filepath.Base(k.TrainFile), EvalFile: filepath.Base(k.EvalFile)}
+		if k.TrainRows > 0 {
+			data.Contam.Share = fmt.Sprintf("%.1f %%", 100*float64(k.Rows)/float64(k.TrainRows))
+		}
+	}
 	for _, ex := range []*ExampleChanges{c.Examples, c.ExamplesLoss} {
 		if ex != nil {
 			data.Changes = append(data.Changes, ex)
@@ -57,6 +67,15 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 		}
 	}
 	return page.Execute(w, data)
+}
+
+// htmlContamination is the contamination check as the page writes it: file
+// names without their server folders, the contaminated share of the
+// training rows.
+type htmlContamination struct {
+	K                   *Contamination
+	TrainFile, EvalFile string
+	Share               string
 }
 
 type htmlSample struct {
@@ -521,6 +540,19 @@ code { font-size: 12px; word-break: break-all; }
 <p class="note">{{.Pairs}} held-out pairs, β = {{num .Beta}}; r = β·(log π<sub>fine-tuned</sub>(y|x) − log π<sub>base</sub>(y|x)) over the response tokens. Chance is 0.5; the interval is Wilson's at {{$.Pct}}.</p>
 </section>
 {{end}}
+<h2>Contamination</h2>
+<section class="contamination">
+{{with .Contam}}{{if .K.Rows}}<p class="verdict worse">{{.K.Rows}} of {{.K.TrainRows}} training rows ({{.Share}}) share a {{.K.Ngram}}-word sequence with an evaluated row: the fine-tuned model may have seen those answers, so its scores on them can be inflated. Preprocess with <code>decontaminate: true</code> drops them.</p>
+<table>
+<tr><th>training row</th><th>evaluated row</th><th>shared {{.K.Ngram}}-grams</th></tr>
+{{range .K.Findings}}<tr><td class="n">{{.TrainRow}}</td><td class="n">{{.EvalRow}}</td><td class="n">{{.Shared}}</td></tr>
+{{end}}</table>
+{{if lt (len .K.Findings) .K.Rows}}<p class="note">The first {{len .K.Findings}} of {{.K.Rows}} contaminated training rows are listed.</p>{{end}}
+{{else}}<p>None: no training row shares a {{.K.Ngram}}-word sequence with an evaluated row ({{.K.TrainRows}} training rows checked).</p>
+{{end}}<p class="note"><code>{{.TrainFile}}</code> checked against <code>{{.EvalFile}}</code>; rows are numbered from 1.</p>
+{{else}}<p class="note">Not checked: no training split was found next to the evaluated rows.</p>
+{{end}}</section>
+
 <h2>Deltas</h2>
 <section>{{.Deltas}}</section>
 

@@ -3,6 +3,7 @@ package eval
 import (
 	"bytes"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +61,66 @@ func TestHTMLWithoutHistoryOrMetrics(t *testing.T) {
 	}
 	if bytes.Contains(buf.Bytes(), []byte("NaN")) {
 		t.Error("page shows NaN")
+	}
+}
+
+// TestHTMLContamination: the page says how many training rows overlap the
+// evaluated ones and lists both rows of each finding, names the files
+// without their server folders, and says so when nothing was found or the
+// check was not made.
+func TestHTMLContamination(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		c        *Contamination
+		want     []string
+		dontWant []string
+	}{
+		{
+			name: "found",
+			c: &Contamination{Ngram: 13, TrainFile: "/srv/whet/jobs/job_1/prep/train.jsonl", EvalFile: "/srv/whet/jobs/job_1/prep/validation.jsonl",
+				TrainRows: 90, Rows: 3, Findings: []ContaminationFinding{{TrainRow: 4, EvalRow: 2, Shared: 7}, {TrainRow: 17, EvalRow: 9, Shared: 2}}},
+			want: []string{
+				"3 of 90 training rows (3.3 %) share a 13-word sequence with an evaluated row",
+				`<tr><td class="n">4</td><td class="n">2</td><td class="n">7</td></tr>`,
+				`<tr><td class="n">17</td><td class="n">9</td><td class="n">2</td></tr>`,
+				"The first 2 of 3 contaminated training rows are listed.",
+				"<code>train.jsonl</code> checked against <code>validation.jsonl</code>",
+			},
+			dontWant: []string{"/srv/whet", "Not checked"},
+		},
+		{
+			name:     "none",
+			c:        &Contamination{Ngram: 8, TrainFile: "train.jsonl", EvalFile: "validation.jsonl", TrainRows: 900, Findings: []ContaminationFinding{}},
+			want:     []string{"None: no training row shares a 8-word sequence with an evaluated row (900 training rows checked)."},
+			dontWant: []string{"training rows are listed", "<th>training row</th>"},
+		},
+		{
+			name:     "not checked",
+			want:     []string{"<h2>Contamination</h2>", "Not checked: no training split was found next to the evaluated rows."},
+			dontWant: []string{"training rows checked"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := &Comparison{Kind: KindComparison, Confidence: 0.95, Bootstrap: 10, Base: &Evaluation{}, Tuned: &Evaluation{}, Contamination: tt.c}
+			var buf bytes.Buffer
+			if err := WriteHTML(&buf, c); err != nil {
+				t.Fatal(err)
+			}
+			checkSelfContained(t, buf.Bytes())
+			page := buf.String()
+			for _, w := range tt.want {
+				if !strings.Contains(page, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, w := range tt.dontWant {
+				if strings.Contains(page, w) {
+					t.Errorf("page has %q", w)
+				}
+			}
+		})
 	}
 }

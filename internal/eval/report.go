@@ -153,6 +153,9 @@ type Evaluation struct {
 	// Warnings are problems that did not stop the run (judge failures...).
 	Warnings       []string `json:"warnings,omitempty"`
 	ElapsedSeconds float64  `json:"elapsed_seconds"`
+	// Device is where the model ran: cpu or cuda:N (empty in reports
+	// written before it was recorded).
+	Device string `json:"device,omitempty"`
 }
 
 // ReadEvaluation reads an evaluation report written as JSON.

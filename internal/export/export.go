@@ -105,6 +105,10 @@ type Result struct {
 	Arch     string `json:"arch"`
 	// Checks are the GGUF self-checks (Options.Check).
 	Checks []verify.Check `json:"checks,omitempty"`
+	// AdapterCheck is the read-back check of the GGUF LoRA adapter, run
+	// whenever one is written (formats adapter and gguf); a failed one
+	// fails Run with ErrCheckFailed.
+	AdapterCheck *verify.AdapterCheck `json:"adapter_check,omitempty"`
 }
 
 // Run performs the export.
@@ -256,6 +260,15 @@ func Run(ctx context.Context, o *Options) (*Result, error) {
 				return err
 			}); err != nil {
 				return nil, fmt.Errorf("gguf adapter: %w", err)
+			}
+			// Read it back: what llama.cpp will load must be the adapter.
+			ac, err := verify.Adapter(&verify.AdapterParams{Path: filepath.Join(dir, file), File: "gguf/" + file, BaseDir: o.Model, Adapter: ad, Type: convert.F16})
+			if err != nil {
+				return nil, fmt.Errorf("gguf adapter: %w", err)
+			}
+			res.AdapterCheck = ac
+			if !ac.Passed {
+				return res, fmt.Errorf("%w: the GGUF LoRA adapter does not read back as the adapter: %s", ErrCheckFailed, ac.Error())
 			}
 			if err := res.add(o.Out, filepath.Join(dir, file), FormatGGUF, "lora-f16"); err != nil {
 				return nil, err

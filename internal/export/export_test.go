@@ -70,6 +70,11 @@ func TestRunAllFormats(t *testing.T) {
 	if fractions[len(fractions)-1] != 1 {
 		t.Errorf("progress ends at %v", fractions[len(fractions)-1])
 	}
+	// The GGUF LoRA adapter was read back and matched the adapter.
+	if ac := res.AdapterCheck; ac == nil || !ac.Passed || ac.File != "gguf/stories260K-lora-f16.gguf" || ac.Type != "f16" ||
+		ac.Tensors == 0 || ac.Values == 0 || ac.MaxAbsError > 1e-3 {
+		t.Errorf("adapter check = %+v; want the lora GGUF read back within f16 rounding", ac)
+	}
 
 	mf, _ := os.ReadFile(filepath.Join(out, "gguf", "Modelfile"))
 	if !strings.HasPrefix(string(mf), "FROM ./stories260K-f16.gguf\n") || !strings.Contains(string(mf), `PARAMETER stop "</s>"`) ||

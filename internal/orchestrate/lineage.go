@@ -1,13 +1,16 @@
 package orchestrate
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/whetstone/whetstone/internal/agent"
@@ -15,7 +18,8 @@ import (
 )
 
 // Lineage: every output artifact carries Meta["lineage"], the base model
-// and the dataset versions upstream of it ({"base_model", "datasets":
+// (by folder name and content version) and the dataset versions upstream of
+// it ({"base_model", "base_model_version", "datasets":
 // [store.DatasetVersion]}): the versions its node's dataset params name
 // (uploaded datasets by id, files and folders by content) merged with its
 // inputs' lineage. succeed records the datasets with the job and the
@@ -141,24 +145,29 @@ func lineageOf(a agent.Artifact) *store.Lineage {
 }
 
 // addLineage sets Meta["lineage"] on each output: own dataset versions
-// merged with the inputs', and the base model (the output's
-// Meta["base_model"], else the inputs'). Outputs without any are left
-// alone.
-func addLineage(inputs []agent.Artifact, own []store.DatasetVersion, outs []agent.Artifact) {
+// merged with the inputs', and the base model (the inputs', else the
+// output's Meta["base_model"]) by name and content version (baseModel).
+// Outputs without any are left alone.
+func (o *Orchestrator) addLineage(inputs []agent.Artifact, own []store.DatasetVersion, outs []agent.Artifact) {
 	var up store.Lineage
 	for _, a := range inputs {
 		if l := lineageOf(a); l != nil {
 			up.Datasets = store.MergeDatasets(up.Datasets, l.Datasets)
 			if up.BaseModel == "" {
-				up.BaseModel = l.BaseModel
+				up.BaseModel, up.BaseModelVersion = l.BaseModel, l.BaseModelVersion
 			}
 		}
+	}
+	if strings.ContainsAny(up.BaseModel, `/\`) {
+		// recorded before lineage named base models by folder (a server path)
+		name, version := o.baseModel(up.BaseModel)
+		up.BaseModel, up.BaseModelVersion = name, cmp.Or(up.BaseModelVersion, version)
 	}
 	up.Datasets = store.MergeDatasets(up.Datasets, own)
 	for i := range outs {
 		l := up
 		if b, ok := outs[i].Meta["base_model"].(string); ok && b != "" && l.BaseModel == "" {
-			l.BaseModel = b
+			l.BaseModel, l.BaseModelVersion = o.baseModel(b)
 		}
 		if l.BaseModel == "" && len(l.Datasets) == 0 {
 			continue
@@ -175,4 +184,60 @@ func addLineage(inputs []agent.Artifact, own []store.DatasetVersion, outs []agen
 		}
 		outs[i].Meta[lineageKey] = v
 	}
+}
+
+// baseModel returns the display name of the base model at ref (its folder
+// name; the train agent records an absolute path) and, when ref is an
+// absolute path it can read, its content version (store.Lineage's
+// BaseModelVersion). Each file is hashed once per path, size and
+// modification time (fileSum), so a base model many jobs use is read once.
+func (o *Orchestrator) baseModel(ref string) (name, version string) {
+	clean := filepath.Clean(ref)
+	name = filepath.Base(clean)
+	if !filepath.IsAbs(clean) {
+		return name, ""
+	}
+	st, err := os.Stat(clean)
+	if err != nil {
+		return name, ""
+	}
+	files := map[string]string{} // name -> path
+	if st.IsDir() {
+		entries, err := os.ReadDir(clean)
+		if err != nil {
+			return name, ""
+		}
+		for _, e := range entries {
+			if n := e.Name(); !e.IsDir() && (n == "config.json" || weightFile(n)) {
+				files[n] = filepath.Join(clean, n)
+			}
+		}
+	} else {
+		files[name] = clean
+	}
+	if len(files) == 0 {
+		return name, ""
+	}
+	h := sha256.New()
+	for _, n := range slices.Sorted(maps.Keys(files)) {
+		fi, err := os.Stat(files[n]) // follows links, as Hugging Face cache snapshots use
+		if err != nil {
+			return name, ""
+		}
+		sum := o.fileSum(files[n], fi)
+		if sum == "unreadable" {
+			return name, ""
+		}
+		fmt.Fprintf(h, "%s %s\n", n, sum)
+	}
+	return name, fmt.Sprintf("sha256:%x", h.Sum(nil))
+}
+
+// weightFile reports whether a file name is a model weight file.
+func weightFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".safetensors", ".bin", ".pt", ".pth", ".gguf":
+		return true
+	}
+	return false
 }

@@ -406,6 +406,12 @@ func (v *validator) value(node, f string, d agent.Param, val any) (any, bool) {
 			v.add(node, f, fmt.Sprintf("%q is not one of %s", s, strings.Join(d.Enum, ", ")))
 			return nil, false
 		}
+		if d.Check != nil {
+			if err := d.Check(s); err != nil {
+				v.add(node, f, err.Error())
+				return nil, false
+			}
+		}
 		if !v.serverPath(node, f, d, s) {
 			return nil, false
 		}

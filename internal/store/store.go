@@ -72,8 +72,15 @@ type DatasetVersion struct {
 // Lineage is where a model came from: its base model and every dataset
 // version upstream of it in its job.
 type Lineage struct {
-	BaseModel string           `json:"base_model,omitempty"`
-	Datasets  []DatasetVersion `json:"datasets"`
+	// BaseModel is the base model's display name: its folder name, never
+	// a server path.
+	BaseModel string `json:"base_model,omitempty"`
+	// BaseModelVersion is "sha256:" and the hex SHA-256 of the base model's
+	// content: of the lines "NAME SHA256\n", sorted by name, of its
+	// config.json and weight files (*.safetensors, *.bin, *.pt, *.pth,
+	// *.gguf). "" when the folder could not be read.
+	BaseModelVersion string           `json:"base_model_version,omitempty"`
+	Datasets         []DatasetVersion `json:"datasets"`
 }
 
 // MergeDatasets returns a with the versions of b it lacks appended (same
@@ -259,6 +266,11 @@ type Reader interface {
 	// limit (default 1000).
 	ListEvents(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
 	GetDataset(ctx context.Context, id string) (*Dataset, error)
+	// FindDataset returns team's dataset ("" is DefaultTeam) with the given
+	// SHA-256 and name, with its profile and sample (the oldest when there
+	// are several), or ErrNotFound. A ForTeam reader finds only its own
+	// team's.
+	FindDataset(ctx context.Context, team, sha256, name string) (*Dataset, error)
 	ListDatasets(ctx context.Context, p ListParams) ([]*Dataset, int, error)
 	GetModel(ctx context.Context, id string) (*Model, error)
 	ListModels(ctx context.Context, p ListParams) ([]*Model, int, error)
@@ -322,6 +334,12 @@ type Tx interface {
 	AddJobDatasets(ctx context.Context, jobID string, ds []DatasetVersion) error
 	// CreateDataset and CreateModel store d.Team/m.Team ("" is DefaultTeam).
 	CreateDataset(ctx context.Context, d *Dataset) error
+	// CreateDatasetOnce stores d unless d.Team already has a dataset with
+	// d.SHA256 and d.Name (FindDataset): then it stores nothing and returns
+	// that dataset and false. Otherwise it stores d and returns d and true.
+	// Calls racing on the same team, SHA-256 and name store one dataset. A
+	// d without SHA256 is always stored.
+	CreateDatasetOnce(ctx context.Context, d *Dataset) (*Dataset, bool, error)
 	CreateModel(ctx context.Context, m *Model) error
 	// Raw is the backend's transaction handle (*sql.Tx for sqlitestore), for
 	// a queue that enqueues in the same transaction.

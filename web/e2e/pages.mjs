@@ -179,6 +179,40 @@ try {
     console.log(`     shared example run page: ${collapsed} px collapsed, ${expanded} px with every report open, ${all} px with every folded section open too`);
   });
 
+  await test('the shared example’s run page: base-vs-tuned headline and key metrics first; the compare report’s contamination check', async () => {
+    await page.goto(`${base}/runs/${ids[0]}`);
+    await page.locator('.conn-closed').waitFor();
+    const job = (await api(`/jobs/${ids[0]}`)).body;
+    const meta = job.nodes.find((n) => n.id === 'versus').outputs.find((o) => o.name === 'comparison').meta;
+    const name = meta.primary_metric;
+    const h = page.locator('.run-summary [data-headline]');
+    await h.waitFor();
+    const text = await h.innerText();
+    const lead = meta.improved ? 'tuned beats base' : 'tuned is worse than base';
+    assert(text.startsWith(`${lead}: ${name} `) && / → /.test(text) && /\([+−]\d+(\.\d+)? %\)/.test(text), `headline: ${text}`);
+    assert((await h.getAttribute('data-headline')) === (meta.improved ? 'better' : 'worse'), 'headline verdict from the compare node');
+    const stats = await page.locator('.run-summary [data-stat]').evaluateAll((ds) => ds.map((d) => d.dataset.stat));
+    for (const k of ['status', 'duration', 'final_loss', 'eval_loss', 'eval_perplexity', 'primary'])
+      assert(stats.includes(k), `summary shows ${k} (has ${stats})`);
+    const { top } = await page.locator('.run-summary').boundingBox().then((b) => ({ top: b.y }));
+    assert(top < 300, `summary at the top (y=${top})`);
+    const ds = await page.locator('.run-summary .run-datasets li').allInnerTexts();
+    assert(ds.some((t) => t.includes('alpaca_en_demo.json') && /sha256:[0-9a-f]{12}$/.test(t.trim())), `dataset versions: ${ds}`);
+    await shot('run-summary');
+    // the comparison report (JSON) writes out its contamination check
+    const card = page.locator('.report-card[data-report-name="comparison"]');
+    await card.locator('h3 button').click();
+    const contam = card.locator('.contamination');
+    await contam.waitFor();
+    const ct = await contam.innerText();
+    assert(/training rows/.test(ct) && !/\/(tmp|var|home|root|work)\//.test(ct), `contamination section: ${ct}`);
+    // and so does the HTML report
+    const href = await page.locator('.report-card[data-report-name="comparison_html"] a[data-html-report]').getAttribute('href');
+    const html = await (await fetch(new URL(href, base))).text();
+    assert(html.includes('<h2>Contamination</h2>'), 'the HTML report has a contamination section');
+    await contam.screenshot({ path: path.join(shots, 'run-contamination.png') });
+  });
+
   await test('models: grouped by run with lineage, sizes, hashes and copyable snippets; no server paths', async () => {
     await page.goto(`${base}/models`);
     const group = page.locator(`.model-group[data-job-id="${ids[0]}"]`);

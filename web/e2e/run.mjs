@@ -330,6 +330,19 @@ try {
     await page.getByRole('button', { name: 'Hide YAML' }).click();
   });
 
+  await test('Plan: the dry run shows what train will need (estimated in an agent process)', async () => {
+    await page.getByRole('button', { name: 'Plan', exact: true }).click();
+    const row = page.locator('[aria-label="Pipeline plan"] tr[data-node="train-1"]');
+    await row.waitFor({ timeout: 60_000 });
+    const cells = await row.locator('td').allTextContents();
+    // node, agent, cache, device, memory, steps, tokens, time
+    assert(cells[3] === 'cpu', `train runs on the cpu: ${cells}`);
+    assert(/\d.*[KMG]i?B/.test(cells[4]), `train's memory is estimated: ${cells}`);
+    assert(cells[5] === '60', `train's steps (max_steps 60): ${cells}`);
+    assert(Number(cells[6].replace(/\D/g, '')) > 0, `train's tokens: ${cells}`);
+    await page.getByRole('button', { name: 'Close plan' }).click();
+  });
+
   let sawRunning = false;
   await test('submit; statuses change, the log grows, charts and ETA update; reload mid-training', async () => {
     await page.getByRole('button', { name: 'Run pipeline' }).click();
@@ -427,6 +440,28 @@ try {
     await page.locator('.log-panel select').nth(1).selectOption('debug');
   });
 
+  await test('the run page starts with a summary: status, duration, final loss, the dataset version read', async () => {
+    const job = (await api(`/jobs/${encodeURIComponent(jobID)}`)).body;
+    const sum = page.locator('.run-summary');
+    await sum.waitFor();
+    // the summary comes before the graph, the nodes, the charts and the log
+    const [sumY, gridY] = await Promise.all([sum.boundingBox(), page.locator('.run-grid').boundingBox()]).then((bs) => bs.map((b) => b.y));
+    assert(sumY < gridY && sumY < 300, `summary at y=${sumY}, graph at y=${gridY}`);
+    const stat = (k) => sum.locator(`[data-stat="${k}"] dd`).innerText();
+    assert((await stat('status')) === 'succeeded', `status: ${await stat('status')}`);
+    assert(/^\d+(\.\d)? s$|min/.test(await stat('duration')), `duration: ${await stat('duration')}`);
+    assert((await stat('nodes')).startsWith('4/4 succeeded'), `nodes: ${await stat('nodes')}`);
+    const trained = job.nodes.find((n) => n.id === 'train-1').outputs.find((o) => o.type === 'model').meta.final_loss;
+    const shown = Number((await stat('final_loss')).replace(/,/g, ''));
+    assert(Math.abs(shown - trained) < 1e-3 * Math.abs(trained), `final train loss shown ${shown}, the node recorded ${trained}`);
+    // the dataset version the job read: name, id, shortened hash
+    const ds = job.datasets.find((d) => d.dataset_id === datasetID);
+    assert(ds && /^sha256:[0-9a-f]{64}$/.test(ds.version), `job datasets: ${JSON.stringify(job.datasets)}`);
+    const li = sum.locator(`.run-datasets li[data-dataset-id="${datasetID}"]`);
+    const text = await li.innerText();
+    assert(text.includes('alpaca-demo') && text.includes(datasetID) && text.includes(ds.version.slice(0, 19)) && !text.includes(ds.version), `dataset line: ${text}`);
+  });
+
   await test('the run report renders as tables, not JSON', async () => {
     const card = page.locator('.report-card').first();
     await card.waitFor();
@@ -519,6 +554,53 @@ try {
     assert(n === 60, `history.json curve has ${n} points, want 60 steps`);
     await axeCheck(page, 'models');
     await shot('models');
+  });
+
+  await test('cached nodes are marked on the run page', async () => {
+    // the same pipeline again: every node's outputs come from the first run
+    const spec = (await api(`/jobs/${encodeURIComponent(jobID)}`)).body.spec;
+    const r = await api('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+    assert(r.status === 202, `POST /jobs ${r.status} ${JSON.stringify(r.body)}`);
+    const id = r.body.job_id;
+    await page.goto(`${base}/runs/${encodeURIComponent(id)}`);
+    await page.waitForFunction(() => document.querySelector('.run-page')?.dataset.status === 'succeeded', null, { timeout: 30_000 });
+    const job = (await api(`/jobs/${encodeURIComponent(id)}`)).body;
+    const cached = job.nodes.filter((n) => n.cached).map((n) => n.id);
+    assert(cached.includes('train-1'), `the server reused the train node's outputs (cached: ${cached})`);
+    await page.locator(`.run-summary [data-stat="nodes"] .badge.cached`).filter({ hasText: `${cached.length} cached` }).waitFor();
+    for (const n of cached) assert((await page.locator(`.nodes-table tr[data-node="${n}"] .badge.cached`).count()) === 1, `${n} marked cached in the nodes table`);
+  });
+
+  await test('a failed node and its error are at the top of the run page', async () => {
+    // validate fails the run on any warning; the demo data has some (near duplicates, short answers...)
+    const spec = {
+      name: 'fails-on-warnings',
+      nodes: [
+        { id: 'data', agent: 'dataset', params: { source: datasetID } },
+        { id: 'strict', agent: 'validate', params: { fail_on: ['warning', 'error'] } },
+      ],
+      edges: [{ from: 'data', to: 'strict' }],
+    };
+    const r = await api('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(spec) });
+    assert(r.status === 202, `POST /jobs ${r.status} ${JSON.stringify(r.body)}`);
+    const id = r.body.job_id;
+    await page.goto(`${base}/runs/${encodeURIComponent(id)}`);
+    await page.waitForFunction(() => ['failed', 'succeeded'].includes(document.querySelector('.run-page')?.dataset.status), null, { timeout: 60_000 });
+    const job = (await api(`/jobs/${encodeURIComponent(id)}`)).body;
+    const strict = job.nodes.find((n) => n.id === 'strict');
+    assert(job.status === 'failed' && strict.status === 'failed' && strict.error, `the strict validation failed: ${job.status} ${strict.status} ${strict.error}`);
+    const alert = page.locator('.run-summary [role=alert][data-failed-node="strict"]');
+    await alert.waitFor();
+    const text = await alert.innerText();
+    assert(text.includes('Node strict (validate) failed') && text.includes(strict.error.slice(0, 60)), `failure banner: ${text}`);
+    const [alertY, gridY] = await Promise.all([alert.boundingBox(), page.locator('.run-grid').boundingBox()]).then((bs) => bs.map((b) => b.y));
+    assert(alertY < gridY && alertY < 300, `failure at y=${alertY}, above the graph at y=${gridY}`);
+    await axeCheck(page, 'run page, failed node');
+    await shot('run-failed');
+    // "Show its log" filters the log to the failed node
+    await alert.getByRole('button', { name: 'Show its log' }).click();
+    assert((await page.locator('.log-panel select').first().inputValue()) === 'strict', 'log filtered to the failed node');
+    await page.locator('.log-line.lvl-error', { hasText: 'node strict failed' }).waitFor();
   });
 
   await test('a template loads; nodes connect from the keyboard', async () => {

@@ -72,6 +72,15 @@ export interface NodeRun {
   error?: string | null;
 }
 
+/** A dataset by content: an uploaded dataset (dataset_id) or a file or folder read in place (source). */
+export interface DatasetVersion {
+  dataset_id?: string;
+  name?: string;
+  source?: string;
+  /** "sha256:" and the hex SHA-256 of the bytes */
+  version: string;
+}
+
 /** What GET /jobs adds to each job: node counts and the facts of its training and evaluation. */
 export interface JobSummary {
   nodes: number;
@@ -93,6 +102,8 @@ export interface Job {
   finished_at?: string | null;
   error?: string | null;
   nodes?: NodeRun[] | null;
+  /** the dataset versions the job's nodes read */
+  datasets?: DatasetVersion[] | null;
   spec?: PipelineSpec;
   summary?: JobSummary;
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agents/evaluate"
 	"github.com/whetstone/whetstone/internal/data/contam"
 	"github.com/whetstone/whetstone/internal/eval"
-	"github.com/whetstone/whetstone/internal/eval/enginemodel"
+	"github.com/whetstone/whetstone/internal/gpus"
 )
 
 // Output file names.
@@ -33,16 +33,14 @@ const (
 
 // Agent is the compare agent.
 type Agent struct {
-	load eval.Loader
+	models evaluate.Models
 }
 
 // New returns the compare agent loading models with load; nil means
-// Whetstone's engine (enginemodel.Load).
+// Whetstone's engine on the device of the device param
+// (enginemodel.LoadOn).
 func New(load eval.Loader) agent.Agent {
-	if load == nil {
-		load = enginemodel.Load
-	}
-	return &Agent{load: load}
+	return &Agent{models: evaluate.Models{Load: load, GPUs: gpus.Default}}
 }
 
 // Spec implements agent.Agent.
@@ -62,6 +60,7 @@ func (a *Agent) Spec() agent.Spec {
 				Description: "confidence level of the intervals. Defaults to 0.95."},
 			{Name: "judge_key", Type: agent.String, Kind: "secret",
 				Description: "API key for the judge endpoint recorded in the evaluation, when it used the judge metric (keys are never stored in reports)."},
+			evaluate.DeviceParam(),
 		},
 		Inputs: []agent.Port{
 			{Type: agent.Report, Name: "evaluation", Required: true, Multiple: true,
@@ -166,6 +165,9 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		}
 	}
 	meta["metrics"] = deltas
+	if len(evals) == 1 {
+		meta["device"] = base.Device // where the base model was re-run
+	}
 	emit.Metrics(len(c.Samples), deltas)
 	out := []agent.Artifact{{Type: agent.Report, Name: eval.KindComparison, Path: ReportFile, Meta: meta}}
 	if p.Bool("report_html") || !p.Has("report_html") {
@@ -271,11 +273,16 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		return nil, agent.Permanent(errors.New("compare: the evaluation used the judge metric but records no judge endpoint"))
 	}
 	emit.Progress(0, 0, "loading base model")
-	m, tok, err := a.load(ctx, ref.BaseModel, "")
+	lm, err := a.models.LoadModel(ctx, evaluate.LoadRequest{Device: env.Params.String("device"), Base: ref.BaseModel,
+		Node: env.JobID + "/" + env.NodeID, OnGPUWait: evaluate.GPUWait(emit), Logger: env.Logger})
 	if err != nil {
-		return nil, agent.Permanent(fmt.Errorf("compare: base model: %w", err))
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("compare: base model: %w", err)
 	}
-	base, err := eval.Evaluate(ctx, m, tok, rows, opt)
+	defer lm.Close()
+	base, err := eval.Evaluate(ctx, lm.Model, lm.Tokenizer, rows, opt)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -283,6 +290,7 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		return nil, fmt.Errorf("compare: base model: %w", err)
 	}
 	base.Model = eval.ModelRef{Path: ref.BaseModel, BaseModel: ref.BaseModel}
+	base.Device = lm.Device
 	base.Dataset = tuned.Dataset
 	for _, w := range base.Warnings {
 		emit.Log(slog.LevelWarn, "base model: "+w)

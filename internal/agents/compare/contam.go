@@ -43,7 +43,8 @@ func contamination(ctx context.Context, trainFile, evalFile string, n int) (*eva
 		return nil, fmt.Errorf("training split: %w", err)
 	}
 	defer s.Close()
-	c := &eval.Contamination{Ngram: x.N(), TrainFile: trainFile, EvalFile: evalFile, Findings: []eval.ContaminationFinding{}}
+	c := &eval.Contamination{Ngram: x.N(), TrainFile: trainFile, EvalFile: evalFile, Findings: []eval.ContaminationFinding{},
+		BoilerplateNgrams: x.BoilerplateNgrams()}
 	var r record.Record
 	var ws, scratch []uint64
 	for {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/eval"
-	"github.com/whetstone/whetstone/internal/eval/enginemodel"
+	"github.com/whetstone/whetstone/internal/gpus"
 )
 
 // ReportFile is the name of the evaluation report in the output folder.
@@ -26,16 +26,14 @@ const ReportFile = "evaluation.json"
 
 // Agent is the evaluate agent.
 type Agent struct {
-	load eval.Loader
+	models Models
 }
 
 // New returns the evaluate agent loading models with load; nil means
-// Whetstone's engine (enginemodel.Load).
+// Whetstone's engine on the device of the device param
+// (enginemodel.LoadOn).
 func New(load eval.Loader) agent.Agent {
-	if load == nil {
-		load = enginemodel.Load
-	}
-	return &Agent{load: load}
+	return &Agent{models: Models{Load: load, GPUs: gpus.Default}}
 }
 
 // Spec implements agent.Agent.
@@ -71,6 +69,7 @@ func Params() []agent.Param {
 			Description: "base URL of an OpenAI-compatible API (POST {judge_url}/chat/completions), e.g. http://localhost:8000/v1; setting it adds the judge metric. Off when empty."},
 		{Name: "judge_key", Type: agent.String, Kind: "secret", Description: "API key for judge_url, sent as a bearer token."},
 		{Name: "judge_model", Type: agent.String, Description: "model name the judge endpoint serves."},
+		DeviceParam(),
 	}
 }
 
@@ -131,12 +130,18 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		opt.Judge = jc
 	}
 	emit.Progress(0, 0, "loading model")
-	m, tok, err := a.load(ctx, loadBase(ref), ref.Adapter)
+	lm, err := a.models.LoadModel(ctx, LoadRequest{Device: p.String("device"), Base: loadBase(ref), Adapter: ref.Adapter,
+		Node: env.JobID + "/" + env.NodeID, OnGPUWait: GPUWait(emit), Logger: log})
 	if err != nil {
-		return nil, agent.Permanent(fmt.Errorf("evaluate: %w", err))
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("evaluate: %w", err)
 	}
+	defer lm.Close()
+	m, tok, dev := lm.Model, lm.Tokenizer, lm.Device
 	log.InfoContext(ctx, "evaluating", slog.String("model", ref.Path), slog.String("split", file),
-		slog.Int("rows", len(rows)), slog.Any("metrics", opt.Metrics))
+		slog.Int("rows", len(rows)), slog.Any("metrics", opt.Metrics), slog.String("device", dev))
 	e, err := eval.Evaluate(ctx, m, tok, rows, opt)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -146,6 +151,7 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	}
 	e.Model = ref
 	e.Model.URI = mArt.URI
+	e.Device = dev
 	e.Dataset = eval.DatasetRef{Path: dArt.Path, Split: "validation", File: file, Rows: len(rows), URI: dArt.URI}
 	for _, w := range e.Warnings {
 		emit.Log(slog.LevelWarn, w)
@@ -156,7 +162,7 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	}
 	emit.Progress(1, 0, "done")
 	meta := map[string]any{"kind": eval.KindEvaluation, "metrics": e.Results, "samples": len(e.Samples),
-		"model": ref.Path, "base_model": ref.BaseModel}
+		"model": ref.Path, "base_model": ref.BaseModel, "device": dev}
 	return []agent.Artifact{{Type: agent.Report, Name: eval.KindEvaluation, Path: ReportFile, Meta: meta}}, nil
 }
 

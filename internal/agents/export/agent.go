@@ -180,8 +180,9 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		return nil, agent.Permanent(err)
 	}
 	var lineage struct {
-		BaseModel string         `json:"base_model"`
-		Datasets  []card.Dataset `json:"datasets"`
+		BaseModel        string         `json:"base_model"`
+		BaseModelVersion string         `json:"base_model_version"`
+		Datasets         []card.Dataset `json:"datasets"`
 	}
 	if l, ok := in.Meta["lineage"]; ok {
 		if b, err := json.Marshal(l); err == nil {
@@ -204,7 +205,8 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			size += x.Size
 		}
 		c := &card.Card{Name: cmp.Or(o.Name, filepath.Base(o.Model)) + " (" + f + ")", Format: f, Arch: res.Arch, Template: res.Template,
-			BaseModel: cmp.Or(lineage.BaseModel, baseModel), Datasets: lineage.Datasets, Method: cmp.Or(method, "base"),
+			BaseModel: filepath.Base(cmp.Or(lineage.BaseModel, baseModel)), BaseModelVersion: lineage.BaseModelVersion, // a name, never a server path
+			Datasets: lineage.Datasets, Method: cmp.Or(method, "base"),
 			Hyperparameters: hp, Metrics: metrics, Comparison: comparison, Files: hashes}
 		if f == export.FormatGGUF {
 			c.Checks = res.Checks
@@ -249,6 +251,10 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			emit.Log(slog.LevelInfo, "export check", slog.String("file", c.File), slog.Float64("greedy_agreement", c.GreedyAgreement),
 				slog.Float64("max_logprob_gap", c.MaxLogprobGap), slog.Bool("passed", c.Passed))
 		}
+	}
+	if ac := res.AdapterCheck; ac != nil {
+		emit.Log(slog.LevelInfo, "export adapter check", slog.String("file", ac.File), slog.Int("tensors", ac.Tensors),
+			slog.Float64("max_abs_error", ac.MaxAbsError), slog.Bool("passed", ac.Passed))
 	}
 	emit.Log(slog.LevelInfo, "export done", slog.Int("files", len(res.Files)))
 	return arts, nil

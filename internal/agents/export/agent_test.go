@@ -142,7 +142,8 @@ func TestModelCard(t *testing.T) {
 	out := t.TempDir()
 	in := trainArtifact(t)
 	in.Meta["hyperparameters"] = map[string]any{"learning_rate": 0.003, "epochs": 1.0, "lora": map[string]any{"rank": 8.0, "alpha": 16.0}}
-	in.Meta["lineage"] = map[string]any{"base_model": in.Meta["base_model"], "datasets": []any{
+	baseVersion := "sha256:" + strings.Repeat("cd", 32)
+	in.Meta["lineage"] = map[string]any{"base_model": "stories260K", "base_model_version": baseVersion, "datasets": []any{
 		map[string]any{"dataset_id": "ds_abc", "name": "alpaca_en_demo.json", "version": "sha256:" + strings.Repeat("ab", 32)}}}
 	cmpPath := filepath.Join(t.TempDir(), "comparison.json")
 	c := eval.Comparison{Kind: eval.KindComparison, Primary: "rouge_l", Bootstrap: 1000, Confidence: 0.95, Metrics: []eval.MetricComparison{{
@@ -164,7 +165,10 @@ func TestModelCard(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := string(readme)
-		want := []string{"Base model: " + in.Meta["base_model"].(string), "alpaca_en_demo.json (`ds_abc`), version `sha256:abab",
+		if strings.Contains(s, in.Meta["base_model"].(string)) {
+			t.Errorf("%s card names the server path %s", a.Name, in.Meta["base_model"])
+		}
+		want := []string{"Base model: stories260K, version `" + baseVersion + "`", "alpaca_en_demo.json (`ds_abc`), version `sha256:abab",
 			"Method: lora", "| learning_rate | 0.003 |", "| lora | alpha=16, rank=8 |", "| final_val_loss | 1.5 |",
 			"| rouge_l | 0.1 | 0.25 | 0.15 [0.05, 0.2] (significant) | 30 / 5 / 15 |"}
 		for _, f := range a.Meta["files"].([]map[string]any) {

@@ -63,7 +63,7 @@ func (Agent) Spec() agent.Spec {
 			{Name: "packing", Type: agent.Boolean, Default: false, Description: "pack several examples per sequence (attention never crosses examples)"},
 			intP("seed", "seed for data order, adapter init and dropout", 0, 0, 1<<53),
 			{Name: "bf16", Type: agent.Boolean, Default: false, Description: "bfloat16 products with the frozen base weights (faster on CPUs with AVX512-BF16; adapters stay float32)"},
-			{Name: "device", Type: agent.String, Default: "auto", Description: "where to train: auto (a usable GPU, else the CPU), cpu, cuda or cuda:N"},
+			{Name: "device", Type: agent.String, Default: "auto", Check: device.Check, Description: "where to train: auto (a usable GPU, else the CPU), cpu, cuda or cuda:N"},
 			{Name: "gradient_checkpointing", Type: agent.Boolean, Default: false, Description: "recompute activations in the backward pass instead of keeping them (GPU: less memory, ~1/3 more compute)"},
 		},
 		Inputs: []agent.Port{

@@ -3,6 +3,15 @@
 // evaluation row marks the training row contaminated, the way GPT-3 and
 // Llama 2 checked their benchmarks. The evaluation sets are indexed in
 // memory (one map entry per distinct n-gram); training rows stream past it.
+//
+// An n-gram found in many evaluation rows is boilerplate, not content: a
+// prompt template's preamble ("Below is an instruction that describes a
+// task...") or a shared system prompt would otherwise mark every training
+// row rendered with the same template. Such n-grams (in more than
+// max(2, 5 %) of the indexed rows; Boilerplate) are left out of matches
+// and counted in Settings, and an n-gram matches only when most of its
+// words are outside them (the template's last words and the first words of
+// a row's own text are shared by chance).
 package contam
 
 import (
@@ -37,11 +46,23 @@ type Ref struct {
 // Index holds the n-grams of evaluation rows.
 type Index struct {
 	n     int
-	grams map[uint64]Ref // first evaluation row with each n-gram
-	Sets  []string       // names of the sets, in the order added
-	Rows  []int          // rows indexed per set
+	grams map[uint64]*gram
+	Sets  []string // names of the sets, in the order added
+	Rows  []int    // rows indexed per set
 	buf   []uint64
 }
+
+// gram is one indexed n-gram: the first evaluation row with it, and in how
+// many rows it occurs.
+type gram struct {
+	first Ref
+	last  Ref // the last row counted, so a row counts once
+	rows  int
+}
+
+// Boilerplate returns the most evaluation rows (of total) an n-gram may
+// occur in and still count as content: more, and it is a template's text.
+func Boilerplate(total int) int { return max(2, total/20) }
 
 // New returns an empty index of n-word grams (DefaultN when 0).
 func New(n int) (*Index, error) {
@@ -51,7 +72,7 @@ func New(n int) (*Index, error) {
 	if n < MinN || n > MaxN {
 		return nil, fmt.Errorf("contamination n-gram %d: want %d to %d words", n, MinN, MaxN)
 	}
-	return &Index{n: n, grams: map[uint64]Ref{}}, nil
+	return &Index{n: n, grams: map[uint64]*gram{}}, nil
 }
 
 // N returns the n-gram size.
@@ -92,9 +113,15 @@ func (x *Index) AddSet(name string) int {
 // Add indexes evaluation row (1-based) of set with word hashes ws.
 func (x *Index) Add(set, row int, ws []uint64) {
 	x.buf = x.ngrams(ws, x.buf[:0])
-	for _, g := range x.buf {
-		if _, ok := x.grams[g]; !ok {
-			x.grams[g] = Ref{Set: set, Row: row}
+	ref := Ref{Set: set, Row: row}
+	for _, h := range x.buf {
+		g, ok := x.grams[h]
+		switch {
+		case !ok:
+			x.grams[h] = &gram{first: ref, last: ref, rows: 1}
+		case g.last != ref:
+			g.last = ref
+			g.rows++
 		}
 	}
 	if row > x.Rows[set] {
@@ -144,10 +171,39 @@ func (x *Index) AddFile(ctx context.Context, name, path string) error {
 // use once nothing is added.
 func (x *Index) Match(ws []uint64, scratch *[]uint64) (Ref, int, bool) {
 	*scratch = x.ngrams(ws, (*scratch)[:0])
+	limit := Boilerplate(x.total())
+	// Words inside a boilerplate n-gram are the template's; an n-gram
+	// counts only when most of its words are not (a template's last words
+	// and a row's first few are shared by chance).
+	var template []bool
+	if len(ws) >= x.n {
+		for i, h := range *scratch {
+			if g, ok := x.grams[h]; ok && g.rows > limit {
+				if template == nil {
+					template = make([]bool, len(ws))
+				}
+				for j := i; j < i+x.n; j++ {
+					template[j] = true
+				}
+			}
+		}
+	}
 	var first Ref
 	shared := 0
-	for _, g := range *scratch {
-		if ref, ok := x.grams[g]; ok {
+	for i, h := range *scratch {
+		if g, ok := x.grams[h]; ok && g.rows <= limit {
+			if template != nil {
+				content := 0
+				for j := i; j < i+x.n; j++ {
+					if !template[j] {
+						content++
+					}
+				}
+				if 2*content <= x.n {
+					continue
+				}
+			}
+			ref := g.first
 			if shared == 0 || ref.Set < first.Set || (ref.Set == first.Set && ref.Row < first.Row) {
 				first = ref
 			}
@@ -157,9 +213,31 @@ func (x *Index) Match(ws []uint64, scratch *[]uint64) (Ref, int, bool) {
 	return first, shared, shared > 0
 }
 
+// total is the number of evaluation rows indexed.
+func (x *Index) total() int {
+	t := 0
+	for _, r := range x.Rows {
+		t += r
+	}
+	return t
+}
+
+// BoilerplateNgrams counts the indexed n-grams left out of matches as
+// boilerplate (see the package comment).
+func (x *Index) BoilerplateNgrams() int {
+	limit, n := Boilerplate(x.total()), 0
+	for _, g := range x.grams {
+		if g.rows > limit {
+			n++
+		}
+	}
+	return n
+}
+
 // Settings describes the index for reports.
 func (x *Index) Settings() map[string]any {
-	return map[string]any{"ngram_words": x.n, "eval_sets": x.Sets, "eval_rows": x.Rows, "ngrams": len(x.grams)}
+	return map[string]any{"ngram_words": x.n, "eval_sets": x.Sets, "eval_rows": x.Rows, "ngrams": len(x.grams),
+		"boilerplate_ngrams": x.BoilerplateNgrams()}
 }
 
 // Ngrams appends the n-gram hashes Match looks up for a row of word hashes

@@ -49,6 +49,14 @@ func Parse(s string) (Spec, error) {
 	return Spec{}, fmt.Errorf("%w %q: want auto, cpu, cuda or cuda:N (N = 0, 1, ...)", ErrBadDevice, s)
 }
 
+// Check reports whether name is a device Parse accepts: nil, or an error
+// wrapping ErrBadDevice that names the choices. It fits agent.Param.Check,
+// so a bad device param fails at submit time.
+func Check(name string) error {
+	_, err := Parse(name)
+	return err
+}
+
 // Opener opens a CUDA device (cuda.Open; tests pass their own).
 type Opener func(index int) (*cuda.Device, error)
 

@@ -463,22 +463,23 @@ func (g *Model) layerBwd(li int, w *workspace, shape cuda.AttnShape) error {
 	return d.RMSNormBackward(dh, dxn1, w.hs[li], L.attnNorm, a.rstd1, N, D, true)
 }
 
-// ForwardBackward is model.Model.ForwardBackward on the device: it returns
-// the summed loss over labelled rows and their count and, with backward,
-// accumulates gradScale·∂loss/∂θ into the device gradients.
-func (g *Model) ForwardBackward(b *model.Batch, gradScale float32, backward bool) (float64, int, error) {
+// forward checks b, uploads it and runs the forward pass up to the final
+// RMSNorm: w.xnF (and w.xbf in bf16 mode) hold the normed last hidden
+// states of the B·T rows.
+func (g *Model) forward(b *model.Batch, backward bool) (*workspace, cuda.AttnShape, error) {
 	c := &g.Host.Cfg
 	d := g.Dev
 	N, D, V := b.B*b.T, c.HiddenSize, c.VocabSize
+	var shape cuda.AttnShape
 	if len(b.IDs) != N || len(b.Labels) != N {
-		return 0, 0, fmt.Errorf("batch: %d ids and %d labels for %d×%d", len(b.IDs), len(b.Labels), b.B, b.T)
+		return nil, shape, fmt.Errorf("batch: %d ids and %d labels for %d×%d", len(b.IDs), len(b.Labels), b.B, b.T)
 	}
 	if c.Window > 0 && b.T > c.Window {
-		return 0, 0, fmt.Errorf("batch: sequence of %d tokens exceeds the sliding window of %d, which is not implemented", b.T, c.Window)
+		return nil, shape, fmt.Errorf("batch: sequence of %d tokens exceeds the sliding window of %d, which is not implemented", b.T, c.Window)
 	}
 	for i, id := range b.IDs {
 		if id < 0 || int(id) >= V {
-			return 0, 0, fmt.Errorf("batch: token id %d at row %d outside vocabulary of %d", id, i, V)
+			return nil, shape, fmt.Errorf("batch: token id %d at row %d outside vocabulary of %d", id, i, V)
 		}
 	}
 	pos := b.Pos
@@ -490,39 +491,54 @@ func (g *Model) ForwardBackward(b *model.Batch, gradScale float32, backward bool
 	}
 	for _, p := range pos {
 		if int(p) >= g.Host.Rope.MaxPos {
-			return 0, 0, fmt.Errorf("batch: position %d beyond max_position_embeddings (%d)", p, g.Host.Rope.MaxPos)
+			return nil, shape, fmt.Errorf("batch: position %d beyond max_position_embeddings (%d)", p, g.Host.Rope.MaxPos)
 		}
 	}
 	w, err := g.workspace(b.B, b.T, backward)
 	if err != nil {
-		return 0, 0, err
+		return nil, shape, err
 	}
 	for _, up := range []struct {
 		dst cuda.Buffer
 		src []int32
 	}{{w.ids, b.IDs}, {w.labels, b.Labels}, {w.pos, pos}, {w.seg, b.SegStart}} {
 		if err := cuda.Upload(up.dst, up.src); err != nil {
-			return 0, 0, err
+			return nil, shape, err
 		}
 	}
-	shape := cuda.AttnShape{B: b.B, T: b.T, Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim}
+	shape = cuda.AttnShape{B: b.B, T: b.T, Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim}
 	if b.SegStart != nil {
 		shape.Seg = w.seg
 	}
 	eps := float32(c.RMSNormEps)
 	if err := d.Embedding(w.hs[0], g.embed, w.ids, N, D); err != nil {
-		return 0, 0, err
+		return nil, shape, err
 	}
 	for li := range g.layers {
 		if err := g.layerFwd(li, w, shape, b); err != nil {
-			return 0, 0, err
+			return nil, shape, err
 		}
 	}
 	hL := w.hs[len(g.layers)]
-	xbf := w.xbf
-	if err := d.RMSNorm(w.xnF, w.rstdF, xbf, hL, g.norm, N, D, eps); err != nil {
+	if err := d.RMSNorm(w.xnF, w.rstdF, w.xbf, hL, g.norm, N, D, eps); err != nil {
+		return nil, shape, err
+	}
+	return w, shape, nil
+}
+
+// ForwardBackward is model.Model.ForwardBackward on the device: it returns
+// the summed loss over labelled rows and their count and, with backward,
+// accumulates gradScale·∂loss/∂θ into the device gradients.
+func (g *Model) ForwardBackward(b *model.Batch, gradScale float32, backward bool) (float64, int, error) {
+	c := &g.Host.Cfg
+	d := g.Dev
+	N, D, V := b.B*b.T, c.HiddenSize, c.VocabSize
+	w, shape, err := g.forward(b, backward)
+	if err != nil {
 		return 0, 0, err
 	}
+	hL := w.hs[len(g.layers)]
+	xbf := w.xbf
 	// Chunked cross-entropy: logits of xrows rows at a time.
 	var dxn cuda.Buffer
 	if backward {

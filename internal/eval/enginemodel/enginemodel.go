@@ -1,16 +1,22 @@
 // Package enginemodel runs evaluation on Whetstone's own engine: it adapts
 // internal/engine/model (Llama-family decoders with optional PEFT LoRA
-// adapters) and internal/tokenizer to eval.Model and eval.Tokenizer.
+// adapters) and internal/tokenizer to eval.Model and eval.Tokenizer. A
+// model runs on the CPU (Load) or on a CUDA device (LoadOn), where the
+// engine's device model (package gpu) holds the weights and runs the
+// forward passes.
 package enginemodel
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 
+	"github.com/whetstone/whetstone/internal/engine/cuda"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/engine/nn"
 	"github.com/whetstone/whetstone/internal/eval"
@@ -21,9 +27,81 @@ import (
 // use.
 type Model struct {
 	m *model.Model
+	g *gpu.Model // the device copy when loaded with LoadOn a device
 }
 
-var _ eval.Model = (*Model)(nil)
+var (
+	_ eval.Model = (*Model)(nil)
+	_ io.Closer  = (*Model)(nil)
+)
+
+// LoadOn returns an eval.Loader whose models run on dev; nil is the CPU
+// (Load). On a device the weights (and a frozen adapter) are uploaded in
+// float32, as the CPU engine holds them, and Loss and Generate run there:
+// Generate recomputes the whole sequence for each new token, as the device
+// keeps no KV cache yet. Close the model to free the device memory.
+func LoadOn(dev *cuda.Device) eval.Loader {
+	if dev == nil {
+		return Load
+	}
+	return func(ctx context.Context, base, adapter string) (eval.Model, eval.Tokenizer, error) {
+		m, tok, err := Load(ctx, base, adapter)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := m.(*Model).ToDevice(dev, base); err != nil {
+			return nil, nil, err
+		}
+		return m, tok, nil
+	}
+}
+
+// ToDevice uploads the model to dev (see LoadOn); name names it in errors.
+// It returns a *DeviceError when the device cannot hold it; the model then
+// stays on the CPU.
+func (m *Model) ToDevice(dev *cuda.Device, name string) error {
+	m.Close()
+	g, err := gpu.New(dev, m.m, gpu.Options{})
+	if err != nil {
+		return &DeviceError{Model: name, Device: fmt.Sprintf("cuda:%d", dev.Info.Index), Err: err}
+	}
+	m.g = g
+	return nil
+}
+
+// deviceSeq is the sequence length DeviceBytes sizes activations for.
+const deviceSeq = 2048
+
+// DeviceBytes is about the device memory the model needs for evaluation:
+// its float32 weights and the forward pass's buffers for a sequence of
+// min(max_position_embeddings, 2048) tokens (package gpu's estimate with
+// one layer's activations kept, as a forward pass keeps).
+func (m *Model) DeviceBytes() int64 {
+	T := min(m.m.Rope.MaxPos, deviceSeq)
+	return gpu.EstimateMemory(m.m, 1, T, gpu.Options{Checkpointing: true}).Total
+}
+
+// DeviceError is returned by LoadOn's loader for a model that loaded but
+// could not be put on the device (too little device memory, a head size the
+// kernels lack): the CPU can still run it.
+type DeviceError struct {
+	Model, Device string
+	Err           error
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("load model %s onto %s: %v", e.Model, e.Device, e.Err)
+}
+
+func (e *DeviceError) Unwrap() error { return e.Err }
+
+// Close frees the model's device memory (nothing on the CPU). It is safe
+// to call twice.
+func (m *Model) Close() error {
+	m.g.Close()
+	m.g = nil
+	return nil
+}
 
 // Load loads the model in base (a Hugging Face folder), attaches the PEFT
 // LoRA adapter in adapter when it is not empty, and loads the tokenizer from
@@ -96,14 +174,18 @@ func (m *Model) Loss(ctx context.Context, ids, labels []int) (float64, int, erro
 			b.Labels[i] = int32(labels[i+1])
 		}
 	}
-	sum, n, err := m.m.ForwardBackward(b, 0, false)
+	fb := m.m.ForwardBackward
+	if m.g != nil {
+		fb = m.g.ForwardBackward
+	}
+	sum, n, err := fb(b, 0, false)
 	if err != nil {
 		return 0, 0, fmt.Errorf("loss: %w", err)
 	}
 	return sum, n, nil
 }
 
-// Generate implements eval.Model with a KV cache: greedy at temperature 0,
+// Generate implements eval.Model (on the CPU with a KV cache): greedy at temperature 0,
 // else sampling from softmax(logits/temperature) with opts.Seed. A prompt
 // that leaves no room for MaxNewTokens in the context keeps its last tokens.
 func (m *Model) Generate(ctx context.Context, prompt []int, opts eval.GenerateOptions) ([]int, error) {
@@ -124,13 +206,26 @@ func (m *Model) Generate(ctx context.Context, prompt []int, opts eval.GenerateOp
 		stop[s] = true
 	}
 	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5851f42d4c957f2d))
-	cache := m.m.NewCache(len(ids) + maxNew)
+	// step gives the logits after the sequence extended by ids: the CPU
+	// runs only the new ids against its KV cache, the device the whole
+	// sequence.
+	var step func(ids []int32) ([]float32, error)
+	if m.g != nil {
+		var seq []int32
+		step = func(ids []int32) ([]float32, error) {
+			seq = append(seq, ids...)
+			return m.g.Logits(seq)
+		}
+	} else {
+		cache := m.m.NewCache(len(ids) + maxNew)
+		step = func(ids []int32) ([]float32, error) { return m.m.Forward(cache, ids, false) }
+	}
 	var out []int
 	for len(out) < maxNew {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		logits, err := m.m.Forward(cache, ids, false)
+		logits, err := step(ids)
 		if err != nil {
 			return nil, fmt.Errorf("generate: %w", err)
 		}

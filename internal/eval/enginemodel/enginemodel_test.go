@@ -2,6 +2,8 @@ package enginemodel
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/whetstone/whetstone/internal/assets"
+	"github.com/whetstone/whetstone/internal/engine/cuda"
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 
 	"github.com/whetstone/whetstone/internal/eval"
 )
@@ -110,5 +114,126 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, _, err := Load(t.Context(), StoriesDir(t), t.TempDir()); err == nil {
 		t.Error("loading an empty adapter folder succeeded")
+	}
+}
+
+// deviceOrSkip opens cuda:0, skipping without a GPU unless
+// WHET_REQUIRE_GPU=1 (scripts/gpu-check.sh sets it).
+func deviceOrSkip(t *testing.T) *cuda.Device {
+	t.Helper()
+	d, err := cuda.Open(0)
+	if err != nil {
+		if os.Getenv("WHET_REQUIRE_GPU") == "1" {
+			t.Fatalf("WHET_REQUIRE_GPU=1 but: %v", err)
+		}
+		if !errors.Is(err, cuda.ErrUnavailable) {
+			t.Fatalf("error does not wrap cuda.ErrUnavailable: %v", err)
+		}
+		t.Skipf("no GPU: %v", err)
+	}
+	return d
+}
+
+// storiesForDevice is StoriesDir, or $WHET_TEST_MODEL_DIR/stories260K on
+// a GPU machine where ../shared is not beside the checkout.
+func storiesForDevice(t *testing.T) string {
+	if d := os.Getenv("WHET_TEST_MODEL_DIR"); d != "" {
+		return filepath.Join(d, "stories260K")
+	}
+	return StoriesDir(t)
+}
+
+// TestLoadOnDevice runs evaluation's model on the GPU (what evaluate and
+// compare do with device cuda): the loss within 1e-5 relative of the CPU's
+// (with and without the LoRA adapter), and greedy generation giving
+// PyTorch's tokens (testdata golden), as the CPU does.
+func TestLoadOnDevice(t *testing.T) {
+	dev := deviceOrSkip(t)
+	b, err := os.ReadFile("testdata/stories260K.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g golden
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	dir := storiesForDevice(t)
+	for _, adapter := range []string{"", "../../engine/model/testdata/stories260K.adapter"} {
+		cm, _, err := Load(t.Context(), dir, adapter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gm, tok, err := LoadOn(dev)(t.Context(), dir, adapter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gm.(*Model).g == nil {
+			t.Fatal("LoadOn(dev) gave a CPU model")
+		}
+		long := slices.Repeat(g.IDs, 20)[:600] // past the context: cut to 512
+		for _, ids := range [][]int{g.IDs, long} {
+			cs, cn, err := cm.Loss(t.Context(), ids, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gs, gn, err := gm.Loss(t.Context(), ids, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gn != cn || math.Abs(gs-cs) > 1e-5*math.Abs(cs) {
+				t.Errorf("adapter %q, %d ids: GPU loss %.8g over %d, CPU %.8g over %d", adapter, len(ids), gs, gn, cs, cn)
+			}
+		}
+		eos, _ := tok.EOS()
+		prompt := tok.Encode(g.Prompt, true)
+		opt := eval.GenerateOptions{MaxNewTokens: len(g.Generated), Stop: []int{eos}}
+		want, err := cm.Generate(t.Context(), prompt, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := gm.Generate(t.Context(), prompt, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("adapter %q: greedy ids on the GPU %v, CPU %v", adapter, got, want)
+		}
+		if adapter == "" && !slices.Equal(got, g.Generated) {
+			t.Errorf("greedy ids on the GPU %v, PyTorch %v", got, g.Generated)
+		}
+		if err := gm.(io.Closer).Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLoadOnCPU(t *testing.T) {
+	t.Parallel()
+	m, _, err := LoadOn(nil)(t.Context(), StoriesDir(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.(*Model).g != nil {
+		t.Fatal("LoadOn(nil) put the model on a device")
+	}
+	if err := m.(io.Closer).Close(); err != nil {
+		t.Fatalf("Close on the CPU: %v", err)
+	}
+}
+
+// TestDeviceBytes: the device memory asked for a GPU lease covers the
+// float32 weights and the CUDA context, and no more than that plus a
+// forward pass's buffers for 512 tokens (stories260K's context) would take.
+func TestDeviceBytes(t *testing.T) {
+	t.Parallel()
+	m, _, err := Load(t.Context(), StoriesDir(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := m.(*Model)
+	weights := 4 * int64(mm.m.NumParams())
+	got := mm.DeviceBytes()
+	if got < weights+gpu.ContextBytes || got > weights+gpu.ContextBytes+64<<20 {
+		t.Errorf("DeviceBytes %d; want the weights (%d) and the context (%d) plus under 64 MiB", got, weights, int64(gpu.ContextBytes))
 	}
 }

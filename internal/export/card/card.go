@@ -45,9 +45,12 @@ type Card struct {
 	Format string // adapter, merged, gguf
 	// Arch and Template are the architecture and chat template family.
 	Arch, Template string
-	BaseModel      string
-	Datasets       []Dataset
-	Method         string
+	// BaseModel is the base model's name (folder name) and
+	// BaseModelVersion its content version (store.Lineage), "" when not
+	// recorded.
+	BaseModel, BaseModelVersion string
+	Datasets                    []Dataset
+	Method                      string
 	// Hyperparameters are the training params (learning_rate, epochs, ...).
 	Hyperparameters map[string]any
 	// Metrics are the training metrics (final_loss, final_val_loss, ...).
@@ -75,7 +78,11 @@ func (c *Card) Markdown() string {
 		p(" (architecture `%s`, chat template `%s`)", c.Arch, c.Template)
 	}
 	p(".\n\n## Lineage\n\n")
-	p("- Base model: %s\n", orUnknown(c.BaseModel))
+	p("- Base model: %s", orUnknown(c.BaseModel))
+	if c.BaseModelVersion != "" {
+		p(", version `%s`", c.BaseModelVersion)
+	}
+	p("\n")
 	if len(c.Datasets) == 0 {
 		p("- Datasets: not recorded\n")
 	} else {

@@ -186,6 +186,9 @@ func (db *DB) ListEvents(ctx context.Context, jobID string, after int64, limit i
 func (db *DB) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
 	return db.rd().GetDataset(ctx, id)
 }
+func (db *DB) FindDataset(ctx context.Context, team, sha256, name string) (*store.Dataset, error) {
+	return db.rd().FindDataset(ctx, team, sha256, name)
+}
 func (db *DB) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Dataset, int, error) {
 	return db.rd().ListDatasets(ctx, p)
 }
@@ -420,6 +423,16 @@ func (q q) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
 	d, err := scanDataset(q.db.QueryRow(ctx, `SELECT `+datasetCols+datasetDetail+` FROM datasets WHERE id = $1`+cond, append([]any{id}, args...)...), true)
 	if err != nil {
 		return nil, notFound("dataset", id, err)
+	}
+	return d, nil
+}
+
+func (q q) FindDataset(ctx context.Context, team, sha256, name string) (*store.Dataset, error) {
+	cond, args := q.scope("team_id", 4)
+	d, err := scanDataset(q.db.QueryRow(ctx, `SELECT `+datasetCols+datasetDetail+` FROM datasets WHERE team_id = $1 AND sha256 = $2 AND name = $3`+cond+` ORDER BY created_at, id LIMIT 1`,
+		append([]any{store.TeamOr(team), sha256, name}, args...)...), true)
+	if err != nil {
+		return nil, notFound("dataset with sha256 "+sha256+" named", name, err)
 	}
 	return d, nil
 }
@@ -766,6 +779,29 @@ func (t *txq) CreateDataset(ctx context.Context, d *store.Dataset) error {
 		return fmt.Errorf("create dataset %q: %w", d.ID, err)
 	}
 	return nil
+}
+
+// CreateDatasetOnce implements store.Tx. A transaction-scoped advisory
+// lock on the team, SHA-256 and name makes racing calls take turns: the
+// second finds the first's row once the first commits.
+func (t *txq) CreateDatasetOnce(ctx context.Context, d *store.Dataset) (*store.Dataset, bool, error) {
+	if d.SHA256 != "" {
+		key := store.TeamOr(d.Team) + "\n" + d.SHA256 + "\n" + d.Name
+		if _, err := t.db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+			return nil, false, fmt.Errorf("create dataset %q: lock: %w", d.ID, err)
+		}
+		have, err := t.FindDataset(ctx, d.Team, d.SHA256, d.Name)
+		if err == nil {
+			return have, false, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+	}
+	if err := t.CreateDataset(ctx, d); err != nil {
+		return nil, false, err
+	}
+	return d, true, nil
 }
 
 func (t *txq) CreateModel(ctx context.Context, m *store.Model) error {

@@ -134,6 +134,9 @@ var migrations = []string{
 	ALTER TABLE datasets ADD COLUMN sample TEXT NOT NULL DEFAULT '';
 	ALTER TABLE jobs ADD COLUMN datasets TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE models ADD COLUMN lineage TEXT NOT NULL DEFAULT ''`,
+	// An upload of bytes the team already has under the same name returns
+	// that dataset (FindDataset).
+	`CREATE INDEX datasets_team_sha256 ON datasets (team_id, sha256)`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -217,6 +217,9 @@ func (db *DB) ListEvents(ctx context.Context, jobID string, after int64, limit i
 func (db *DB) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
 	return db.rd().GetDataset(ctx, id)
 }
+func (db *DB) FindDataset(ctx context.Context, team, sha256, name string) (*store.Dataset, error) {
+	return db.rd().FindDataset(ctx, team, sha256, name)
+}
 func (db *DB) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Dataset, int, error) {
 	return db.rd().ListDatasets(ctx, p)
 }
@@ -458,6 +461,16 @@ func (q q) GetDataset(ctx context.Context, id string) (*store.Dataset, error) {
 	d, err := scanDataset(q.queryRow(ctx, `SELECT `+datasetCols+datasetDetail+` FROM datasets WHERE id = ?`+cond, append([]any{id}, args...)...), true)
 	if err != nil {
 		return nil, notFound("dataset", id, err)
+	}
+	return d, nil
+}
+
+func (q q) FindDataset(ctx context.Context, team, sha256, name string) (*store.Dataset, error) {
+	cond, args := q.scope("team_id")
+	d, err := scanDataset(q.queryRow(ctx, `SELECT `+datasetCols+datasetDetail+` FROM datasets WHERE team_id = ? AND sha256 = ? AND name = ?`+cond+` ORDER BY created_at, id LIMIT 1`,
+		append([]any{store.TeamOr(team), sha256, name}, args...)...), true)
+	if err != nil {
+		return nil, notFound("dataset with sha256 "+sha256+" named", name, err)
 	}
 	return d, nil
 }
@@ -798,6 +811,25 @@ func (t *txq) CreateDataset(ctx context.Context, d *store.Dataset) error {
 		return fmt.Errorf("create dataset %q: %w", d.ID, err)
 	}
 	return nil
+}
+
+// CreateDatasetOnce implements store.Tx. The write connection is the only
+// one and its transactions are immediate, so the lookup and the insert
+// cannot interleave with another's.
+func (t *txq) CreateDatasetOnce(ctx context.Context, d *store.Dataset) (*store.Dataset, bool, error) {
+	if d.SHA256 != "" {
+		have, err := t.FindDataset(ctx, d.Team, d.SHA256, d.Name)
+		if err == nil {
+			return have, false, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+	}
+	if err := t.CreateDataset(ctx, d); err != nil {
+		return nil, false, err
+	}
+	return d, true, nil
 }
 
 func (t *txq) CreateModel(ctx context.Context, m *store.Model) error {

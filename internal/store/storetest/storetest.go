@@ -371,4 +371,5 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runTeams(t, open)
 	runRetention(t, open)
 	runLineage(t, open)
+	runDatasetOnce(t, open)
 }

@@ -17,6 +17,7 @@ import { TERMINAL, useJobStream, type LogLine } from './stream';
 import { rememberSpec, specOfJob } from './specs';
 import { withToken } from '../auth/session';
 import { useAuth } from '../auth/auth';
+import { ContaminationView, RunSummary, type Contamination } from './RunSummary';
 
 const DRAFT_KEY = 'whet.editor.draft';
 
@@ -27,6 +28,7 @@ export function RunPage({ id }: { id: string }) {
   const { canWrite } = useAuth();
   const [now, setNow] = useState(Date.now());
   const [busy, setBusy] = useState('');
+  const [logNode, setLogNode] = useState('');
   const { state, conn, reconnects } = useJobStream(id);
 
   useEffect(() => {
@@ -138,7 +140,6 @@ export function RunPage({ id }: { id: string }) {
           </h1>
           <p className="muted small">
             <span className="mono">{id}</span> · created <time title={fmtDate(job.created_at)}>{fmtAgo(job.created_at, now)}</time>
-            {dur !== undefined ? ` · ${finished ? 'took' : 'running for'} ${fmtDuration(dur)}` : ''}
           </p>
         </div>
         <div className="row">
@@ -172,11 +173,21 @@ export function RunPage({ id }: { id: string }) {
           {err}
         </div>
       ) : null}
-      {job.error || state.error ? (
+      {!job.error && state.error ? (
         <div className="banner error" role="alert">
-          {job.error || state.error}
+          {state.error}
         </div>
       ) : null}
+      <RunSummary
+        job={job}
+        status={status}
+        duration={dur}
+        finished={finished}
+        onShowLog={(n) => {
+          setLogNode(n);
+          document.querySelector('.log-panel')?.scrollIntoView({ block: 'start' });
+        }}
+      />
       <div className="run-grid">
         <section className="panel dag-panel" aria-label="Pipeline graph">
           <h2>Graph</h2>
@@ -236,7 +247,7 @@ export function RunPage({ id }: { id: string }) {
         </section>
       </div>
       <Charts metrics={state.metrics} agents={Object.fromEntries((job.nodes ?? []).map((n) => [n.id, n.agent]))} />
-      <LogPanel logs={state.logs} conn={conn} reconnects={reconnects} done={state.done || finished} lastId={state.lastId} />
+      <LogPanel logs={state.logs} conn={conn} reconnects={reconnects} done={state.done || finished} lastId={state.lastId} node={logNode} setNode={setLogNode} />
       <Reports job={job} />
       {spec ? (
         <details className="panel">
@@ -392,12 +403,28 @@ function Charts({ metrics, agents }: { metrics: Record<string, Record<string, [n
 const LEVELS = ['debug', 'info', 'warn', 'error'];
 const levelRank = (l: string) => Math.max(0, LEVELS.indexOf(l.startsWith('warn') ? 'warn' : l));
 
-function LogPanel({ logs, conn, reconnects, done, lastId }: { logs: LogLine[]; conn: string; reconnects: number; done: boolean; lastId: number }) {
-  const [node, setNode] = useState('');
+function LogPanel({
+  logs,
+  conn,
+  reconnects,
+  done,
+  lastId,
+  node,
+  setNode,
+}: {
+  logs: LogLine[];
+  conn: string;
+  reconnects: number;
+  done: boolean;
+  lastId: number;
+  /** the node whose lines are shown ('' for all) */
+  node: string;
+  setNode: (n: string) => void;
+}) {
   const [level, setLevel] = useState('debug');
   const [follow, setFollow] = useState(true);
   const box = useRef<HTMLDivElement>(null);
-  const nodes = useMemo(() => [...new Set(logs.map((l) => l.node).filter(Boolean))] as string[], [logs]);
+  const nodes = useMemo(() => [...new Set([...logs.map((l) => l.node), node].filter(Boolean))] as string[], [logs, node]);
   const shown = logs.filter((l) => (!node || l.node === node) && levelRank(l.level) >= levelRank(level));
   useEffect(() => {
     if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;
@@ -565,9 +592,26 @@ function ReportCard({ job, node, agent, artifact, defaultOpen }: { job: string; 
             <ReportView report={artifact.meta ?? {}} name={artifact.name} />
           </>
         ) : (
-          <ReportView report={data} name={artifact.name} />
+          <ReportBody data={data} name={artifact.name} />
         )
       ) : null}
     </article>
+  );
+}
+
+/**
+ * ReportBody renders a loaded report. A comparison's contamination check is
+ * written out (sentences and a table of row pairs, file names without server
+ * folders) before the rest of the report.
+ */
+function ReportBody({ data, name }: { data: unknown; name: string }) {
+  const obj = data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
+  if (obj?.kind !== 'comparison') return <ReportView report={data} name={name} />;
+  const { contamination, ...rest } = obj;
+  return (
+    <>
+      <ContaminationView c={contamination as Contamination | undefined} />
+      <ReportView report={rest} name={name} />
+    </>
   );
 }
