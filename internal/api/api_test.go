@@ -371,7 +371,7 @@ func TestUploads(t *testing.T) {
 		Sample []map[string]any `json:"sample"`
 	}
 	if err := json.Unmarshal(b, &got); err != nil || got.SHA256 != d.SHA256 || got.Version != d.Version || got.Profile.Rows != 2 ||
-		got.Profile.Format != "completion" || len(got.Profile.Columns) != 2 || got.Profile.Columns[0].Name != "completion" || len(got.Sample) != 2 ||
+		got.Profile.Format != "completion" || len(got.Profile.Columns) != 2 || got.Profile.Columns[0].Name != "prompt" || len(got.Sample) != 2 ||
 		got.Sample[0]["prompt"] != "hi" {
 		t.Errorf("GET dataset = %s (%v)", b, err)
 	}

@@ -65,7 +65,7 @@ func TestDatasetListSummary(t *testing.T) {
 	}
 	want := map[string]store.DatasetSummary{
 		ids["chat.jsonl"]: {Rows: 3, Format: "sharegpt", Columns: []string{"conversations"}},
-		ids["pairs.csv"]:  {Rows: 2, Format: "completion", Columns: []string{"completion", "prompt"}}, // a row is a map: by name
+		ids["pairs.csv"]:  {Rows: 2, Format: "completion", Columns: []string{"prompt", "completion"}},
 		// the unreadable line is left out of the rows (the profile lists it)
 		ids["broken.jsonl"]: {Rows: 1, Format: "text", Columns: []string{"text"}},
 	}

@@ -308,8 +308,8 @@ try {
     const head = await page.locator('.datasets-table thead th').allInnerTexts();
     for (const [d, want] of [
       [chat, CHAT_WANT],
-      // columns in the order first seen, those of one row by name (a JSON row is a map)
-      [alpaca, { rows: '999', format: 'alpaca · json', columns: 'input, instruction, output' }],
+      // columns in a fixed order: the usual dataset fields first (a JSON row is a map)
+      [alpaca, { rows: '999', format: 'alpaca · json', columns: 'instruction, input, output' }],
     ]) {
       const row = page.locator(`tr[data-dataset-id="${d.dataset_id}"]`);
       await row.waitFor();

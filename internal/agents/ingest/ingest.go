@@ -363,7 +363,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		opts.Tokenizer, opts.TokName = tok, filepath.Base(tokDir)
 	}
 	if env.Emit != nil {
-		env.Emit.Log(slog.LevelInfo, "reading dataset", slog.String("source", src))
+		env.Emit.Log(slog.LevelInfo, "reading dataset", slog.String("source", p.String("source")))
 	}
 	out, err := os.Create(filepath.Join(env.OutDir, "data.jsonl"))
 	if err != nil {
@@ -377,6 +377,9 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	if err := out.Close(); err != nil {
 		return nil, err
 	}
+	// The source as the pipeline names it (a dataset id, or its path), not
+	// where the server keeps it.
+	res.Profile.Source = p.String("source")
 	if err := writeJSON(filepath.Join(env.OutDir, "profile.json"), res.Profile); err != nil {
 		return nil, err
 	}

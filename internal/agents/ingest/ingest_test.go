@@ -191,6 +191,14 @@ func TestResolveSource(t *testing.T) {
 	if err != nil || arts[0].Meta["rows"] != 1 {
 		t.Fatalf("%v %+v", err, arts)
 	}
+	// The profile names the source as the pipeline did, not the server's copy.
+	b, err := os.ReadFile(filepath.Join(env.OutDir, "profile.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"source": "ds_123"`) && !strings.Contains(string(b), `"source":"ds_123"`) || strings.Contains(string(b), filepath.Dir(p)) {
+		t.Errorf("profile.json names its source by server path:\n%s", b)
+	}
 }
 
 type pqMessage struct {

@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/whetstone/whetstone/internal/data/record"
 )
@@ -65,20 +66,34 @@ func New(opts Options) *Profiler {
 	return &Profiler{opts: opts, columns: map[string]*columnAcc{}, fields: map[string]*Hist{}, missing: map[string]int{}}
 }
 
-// AddRow records the source columns of one row. Columns are listed in the
-// order first seen, those first seen in the same row by name (a row is a
-// map: its order is not the file's).
+// AddRow records the source columns of one row.
 func (p *Profiler) AddRow(fields map[string]any) {
-	n := len(p.order)
+	// A row's fields come as a map: new columns are added in a fixed order
+	// (the usual dataset fields first, then by name), never the map's.
+	var fresh []string
+	for k := range fields {
+		if p.columns[k] == nil {
+			fresh = append(fresh, k)
+		}
+	}
+	slices.SortFunc(fresh, func(a, b string) int {
+		ra, rb := columnRank(a), columnRank(b)
+		if ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range fresh {
+		if len(p.columns) >= 256 {
+			break
+		}
+		p.columns[k] = &columnAcc{types: map[string]int{}}
+		p.order = append(p.order, k)
+	}
 	for k, v := range fields {
 		c := p.columns[k]
 		if c == nil {
-			if len(p.columns) >= 256 {
-				continue
-			}
-			c = &columnAcc{types: map[string]int{}}
-			p.columns[k] = c
-			p.order = append(p.order, k)
+			continue
 		}
 		t := typeOf(v)
 		c.types[t]++
@@ -91,7 +106,19 @@ func (p *Profiler) AddRow(fields map[string]any) {
 			}
 		}
 	}
-	slices.Sort(p.order[n:])
+}
+
+// wellKnown are the fields of the common dataset formats, in the order a
+// person reads them.
+var wellKnown = []string{"id", "system", "instruction", "input", "output", "prompt", "question", "context", "completion",
+	"response", "answer", "chosen", "rejected", "messages", "conversations", "text", "label"}
+
+// columnRank orders columns: well-known fields first, in wellKnown's order.
+func columnRank(name string) int {
+	if i := slices.Index(wellKnown, name); i >= 0 {
+		return i
+	}
+	return len(wellKnown)
 }
 
 // AddRecord records one normalised record.
