@@ -3,10 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/blob"
@@ -43,7 +45,8 @@ func (s *Server) profileUpload(ctx context.Context, d *store.Dataset) {
 	res, err := ingest.Ingest(ctx, path, io.Discard, ingest.Options{Samples: sampleRows})
 	if err != nil {
 		s.Logger.DebugContext(ctx, "upload profile", slog.String("dataset_id", d.ID), slog.Any("error", err))
-		d.Profile = errProfile(err)
+		// the file by its name: the blob's path is the server's business
+		d.Profile = errProfile(errors.New(strings.ReplaceAll(err.Error(), path, filepath.Base(d.BlobKey))))
 		return
 	}
 	rep := res.Profile

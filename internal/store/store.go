@@ -165,6 +165,50 @@ type Dataset struct {
 	// GetDataset returns them; ListDatasets leaves them out.
 	Profile json.RawMessage `json:"profile,omitempty"`
 	Sample  json.RawMessage `json:"sample,omitempty"`
+	// Summary is the profile's headline, which ListDatasets returns in
+	// place of Profile; nil from GetDataset and for datasets without a
+	// profile.
+	Summary *DatasetSummary `json:"summary,omitempty"`
+}
+
+// DatasetSummary is the headline of a dataset's profile.
+type DatasetSummary struct {
+	// Rows is the number of records read.
+	Rows int `json:"rows"`
+	// Format is the detected record format (alpaca, sharegpt, messages,
+	// completion, text, preference, kto), not the file's type.
+	Format string `json:"format"`
+	// Columns are the source's column names in order; empty, not nil.
+	Columns []string `json:"columns"`
+	// Error says why the upload could not be profiled; the other fields
+	// are then zero.
+	Error string `json:"error,omitempty"`
+}
+
+// Summarize returns the summary of a profile as computed at upload (a
+// profile report: rows, source_format, format, columns: [{name}]; or
+// {"error": ...}). Returns nil for an empty or unreadable profile.
+func Summarize(profile json.RawMessage) *DatasetSummary {
+	var p struct {
+		Rows         int    `json:"rows"`
+		Format       string `json:"format"`
+		SourceFormat string `json:"source_format"`
+		Columns      []struct {
+			Name string `json:"name"`
+		} `json:"columns"`
+		Error string `json:"error"`
+	}
+	if len(profile) == 0 || json.Unmarshal(profile, &p) != nil {
+		return nil
+	}
+	s := &DatasetSummary{Rows: p.Rows, Format: p.SourceFormat, Columns: make([]string, 0, len(p.Columns)), Error: p.Error}
+	if s.Format == "" {
+		s.Format = p.Format
+	}
+	for _, c := range p.Columns {
+		s.Columns = append(s.Columns, c.Name)
+	}
+	return s
 }
 
 // Model is a model artifact produced by a node.

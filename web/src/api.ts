@@ -108,17 +108,46 @@ export interface Job {
   summary?: JobSummary;
 }
 
+/** DatasetSummary is the headline of the profile computed at upload (GET /datasets has it for each dataset). */
+export interface DatasetSummary {
+  rows: number;
+  /** the detected record format (alpaca, sharegpt, messages, completion, text, ...), not the file type */
+  format: string;
+  columns: string[];
+  /** why the upload could not be profiled */
+  error?: string;
+}
+
 export interface Dataset {
   dataset_id: string;
   name: string;
   size: number;
   sha256?: string;
+  /** the file type from the upload's extension (json, jsonl, csv, ...) */
   format?: string;
   created_at?: string;
   rows?: number;
+  /** "sha256:" and the hex SHA-256 of the bytes: the same bytes, the same version */
+  version?: string;
+  summary?: DatasetSummary;
+  /** GET /datasets/{id}: the profile (rows, source_format, format, columns, fields, record_bytes, unreadable...) */
   profile?: unknown;
   sample?: unknown[];
   [k: string]: unknown;
+}
+
+/** DatasetVersion is one dataset by content: an uploaded dataset (dataset_id) or a file read in place (source). */
+export interface DatasetVersion {
+  dataset_id?: string;
+  name?: string;
+  source?: string;
+  version: string;
+}
+
+/** Lineage is where a model came from; base_model may be a server path (show its folder name only). */
+export interface Lineage {
+  base_model?: string;
+  datasets?: DatasetVersion[] | null;
 }
 
 export interface Model {
@@ -133,6 +162,7 @@ export interface Model {
   size?: number;
   created_at?: string;
   meta?: Record<string, unknown>;
+  lineage?: Lineage | null;
   [k: string]: unknown;
 }
 
@@ -252,7 +282,8 @@ export const api = {
   },
   job: (id: string) => request<Job>('GET', `/jobs/${encodeURIComponent(id)}`),
   cancel: (id: string) => request<unknown>('DELETE', `/jobs/${encodeURIComponent(id)}`),
-  datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets'),
+  /** datasets lists uploaded datasets; rows comes from each one's profile summary. */
+  datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets').map((d) => (d.rows === undefined && d.summary && !d.summary.error ? { ...d, rows: d.summary.rows } : d)),
   dataset: (id: string) => request<Dataset>('GET', `/datasets/${encodeURIComponent(id)}`),
   models: async () => list<Model>(await request('GET', '/models'), 'models'),
   model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),

@@ -388,22 +388,28 @@ func (q q) ListEvents(ctx context.Context, jobID string, after int64, lim int) (
 
 const datasetCols = `id, name, team_id, size, sha256, format, blob_key, created_at, version`
 
-// datasetDetail are the columns GetDataset adds to datasetCols.
+// datasetDetail are the columns GetDataset adds to datasetCols;
+// ListDatasets adds only profile, which scanDataset turns into Summary.
 const datasetDetail = `, profile, sample`
 
+// scanDataset scans datasetCols and profile, and with detail sample: then
+// it returns Profile and Sample, else Summary alone.
 func scanDataset(sc pgx.Row, detail bool) (*store.Dataset, error) {
 	var d store.Dataset
 	var created int64
-	dst := []any{&d.ID, &d.Name, &d.Team, &d.Size, &d.SHA256, &d.Format, &d.BlobKey, &created, &d.Version}
 	var profile, sample string
+	dst := []any{&d.ID, &d.Name, &d.Team, &d.Size, &d.SHA256, &d.Format, &d.BlobKey, &created, &d.Version, &profile}
 	if detail {
-		dst = append(dst, &profile, &sample)
+		dst = append(dst, &sample)
 	}
 	if err := sc.Scan(dst...); err != nil {
 		return nil, err
 	}
 	d.CreatedAt = time.Unix(0, created).UTC()
-	if profile != "" {
+	switch {
+	case !detail:
+		d.Summary = store.Summarize(json.RawMessage(profile))
+	case profile != "":
 		d.Profile = json.RawMessage(profile)
 	}
 	if sample != "" {
@@ -438,7 +444,7 @@ func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Datas
 	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM datasets WHERE TRUE`+strings.ReplaceAll(cond, "$3", "$1"), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}
-	rows, err := q.db.Query(ctx, `SELECT `+datasetCols+` FROM datasets WHERE TRUE`+cond+` ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, append([]any{l, off}, args...)...)
+	rows, err := q.db.Query(ctx, `SELECT `+datasetCols+`, profile FROM datasets WHERE TRUE`+cond+` ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, append([]any{l, off}, args...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}

@@ -22,7 +22,8 @@ func runLineage(t *testing.T, open func(t *testing.T) store.Store) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		d := &store.Dataset{ID: store.NewID("ds"), Name: "d.jsonl", Team: store.DefaultTeam, Size: 10, SHA256: "ab", Format: "jsonl",
 			BlobKey: "datasets/x", CreatedAt: now, Version: "sha256:ab",
-			Profile: json.RawMessage(`{"rows":2,"format":"alpaca"}`), Sample: json.RawMessage(`[{"instruction":"a"}]`)}
+			Profile: json.RawMessage(`{"rows":2,"format":"messages","source_format":"sharegpt","columns":[{"name":"conversations","types":{"array":2}}]}`),
+			Sample:  json.RawMessage(`[{"messages":[{"role":"user","content":"a"}]}]`)}
 		j := &store.Job{ID: store.NewID("job"), Name: "p", Status: store.Pending, Spec: json.RawMessage(`{}`), CreatedAt: now,
 			Nodes: []*store.Node{{ID: "a", Agent: "a", MaxAttempts: 1}}}
 		v1 := store.DatasetVersion{ID: d.ID, Name: d.Name, Version: d.Version}
@@ -57,6 +58,11 @@ func runLineage(t *testing.T, open func(t *testing.T) store.Store) {
 		ld, _, err := s.ListDatasets(ctx, store.ListParams{})
 		if err != nil || len(ld) != 1 || ld[0].Version != d.Version || ld[0].Profile != nil || ld[0].Sample != nil {
 			t.Errorf("ListDatasets = %+v %v; want the version without profile and sample", ld, err)
+		}
+		// the list's summary: the detected format (not the file's type), rows, column names
+		wantSum := &store.DatasetSummary{Rows: 2, Format: "sharegpt", Columns: []string{"conversations"}}
+		if len(ld) == 1 && !cmp.Equal(ld[0].Summary, wantSum) {
+			t.Errorf("ListDatasets summary (-want +got):\n%s", cmp.Diff(wantSum, ld[0].Summary))
 		}
 		gj, err := s.GetJob(ctx, j.ID)
 		if err != nil || !cmp.Equal(gj.Datasets, []store.DatasetVersion{v1, v2}) {

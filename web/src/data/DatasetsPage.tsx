@@ -1,13 +1,93 @@
 import { useEffect, useRef, useState } from 'react';
 import { DataTable } from '../ui/DataTable';
 import { useFetch } from '../ui/useFetch';
-import { api, upload, type Dataset } from '../api';
+import { api, upload, type Dataset, type DatasetSummary } from '../api';
 import { rememberSpec } from '../runs/specs';
 import { navigate } from '../ui/router';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { ReportView } from '../ui/ReportView';
 import { Link } from '../ui/router';
 import { useAuth } from '../auth/auth';
+import { CopyButton } from './ModelsPage';
+import { scrub, shortVersion, stripPaths } from './paths';
+import './data.css';
+
+const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** summaryOf is a dataset's profile headline: the list's summary, or read from the profile GET /datasets/{id} returns. */
+export function summaryOf(d: Dataset): DatasetSummary | undefined {
+  if (d.summary) return d.summary;
+  const p = d.profile;
+  if (!isObj(p)) return undefined;
+  const cols = Array.isArray(p.columns) ? p.columns.map((c) => (isObj(c) && typeof c.name === 'string' ? c.name : '')).filter(Boolean) : [];
+  const fmt = typeof p.source_format === 'string' && p.source_format ? p.source_format : typeof p.format === 'string' ? p.format : '';
+  return { rows: typeof p.rows === 'number' ? p.rows : 0, format: fmt, columns: cols, ...(typeof p.error === 'string' ? { error: p.error } : {}) };
+}
+
+/** Version shows a content version by its first 12 hex digits, the whole one on hover and to copy. */
+function Version({ v, copy }: { v?: string; copy?: boolean }) {
+  if (!v) return <>—</>;
+  return (
+    <span className="row">
+      <span className="hash" title={v} data-version={v}>
+        {shortVersion(v)}
+      </span>
+      {copy ? <CopyButton text={v} label="Copy the version" /> : null}
+    </span>
+  );
+}
+
+const COLS_SHOWN = 4;
+
+/** DatasetsTable lists uploaded datasets with what their upload profile found: detected format, rows, columns; and the version. */
+export function DatasetsTable({ list }: { list: Dataset[] }) {
+  return (
+    <DataTable
+      label="Datasets"
+      className="datasets-table"
+      rows={list}
+      rowKey={(d) => d.dataset_id}
+      rowProps={(d) => ({ 'data-dataset-id': d.dataset_id })}
+      columns={[
+        { key: 'name', header: 'Name', cell: (d: Dataset) => <Link to={`/datasets/${encodeURIComponent(d.dataset_id)}`}>{d.name || d.dataset_id}</Link> },
+        {
+          key: 'format',
+          header: 'Format',
+          cell: (d: Dataset) => {
+            const s = summaryOf(d);
+            if (s?.error) return <span title={stripPaths(s.error)}>not readable ({d.format ?? 'file'})</span>;
+            return (
+              <>
+                {s?.format ? <span className="detected">{s.format}</span> : '—'}
+                {d.format ? <span className="muted small"> · {d.format}</span> : null}
+              </>
+            );
+          },
+          title: (d: Dataset) => {
+            const s = summaryOf(d);
+            return s?.format ? `detected ${s.format} records in a ${d.format ?? ''} file` : undefined;
+          },
+        },
+        { key: 'rows', header: 'Rows', cell: (d: Dataset) => { const s = summaryOf(d); return s && !s.error ? fmtNum(s.rows) : '—'; }, className: 'num' },
+        {
+          key: 'columns',
+          header: 'Columns',
+          className: 'columns',
+          cell: (d: Dataset) => {
+            const c = summaryOf(d)?.columns ?? [];
+            if (!c.length) return '—';
+            return c.length > COLS_SHOWN ? `${c.slice(0, COLS_SHOWN).join(', ')} +${c.length - COLS_SHOWN} more` : c.join(', ');
+          },
+          title: (d: Dataset) => summaryOf(d)?.columns.join(', ') || undefined,
+        },
+        { key: 'size', header: 'Size', cell: (d: Dataset) => fmtBytes(d.size), className: 'num' },
+        { key: 'version', header: 'Version', cell: (d: Dataset) => <Version v={d.version ?? (d.sha256 ? `sha256:${d.sha256}` : undefined)} /> },
+        { key: 'uploaded', header: 'Uploaded', cell: (d: Dataset) => fmtAgo(d.created_at), title: (d: Dataset) => fmtDate(d.created_at) },
+        { key: 'id', header: 'Id', cell: (d: Dataset) => d.dataset_id, className: 'mono small' },
+      ]}
+    />
+  );
+}
 
 export function DatasetsPage() {
   const { data: list, error: err, reload } = useFetch(() => api.datasets(), []);
@@ -25,23 +105,7 @@ export function DatasetsPage() {
       ) : null}
       {list === null && !err ? <p className="muted">Loading…</p> : null}
       {list && !list.length ? <p className="muted">No datasets yet. Upload a JSON, JSONL, CSV, Parquet or text file above.</p> : null}
-      {list?.length ? (
-        <DataTable
-          label="Datasets"
-          className="datasets-table"
-          rows={list}
-          rowKey={(d) => d.dataset_id}
-          rowProps={(d) => ({ 'data-dataset-id': d.dataset_id })}
-          columns={[
-            { key: 'name', header: 'Name', cell: (d: Dataset) => <Link to={`/datasets/${encodeURIComponent(d.dataset_id)}`}>{d.name || d.dataset_id}</Link> },
-            { key: 'format', header: 'Format', cell: (d: Dataset) => d.format ?? '—' },
-            { key: 'size', header: 'Size', cell: (d: Dataset) => fmtBytes(d.size), className: 'num' },
-            { key: 'rows', header: 'Rows', cell: (d: Dataset) => (d.rows !== undefined ? fmtNum(d.rows) : '—'), className: 'num' },
-            { key: 'uploaded', header: 'Uploaded', cell: (d: Dataset) => fmtAgo(d.created_at), title: (d: Dataset) => fmtDate(d.created_at) },
-            { key: 'id', header: 'Id', cell: (d: Dataset) => d.dataset_id, className: 'mono small' },
-          ]}
-        />
-      ) : null}
+      {list?.length ? <DatasetsTable list={list} /> : null}
     </div>
   );
 }
@@ -60,7 +124,9 @@ function Uploader({ onDone }: { onDone: () => void }) {
     abort.current = u.abort;
     try {
       const d = await u.promise;
-      setMsg({ kind: 'info', text: `Uploaded ${d.name || file.name} (${fmtBytes(d.size)}) as `, id: d.dataset_id });
+      const sum = summaryOf(d);
+      const what = sum && !sum.error && sum.format ? `, ${fmtNum(sum.rows)} rows of ${sum.format}` : '';
+      setMsg({ kind: 'info', text: `Uploaded ${d.name || file.name} (${fmtBytes(d.size)}${what}) as `, id: d.dataset_id });
       setFile(null);
       setName('');
       onDone();
@@ -122,8 +188,6 @@ function Uploader({ onDone }: { onDone: () => void }) {
   );
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
-
 export function DatasetPage({ id }: { id: string }) {
   const [d, setD] = useState<Dataset | null>(null);
   const [err, setErr] = useState('');
@@ -133,7 +197,7 @@ export function DatasetPage({ id }: { id: string }) {
     api.dataset(id).then(setD, (e: Error) => setErr(e.message));
     api.agents().then((as) => setCanProfile(as.some((a) => a.name === 'dataset')), () => {});
   }, [id]);
-  // The profile and sample records come from the dataset agent's report: run it on this dataset.
+  // Uploads from before profiles were kept have none: the dataset agent's report has one.
   const runProfile = async () => {
     const spec = { name: `profile-${d?.name || id}`.slice(0, 200), nodes: [{ id: 'profile', agent: 'dataset', params: { source: id } }], edges: [] };
     try {
@@ -157,18 +221,49 @@ export function DatasetPage({ id }: { id: string }) {
         )}
       </div>
     );
-  const { profile, sample, ...rest } = d;
-  const samples = Array.isArray(sample) ? sample : Array.isArray(d.samples) ? (d.samples as unknown[]) : [];
-  const facts = Object.fromEntries(Object.entries(rest).filter(([k, v]) => k !== 'samples' && (typeof v !== 'object' || v === null)));
+  return <DatasetView d={d} err={err} onProfile={canProfile && canWrite && !isObj(d.profile) ? runProfile : undefined} />;
+}
+
+// Profile keys DatasetView shows itself; the report view draws the rest (field lengths, record bytes, tokens, unreadable rows).
+const SHOWN = new Set(['rows', 'format', 'source_format', 'source', 'columns', 'error', 'samples', 'fields', 'record_bytes', 'tokens', 'unreadable', 'unreadable_rows']);
+
+const STATS = ['count', 'min', 'p50', 'p90', 'p99', 'max', 'mean'] as const;
+
+/** lengthRows are the profile's length statistics: each text field (characters), each record (bytes), tokens per record. */
+function lengthRows(p: Record<string, unknown>): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  if (Array.isArray(p.fields)) for (const f of p.fields) if (isObj(f)) out.push({ ...f, what: `${String(f.name)} (characters)` });
+  if (isObj(p.record_bytes)) out.push({ ...p.record_bytes, what: 'record (bytes)' });
+  if (isObj(p.tokens)) out.push({ ...p.tokens, what: `record (tokens${typeof p.tokens.tokenizer === 'string' ? `, ${p.tokens.tokenizer}` : ''})` });
+  return out;
+}
+
+/** typesOf writes a column's value types with their counts ("string 498, null 2"). */
+const typesOf = (t: unknown) =>
+  isObj(t)
+    ? Object.entries(t)
+        .map(([k, n]) => `${k} ${fmtNum(n)}`)
+        .join(', ')
+    : '—';
+
+/** DatasetView is one dataset: its facts, the profile and the sample rows computed at upload (no job to run). */
+export function DatasetView({ d, err, onProfile }: { d: Dataset; err?: string; onProfile?: () => void }) {
+  const profile = isObj(d.profile) ? d.profile : undefined;
+  const sum = summaryOf(d);
+  const samples = Array.isArray(d.sample) ? d.sample : Array.isArray(d.samples) ? (d.samples as unknown[]) : [];
+  const columns = profile && Array.isArray(profile.columns) ? profile.columns.filter(isObj) : [];
+  const rest = profile ? Object.fromEntries(Object.entries(profile).filter(([k]) => !SHOWN.has(k))) : {};
+  const canonical = profile && typeof profile.format === 'string' ? profile.format : '';
+  const unreadable = profile && typeof profile.unreadable === 'number' ? profile.unreadable : 0;
   return (
-    <div className="page dataset-page">
+    <div className="page dataset-page" data-dataset-id={d.dataset_id}>
       <p className="crumbs">
         <Link to="/datasets">Datasets</Link> /
       </p>
       <div className="page-head">
-        <h1>{d.name || id}</h1>
-        {canProfile && canWrite ? (
-          <button type="button" className="primary" onClick={runProfile}>
+        <h1>{d.name || d.dataset_id}</h1>
+        {onProfile ? (
+          <button type="button" className="primary" onClick={onProfile}>
             Profile this dataset
           </button>
         ) : null}
@@ -178,33 +273,117 @@ export function DatasetPage({ id }: { id: string }) {
           {err}
         </div>
       ) : null}
+      {sum?.error ? (
+        <div className="banner error" role="alert">
+          The upload could not be read as a dataset: {stripPaths(sum.error)}
+        </div>
+      ) : null}
       <section className="panel">
         <h2>Details</h2>
-        <table className="kv">
+        <table className="kv dataset-facts">
           <tbody>
-            {Object.entries(facts).map(([k, v]) => (
-              <tr key={k}>
-                <th scope="row">{k.replace(/_/g, ' ')}</th>
-                <td className={k === 'sha256' || k === 'dataset_id' ? 'mono small' : undefined}>
-                  {k === 'size' ? fmtBytes(v as number) : k.endsWith('_at') ? fmtDate(v as string) : typeof v === 'number' ? fmtNum(v) : String(v)}
-                </td>
-              </tr>
-            ))}
+            <tr>
+              <th scope="row">detected format</th>
+              <td data-fact="format">
+                {sum?.format ? <span className="detected">{sum.format}</span> : '—'}
+                {canonical && sum?.format && canonical !== sum.format ? <span className="muted"> (read as {canonical})</span> : null}
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">file type</th>
+              <td data-fact="file-type">{d.format ?? '—'}</td>
+            </tr>
+            <tr>
+              <th scope="row">rows</th>
+              <td data-fact="rows">
+                {sum && !sum.error ? fmtNum(sum.rows) : '—'}
+                {unreadable ? <span className="error-text"> ({fmtNum(unreadable)} unreadable)</span> : null}
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">columns</th>
+              <td data-fact="columns">{sum?.columns.length ? sum.columns.join(', ') : '—'}</td>
+            </tr>
+            <tr>
+              <th scope="row">size</th>
+              <td>{fmtBytes(d.size)}</td>
+            </tr>
+            <tr>
+              <th scope="row">version</th>
+              <td data-fact="version">
+                <Version v={d.version ?? (d.sha256 ? `sha256:${d.sha256}` : undefined)} copy />
+              </td>
+            </tr>
+            <tr>
+              <th scope="row">dataset id</th>
+              <td className="mono small">{d.dataset_id}</td>
+            </tr>
+            <tr>
+              <th scope="row">uploaded</th>
+              <td>{fmtDate(d.created_at)}</td>
+            </tr>
           </tbody>
         </table>
       </section>
-      {profile !== undefined && profile !== null ? (
-        <section className="panel">
+      {profile && !sum?.error ? (
+        <section className="panel dataset-profile">
           <h2>Profile</h2>
-          <ReportView report={profile} name="profile" />
+          {columns.length ? (
+            <DataTable
+              label="Columns"
+              className="profile-columns"
+              rows={columns}
+              rowKey={(c, i) => `${String(c.name)}-${i}`}
+              columns={[
+                { key: 'name', header: 'Column', cell: (c) => String(c.name ?? '') },
+                { key: 'types', header: 'Types', cell: (c) => typesOf(c.types) },
+                { key: 'nulls', header: 'Nulls', cell: (c) => fmtNum(c.nulls), className: 'num' },
+                { key: 'empty', header: 'Empty strings', cell: (c) => fmtNum(c.empty_strings), className: 'num' },
+              ]}
+            />
+          ) : null}
+          {lengthRows(profile).length ? (
+            <>
+              <h3>Lengths</h3>
+              <DataTable
+                label="Lengths"
+                className="profile-lengths"
+                rows={lengthRows(profile)}
+                rowKey={(r, i) => `${String(r.what)}-${i}`}
+                columns={[
+                  { key: 'what', header: 'Field', cell: (r) => String(r.what) },
+                  ...STATS.map((k) => ({ key: k, header: k, cell: (r: Record<string, unknown>) => fmtNum(r[k]), className: 'num' })),
+                ]}
+              />
+            </>
+          ) : null}
+          {unreadable && Array.isArray(profile.unreadable_rows) ? (
+            <>
+              <h3>Unreadable rows</h3>
+              <DataTable
+                label="Unreadable rows"
+                className="profile-unreadable"
+                pageSize={10}
+                rows={profile.unreadable_rows.filter(isObj)}
+                rowKey={(_, i) => String(i)}
+                columns={[
+                  { key: 'line', header: 'Line', cell: (r) => fmtNum(r.line), className: 'num' },
+                  { key: 'message', header: 'Problem', cell: (r) => stripPaths(String(r.message ?? '')) },
+                ]}
+              />
+            </>
+          ) : null}
+          {Object.keys(rest).length ? <ReportView report={scrub(rest)} name="profile" /> : null}
         </section>
       ) : null}
       <section className="panel">
         <h2>Sample records</h2>
         {samples.length ? (
           <SampleTable rows={samples} />
+        ) : profile ? (
+          <p className="muted">No rows could be read from this file.</p>
         ) : (
-          <p className="muted">The server keeps no sample with the upload; “Profile this dataset” runs the dataset agent, whose report lists rows, columns, lengths and samples.</p>
+          <p className="muted">This upload has no profile or sample (it was uploaded before they were kept); “Profile this dataset” runs the dataset agent, whose report lists rows, columns, lengths and samples.</p>
         )}
       </section>
     </div>
@@ -231,7 +410,7 @@ function SampleTable({ rows }: { rows: unknown[] }) {
             <th scope="col">#</th>
             {cols.map((c) => (
               <th key={c} scope="col">
-                {c}
+                {c === '_line' ? 'line' : c}
               </th>
             ))}
           </tr>
@@ -244,7 +423,7 @@ function SampleTable({ rows }: { rows: unknown[] }) {
                 const v = (r as Record<string, unknown>)[c];
                 return (
                   <td key={c} className="cell-text">
-                    {typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v)}
+                    <Cell v={v} />
                   </td>
                 );
               })}
@@ -254,4 +433,24 @@ function SampleTable({ rows }: { rows: unknown[] }) {
       </table>
     </div>
   );
+}
+
+const isTurn = (m: unknown): m is { role: string; content: unknown } => isObj(m) && typeof m.role === 'string' && 'content' in m;
+
+/** Cell writes one field of a sample row: text as it is, a conversation as its turns, anything else as JSON. */
+function Cell({ v }: { v: unknown }) {
+  if (typeof v === 'string') return <>{v}</>;
+  if (v === undefined || v === null) return null;
+  if (Array.isArray(v) && v.length && v.every(isTurn))
+    return (
+      <ol className="turns">
+        {v.map((m, i) => (
+          <li key={i}>
+            <span className="role">{m.role}</span>
+            {typeof m.content === 'string' ? m.content : JSON.stringify(m.content)}
+          </li>
+        ))}
+      </ol>
+    );
+  return <>{JSON.stringify(v)}</>;
 }

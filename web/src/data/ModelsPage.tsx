@@ -2,8 +2,10 @@ import { useEffect, useMemo, useState } from 'react';
 import { DataTable } from '../ui/DataTable';
 import { useFetch } from '../ui/useFetch';
 import { LineChart, type Series } from '../ui/charts';
-import { api, type Job, type Model } from '../api';
+import { api, type DatasetVersion, type Job, type Lineage, type Model } from '../api';
 import '../ui/pages.css';
+import './data.css';
+import { basename, scrub, shortVersion, stripPaths } from './paths';
 import { getKey } from '../auth/session';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link } from '../ui/router';
@@ -11,7 +13,7 @@ import { Link } from '../ui/router';
 /** fmtValue writes a metadata value for people: numbers grouped, lists joined, maps as key=value. */
 export function fmtValue(v: unknown): string {
   if (typeof v === 'number') return fmtNum(v);
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return stripPaths(v);
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (Array.isArray(v)) return v.map(fmtValue).join(', ');
   if (v && typeof v === 'object')
@@ -21,11 +23,85 @@ export function fmtValue(v: unknown): string {
   return v === null || v === undefined ? '—' : String(v);
 }
 
-const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output', 'team']);
+const SKIP = new Set(['model_id', 'name', 'job_id', 'node_id', 'format', 'size', 'created_at', 'meta', 'path', 'uri', 'output', 'team', 'lineage']);
 
-/** basename keeps the last element of a path: the UI never shows a server's absolute paths. */
-export const basename = (p: string) => p.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? p;
-const isPath = (v: unknown): v is string => typeof v === 'string' && (/^(\/|[A-Za-z]:\\|\.\.?\/)/.test(v) || (v.includes('/') && !/\s/.test(v) && !/^https?:/.test(v)));
+export { basename };
+
+/** DatasetRef is a dataset version as the page shows it: a name (never a path), the uploaded id to link, the version. */
+export interface DatasetRef {
+  label: string;
+  id?: string;
+  version?: string;
+}
+
+const datasetRef = (d: DatasetVersion): DatasetRef => ({
+  label: (d.name && basename(d.name)) || (d.source ? basename(d.source) : '') || d.dataset_id || '?',
+  ...(d.dataset_id ? { id: d.dataset_id } : {}),
+  ...(d.version ? { version: d.version } : {}),
+});
+
+/** lineageRecord is a model's recorded lineage: the model's own (GET /models) or, from older servers, its meta.lineage. */
+function lineageRecord(m: Model): Lineage | undefined {
+  if (m.lineage && typeof m.lineage === 'object') return m.lineage;
+  const l = m.meta?.lineage;
+  return l && typeof l === 'object' && !Array.isArray(l) ? (l as Lineage) : undefined;
+}
+
+/** ModelLineage is where one model came from, ready to show. */
+export interface ModelLineage {
+  /** the base model's folder name (never its server path), or a model id of this server */
+  base?: string;
+  baseModelID?: string;
+  datasets: DatasetRef[];
+  jobID?: string;
+  node?: string;
+  /** the model it was made from: the nearest model upstream in its run (the export's adapter comes from the trained model) */
+  parent?: Model;
+}
+
+/** upstream lists the nodes before node in a run's graph, nearest first. */
+function upstream(job: Job | undefined, node: string): string[] {
+  const edges = job?.spec?.edges ?? [];
+  const seen = new Set([node]);
+  const out: string[] = [];
+  for (let level = [node]; level.length; ) {
+    const next: string[] = [];
+    for (const n of level)
+      for (const e of edges)
+        if (e.to === n && !seen.has(e.from)) {
+          seen.add(e.from);
+          next.push(e.from);
+        }
+    out.push(...next);
+    level = next;
+  }
+  return out;
+}
+
+const EXPORTS = new Set(['adapter', 'merged', 'gguf']);
+
+/** modelLineage gathers a model's lineage: base model and dataset versions as recorded, its run and node, and its parent among the run's models. */
+export function modelLineage(m: Model, runModels: Model[], job?: Job): ModelLineage {
+  const rec = lineageRecord(m);
+  const rawBase = [rec?.base_model, m.meta?.base_model].find((b): b is string => typeof b === 'string' && !!b);
+  const l: ModelLineage = { datasets: (rec?.datasets ?? []).map(datasetRef) };
+  if (rawBase && /^mdl_[A-Za-z0-9]+$/.test(rawBase)) l.baseModelID = rawBase;
+  else if (rawBase) l.base = basename(rawBase);
+  if (m.job_id) l.jobID = m.job_id;
+  if (m.node_id) l.node = m.node_id;
+  const others = runModels.filter((x) => x.model_id !== m.model_id && x.node_id !== m.node_id);
+  const pick = (ms: Model[]) => ms.find((x) => x.output === 'model') ?? ms[0];
+  for (const n of m.node_id ? upstream(job, m.node_id) : []) {
+    const at = others.filter((x) => x.node_id === n);
+    if (at.length) {
+      l.parent = pick(at);
+      break;
+    }
+  }
+  // without the run's graph: an export's files come from the run's trained model
+  if (!l.parent && !job?.spec?.edges?.length && EXPORTS.has(m.output ?? '')) l.parent = pick(others.filter((x) => !EXPORTS.has(x.output ?? '')));
+  return l;
+}
 
 export interface FileFact {
   path: string;
@@ -50,8 +126,10 @@ export interface ModelGroup {
   jobID: string;
   job?: Job;
   models: Model[];
+  /** the base model's folder name */
   base?: string;
-  dataset?: { label: string; id?: string };
+  /** the dataset versions the run's models came from (from their lineage; else the run's dataset source) */
+  datasets: DatasetRef[];
   created?: string;
 }
 
@@ -70,11 +148,13 @@ export function groupModels(models: Model[], jobs: Job[]): ModelGroup[] {
     .map(([jobID, ms]) => {
       const job = jobOf.get(jobID);
       const sorted = [...ms].sort((a, b) => rank(a) - rank(b) || (a.name ?? '').localeCompare(b.name ?? ''));
-      const baseMeta = sorted.map((m) => m.meta?.base_model).find((b): b is string => typeof b === 'string' && !!b);
-      const g: ModelGroup = { jobID, job, models: sorted, created: sorted.map((m) => m.created_at ?? '').sort().pop() };
-      g.base = baseMeta ? basename(baseMeta) : job?.summary?.base_model;
+      const lins = sorted.map((m) => modelLineage(m, sorted, job));
+      const g: ModelGroup = { jobID, job, models: sorted, datasets: [], created: sorted.map((m) => m.created_at ?? '').sort().pop() };
+      g.base = lins.map((l) => l.base ?? l.baseModelID).find(Boolean) ?? (job?.summary?.base_model ? basename(job.summary.base_model) : undefined);
+      for (const d of lins.flatMap((l) => l.datasets))
+        if (!g.datasets.some((x) => x.label === d.label && x.id === d.id && x.version === d.version)) g.datasets.push(d);
       const src = job?.spec?.nodes.find((n) => n.agent === 'dataset')?.params?.source;
-      if (typeof src === 'string' && src) g.dataset = /^ds_[A-Za-z0-9]+$/.test(src) ? { label: src, id: src } : { label: basename(src) };
+      if (!g.datasets.length && typeof src === 'string' && src) g.datasets.push(/^ds_[A-Za-z0-9]+$/.test(src) ? { label: src, id: src } : { label: basename(src) });
       return g;
     })
     .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? ''));
@@ -227,7 +307,6 @@ function Snippets({ list, label }: { list: Snippet[]; label: string }) {
 export function ModelsPage() {
   const models = useFetch(() => api.models(), []);
   const jobs = useFetch(() => api.jobs(undefined, 1000).then((r) => r.jobs), []);
-  const [open, setOpen] = useState<Record<string, boolean>>({});
   const list = models.data;
   const err = models.error;
   const groups = useMemo(() => (list ? groupModels(list, jobs.data ?? []) : []), [list, jobs.data]);
@@ -247,129 +326,192 @@ export function ModelsPage() {
       {list === null && !err ? <p className="muted">Loading…</p> : null}
       {list && !list.length ? <p className="muted">No exported models yet. Runs with an export node put their artifacts here.</p> : null}
       {groups.map((g) => (
-        <section key={g.jobID} className="panel model-group" data-job-id={g.jobID} aria-label={`Models of ${g.job?.name || g.jobID || 'no run'}`}>
-          <header>
-            <h2>
-              {g.jobID ? <Link to={`/runs/${encodeURIComponent(g.jobID)}`}>{g.job?.name || g.jobID}</Link> : 'Models without a run'}
-            </h2>
-            <dl className="lineage">
-              <div>
-                <dt>base model</dt>
-                <dd>{g.base ?? '—'}</dd>
-              </div>
-              <div>
-                <dt>dataset</dt>
-                <dd>{g.dataset ? g.dataset.id ? <Link to={`/datasets/${encodeURIComponent(g.dataset.id)}`}>{g.dataset.label}</Link> : g.dataset.label : '—'}</dd>
-              </div>
-              {g.jobID ? (
-                <div>
-                  <dt>run</dt>
-                  <dd className="mono small">{g.jobID}</dd>
-                </div>
-              ) : null}
-              <div>
-                <dt>created</dt>
-                <dd title={fmtDate(g.created)}>{fmtAgo(g.created)}</dd>
-              </div>
-            </dl>
-          </header>
-          <DataTable
-            label={`Models of ${g.job?.name || g.jobID || 'no run'}`}
-            className="models-table"
-            rows={g.models}
-            rowKey={(m) => m.model_id}
-            rowProps={(m) => ({ 'data-model-id': m.model_id, 'data-output': m.output })}
-            expanded={(m) => (open[m.model_id] ? <History url={api.modelDownloadURL(m.model_id, 'history.json')} /> : null)}
-            columns={[
-              {
-                key: 'name',
-                header: 'Model',
-                cell: (m: Model) => (
-                  <>
-                    <strong>{m.output || m.name || m.model_id}</strong>
-                    <div className="muted small">{m.node_id ? `node ${m.node_id}` : ''}</div>
-                    <div className="mono small muted">{m.model_id}</div>
-                  </>
-                ),
-              },
-              { key: 'format', header: 'Format', cell: (m: Model) => m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—') },
-              { key: 'size', header: 'Size', cell: (m: Model) => fmtBytes(m.size), className: 'num' },
-              {
-                key: 'sha',
-                header: 'SHA-256',
-                cell: (m: Model) => {
-                  const h = typeof m.meta?.sha256 === 'string' ? m.meta.sha256 : '';
-                  return h ? (
-                    <span className="row">
-                      <span className="hash" title={h} data-sha256={h}>
-                        {h.slice(0, 12)}…
-                      </span>
-                      <CopyButton text={h} label={`Copy the sha256 of ${m.output || m.model_id}`} />
-                    </span>
-                  ) : (
-                    '—'
-                  );
-                },
-              },
-              { key: 'meta', header: 'Metadata', cell: (m: Model) => <Meta m={m} /> },
-              {
-                key: 'files',
-                header: 'Files',
-                cell: (m: Model) => {
-                  const files = modelFiles(m);
-                  return (
-                    <>
-                      <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`${files.length > 1 ? 'Download all (.tar)' : 'Download'} of ${m.output || m.model_id}`}>
-                        Download{files.length > 1 ? ' all (.tar)' : ''}
-                      </a>
-                      {files.length > 1 ? (
-                        <details className="files">
-                          <summary>{files.length} files</summary>
-                          <ul className="files">
-                            {files.map((f) => (
-                              <li key={f.path}>
-                                <a href={api.modelDownloadURL(m.model_id, f.path)} download aria-label={`Download file ${f.path} of ${m.output || m.model_id}`}>
-                                  {f.path}
-                                </a>{' '}
-                                <span className="muted small">{fmtBytes(f.size)}</span>{' '}
-                                {f.sha256 ? (
-                                  <span className="hash muted" title={`sha256 ${f.sha256}`}>
-                                    {f.sha256.slice(0, 12)}
-                                  </span>
-                                ) : null}
-                              </li>
-                            ))}
-                          </ul>
-                        </details>
-                      ) : null}
-                      {m.output === 'adapter' || m.output === 'merged' ? (
-                        <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try in playground: ${m.output} of ${g.job?.name || m.model_id}`}>
-                          Try in playground
-                        </Link>
-                      ) : null}
-                      {(m.files ?? []).includes('history.json') ? (
-                        <button type="button" className="link small" aria-expanded={!!open[m.model_id]} onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}>
-                          {open[m.model_id] ? 'Hide' : 'Show'} training curve
-                        </button>
-                      ) : null}
-                    </>
-                  );
-                },
-              },
-            ]}
-          />
-          <Snippets list={snippets(g, location.origin, !!getKey())} label={g.job?.name || g.jobID} />
-        </section>
+        <ModelGroupView key={g.jobID} g={g} />
       ))}
     </div>
+  );
+}
+
+/** ModelGroupView is one run's models: the run's lineage, a table of its models (each with its own lineage), and how to run them. */
+export function ModelGroupView({ g }: { g: ModelGroup }) {
+  const [open, setOpen] = useState<Record<string, boolean>>({});
+  return (
+    <section className="panel model-group" data-job-id={g.jobID} aria-label={`Models of ${g.job?.name || g.jobID || 'no run'}`}>
+      <header>
+        <h2>
+          {g.jobID ? <Link to={`/runs/${encodeURIComponent(g.jobID)}`}>{g.job?.name || g.jobID}</Link> : 'Models without a run'}
+        </h2>
+        <dl className="lineage">
+          <div>
+            <dt>base model</dt>
+            <dd>{g.base ?? '—'}</dd>
+          </div>
+          <div>
+            <dt>{g.datasets.length > 1 ? 'datasets' : 'dataset'}</dt>
+            <dd>{g.datasets.length ? <Datasets list={g.datasets} /> : '—'}</dd>
+          </div>
+          {g.jobID ? (
+            <div>
+              <dt>run</dt>
+              <dd className="mono small">{g.jobID}</dd>
+            </div>
+          ) : null}
+          <div>
+            <dt>created</dt>
+            <dd title={fmtDate(g.created)}>{fmtAgo(g.created)}</dd>
+          </div>
+        </dl>
+      </header>
+      <DataTable
+        label={`Models of ${g.job?.name || g.jobID || 'no run'}`}
+        className="models-table"
+        rows={g.models}
+        rowKey={(m) => m.model_id}
+        rowProps={(m) => ({ 'data-model-id': m.model_id, 'data-output': m.output })}
+        expanded={(m) => (open[m.model_id] ? <History url={api.modelDownloadURL(m.model_id, 'history.json')} /> : null)}
+        columns={[
+          {
+            key: 'name',
+            header: 'Model',
+            cell: (m: Model) => (
+              <>
+                <strong>{m.output || m.name || m.model_id}</strong>
+                <div className="muted small">{m.node_id ? `node ${m.node_id}` : ''}</div>
+                <div className="mono small muted">{m.model_id}</div>
+              </>
+            ),
+          },
+          { key: 'lineage', header: 'Lineage', cell: (m: Model) => <LineageCell l={modelLineage(m, g.models, g.job)} /> },
+          { key: 'format', header: 'Format', cell: (m: Model) => m.format ?? (typeof m.meta?.format === 'string' ? m.meta.format : '—') },
+          { key: 'size', header: 'Size', cell: (m: Model) => fmtBytes(m.size), className: 'num' },
+          {
+            key: 'sha',
+            header: 'SHA-256',
+            cell: (m: Model) => {
+              const h = typeof m.meta?.sha256 === 'string' ? m.meta.sha256 : '';
+              return h ? (
+                <span className="row">
+                  <span className="hash" title={h} data-sha256={h}>
+                    {h.slice(0, 12)}…
+                  </span>
+                  <CopyButton text={h} label={`Copy the sha256 of ${m.output || m.model_id}`} />
+                </span>
+              ) : (
+                '—'
+              );
+            },
+          },
+          { key: 'meta', header: 'Metadata', cell: (m: Model) => <Meta m={m} /> },
+          {
+            key: 'files',
+            header: 'Files',
+            cell: (m: Model) => {
+              const files = modelFiles(m);
+              return (
+                <>
+                  <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`${files.length > 1 ? 'Download all (.tar)' : 'Download'} of ${m.output || m.model_id}`}>
+                    Download{files.length > 1 ? ' all (.tar)' : ''}
+                  </a>
+                  {files.length > 1 ? (
+                    <details className="files">
+                      <summary>{files.length} files</summary>
+                      <ul className="files">
+                        {files.map((f) => (
+                          <li key={f.path}>
+                            <a href={api.modelDownloadURL(m.model_id, f.path)} download aria-label={`Download file ${f.path} of ${m.output || m.model_id}`}>
+                              {f.path}
+                            </a>{' '}
+                            <span className="muted small">{fmtBytes(f.size)}</span>{' '}
+                            {f.sha256 ? (
+                              <span className="hash muted" title={`sha256 ${f.sha256}`}>
+                                {f.sha256.slice(0, 12)}
+                              </span>
+                            ) : null}
+                          </li>
+                        ))}
+                      </ul>
+                    </details>
+                  ) : null}
+                  {m.output === 'adapter' || m.output === 'merged' ? (
+                    <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try in playground: ${m.output} of ${g.job?.name || m.model_id}`}>
+                      Try in playground
+                    </Link>
+                  ) : null}
+                  {(m.files ?? []).includes('history.json') ? (
+                    <button type="button" className="link small" aria-expanded={!!open[m.model_id]} onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}>
+                      {open[m.model_id] ? 'Hide' : 'Show'} training curve
+                    </button>
+                  ) : null}
+                </>
+              );
+            },
+          },
+        ]}
+      />
+      <Snippets list={snippets(g, location.origin, !!getKey())} label={g.job?.name || g.jobID} />
+    </section>
+  );
+}
+
+/** Datasets lists dataset versions: name (linked when uploaded) and the version's first 12 hex digits. */
+function Datasets({ list }: { list: DatasetRef[] }) {
+  return (
+    <ul className="dataset-versions">
+      {list.map((d, i) => (
+        <li key={i} data-version={d.version}>
+          {d.id ? <Link to={`/datasets/${encodeURIComponent(d.id)}`}>{d.label}</Link> : d.label}
+          {d.version ? (
+            <>
+              {' '}
+              <span className="hash muted" title={d.version}>
+                @{shortVersion(d.version)}
+              </span>
+            </>
+          ) : null}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** LineageCell is one model's lineage: base model, dataset versions, run node, parent model. */
+function LineageCell({ l }: { l: ModelLineage }) {
+  return (
+    <dl className="meta model-lineage">
+      <div>
+        <dt>base model</dt>
+        <dd data-lineage="base">{l.base ?? (l.baseModelID ? <span className="mono small">{l.baseModelID}</span> : '—')}</dd>
+      </div>
+      <div>
+        <dt>datasets</dt>
+        <dd data-lineage="datasets">{l.datasets.length ? <Datasets list={l.datasets} /> : '—'}</dd>
+      </div>
+      <div>
+        <dt>node</dt>
+        <dd data-lineage="node">{l.node ?? '—'}</dd>
+      </div>
+      <div>
+        <dt>parent</dt>
+        <dd data-lineage="parent" data-parent-id={l.parent?.model_id}>
+          {l.parent ? (
+            <>
+              {l.parent.output || l.parent.name} of {l.parent.node_id} <span className="mono small muted">{l.parent.model_id}</span>
+            </>
+          ) : (
+            '—'
+          )}
+        </dd>
+      </div>
+    </dl>
   );
 }
 
 function Meta({ m }: { m: Model }) {
   const meta = Object.fromEntries(
     Object.entries({ ...Object.fromEntries(Object.entries(m).filter(([k]) => !SKIP.has(k))), ...(m.meta ?? {}) })
-      .filter(([k]) => !['files', 'size', 'format', 'history', 'sha256'].includes(k))
-      .map(([k, v]) => [k, isPath(v) ? basename(v) : v]),
+      // lineage and base_model are in the Lineage column
+      .filter(([k]) => !['files', 'size', 'format', 'history', 'sha256', 'lineage', 'base_model'].includes(k))
+      .map(([k, v]) => [k, scrub(v)]),
   );
   if (!Object.keys(meta).length) return <>—</>;
   return (
