@@ -204,9 +204,8 @@ try {
     // sections of many records (samples, examples) stay folded inside an open report; open them all too
     await page.evaluate(() => document.querySelectorAll('details.report-section').forEach((d) => (d.open = true)));
     await page.waitForTimeout(800);
-    // Not checked for server paths yet: the evaluate node's log line carries model= and split= as blob paths, and
-    // report tables show the evaluated model's blob folder and the base model's absolute path (the agents' logs and
-    // reports, web/src/runs).
+    // every log line and report open: the server names its folders by node/output or name (internal/api/redact.go)
+    await assertNoServerPaths('run page, every report and section open');
     const all = await height();
     console.log(`     shared example run page: ${collapsed} px collapsed, ${expanded} px with every report open, ${all} px with every folded section open too`);
   });
