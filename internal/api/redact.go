@@ -3,10 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/whetstone/whetstone/internal/eval"
 )
 
 // pathRedactor hides the server's own folders in what the API serves: a
@@ -158,19 +159,10 @@ func (r *pathRedactor) names(b []byte) bool {
 	return false
 }
 
-// displayName is the last element of p ("model" of ".../x/model/"), or,
-// for a node's output in the blob store (".../blobs/jobs/<job>/<node>/..."),
-// the node and the path under it ("tune/model"): which node made it is
-// what a user needs to find it through the API.
-func displayName(p string) string {
-	p = strings.TrimRight(filepath.ToSlash(p), "/")
-	if _, rest, ok := strings.Cut(p, "/blobs/jobs/"); ok {
-		if _, under, ok := strings.Cut(rest, "/"); ok && under != "" {
-			return under
-		}
-	}
-	return path.Base(p)
-}
+// displayName is how the API names a path under a root: eval.DisplayPath
+// ("tune/model" for a node's output in the blob store, else the last
+// element).
+func displayName(p string) string { return eval.DisplayPath(p) }
 
 // Job redacts an encoded store.Job but keeps its "spec" as the user wrote
 // it: clients re-run a job from its spec, and the paths in it are the

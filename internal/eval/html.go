@@ -458,7 +458,7 @@ func winTieLossSVG(ms []MetricComparison) template.HTML {
 
 var page = template.Must(template.New("comparison").Funcs(template.FuncMap{
 	"pct": func(x float64) float64 { return 100 * x },
-	"num": num, "signed": signed,
+	"num": num, "signed": signed, "name": DisplayPath,
 }).Parse(pageHTML))
 
 const pageHTML = `<!DOCTYPE html>
@@ -512,9 +512,9 @@ code { font-size: 12px; word-break: break-all; }
 {{if .Verdict}}<p class="verdict{{if not .Improved}} worse{{end}}">{{.Verdict}}</p>{{end}}
 <section>
 <table>
-<tr><th>model</th><th>path</th></tr>
-<tr><td>base</td><td><code>{{.C.Base.Model.Path}}</code></td></tr>
-<tr><td>fine-tuned</td><td><code>{{.C.Tuned.Model.Path}}</code></td></tr>
+<tr><th>model</th><th>folder</th></tr>
+<tr><td>base</td><td><code>{{name .C.Base.Model.Path}}</code></td></tr>
+<tr><td>fine-tuned</td><td><code>{{name .C.Tuned.Model.Path}}</code></td></tr>
 <tr><td>data</td><td><code>{{.C.Tuned.Dataset.File}}</code> ({{.C.Tuned.Dataset.Rows}} rows)</td></tr>
 </table>
 </section>

@@ -48,7 +48,9 @@ func TestTicks(t *testing.T) {
 // still be well formed and say that there is no history.
 func TestHTMLWithoutHistoryOrMetrics(t *testing.T) {
 	t.Parallel()
-	c := &Comparison{Kind: KindComparison, Confidence: 0.95, Bootstrap: 10, Base: &Evaluation{}, Tuned: &Evaluation{},
+	c := &Comparison{Kind: KindComparison, Confidence: 0.95, Bootstrap: 10,
+		Base:    &Evaluation{Model: ModelRef{Path: "/srv/shared/models/stories260K"}},
+		Tuned:   &Evaluation{Model: ModelRef{Path: "/var/lib/whet/blobs/jobs/job_1/tune/model"}},
 		Samples: []SampleComparison{{Prompt: "p", Reference: "r", BaseOutput: "x", TunedOutput: "y"}},
 		Metrics: []MetricComparison{{Name: MetricRougeL, Base: CI{math.NaN(), math.NaN(), math.NaN()}, Tuned: CI{0.5, 0.4, 0.6}, Delta: CI{math.NaN(), math.NaN(), math.NaN()}}}}
 	var buf bytes.Buffer
@@ -61,6 +63,15 @@ func TestHTMLWithoutHistoryOrMetrics(t *testing.T) {
 	}
 	if bytes.Contains(buf.Bytes(), []byte("NaN")) {
 		t.Error("page shows NaN")
+	}
+	// The models by name, not by the server's folders.
+	for _, want := range []string{"<td>base</td><td><code>stories260K</code>", "<td>fine-tuned</td><td><code>tune/model</code>"} {
+		if !bytes.Contains(buf.Bytes(), []byte(want)) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if bytes.Contains(buf.Bytes(), []byte("/srv/")) || bytes.Contains(buf.Bytes(), []byte("/var/lib")) {
+		t.Error("page names a server folder")
 	}
 }
 
@@ -104,7 +115,9 @@ func TestHTMLContamination(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := &Comparison{Kind: KindComparison, Confidence: 0.95, Bootstrap: 10, Base: &Evaluation{}, Tuned: &Evaluation{}, Contamination: tt.c}
+			c := &Comparison{Kind: KindComparison, Confidence: 0.95, Bootstrap: 10,
+				Base:  &Evaluation{Model: ModelRef{Path: "/srv/shared/models/stories260K"}},
+				Tuned: &Evaluation{Model: ModelRef{Path: "/var/lib/whet/blobs/jobs/job_1/tune/model"}}, Contamination: tt.c}
 			var buf bytes.Buffer
 			if err := WriteHTML(&buf, c); err != nil {
 				t.Fatal(err)

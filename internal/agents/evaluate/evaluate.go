@@ -140,7 +140,7 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	}
 	defer lm.Close()
 	m, tok, dev := lm.Model, lm.Tokenizer, lm.Device
-	log.InfoContext(ctx, "evaluating", slog.String("model", filepath.Base(ref.Path)), slog.String("split", filepath.Base(file)),
+	log.InfoContext(ctx, "evaluating", slog.String("model", eval.DisplayPath(ref.Path)), slog.String("split", filepath.Base(file)),
 		slog.Int("rows", len(rows)), slog.Any("metrics", opt.Metrics), slog.String("device", dev))
 	e, err := eval.Evaluate(ctx, m, tok, rows, opt)
 	if err != nil {
