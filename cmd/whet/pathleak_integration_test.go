@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,23 @@ func TestNoServerPathsThroughAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The dry run (data nodes run in a scratch folder) and a refused
+	// pipeline (a missing file) answer without the server's folders too.
+	post := func(path, body string, want int) {
+		t.Helper()
+		resp, err := http.Post(api+path, "application/yaml", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST %s: %s, want %d: %.300s", path, resp.Status, want, b)
+		}
+		check("POST "+path, b)
+	}
+	post("/jobs?dry_run=true", string(spec), http.StatusOK)
+	post("/jobs", "nodes:\n  - {id: data, agent: dataset, params: {source: examples/no-such-file.jsonl}}\n", http.StatusUnprocessableEntity)
 	id := submitYAML(t, base, string(spec))
 	start := time.Now()
 	if st := waitJob(t, base, id, func(s string) bool { return store.Status(s).Terminal() }, 15*time.Minute); st != string(store.Succeeded) {
@@ -121,6 +139,17 @@ func TestNoServerPathsThroughAPI(t *testing.T) {
 		t.Fatalf("job %s: %s\n%s", id, st, b)
 	}
 	t.Logf("stories-lora ran in %s", time.Since(start).Round(time.Second))
+
+	// A job that fails reading a server folder: its error and log say what,
+	// not where.
+	bad := submitYAML(t, base, "name: bad\nnodes:\n  - {id: data, agent: dataset, max_attempts: 1, params: {source: internal/api}}\n")
+	waitJob(t, base, bad, func(s string) bool { return store.Status(s).Terminal() }, 2*time.Minute)
+	if b, _ := get("/jobs/" + bad); !bytes.Contains(b, []byte(`"status":"failed"`)) {
+		t.Errorf("a dataset of Go sources did not fail: %.500s", b)
+	} else {
+		t.Logf("failed job: %.400s", b[bytes.Index(b, []byte(`"error"`)):])
+	}
+	get("/logs/history/" + bad)
 
 	get("/jobs")
 	b, _ := get("/jobs/" + id)

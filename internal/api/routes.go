@@ -221,6 +221,9 @@ func (s *Server) routes(api huma.API) {
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
+			for i := range p.Nodes { // a node run in a scratch folder may fail naming it
+				p.Nodes[i].Error = s.redact.String(p.Nodes[i].Error)
+			}
 			out.Status, out.Body.Nodes = http.StatusOK, p.Nodes
 			return out, nil
 		}
