@@ -17,6 +17,10 @@ func (blasBackend) SgemmBF16W(transA, transB bool, m, n, k int, alpha float32, a
 	blas.SgemmBF16W(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+func (blasBackend) GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
+	blas.GemmBF16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 // ToBF16 converts float32 values to bfloat16 bits (round to nearest even).
 func ToBF16(x []float32) []uint16 {
 	out := make([]uint16, len(x))
