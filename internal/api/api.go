@@ -40,6 +40,11 @@ type Server struct {
 	MaxUploadBytes int64
 	// Heartbeat is the SSE keep-alive interval. Defaults to 15s.
 	Heartbeat time.Duration
+	// StreamWriteTimeout is how long one write to an SSE client may block
+	// (the client stopped reading) before its stream is dropped; each
+	// write gets it afresh, so a live stream has no overall limit.
+	// Defaults to 1 minute.
+	StreamWriteTimeout time.Duration
 	// Web, when set, serves everything outside the API (the web UI) at /.
 	Web     http.Handler
 	Version string
@@ -93,6 +98,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = 15 * time.Second
+	}
+	if s.StreamWriteTimeout <= 0 {
+		s.StreamWriteTimeout = time.Minute
 	}
 	s.redact = newPathRedactor(s.HidePaths)
 	mux := http.NewServeMux()
