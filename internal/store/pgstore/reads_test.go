@@ -37,6 +37,9 @@ func TestReadsOutliveTerminatedConnections(t *testing.T) {
 		}
 		return tx.AppendEvent(ctx, &store.Event{JobID: j.ID, Type: "log", Time: time.Now(), Data: []byte(`{}`)})
 	})
+	if err == nil {
+		err = db.CreateKey(ctx, &store.Key{ID: "key_1", Name: "k", Team: "default", Role: "admin", Hash: "h1", CreatedAt: time.Now()})
+	}
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +69,7 @@ func TestReadsOutliveTerminatedConnections(t *testing.T) {
 		}},
 		{"ListJobs", func(db *pgstore.DB) error { _, _, err := db.ListJobs(ctx, store.ListParams{}); return err }},
 		{"ForTeam GetJob", func(db *pgstore.DB) error { _, err := db.ForTeam("").GetJob(ctx, j.ID); return err }},
+		{"KeyByHash", func(db *pgstore.DB) error { _, err := db.KeyByHash(ctx, "h1"); return err }},
 	}
 	for _, r := range reads {
 		t.Run(r.name, func(t *testing.T) {
