@@ -31,13 +31,10 @@ func newPooled(pool *pgxpool.Pool) pooled {
 	return pooled{pool: pool, tries: int(pool.Config().MaxConns) + 1}
 }
 
+// Exec is not run again: it may write, and a statement whose connection
+// was lost may have been carried out.
 func (p pooled) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	for try := 1; ; try++ {
-		tag, err := p.pool.Exec(ctx, sql, args...)
-		if try >= p.tries || !connLost(ctx, err) {
-			return tag, err
-		}
-	}
+	return p.pool.Exec(ctx, sql, args...)
 }
 
 func (p pooled) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
