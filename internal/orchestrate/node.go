@@ -513,7 +513,7 @@ func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, sc
 			return "", err
 		}
 	}
-	if key, ok := strings.CutPrefix(ref, "blob:"); ok {
+	if key, ok := strings.CutPrefix(ref, agent.BlobRef); ok {
 		// An artifact another node recorded by its blob key.
 		if err := blob.ValidPrefix(key); err != nil || key == "" {
 			return "", agent.Permanent(fmt.Errorf("source %q: %w", ref, blob.ErrInvalidKey))
