@@ -65,8 +65,8 @@ func (a *Agent) Spec() agent.Spec {
 		Inputs: []agent.Port{
 			{Type: agent.Report, Name: "evaluation", Required: true, Multiple: true,
 				Description: "the fine-tuned model's evaluation report; with two, the first is the base and nothing is re-run"},
-			{Type: agent.Model, Name: "model", Description: "optional: the evaluated model, when the paths recorded in the report are not readable here (non-local blob store)"},
-			{Type: agent.Dataset, Name: "dataset", Description: "optional: the evaluated dataset, for the same reason"},
+			{Type: agent.Model, Name: "model", Description: "optional: the evaluated model, used instead of the one the report names (which is fetched from the blob store on whichever worker runs this node)"},
+			{Type: agent.Dataset, Name: "dataset", Description: "optional: the evaluated dataset, used instead of the one the report names"},
 		},
 		Outputs: []agent.Port{
 			{Type: agent.Report, Name: eval.KindComparison, Description: "comparison.json"},
