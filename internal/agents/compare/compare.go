@@ -110,14 +110,14 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		base, tuned = evals[0], evals[1]
 		// Nothing is re-run: the model is read for its history only.
 		var err error
-		if model, err = localModel(ctx, env, refs, tuned.Model); err != nil {
+		if model, err = localModel(ctx, env, refs, tuned.Model, false); err != nil {
 			emit.Log(slog.LevelWarn, "evaluated model not readable here", slog.String("error", err.Error()))
 			model = eval.ModelRef{}
 		}
 	} else {
 		tuned = evals[0]
 		var err error
-		if model, err = localModel(ctx, env, refs, tuned.Model); err != nil {
+		if model, err = localModel(ctx, env, refs, tuned.Model, true); err != nil {
 			return nil, err
 		}
 		if base, err = a.runBase(ctx, env, refs, tuned, model); err != nil {
@@ -215,7 +215,7 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, refs *resolver, tun
 	if ref.BaseModel == "" || (ref.Adapter == "" && filepath.Clean(ref.BaseModel) == filepath.Clean(ref.Path)) {
 		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated model %s has no separate base model to compare against", eval.DisplayPath(tuned.Model.Path)))
 	}
-	if ref.Adapter != "" {
+	if ref.Adapter != "" && !agent.IsRef(ref.Adapter) { // a stored adapter is there by its reference
 		if _, err := os.Stat(ref.Adapter); err != nil {
 			return nil, agent.Permanent(fmt.Errorf("compare: the evaluated adapter %s is not readable here (connect the model to this node): %w", eval.DisplayPath(tuned.Model.Adapter), err))
 		}
@@ -333,11 +333,12 @@ func (r *resolver) local(ctx context.Context, ref string) (string, error) {
 	return p, nil
 }
 
-// localModel returns the evaluated model as local paths here: the model
+// localModel returns the evaluated model as this node reads it: the model
 // handed to this node when one is (it wins over the report), else what the
-// report records, its references resolved (the folder first, so the
-// adapter and history come from the same copy).
-func localModel(ctx context.Context, env *agent.Env, refs *resolver, rec eval.ModelRef) (eval.ModelRef, error) {
+// report records with its training history (and, withBase, its base
+// model) resolved to local paths. The evaluated weights are not fetched
+// (the base is re-run without them): Path and Adapter stay references.
+func localModel(ctx context.Context, env *agent.Env, refs *resolver, rec eval.ModelRef, withBase bool) (eval.ModelRef, error) {
 	if a, ok := env.Input(agent.Model); ok {
 		r, err := evaluate.ResolveModel(a)
 		if err != nil {
@@ -346,7 +347,14 @@ func localModel(ctx context.Context, env *agent.Env, refs *resolver, rec eval.Mo
 		return r, nil
 	}
 	out := rec
-	for _, f := range []*string{&out.Path, &out.Adapter, &out.History, &out.BaseModel} {
+	fields := []*string{&out.History}
+	if withBase {
+		fields = append(fields, &out.BaseModel)
+	}
+	for _, f := range fields {
+		if *f == rec.Path {
+			continue // a plain model without a separate base: runBase says so
+		}
 		p, err := refs.local(ctx, *f)
 		if err != nil {
 			return out, fmt.Errorf("compare: the evaluated model: %w", err)

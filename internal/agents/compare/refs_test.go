@@ -20,7 +20,7 @@ import (
 // inputs in a's scratch folder and stored in the blob store; a's folder is
 // then gone. compare on worker b reads the model, its history and the split
 // through the blob store (a real fsblob and blob.Cache behind
-// Env.ResolveSource, as the orchestrator wires them), each folder once, for
+// Env.ResolveSource, as the orchestrator wires them), not the weights, for
 // a report with references and for one written before them (a's local
 // paths plus blob keys); neither its report nor the evaluation names a's
 // folder.
@@ -107,9 +107,11 @@ func TestCompareResolvesReportReferences(t *testing.T) {
 			if _, err := New(load).Run(ctx, env); err != nil {
 				t.Fatal(err)
 			}
-			want := []string{agent.BlobRef + model.URI, agent.BlobRef + data.URI}
+			// The history file, not the evaluated weights; the split's folder
+			// once (the evaluated split and the training split beside it).
+			want := []string{agent.BlobRef + model.URI + "history.json", agent.BlobRef + data.URI}
 			if len(resolved) != 2 || resolved[0] != want[0] || resolved[1] != want[1] {
-				t.Errorf("resolved %q, want %q (each folder once)", resolved, want)
+				t.Errorf("resolved %q, want %q", resolved, want)
 			}
 			if len(adapters) != 1 || adapters[0] != "" {
 				t.Errorf("models loaded with adapters %q, want the base alone", adapters)
@@ -121,7 +123,7 @@ func TestCompareResolvesReportReferences(t *testing.T) {
 			if c.Contamination == nil || c.Contamination.TrainRows != 1 {
 				t.Errorf("contamination %+v, want the stored train.jsonl checked", c.Contamination)
 			}
-			if c.Tuned.Model.Path != want[0] || c.Tuned.Dataset.File != want[1]+"validation.jsonl" || c.Base.Model.Path != model.Meta["base_model"] {
+			if c.Tuned.Model.Path != agent.BlobRef+model.URI || c.Tuned.Dataset.File != want[1]+"validation.jsonl" || c.Base.Model.Path != model.Meta["base_model"] {
 				t.Errorf("comparison models: tuned %+v %+v, base %+v", c.Tuned.Model, c.Tuned.Dataset, c.Base.Model)
 			}
 			if b, _ := os.ReadFile(filepath.Join(env.OutDir, ReportFile)); strings.Contains(string(b), dirA) {
