@@ -40,6 +40,10 @@ type Server struct {
 	MaxUploadBytes int64
 	// Heartbeat is the SSE keep-alive interval. Defaults to 15s.
 	Heartbeat time.Duration
+	// DryRunTimeout bounds a dry run (POST /jobs?dry_run=true), which runs
+	// inside the request: past it the plan's work is stopped and the
+	// request answers 504. Defaults to 5 minutes.
+	DryRunTimeout time.Duration
 	// Web, when set, serves everything outside the API (the web UI) at /.
 	Web     http.Handler
 	Version string
@@ -93,6 +97,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = 15 * time.Second
+	}
+	if s.DryRunTimeout <= 0 {
+		s.DryRunTimeout = 5 * time.Minute
 	}
 	s.redact = newPathRedactor(s.HidePaths)
 	mux := http.NewServeMux()
