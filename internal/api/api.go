@@ -24,6 +24,7 @@ import (
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/orchestrate"
+	"github.com/whetstone/whetstone/internal/redact"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -77,10 +78,10 @@ type Server struct {
 	QuotaBytes int64
 	// HidePaths are the server's own folders (the data folder, the work
 	// folder, the allowed roots) that no response names: a path under one
-	// is served as its last element (redact.go). Nil hides nothing.
+	// is served as its display name (package redact). Nil hides nothing.
 	HidePaths []string
 
-	redact *pathRedactor
+	redact *redact.Paths
 
 	// summaries holds the GET /jobs summaries of ended jobs (they no longer change).
 	summaries summaryCache
@@ -101,7 +102,7 @@ func (s *Server) Handler() http.Handler {
 	if s.DryRunTimeout <= 0 {
 		s.DryRunTimeout = 5 * time.Minute
 	}
-	s.redact = newPathRedactor(s.HidePaths)
+	s.redact = redact.NewPaths(s.HidePaths)
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Whetstone API", s.Version)
 	cfg.CreateHooks = nil // no $schema links in bodies
