@@ -11,7 +11,12 @@
 # Stages continue on failure; the last lines are a summary table. Logs and
 # results go to $OUT (default .gpu/out). Environment: BENCH_BATCH (4),
 # BENCH_SEQ (2048), BENCH_STEPS (6), BENCH_SHAPE (1b), SKIP_BENCH=1, SKIP_TORCH=1,
-# SKIP_CKPT=1, SKIP_STORIES=1.
+# SKIP_CKPT=1, SKIP_STORIES=1, SKIP_ATTN_BF16=1.
+#
+# The bf16 tensor-core attention (WHET_CUDA_ATTN=bf16, off by default) gets
+# its own stages: attn-bf16 runs its op and training-step tests against the
+# CPU engine, bench-whet-attn-bf16 the training benchmark with it, next to
+# bench-whet (the default float32 attention); the summary shows both.
 set -u -o pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 G=${WHET_GPU_DIR:-$ROOT/.gpu}
@@ -84,6 +89,14 @@ stage whet-gpus 30 "$BIN/whet" gpus
 stage cuda-ops 150 bash -c "cd '$ROOT/internal/engine/cuda' && '$BIN/cuda.test' -test.v -test.timeout 170s"
 stage gpu-step 180 bash -c "cd '$ROOT/internal/engine/gpu' && '$BIN/gpu.test' -test.v -test.timeout 170s"
 stage device-select 60 bash -c "cd '$ROOT' && '$BIN/device.test' -test.v"
+attn_bf16_tests() { # the bf16 attention against the CPU engine: ops, then whole LoRA steps
+	local rc=0
+	(cd "$ROOT/internal/engine/cuda" && "$BIN/cuda.test" -test.v -test.run 'TestAttentionBF16|TestAttentionMatchesCPU' -test.timeout 100s) || rc=1
+	(cd "$ROOT/internal/engine/gpu" && "$BIN/gpu.test" -test.v -test.run 'TestStepBF16AttentionMatchesCPU' -test.timeout 100s) || rc=1
+	return $rc
+}
+export -f attn_bf16_tests
+[ "${SKIP_ATTN_BF16:-0}" = 1 ] || stage attn-bf16 150 bash -c attn_bf16_tests
 [ -x "$BIN/gpus.test" ] && stage gpus 120 bash -c "cd '$ROOT/internal/gpus' && '$BIN/gpus.test' -test.v"
 stage infer 90 bash -c "cd '$ROOT/internal/eval/enginemodel' && '$BIN/enginemodel.test' -test.v -test.run 'TestLoadOnDevice'"
 infer_cli() { # generate, score and evaluate --compare with --device cuda against --device cpu
@@ -166,6 +179,8 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
 	[ -f "$M/model.safetensors" ] || stage make-model 150 python3 "$G/make_random_llama.py" --out "$M" --shape "$SHAPE"
 	stage bench-whet 200 env WHET_GPU_PROFILE=1 "$BIN/whet" bench train --device cuda --model "$M" --method lora --rank 16 --alpha 32 \
 		--seq "$S" --batch "$B" --steps "$N" --bf16
+	[ "${SKIP_ATTN_BF16:-0}" = 1 ] || stage bench-whet-attn-bf16 200 env WHET_CUDA_ATTN=bf16 WHET_GPU_PROFILE=1 "$BIN/whet" bench train --device cuda --model "$M" \
+		--method lora --rank 16 --alpha 32 --seq "$S" --batch "$B" --steps "$N" --bf16
 	[ "${SKIP_CKPT:-0}" = 1 ] || stage bench-whet-ckpt 150 "$BIN/whet" bench train --device cuda --model "$M" --method lora --rank 16 --alpha 32 \
 		--seq "$S" --batch "$B" --steps 3 --bf16 --gradient-checkpointing --peak=false
 	[ "${SKIP_TORCH:-0}" = 1 ] || stage bench-torch 200 env PYTHONUNBUFFERED=1 python3 "$G/torch_lora_bench.py" --model "$M" --seq "$S" --batch "$B" --steps "$N" --rank 16 --alpha 32
@@ -175,4 +190,5 @@ echo
 echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"
 grep -h -E '^(--- FAIL|FAIL|ok|PASS)' "$OUT"/*.log 2>/dev/null | sort | uniq -c | head -20
-grep -h -E 'RESULT|tokens_per_s=|share_of_peak' "$OUT"/bench-*.log 2>/dev/null
+grep -H -E 'RESULT|tokens_per_s=|share_of_peak' "$OUT"/bench-*.log 2>/dev/null | sed "s|^$OUT/||"
+grep -H -E '^ *attn_' "$OUT"/bench-whet.log "$OUT"/bench-whet-attn-bf16.log 2>/dev/null | sed "s|^$OUT/||"

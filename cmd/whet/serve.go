@@ -39,9 +39,9 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
-		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, Web: webHandler, Version: version, Logger: log,
+		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, DryRunTimeout: cfg.DryRunTimeout, Web: webHandler, Version: version, Logger: log,
 		Metrics: m, MetricsOnSeparateAddr: cfg.MetricsAddr != "", AccessLog: true,
-		HidePaths: append([]string{cfg.DataDir, cfg.WorkDir, cfg.BaseModels, os.TempDir()}, cfg.AllowPath...)}
+		HidePaths: hidePaths(cfg)}
 	if err := configureAuth(ctx, srv, cfg, p.Store, log); err != nil {
 		p.Stop(ctx)
 		return err
@@ -95,6 +95,13 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		err = nil
 	}
 	return err
+}
+
+// hidePaths are the server's own folders that neither /api/v1 nor /v1
+// names in an answer (package redact): the data folder, the work folder,
+// the base models, the temp folder and the allowed roots.
+func hidePaths(cfg config.Config) []string {
+	return append([]string{cfg.DataDir, cfg.WorkDir, cfg.BaseModels, os.TempDir()}, cfg.AllowPath...)
 }
 
 func worker(ctx context.Context, args []string, io stdio) error {

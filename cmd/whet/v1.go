@@ -22,6 +22,6 @@ func v1Handler(cfg config.Config, p *platform.Platform, log *slog.Logger) (http.
 	}
 	eng := serving.New(serving.Options{MaxBatch: cfg.InferenceBatch, MaxQueue: cfg.InferenceQueue, Logger: log})
 	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: cfg.BaseModels,
-		CacheDir: cache, Logger: log.With(slog.String("api", "v1"))}
+		CacheDir: cache, Logger: log.With(slog.String("api", "v1")), HidePaths: hidePaths(cfg)}
 	return s.Handler(), eng.Close, nil
 }

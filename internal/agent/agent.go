@@ -17,6 +17,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -46,6 +48,43 @@ type Artifact struct {
 	// Meta holds small, JSON-encodable facts successors and the UI use
 	// (rows, format, base_model, method, metrics, ...).
 	Meta map[string]any `json:"meta,omitempty"`
+}
+
+// BlobRef is the prefix of a portable reference to a stored artifact:
+// "blob:KEY", KEY its blob key (a folder's ends in "/"), or a file under a
+// folder artifact's key. Reports and meta that successors read name
+// artifacts this way, never by the local path one worker read them at:
+// Env.ResolveSource turns such a reference into a readable local path on any
+// worker, whatever its data folder.
+const BlobRef = "blob:"
+
+// Ref returns a portable reference to local, the artifact's local Path or a
+// file or folder under it: BlobRef + URI (+ the path under a folder
+// artifact) when the artifact is stored. It returns local unchanged when
+// the artifact has no URI (an agent run outside the orchestrator, on the
+// user's own files) or local is not inside a.Path; "" stays "".
+func (a Artifact) Ref(local string) string {
+	if local == "" || a.URI == "" || a.Path == "" {
+		return local
+	}
+	rel, err := filepath.Rel(a.Path, local)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return local
+	}
+	if rel == "." {
+		return BlobRef + a.URI
+	}
+	if !strings.HasSuffix(a.URI, "/") {
+		return local // a file artifact has nothing under it
+	}
+	return BlobRef + a.URI + filepath.ToSlash(rel)
+}
+
+// IsRef reports whether s is a reference the platform resolves
+// (Env.ResolveSource) rather than a local path: a blob reference (BlobRef)
+// or a produced model's id ("mdl_...").
+func IsRef(s string) bool {
+	return strings.HasPrefix(s, BlobRef) || strings.HasPrefix(s, "mdl_")
 }
 
 // ParamType is the JSON type of a param.

@@ -87,3 +87,39 @@ func TestEnvInputs(t *testing.T) {
 		t.Errorf("InputsOf(Dataset) has %d", n)
 	}
 }
+
+func TestArtifactRef(t *testing.T) {
+	t.Parallel()
+	folder := Artifact{Path: "/w/a/blobs/jobs/j1/tune/model", URI: "jobs/j1/tune/model/"}
+	file := Artifact{Path: "/w/a/scratch/j1/score-1/in/prep/train.jsonl", URI: "jobs/j1/prep/train/train.jsonl"}
+	local := Artifact{Path: "/home/me/model"} // not stored: the user's own files
+	tests := []struct {
+		name  string
+		a     Artifact
+		local string
+		want  string
+	}{
+		{"folder itself", folder, folder.Path, "blob:jobs/j1/tune/model/"},
+		{"folder itself, trailing slash", folder, folder.Path + "/", "blob:jobs/j1/tune/model/"},
+		{"file in folder", folder, folder.Path + "/history.json", "blob:jobs/j1/tune/model/history.json"},
+		{"nested file in folder", folder, folder.Path + "/a/b.bin", "blob:jobs/j1/tune/model/a/b.bin"},
+		{"file artifact", file, file.Path, "blob:jobs/j1/prep/train/train.jsonl"},
+		{"under a file artifact", file, file.Path + "/x", file.Path + "/x"},
+		{"outside the artifact", folder, "/srv/models/stories260K", "/srv/models/stories260K"},
+		{"sibling with a common prefix", folder, folder.Path + "2/x", folder.Path + "2/x"},
+		{"not stored", local, local.Path + "/history.json", "/home/me/model/history.json"},
+		{"empty", folder, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.a.Ref(tt.local); got != tt.want {
+				t.Errorf("Ref(%q) = %q, want %q", tt.local, got, tt.want)
+			}
+		})
+	}
+	for s, want := range map[string]bool{"blob:jobs/j/n/o/": true, "mdl_123": true, "/srv/m": false, "models/m": false, "": false} {
+		if got := IsRef(s); got != want {
+			t.Errorf("IsRef(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

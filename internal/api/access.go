@@ -17,7 +17,21 @@ import (
 // team's resource, which is 404).
 var errForbidden = errors.New("forbidden")
 
-// checkQuota refuses storing n more bytes for team past QuotaBytes.
+// quotaError is an upload or model refused by QuotaBytes. It wraps
+// errTooLarge (413).
+type quotaError struct {
+	Team              string
+	Used, More, Quota int64
+}
+
+func (e *quotaError) Error() string {
+	return fmt.Sprintf("%v: team %s stores %d bytes; %d more is over its quota of %d bytes (--quota-bytes)", errTooLarge, e.Team, e.Used, e.More, e.Quota)
+}
+
+func (e *quotaError) Unwrap() error { return errTooLarge }
+
+// checkQuota refuses storing n more bytes for team past QuotaBytes with a
+// *quotaError.
 func (s *Server) checkQuota(ctx context.Context, team string, n int64) error {
 	if s.QuotaBytes <= 0 {
 		return nil
@@ -27,7 +41,7 @@ func (s *Server) checkQuota(ctx context.Context, team string, n int64) error {
 		return err
 	}
 	if used+n > s.QuotaBytes {
-		return fmt.Errorf("%w: team %s stores %d bytes; %d more is over its quota of %d bytes (--quota-bytes)", errTooLarge, team, used, n, s.QuotaBytes)
+		return &quotaError{Team: team, Used: used, More: n, Quota: s.QuotaBytes}
 	}
 	return nil
 }

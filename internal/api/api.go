@@ -24,6 +24,7 @@ import (
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/metrics"
 	"github.com/whetstone/whetstone/internal/orchestrate"
+	"github.com/whetstone/whetstone/internal/redact"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
@@ -40,6 +41,15 @@ type Server struct {
 	MaxUploadBytes int64
 	// Heartbeat is the SSE keep-alive interval. Defaults to 15s.
 	Heartbeat time.Duration
+	// StreamWriteTimeout is how long one write to an SSE client may block
+	// (the client stopped reading) before its stream is dropped; each
+	// write gets it afresh, so a live stream has no overall limit.
+	// Defaults to 1 minute.
+	StreamWriteTimeout time.Duration
+	// DryRunTimeout bounds a dry run (POST /jobs?dry_run=true), which runs
+	// inside the request: past it the plan's work is stopped and the
+	// request answers 504. Defaults to 5 minutes.
+	DryRunTimeout time.Duration
 	// Web, when set, serves everything outside the API (the web UI) at /.
 	Web     http.Handler
 	Version string
@@ -73,10 +83,10 @@ type Server struct {
 	QuotaBytes int64
 	// HidePaths are the server's own folders (the data folder, the work
 	// folder, the allowed roots) that no response names: a path under one
-	// is served as its last element (redact.go). Nil hides nothing.
+	// is served as its display name (package redact). Nil hides nothing.
 	HidePaths []string
 
-	redact *pathRedactor
+	redact *redact.Paths
 
 	// summaries holds the GET /jobs summaries of ended jobs (they no longer change).
 	summaries summaryCache
@@ -94,7 +104,13 @@ func (s *Server) Handler() http.Handler {
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = 15 * time.Second
 	}
-	s.redact = newPathRedactor(s.HidePaths)
+	if s.StreamWriteTimeout <= 0 {
+		s.StreamWriteTimeout = time.Minute
+	}
+	if s.DryRunTimeout <= 0 {
+		s.DryRunTimeout = 5 * time.Minute
+	}
+	s.redact = redact.NewPaths(s.HidePaths)
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Whetstone API", s.Version)
 	cfg.CreateHooks = nil // no $schema links in bodies

@@ -19,6 +19,8 @@ var (
 	errUnsupportedMedia = errors.New("unsupported media type")
 	errTooLarge         = errors.New("request entity too large")
 	errBadRequest       = errors.New("bad request")
+	// errDryRunTimeout is a dry run stopped at Server.DryRunTimeout (504).
+	errDryRunTimeout = errors.New("dry run timed out")
 )
 
 // badRequest wraps msg as an errBadRequest.
@@ -61,6 +63,8 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		status = http.StatusForbidden
 	case errors.Is(err, store.ErrConflict):
 		status = http.StatusConflict
+	case errors.Is(err, errDryRunTimeout):
+		status = http.StatusGatewayTimeout
 	case errors.Is(err, context.Canceled):
 		status, msg = 499, "client closed request"
 	default:

@@ -3,6 +3,8 @@ package api
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +77,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 func (s *Server) registerUpload(api huma.API) {
 	op := huma.Operation{OperationID: "upload-dataset", Method: http.MethodPost, Path: prefix + "/datasets/upload", Tags: []string{"datasets"},
 		Summary:       "Upload a dataset file",
-		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit. The dataset is immutable: its `version` is `sha256:` and the SHA-256 of the bytes, and its `profile` and `sample` are computed once, here. 201 with the new dataset; 200 with the existing one, unchanged, when the team already has the same bytes under the same name (nothing more is stored; the same bytes under another name are a new dataset with the same `version`).",
+		Description:   "multipart/form-data with the field `file` (CSV, TSV, JSON, JSONL, text or Parquet) and an optional `name`. The file streams to the blob store; 413 past the size limit. The dataset is immutable: its `version` is `sha256:` and the SHA-256 of the bytes, and its `profile` and `sample` are computed once, here. 201 with the new dataset; 200 with the existing one, unchanged, when the team already has the same bytes under the same name (nothing more is stored; the same bytes under another name are a new dataset with the same `version`). A team past its byte quota (--quota-bytes) gets 413 for a new dataset and still 200 for one it has.",
 		DefaultStatus: http.StatusCreated,
 	}
 	huma.Register(api, op, func(ctx context.Context, in *uploadInput) (*datasetCreated, error) {
@@ -121,11 +123,17 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 		return nil, false, badRequest("multipart: %v", err)
 	}
 	d := &store.Dataset{ID: store.NewID("ds"), Team: auth.TeamOf(ctx)}
-	if err := s.checkQuota(ctx, d.Team, max(r.ContentLength-overhead, 0)); err != nil {
+	// Past the quota by its declared length, an upload may still repeat a
+	// dataset the team has (the same bytes and name: 200, nothing more
+	// stored), which only its hash can tell. Such an upload is hashed, not
+	// stored, and read no further than the bytes the team stores (a repeat
+	// is no larger); anything else is refused with the quota's error.
+	var overQuota *quotaError
+	if err := s.checkQuota(ctx, d.Team, max(r.ContentLength-overhead, 0)); err != nil && !errors.As(err, &overQuota) {
 		return nil, false, err
 	}
 	var name string
-	stored := false
+	sawFile, stored := false, false
 	defer func() {
 		if !stored && d.BlobKey != "" {
 			s.Blobs.Delete(context.WithoutCancel(ctx), d.BlobKey)
@@ -154,9 +162,10 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 				return nil, false, err
 			}
 		case "file":
-			if d.BlobKey != "" {
+			if sawFile {
 				return nil, false, badRequest("more than one file field")
 			}
+			sawFile = true
 			_, params, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
 			fn := params["filename"] // raw: part.FileName() would strip directories silently
 			if err := checkName("file name", fn); err != nil {
@@ -165,6 +174,20 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 			format, ok := datasetFormats[strings.ToLower(path.Ext(fn))]
 			if !ok {
 				return nil, false, fmt.Errorf("%w: file %q: want .csv, .tsv, .json, .jsonl, .ndjson, .txt or .parquet", errUnsupportedMedia, fn)
+			}
+			if overQuota != nil {
+				size, sum, err := hashPart(part, min(s.MaxUploadBytes, overQuota.Used))
+				var mbe *http.MaxBytesError
+				switch {
+				case errors.As(err, &mbe):
+					return nil, false, fmt.Errorf("%w: the file is over the %d byte limit", errTooLarge, s.MaxUploadBytes)
+				case errors.Is(err, errTooLarge):
+					return nil, false, overQuota // larger than all the team stores: no repeat
+				case err != nil:
+					return nil, false, fmt.Errorf("upload %s: %w", fn, err)
+				}
+				d.Name, d.Size, d.SHA256, d.Format = fn, size, sum, format
+				continue
 			}
 			d.BlobKey = "datasets/" + d.ID + "/" + fn
 			info, err := s.Blobs.Put(ctx, d.BlobKey, &capReader{r: part, n: s.MaxUploadBytes})
@@ -180,7 +203,7 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 			io.Copy(io.Discard, io.LimitReader(part, overhead))
 		}
 	}
-	if d.BlobKey == "" {
+	if !sawFile {
 		return nil, false, badRequest("missing multipart field \"file\"")
 	}
 	if name != "" {
@@ -194,6 +217,12 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 		return have, false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, false, err
+	}
+	if overQuota != nil { // a new dataset, and nothing of it was kept
+		if err := s.checkQuota(ctx, d.Team, d.Size); err != nil {
+			return nil, false, err
+		}
+		return nil, false, overQuota
 	}
 	if err := s.checkQuota(ctx, d.Team, d.Size); err != nil {
 		return nil, false, err
@@ -212,6 +241,17 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 	}
 	stored = created // a racing upload of the same bytes and name won: keep its blob only
 	return have, created, nil
+}
+
+// hashPart reads r to its end and returns its size and SHA-256 (hex),
+// keeping nothing; errTooLarge past limit bytes.
+func hashPart(r io.Reader, limit int64) (int64, string, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, &capReader{r: r, n: limit})
+	if err != nil {
+		return n, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 type downloadInput struct {

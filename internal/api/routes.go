@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -199,7 +200,8 @@ func (s *Server) routes(api huma.API) {
 		Summary: "Submit a pipeline",
 		Description: "The body is a pipeline spec, JSON or YAML: {name, nodes: [{id, agent, params}], edges: [{from, to}]}. It is validated before anything is queued; 422 lists every error with the node and field. " +
 			"With ?dry_run=true nothing is queued or stored: 200 {nodes: [{id, agent, cached, estimate: {device, memory_bytes, tokens, steps, seconds, fits, ...}}]} in execution order " +
-			"(data agents ahead of a train node run in a scratch folder to count its tokens; the train node runs a few warm-up steps to time this machine).",
+			"(data agents ahead of a train node run in a scratch folder to count its tokens; the train node runs a few warm-up steps to time this machine). " +
+			"The dry run works inside the request: a client that goes away stops it, and past --dry-run-timeout (default 5m) it is stopped with 504.",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: 1 << 20}
 	huma.Register(api, submit, func(ctx context.Context, in *submitJobInput) (*submitOutput, error) {
 		mt, _, _ := mime.ParseMediaType(in.ContentType)
@@ -217,7 +219,7 @@ func (s *Server) routes(api huma.API) {
 		}
 		out := &submitOutput{Status: http.StatusAccepted}
 		if in.DryRun {
-			p, err := s.Orch.Plan(ctx, spec, "")
+			p, err := s.dryRun(ctx, spec)
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -419,4 +421,20 @@ func publicLineage(m *store.Model) {
 			l["base_model"] = name(b)
 		}
 	}
+}
+
+// dryRun plans spec inside the request, bounded by DryRunTimeout. Its work
+// (data agents in a scratch folder, a train node's warm-up, each in its
+// agent process when agents are isolated) runs under ctx: a client that
+// goes away cancels it (context.Canceled), and past the timeout it is
+// cancelled too and the error is errDryRunTimeout (504).
+func (s *Server) dryRun(ctx context.Context, spec *pipeline.Spec) (*orchestrate.Plan, error) {
+	dctx, cancel := context.WithTimeoutCause(ctx, s.DryRunTimeout, errDryRunTimeout)
+	defer cancel()
+	p, err := s.Orch.Plan(dctx, spec, "")
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), errDryRunTimeout) {
+		return nil, fmt.Errorf("%w: the dry run ran longer than its limit of %s (--dry-run-timeout) and was stopped; "+
+			"submit the pipeline without dry_run, or plan it on less data", errDryRunTimeout, s.DryRunTimeout)
+	}
+	return p, err
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -57,8 +59,33 @@ func (s *Server) stream(r *http.Request, w http.ResponseWriter, jobID string, af
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	fmt.Fprint(w, "retry: 2000\n\n")
-	rc.Flush()
+	// A client that stops reading (a hung tab, a stalled proxy) would
+	// block a write, and with it this handler and its subscription, for
+	// as long as its connection stays up: each write and flush may block
+	// for StreamWriteTimeout, and one that takes longer ends the stream.
+	// When the stream ends otherwise the deadline is cleared, so the
+	// connection's next request is not bound by it.
+	var werr error
+	defer func() {
+		if werr == nil {
+			rc.SetWriteDeadline(time.Time{})
+		} else if ctx.Err() == nil {
+			s.Logger.InfoContext(ctx, "sse client not reading; stream dropped", slog.String("job_id", jobID), slog.Int64("after", after), slog.Any("error", werr))
+		}
+	}()
+	send := func(format string, args ...any) bool {
+		rc.SetWriteDeadline(time.Now().Add(s.StreamWriteTimeout))
+		_, werr = fmt.Fprintf(w, format, args...)
+		return werr == nil
+	}
+	flush := func() bool {
+		rc.SetWriteDeadline(time.Now().Add(s.StreamWriteTimeout))
+		werr = rc.Flush()
+		return werr == nil
+	}
+	if !send("retry: 2000\n\n") || !flush() {
+		return
+	}
 	sub := s.Bus.Subscribe(jobID, after)
 	defer sub.Close()
 	if j, err := s.Store.GetJob(ctx, jobID); err == nil && j.Status.Terminal() {
@@ -78,25 +105,24 @@ func (s *Server) stream(r *http.Request, w http.ResponseWriter, jobID string, af
 					return
 				}
 			}
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+			if !send(": heartbeat\n\n") || !flush() {
 				return
 			}
-			rc.Flush()
 			continue
 		}
 		for _, e := range evs {
 			e.Data = s.redact.Bytes(e.Data)
 			b, _ := json.Marshal(e)
 			after = e.Seq
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b); err != nil {
+			if !send("id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b) {
 				return
 			}
 			if events.IsFinal(e) {
-				rc.Flush()
+				flush()
 				return
 			}
 		}
-		if err := rc.Flush(); err != nil {
+		if !flush() {
 			return
 		}
 	}

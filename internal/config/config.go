@@ -82,6 +82,10 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// Heartbeat is the SSE keep-alive comment interval. Defaults to 15s.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// DryRunTimeout bounds a dry run (POST /api/v1/jobs?dry_run=true), which
+	// runs data agents and a training warm-up inside the request; past it
+	// the work is stopped and the request answers 504. Defaults to 5m.
+	DryRunTimeout time.Duration `yaml:"dry_run_timeout"`
 	// LogLevel is debug, info, warn or error. Defaults to info.
 	LogLevel string `yaml:"log_level"`
 	// BaseModels is a folder of Hugging Face models (each subfolder's name
@@ -183,6 +187,7 @@ func (c *Config) fill() {
 	c.LeaseTimeout = cmp.Or(c.LeaseTimeout, 30*time.Second)
 	c.PollInterval = cmp.Or(c.PollInterval, 500*time.Millisecond)
 	c.Heartbeat = cmp.Or(c.Heartbeat, 15*time.Second)
+	c.DryRunTimeout = cmp.Or(c.DryRunTimeout, 5*time.Minute)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
 	c.InferenceBatch = cmp.Or(c.InferenceBatch, 16)
 	c.InferenceQueue = cmp.Or(c.InferenceQueue, 64)
@@ -220,6 +225,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: poll_interval: must be positive")
 	case c.Heartbeat <= 0:
 		return fmt.Errorf("config: heartbeat: must be positive")
+	case c.DryRunTimeout <= 0:
+		return fmt.Errorf("config: dry_run_timeout: must be positive")
 	case c.Auth != "" && c.Auth != "auto" && c.Auth != "required" && c.Auth != "off":
 		return fmt.Errorf("config: auth: %q is not auto, required or off", c.Auth)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
@@ -278,6 +285,7 @@ func (c *Config) settings() []setting {
 		{"lease-timeout", "a dead worker's node is redelivered after this (default 30s)", &c.LeaseTimeout},
 		{"poll-interval", "queue, event and cancellation polling interval (default 500ms)", &c.PollInterval},
 		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
+		{"dry-run-timeout", "longest a dry run (POST /api/v1/jobs?dry_run=true) may take before it is stopped with 504 (default 5m)", &c.DryRunTimeout},
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
 		{"base-models", "folder of Hugging Face models (subfolder name = model id) that /v1 fine-tunes and serves", &c.BaseModels},
 		{"allow-path", "a server folder jobs may read (repeatable; env: a :-separated list); default: the work folder while auth is off", &c.AllowPath},

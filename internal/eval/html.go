@@ -515,7 +515,7 @@ code { font-size: 12px; word-break: break-all; }
 <tr><th>model</th><th>folder</th></tr>
 <tr><td>base</td><td><code>{{name .C.Base.Model.Path}}</code></td></tr>
 <tr><td>fine-tuned</td><td><code>{{name .C.Tuned.Model.Path}}</code></td></tr>
-<tr><td>data</td><td><code>{{.C.Tuned.Dataset.File}}</code> ({{.C.Tuned.Dataset.Rows}} rows)</td></tr>
+<tr><td>data</td><td><code>{{name .C.Tuned.Dataset.File}}</code> ({{.C.Tuned.Dataset.Rows}} rows)</td></tr>
 </table>
 </section>
 

@@ -269,6 +269,22 @@ type Subscription struct {
 	jobID string
 	last  int64
 	wake  chan struct{}
+	// retry is how long to wait before reading the store again after a
+	// failed read (0: the last read worked).
+	retry time.Duration
+}
+
+// maxRetry bounds the wait between reads of a store that keeps failing.
+const maxRetry = 5 * time.Second
+
+// readFailed notes a failed read of the store: the subscription reads
+// again after retry (at its next poll tick), which doubles from 100ms to
+// maxRetry while reads fail.
+func (s *Subscription) readFailed(err error) {
+	if s.retry == 0 {
+		s.b.log.Warn("events: reading the store failed; the subscription keeps trying", slog.String("job_id", s.jobID), slog.Int64("after", s.last), slog.Any("error", err))
+	}
+	s.retry = min(max(2*s.retry, 100*time.Millisecond), maxRetry)
 }
 
 // Subscribe returns a subscription to jobID's events after seq after (0 for
@@ -315,7 +331,11 @@ func (s *Subscription) Close() {
 
 // Next returns the next events in order, waiting up to maxWait for some. It
 // returns no events and no error when maxWait passes (time for a heartbeat),
-// and ctx's error when ctx ends.
+// and ctx's error when ctx ends; it returns no other error. A read of the
+// store that fails (a lost database connection, a restart) is logged and
+// tried again at the next poll, and less often while it keeps failing (up
+// to every 5s), until one works: a subscription outlives the failure and then goes on after
+// the last event it returned, so nothing is lost or repeated.
 func (s *Subscription) Next(ctx context.Context, maxWait time.Duration) ([]store.Event, error) {
 	deadline := time.NewTimer(maxWait)
 	defer deadline.Stop()
@@ -326,7 +346,14 @@ func (s *Subscription) Next(ctx context.Context, maxWait time.Duration) ([]store
 		if !ok {
 			var err error
 			if evs, err = s.b.st.ListEvents(ctx, s.jobID, s.last, 500); err != nil {
-				return nil, err
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				s.readFailed(err)
+				evs = nil
+			} else if s.retry > 0 {
+				s.retry = 0
+				s.b.log.Info("events: reading the store works again", slog.String("job_id", s.jobID), slog.Int64("after", s.last))
 			}
 		}
 		if len(evs) > 0 {
@@ -345,8 +372,16 @@ func (s *Subscription) Next(ctx context.Context, maxWait time.Duration) ([]store
 				break wait
 			case <-tick.C:
 				// With a healthy fan-out the wake-ups come from it; the
-				// store is read now and then only as a guard.
-				if f := s.b.fanout; f == nil || !f.Healthy() || time.Since(lastRead) >= SafetyPoll {
+				// store is read now and then only as a guard. After a
+				// failed read it is read again once retry has passed.
+				since := time.Since(lastRead)
+				if s.retry > 0 {
+					if since >= s.retry {
+						break wait
+					}
+					continue
+				}
+				if f := s.b.fanout; f == nil || !f.Healthy() || since >= SafetyPoll {
 					break wait
 				}
 			}

@@ -3,10 +3,12 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,5 +201,87 @@ func TestEmitterDoesNotBlockTheAgent(t *testing.T) {
 		if d.Msg != fmt.Sprint(i) {
 			t.Fatalf("event %d = %s", i, d.Msg)
 		}
+	}
+}
+
+// flakyStore fails ListEvents while fail is above zero, as a store whose
+// database connection was lost does.
+type flakyStore struct {
+	store.Store
+	fail  atomic.Int64
+	reads atomic.Int64
+}
+
+func (f *flakyStore) ListEvents(ctx context.Context, jobID string, after int64, limit int) ([]store.Event, error) {
+	f.reads.Add(1)
+	if f.fail.Add(-1) >= 0 {
+		return nil, errors.New("list events: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)")
+	}
+	return f.Store.ListEvents(ctx, jobID, after, limit)
+}
+
+// A subscription outlives failed reads of the store: Next returns no
+// error (heartbeats go on) while they fail, then the events after the last
+// one it returned, none lost or repeated.
+func TestSubscriptionOutlivesStoreFailures(t *testing.T) {
+	t.Parallel()
+	_, st, job := setup(t)
+	ctx := context.Background()
+	flaky := &flakyStore{Store: st}
+	bus := NewBus(flaky, 20*time.Millisecond, nil)
+	other := NewBus(st, 20*time.Millisecond, nil) // another process
+	publish := func(n int) {
+		for i := range n {
+			if err := other.Publish(ctx, New(job, "", Log, LogData{Level: "INFO", Msg: fmt.Sprint(i)})); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sub := bus.Subscribe(job, 0)
+	defer sub.Close()
+	var got []int64
+	next := func(maxWait time.Duration) int {
+		t.Helper()
+		evs, err := sub.Next(ctx, maxWait)
+		if err != nil {
+			t.Fatalf("Next after event %d: %v", len(got), err)
+		}
+		for _, e := range evs {
+			got = append(got, e.Seq)
+		}
+		return len(evs)
+	}
+	publish(3)
+	if n := next(time.Second); n != 3 {
+		t.Fatalf("got %d events, want 3", n)
+	}
+	// The store fails for longer than maxWait: a heartbeat, no error.
+	flaky.fail.Store(1 << 30)
+	publish(2)
+	t0 := time.Now()
+	if n := next(150 * time.Millisecond); n != 0 {
+		t.Fatalf("got %d events while the store fails", n)
+	}
+	if d := time.Since(t0); d < 150*time.Millisecond {
+		t.Fatalf("Next returned after %s, before maxWait", d)
+	}
+	// A few more failures, then it works: the two events, once.
+	flaky.fail.Store(3)
+	reads := flaky.reads.Load()
+	if n := next(5 * time.Second); n != 2 {
+		t.Fatalf("got %d events once the store is back, want 2", n)
+	}
+	if r := flaky.reads.Load() - reads; r < 4 {
+		t.Errorf("%d reads, want the 3 that failed and one that worked", r)
+	}
+	publish(1)
+	next(time.Second)
+	for i, s := range got {
+		if s != int64(i+1) {
+			t.Fatalf("seqs %v: want 1..%d, each once", got, len(got))
+		}
+	}
+	if len(got) != 6 {
+		t.Fatalf("got %d events, want 6", len(got))
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/data/record"
 	"github.com/whetstone/whetstone/internal/data/template"
+	"github.com/whetstone/whetstone/internal/redact"
 	"github.com/whetstone/whetstone/internal/serving"
 	"github.com/whetstone/whetstone/internal/tokenizer"
 )
@@ -382,17 +383,20 @@ func usageOf(prompt int, cs []*choice) usage {
 // sse writes server-sent events in OpenAI's form (data: JSON, then
 // data: [DONE]).
 type sse struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w      http.ResponseWriter
+	f      http.Flusher
+	redact *redact.Paths
 }
 
-func startSSE(w http.ResponseWriter) *sse {
+// startSSE starts an event stream whose events are redacted as writeJSON's
+// answers are.
+func (s *Server) startSSE(w http.ResponseWriter) *sse {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	f, _ := w.(http.Flusher)
-	return &sse{w, f}
+	return &sse{w, f, s.redact}
 }
 
 func (e *sse) send(v any) error {
@@ -400,7 +404,7 @@ func (e *sse) send(v any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
+	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", e.redact.Bytes(b)); err != nil {
 		return err
 	}
 	if e.f != nil {
@@ -458,7 +462,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 			choices[i] = map[string]any{"index": i, "message": map[string]any{"role": "assistant", "content": c.text, "refusal": nil},
 				"logprobs": lp, "finish_reason": c.reason}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "chat.completion", "created": created, "model": req.Model,
+		s.writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "chat.completion", "created": created, "model": req.Model,
 			"choices": choices, "usage": usageOf(len(prompt), cs), "system_fingerprint": "whetstone"})
 		return nil
 	}
@@ -470,7 +474,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	}
 	cs, err := s.generate(r.Context(), m, prompt, g, func(c *choice, text string, final bool) error {
 		if !started {
-			ev, started = startSSE(w), true
+			ev, started = s.startSSE(w), true
 			for i := range g.n {
 				if err := ev.send(chunk([]map[string]any{{"index": i, "delta": map[string]any{"role": "assistant", "content": ""}, "logprobs": nil, "finish_reason": nil}})); err != nil {
 					return err
@@ -577,7 +581,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		for i, c := range cs {
 			choices[i] = map[string]any{"text": prefix + c.text, "index": i, "logprobs": legacyLP(c, c.toks), "finish_reason": c.reason}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "text_completion", "created": created, "model": req.Model,
+		s.writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "text_completion", "created": created, "model": req.Model,
 			"choices": choices, "usage": usageOf(len(prompt), cs), "system_fingerprint": "whetstone"})
 		return nil
 	}
@@ -589,7 +593,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 	echoed := map[int]bool{}
 	cs, err := s.generate(r.Context(), m, prompt, g, func(c *choice, text string, final bool) error {
 		if ev == nil {
-			ev = startSSE(w)
+			ev = s.startSSE(w)
 		}
 		if !echoed[c.index] && prefix != "" {
 			text = prefix + text

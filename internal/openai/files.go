@@ -135,7 +135,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if err := s.putJSON(r.Context(), fileKey(rec.ID), rec); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rec.File)
+	s.writeJSON(w, http.StatusOK, rec.File)
 	return nil
 }
 
@@ -159,7 +159,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 			out = append(out, rec.File)
 		}
 	}
-	writeJSON(w, http.StatusOK, newList(out, more, fileIDOf))
+	s.writeJSON(w, http.StatusOK, newList(out, more, fileIDOf))
 	return nil
 }
 
@@ -179,7 +179,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rec.File)
+	s.writeJSON(w, http.StatusOK, rec.File)
 	return nil
 }
 
@@ -216,7 +216,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Blobs.Delete(r.Context(), fileKey(rec.ID)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": rec.ID, "object": "file", "deleted": true})
+	s.writeJSON(w, http.StatusOK, map[string]any{"id": rec.ID, "object": "file", "deleted": true})
 	return nil
 }
 

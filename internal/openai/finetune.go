@@ -264,7 +264,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -631,7 +631,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, j)
+	s.writeJSON(w, http.StatusOK, j)
 	return nil
 }
 
@@ -669,7 +669,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, j)
 	}
-	writeJSON(w, http.StatusOK, newList(out, more, jobIDOf))
+	s.writeJSON(w, http.StatusOK, newList(out, more, jobIDOf))
 	return nil
 }
 
@@ -705,7 +705,7 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, fn func(rec 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -844,7 +844,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	if more {
 		all = all[:limit]
 	}
-	writeJSON(w, http.StatusOK, newList(all, more, eventIDOf))
+	s.writeJSON(w, http.StatusOK, newList(all, more, eventIDOf))
 	return nil
 }
 
@@ -963,7 +963,7 @@ func (s *Server) jobCheckpoints(w http.ResponseWriter, r *http.Request) error {
 	if more {
 		out = out[:limit]
 	}
-	writeJSON(w, http.StatusOK, newList(out, more, ckptIDOf))
+	s.writeJSON(w, http.StatusOK, newList(out, more, ckptIDOf))
 	return nil
 }
 

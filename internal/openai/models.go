@@ -147,7 +147,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sort.SliceStable(ms, func(a, b int) bool { return ms[a].Created > ms[b].Created })
-	writeJSON(w, http.StatusOK, newList(ms, false, nil))
+	s.writeJSON(w, http.StatusOK, newList(ms, false, nil))
 	return nil
 }
 
@@ -159,7 +159,7 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, m := range ms {
 		if m.ID == id {
-			writeJSON(w, http.StatusOK, m)
+			s.writeJSON(w, http.StatusOK, m)
 			return nil
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/pipeline"
+	"github.com/whetstone/whetstone/internal/redact"
 	"github.com/whetstone/whetstone/internal/serving"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -61,8 +62,14 @@ type Server struct {
 	// MaxUploadBytes bounds a file upload. Defaults to 512 MiB.
 	MaxUploadBytes int64
 	Logger         *slog.Logger
+	// HidePaths are the server's own folders (the data folder, the work
+	// folder, BaseModels, the temp folder, the allowed roots) that no
+	// answer names: a path under one is served as its display name
+	// (package redact), as /api/v1 does. Nil hides nothing.
+	HidePaths []string
 
-	mu sync.Mutex // serialises read-modify-write of job records
+	redact *redact.Paths
+	mu     sync.Mutex // serialises read-modify-write of job records
 }
 
 // Handler returns the /v1 handler (mount it at "/v1/").
@@ -73,6 +80,7 @@ func (s *Server) Handler() http.Handler {
 	if s.MaxUploadBytes <= 0 {
 		s.MaxUploadBytes = 512 << 20
 	}
+	s.redact = redact.NewPaths(s.HidePaths)
 	mux := http.NewServeMux()
 	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +179,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.Logger.DebugContext(r.Context(), "v1 request rejected", slog.Int("status", ae.Status), slog.String("error", ae.Message))
 	}
 	body := map[string]any{"error": map[string]any{"message": ae.Message, "type": ae.Type, "param": nullable(ae.Param), "code": nullable(ae.Code)}}
-	writeJSON(w, ae.Status, body)
+	s.writeJSON(w, ae.Status, body)
 }
 
 func nullable(s string) any {
@@ -181,11 +189,18 @@ func nullable(s string) any {
 	return s
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as the answer with the server's folders redacted
+// (HidePaths): every JSON answer of /v1, errors included, goes through
+// here, and every server-sent event through sse.send.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.Logger.Error("v1 answer", slog.Any("error", err))
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}`)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
+	w.Write(append(s.redact.Bytes(b), '\n'))
 }
 
 // decodeBody reads a JSON request body into v (at most 16 MiB).

@@ -55,6 +55,9 @@ func baseModels(t testing.TB) string {
 type env struct {
 	url, base string
 	eng       *serving.Engine
+	// hidden are the server's folders no answer may name (as whet serve's
+	// HidePaths): the data, work, base models, cache and shared folders.
+	hidden []string
 }
 
 func setup(t *testing.T, opt serving.Options) *env {
@@ -74,8 +77,12 @@ func setup(t *testing.T, opt serving.Options) *env {
 	}
 	p.Start(context.Background())
 	eng := serving.New(opt)
-	base := baseModels(t)
-	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: base, CacheDir: t.TempDir()}
+	base, cache := baseModels(t), t.TempDir()
+	// whet serve hides the data, work and base models folders, the temp
+	// folder and the allowed roots (here the shared assets the base models
+	// link to).
+	hidden := []string{dir, cfg.WorkDir, base, cache, filepath.Clean(filepath.Join(cfg.WorkDir, "..", "shared")), os.TempDir()}
+	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: base, CacheDir: cache, HidePaths: hidden}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
@@ -85,7 +92,7 @@ func setup(t *testing.T, opt serving.Options) *env {
 		defer cancel()
 		p.Stop(ctx)
 	})
-	return &env{url: ts.URL + "/v1", base: base, eng: eng}
+	return &env{url: ts.URL + "/v1", base: base, eng: eng, hidden: hidden}
 }
 
 func (e *env) do(t *testing.T, method, path string, body any) (int, map[string]any) {

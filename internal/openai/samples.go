@@ -83,6 +83,6 @@ func (s *Server) saveSample(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Store.InTx(r.Context(), func(tx store.Tx) error { return tx.CreateDataset(r.Context(), d) }); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"dataset_id": d.ID, "name": d.Name, "rows": rows})
+	s.writeJSON(w, http.StatusOK, map[string]any{"dataset_id": d.ID, "name": d.Name, "rows": rows})
 	return nil
 }

@@ -61,7 +61,7 @@ func (o *Orchestrator) datasetVersions(ctx context.Context, team string, decls [
 }
 
 func (o *Orchestrator) datasetVersion(ctx context.Context, team, ref, workDir string) (store.DatasetVersion, bool) {
-	if ref == "" || strings.HasPrefix(ref, "blob:") || strings.HasPrefix(ref, "mdl_") || strings.Contains(ref, "://") {
+	if ref == "" || strings.HasPrefix(ref, agent.BlobRef) || strings.HasPrefix(ref, "mdl_") || strings.Contains(ref, "://") {
 		return store.DatasetVersion{}, false
 	}
 	if strings.HasPrefix(ref, "ds_") {

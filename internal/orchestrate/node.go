@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -513,13 +514,18 @@ func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, sc
 			return "", err
 		}
 	}
-	if key, ok := strings.CutPrefix(ref, "blob:"); ok {
+	if key, ok := strings.CutPrefix(ref, agent.BlobRef); ok {
 		// An artifact another node recorded by its blob key.
 		if err := blob.ValidPrefix(key); err != nil || key == "" {
 			return "", agent.Permanent(fmt.Errorf("source %q: %w", ref, blob.ErrInvalidKey))
 		}
 		sum := sha256.Sum256([]byte(key))
-		return o.materialize(ctx, agent.Artifact{URI: key}, filepath.Join(scratch, "blob-"+hex.EncodeToString(sum[:8])))
+		dst := filepath.Join(scratch, "blob-"+hex.EncodeToString(sum[:8]))
+		if !strings.HasSuffix(key, "/") {
+			// A file keeps its name (readers go by its extension).
+			dst = filepath.Join(dst, path.Base(key))
+		}
+		return o.materialize(ctx, agent.Artifact{URI: key}, dst)
 	}
 	if strings.HasPrefix(ref, "mdl_") {
 		// A model a pipeline produced: from the blob store, on any worker.

@@ -312,7 +312,7 @@ func (v *validator) serverPath(node, f string, d agent.Param, s string) bool {
 	default:
 		return true
 	}
-	if strings.Contains(s, "://") || strings.HasPrefix(s, "blob:") {
+	if strings.Contains(s, "://") || strings.HasPrefix(s, agent.BlobRef) {
 		// blob: names a stored object directly (agents use it between
 		// nodes); from a user it would bypass teams and the sandbox.
 		v.add(node, f, fmt.Sprintf("%q: only server paths and uploaded dataset ids are supported here", s))

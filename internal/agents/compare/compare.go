@@ -65,8 +65,8 @@ func (a *Agent) Spec() agent.Spec {
 		Inputs: []agent.Port{
 			{Type: agent.Report, Name: "evaluation", Required: true, Multiple: true,
 				Description: "the fine-tuned model's evaluation report; with two, the first is the base and nothing is re-run"},
-			{Type: agent.Model, Name: "model", Description: "optional: the evaluated model, when the paths recorded in the report are not readable here (non-local blob store)"},
-			{Type: agent.Dataset, Name: "dataset", Description: "optional: the evaluated dataset, for the same reason"},
+			{Type: agent.Model, Name: "model", Description: "optional: the evaluated model, used instead of the one the report names (which is fetched from the blob store on whichever worker runs this node)"},
+			{Type: agent.Dataset, Name: "dataset", Description: "optional: the evaluated dataset, used instead of the one the report names"},
 		},
 		Outputs: []agent.Port{
 			{Type: agent.Report, Name: eval.KindComparison, Description: "comparison.json"},
@@ -99,16 +99,28 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		if err != nil {
 			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
 		}
+		portable(e)
 		evals = append(evals, e)
 	}
 	p := env.Params
+	refs := newResolver(env)
 	var base, tuned *eval.Evaluation
+	var model eval.ModelRef // the evaluated model as local paths here
 	if len(evals) == 2 {
 		base, tuned = evals[0], evals[1]
+		// Nothing is re-run: the model is read for its history only.
+		var err error
+		if model, err = localModel(ctx, env, refs, tuned.Model, false); err != nil {
+			emit.Log(slog.LevelWarn, "evaluated model not readable here", slog.String("error", err.Error()))
+			model = eval.ModelRef{}
+		}
 	} else {
 		tuned = evals[0]
 		var err error
-		if base, err = a.runBase(ctx, env, tuned); err != nil {
+		if model, err = localModel(ctx, env, refs, tuned.Model, true); err != nil {
+			return nil, err
+		}
+		if base, err = a.runBase(ctx, env, refs, tuned, model); err != nil {
 			return nil, err
 		}
 	}
@@ -122,20 +134,18 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	if m, ok := env.Input(agent.Model); ok {
 		c.Preference = preference(m.Meta, p.Float("confidence"))
 	}
-	if h := tuned.Model.History; h != "" {
+	if h := model.History; h != "" {
 		if c.History, err = eval.ReadHistory(h); err != nil {
 			// A broken history costs the chart, not the comparison.
 			emit.Log(slog.LevelWarn, "training history unreadable", slog.String("error", err.Error()))
 			c.History = nil
 		}
 	}
-	evalFile := tuned.Dataset.File
-	if a, ok := evaluate.PickDataset(env); ok {
-		if f, err := evaluate.ValidationFile(a.Path); err == nil {
-			evalFile = f
-		}
+	evalFile, err := localSplit(ctx, env, refs, tuned.Dataset)
+	if err != nil {
+		emit.Log(slog.LevelWarn, "evaluated split not readable here; contamination check skipped", slog.String("error", err.Error()))
 	}
-	if train := trainFileFor(evalFile); train != "" {
+	if train := trainFileFor(evalFile); evalFile != "" && train != "" {
 		emit.Progress(0.97, 0, "contamination")
 		n := contam.DefaultN
 		if p.Has("contamination_ngram") {
@@ -190,64 +200,39 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	return out, nil
 }
 
-// runBase evaluates the base model of tuned on the same rows, samples and
-// settings.
-func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluation) (*eval.Evaluation, error) {
-	ref := tuned.Model
-	if a, ok := env.Input(agent.Model); ok {
-		// The model as handed to this node wins over the recorded paths,
-		// which may have been a previous node's scratch folder.
-		r, err := evaluate.ResolveModel(a)
-		if err != nil {
-			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
+// runBase evaluates the base model of tuned (model: its files as local
+// paths here) on the same rows, samples and settings.
+func (a *Agent) runBase(ctx context.Context, env *agent.Env, refs *resolver, tuned *eval.Evaluation, model eval.ModelRef) (*eval.Evaluation, error) {
+	ref := model
+	// The base as reports name it: as the evaluation recorded it, or as
+	// the model handed to this node names it.
+	recorded := tuned.Model.BaseModel
+	if m, ok := env.Input(agent.Model); ok {
+		if r, err := evaluate.ResolveModel(m); err == nil {
+			recorded = evaluate.RecordModel(m, r).BaseModel
 		}
-		ref = r
-		tuned.Model.History = r.History
 	}
 	if ref.BaseModel == "" || (ref.Adapter == "" && filepath.Clean(ref.BaseModel) == filepath.Clean(ref.Path)) {
-		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated model %s has no separate base model to compare against", ref.Path))
+		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated model %s has no separate base model to compare against", eval.DisplayPath(tuned.Model.Path)))
 	}
-	if ref.Adapter != "" && ref.Adapter == ref.Path && ref.URI != "" && env.ResolveSource != nil {
-		// Recorded on the evaluating node's machine: fetch it here.
+	if ref.Adapter != "" && !agent.IsRef(ref.Adapter) { // a stored adapter is there by its reference
 		if _, err := os.Stat(ref.Adapter); err != nil {
-			p, err := env.ResolveSource(ctx, "blob:"+ref.URI)
-			if err != nil {
-				return nil, fmt.Errorf("compare: the evaluated adapter: %w", err)
-			}
-			ref.Adapter, ref.Path = p, p
+			return nil, agent.Permanent(fmt.Errorf("compare: the evaluated adapter %s is not readable here (connect the model to this node): %w", eval.DisplayPath(tuned.Model.Adapter), err))
 		}
 	}
-	if ref.Adapter != "" {
-		if _, err := os.Stat(ref.Adapter); err != nil {
-			return nil, agent.Permanent(fmt.Errorf("compare: the evaluated adapter %s is not readable here (connect the model to this node): %w", ref.Adapter, err))
-		}
-	}
-	file := tuned.Dataset.File
-	if a, ok := evaluate.PickDataset(env); ok {
-		f, err := evaluate.ValidationFile(a.Path)
-		if err != nil {
-			return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
-		}
-		file = f
-	}
-	if _, err := os.Stat(file); err != nil && tuned.Dataset.URI != "" && env.ResolveSource != nil {
-		if rel, rerr := filepath.Rel(tuned.Dataset.Path, file); rerr == nil && !strings.HasPrefix(rel, "..") {
-			p, err := env.ResolveSource(ctx, "blob:"+tuned.Dataset.URI)
-			if err != nil {
-				return nil, fmt.Errorf("compare: the evaluated split: %w", err)
-			}
-			file = filepath.Join(p, rel)
-		}
+	file, err := localSplit(ctx, env, refs, tuned.Dataset)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(file); err != nil {
-		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated split %s is not readable here (connect the dataset to this node): %w", file, err))
+		return nil, agent.Permanent(fmt.Errorf("compare: the evaluated split %s is not readable here (connect the dataset to this node): %w", eval.DisplayPath(tuned.Dataset.File), err))
 	}
 	rows, err := eval.ReadRows(file)
 	if err != nil {
 		return nil, agent.Permanent(fmt.Errorf("compare: %w", err))
 	}
 	if len(rows) != tuned.Dataset.Rows {
-		return nil, agent.Permanent(fmt.Errorf("compare: %s has %d rows, the evaluation saw %d", file, len(rows), tuned.Dataset.Rows))
+		return nil, agent.Permanent(fmt.Errorf("compare: %s has %d rows, the evaluation saw %d", eval.DisplayPath(tuned.Dataset.File), len(rows), tuned.Dataset.Rows))
 	}
 	emit := env.Emit
 	if emit == nil {
@@ -289,13 +274,119 @@ func (a *Agent) runBase(ctx context.Context, env *agent.Env, tuned *eval.Evaluat
 		}
 		return nil, fmt.Errorf("compare: base model: %w", err)
 	}
-	base.Model = eval.ModelRef{Path: ref.BaseModel, BaseModel: ref.BaseModel}
+	base.Model = eval.ModelRef{Path: recorded, BaseModel: recorded}
 	base.Device = lm.Device
 	base.Dataset = tuned.Dataset
 	for _, w := range base.Warnings {
 		emit.Log(slog.LevelWarn, "base model: "+w)
 	}
 	return base, nil
+}
+
+// portable rewrites what an evaluation report written before reports
+// recorded references (by the evaluating worker's local paths) says about
+// its model and split as references to the blob keys it also records
+// (agent.Artifact.Ref), so they resolve here like a newer report's. A
+// report that records references, or no blob keys, is left as it is.
+func portable(e *eval.Evaluation) {
+	if m := (agent.Artifact{Path: e.Model.Path, URI: e.Model.URI}); !agent.IsRef(m.Path) {
+		e.Model.Path, e.Model.Adapter, e.Model.BaseModel, e.Model.History = m.Ref(m.Path), m.Ref(e.Model.Adapter), m.Ref(e.Model.BaseModel), m.Ref(e.Model.History)
+	}
+	if d := (agent.Artifact{Path: e.Dataset.Path, URI: e.Dataset.URI}); !agent.IsRef(d.Path) {
+		e.Dataset.Path, e.Dataset.File = d.Ref(d.Path), d.Ref(e.Dataset.File)
+	}
+}
+
+// resolver turns the references a report records (agent.IsRef) into local
+// paths on this worker through Env.ResolveSource (the blob store), each
+// once: a file under a folder already resolved is found in it. Other
+// values (the user's own paths) are returned as they are.
+type resolver struct {
+	env  *agent.Env
+	done map[string]string // reference -> local path
+}
+
+func newResolver(env *agent.Env) *resolver {
+	return &resolver{env: env, done: map[string]string{}}
+}
+
+func (r *resolver) local(ctx context.Context, ref string) (string, error) {
+	if !agent.IsRef(ref) {
+		return ref, nil
+	}
+	if p, ok := r.done[ref]; ok {
+		return p, nil
+	}
+	for k, p := range r.done {
+		if rel, ok := strings.CutPrefix(ref, k); ok && strings.HasSuffix(k, "/") {
+			return filepath.Join(p, filepath.FromSlash(rel)), nil
+		}
+	}
+	if r.env.ResolveSource == nil {
+		return "", agent.Permanent(fmt.Errorf("%s is a stored artifact and this run has no blob store to read it from", ref))
+	}
+	p, err := r.env.ResolveSource(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	r.done[ref] = p
+	return p, nil
+}
+
+// localModel returns the evaluated model as this node reads it: the model
+// handed to this node when one is (it wins over the report), else what the
+// report records with its training history (and, withBase, its base
+// model) resolved to local paths. The evaluated weights are not fetched
+// (the base is re-run without them): Path and Adapter stay references.
+func localModel(ctx context.Context, env *agent.Env, refs *resolver, rec eval.ModelRef, withBase bool) (eval.ModelRef, error) {
+	if a, ok := env.Input(agent.Model); ok {
+		r, err := evaluate.ResolveModel(a)
+		if err != nil {
+			return r, agent.Permanent(fmt.Errorf("compare: %w", err))
+		}
+		return r, nil
+	}
+	out := rec
+	fields := []*string{&out.History}
+	if withBase {
+		fields = append(fields, &out.BaseModel)
+	}
+	for _, f := range fields {
+		if *f == rec.Path {
+			continue // a plain model without a separate base: runBase says so
+		}
+		p, err := refs.local(ctx, *f)
+		if err != nil {
+			return out, fmt.Errorf("compare: the evaluated model: %w", err)
+		}
+		*f = p
+	}
+	return out, nil
+}
+
+// localSplit returns the evaluated split as a local file here: from the
+// dataset handed to this node when one is, else the report's reference
+// resolved (its dataset folder first, so the training split beside it is
+// there for the contamination check). "" with no error when the report
+// names none.
+func localSplit(ctx context.Context, env *agent.Env, refs *resolver, rec eval.DatasetRef) (string, error) {
+	if a, ok := evaluate.PickDataset(env); ok {
+		f, err := evaluate.ValidationFile(a.Path)
+		if err != nil {
+			return "", agent.Permanent(fmt.Errorf("compare: %w", err))
+		}
+		return f, nil
+	}
+	if strings.HasSuffix(rec.Path, "/") && strings.HasPrefix(rec.File, rec.Path) {
+		if _, err := refs.local(ctx, rec.Path); err != nil {
+			return "", fmt.Errorf("compare: the evaluated split: %w", err)
+		}
+	}
+	f, err := refs.local(ctx, rec.File)
+	if err != nil {
+		return "", fmt.Errorf("compare: the evaluated split: %w", err)
+	}
+	return f, nil
 }
 
 // preference reads a DPO model's held-out statistics (the train agent's

@@ -129,8 +129,15 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		}
 		opt.Judge = jc
 	}
+	base := loadBase(ref)
+	if agent.IsRef(base) && env.ResolveSource != nil {
+		// A base model the platform stores (a produced model, a blob).
+		if base, err = env.ResolveSource(ctx, base); err != nil {
+			return nil, fmt.Errorf("evaluate: base model: %w", err)
+		}
+	}
 	emit.Progress(0, 0, "loading model")
-	lm, err := a.models.LoadModel(ctx, LoadRequest{Device: p.String("device"), Base: loadBase(ref), Adapter: ref.Adapter,
+	lm, err := a.models.LoadModel(ctx, LoadRequest{Device: p.String("device"), Base: base, Adapter: ref.Adapter,
 		Node: env.JobID + "/" + env.NodeID, OnGPUWait: GPUWait(emit), Logger: log})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -149,10 +156,12 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 		}
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	e.Model = ref
-	e.Model.URI = mArt.URI
+	// The report names the model and the split by references the platform
+	// resolves on any worker (compare may run elsewhere), never by where
+	// this worker read them.
+	e.Model = RecordModel(mArt, ref)
 	e.Device = dev
-	e.Dataset = eval.DatasetRef{Path: dArt.Path, Split: "validation", File: file, Rows: len(rows), URI: dArt.URI}
+	e.Dataset = eval.DatasetRef{Path: dArt.Ref(dArt.Path), Split: "validation", File: dArt.Ref(file), Rows: len(rows), URI: dArt.URI}
 	for _, w := range e.Warnings {
 		emit.Log(slog.LevelWarn, w)
 	}
@@ -162,8 +171,20 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	}
 	emit.Progress(1, 0, "done")
 	meta := map[string]any{"kind": eval.KindEvaluation, "metrics": e.Results, "samples": len(e.Samples),
-		"model": ref.Path, "base_model": ref.BaseModel, "device": dev}
+		"model": e.Model.Path, "base_model": e.Model.BaseModel, "device": dev}
 	return []agent.Artifact{{Type: agent.Report, Name: eval.KindEvaluation, Path: ReportFile, Meta: meta}}, nil
+}
+
+// RecordModel is ref, resolved from the model artifact a (ResolveModel), as
+// reports record it: each path inside the artifact as a portable reference
+// (agent.Artifact.Ref: "blob:jobs/JOB/NODE/model/history.json"), and URI
+// the artifact's blob key. Paths outside it (a base model folder the
+// pipeline named) are kept; with no URI (an artifact that was never
+// stored) ref is returned as it is.
+func RecordModel(a agent.Artifact, ref eval.ModelRef) eval.ModelRef {
+	ref.Path, ref.Adapter, ref.BaseModel, ref.History = a.Ref(ref.Path), a.Ref(ref.Adapter), a.Ref(ref.BaseModel), a.Ref(ref.History)
+	ref.URI = a.URI
+	return ref
 }
 
 // PickDataset returns the dataset input to evaluate on: one named

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -133,6 +134,14 @@ func TestRunWithAdapterAndPlainModel(t *testing.T) {
 		{"full fine-tune", agent.Artifact{Type: agent.Model, Path: filepath.Join(dir, "full"), Meta: map[string]any{"base_model": "/models/base"}},
 			loadCall{filepath.Join(dir, "full"), ""},
 			eval.ModelRef{Path: filepath.Join(dir, "full"), BaseModel: "/models/base"}},
+		// In a pipeline: the report records references, not this worker's copy,
+		// and a base the platform stores is resolved through it.
+		{"stored adapter on a produced model", agent.Artifact{Type: agent.Model, Path: filepath.Join(dir, "adapter"), URI: "jobs/job_1/tune/model/", Meta: map[string]any{"base_model": "mdl_base"}},
+			loadCall{"/scratch/mdl_base", filepath.Join(dir, "adapter")},
+			eval.ModelRef{Path: "blob:jobs/job_1/tune/model/", BaseModel: "mdl_base", Adapter: "blob:jobs/job_1/tune/model/", History: "blob:jobs/job_1/tune/model/history.jsonl", URI: "jobs/job_1/tune/model/"}},
+		{"stored full fine-tune", agent.Artifact{Type: agent.Model, Path: filepath.Join(dir, "full"), URI: "jobs/job_1/tune/model/", Meta: map[string]any{"base_model": "/models/base"}},
+			loadCall{filepath.Join(dir, "full"), ""},
+			eval.ModelRef{Path: "blob:jobs/job_1/tune/model/", BaseModel: "/models/base", URI: "jobs/job_1/tune/model/"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +151,13 @@ func TestRunWithAdapterAndPlainModel(t *testing.T) {
 			p := defaults()
 			p["metrics"] = []any{"loss", "exact_match", "accuracy", "macro_f1"}
 			arts, err := New(fakeLoader(&calls)).Run(t.Context(), &agent.Env{Params: p, OutDir: out,
-				Inputs: []agent.Artifact{tt.model, {Type: agent.Dataset, Path: filepath.Join(dir, "data")}}})
+				Inputs: []agent.Artifact{tt.model, {Type: agent.Dataset, Path: filepath.Join(dir, "data")}},
+				ResolveSource: func(_ context.Context, ref string) (string, error) {
+					if ref != "mdl_base" {
+						return "", fmt.Errorf("unexpected resolve of %q", ref)
+					}
+					return "/scratch/mdl_base", nil
+				}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -130,7 +130,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	cfg := job.Config
 	start := time.Now()
 	var leased *gpus.GPU
-	job = Job{BaseModel: job.BaseModel, BaseModelName: job.BaseModelName, Data: job.Data, OutDir: job.OutDir, Config: cfg, Logger: log,
+	job = Job{BaseModel: job.BaseModel, BaseModelName: job.BaseModelName, BaseModelRef: job.BaseModelRef, Data: job.Data, OutDir: job.OutDir, Config: cfg, Logger: log,
 		GPUs: gpus.Default, NodeID: env.JobID + "/" + env.NodeID,
 		OnGPUWait: func(pos int) {
 			msg := fmt.Sprintf("waiting for a GPU: position %d in the queue", pos)
@@ -197,8 +197,12 @@ func jobOf(ctx context.Context, env *agent.Env) (Job, error) {
 		return Job{}, agent.Permanent(errors.New("train: no dataset input"))
 	}
 	base := env.Params.String("base_model")
-	name := base // as the pipeline wrote it: the user's own
+	name := base   // as the pipeline wrote it: the user's own
+	var ref string // as successors read it (Job.BaseModelRef)
 	if base != "" {
+		if agent.IsRef(base) {
+			ref = base
+		}
 		if env.ResolveSource != nil {
 			r, err := env.ResolveSource(ctx, base)
 			if err != nil {
@@ -210,6 +214,9 @@ func jobOf(ctx context.Context, env *agent.Env) (Job, error) {
 		}
 	} else if mi, ok := env.Input(agent.Model); ok {
 		base, name = mi.Path, filepath.Base(mi.Path)
+		if r := mi.Ref(mi.Path); r != mi.Path {
+			ref = r
+		}
 	} else {
 		return Job{}, agent.Permanent(errors.New("train: param base_model is empty and no model input"))
 	}
@@ -217,7 +224,7 @@ func jobOf(ctx context.Context, env *agent.Env) (Job, error) {
 	if err != nil {
 		return Job{}, agent.Permanent(err)
 	}
-	return Job{BaseModel: base, BaseModelName: name, Data: ds.Path, OutDir: env.OutDir, Config: cfg, Logger: env.Logger}, nil
+	return Job{BaseModel: base, BaseModelName: name, BaseModelRef: ref, Data: ds.Path, OutDir: env.OutDir, Config: cfg, Logger: env.Logger}, nil
 }
 
 // Estimate predicts the node's run without training it (agent.Estimator):

@@ -258,3 +258,43 @@ func TestChatRowsMaskPrompts(t *testing.T) {
 		t.Fatalf("%d steps", out.Result.Steps)
 	}
 }
+
+// TestBaseModelRef: the model artifact's meta names the base model by a
+// reference any worker resolves when the platform stores it (a produced
+// model's id, a stored model input), never by the folder this worker read
+// it from; a folder the pipeline named stays that folder.
+func TestBaseModelRef(t *testing.T) {
+	t.Parallel()
+	data := writeDataset(t)
+	copyDir := t.TempDir() // where this worker's copy of a stored model lies
+	resolve := func(context.Context, string) (string, error) { return copyDir, nil }
+	tests := []struct {
+		name     string
+		params   agent.Params
+		input    *agent.Artifact
+		resolve  func(context.Context, string) (string, error)
+		wantBase string
+		wantRef  string
+	}{
+		{"a folder the pipeline named", agent.Params{"base_model": storiesDir(t)}, nil, nil, storiesDir(t), ""},
+		{"a produced model by id", agent.Params{"base_model": "mdl_0123"}, nil, resolve, copyDir, "mdl_0123"},
+		{"a stored model input", agent.Params{}, &agent.Artifact{Type: agent.Model, Path: copyDir, URI: "jobs/job_1/tune/model/"}, nil, copyDir, "blob:jobs/job_1/tune/model/"},
+		{"a model input never stored", agent.Params{}, &agent.Artifact{Type: agent.Model, Path: copyDir}, nil, copyDir, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := &agent.Env{Params: tt.params, Inputs: []agent.Artifact{{Type: agent.Dataset, Path: data}}, OutDir: t.TempDir(), ResolveSource: tt.resolve}
+			if tt.input != nil {
+				env.Inputs = append(env.Inputs, *tt.input)
+			}
+			job, err := jobOf(context.Background(), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if job.BaseModel != tt.wantBase || job.BaseModelRef != tt.wantRef {
+				t.Errorf("base %q ref %q, want base %q ref %q", job.BaseModel, job.BaseModelRef, tt.wantBase, tt.wantRef)
+			}
+		})
+	}
+}

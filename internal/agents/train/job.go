@@ -39,6 +39,13 @@ type Job struct {
 	// a model downloaded from a server does not carry the server's folders.
 	// Empty: BaseModel.
 	BaseModelName string
+	// BaseModelRef is how the model artifact's meta base_model names the
+	// base model for the nodes after this one when the platform stores it
+	// (a produced model's id, a blob reference: agent.IsRef): a reference
+	// any worker resolves, not the folder this worker read it from, which
+	// may be a scratch copy removed after the node. Empty: BaseModel,
+	// absolute (a folder the pipeline named).
+	BaseModelRef string
 	// Data is a JSONL file, or a folder with train.jsonl and optionally
 	// validation.jsonl (the preprocess agent's output).
 	Data string
@@ -78,8 +85,8 @@ func bad(err error) error { return fmt.Errorf("%w: %w", ErrBadInput, err) }
 // Output describes a finished run.
 type Output struct {
 	Result *trainer.Result
-	// Meta is what the model artifact carries: base_model (absolute),
-	// method, losses, steps.
+	// Meta is what the model artifact carries: base_model (BaseModelRef,
+	// else absolute), method, losses, steps.
 	Meta map[string]any
 }
 
@@ -307,7 +314,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		}
 		return nil, err
 	}
-	meta := map[string]any{"base_model": base, "method": cfg.Method, "steps": res.Steps, "final_loss": res.FinalLoss,
+	meta := map[string]any{"base_model": cmp.Or(job.BaseModelRef, base), "method": cfg.Method, "steps": res.Steps, "final_loss": res.FinalLoss,
 		"trainable_params": res.TrainableParams, "train_seconds": time.Since(start).Seconds(), "history": "history.json", "device": tr.Device()}
 	if res.FinalValLoss != nil {
 		meta["final_val_loss"] = *res.FinalValLoss

@@ -55,6 +55,9 @@ type Device struct {
 	peak      int64
 	args      []uint64
 	prof      *profile
+
+	attnKernels AttnKernels // "" is AttnF32
+	attnBF16Err error       // why the bf16 attention kernels cannot run here
 }
 
 // profile accumulates device time per kernel (and "gemm") between event
@@ -182,7 +185,9 @@ func Devices() ([]DeviceInfo, error) {
 }
 
 // Open opens device ordinal: loads the driver, creates the context, loads
-// the PTX for its compute capability and cuBLASLt. It returns the already
+// the PTX for its compute capability and cuBLASLt, and selects the
+// attention kernels from WHET_CUDA_ATTN (ParseAttnKernels; an unknown value
+// is an error that does not wrap ErrUnavailable). It returns the already
 // opened device when called again with the same ordinal.
 func Open(ordinal int) (*Device, error) { return OpenEnv(ordinal, SystemEnv()) }
 
@@ -195,6 +200,10 @@ func OpenEnv(ordinal int, e Env) (*Device, error) {
 			return nil, fmt.Errorf("cuda: device %d already open in this process; cannot open %d", opened.Info.Index, ordinal)
 		}
 		return opened, nil
+	}
+	ak, err := ParseAttnKernels(e.Getenv(AttnKernelsEnv))
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
 	}
 	path, err := loadDriver(e)
 	if err != nil {
@@ -246,6 +255,20 @@ func OpenEnv(ordinal int, e Env) (*Device, error) {
 			}
 		}
 	}
+	// The bf16 attention kernels need more shared memory than some chips
+	// give a block (compute 8.6/8.9: 99 KiB): there they are unavailable,
+	// and only selecting them is an error.
+	for hd, sm := range attnBF16Smem {
+		for kind, bytes := range sm {
+			name := fmt.Sprintf("attn_%s_bf16_%d", kind, hd)
+			if err := drvFuncSharedMem(d.fns[name], bytes); err != nil && d.attnBF16Err == nil {
+				d.attnBF16Err = fmt.Errorf("%s: %d bytes of shared memory: %v", name, bytes, err)
+			}
+		}
+	}
+	if err := d.SetAttnKernels(ak); err != nil {
+		return nil, fmt.Errorf("%s=%s: %w", AttnKernelsEnv, ak, err)
+	}
 	var tried []string
 	for _, p := range CUBLASLtCandidates(e) {
 		if err := ltOpen(p); err != nil {
@@ -268,8 +291,8 @@ func OpenEnv(ordinal int, e Env) (*Device, error) {
 
 // String describes the device for logs.
 func (d *Device) String() string {
-	return fmt.Sprintf("cuda:%d %s (compute %s, %d SMs, %.1f GiB, driver %d, %s, cuBLASLt %s)", d.Info.Index, d.Info.Name,
-		d.Info.ComputeCapability(), d.Info.SMs, float64(d.Info.TotalMemory)/(1<<30), d.DriverVersion, d.PTXArch, d.CUBLASLtPath)
+	return fmt.Sprintf("cuda:%d %s (compute %s, %d SMs, %.1f GiB, driver %d, %s, cuBLASLt %s, %s attention)", d.Info.Index, d.Info.Name,
+		d.Info.ComputeCapability(), d.Info.SMs, float64(d.Info.TotalMemory)/(1<<30), d.DriverVersion, d.PTXArch, d.CUBLASLtPath, d.AttnKernels())
 }
 
 // Sync waits for all queued work and returns the first asynchronous error.

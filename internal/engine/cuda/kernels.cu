@@ -870,3 +870,393 @@ ATTN_INST(16, v2)
 ATTN_INST(32, v2)
 ATTN_INST(64, v2)
 ATTN_INST(128, impl)
+
+// ---- attention on bf16 tensor cores (WHET_CUDA_ATTN=bf16) ----
+//
+// FlashAttention-2 style kernels with the same arguments, tensor layouts and
+// grids as the float32 kernels above (Q [B·T, H·HD], K and V [B·T, KVH·HD],
+// float32 in memory; seg as above), so the host switches by kernel name.
+// Tiles are converted to bf16 when they are staged in shared memory; every
+// product runs on tensor cores (nvcuda::wmma, 16×16×16 bf16 fragments, f32
+// accumulation); softmax statistics, lse, D and all outputs stay float32.
+//
+// A block has FA_THREADS = 4 warps and covers FA_BQ = 64 query rows (fwd, dq)
+// or FA_BK = 64 key rows (dkdv); warp w owns the block's rows 16w..16w+15.
+// Tiles of the other side stream through shared memory FA_BK (or FA_BQ) rows
+// at a time. In the softmax phase lane L of a warp owns row L/2 of the warp's
+// 16 rows and, of the 64 columns of a score tile, the columns 2i + L%2.
+//
+// Scores are kept in base 2: s2 = q·k·scale·log2(e), so p = exp2(s2 − m2)
+// and lse = m2·ln 2 + ln l (natural log, as the float32 kernels store it).
+//
+// Shared-memory layout. bf16 tiles have a row pitch of FA_TP(HD) = HD + 8
+// elements, float32 score tiles FA_SP = 68, bf16 probability tiles FA_PP =
+// 72, float32 output rows FA_OP(HD) = HD + 4: every pitch is a multiple of
+// 16 bytes (wmma's ldm rule) and every region size a multiple of 32 bytes, so
+// each fragment pointer (row a multiple of 16, column a multiple of 16) is
+// 32-byte aligned as load/store_matrix_sync require. Bytes per kernel (the
+// host's attnBF16Smem mirrors these):
+//   fwd:  3·64·TP·2 + 4·16·(SP·4 + PP·2 + OP·4)
+//   dq:   4·64·TP·2 + 4·16·(2·SP·4 + PP·2)
+//   dkdv: 4·64·TP·2 + 4·16·(2·SP·4 + 2·PP·2) + 3·64·4
+// (HD 64: 70 KiB, 79 KiB, 89 KiB; HD 128: 110 KiB, 111 KiB, 121 KiB.)
+
+#include <mma.h>
+#include <cuda_bf16.h>
+
+#define FA_BQ 64
+#define FA_BK 64
+#define FA_WARPS 4
+#define FA_THREADS (32 * FA_WARPS)
+#define FA_TP(HD) ((HD) + 8)
+#define FA_SP (FA_BK + 4)
+#define FA_PP (FA_BK + 8)
+#define FA_OP(HD) ((HD) + 4)
+#define FA_LOG2E 1.4426950408889634f
+#define FA_LN2 0.6931471805599453f
+
+namespace fa {
+using namespace nvcuda;
+typedef __nv_bfloat16 bf;
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf, wmma::row_major> FragA;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::row_major> FragB;   // B[k][n] at p[k·ld + n]
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf, wmma::col_major> FragBT;  // B[k][n] at p[n·ld + k]: a transposed row-major tile
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> FragC;
+
+// load_tile stages rows [0, 64) of a float32 matrix as bf16: dst[r·(HD+8) + d]
+// = src[r·stride + d] for r < rows, 0 for rows ≤ r < 64 (src is not read
+// there). src points at row 0, column 0 of the head.
+template <int HD>
+__device__ __forceinline__ void load_tile(bf *dst, const float *src, long stride, int rows) {
+	for (int e = threadIdx.x; e < 64 * HD; e += FA_THREADS) {
+		int r = e / HD, d = e % HD;
+		float x = r < rows ? src[(long)r * stride + d] : 0.0f;
+		dst[r * FA_TP(HD) + d] = __float2bfloat16_rn(x);
+	}
+}
+
+// scores: S[16][64] (f32, pitch FA_SP) = A[16][HD] · B[64][HD]ᵀ, where A is
+// 16 rows of a bf16 tile and B a whole 64-row bf16 tile (both pitch HD+8).
+// Warp-collective.
+template <int HD>
+__device__ __forceinline__ void scores(float *S, const bf *A, const bf *B) {
+	FragA a;
+	FragBT b;
+	FragC c;
+#pragma unroll
+	for (int n = 0; n < 4; n++) {
+		wmma::fill_fragment(c, 0.0f);
+#pragma unroll
+		for (int k = 0; k < HD / 16; k++) {
+			wmma::load_matrix_sync(a, A + k * 16, FA_TP(HD));
+			wmma::load_matrix_sync(b, B + n * 16 * FA_TP(HD) + k * 16, FA_TP(HD));
+			wmma::mma_sync(c, a, b, c);
+		}
+		wmma::store_matrix_sync(S + n * 16, c, FA_SP, wmma::mem_row_major);
+	}
+}
+
+// accum: acc[n] += P[16][64] · B[64][HD] columns 16n..16n+15, P bf16 with
+// pitch FA_PP, B a bf16 tile (pitch HD+8). Warp-collective.
+template <int HD>
+__device__ __forceinline__ void accum(FragC (&acc)[HD / 16], const bf *P, const bf *B) {
+	FragA a;
+	FragB b;
+#pragma unroll
+	for (int k = 0; k < 4; k++) {
+		wmma::load_matrix_sync(a, P + k * 16, FA_PP);
+#pragma unroll
+		for (int n = 0; n < HD / 16; n++) {
+			wmma::load_matrix_sync(b, B + k * 16 * FA_TP(HD) + n * 16, FA_TP(HD));
+			wmma::mma_sync(acc[n], a, b, acc[n]);
+		}
+	}
+}
+
+// store_rows writes acc·mul, 16 rows × HD, to dst row r (r < rows only;
+// rows ≤ 16) at dst[r·stride + column], through scratch (16×16 f32 with
+// pitch FA_SP, the warp's own). Warp-collective.
+template <int HD>
+__device__ __forceinline__ void store_rows(float *dst, long stride, int rows, FragC (&acc)[HD / 16], float mul, float *scratch) {
+	int lane = threadIdx.x & 31;
+#pragma unroll
+	for (int n = 0; n < HD / 16; n++) {
+#pragma unroll
+		for (int i = 0; i < acc[n].num_elements; i++) acc[n].x[i] *= mul;
+		wmma::store_matrix_sync(scratch, acc[n], FA_SP, wmma::mem_row_major);
+		__syncwarp();
+		for (int e = lane; e < 256; e += 32) {
+			int r = e / 16, c = e % 16;
+			if (r < rows) dst[(long)r * stride + n * 16 + c] = scratch[r * FA_SP + c];
+		}
+		__syncwarp();
+	}
+}
+
+// fwd: block (query tile blockIdx.x, head blockIdx.y, batch blockIdx.z).
+// Per key tile: S = Q·Kᵀ (tensor cores) into the warp's score scratch; the
+// lanes mask, update the running max m and sum l of their row, write P =
+// exp2(s − m) as bf16 and rescale their part of the warp's f32 output rows
+// O; then O += P·V (tensor cores, O loaded into and stored back from
+// accumulator fragments).
+template <int HD>
+__device__ void fwd(float *out, float *lse, const float *q, const float *k, const float *v, const int *seg, int T, int H, int KVH, float scale) {
+	extern __shared__ __align__(128) unsigned char fa_smem[];
+	bf *Qs = (bf *)fa_smem;
+	bf *Ks = Qs + FA_BQ * FA_TP(HD);
+	bf *Vs = Ks + FA_BK * FA_TP(HD);
+	float *Sall = (float *)(Vs + FA_BK * FA_TP(HD));
+	bf *Pall = (bf *)(Sall + FA_WARPS * 16 * FA_SP);
+	float *Oall = (float *)(Pall + FA_WARPS * 16 * FA_PP);
+
+	int blk = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	int g = h / (H / KVH);
+	long qstride = (long)H * HD, kstride = (long)KVH * HD;
+	int t0 = blk * FA_BQ, t1 = min(T, t0 + FA_BQ);
+	int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	float *S = Sall + w * 16 * FA_SP;
+	bf *P = Pall + w * 16 * FA_PP;
+	float *O = Oall + w * 16 * FA_OP(HD);
+	int tw0 = t0 + 16 * w;        // the warp's first query row
+	int r = lane >> 1, half = lane & 1;
+	int t = tw0 + r;              // this lane's query row
+	bool live = t < t1;
+	int lo = live ? (seg ? seg[b * T + t] : 0) : 0;
+	float s2scale = scale * FA_LOG2E;
+	float m = -INFINITY, l = 0.0f;
+
+	load_tile<HD>(Qs, q + (long)b * T * qstride + (long)t0 * qstride + h * HD, qstride, t1 - t0);
+	for (int i = 0; i < HD / 2; i++) O[r * FA_OP(HD) + 2 * i + half] = 0.0f;
+
+	int k0 = seg ? seg[b * T + t0] : 0;
+	for (int j0 = k0; j0 < t1; j0 += FA_BK) {
+		__syncthreads(); // the previous tile's K, V are no longer read (and Qs is staged)
+		load_tile<HD>(Ks, k + (long)b * T * kstride + (long)j0 * kstride + g * HD, kstride, min(FA_BK, t1 - j0));
+		load_tile<HD>(Vs, v + (long)b * T * kstride + (long)j0 * kstride + g * HD, kstride, min(FA_BK, t1 - j0));
+		__syncthreads();
+		// Warp-uniform: skip a tile none of the warp's rows can see (keys
+		// all after its last live row) and warps without live rows.
+		if (tw0 >= t1 || j0 > min(tw0 + 15, t1 - 1)) continue;
+		scores<HD>(S, Qs + 16 * w * FA_TP(HD), Ks);
+		__syncwarp();
+		float s[32];
+		float tmx = -INFINITY;
+#pragma unroll
+		for (int i = 0; i < 32; i++) {
+			int key = j0 + 2 * i + half;
+			bool ok = live && key >= lo && key <= t;
+			s[i] = ok ? S[r * FA_SP + 2 * i + half] * s2scale : -INFINITY;
+			tmx = fmaxf(tmx, s[i]);
+		}
+		tmx = fmaxf(tmx, __shfl_xor_sync(0xffffffffu, tmx, 1));
+		float mnew = fmaxf(m, tmx);
+		float corr = 1.0f, psum = 0.0f;
+		if (mnew == -INFINITY) { // nothing visible yet: P = 0, O and l stay 0
+#pragma unroll
+			for (int i = 0; i < 32; i++) P[r * FA_PP + 2 * i + half] = __float2bfloat16_rn(0.0f);
+		} else {
+			corr = exp2f(m - mnew); // m = −∞: 0 (O and l are 0 anyway)
+#pragma unroll
+			for (int i = 0; i < 32; i++) {
+				float p = s[i] == -INFINITY ? 0.0f : exp2f(s[i] - mnew);
+				psum += p;
+				P[r * FA_PP + 2 * i + half] = __float2bfloat16_rn(p);
+			}
+		}
+		psum += __shfl_xor_sync(0xffffffffu, psum, 1);
+		l = l * corr + psum;
+		m = mnew;
+		for (int i = 0; i < HD / 2; i++) O[r * FA_OP(HD) + 2 * i + half] *= corr;
+		__syncwarp();
+		FragC acc[HD / 16];
+#pragma unroll
+		for (int n = 0; n < HD / 16; n++) wmma::load_matrix_sync(acc[n], O + n * 16, FA_OP(HD), wmma::mem_row_major);
+		accum<HD>(acc, P, Vs);
+#pragma unroll
+		for (int n = 0; n < HD / 16; n++) wmma::store_matrix_sync(O + n * 16, acc[n], FA_OP(HD), wmma::mem_row_major);
+		__syncwarp();
+	}
+	__syncwarp();
+	if (live) {
+		float inv = 1.0f / l;
+		float *o = out + (long)(b * T + t) * qstride + h * HD;
+		for (int i = 0; i < HD / 2; i++) o[2 * i + half] = O[r * FA_OP(HD) + 2 * i + half] * inv;
+		if (lse && half == 0) lse[(long)(b * T + t) * H + h] = m * FA_LN2 + logf(l);
+	}
+}
+
+// bwd_dq: block (query tile, head, batch) as fwd. Per key tile: S = Q·Kᵀ and
+// dP = dO·Vᵀ (tensor cores); the lanes form dS = P∘(dP − D), P = exp2(s2 −
+// lse·log2 e), as bf16; dQ += dS·K (tensor cores, accumulator fragments in
+// registers). dq = scale·dQ, overwritten.
+template <int HD>
+__device__ void bwd_dq(float *dq, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int T, int H, int KVH, float scale) {
+	extern __shared__ __align__(128) unsigned char fa_smem[];
+	bf *Qs = (bf *)fa_smem;
+	bf *dOs = Qs + FA_BQ * FA_TP(HD);
+	bf *Ks = dOs + FA_BQ * FA_TP(HD);
+	bf *Vs = Ks + FA_BK * FA_TP(HD);
+	float *Sall = (float *)(Vs + FA_BK * FA_TP(HD));
+	float *dPall = Sall + FA_WARPS * 16 * FA_SP;
+	bf *dSall = (bf *)(dPall + FA_WARPS * 16 * FA_SP);
+
+	int blk = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	int g = h / (H / KVH);
+	long qstride = (long)H * HD, kstride = (long)KVH * HD;
+	int t0 = blk * FA_BQ, t1 = min(T, t0 + FA_BQ);
+	int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	float *S = Sall + w * 16 * FA_SP;
+	float *dP = dPall + w * 16 * FA_SP;
+	bf *dS = dSall + w * 16 * FA_PP;
+	int tw0 = t0 + 16 * w;
+	int r = lane >> 1, half = lane & 1;
+	int t = tw0 + r;
+	bool live = t < t1;
+	int lo = live ? (seg ? seg[b * T + t] : 0) : 0;
+	float s2scale = scale * FA_LOG2E;
+	float l2 = live ? lse[(long)(b * T + t) * H + h] * FA_LOG2E : 0.0f;
+	float Di = live ? Dd[(long)(b * T + t) * H + h] : 0.0f;
+
+	long qoff = (long)b * T * qstride + (long)t0 * qstride + h * HD;
+	load_tile<HD>(Qs, q + qoff, qstride, t1 - t0);
+	load_tile<HD>(dOs, dout + qoff, qstride, t1 - t0);
+	FragC acc[HD / 16];
+#pragma unroll
+	for (int n = 0; n < HD / 16; n++) wmma::fill_fragment(acc[n], 0.0f);
+
+	int k0 = seg ? seg[b * T + t0] : 0;
+	for (int j0 = k0; j0 < t1; j0 += FA_BK) {
+		__syncthreads();
+		long koff = (long)b * T * kstride + (long)j0 * kstride + g * HD;
+		load_tile<HD>(Ks, k + koff, kstride, min(FA_BK, t1 - j0));
+		load_tile<HD>(Vs, v + koff, kstride, min(FA_BK, t1 - j0));
+		__syncthreads();
+		if (tw0 >= t1 || j0 > min(tw0 + 15, t1 - 1)) continue;
+		scores<HD>(S, Qs + 16 * w * FA_TP(HD), Ks);
+		scores<HD>(dP, dOs + 16 * w * FA_TP(HD), Vs);
+		__syncwarp();
+#pragma unroll
+		for (int i = 0; i < 32; i++) {
+			int c = 2 * i + half, key = j0 + c;
+			bool ok = live && key >= lo && key <= t;
+			float p = ok ? exp2f(S[r * FA_SP + c] * s2scale - l2) : 0.0f;
+			dS[r * FA_PP + c] = __float2bfloat16_rn(p * (dP[r * FA_SP + c] - Di));
+		}
+		__syncwarp();
+		accum<HD>(acc, dS, Ks);
+	}
+	if (tw0 < t1) store_rows<HD>(dq + (long)(b * T + tw0) * qstride + h * HD, qstride, min(16, t1 - tw0), acc, scale, S);
+}
+
+// bwd_dkdv: block (key tile blockIdx.x, kv head blockIdx.y, batch). For each
+// query head of the group and each query tile that can see the key tile:
+// Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (tensor cores); the lanes (row = key, columns =
+// queries) form Pᵀ and dSᵀ = Pᵀ∘(dPᵀ − D) as bf16; dV += Pᵀ·dO and dK +=
+// dSᵀ·Q (tensor cores, accumulators in registers). dk = scale·dK, dv = dV,
+// overwritten.
+template <int HD>
+__device__ void bwd_dkdv(float *dk, float *dv, const float *q, const float *k, const float *v, const float *dout, const float *lse, const float *Dd, const int *seg, int T, int H, int KVH, float scale) {
+	extern __shared__ __align__(128) unsigned char fa_smem[];
+	bf *Ks = (bf *)fa_smem;
+	bf *Vs = Ks + FA_BK * FA_TP(HD);
+	bf *Qs = Vs + FA_BK * FA_TP(HD);
+	bf *dOs = Qs + FA_BQ * FA_TP(HD);
+	float *Sall = (float *)(dOs + FA_BQ * FA_TP(HD));
+	float *dPall = Sall + FA_WARPS * 16 * FA_SP;
+	bf *Pall = (bf *)(dPall + FA_WARPS * 16 * FA_SP);
+	bf *dSall = Pall + FA_WARPS * 16 * FA_PP;
+	float *l2s = (float *)(dSall + FA_WARPS * 16 * FA_PP); // lse·log2 e of the query tile's rows
+	float *Ds = l2s + FA_BQ;
+	int *segs = (int *)(Ds + FA_BQ);
+
+	int blk = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+	int rep = H / KVH;
+	long qstride = (long)H * HD, kstride = (long)KVH * HD;
+	int j0 = blk * FA_BK, j1 = min(T, j0 + FA_BK);
+	int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	float *S = Sall + w * 16 * FA_SP;
+	float *dP = dPall + w * 16 * FA_SP;
+	bf *P = Pall + w * 16 * FA_PP;
+	bf *dS = dSall + w * 16 * FA_PP;
+	int jw0 = j0 + 16 * w;        // the warp's first key
+	int r = lane >> 1, half = lane & 1;
+	int j = jw0 + r;              // this lane's key
+	bool live = j < j1;
+	float s2scale = scale * FA_LOG2E;
+
+	long koff = (long)b * T * kstride + (long)j0 * kstride + g * HD;
+	load_tile<HD>(Ks, k + koff, kstride, j1 - j0);
+	load_tile<HD>(Vs, v + koff, kstride, j1 - j0);
+	FragC dKacc[HD / 16], dVacc[HD / 16];
+#pragma unroll
+	for (int n = 0; n < HD / 16; n++) {
+		wmma::fill_fragment(dKacc[n], 0.0f);
+		wmma::fill_fragment(dVacc[n], 0.0f);
+	}
+
+	for (int hh = 0; hh < rep; hh++) {
+		int h = g * rep + hh;
+		// Queries before j0 see no key of the tile; queries whose sample
+		// starts at or after j1 see none either (sample starts do not
+		// decrease along a row).
+		for (int i0 = j0; i0 < T; i0 += FA_BQ) {
+			if (seg && seg[b * T + i0] >= j1) break;
+			int i1 = min(T, i0 + FA_BQ);
+			__syncthreads(); // the previous query tile is no longer read (and Ks, Vs are staged)
+			long qoff = (long)b * T * qstride + (long)i0 * qstride + h * HD;
+			load_tile<HD>(Qs, q + qoff, qstride, i1 - i0);
+			load_tile<HD>(dOs, dout + qoff, qstride, i1 - i0);
+			for (int i = threadIdx.x; i < FA_BQ; i += FA_THREADS) {
+				bool in = i0 + i < i1;
+				long row = (long)(b * T + i0 + i);
+				l2s[i] = in ? lse[row * H + h] * FA_LOG2E : 0.0f;
+				Ds[i] = in ? Dd[row * H + h] : 0.0f;
+				segs[i] = in ? (seg ? seg[row] : 0) : T + 1; // T + 1: no key is visible
+			}
+			__syncthreads();
+			// Warp-uniform: skip warps without live keys and query tiles that
+			// end before the warp's first key.
+			if (jw0 >= j1 || i1 - 1 < jw0) continue;
+			scores<HD>(S, Ks + 16 * w * FA_TP(HD), Qs);
+			scores<HD>(dP, Vs + 16 * w * FA_TP(HD), dOs);
+			__syncwarp();
+#pragma unroll
+			for (int i = 0; i < 32; i++) {
+				int c = 2 * i + half, qi = i0 + c;
+				bool ok = live && qi < i1 && j <= qi && j >= segs[c];
+				float p = ok ? exp2f(S[r * FA_SP + c] * s2scale - l2s[c]) : 0.0f;
+				P[r * FA_PP + c] = __float2bfloat16_rn(p);
+				dS[r * FA_PP + c] = __float2bfloat16_rn(p * (dP[r * FA_SP + c] - Ds[c]));
+			}
+			__syncwarp();
+			accum<HD>(dVacc, P, dOs);
+			accum<HD>(dKacc, dS, Qs);
+		}
+	}
+	if (jw0 < j1) {
+		long off = (long)(b * T + jw0) * kstride + g * HD;
+		store_rows<HD>(dk + off, kstride, min(16, j1 - jw0), dKacc, scale, S);
+		store_rows<HD>(dv + off, kstride, min(16, j1 - jw0), dVacc, 1.0f, S);
+	}
+}
+} // namespace fa
+
+#define ATTN_BF16_INST(HD)                                                                                                            \
+	extern "C" __global__ void __launch_bounds__(FA_THREADS) attn_fwd_bf16_##HD(float *out, float *lse, const float *q, const float *k, \
+	                                                                            const float *v, const int *seg, int B, int T, int H,   \
+	                                                                            int KVH, float scale) {                                \
+		fa::fwd<HD>(out, lse, q, k, v, seg, T, H, KVH, scale);                                                                       \
+	}                                                                                                                                 \
+	extern "C" __global__ void __launch_bounds__(FA_THREADS)                                                                          \
+	    attn_bwd_dq_bf16_##HD(float *dq, const float *q, const float *k, const float *v, const float *dout, const float *lse,          \
+	                          const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {                           \
+		fa::bwd_dq<HD>(dq, q, k, v, dout, lse, Dd, seg, T, H, KVH, scale);                                                          \
+	}                                                                                                                                 \
+	extern "C" __global__ void __launch_bounds__(FA_THREADS)                                                                          \
+	    attn_bwd_dkdv_bf16_##HD(float *dk, float *dv, const float *q, const float *k, const float *v, const float *dout,              \
+	                            const float *lse, const float *Dd, const int *seg, int B, int T, int H, int KVH, float scale) {       \
+		fa::bwd_dkdv<HD>(dk, dv, q, k, v, dout, lse, Dd, seg, T, H, KVH, scale);                                                    \
+	}
+
+ATTN_BF16_INST(64)
+ATTN_BF16_INST(128)

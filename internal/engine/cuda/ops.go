@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -17,6 +18,8 @@ var kernelNames = []string{
 	"attn_fwd_32", "attn_bwd_dq_32", "attn_bwd_dkdv_32",
 	"attn_fwd_64", "attn_bwd_dq_64", "attn_bwd_dkdv_64",
 	"attn_fwd_128", "attn_bwd_dq_128", "attn_bwd_dkdv_128",
+	"attn_fwd_bf16_64", "attn_bwd_dq_bf16_64", "attn_bwd_dkdv_bf16_64",
+	"attn_fwd_bf16_128", "attn_bwd_dq_bf16_128", "attn_bwd_dkdv_bf16_128",
 }
 
 // Attention tiling, as in kernels.cu.
@@ -49,6 +52,84 @@ var attnSmem = func() map[int]map[string]int {
 	}
 	return m
 }()
+
+// The bf16 tensor-core attention kernels (kernels.cu, "attention on bf16
+// tensor cores"): 4 warps a block, tiles of 64 query and 64 key rows.
+const (
+	attnBF16Threads = 128
+	attnBF16Tile    = 64
+)
+
+// AttnBF16HeadDims are the head sizes the bf16 attention kernels are built
+// for; other head sizes use the float32 kernels whatever the selection.
+var AttnBF16HeadDims = []int{64, 128}
+
+// attnBF16Smem is the dynamic shared memory of each bf16 attention kernel,
+// as the layout comment in kernels.cu gives it.
+var attnBF16Smem = func() map[int]map[string]int {
+	const sp, pp, warps = attnBF16Tile + 4, attnBF16Tile + 8, attnBF16Threads / 32
+	m := map[int]map[string]int{}
+	for _, hd := range AttnBF16HeadDims {
+		tile := attnBF16Tile * (hd + 8) * 2 // one bf16 tile of 64 rows
+		m[hd] = map[string]int{
+			"fwd":      3*tile + warps*16*(sp*4+pp*2+(hd+4)*4),
+			"bwd_dq":   4*tile + warps*16*(2*sp*4+pp*2),
+			"bwd_dkdv": 4*tile + warps*16*(2*sp*4+2*pp*2) + 3*attnBF16Tile*4,
+		}
+	}
+	return m
+}()
+
+// AttnKernels names the attention kernels a Device runs.
+type AttnKernels string
+
+const (
+	// AttnF32 is the float32 CUDA-core attention, the default.
+	AttnF32 AttnKernels = "f32"
+	// AttnBF16 is the FlashAttention-2 style attention on bf16 tensor cores
+	// (f32 accumulation and softmax statistics) for head dims 64 and 128;
+	// other head dims run AttnF32. Not yet the default: it has not been
+	// checked on hardware.
+	AttnBF16 AttnKernels = "bf16"
+)
+
+// AttnKernelsEnv is the environment variable Open reads the attention
+// kernels from: unset or "f32" for AttnF32, "bf16" for AttnBF16.
+const AttnKernelsEnv = "WHET_CUDA_ATTN"
+
+// ParseAttnKernels parses a WHET_CUDA_ATTN value ("" is AttnF32).
+func ParseAttnKernels(v string) (AttnKernels, error) {
+	switch AttnKernels(v) {
+	case "", AttnF32:
+		return AttnF32, nil
+	case AttnBF16:
+		return AttnBF16, nil
+	}
+	return "", fmt.Errorf("%s=%q: want %q or %q", AttnKernelsEnv, v, AttnF32, AttnBF16)
+}
+
+// SetAttnKernels selects the attention kernels for later Attention and
+// AttentionBackward calls (Open sets them from WHET_CUDA_ATTN). It returns
+// an error, and changes nothing, if AttnBF16 cannot run on this device
+// (its shared memory does not fit).
+func (d *Device) SetAttnKernels(k AttnKernels) error {
+	if _, err := ParseAttnKernels(string(k)); err != nil {
+		return err
+	}
+	if k == AttnBF16 && d.attnBF16Err != nil {
+		return fmt.Errorf("cuda: bf16 attention unavailable on %s: %w", d.Info.Name, d.attnBF16Err)
+	}
+	d.attnKernels = k
+	return nil
+}
+
+// AttnKernels reports the selected attention kernels.
+func (d *Device) AttnKernels() AttnKernels { return cmp.Or(d.attnKernels, AttnF32) }
+
+// attnBF16 reports whether the bf16 kernels run shape s.
+func (d *Device) attnBF16(s AttnShape) bool {
+	return d.AttnKernels() == AttnBF16 && slices.Contains(AttnBF16HeadDims, s.HeadDim)
+}
 
 type planKey struct {
 	ta, tb        bool
@@ -269,19 +350,27 @@ func SupportsHeadDim(hd int) bool {
 }
 
 // Attention is the fused causal attention forward (nn.Attention): out and
-// the per-row log-sum-exp lse [B·T·Heads] (null: not saved).
+// the per-row log-sum-exp lse [B·T·Heads] (null: not saved). The kernels
+// are the float32 ones unless SetAttnKernels (WHET_CUDA_ATTN) chose AttnBF16
+// and the head dim has bf16 kernels.
 func (d *Device) Attention(out, lse, q, k, v Buffer, s AttnShape) error {
 	if err := s.check(); err != nil {
 		return err
 	}
 	scale := float32(1 / math.Sqrt(float64(s.HeadDim)))
+	if d.attnBF16(s) {
+		g := [3]uint32{uint32((s.T + attnBF16Tile - 1) / attnBF16Tile), uint32(s.Heads), uint32(s.B)}
+		return d.launch(fmt.Sprintf("attn_fwd_bf16_%d", s.HeadDim), g, [3]uint32{attnBF16Threads, 1, 1}, attnBF16Smem[s.HeadDim]["fwd"],
+			out, lse, q, k, v, s.Seg, s.B, s.T, s.Heads, s.KVHeads, scale)
+	}
 	g := [3]uint32{uint32((s.T + attnQB - 1) / attnQB), uint32(s.Heads), uint32(s.B)}
 	return d.launch(fmt.Sprintf("attn_fwd_%d", s.HeadDim), g, [3]uint32{attnQB, 1, 1}, attnSmem[s.HeadDim]["fwd"],
 		out, lse, q, k, v, s.Seg, s.B, s.T, s.Heads, s.KVHeads, scale)
 }
 
 // AttentionBackward computes dq, dk, dv (overwritten) as nn.AttentionBackward;
-// scratch holds B·T·Heads float32 values.
+// scratch holds B·T·Heads float32 values. It runs the same kernels as
+// Attention (lse must come from it).
 func (d *Device) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, scratch Buffer, s AttnShape) error {
 	if err := s.check(); err != nil {
 		return err
@@ -291,6 +380,16 @@ func (d *Device) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, scratch 
 		return err
 	}
 	scale := float32(1 / math.Sqrt(float64(s.HeadDim)))
+	if d.attnBF16(s) {
+		nb := uint32((s.T + attnBF16Tile - 1) / attnBF16Tile)
+		sm, blk := attnBF16Smem[s.HeadDim], [3]uint32{attnBF16Threads, 1, 1}
+		if err := d.launch(fmt.Sprintf("attn_bwd_dq_bf16_%d", s.HeadDim), [3]uint32{nb, uint32(s.Heads), uint32(s.B)}, blk,
+			sm["bwd_dq"], dq, q, k, v, dout, lse, scratch, s.Seg, s.B, s.T, s.Heads, s.KVHeads, scale); err != nil {
+			return err
+		}
+		return d.launch(fmt.Sprintf("attn_bwd_dkdv_bf16_%d", s.HeadDim), [3]uint32{nb, uint32(s.KVHeads), uint32(s.B)}, blk,
+			sm["bwd_dkdv"], dk, dv, q, k, v, dout, lse, scratch, s.Seg, s.B, s.T, s.Heads, s.KVHeads, scale)
+	}
 	nb := uint32((s.T + attnQB - 1) / attnQB)
 	if err := d.launch(fmt.Sprintf("attn_bwd_dq_%d", s.HeadDim), [3]uint32{nb, uint32(s.Heads), uint32(s.B)}, [3]uint32{attnQB, 1, 1},
 		attnSmem[s.HeadDim]["bwd_dq"], dq, q, k, v, dout, lse, scratch, s.Seg, s.B, s.T, s.Heads, s.KVHeads, scale); err != nil {

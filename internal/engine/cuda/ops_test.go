@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/whetstone/whetstone/internal/engine/blas"
@@ -481,4 +482,102 @@ func splitmixRef(x uint64) uint64 {
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
+}
+
+// TestAttentionBF16MatchesCPU runs the bf16 tensor-core attention
+// (AttnBF16, WHET_CUDA_ATTN=bf16) forward and backward on attnBF16Cases
+// (the inputs TestAttentionBF16HostModel draws) and compares it with
+// nn.Attention within the bf16 tolerances stated in attn_bf16_model_test.go,
+// and with the host model of the kernels' arithmetic within
+// attnBF16ModelTol. A head dim without bf16 kernels (32) must fall back to
+// the float32 kernels (TestAttentionMatchesCPU's bounds).
+func TestAttentionBF16MatchesCPU(t *testing.T) {
+	tt := newTester(t)
+	prev := tt.d.AttnKernels()
+	if err := tt.d.SetAttnKernels(AttnBF16); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tt.d.SetAttnKernels(prev) })
+	r := rand.New(rand.NewPCG(9, 10))
+	run := func(t *testing.T, c *attnCase, bf16 bool) {
+		tt := &tester{t: t, d: tt.d}
+		defer func() {
+			for _, b := range tt.bufs {
+				tt.d.Free(b)
+			}
+		}()
+		s := c.s
+		N, qs, ks := s.B*s.T, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+		gs := AttnShape{B: s.B, T: s.T, Heads: s.Heads, KVHeads: s.KVHeads, HeadDim: s.HeadDim}
+		if s.SegStart != nil {
+			gs.Seg = up(tt, s.SegStart)
+		}
+		gq, gk, gv := up(tt, c.q), up(tt, c.k), up(tt, c.v)
+		gout, glse := tt.poison(N*qs), tt.poison(N*s.Heads)
+		tt.ok(tt.d.Attention(gout, glse, gq, gk, gv, gs))
+		gdq, gdk, gdv, scr := tt.poison(N*qs), tt.poison(N*ks), tt.poison(N*ks), tt.poison(N*s.Heads)
+		tt.ok(tt.d.AttentionBackward(gdq, gdk, gdv, up(tt, c.dout), gq, gk, gv, gout, glse, scr, gs))
+		got := [][]float32{tt.down(gout, N*qs), tt.down(glse, N*s.Heads), tt.down(gdq, N*qs), tt.down(gdk, N*ks), tt.down(gdv, N*ks)}
+		names := []string{"out", "lse", "dq", "dk", "dv"}
+		cpu := [][]float32{c.out, c.lse, c.dq, c.dk, c.dv}
+		if !bf16 { // the bounds of TestAttentionMatchesCPU
+			for i, tol := range []float64{1e-5, 1e-6, 1e-4, 1e-4, 1e-4} {
+				tt.close("f32 fallback "+names[i], got[i], cpu[i], tol)
+			}
+			return
+		}
+		tols := []float64{attnBF16OutTol, attnBF16LseTol, attnBF16GradTol, attnBF16GradTol, attnBF16GradTol}
+		for i := range names {
+			tt.close("bf16 "+names[i]+" vs CPU f32", got[i], cpu[i], tols[i])
+		}
+		mout, mlse, mdq, mdk, mdv := c.model()
+		for i, want := range [][]float32{mout, mlse, mdq, mdk, mdv} {
+			tt.close("bf16 "+names[i]+" vs host model", got[i], want, attnBF16ModelTol)
+		}
+	}
+	for _, tc := range attnBF16Cases {
+		c := newAttnCase(r, tc.B, tc.T, tc.H, tc.KVH, tc.hd, tc.packed)
+		t.Run(tc.name, func(t *testing.T) { run(t, c, true) })
+	}
+	c := newAttnCase(r, 2, 70, 4, 2, 32, true)
+	t.Run("hd32 falls back to f32", func(t *testing.T) { run(t, c, false) })
+}
+
+func TestParseAttnKernels(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    AttnKernels
+		wantErr bool
+	}{
+		{"", AttnF32, false}, {"f32", AttnF32, false}, {"bf16", AttnBF16, false}, {"BF16", "", true}, {"fp16", "", true},
+	} {
+		got, err := ParseAttnKernels(tc.in)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("ParseAttnKernels(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), "WHET_CUDA_ATTN") {
+			t.Errorf("ParseAttnKernels(%q): error %q does not name the variable", tc.in, err)
+		}
+	}
+}
+
+// TestOpenRejectsUnknownAttnKernels: a WHET_CUDA_ATTN typo is an error
+// naming the variable, found before the driver is touched (so it runs
+// without a GPU too), and not ErrUnavailable: it is a mistake in the
+// configuration, not a missing GPU.
+func TestOpenRejectsUnknownAttnKernels(t *testing.T) {
+	e := SystemEnv()
+	e.Getenv = func(k string) string {
+		if k == AttnKernelsEnv {
+			return "fp8"
+		}
+		return os.Getenv(k)
+	}
+	d, err := OpenEnv(0, e)
+	if d != nil {
+		t.Skip("a device is already open in this process (Open returns it without reading the environment again)")
+	}
+	if err == nil || !strings.Contains(err.Error(), `WHET_CUDA_ATTN="fp8"`) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("OpenEnv with WHET_CUDA_ATTN=fp8: %v; want an error naming the variable, not wrapping ErrUnavailable", err)
+	}
 }

@@ -201,6 +201,30 @@ func TestStepMatchesCPU(t *testing.T) {
 	}
 }
 
+// TestStepBF16AttentionMatchesCPU is TestStepMatchesCPU's bf16 LoRA steps
+// with the bf16 tensor-core attention (WHET_CUDA_ATTN=bf16) at head dims 64
+// and 128: against the CPU engine's bf16 step the loss within 1e-2
+// relative, gradients 1e-1, updates 2e-1; against its float32 step no
+// farther than twice the CPU's bf16 error plus 2e-2 (loss 2e-3).
+func TestStepBF16AttentionMatchesCPU(t *testing.T) {
+	dev := testDevice(t)
+	prev := dev.AttnKernels()
+	if err := dev.SetAttnKernels(cuda.AttnBF16); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.SetAttnKernels(prev) })
+	lora := model.LoRAConfig{Rank: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"}}
+	hd64 := func(t *testing.T) string { return randomLlama(t, 2, 256, 4, 2, 688, 3000) }
+	hd128 := func(t *testing.T) string { return randomLlama(t, 2, 256, 2, 1, 688, 3000) }
+	for _, tc := range []stepCase{
+		{"hd64-lora-bf16-attn", hd64, "lora", lora, true, false, 2, 160, true, 1e-2, 1e-1, 2e-1},
+		{"hd64-lora-bf16-attn-checkpointing", hd64, "lora", lora, true, true, 2, 100, false, 1e-2, 1e-1, 2e-1},
+		{"hd128-lora-bf16-attn", hd128, "lora", lora, true, false, 2, 130, true, 1e-2, 1e-1, 2e-1},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runStepCase(t, dev, tc) })
+	}
+}
+
 func runStepCase(t *testing.T, dev *cuda.Device, tc stepCase) {
 	m, err := model.Load(tc.dir(t))
 	if err != nil {
@@ -285,7 +309,15 @@ func runStepCase(t *testing.T, dev *cuda.Device, tc stepCase) {
 		if gn != cn || !(math.Abs(gs-cs)/math.Abs(cs) <= tc.lossTol) {
 			t.Fatalf("step %d: loss %.8g over %d rows, CPU %.8g over %d (bound %.0e)", step, gs/float64(gn), gn, cs/float64(cn), cn, tc.lossTol)
 		}
-		if tc.bf16 && !(math.Abs(gs-refLoss) <= 2*math.Abs(cs-refLoss)+1e-4*math.Abs(refLoss)) {
+		// The bf16 attention kernels round Q, K, V, P and dS to bf16, which
+		// the CPU engine's bf16 mode does not: their own error (up to ~7e-3
+		// relative on attention gradients, see the cuda package's host
+		// model) comes on top of the CPU's bf16 error.
+		lossSlack, gradSlack := 1e-4, 2e-3
+		if dev.AttnKernels() == cuda.AttnBF16 {
+			lossSlack, gradSlack = 2e-3, 2e-2
+		}
+		if tc.bf16 && !(math.Abs(gs-refLoss) <= 2*math.Abs(cs-refLoss)+lossSlack*math.Abs(refLoss)) {
 			t.Fatalf("step %d: bf16 loss off the f32 loss by %.3g, the CPU's bf16 loss by %.3g", step, math.Abs(gs-refLoss), math.Abs(cs-refLoss))
 		}
 		hostData := make([][]float32, len(params))
@@ -307,7 +339,7 @@ func runStepCase(t *testing.T, dev *cuda.Device, tc stepCase) {
 			if tc.bf16 {
 				eg, ec := relErr(p.Grad, refGrads[i]), relErr(cgrads[i], refGrads[i])
 				worstRatio = max(worstRatio, eg/(ec+1e-4))
-				if !(eg <= 2*ec+2e-3) {
+				if !(eg <= 2*ec+gradSlack) {
 					t.Errorf("step %d: %s: GPU bf16 gradient off the f32 reference by %.3g, the CPU's bf16 by %.3g", step, p.Name, eg, ec)
 				}
 			}

@@ -48,7 +48,7 @@ func (db *DB) CreateKey(ctx context.Context, k *store.Key) error {
 
 // KeyByHash implements store.Keys.
 func (db *DB) KeyByHash(ctx context.Context, hash string) (*store.Key, error) {
-	k, err := scanKey(db.pool.QueryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = $1`, hash))
+	k, err := scanKey(db.reads.QueryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = $1`, hash))
 	if err != nil {
 		return nil, notFound("key", "by hash", err)
 	}

@@ -30,6 +30,8 @@ import (
 // DB is a store.Store on PostgreSQL.
 type DB struct {
 	pool *pgxpool.Pool
+	// reads is the pool for reads outside a transaction.
+	reads pooled
 }
 
 var _ store.Store = (*DB)(nil)
@@ -75,7 +77,7 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, reads: newPooled(pool)}, nil
 }
 
 // Pool is the connection pool, shared with the queue (River's pgx driver).
@@ -167,7 +169,7 @@ type txq struct {
 // Raw returns the pgx.Tx.
 func (t *txq) Raw() any { return t.tx }
 
-func (db *DB) rd() q { return q{db: db.pool} }
+func (db *DB) rd() q { return q{db: db.reads} }
 
 // Reader methods on DB use the pool.
 

@@ -1,4 +1,4 @@
-package api
+package redact
 
 import (
 	"encoding/json"
@@ -9,14 +9,14 @@ import (
 	"testing"
 )
 
-func TestPathRedactor(t *testing.T) {
+func TestPaths(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
 	link := filepath.Join(t.TempDir(), "link")
 	if err := os.Symlink(data, link); err != nil {
 		t.Fatal(err)
 	}
-	r := newPathRedactor([]string{link, "/srv/shared", "/", ""})
+	r := NewPaths([]string{link, "/srv/shared", "/", ""})
 	cases := []struct{ name, in, want string }{
 		{"blob folder in JSON", `{"model":"` + data + `/blobs/jobs/job_1/tune/model"}`, `{"model":"tune/model"}`},
 		{"a job's own folder", `"` + data + `/blobs/jobs/job_1"`, `"job_1"`},
@@ -54,10 +54,10 @@ func TestPathRedactor(t *testing.T) {
 			t.Errorf("Any: got %s, want %s", b, want)
 		}
 	})
-	if newPathRedactor([]string{"", "/"}) != nil {
+	if NewPaths([]string{"", "/"}) != nil {
 		t.Errorf("a redactor of no usable root should be nil")
 	}
-	var none *pathRedactor
+	var none *Paths
 	if got := none.String("/srv/shared/x"); got != "/srv/shared/x" {
 		t.Errorf("nil redactor changed %q", got)
 	}
@@ -66,7 +66,7 @@ func TestPathRedactor(t *testing.T) {
 // BenchmarkRedactJob measures what GET /jobs/{id} adds for a job whose
 // node outputs name server folders (the shared example's seven nodes).
 func BenchmarkRedactJob(b *testing.B) {
-	r := newPathRedactor([]string{"/var/lib/whet", "/srv/work", "/srv/shared"})
+	r := NewPaths([]string{"/var/lib/whet", "/srv/work", "/srv/shared"})
 	var sb strings.Builder
 	sb.WriteString(`{"job_id":"job_1","spec":{"nodes":[{"id":"tune","params":{"base_model":"/srv/shared/models/stories260K"}}]},"nodes":[`)
 	for i := range 7 {

@@ -1,4 +1,8 @@
-package api
+// Package redact hides the server's own folders in what its APIs serve
+// (/api/v1 and the OpenAI-compatible /v1 share one Paths): a path under one
+// of the server's roots is served as its display name, so a user of a team
+// never learns the server's folder layout.
+package redact
 
 import (
 	"bytes"
@@ -10,7 +14,7 @@ import (
 	"github.com/whetstone/whetstone/internal/eval"
 )
 
-// pathRedactor hides the server's own folders in what the API serves: a
+// Paths hides the server's own folders in what an API serves: a
 // path under one of its roots (the data folder with its blobs, scratch and
 // cache, the work folder, the allowed roots) becomes its name (displayName:
 // ".../blobs/jobs/<job>/tune/model" becomes "tune/model", ".../stories260K"
@@ -21,7 +25,7 @@ import (
 // Agents write display forms where they can; this is the edge's backstop for
 // the paths that must stay internal (an artifact's meta that successors
 // read, a report that another agent reads, an error from the OS).
-type pathRedactor struct {
+type Paths struct {
 	roots  [][]byte // absolute, cleaned, longest first
 	firsts string   // the roots' first bytes
 }
@@ -38,9 +42,10 @@ var endsPath = func() (t [256]bool) {
 	return t
 }()
 
-// newPathRedactor returns a redactor of roots (each also in its
-// symlink-resolved form); nil when there is none. "/" is never a root.
-func newPathRedactor(roots []string) *pathRedactor {
+// NewPaths returns a redactor of roots (each also in its symlink-resolved
+// form); nil when there is none. "/" is never a root. A nil *Paths
+// redacts nothing.
+func NewPaths(roots []string) *Paths {
 	var rs []string
 	add := func(p string) {
 		p = filepath.Clean(p)
@@ -66,7 +71,7 @@ func newPathRedactor(roots []string) *pathRedactor {
 	}
 	// Longest first, so the deepest root matches.
 	slices.SortFunc(rs, func(a, b string) int { return len(b) - len(a) })
-	pr := &pathRedactor{}
+	pr := &Paths{}
 	for _, r := range rs {
 		pr.roots = append(pr.roots, []byte(r))
 		if !strings.ContainsRune(pr.firsts, rune(r[0])) {
@@ -79,7 +84,7 @@ func newPathRedactor(roots []string) *pathRedactor {
 // Bytes returns b with every path under a root replaced by its name
 // (displayName); b itself when it names none (the common case costs one
 // scan per root).
-func (r *pathRedactor) Bytes(b []byte) []byte {
+func (r *Paths) Bytes(b []byte) []byte {
 	if r == nil || !r.names(b) {
 		return b
 	}
@@ -87,7 +92,7 @@ func (r *pathRedactor) Bytes(b []byte) []byte {
 }
 
 // appendRedacted appends b, redacted, to dst.
-func (r *pathRedactor) appendRedacted(dst, b []byte) []byte {
+func (r *Paths) appendRedacted(dst, b []byte) []byte {
 	last := 0
 	for i := 0; i < len(b); {
 		var j int
@@ -122,7 +127,7 @@ func (r *pathRedactor) appendRedacted(dst, b []byte) []byte {
 }
 
 // String is Bytes for a string.
-func (r *pathRedactor) String(s string) string {
+func (r *Paths) String(s string) string {
 	if r == nil || !r.names([]byte(s)) {
 		return s
 	}
@@ -131,7 +136,7 @@ func (r *pathRedactor) String(s string) string {
 
 // Any redacts the strings in a decoded JSON value (maps and slices in
 // place) and returns it.
-func (r *pathRedactor) Any(v any) any {
+func (r *Paths) Any(v any) any {
 	if r == nil {
 		return v
 	}
@@ -150,7 +155,7 @@ func (r *pathRedactor) Any(v any) any {
 	return v
 }
 
-func (r *pathRedactor) names(b []byte) bool {
+func (r *Paths) names(b []byte) bool {
 	for _, root := range r.roots {
 		if bytes.Contains(b, root) {
 			return true
@@ -167,7 +172,7 @@ func displayName(p string) string { return eval.DisplayPath(p) }
 // Job redacts an encoded store.Job but keeps its "spec" as the user wrote
 // it: clients re-run a job from its spec, and the paths in it are the
 // user's own.
-func (r *pathRedactor) Job(b []byte) []byte {
+func (r *Paths) Job(b []byte) []byte {
 	if r == nil || !r.names(b) {
 		return b
 	}
