@@ -168,20 +168,10 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 // softmaxCausalRow turns scores row[lo..hi] (inclusive) into probabilities,
 // zeroes the rest of the row, and returns the log-sum-exp of the live part.
 func softmaxCausalRow(row []float32, lo, hi int) float32 {
-	mx := float32(math.Inf(-1))
-	for _, v := range row[lo : hi+1] {
-		if v > mx {
-			mx = v
-		}
-	}
 	clear(row[:lo])
 	clear(row[hi+1:])
 	live := row[lo : hi+1]
-	for j := range live {
-		live[j] -= mx
-	}
-	vec.ExpSerial(live, live)
-	sum := sum64(live)
+	mx, sum := vec.ExpSum(live)
 	inv := float32(1 / sum)
 	for j := range live {
 		live[j] *= inv
@@ -203,14 +193,7 @@ func probGradRow(row, dp []float32, lo, hi int, l float32, o, do []float32, hd i
 	clear(row[hi+1:])
 	clear(dp[:lo])
 	clear(dp[hi+1:])
-	live, dlive := row[lo:hi+1], dp[lo:hi+1]
-	for j := range live {
-		live[j] -= l
-	}
-	vec.ExpSerial(live, live)
-	for j, p := range live {
-		dlive[j] = p * (dlive[j] - d)
-	}
+	vec.ProbGrad(row[lo:hi+1], dp[lo:hi+1], l, d)
 }
 
 // AttentionCached is causal attention for n new query rows at positions

@@ -38,9 +38,7 @@ func packBF16(src []float32, rows, w, ld int) *[]uint16 {
 		return p
 	}
 	parallelRows(rows, 64, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			ToBF16Into(dst[r*w:(r+1)*w], src[r*ld:r*ld+w])
-		}
+		toBF16Rows(dst[lo*w:], src[lo*ld:], hi-lo, w, ld)
 	})
 	return p
 }
@@ -93,7 +91,7 @@ func attentionBF16(out, lse, q, k, v []float32, s AttnShape) {
 					lse[(b*s.T+t)*s.Heads+h] = l
 				}
 			}
-			ToBF16Into(Pb[:m*nk], S[:m*nk])
+			toBF16Rows(Pb, S, 1, m*nk, m*nk)
 			gemmBF16(false, false, m, hd, nk, 1, Pb, nk, vb[(b*s.T+k0)*ks+g*hd:], ks, 0, out[(b*s.T+t0)*qs+h*hd:], qs)
 		}
 	})
@@ -140,8 +138,8 @@ func attentionBackwardBF16(dq, dk, dv, dout, q, k, v, out, lse []float32, s Attn
 						probGradRow(P[i*nk:(i+1)*nk], dP[i*nk:(i+1)*nk], s.segStart(b, t)-k0, t-k0,
 							lse[(b*s.T+t)*s.Heads+h], out[(b*s.T+t)*qs+h*hd:], dout[(b*s.T+t)*qs+h*hd:], hd)
 					}
-					ToBF16Into(Pb[:m*nk], P[:m*nk])
-					ToBF16Into(dSb[:m*nk], dP[:m*nk])
+					toBF16Rows(Pb, P, 1, m*nk, m*nk)
+					toBF16Rows(dSb, dP, 1, m*nk, m*nk)
 					// dq = scale·dS·K ; dk += scale·dSᵀ·Q ; dv += Pᵀ·dO
 					gemmBF16(false, false, m, hd, nk, scale, dSb, nk, kb[ko:], ks, 0, dq[(b*s.T+t0)*ql+h*hd:], ql)
 					gemmBF16(true, false, nk, hd, m, scale, dSb, nk, qb[qo:], qs, 1, dk[(b*s.T+k0)*kl+g*hd:], kl)

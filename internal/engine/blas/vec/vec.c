@@ -266,3 +266,52 @@ CLONES void whet_rmsnorm_backward_rows(float *dx, const float *dout, const float
 			for (size_t j = 0; j < d; j++) dxr[j] = rs * w[j] * dr[j] - c * xr[j];
 	}
 }
+
+// whet_exp_sum_row: row[0..n) (n ≥ 1) becomes exp(row − max), with
+// *mx = max (NaNs ignored, as Go's `if v > mx`); returns Σ exp(row − max)
+// in double over 8 interleaved partials (sum8's order). expSumGo computes
+// the same bits.
+CLONES double whet_exp_sum_row(float *row, size_t n, float *mx) {
+	float pm[16];
+	for (int j = 0; j < 16; j++) pm[j] = -INFINITY;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++) pm[j] = row[i + j] > pm[j] ? row[i + j] : pm[j];
+	for (int j = 0; i + j < n; j++) pm[j] = row[i + j] > pm[j] ? row[i + j] : pm[j];
+	float m = pm[0];
+	for (int j = 1; j < 16; j++) m = pm[j] > m ? pm[j] : m;
+	*mx = m;
+	double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	float xl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t k = n - b < BLOCK ? n - b : BLOCK;
+		float *d = row + b;
+		for (size_t i = 0; i < k; i++) xl[i] = d[i] - m;
+		for (size_t i = 0; i < k; i++) d[i] = exp_any(xl[i]);
+		if (any_slow(xl, k))
+			for (size_t i = 0; i < k; i++)
+				if (!in_fast(xl[i])) d[i] = exp_slow(xl[i]);
+		size_t i = 0; // BLOCK is a multiple of 8: element b+i goes to partial i%8
+		for (; i + 8 <= k; i += 8)
+			for (int j = 0; j < 8; j++) p[j] += (double)d[i + j];
+		for (int j = 0; i + j < k; j++) p[j] += (double)d[i + j];
+	}
+	return sum8(p);
+}
+
+// whet_prob_grad_row: from scores s and their log-sum-exp l, s[j] becomes
+// the probability exp(s[j] − l) and dp[j] the score gradient
+// p[j]·(dp[j] − d). probGradGo computes the same bits.
+CLONES void whet_prob_grad_row(float *s, float *dp, size_t n, float l, float d) {
+	float xl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t k = n - b < BLOCK ? n - b : BLOCK;
+		float *sb = s + b, *db = dp + b;
+		for (size_t i = 0; i < k; i++) xl[i] = sb[i] - l;
+		for (size_t i = 0; i < k; i++) sb[i] = exp_any(xl[i]);
+		if (any_slow(xl, k))
+			for (size_t i = 0; i < k; i++)
+				if (!in_fast(xl[i])) sb[i] = exp_slow(xl[i]);
+		for (size_t i = 0; i < k; i++) db[i] = sb[i] * (db[i] - d);
+	}
+}
