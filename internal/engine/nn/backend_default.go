@@ -33,4 +33,6 @@ func ToBF16Into(dst []uint16, x []float32) { blas.F32ToBF16(dst, x) }
 
 // toBF16Rows converts rows of w values, ld apart in src, into the packed
 // [rows, w] dst, on the calling goroutine.
-func toBF16Rows(dst []uint16, src []float32, rows, w, ld int) { blas.F32ToBF16Rows(dst, src, rows, w, ld) }
+func toBF16Rows(dst []uint16, src []float32, rows, w, ld int) {
+	blas.F32ToBF16Rows(dst, src, rows, w, ld)
+}

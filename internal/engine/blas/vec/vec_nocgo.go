@@ -16,4 +16,4 @@ func rmsnormBackwardNative(dx, dout, x, w, rstd []float32, n, d int, accumulate 
 	panic("unreachable")
 }
 func expSumNative(row []float32) (float32, float64) { panic("unreachable") }
-func probGradNative(s, dp []float32, l, d float32)      { panic("unreachable") }
+func probGradNative(s, dp []float32, l, d float32)  { panic("unreachable") }

@@ -327,7 +327,7 @@ func TestAttentionRowsNativeMatchesGo(t *testing.T) {
 		for _, spread := range []float32{1, 40, 200} {
 			x := randVec(rng, n, spread)
 			if n > 3 {
-				x[n/2] = x[n/3] - 150        // far below: slow path
+				x[n/2] = x[n/3] - 150 // far below: slow path
 			}
 			// softmax
 			c, g := append([]float32(nil), x...), append([]float32(nil), x...)
