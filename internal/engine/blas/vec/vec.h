@@ -11,3 +11,4 @@ void whet_rmsnorm_rows(float *out, float *rstd, const float *x, const float *w, 
 void whet_rmsnorm_backward_rows(float *dx, const float *dout, const float *x, const float *w, const float *rstd, size_t n, size_t d, int accumulate);
 double whet_exp_sum_row(float *row, size_t n, float *mx);
 void whet_prob_grad_row(float *s, float *dp, size_t n, float l, float d);
+void whet_vec_generic(int on);

@@ -61,3 +61,13 @@ func expSumNative(row []float32) (float32, float64) {
 func probGradNative(s, dp []float32, l, d float32) {
 	C.whet_prob_grad_row(fp(s), fp(dp), C.size_t(len(s)), C.float(l), C.float(d))
 }
+
+// setGeneric makes the C kernels take their generic (compiler-vectorized)
+// paths instead of the AVX-512 ones, for tests that compare the two.
+func setGeneric(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.whet_vec_generic(v)
+}

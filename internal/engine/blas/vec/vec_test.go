@@ -203,6 +203,23 @@ func TestNativeMatchesGo(t *testing.T) {
 		t.Skip("pure-Go build: no C loops")
 	}
 	t.Parallel()
+	nativeMatchesGo(t)
+}
+
+// TestGenericNativeMatchesGo runs the C-versus-Go checks again with the C
+// kernels on their generic paths (where the CPU has AVX-512, the other
+// tests see the AVX-512 ones).
+func TestGenericNativeMatchesGo(t *testing.T) {
+	if !native {
+		t.Skip("pure-Go build: no C loops")
+	}
+	setGeneric(true)
+	defer setGeneric(false)
+	nativeMatchesGo(t)
+	attentionRowsMatchGo(t)
+}
+
+func nativeMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var x []float32
 	for range 5000 {
@@ -322,6 +339,10 @@ func TestSwiGLU(t *testing.T) {
 // the fast range), and the values are the exponentials and their sum.
 func TestAttentionRowsNativeMatchesGo(t *testing.T) {
 	t.Parallel()
+	attentionRowsMatchGo(t)
+}
+
+func attentionRowsMatchGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	for _, n := range []int{1, 7, 8, 9, 64, 255, 511, 512, 513, 1500} {
 		for _, spread := range []float32{1, 40, 200} {
