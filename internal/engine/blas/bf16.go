@@ -21,6 +21,25 @@ func F32ToBF16(dst []uint16, src []float32) {
 	})
 }
 
+// F32ToBF16Rows converts rows rows of w elements, ld apart in src, to
+// bfloat16 bits in the packed [rows, w] dst, on the calling goroutine (for
+// callers that split work across cores themselves, and for the strided
+// column blocks of fused projections). Panics if dst or src is too short.
+func F32ToBF16Rows(dst []uint16, src []float32, rows, w, ld int) {
+	if rows <= 0 || w <= 0 {
+		return
+	}
+	dst, src = dst[:rows*w], src[:(rows-1)*ld+w]
+	if f32ToBF16RowsNative(dst, src, rows, w, ld) {
+		return
+	}
+	for r := 0; r < rows; r++ {
+		for i, v := range src[r*ld : r*ld+w] {
+			dst[r*w+i] = bf16(v)
+		}
+	}
+}
+
 // BF16ToF32 converts bfloat16 bits in src to float32 in dst (exact). Panics
 // if dst is shorter than src.
 func BF16ToF32(dst []float32, src []uint16) {

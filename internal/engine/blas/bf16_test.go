@@ -103,3 +103,33 @@ func TestSgemmBF16(t *testing.T) {
 		})
 	}
 }
+
+// TestF32ToBF16Rows checks the strided-rows conversion against F32ToBF16
+// row by row (edge values included), and that it leaves the gaps alone.
+func TestF32ToBF16Rows(t *testing.T) {
+	t.Parallel()
+	edge := []uint32{0x3f808000, 0x3f818000, 0x7f7fffff, 0x7f800000, 0xff800000, 0x00018000, 0x80000000, 0x7f800001, 0xffc00000}
+	const rows, w, ld = 37, 21, 50
+	src := make([]float32, (rows-1)*ld+w)
+	for i := range src {
+		src[i] = float32(i%97)*0.731 - 30
+	}
+	for i, e := range edge {
+		src[i*ld+i%w] = math.Float32frombits(e)
+	}
+	dst := make([]uint16, rows*w+1)
+	dst[rows*w] = 0xabcd
+	F32ToBF16Rows(dst, src, rows, w, ld)
+	want := make([]uint16, w)
+	for r := 0; r < rows; r++ {
+		F32ToBF16(want, src[r*ld:r*ld+w])
+		for i := range want {
+			if dst[r*w+i] != want[i] {
+				t.Fatalf("row %d col %d: %#04x, want %#04x", r, i, dst[r*w+i], want[i])
+			}
+		}
+	}
+	if dst[rows*w] != 0xabcd {
+		t.Fatal("wrote past rows·w")
+	}
+}

@@ -9,8 +9,7 @@
 
 #include "convert.h"
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void whet_f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
+static inline void f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
 	for (size_t i = 0; i < n; i++) {
 		uint32_t u;
 		memcpy(&u, &src[i], 4);
@@ -18,6 +17,16 @@ void whet_f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
 		uint32_t q = (u >> 16) | 0x40u; // quiet NaN keeps its sign
 		dst[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
 	}
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void whet_f32_to_bf16(uint16_t *dst, const float *src, size_t n) { f32_to_bf16(dst, src, n); }
+
+// whet_f32_to_bf16_rows converts rows rows of w elements, ld apart in src,
+// into the packed [rows, w] dst.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void whet_f32_to_bf16_rows(uint16_t *dst, const float *src, size_t rows, size_t w, size_t ld) {
+	for (size_t r = 0; r < rows; r++) f32_to_bf16(dst + r * w, src + r * ld, w);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))

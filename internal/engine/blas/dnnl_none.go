@@ -23,3 +23,6 @@ func gemmBF16Native(transA, transB bool, m, n, k int, alpha float32, a []uint16,
 
 func f32ToBF16Native(dst []uint16, src []float32) bool { return false }
 func bf16ToF32Native(dst []float32, src []uint16) bool { return false }
+func f32ToBF16RowsNative(dst []uint16, src []float32, rows, w, ld int) bool {
+	return false
+}

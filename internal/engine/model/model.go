@@ -54,6 +54,8 @@ type Model struct {
 	fz []layerFused // concatenated weights of fused projections (fuse.go)
 	// noFuse computes every projection on its own (tests compare).
 	noFuse bool
+	// bf16 is UseBF16's setting: attention's products run in bfloat16 too.
+	bf16 bool
 }
 
 // Linears returns the layer's projections by PEFT short name.
@@ -332,10 +334,12 @@ var errTooLong = errors.New("sequence longer than max_position_embeddings")
 
 // UseBF16 switches the products with frozen weights (every projection and
 // the output head without gradients) to bfloat16 operands with float32
-// accumulation, like PyTorch's bf16 autocast, or back to float32. Trainable
+// accumulation, like PyTorch's bf16 autocast, or back to float32; the
+// training pass's attention products follow it (nn.AttnShape.BF16). Trainable
 // weights and LoRA adapters stay float32. Call it after deciding what
 // trains (AddLoRA/EnableFullGrad).
 func (m *Model) UseBF16(on bool) {
+	m.bf16 = on
 	m.fz = make([]layerFused, len(m.Layers))
 	for i := range m.Layers {
 		L := &m.Layers[i]

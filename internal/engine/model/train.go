@@ -283,7 +283,7 @@ func (m *Model) ForwardBackward(b *Batch, gradScale float32, backward bool) (flo
 			return 0, 0, fmt.Errorf("batch: position %d: %w (%d)", p, errTooLong, m.Rope.MaxPos)
 		}
 	}
-	shape := nn.AttnShape{B: b.B, T: b.T, Heads: nh, KVHeads: nkv, HeadDim: hd, SegStart: b.SegStart}
+	shape := nn.AttnShape{B: b.B, T: b.T, Heads: nh, KVHeads: nkv, HeadDim: hd, SegStart: b.SegStart, BF16: m.bf16}
 	eps := float32(c.RMSNormEps)
 	h := w.hOut
 	nn.Embedding(h, m.Embed.Data, b.IDs, D)

@@ -29,6 +29,10 @@ type AttnShape struct {
 	// output. Zero means each is packed (Heads·HeadDim, KVHeads·HeadDim).
 	// The output and its gradient are always packed.
 	Ld int
+	// BF16 runs the products in bfloat16 with float32 sums, as PyTorch's
+	// bf16 autocast does; softmax and its gradient stay float32 (see
+	// attention_bf16.go).
+	BF16 bool
 }
 
 // lds returns the row strides of q and of k/v.
@@ -74,6 +78,10 @@ func getScratch(n int) *[]float32 {
 // AttentionBackward. It never holds more than an AttnBlock×T score block per
 // worker.
 func Attention(out, lse, q, k, v []float32, s AttnShape) {
+	if s.BF16 {
+		attentionBF16(out, lse, q, k, v, s)
+		return
+	}
 	hd, qs := s.HeadDim, s.Heads*s.HeadDim
 	ql, kl := s.lds()
 	rep := s.Heads / s.KVHeads
@@ -98,29 +106,9 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 			sgemm(false, true, m, nk, hd, scale, qb, ql, kb, kl, 0, S, nk)
 			for i := 0; i < m; i++ {
 				t := t0 + i
-				lo := s.segStart(b, t) - k0
-				row := S[i*nk : (i+1)*nk]
-				hiK := t - k0 // inclusive
-				mx := float32(math.Inf(-1))
-				for _, v := range row[lo : hiK+1] {
-					if v > mx {
-						mx = v
-					}
-				}
-				clear(row[:lo])
-				clear(row[hiK+1:])
-				live := row[lo : hiK+1]
-				for j := range live {
-					live[j] -= mx
-				}
-				vec.ExpSerial(live, live)
-				sum := sum64(live)
-				inv := float32(1 / sum)
-				for j := lo; j <= hiK; j++ {
-					row[j] *= inv
-				}
+				l := softmaxCausalRow(S[i*nk:(i+1)*nk], s.segStart(b, t)-k0, t-k0)
 				if lse != nil {
-					lse[(b*s.T+t)*s.Heads+h] = mx + float32(math.Log(sum))
+					lse[(b*s.T+t)*s.Heads+h] = l
 				}
 			}
 			sgemm(false, false, m, hd, nk, 1, S, nk, vb, kl, 0, out[(b*s.T+t0)*qs+h*hd:], qs)
@@ -131,6 +119,10 @@ func Attention(out, lse, q, k, v []float32, s AttnShape) {
 // AttentionBackward computes dq, dk, dv (all overwritten) from dout, the
 // forward inputs q, k, v, output out and the lse saved by Attention.
 func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShape) {
+	if s.BF16 {
+		attentionBackwardBF16(dq, dk, dv, dout, q, k, v, out, lse, s)
+		return
+	}
 	hd, qs, ks := s.HeadDim, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
 	ql, kl := s.lds()
 	rep := s.Heads / s.KVHeads
@@ -141,9 +133,9 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 	// One task per (batch, kv head): it owns that head's dk, dv and its query
 	// heads' dq, so tasks never write the same memory.
 	be.Parallel(s.B*s.KVHeads, func(lo, hi int) {
-		sp := getScratch(2*AttnBlock*s.T + AttnBlock)
+		sp := getScratch(2 * AttnBlock * s.T)
 		defer scratchPool.Put(sp)
-		P, dP, D := (*sp)[:AttnBlock*s.T], (*sp)[AttnBlock*s.T:2*AttnBlock*s.T], (*sp)[2*AttnBlock*s.T:]
+		P, dP := (*sp)[:AttnBlock*s.T], (*sp)[AttnBlock*s.T:]
 		for task := lo; task < hi; task++ {
 			b, g := task/s.KVHeads, task%s.KVHeads
 			for h := g * rep; h < (g+1)*rep; h++ {
@@ -160,29 +152,8 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 					sgemm(false, true, m, nk, hd, 1, dob, qs, vb, kl, 0, dP, nk)
 					for i := 0; i < m; i++ {
 						t := t0 + i
-						o := out[(b*s.T+t)*qs+h*hd : (b*s.T+t)*qs+h*hd+hd]
-						do := dout[(b*s.T+t)*qs+h*hd : (b*s.T+t)*qs+h*hd+hd]
-						var d float32
-						for j := range o {
-							d += o[j] * do[j]
-						}
-						D[i] = d
-						l := lse[(b*s.T+t)*s.Heads+h]
-						lo := s.segStart(b, t) - k0
-						hiK := t - k0
-						pr, dpr := P[i*nk:(i+1)*nk], dP[i*nk:(i+1)*nk]
-						clear(pr[:lo])
-						clear(pr[hiK+1:])
-						clear(dpr[:lo])
-						clear(dpr[hiK+1:])
-						live, dlive := pr[lo:hiK+1], dpr[lo:hiK+1]
-						for j := range live {
-							live[j] -= l
-						}
-						vec.ExpSerial(live, live)
-						for j, p := range live {
-							dlive[j] = p * (dlive[j] - d)
-						}
+						probGradRow(P[i*nk:(i+1)*nk], dP[i*nk:(i+1)*nk], s.segStart(b, t)-k0, t-k0,
+							lse[(b*s.T+t)*s.Heads+h], out[(b*s.T+t)*qs+h*hd:], dout[(b*s.T+t)*qs+h*hd:], hd)
 					}
 					// dq = scale·dS·K ; dk += scale·dSᵀ·Q ; dv += Pᵀ·dO
 					sgemm(false, false, m, hd, nk, scale, dP, nk, kb, kl, 0, dq[(b*s.T+t0)*ql+h*hd:], ql)
@@ -192,6 +163,37 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, s AttnShap
 			}
 		}
 	})
+}
+
+// softmaxCausalRow turns scores row[lo..hi] (inclusive) into probabilities,
+// zeroes the rest of the row, and returns the log-sum-exp of the live part.
+func softmaxCausalRow(row []float32, lo, hi int) float32 {
+	clear(row[:lo])
+	clear(row[hi+1:])
+	live := row[lo : hi+1]
+	mx, sum := vec.ExpSum(live)
+	inv := float32(1 / sum)
+	for j := range live {
+		live[j] *= inv
+	}
+	return mx + float32(math.Log(sum))
+}
+
+// probGradRow recomputes one query row's probabilities from its scores
+// row[lo..hi] (inclusive) and log-sum-exp l, in place, and turns dp (dO·Vᵀ
+// for the row) into the score gradient P·(dP − o·dO), with o and do the
+// row's output and output gradient (hd values). Entries outside lo..hi
+// become zero in both.
+func probGradRow(row, dp []float32, lo, hi int, l float32, o, do []float32, hd int) {
+	var d float32
+	for j, ov := range o[:hd] {
+		d += ov * do[j]
+	}
+	clear(row[:lo])
+	clear(row[hi+1:])
+	clear(dp[:lo])
+	clear(dp[hi+1:])
+	vec.ProbGrad(row[lo:hi+1], dp[lo:hi+1], l, d)
 }
 
 // AttentionCached is causal attention for n new query rows at positions

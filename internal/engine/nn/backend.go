@@ -124,6 +124,8 @@ func (goBackend) Parallel(n int, fn func(lo, hi int)) { goParallel(n, fn) }
 // to bfloat16 and float32 accumulation.
 type BF16Backend interface {
 	SgemmBF16W(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
+	// GemmBF16 has both operands as bfloat16 bits (attention's products).
+	GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
 }
 
 // sgemmW computes C = alpha·op(A)·op(W) + beta·C with W given either as

@@ -10,8 +10,14 @@ func BenchmarkAttention(b *testing.B) {
 	for _, s := range []AttnShape{
 		{B: 1, T: 256, Heads: 9, KVHeads: 3, HeadDim: 64},
 		{B: 1, T: 1024, Heads: 8, KVHeads: 2, HeadDim: 64},
+		{B: 1, T: 256, Heads: 9, KVHeads: 3, HeadDim: 64, BF16: true},
+		{B: 1, T: 1024, Heads: 8, KVHeads: 2, HeadDim: 64, BF16: true},
 	} {
-		b.Run(fmt.Sprintf("T%d/H%d", s.T, s.Heads), func(b *testing.B) {
+		prec := "f32"
+		if s.BF16 {
+			prec = "bf16"
+		}
+		b.Run(fmt.Sprintf("T%d/H%d/%s", s.T, s.Heads, prec), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			nq, nk := s.B*s.T*s.Heads*s.HeadDim, s.B*s.T*s.KVHeads*s.HeadDim
 			q, k, v := randn(r, nq, 1), randn(r, nk, 1), randn(r, nk, 1)

@@ -76,18 +76,8 @@ func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, v
 					}
 					continue
 				}
-				mx := row[0]
-				for _, v := range row {
-					if v > mx {
-						mx = v
-					}
-				}
 				target := row[lab]
-				for j := range row {
-					row[j] -= mx
-				}
-				vec.ExpSerial(row, row)
-				s := sum64(row)
+				mx, s := vec.ExpSum(row)
 				losses[i] = float64(mx) + math.Log(s) - float64(target)
 				if dx != nil || dw != nil {
 					k := gradScale / float32(s)
@@ -112,22 +102,4 @@ func CrossEntropyW(dx, dw, x, w []float32, wbf []uint16, labels []int32, n, d, v
 		}
 	}
 	return sum, count
-}
-
-// sum64 returns Σ x[i] in float64, in four interleaved partial sums so the
-// additions overlap.
-func sum64(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		xx := x[i : i+4 : i+4]
-		s0 += float64(xx[0])
-		s1 += float64(xx[1])
-		s2 += float64(xx[2])
-		s3 += float64(xx[3])
-	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i])
-	}
-	return (s0 + s1) + (s2 + s3)
 }

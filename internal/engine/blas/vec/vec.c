@@ -71,6 +71,22 @@ static float exp_slow(float x) {
 
 static inline int in_fast(float x) { return x >= -87.33654f && x <= 88.0f; }
 
+// any_slow reports whether any of x[0..m) is outside exp_fast's range or
+// NaN, and any_slow_sig whether any -|x[i]| is (as the sigmoids call exp):
+// branch-free reductions that vectorize, so a block whose inputs are all in
+// range (nearly every block) skips its scalar patch loop.
+static inline int any_slow(const float *x, size_t m) {
+	int any = 0;
+	for (size_t i = 0; i < m; i++) any |= !(x[i] >= -87.33654f) | !(x[i] <= 88.0f);
+	return any;
+}
+
+static inline int any_slow_sig(const float *x, size_t m) {
+	int any = 0;
+	for (size_t i = 0; i < m; i++) any |= !(x[i] >= -87.33654f) | !(x[i] <= 87.33654f);
+	return any;
+}
+
 static inline float exp_any(float v) {
 	float c = v < -87.33654f ? -87.33654f : (v > 88.0f ? 88.0f : v);
 	return exp_fast(c == c ? c : 0.0f);
@@ -83,8 +99,9 @@ static inline float neg_abs(float v) { return v < 0.0f ? v : -v; }
 
 // Work goes in blocks of BLOCK elements whose inputs are first copied to
 // the stack, so outputs may alias inputs. In each block a branch-free loop
-// (it vectorizes) runs the fast path on clamped inputs, then a second loop
-// patches the rare elements outside the fast range.
+// (it vectorizes) runs the fast path on clamped inputs; then, only when a
+// vectorized check finds any, a second loop patches the rare elements
+// outside the fast range.
 #define BLOCK 512
 
 CLONES void whet_exp(float *dst, const float *x, size_t n) {
@@ -94,8 +111,9 @@ CLONES void whet_exp(float *dst, const float *x, size_t n) {
 		memcpy(xl, x + b, m * sizeof(float));
 		float *d = dst + b;
 		for (size_t i = 0; i < m; i++) d[i] = exp_any(xl[i]);
-		for (size_t i = 0; i < m; i++)
-			if (!in_fast(xl[i])) d[i] = exp_slow(xl[i]);
+		if (any_slow(xl, m))
+			for (size_t i = 0; i < m; i++)
+				if (!in_fast(xl[i])) d[i] = exp_slow(xl[i]);
 	}
 }
 
@@ -106,8 +124,9 @@ CLONES void whet_sigmoid(float *dst, const float *x, size_t n) {
 		memcpy(xl, x + b, m * sizeof(float));
 		float *d = dst + b;
 		for (size_t i = 0; i < m; i++) d[i] = sigmoid_of(xl[i], exp_any(neg_abs(xl[i])));
-		for (size_t i = 0; i < m; i++)
-			if (!in_fast(neg_abs(xl[i]))) d[i] = sigmoid_of(xl[i], exp_slow(neg_abs(xl[i])));
+		if (any_slow_sig(xl, m))
+			for (size_t i = 0; i < m; i++)
+				if (!in_fast(neg_abs(xl[i]))) d[i] = sigmoid_of(xl[i], exp_slow(neg_abs(xl[i])));
 	}
 }
 
@@ -118,8 +137,9 @@ CLONES void whet_silu(float *dst, const float *x, size_t n) {
 		memcpy(xl, x + b, m * sizeof(float));
 		float *d = dst + b;
 		for (size_t i = 0; i < m; i++) d[i] = xl[i] * sigmoid_of(xl[i], exp_any(neg_abs(xl[i])));
-		for (size_t i = 0; i < m; i++)
-			if (!in_fast(neg_abs(xl[i]))) d[i] = xl[i] * sigmoid_of(xl[i], exp_slow(neg_abs(xl[i])));
+		if (any_slow_sig(xl, m))
+			for (size_t i = 0; i < m; i++)
+				if (!in_fast(neg_abs(xl[i]))) d[i] = xl[i] * sigmoid_of(xl[i], exp_slow(neg_abs(xl[i])));
 	}
 }
 
@@ -131,8 +151,9 @@ CLONES void whet_silu_mul(float *dst, const float *g, const float *u, size_t n) 
 		memcpy(ul, u + b, m * sizeof(float));
 		float *d = dst + b;
 		for (size_t i = 0; i < m; i++) d[i] = gl[i] * sigmoid_of(gl[i], exp_any(neg_abs(gl[i]))) * ul[i];
-		for (size_t i = 0; i < m; i++)
-			if (!in_fast(neg_abs(gl[i]))) d[i] = gl[i] * sigmoid_of(gl[i], exp_slow(neg_abs(gl[i]))) * ul[i];
+		if (any_slow_sig(gl, m))
+			for (size_t i = 0; i < m; i++)
+				if (!in_fast(neg_abs(gl[i]))) d[i] = gl[i] * sigmoid_of(gl[i], exp_slow(neg_abs(gl[i]))) * ul[i];
 	}
 }
 
@@ -156,10 +177,11 @@ CLONES void whet_swiglu_backward(float *dg, float *du, const float *dy, const fl
 			dub[i] = yl[i] * (v * s);
 			dgb[i] = yl[i] * ul[i] * (s * (1.0f + v * (1.0f - s)));
 		}
-		for (size_t i = 0; i < m; i++) {
-			float v = gl[i];
-			if (!in_fast(neg_abs(v))) swiglu_bw(&dgb[i], &dub[i], yl[i], v, ul[i], sigmoid_of(v, exp_slow(neg_abs(v))));
-		}
+		if (any_slow_sig(gl, m))
+			for (size_t i = 0; i < m; i++) {
+				float v = gl[i];
+				if (!in_fast(neg_abs(v))) swiglu_bw(&dgb[i], &dub[i], yl[i], v, ul[i], sigmoid_of(v, exp_slow(neg_abs(v))));
+			}
 	}
 }
 
@@ -172,8 +194,9 @@ CLONES void whet_swiglu_saved(float *out, float *sig, const float *g, const floa
 		memcpy(gl, g + b, m * sizeof(float));
 		memcpy(ul, u + b, m * sizeof(float));
 		for (size_t i = 0; i < m; i++) sl[i] = sigmoid_of(gl[i], exp_any(neg_abs(gl[i])));
-		for (size_t i = 0; i < m; i++)
-			if (!in_fast(neg_abs(gl[i]))) sl[i] = sigmoid_of(gl[i], exp_slow(neg_abs(gl[i])));
+		if (any_slow_sig(gl, m))
+			for (size_t i = 0; i < m; i++)
+				if (!in_fast(neg_abs(gl[i]))) sl[i] = sigmoid_of(gl[i], exp_slow(neg_abs(gl[i])));
 		float *o = out + b;
 		for (size_t i = 0; i < m; i++) o[i] = gl[i] * sl[i] * ul[i];
 		memcpy(sig + b, sl, m * sizeof(float));
@@ -241,5 +264,54 @@ CLONES void whet_rmsnorm_backward_rows(float *dx, const float *dout, const float
 			for (size_t j = 0; j < d; j++) dxr[j] += rs * w[j] * dr[j] - c * xr[j];
 		else
 			for (size_t j = 0; j < d; j++) dxr[j] = rs * w[j] * dr[j] - c * xr[j];
+	}
+}
+
+// whet_exp_sum_row: row[0..n) (n ≥ 1) becomes exp(row − max), with
+// *mx = max (NaNs ignored, as Go's `if v > mx`); returns Σ exp(row − max)
+// in double over 8 interleaved partials (sum8's order). expSumGo computes
+// the same bits.
+CLONES double whet_exp_sum_row(float *row, size_t n, float *mx) {
+	float pm[16];
+	for (int j = 0; j < 16; j++) pm[j] = -INFINITY;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++) pm[j] = row[i + j] > pm[j] ? row[i + j] : pm[j];
+	for (int j = 0; i + j < n; j++) pm[j] = row[i + j] > pm[j] ? row[i + j] : pm[j];
+	float m = pm[0];
+	for (int j = 1; j < 16; j++) m = pm[j] > m ? pm[j] : m;
+	*mx = m;
+	double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	float xl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t k = n - b < BLOCK ? n - b : BLOCK;
+		float *d = row + b;
+		for (size_t i = 0; i < k; i++) xl[i] = d[i] - m;
+		for (size_t i = 0; i < k; i++) d[i] = exp_any(xl[i]);
+		if (any_slow(xl, k))
+			for (size_t i = 0; i < k; i++)
+				if (!in_fast(xl[i])) d[i] = exp_slow(xl[i]);
+		size_t i = 0; // BLOCK is a multiple of 8: element b+i goes to partial i%8
+		for (; i + 8 <= k; i += 8)
+			for (int j = 0; j < 8; j++) p[j] += (double)d[i + j];
+		for (int j = 0; i + j < k; j++) p[j] += (double)d[i + j];
+	}
+	return sum8(p);
+}
+
+// whet_prob_grad_row: from scores s and their log-sum-exp l, s[j] becomes
+// the probability exp(s[j] − l) and dp[j] the score gradient
+// p[j]·(dp[j] − d). probGradGo computes the same bits.
+CLONES void whet_prob_grad_row(float *s, float *dp, size_t n, float l, float d) {
+	float xl[BLOCK];
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t k = n - b < BLOCK ? n - b : BLOCK;
+		float *sb = s + b, *db = dp + b;
+		for (size_t i = 0; i < k; i++) xl[i] = sb[i] - l;
+		for (size_t i = 0; i < k; i++) sb[i] = exp_any(xl[i]);
+		if (any_slow(xl, k))
+			for (size_t i = 0; i < k; i++)
+				if (!in_fast(xl[i])) sb[i] = exp_slow(xl[i]);
+		for (size_t i = 0; i < k; i++) db[i] = sb[i] * (db[i] - d);
 	}
 }

@@ -51,3 +51,13 @@ func rmsnormBackwardNative(dx, dout, x, w, rstd []float32, n, d int, accumulate 
 	}
 	C.whet_rmsnorm_backward_rows(fp(dx), fp(dout), fp(x), fp(w), fp(rstd), C.size_t(n), C.size_t(d), acc)
 }
+
+func expSumNative(row []float32) (float32, float64) {
+	var mx C.float
+	s := C.whet_exp_sum_row(fp(row), C.size_t(len(row)), &mx)
+	return float32(mx), float64(s)
+}
+
+func probGradNative(s, dp []float32, l, d float32) {
+	C.whet_prob_grad_row(fp(s), fp(dp), C.size_t(len(s)), C.float(l), C.float(d))
+}

@@ -15,3 +15,5 @@ func rmsnormNative(out, rstd, x, w []float32, n, d int, eps float32) { panic("un
 func rmsnormBackwardNative(dx, dout, x, w, rstd []float32, n, d int, accumulate bool) {
 	panic("unreachable")
 }
+func expSumNative(row []float32) (float32, float64) { panic("unreachable") }
+func probGradNative(s, dp []float32, l, d float32)  { panic("unreachable") }

@@ -315,3 +315,62 @@ func TestSwiGLU(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionRowsNativeMatchesGo checks the attention row kernels: C and
+// Go give the same bits (lengths around the 8-wide partial sums and the
+// 512-element blocks, rows with entries far below the max whose exp leaves
+// the fast range), and the values are the exponentials and their sum.
+func TestAttentionRowsNativeMatchesGo(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, n := range []int{1, 7, 8, 9, 64, 255, 511, 512, 513, 1500} {
+		for _, spread := range []float32{1, 40, 200} {
+			x := randVec(rng, n, spread)
+			if n > 3 {
+				x[n/2] = x[n/3] - 150 // far below: slow path
+			}
+			// softmax
+			c, g := append([]float32(nil), x...), append([]float32(nil), x...)
+			var cm float32
+			var cs float64
+			if native {
+				cm, cs = expSumNative(c)
+			} else {
+				cm, cs = expSumGo(c)
+			}
+			gm, gs := expSumGo(g)
+			if cm != gm || cs != gs {
+				t.Fatalf("n=%d spread=%g: max/sum C %v/%v, Go %v/%v", n, spread, cm, cs, gm, gs)
+			}
+			var total float64
+			for i := range g {
+				if math.Float32bits(c[i]) != math.Float32bits(g[i]) {
+					t.Fatalf("n=%d spread=%g: softmax[%d] C %v, Go %v", n, spread, i, c[i], g[i])
+				}
+				total += float64(g[i])
+				want := math.Exp(float64(x[i] - gm))
+				if math.Abs(float64(g[i])-want) > 1e-6*want+1e-30 {
+					t.Fatalf("n=%d: exp[%d] = %v, want %v", n, i, g[i], want)
+				}
+			}
+			if math.Abs(total-gs) > 1e-9*gs {
+				t.Fatalf("n=%d spread=%g: sum %v, the exps add up to %v", n, spread, gs, total)
+			}
+			// prob grad
+			l := gm + float32(math.Log(gs))
+			dp := randVec(rng, n, 2)
+			cs2, gs2 := append([]float32(nil), x...), append([]float32(nil), x...)
+			cd, gd := append([]float32(nil), dp...), append([]float32(nil), dp...)
+			ProbGrad(cs2, cd, l, 0.37)
+			probGradGo(gs2, gd, l, 0.37)
+			for i := range gs2 {
+				if math.Float32bits(cs2[i]) != math.Float32bits(gs2[i]) || math.Float32bits(cd[i]) != math.Float32bits(gd[i]) {
+					t.Fatalf("n=%d spread=%g: prob grad[%d] C %v/%v, Go %v/%v", n, spread, i, cs2[i], cd[i], gs2[i], gd[i])
+				}
+				if p := math.Exp(float64(x[i]) - float64(l)); math.Abs(float64(gs2[i])-p) > 1e-6 {
+					t.Fatalf("n=%d: p[%d] = %v, want %v", n, i, gs2[i], p)
+				}
+			}
+		}
+	}
+}

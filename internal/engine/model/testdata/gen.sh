@@ -39,8 +39,14 @@ golden() { # model dir, ids, out prefix
   $PY $REF/torch_llama.py lora-grad --model $1 --ids $2 --rank 4 --targets q,k,v,o,gate,up,down --seed 0 \
     --save-adapter $3.adapter --save-grads $3.grads.safetensors > $3.lora.json
 }
-golden $STORIES $IDS stories260K
-golden tiny-llama $TIDS tiny-llama
-golden tiny-qwen2 $TIDS tiny-qwen2
-golden tiny-bf16 $TIDS tiny-bf16
+# The same LoRA loss and gradients under torch's bf16 autocast (same init and
+# ids as the f32 goldens above, which autocast_grad.py checks).
+autocast() { # model dir, ids, out prefix
+  $PY autocast_grad.py --model $1 --ids $2 --rank 4 --targets q,k,v,o,gate,up,down --seed 0 \
+    --adapter $3.adapter --f32-grads $3.grads.safetensors --save-grads $3.autocast.grads.safetensors > $3.autocast.json
+}
+for g in "$STORIES $IDS stories260K" "tiny-llama $TIDS tiny-llama" "tiny-qwen2 $TIDS tiny-qwen2" "tiny-bf16 $TIDS tiny-bf16"; do
+  golden $g
+  autocast $g
+done
 $PY $REF/torch_llama.py generate --model $STORIES --ids 1 --max-new 60 > stories260K.generate.json
