@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"path"
 	"strings"
 	"sync"
 
@@ -20,7 +19,7 @@ type JobSummary struct {
 	NodesSucceeded int `json:"nodes_succeeded" doc:"how many of them succeeded"`
 	// BaseModel is the base model's name (the last element of its path),
 	// never a server path.
-	BaseModel    string         `json:"base_model,omitempty" doc:"the base model's folder name"`
+	BaseModel    string         `json:"base_model,omitempty" doc:"the base model's folder name (a model another node made: node/output, a registered model: its id)"`
 	Method       string         `json:"method,omitempty" doc:"the train node's method: lora, qlora, full"`
 	FinalLoss    *float64       `json:"final_loss,omitempty" doc:"the train node's last training loss"`
 	FinalValLoss *float64       `json:"final_val_loss,omitempty" doc:"the train node's last validation loss"`
@@ -114,13 +113,11 @@ func num(v any) (float64, bool) {
 
 func ptr(f float64) *float64 { return &f }
 
-// modelName is the last element of a model path or reference ("" for "").
+// modelName is how the summary names a base model: a folder by its last
+// element, a node's output by its blob reference as node/output
+// (eval.DisplayPath: "tune/model"), an id as it is; "" for "".
 func modelName(p string) string {
-	p = strings.TrimRight(strings.ReplaceAll(p, "\\", "/"), "/")
-	if p == "" {
-		return ""
-	}
-	return path.Base(p)
+	return eval.DisplayPath(strings.ReplaceAll(p, "\\", "/"))
 }
 
 // summarize reads a job's summary from its spec and nodes.

@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -146,9 +149,10 @@ func lineageOf(a agent.Artifact) *store.Lineage {
 
 // addLineage sets Meta["lineage"] on each output: own dataset versions
 // merged with the inputs', and the base model (the inputs', else the
-// output's Meta["base_model"]) by name and content version (baseModel).
-// Outputs without any are left alone.
-func (o *Orchestrator) addLineage(inputs []agent.Artifact, own []store.DatasetVersion, outs []agent.Artifact) {
+// output's Meta["base_model"]) by name and content version (baseModel; a
+// registered model of team, mdl_..., by its id and stored version:
+// registeredVersion). Outputs without any are left alone.
+func (o *Orchestrator) addLineage(ctx context.Context, team string, inputs []agent.Artifact, own []store.DatasetVersion, outs []agent.Artifact) {
 	var up store.Lineage
 	for _, a := range inputs {
 		if l := lineageOf(a); l != nil {
@@ -163,11 +167,19 @@ func (o *Orchestrator) addLineage(inputs []agent.Artifact, own []store.DatasetVe
 		name, version := o.baseModel(up.BaseModel)
 		up.BaseModel, up.BaseModelVersion = name, cmp.Or(up.BaseModelVersion, version)
 	}
+	if strings.HasPrefix(up.BaseModel, "mdl_") && up.BaseModelVersion == "" {
+		// recorded before registered bases had a version
+		up.BaseModelVersion = o.registeredVersion(ctx, team, up.BaseModel)
+	}
 	up.Datasets = store.MergeDatasets(up.Datasets, own)
 	for i := range outs {
 		l := up
 		if b, ok := outs[i].Meta["base_model"].(string); ok && b != "" && l.BaseModel == "" {
-			l.BaseModel, l.BaseModelVersion = o.baseModel(b)
+			if strings.HasPrefix(b, "mdl_") {
+				l.BaseModel, l.BaseModelVersion = b, o.registeredVersion(ctx, team, b)
+			} else {
+				l.BaseModel, l.BaseModelVersion = o.baseModel(b)
+			}
 		}
 		if l.BaseModel == "" && len(l.Datasets) == 0 {
 			continue
@@ -231,6 +243,56 @@ func (o *Orchestrator) baseModel(ref string) (name, version string) {
 		fmt.Fprintf(h, "%s %s\n", n, sum)
 	}
 	return name, fmt.Sprintf("sha256:%x", h.Sum(nil))
+}
+
+// registeredVersion returns the content version (store.Lineage's
+// BaseModelVersion) of team's registered model id, from the file SHA-256s
+// the store recorded when the model was registered (Meta "files", or
+// "sha256" for a single file), not from a worker's copy: the same version
+// baseModel gives its folder. "" when the model is not found or its files
+// lack sums.
+func (o *Orchestrator) registeredVersion(ctx context.Context, team, id string) string {
+	if o.st == nil {
+		return ""
+	}
+	m, err := o.st.ForTeam(team).GetModel(ctx, id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) && o.log != nil {
+			o.log.WarnContext(ctx, "lineage: base model version not read", slog.String("model_id", id), slog.Any("error", err))
+		}
+		return ""
+	}
+	sums := map[string]string{} // name -> hex sha256
+	if !strings.HasSuffix(m.URI, "/") {
+		// A file is hashed whatever its name, as baseModel does.
+		s, _ := m.Meta["sha256"].(string)
+		sums[path.Base(m.URI)] = s
+	} else {
+		var files []struct {
+			Path   string `json:"path"`
+			SHA256 string `json:"sha256"`
+		}
+		b, _ := json.Marshal(m.Meta["files"])
+		if json.Unmarshal(b, &files) != nil {
+			return ""
+		}
+		for _, f := range files {
+			if !strings.Contains(f.Path, "/") && (f.Path == "config.json" || weightFile(f.Path)) {
+				sums[f.Path] = f.SHA256
+			}
+		}
+	}
+	if len(sums) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, n := range slices.Sorted(maps.Keys(sums)) {
+		if sums[n] == "" {
+			return ""
+		}
+		fmt.Fprintf(h, "%s %s\n", n, sums[n])
+	}
+	return fmt.Sprintf("sha256:%x", h.Sum(nil))
 }
 
 // weightFile reports whether a file name is a model weight file.

@@ -1,6 +1,7 @@
 package orchestrate
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -51,7 +52,7 @@ func TestLineageBaseModel(t *testing.T) {
 	lineage := func(inputs []agent.Artifact) (agent.Artifact, map[string]any) {
 		t.Helper()
 		outs := []agent.Artifact{{Type: agent.Model, Name: "model", Meta: map[string]any{"base_model": dir}}}
-		o.addLineage(inputs, nil, outs)
+		o.addLineage(context.Background(), "", inputs, nil, outs)
 		l, _ := outs[0].Meta[lineageKey].(map[string]any)
 		return outs[0], l
 	}
@@ -89,7 +90,7 @@ func TestLineageBaseModel(t *testing.T) {
 
 	// A path that cannot be read: the name, no version.
 	outs := []agent.Artifact{{Type: agent.Model, Meta: map[string]any{"base_model": filepath.Join(dir, "gone")}}}
-	o.addLineage(nil, nil, outs)
+	o.addLineage(context.Background(), "", nil, nil, outs)
 	if l3 := outs[0].Meta[lineageKey].(map[string]any); l3["base_model"] != "gone" || l3["base_model_version"] != nil {
 		t.Errorf("lineage of a missing base = %v, want the name without a version", l3)
 	}

@@ -309,7 +309,7 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 	}
 	outs, err = o.storeOutputs(ctx, job, node, spec, outDir, outs)
 	if err == nil {
-		o.addLineage(inputs, o.datasetVersions(ctx, job.Team, spec.Params, node.Params, workDir), outs)
+		o.addLineage(ctx, job.Team, inputs, o.datasetVersions(ctx, job.Team, spec.Params, node.Params, workDir), outs)
 		// Done: its checkpoints are of no more use.
 		if cerr := newCheckpoints(o.blobs, key).Clear(ctx); cerr != nil {
 			log.WarnContext(ctx, "checkpoints not removed (gc sweeps them)", slog.Any("error", cerr))

@@ -67,6 +67,8 @@ func (a *testAgent) Spec() agent.Spec {
 			{Name: "block", Type: agent.Boolean, Default: false},
 			{Name: "tag", Type: agent.String, Default: ""},
 			{Name: "source", Type: agent.String, Kind: "dataset"},
+			{Name: "base_model", Type: agent.String, Default: ""},
+			{Name: "weights", Type: agent.String, Default: ""},
 		},
 		Inputs:  []agent.Port{{Type: agent.Dataset, Name: "in", Multiple: true}},
 		Outputs: []agent.Port{{Type: agent.Dataset, Name: "out"}, {Type: agent.Model, Name: "model"}},
@@ -113,9 +115,16 @@ func (a *testAgent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, 
 	}
 	os.MkdirAll(filepath.Join(env.OutDir, "m", "sub"), 0o755)
 	os.WriteFile(filepath.Join(env.OutDir, "m", "sub", "w.bin"), []byte("weights"), 0o644)
+	if w := env.Params.String("weights"); w != "" {
+		os.WriteFile(filepath.Join(env.OutDir, "m", "model.safetensors"), []byte(w), 0o644)
+	}
+	meta := map[string]any{"method": "test"}
+	if b := env.Params.String("base_model"); b != "" {
+		meta["base_model"] = b // as the train agent names a registered base: by id
+	}
 	return []agent.Artifact{
 		{Type: agent.Dataset, Name: "out", Path: "out.txt"},
-		{Type: agent.Model, Name: "model", Path: "m", Meta: map[string]any{"method": "test"}},
+		{Type: agent.Model, Name: "model", Path: "m", Meta: meta},
 	}, nil
 }
 
@@ -170,7 +179,7 @@ func configFill(c config.Config) (config.Config, error) {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = d.MaxAttempts
 	}
-	c.WorkDir, c.Heartbeat, c.MaxUploadBytes, c.LogLevel, c.Addr = d.WorkDir, d.Heartbeat, d.MaxUploadBytes, d.LogLevel, d.Addr
+	c.WorkDir, c.Heartbeat, c.MaxUploadBytes, c.LogLevel, c.Addr, c.DryRunTimeout = d.WorkDir, d.Heartbeat, d.MaxUploadBytes, d.LogLevel, d.Addr, d.DryRunTimeout
 	return c, c.Validate()
 }
 

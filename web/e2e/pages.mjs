@@ -88,6 +88,20 @@ async function assertNoServerPaths(name) {
   assert(!found.length, `${name}: server paths on the page:\n       ${found.slice(0, 8).join('\n       ')}`);
 }
 
+// Blob references (blob:jobs/JOB/NODE/OUTPUT/…, as evaluation and comparison
+// reports record the model, history and split they read) show by node and
+// output ("tune/model"), never raw, in a page's text (a link's title may
+// keep the reference).
+async function assertNoRawRefs(name) {
+  const raw = await page.evaluate(() => {
+    const out = [];
+    const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = w.nextNode(); n; n = w.nextNode()) if (n.nodeValue.includes('blob:')) out.push(n.nodeValue.slice(0, 160));
+    return out;
+  });
+  assert(!raw.length, `${name}: raw blob references on the page:\n       ${raw.slice(0, 8).join('\n       ')}`);
+}
+
 const example = fs.readFileSync(path.resolve(repo, '../shared/examples/stories-lora.yaml'), 'utf8');
 const variant = example.replace('learning_rate: 3.0e-3', 'learning_rate: 1.0e-3').replace('rank: 8', 'rank: 4');
 assert(variant !== example, 'the variant changes the example');
@@ -162,6 +176,7 @@ try {
     await tip.waitFor();
     assert((await tip.locator('.tip-row').count()) === 2, `hover shows both runs: ${await tip.innerText()}`);
     await assertNoServerPaths('compare');
+    await assertNoRawRefs('compare');
     await shot('compare');
   });
 
@@ -206,6 +221,10 @@ try {
     await page.waitForTimeout(800);
     // every log line and report open: the server names its folders by node/output or name (internal/api/redact.go)
     await assertNoServerPaths('run page, every report and section open');
+    await assertNoRawRefs('run page, every report and section open');
+    // the evaluation names the model it read by node and output, linked to this run
+    const evalRefs = await page.locator('.report-card[data-report-name="evaluation"] a[data-ref]').evaluateAll((as) => as.map((a) => `${a.textContent} ${a.getAttribute('href')}`));
+    assert(evalRefs.includes(`tune/model /runs/${ids[0]}`), `the evaluation report links tune/model to its run: ${evalRefs.join(', ')}`);
     const all = await height();
     console.log(`     shared example run page: ${collapsed} px collapsed, ${expanded} px with every report open, ${all} px with every folded section open too`);
   });
@@ -268,6 +287,7 @@ try {
       assert(m === trained ? parent === null : parent === trained.model_id, `${m.output}: parent ${parent}, want ${m === trained ? 'none' : trained.model_id}`);
     }
     await assertNoServerPaths('models');
+    await assertNoRawRefs('models');
     for (const [tab, want] of [
       ['Ollama', 'ollama create'],
       ['llama.cpp', 'llama-cli -m'],

@@ -63,10 +63,10 @@ func (db *DB) ListKeys(ctx context.Context, team string, p store.ListParams) ([]
 		where, args = " WHERE team_id = $3", []any{team}
 	}
 	var total int
-	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM api_keys`+replaceN(where), args...).Scan(&total); err != nil {
+	if err := db.reads.QueryRow(ctx, `SELECT count(*) FROM api_keys`+replaceN(where), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list keys: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+keyCols+` FROM api_keys`+where+` ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, append([]any{l, off}, args...)...)
+	rows, err := db.reads.Query(ctx, `SELECT `+keyCols+` FROM api_keys`+where+` ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, append([]any{l, off}, args...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list keys: %w", err)
 	}
@@ -116,6 +116,8 @@ func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
+	// The pool itself, not db.reads: an INSERT whose connection was lost
+	// may have been carried out, so it is not run again.
 	err := db.pool.QueryRow(ctx, `INSERT INTO audit (time, actor, team_id, action, resource, status, client, request_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id`,
 		nanos(e.Time), e.Actor, e.Team, e.Action, e.Resource, e.Status, e.Client, e.RequestID).Scan(&e.ID)
 	if err != nil {
@@ -132,10 +134,10 @@ func (db *DB) ListAudit(ctx context.Context, team string, p store.ListParams) ([
 		where, args = " WHERE team_id = $3", []any{team}
 	}
 	var total int
-	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM audit`+replaceN(where), args...).Scan(&total); err != nil {
+	if err := db.reads.QueryRow(ctx, `SELECT count(*) FROM audit`+replaceN(where), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list audit: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT id, time, actor, team_id, action, resource, status, client, request_id FROM audit`+where+
+	rows, err := db.reads.Query(ctx, `SELECT id, time, actor, team_id, action, resource, status, client, request_id FROM audit`+where+
 		` ORDER BY id DESC LIMIT $1 OFFSET $2`, append([]any{l, off}, args...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list audit: %w", err)

@@ -9,7 +9,7 @@ import (
 // ExpiredJobs returns ended jobs that finished before t and produced no
 // registered model (retention keeps exported models and their jobs).
 func (db *DB) ExpiredJobs(ctx context.Context, before time.Time) ([]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id FROM jobs
+	rows, err := db.reads.Query(ctx, `SELECT id FROM jobs
 		WHERE status IN ('succeeded','failed','cancelled') AND COALESCE(finished_at, created_at) < $1
 		AND NOT EXISTS (SELECT 1 FROM models m WHERE m.job_id = jobs.id) ORDER BY created_at, id`, nanos(before))
 	if err != nil {
@@ -44,7 +44,7 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, dryRun bool) (i
 	where := `job_id IN (SELECT id FROM jobs WHERE status IN ('succeeded','failed','cancelled') AND COALESCE(finished_at, created_at) < $1)`
 	if dryRun {
 		var n int64
-		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE `+where, nanos(before)).Scan(&n); err != nil {
+		if err := db.reads.QueryRow(ctx, `SELECT count(*) FROM events WHERE `+where, nanos(before)).Scan(&n); err != nil {
 			return 0, fmt.Errorf("pgstore prune events: %w", err)
 		}
 		return n, nil
@@ -61,7 +61,7 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, dryRun bool) (i
 func (db *DB) PruneCache(ctx context.Context, before time.Time, dryRun bool) (int64, error) {
 	if dryRun {
 		var n int64
-		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM cache WHERE created_at < $1`, nanos(before)).Scan(&n); err != nil {
+		if err := db.reads.QueryRow(ctx, `SELECT count(*) FROM cache WHERE created_at < $1`, nanos(before)).Scan(&n); err != nil {
 			return 0, fmt.Errorf("pgstore prune cache: %w", err)
 		}
 		return n, nil
@@ -81,7 +81,7 @@ func (db *DB) BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, e
 		sql string
 		m   map[string]bool
 	}{{`SELECT id FROM jobs`, jobs}, {`SELECT id FROM datasets`, datasets}} {
-		rows, err := db.pool.Query(ctx, q.sql)
+		rows, err := db.reads.Query(ctx, q.sql)
 		if err != nil {
 			return nil, nil, fmt.Errorf("pgstore blob owners: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,9 @@ func TestReadsOutliveTerminatedConnections(t *testing.T) {
 	if err == nil {
 		err = db.CreateKey(ctx, &store.Key{ID: "key_1", Name: "k", Team: "default", Role: "admin", Hash: "h1", CreatedAt: time.Now()})
 	}
+	if err == nil {
+		err = db.AppendAudit(ctx, &store.AuditEntry{Actor: "key_1", Team: "default", Action: "job.create", Resource: j.ID, Status: 201})
+	}
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +74,30 @@ func TestReadsOutliveTerminatedConnections(t *testing.T) {
 		{"ListJobs", func(db *pgstore.DB) error { _, _, err := db.ListJobs(ctx, store.ListParams{}); return err }},
 		{"ForTeam GetJob", func(db *pgstore.DB) error { _, err := db.ForTeam("").GetJob(ctx, j.ID); return err }},
 		{"KeyByHash", func(db *pgstore.DB) error { _, err := db.KeyByHash(ctx, "h1"); return err }},
+		{"ListKeys", func(db *pgstore.DB) error {
+			ks, n, err := db.ListKeys(ctx, "default", store.ListParams{})
+			if err == nil && (n != 1 || len(ks) != 1) {
+				return fmt.Errorf("%d keys of %d, want 1 of 1", len(ks), n)
+			}
+			return err
+		}},
+		{"ListAudit", func(db *pgstore.DB) error {
+			es, n, err := db.ListAudit(ctx, "", store.ListParams{})
+			if err == nil && (n != 1 || len(es) != 1) {
+				return fmt.Errorf("%d audit entries of %d, want 1 of 1", len(es), n)
+			}
+			return err
+		}},
+		{"ExpiredJobs", func(db *pgstore.DB) error { _, err := db.ExpiredJobs(ctx, time.Now()); return err }},
+		{"PruneEvents dry run", func(db *pgstore.DB) error { _, err := db.PruneEvents(ctx, time.Now(), true); return err }},
+		{"PruneCache dry run", func(db *pgstore.DB) error { _, err := db.PruneCache(ctx, time.Now(), true); return err }},
+		{"BlobOwners", func(db *pgstore.DB) error {
+			jobs, _, err := db.BlobOwners(ctx)
+			if err == nil && !jobs[j.ID] {
+				return fmt.Errorf("owners %v lack %s", jobs, j.ID)
+			}
+			return err
+		}},
 	}
 	for _, r := range reads {
 		t.Run(r.name, func(t *testing.T) {

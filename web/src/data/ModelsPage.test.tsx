@@ -87,6 +87,14 @@ describe('models page', () => {
     // a fine-tune of a model of this server names it
     const again: Model = { model_id: 'mdl_y', job_id: 'job_3', node_id: 'tune', output: 'model', lineage: { base_model: 'mdl_t', datasets: [{ dataset_id: 'ds_01abc', name: 'chat.jsonl', version }] } };
     expect(modelLineage(again, [again])).toEqual({ baseModelID: 'mdl_t', datasets: [{ label: 'chat.jsonl', id: 'ds_01abc', version }], jobID: 'job_3', node: 'tune' });
+    // a fine-tune of another node's model (no lineage upstream): by node and output, and the run that made it
+    const chained: Model = { model_id: 'mdl_z', job_id: 'job_4', node_id: 'again', output: 'model', meta: { base_model: 'blob:jobs/job_1/tune/model/' } };
+    expect(modelLineage(chained, [chained])).toEqual({ base: 'tune/model', baseJob: 'job_1', datasets: [], jobID: 'job_4', node: 'again' });
+    const div = document.createElement('div');
+    act(() => createRoot(div).render(<ModelGroupView g={groupModels([chained], [])[0]} />));
+    const base = div.querySelector('tr[data-model-id="mdl_z"] [data-lineage="base"] a')!;
+    expect([base.textContent, base.getAttribute('href')]).toEqual(['tune/model', '/runs/job_1']);
+    expect(div.textContent).not.toContain('blob:');
   });
 
   it('shows every model’s lineage and never a server path', () => {

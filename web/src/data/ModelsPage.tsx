@@ -5,7 +5,7 @@ import { LineChart, type Series } from '../ui/charts';
 import { api, type DatasetVersion, type Job, type Lineage, type Model } from '../api';
 import '../ui/pages.css';
 import './data.css';
-import { basename, scrub, shortVersion, stripPaths } from './paths';
+import { artifactRef, basename, scrub, shortVersion, stripPaths } from './paths';
 import { getKey } from '../auth/session';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link } from '../ui/router';
@@ -49,8 +49,9 @@ function lineageRecord(m: Model): Lineage | undefined {
 
 /** ModelLineage is where one model came from, ready to show. */
 export interface ModelLineage {
-  /** the base model's folder name (never its server path), or a model id of this server */
+  /** the base model's folder name (never its server path), or a model another run made by node/output (baseJob: that run) */
   base?: string;
+  baseJob?: string;
   baseModelID?: string;
   datasets: DatasetRef[];
   jobID?: string;
@@ -85,8 +86,12 @@ export function modelLineage(m: Model, runModels: Model[], job?: Job): ModelLine
   const rec = lineageRecord(m);
   const rawBase = [rec?.base_model, m.meta?.base_model].find((b): b is string => typeof b === 'string' && !!b);
   const l: ModelLineage = { datasets: (rec?.datasets ?? []).map(datasetRef) };
+  const ref = artifactRef(rawBase);
   if (rawBase && /^mdl_[A-Za-z0-9]+$/.test(rawBase)) l.baseModelID = rawBase;
-  else if (rawBase) l.base = basename(rawBase);
+  else if (ref) {
+    l.base = ref.label;
+    if (ref.job) l.baseJob = ref.job;
+  } else if (rawBase) l.base = basename(rawBase);
   if (m.job_id) l.jobID = m.job_id;
   if (m.node_id) l.node = m.node_id;
   const others = runModels.filter((x) => x.model_id !== m.model_id && x.node_id !== m.node_id);
@@ -150,7 +155,7 @@ export function groupModels(models: Model[], jobs: Job[]): ModelGroup[] {
       const sorted = [...ms].sort((a, b) => rank(a) - rank(b) || (a.name ?? '').localeCompare(b.name ?? ''));
       const lins = sorted.map((m) => modelLineage(m, sorted, job));
       const g: ModelGroup = { jobID, job, models: sorted, datasets: [], created: sorted.map((m) => m.created_at ?? '').sort().pop() };
-      g.base = lins.map((l) => l.base ?? l.baseModelID).find(Boolean) ?? (job?.summary?.base_model ? basename(job.summary.base_model) : undefined);
+      g.base = lins.map((l) => l.base ?? l.baseModelID).find(Boolean) ?? (job?.summary?.base_model || undefined);
       for (const d of lins.flatMap((l) => l.datasets))
         if (!g.datasets.some((x) => x.label === d.label && x.id === d.id && x.version === d.version)) g.datasets.push(d);
       const src = job?.spec?.nodes.find((n) => n.agent === 'dataset')?.params?.source;
@@ -480,7 +485,15 @@ function LineageCell({ l }: { l: ModelLineage }) {
     <dl className="meta model-lineage">
       <div>
         <dt>base model</dt>
-        <dd data-lineage="base">{l.base ?? (l.baseModelID ? <span className="mono small">{l.baseModelID}</span> : '—')}</dd>
+        <dd data-lineage="base">
+          {l.base && l.baseJob ? (
+            <Link to={`/runs/${encodeURIComponent(l.baseJob)}`} title={`${l.base} of run ${l.baseJob}`}>
+              {l.base}
+            </Link>
+          ) : (
+            l.base ?? (l.baseModelID ? <span className="mono small">{l.baseModelID}</span> : '—')
+          )}
+        </dd>
       </div>
       <div>
         <dt>datasets</dt>

@@ -47,6 +47,11 @@ describe('runs list', () => {
   it('reads the summary of GET /jobs: base model, method, final loss, primary metric, nodes', () => {
     expect(runFacts(jobs[0])).toEqual({ base: 'stories260K', method: 'lora', loss: 4.259591841828967, primary: jobs[0].summary!.primary_metric, nodes: [7, 7] });
     expect(runFacts(jobs[2])).toEqual({ loss: undefined, primary: undefined });
+    // a run from an older server (no summary) trained on another node's model: by node and output
+    const chained: Job = { job_id: 'job_d', name: 'again', status: 'succeeded', created_at: '2026-12-04T17:00:00Z', nodes: [{ id: 'again', agent: 'train', status: 'succeeded', outputs: [{ type: 'model', name: 'model', meta: { base_model: 'blob:jobs/job_a/tune/model/' } }] }] } as Job;
+    expect(runFacts(chained).base).toBe('tune/model');
+    // the summary names it already
+    expect(runFacts({ ...chained, summary: { nodes: 1, nodes_succeeded: 1, base_model: 'tune/model' } }).base).toBe('tune/model');
   });
 
   it('filters by status, base model and name, newest first', () => {

@@ -2,6 +2,7 @@
 // (GET /jobs adds one to each job), else what the spec and nodes say.
 
 import type { Job, JobSummary } from '../api';
+import { artifactRef, displayRef } from '../data/paths';
 
 export interface RunFacts {
   base?: string;
@@ -12,7 +13,7 @@ export interface RunFacts {
   nodes?: [number, number];
 }
 
-const folder = (p: string) => p.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || undefined;
+const folder = (p: string) => (artifactRef(p) ? displayRef(p) : p.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || undefined);
 
 /** runFacts reads a run's base model (folder name), method, final loss, primary metric and node counts. */
 export function runFacts(j: Job): RunFacts {
@@ -22,8 +23,9 @@ export function runFacts(j: Job): RunFacts {
   const params = (specNode?.params ?? run?.params ?? {}) as Record<string, unknown>;
   const meta = run?.outputs?.find((o) => o.type === 'model')?.meta ?? {};
   const out: RunFacts = {};
-  const base = s?.base_model ?? (typeof meta.base_model === 'string' ? meta.base_model : typeof params.base_model === 'string' ? params.base_model : '');
-  if (base) out.base = folder(base);
+  // the summary names it already (a folder by name, another node's model as node/output)
+  const base = s?.base_model ?? folder(typeof meta.base_model === 'string' ? meta.base_model : typeof params.base_model === 'string' ? params.base_model : '');
+  if (base) out.base = base;
   if (s?.method) out.method = s.method;
   else if (specNode || run) out.method = typeof meta.method === 'string' ? meta.method : typeof params.method === 'string' ? params.method : 'lora';
   out.loss = s?.final_loss ?? (typeof meta.final_loss === 'number' ? meta.final_loss : undefined);

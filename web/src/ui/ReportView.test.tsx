@@ -28,6 +28,29 @@ describe('ReportView', () => {
     expect(long.textContent!.length).toBe(300);
   });
 
+  it('names blob references by node and output, linked to their run, never raw', () => {
+    // evaluation.json as the evaluate agent writes it since artifacts are referenced by blob key
+    const el = render({
+      kind: 'evaluation',
+      results: { rouge_l: 0.25, loss: 2.5 },
+      model: { path: 'blob:jobs/job_01/tune/model/', base_model: 'stories260K', adapter: 'blob:jobs/job_01/tune/model/', history: 'blob:jobs/job_01/tune/model/history.json' },
+      dataset: { path: 'blob:jobs/job_01/prep/dataset/', split: 'validation', file: 'blob:jobs/job_01/prep/dataset/validation.jsonl', rows: 20 },
+      eval_sets: ['blob:jobs/job_01/prep/dataset/validation.jsonl', 'extra.jsonl'],
+    });
+    expect(el.textContent).not.toContain('blob:');
+    const links = [...el.querySelectorAll('a[data-ref]')] as HTMLAnchorElement[];
+    expect(links.map((a) => [a.textContent, a.getAttribute('href')])).toEqual([
+      ['tune/model', '/runs/job_01'],
+      ['tune/model', '/runs/job_01'],
+      ['tune/model/history.json', '/runs/job_01'],
+      ['prep/dataset', '/runs/job_01'],
+      ['prep/dataset/validation.jsonl', '/runs/job_01'],
+    ]);
+    // the reference itself stays at hand, as the title
+    expect(links[0].title).toBe('blob:jobs/job_01/tune/model/');
+    expect(el.textContent).toContain('prep/dataset/validation.jsonl, extra.jsonl');
+  });
+
   it('renders findings as a table with the row number first, and counts as bars', () => {
     const el = render({
       passed: false,

@@ -7,6 +7,8 @@ import { DataTable } from './DataTable';
 import { BarChart } from './charts';
 import { fmtBytes, fmtNum } from './format';
 import { MaskPreview } from './MaskPreview';
+import { Link } from './router';
+import { artifactRef, displayRef } from '../data/paths';
 
 type J = unknown;
 
@@ -16,12 +18,29 @@ const title = (k: string) => k.replace(/[_-]+/g, ' ').replace(/^\w/, (c) => c.to
 
 const isBytes = (k?: string) => !!k && /(^|_)(size|bytes)$/.test(k);
 
+/** Ref names a stored artifact ("blob:jobs/J/tune/model/") by node and output, linked to the run that made it; the reference itself is its title. */
+function Ref({ r }: { r: string }) {
+  const a = artifactRef(r)!;
+  return a.job ? (
+    <Link to={`/runs/${encodeURIComponent(a.job)}`} title={r} data-ref={r}>
+      {a.label}
+    </Link>
+  ) : (
+    <span title={r} data-ref={r}>
+      {a.label}
+    </span>
+  );
+}
+
+const text = (x: J) => (typeof x === 'string' ? displayRef(x) : isScalar(x) ? String(x) : JSON.stringify(x));
+
 function Scalar({ v, k }: { v: J; k?: string }) {
+  if (typeof v === 'string' && artifactRef(v)) return <Ref r={v} />;
   if (typeof v === 'number') return <span className="num">{isBytes(k) ? fmtBytes(v) : fmtNum(v)}</span>;
   if (typeof v === 'boolean') return <span>{v ? 'yes' : 'no'}</span>;
   if (v === null || v === undefined) return <span className="muted">—</span>;
-  if (Array.isArray(v)) return <span>{v.map((x) => (isScalar(x) ? String(x) : JSON.stringify(x))).join(', ')}</span>;
-  if (isObj(v)) return <span className="small">{Object.entries(v).map(([k, x]) => `${k}: ${isScalar(x) ? String(x) : JSON.stringify(x)}`).join(', ')}</span>;
+  if (Array.isArray(v)) return <span>{v.map(text).join(', ')}</span>;
+  if (isObj(v)) return <span className="small">{Object.entries(v).map(([k, x]) => `${k}: ${text(x)}`).join(', ')}</span>;
   const s = String(v);
   return s.length > 120 ? (
     <span className="long-text" title={s.length > 400 ? s : undefined}>
