@@ -460,7 +460,7 @@ func (o *Orchestrator) fileFacts(ctx context.Context, team string, decls []agent
 			out = append(out, d.Name+"=dataset:"+ds.SHA256)
 			continue
 		}
-		if m, err := o.st.GetModel(ctx, s); err == nil {
+		if m, err := o.st.ForTeam(team).GetModel(ctx, s); err == nil {
 			out = append(out, d.Name+"=model:"+m.URI)
 			continue
 		}
@@ -498,42 +498,36 @@ func (o *Orchestrator) fileSum(path string, fi fs.FileInfo) string {
 	return sum
 }
 
-// ResolveSource turns a dataset reference into a local path: an uploaded
-// dataset id of team (another team's is not found), or a path (relative to
+// ResolveSource turns a dataset or model reference into a local path: an
+// uploaded dataset id, a registered model id or a blob: artifact of team
+// (another team's is not found: storedSource), or a path (relative to
 // workDir). scratch receives downloads from non-local blob stores.
 func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, scratch string) (string, error) {
 	if ref == "" {
 		return "", agent.Permanent(errors.New("empty source"))
 	}
-	if strings.HasPrefix(ref, "ds_") {
-		ds, err := o.st.ForTeam(team).GetDataset(ctx, ref)
-		if err == nil {
-			return o.materialize(ctx, agent.Artifact{URI: ds.BlobKey}, filepath.Join(scratch, ref, ds.Name))
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return "", err
-		}
-	}
-	if key, ok := strings.CutPrefix(ref, agent.BlobRef); ok {
-		// An artifact another node recorded by its blob key.
-		if err := blob.ValidPrefix(key); err != nil || key == "" {
-			return "", agent.Permanent(fmt.Errorf("source %q: %w", ref, blob.ErrInvalidKey))
-		}
-		sum := sha256.Sum256([]byte(key))
-		dst := filepath.Join(scratch, "blob-"+hex.EncodeToString(sum[:8]))
-		if !strings.HasSuffix(key, "/") {
-			// A file keeps its name (readers go by its extension).
-			dst = filepath.Join(dst, path.Base(key))
-		}
-		return o.materialize(ctx, agent.Artifact{URI: key}, dst)
-	}
-	if strings.HasPrefix(ref, "mdl_") {
-		// A model a pipeline produced: from the blob store, on any worker.
-		m, err := o.st.GetModel(ctx, ref)
-		if err == nil {
-			return o.materialize(ctx, agent.Artifact{URI: m.URI}, filepath.Join(scratch, ref))
-		}
-		if !errors.Is(err, store.ErrNotFound) {
+	if storedRef(ref) {
+		// An uploaded dataset, a registered model or an artifact another
+		// node recorded by its blob key: only team's (storedSource).
+		key, name, err := o.storedSource(ctx, team, ref)
+		switch {
+		case err == nil && strings.HasPrefix(ref, agent.BlobRef):
+			sum := sha256.Sum256([]byte(key))
+			dst := filepath.Join(scratch, "blob-"+hex.EncodeToString(sum[:8]))
+			if !strings.HasSuffix(key, "/") {
+				// A file keeps its name (readers go by its extension).
+				dst = filepath.Join(dst, path.Base(key))
+			}
+			return o.materialize(ctx, agent.Artifact{URI: key}, dst)
+		case err == nil:
+			// From the blob store, on any worker.
+			return o.materialize(ctx, agent.Artifact{URI: key}, filepath.Join(scratch, ref, name))
+		case errors.Is(err, errNoSource) && !strings.HasPrefix(ref, agent.BlobRef):
+			// Not team's: then only a path of that name (below), as for
+			// an id that names nothing.
+		case errors.Is(err, errNoSource):
+			return "", agent.Permanent(fmt.Errorf("source %w", err))
+		default:
 			return "", err
 		}
 	}

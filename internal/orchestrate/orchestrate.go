@@ -184,10 +184,14 @@ var ErrFinished = fmt.Errorf("job already finished: %w", store.ErrConflict)
 // (auth.TeamOf(ctx): the authenticated request's, or store.DefaultTeam).
 // Relative paths in its params resolve against workDir ("" for the
 // configured WorkDir). Returns a
-// *pipeline.ValidationError for an invalid spec.
+// *pipeline.ValidationError for an invalid spec, or one naming a dataset,
+// model or artifact the team may not read (CheckSources).
 func (o *Orchestrator) Submit(ctx context.Context, spec *pipeline.Spec, workDir string) (*store.Job, error) {
 	v, err := pipeline.ValidateWith(spec, o.reg, o.validateOptions())
 	if err != nil {
+		return nil, err
+	}
+	if err := o.CheckSources(ctx, v); err != nil {
 		return nil, err
 	}
 	if err := o.sealSecrets(v, auth.TeamOf(ctx)); err != nil {

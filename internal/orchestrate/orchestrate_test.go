@@ -69,6 +69,7 @@ func (a *testAgent) Spec() agent.Spec {
 			{Name: "source", Type: agent.String, Kind: "dataset"},
 			{Name: "base_model", Type: agent.String, Default: ""},
 			{Name: "weights", Type: agent.String, Default: ""},
+			{Name: "model", Type: agent.String, Kind: "model"},
 		},
 		Inputs:  []agent.Port{{Type: agent.Dataset, Name: "in", Multiple: true}},
 		Outputs: []agent.Port{{Type: agent.Dataset, Name: "out"}, {Type: agent.Model, Name: "model"}},

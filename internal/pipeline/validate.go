@@ -35,7 +35,8 @@ type PathPolicy interface {
 type Options struct {
 	// Paths, when set, must allow every param that names a server path
 	// (agent.Param.Kind "path", "model" or "dataset"); an uploaded dataset
-	// id (ds_...) as a dataset source is not a path.
+	// id (ds_...) as a dataset source, or a registered model id (mdl_...)
+	// as a model, is not a path: the orchestrator checks it is the team's.
 	Paths PathPolicy
 	// URLs, when set, must allow every param that names an outbound URL
 	// (agent.Param.Kind "url", such as judge_url).
@@ -304,7 +305,11 @@ func (v *validator) serverPath(node, f string, d agent.Param, s string) bool {
 		return true
 	}
 	switch d.Kind {
-	case "path", "model":
+	case "path":
+	case "model":
+		if strings.HasPrefix(s, "mdl_") {
+			return true // a registered model id (the orchestrator checks the team's)
+		}
 	case "dataset":
 		if strings.HasPrefix(s, "ds_") {
 			return true // an uploaded dataset id

@@ -1,0 +1,120 @@
+package orchestrate_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/auth"
+	"github.com/whetstone/whetstone/internal/pipeline"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// TestSourcesTeamScoped: a job may name only its own team's uploaded
+// datasets, registered models and job artifacts. Another team's id is
+// refused at submission, on the node and param, with the very error an
+// unknown id gets; and ResolveSource, were validation bypassed, refuses it
+// the same way.
+func TestSourcesTeamScoped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background() // team A: store.DefaultTeam
+	teamB := auth.WithIdentity(ctx, auth.Identity{Actor: "key_b", Team: "teamb", Role: store.RoleMember, Method: "key"})
+
+	ds := &store.Dataset{ID: store.NewID("ds"), Name: "a.jsonl", Size: 3, SHA256: "cd", Format: "jsonl",
+		BlobKey: "datasets/x/a.jsonl", CreatedAt: time.Now().UTC(), Version: "sha256:cd"}
+	if err := b.p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, ds) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.p.Blobs.Put(ctx, ds.BlobKey, strings.NewReader(`{"text":"a"}`+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	j := b.wait(t, b.submit(t, `
+name: a-model
+nodes: [{id: a, agent: step, params: {weights: "team a weights"}}]
+`).ID, 30*time.Second)
+	if j.Status != store.Succeeded {
+		t.Fatalf("team A job %s: %s", j.Status, j.Error)
+	}
+	models, _, err := b.p.Store.ListModels(ctx, store.ListParams{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mdl *store.Model
+	for _, m := range models {
+		if m.JobID == j.ID && m.NodeID == "a" {
+			mdl = m
+		}
+	}
+	if mdl == nil {
+		t.Fatal("no model of team A's job")
+	}
+	artifact := agent.BlobRef + mdl.URI // blob:jobs/<team A's job>/a/model/
+	if !strings.HasPrefix(mdl.URI, "jobs/"+j.ID+"/") {
+		t.Fatalf("model URI %q is not under its job", mdl.URI)
+	}
+
+	tests := []struct {
+		name, param, ref, unknown string
+	}{
+		{"dataset", "source", ds.ID, "ds_nosuchdataset"},
+		{"registered model", "model", mdl.ID, "mdl_nosuchmodel"},
+		{"job artifact", "source", artifact, agent.BlobRef + "jobs/job_nosuchjob/a/model/"},
+		{"artifact as a model", "model", artifact, agent.BlobRef + "jobs/job_nosuchjob/a/model/"},
+	}
+	submit := func(ctx context.Context, param, ref string) error {
+		s, err := pipeline.Parse([]byte(`{"name": "uses", "nodes": [{"id": "n", "agent": "step", "params": {"` + param + `": "` + ref + `"}}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.p.Orch.Submit(ctx, s, "")
+		return err
+	}
+	fieldErr := func(t *testing.T, err error) pipeline.FieldError {
+		t.Helper()
+		var ve *pipeline.ValidationError
+		if !errors.As(err, &ve) || len(ve.Errors) != 1 {
+			t.Errorf("error %v, want one *pipeline.ValidationError", err)
+			return pipeline.FieldError{}
+		}
+		return ve.Errors[0]
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := submit(ctx, tt.param, tt.ref); err != nil {
+				t.Fatalf("team A naming its own %s: %v", tt.name, err)
+			}
+			other, unknown := fieldErr(t, submit(teamB, tt.param, tt.ref)), fieldErr(t, submit(teamB, tt.param, tt.unknown))
+			if other.Node != "n" || other.Field != "params."+tt.param {
+				t.Errorf("refusal on %s.%s, want n.params.%s", other.Node, other.Field, tt.param)
+			}
+			if got, want := strings.ReplaceAll(other.Message, tt.ref, "ID"), strings.ReplaceAll(unknown.Message, tt.unknown, "ID"); got != want {
+				t.Errorf("another team's id: %q\nan unknown id:      %q\nwant the same", got, want)
+			}
+
+			// Run time, validation bypassed: team B resolves nothing of team A's.
+			work, scratch := t.TempDir(), t.TempDir()
+			if p, err := b.p.Orch.ResolveSource(ctx, store.DefaultTeam, tt.ref, work, filepath.Join(scratch, "a")); err != nil {
+				t.Fatalf("team A resolving its own %s: %v", tt.name, err)
+			} else if _, err := os.Stat(p); err != nil {
+				t.Errorf("team A's %s resolved to %s: %v", tt.name, p, err)
+			}
+			_, errOther := b.p.Orch.ResolveSource(ctx, "teamb", tt.ref, work, filepath.Join(scratch, "b"))
+			_, errUnknown := b.p.Orch.ResolveSource(ctx, "teamb", tt.unknown, work, filepath.Join(scratch, "b"))
+			if errOther == nil || errUnknown == nil {
+				t.Fatalf("team B resolving team A's %s: %v; an unknown id: %v; want both refused", tt.name, errOther, errUnknown)
+			}
+			if got, want := strings.ReplaceAll(errOther.Error(), tt.ref, "ID"), strings.ReplaceAll(errUnknown.Error(), tt.unknown, "ID"); got != want {
+				t.Errorf("resolve another team's id: %q\nan unknown id:              %q\nwant the same", got, want)
+			}
+			if !agent.IsPermanent(errOther) {
+				t.Errorf("refusal %v is not permanent: the node would retry", errOther)
+			}
+		})
+	}
+}
