@@ -53,7 +53,9 @@ func serve(ctx context.Context, args []string, io stdio) error {
 	}
 	defer stopV1()
 	srv.Mounts = map[string]http.Handler{"/v1/": v1}
-	checker := &preflight.Checker{WorkDir: cfg.WorkDir, Datasets: p.Store}
+	// No Datasets: the orchestrator checks uploaded dataset, model and
+	// artifact references for the caller's team (api: CheckSources).
+	checker := &preflight.Checker{WorkDir: cfg.WorkDir}
 	if paths := p.Orch.Paths(); paths != nil {
 		checker.Files = paths // the server's file sandbox: refusals never say whether a file exists
 	}

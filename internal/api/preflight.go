@@ -33,10 +33,28 @@ func (s *Server) check(ctx context.Context, spec *pipeline.Spec) error {
 	if err != nil {
 		return err
 	}
-	if s.Preflight == nil {
-		return nil
+	var errs []pipeline.FieldError
+	if s.Orch != nil {
+		// Stored datasets, models and artifacts: only the team's.
+		var ve *pipeline.ValidationError
+		if err := s.Orch.CheckSources(ctx, v); errors.As(err, &ve) {
+			errs = ve.Errors
+		} else if err != nil {
+			return err
+		}
 	}
-	return s.Preflight.Check(ctx, v)
+	if s.Preflight != nil {
+		var ve *pipeline.ValidationError
+		if err := s.Preflight.Check(ctx, v); errors.As(err, &ve) {
+			errs = append(errs, ve.Errors...)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		return &pipeline.ValidationError{Errors: errs}
+	}
+	return nil
 }
 
 type validateOutput struct {

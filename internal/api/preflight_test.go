@@ -37,7 +37,7 @@ func TestPreflight(t *testing.T) {
 		p.Stop(ctx)
 	})
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: &reg,
-		Preflight: &preflight.Checker{WorkDir: cfg.WorkDir, Datasets: p.Store}}
+		Preflight: &preflight.Checker{WorkDir: cfg.WorkDir}} // as whet serve: the orchestrator checks stored references
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	url := ts.URL + "/api/v1"
@@ -69,5 +69,34 @@ func TestPreflight(t *testing.T) {
 	resp, b = do(t, "POST", url+"/pipelines/validate", "application/yaml", strings.NewReader(`{name: x, nodes: [{id: d, agent: dataset, params: {source: `+alpaca+`}}]}`))
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"valid":true`) {
 		t.Errorf("valid spec: %d %s", resp.StatusCode, b)
+	}
+
+	// The team's own uploaded dataset is valid; another team's reads as an unknown id: the same one
+	// error on the node and field, so a refusal tells nothing of it.
+	ctx := context.Background()
+	theirs := &store.Dataset{ID: store.NewID("ds"), Team: "other", Name: "a.jsonl", Size: 3, SHA256: "cd", Format: "jsonl",
+		BlobKey: "datasets/x/a.jsonl", CreatedAt: time.Now().UTC(), Version: "sha256:cd"}
+	if err := p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, theirs) }); err != nil {
+		t.Fatal(err)
+	}
+	ours := &store.Dataset{ID: store.NewID("ds"), Name: "a.jsonl", Size: 3, SHA256: "cd", Format: "jsonl",
+		BlobKey: "datasets/y/a.jsonl", CreatedAt: time.Now().UTC(), Version: "sha256:cd"}
+	if err := p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, ours) }); err != nil {
+		t.Fatal(err)
+	}
+	resp, b = do(t, "POST", url+"/pipelines/validate", "application/yaml", strings.NewReader(`{name: x, nodes: [{id: d, agent: dataset, params: {source: `+ours.ID+`}}]}`))
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"valid":true`) {
+		t.Errorf("the team's own dataset: %d %s", resp.StatusCode, b)
+	}
+	var bodies []string
+	for _, id := range []string{theirs.ID, "ds_nosuchdataset"} {
+		resp, b = do(t, "POST", url+"/pipelines/validate", "application/yaml", strings.NewReader(`{name: x, nodes: [{id: d, agent: dataset, params: {source: `+id+`}}]}`))
+		if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != 200 || v.Valid || len(v.Errors) != 1 || v.Errors[0].Node != "d" || v.Errors[0].Field != "params.source" {
+			t.Errorf("validate %s = %d %s, want one error on d params.source", id, resp.StatusCode, b)
+		}
+		bodies = append(bodies, strings.ReplaceAll(string(b), id, "ID"))
+	}
+	if bodies[0] != bodies[1] {
+		t.Errorf("another team's dataset: %s\nan unknown one:        %s\nwant the same", bodies[0], bodies[1])
 	}
 }

@@ -37,7 +37,10 @@ type Datasets interface {
 }
 
 // Checker checks pipelines. WorkDir is the folder relative paths resolve
-// against when Files is nil.
+// against when Files is nil. A nil Datasets leaves references to stored
+// objects (ds_..., mdl_..., blob:...) to the caller, which knows the team
+// (the orchestrator's CheckSources); with Datasets, dataset ids are looked
+// up through it, which must then find only the caller's team's.
 type Checker struct {
 	WorkDir  string
 	Files    Files
@@ -90,7 +93,9 @@ func (c *Checker) Check(ctx context.Context, spec *pipeline.Spec) error {
 				add(n.ID, field("source"), "required: a file path, an uploaded dataset id or an s3:// URI")
 			case strings.Contains(src, "://"):
 				// remote: the blob store resolves it when the node runs
-			case strings.HasPrefix(src, "ds_") && c.Datasets != nil:
+			case stored(src) && c.Datasets == nil:
+				// the caller checks stored references for the team
+			case strings.HasPrefix(src, "ds_"):
 				if _, err := c.Datasets.GetDataset(ctx, src); err != nil {
 					if errors.Is(err, store.ErrNotFound) {
 						add(n.ID, field("source"), "no uploaded dataset %q (upload it on the Datasets page, or give a file path)", src)
@@ -132,6 +137,8 @@ func (c *Checker) Check(ctx context.Context, spec *pipeline.Spec) error {
 			switch {
 			case base == "" && !fromInput:
 				add(n.ID, field("base_model"), "required: a Hugging Face model folder (config.json and safetensors), unless a model is an input")
+			case stored(base):
+				// a registered model or an artifact: the caller checks it for the team
 			case base != "":
 				var msg string
 				if dir, msg = c.model(base); msg != "" {
@@ -147,7 +154,9 @@ func (c *Checker) Check(ctx context.Context, spec *pipeline.Spec) error {
 				}
 			}
 		case "export":
-			if m := strings.TrimSpace(str("model")); m != "" {
+			if m := strings.TrimSpace(str("model")); stored(m) {
+				// a registered model or an artifact: the caller checks it for the team
+			} else if m != "" {
 				if _, msg := c.model(m); msg != "" {
 					add(n.ID, field("model"), "%s", msg)
 				}
@@ -251,4 +260,10 @@ func loraTargets(targets, dir string) string {
 		return fmt.Sprintf("the model has no %s projection layers (%s_proj)", strings.Join(missing, ", "), missing[0])
 	}
 	return ""
+}
+
+// stored reports whether ref names a stored object (an uploaded dataset, a
+// registered model, a blob: artifact) rather than a path.
+func stored(ref string) bool {
+	return strings.HasPrefix(ref, "ds_") || strings.HasPrefix(ref, "mdl_") || strings.HasPrefix(ref, "blob:")
 }
