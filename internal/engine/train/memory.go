@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/engine/nn"
 )
@@ -73,6 +74,25 @@ func EstimateShape(s model.Shape, cfg Config) (Estimate, error) {
 		return Estimate{}, err
 	}
 	return estimate(&s.Cfg, s.NumParams(), &cfg), nil
+}
+
+// EstimateDevice is the device memory a GPU run of cfg on m needs, before
+// New has set m up: gpu.EstimateShape of the shape m takes once New
+// attaches cfg's adapters (or enables every gradient) and, for qlora,
+// holds the projections in NF4. m's own biases and head count. cfg's
+// defaults are applied; the activations are sized for MaxSeqLen (New
+// sizes them for the longest example when not packing, never more).
+func EstimateDevice(m *model.Model, cfg Config) (gpu.Estimate, error) {
+	if err := cfg.defaults(); err != nil {
+		return gpu.Estimate{}, err
+	}
+	own := m.Shape()
+	s, err := model.NewShape(own.Cfg, cfg.Method, cfg.LoRA, cfg.DoubleQuant)
+	if err != nil {
+		return gpu.Estimate{}, err
+	}
+	s.Biases = own.Biases
+	return gpu.EstimateShape(s, cfg.BatchSize, cfg.MaxSeqLen, gpu.Options{BF16: cfg.BF16, Checkpointing: cfg.GradientCheckpointing}), nil
 }
 
 func estimate(c *model.Config, nparams int64, cfg *Config) Estimate {

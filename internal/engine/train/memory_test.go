@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
 )
 
@@ -43,5 +44,48 @@ func TestEstimateShapeMatchesModel(t *testing.T) {
 	}
 	if _, err := EstimateShape(model.Shape{}, Config{Method: "rlhf"}); err == nil {
 		t.Error("EstimateShape with method rlhf: no error")
+	}
+}
+
+// TestEstimateDevice: the device estimate made before New (what a GPU
+// lease asks for) is the estimate of the model once set up as New sets it
+// up, for lora with dropout, qlora on an NF4-loaded base and full.
+func TestEstimateDevice(t *testing.T) {
+	t.Parallel()
+	for _, c := range []Config{
+		{Method: "lora", LoRA: model.LoRAConfig{Rank: 8, Dropout: 0.1}, BatchSize: 2, MaxSeqLen: 48, BF16: true},
+		{Method: "qlora", LoRA: model.LoRAConfig{Rank: 4, Targets: []string{"q", "v"}}, DoubleQuant: true, MaxSeqLen: 64, GradientCheckpointing: true},
+		{Method: "full", BatchSize: 1, MaxSeqLen: 128},
+	} {
+		load := func() *model.Model {
+			m, err := model.Load(storiesDir(t))
+			if c.Method == "qlora" {
+				m, err = model.LoadNF4(storiesDir(t), c.DoubleQuant)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		got, err := EstimateDevice(load(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		m := load()
+		if c.IsLoRA() {
+			if err := m.AddLoRA(c.LoRA, 1); err != nil {
+				t.Fatal(err)
+			}
+			m.EnableLoRAGrad()
+		} else {
+			m.EnableFullGrad()
+		}
+		want := gpu.EstimateMemory(m, c.BatchSize, c.MaxSeqLen, gpu.Options{BF16: c.BF16, Checkpointing: c.GradientCheckpointing})
+		if got != want {
+			t.Errorf("%s: before setup %+v, after %+v", c.Method, got, want)
+		}
 	}
 }
