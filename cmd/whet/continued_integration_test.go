@@ -147,6 +147,15 @@ edges: [{from: data, to: prep}, {from: prep, to: tune}, {from: tune, to: ship}]
 		t.Errorf("second model's chain (-want +got):\n%s", diff)
 	}
 
+	// The merged folder's model card says the same.
+	st, card, _ := call(t, c, red, "GET", base+"/models/"+second.ID+"/download?file=README.md", "", nil)
+	for _, want := range []string{"Base model: " + first.ID, "- Chain, oldest first:\n  1. stories260K, version `" + first.Lineage.BaseModelVersion + "`",
+		"  2. " + first.Name + " (`" + first.ID + "`, job `" + job1 + "`), version `" + wantChain[1].Version + "`, trained on alpaca_tiny.json"} {
+		if st != 200 || !strings.Contains(card, want) {
+			t.Errorf("model card (%d) lacks %q:\n%s", st, want, card)
+		}
+	}
+
 	// Blue may not name red's model, nor read it.
 	st, resp, _ := call(t, c, blue, "POST", base+"/jobs", "application/yaml", []byte(spec("stolen", first.ID, "../shared/assets/datasets/torchtune/alpaca_tiny.json")))
 	if st != 422 || !strings.Contains(resp, "tune") || !strings.Contains(resp, "params.base_model") {
