@@ -150,6 +150,18 @@ export interface Lineage {
   /** "sha256:" and the hex SHA-256 of the base model's config and weights */
   base_model_version?: string;
   datasets?: DatasetVersion[] | null;
+  /** where the base model came from, oldest first: the original base, then each model of this server trained from it, down to this model's base (servers before chains send none) */
+  chain?: Ancestor[] | null;
+}
+
+/** Ancestor is one model of a lineage's chain: the original base (base_model, version) or a model of this server (model_id, name, job_id, version, datasets). */
+export interface Ancestor {
+  model_id?: string;
+  name?: string;
+  base_model?: string;
+  version?: string;
+  job_id?: string;
+  datasets?: DatasetVersion[] | null;
 }
 
 export interface Model {

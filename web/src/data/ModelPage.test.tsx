@@ -217,12 +217,14 @@ describe('model page: what the model is', () => {
 
 describe('model page: lineage chain', () => {
   const chained: Model = { model_id: 'mdl_C3', name: 'again/tune/model', job_id: 'job_3', lineage: { base_model: 'mdl_M1', datasets: [] } };
-  const root = { base_model: 'stories260K', base_model_version: baseVersion };
-  const m1 = { model_id: 'mdl_M1', name: 'stories-lora/ship/merged', job_id: 'job_1', created_at: '2026-12-04T15:27:30Z' };
+  // as GET /models/{id} writes lineage.chain: oldest first, down to the model's own base
+  const root = { base_model: 'stories260K', version: baseVersion };
+  const m1 = { model_id: 'mdl_M1', name: 'stories-lora/ship/merged', job_id: 'job_1', version, datasets: lineage.datasets, created_at: '2026-12-04T15:27:30Z' };
   const m2 = { model_id: 'mdl_M2', name: 'more/ship/merged', job_id: 'job_2', created_at: '2026-12-04T16:00:00Z' };
 
-  it('is absent when the API gives none', () => {
+  it('is absent when the API gives none, or only the base folder', () => {
     expect(modelChain(trained)).toEqual([]);
+    expect(modelChain({ ...trained, lineage: { ...lineage, chain: [root] } })).toEqual([]);
     expect(modelChain({ ...chained, chain: [] })).toEqual([]);
     expect(modelChain({ ...chained, chain: 'x' })).toEqual([]);
   });
@@ -230,13 +232,13 @@ describe('model page: lineage chain', () => {
   it('reads the chain root first or nearest first, ending with the model itself', () => {
     const want = [
       { label: 'stories260K', version: baseVersion },
-      { id: 'mdl_M1', label: 'stories-lora/ship/merged', job: 'job_1' },
+      { id: 'mdl_M1', label: 'stories-lora/ship/merged', job: 'job_1', version, datasets: ['alpaca_en_demo.json', 'chat.jsonl'] },
       { id: 'mdl_C3', label: 'again/tune/model', self: true },
     ];
-    expect(modelChain({ ...chained, chain: [root, m1] })).toEqual(want);
-    expect(modelChain({ ...chained, chain: [m1, root] })).toEqual(want);
-    // in lineage, with the model itself listed, and plain ids
-    expect(modelChain({ ...chained, lineage: { ...chained.lineage, chain: [chained, m1, root] } as Model['lineage'] })).toEqual(want);
+    expect(modelChain({ ...chained, lineage: { ...chained.lineage, chain: [root, m1] } })).toEqual(want);
+    expect(modelChain({ ...chained, lineage: { ...chained.lineage, chain: [m1, root] } })).toEqual(want);
+    // at the top level, with the model itself listed, and plain ids
+    expect(modelChain({ ...chained, chain: [chained, m1, root] })).toEqual(want);
     expect(modelChain({ ...chained, chain: ['mdl_M1', '/work/shared/assets/models/stories260K'] }).map((l) => l.label)).toEqual(['stories260K', 'mdl_M1', 'again/tune/model']);
     // two models deep, nearest first by the parent, or by creation time without one
     const deep = { ...chained, lineage: { base_model: 'mdl_M2', datasets: [] } };
@@ -331,7 +333,7 @@ describe('model page: rendering', () => {
     expect(rows.map((r) => r.getAttribute('data-file'))).toEqual(['config.json', 'model.safetensors', 'tokenizer.model', 'README.md']);
     expect(rows[1].querySelector('a')!.getAttribute('href')).toBe('/api/v1/models/mdl_M1/download?file=model.safetensors');
     expect(rows[1].textContent).toContain('2.0 KiB');
-    expect(div.querySelector('a[aria-label="Download every file as one .tar"]')!.getAttribute('href')).toBe('/api/v1/models/mdl_M1/download');
+    expect(div.querySelector('.model-files-panel a.download-all')!.getAttribute('href')).toBe('/api/v1/models/mdl_M1/download');
     // its siblings, linked
     expect([...div.querySelectorAll('.model-siblings a')].map((a) => a.getAttribute('href'))).toEqual(['/models/mdl_A1', '/models/mdl_G1', '/models/mdl_T1']);
     // settings: cut to names
@@ -341,10 +343,13 @@ describe('model page: rendering', () => {
   });
 
   it('shows a chain when the API gives one, linking each model', () => {
-    const m: Model = { ...merged, lineage: { ...lineage, base_model: 'mdl_P0' }, chain: [{ model_id: 'mdl_P0', name: 'first/ship/merged', job_id: 'job_0' }, { base_model: 'stories260K', base_model_version: baseVersion }] };
+    const m: Model = {
+      ...merged,
+      lineage: { ...lineage, base_model: 'mdl_P0', chain: [{ base_model: 'stories260K', version: baseVersion }, { model_id: 'mdl_P0', name: 'first/ship/merged', job_id: 'job_0', datasets: [lineage.datasets[1]] }] },
+    };
     const div = render(<ModelView m={m} />);
     const items = [...div.querySelectorAll('.model-chain li')];
-    expect(items.map((li) => li.textContent)).toEqual([`stories260K @${baseVersion.slice(7, 19)}`, 'first/ship/merged (run)', 'stories-lora/ship/merged']);
+    expect(items.map((li) => li.textContent)).toEqual([`stories260K @${baseVersion.slice(7, 19)}`, 'first/ship/merged on chat.jsonl (run)', 'stories-lora/ship/merged']);
     expect(items[1].querySelector('a')!.getAttribute('href')).toBe('/models/mdl_P0');
     expect(items[2].getAttribute('aria-current')).toBe('page');
     expect(div.querySelector('[data-lineage="base"] a')!.getAttribute('href')).toBe('/models/mdl_P0');

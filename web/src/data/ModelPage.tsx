@@ -122,7 +122,7 @@ export function ModelView({ m, job, jobErr, runModels = [] }: ModelViewProps) {
       <div className="page-head">
         <h1>{title}</h1>
         <div className="row wrap">
-          <a className="button" href={api.modelDownloadURL(m.model_id)} download aria-label={`Download ${files.length > 1 ? 'all files (.tar)' : 'the model'}`}>
+          <a className="button" href={api.modelDownloadURL(m.model_id)} download title={files.length > 1 ? 'every file in one .tar' : undefined}>
             Download{files.length > 1 ? ' all (.tar)' : ''}
           </a>
           {m.output === 'adapter' || m.output === 'merged' ? (
@@ -308,6 +308,7 @@ function LineageSection({ m, l, chain }: { m: Model; l: ModelLineage; chain: Cha
                     @{shortVersion(c.version)}
                   </span>
                 ) : null}
+                {c.datasets?.length ? <span className="muted small"> on {c.datasets.join(', ')}</span> : null}
                 {c.job && !c.self ? (
                   <span className="muted small">
                     {' '}
@@ -430,11 +431,11 @@ function EvaluationSection({ e, jobID }: { e: RunEvaluation; jobID?: string }) {
 function FilesSection({ m }: { m: Model }) {
   const files = modelFiles(m);
   return (
-    <section className="panel" aria-labelledby="model-files">
+    <section className="panel model-files-panel" aria-labelledby="model-files">
       <div className="panel-head">
         <h2 id="model-files">Files</h2>
         {files.length > 1 ? (
-          <a className="button small" href={api.modelDownloadURL(m.model_id)} download aria-label="Download every file as one .tar">
+          <a className="button small download-all" href={api.modelDownloadURL(m.model_id)} download title="every file in one .tar">
             Download all (.tar)
           </a>
         ) : null}

@@ -162,8 +162,10 @@ export interface ChainLink {
   label: string;
   /** the run that made it */
   job?: string;
-  /** the base model's content version (the root) */
+  /** its content version */
   version?: string;
+  /** the datasets its run trained it on, by name */
+  datasets?: string[];
   /** this model */
   self?: boolean;
 }
@@ -182,22 +184,26 @@ function link(x: unknown): ChainLink | null {
   if (id) l.id = id;
   const job = str('job_id') ?? ref?.job;
   if (job) l.job = job;
-  const version = str('base_model_version') ?? str('version');
-  if (version && !id) l.version = version;
+  const version = str('version') ?? str('base_model_version');
+  if (version) l.version = version;
+  const ds = Array.isArray(x.datasets) ? x.datasets.filter(isObj).map((d) => (typeof d.name === 'string' && d.name ? basename(d.name) : typeof d.source === 'string' && d.source ? basename(d.source) : typeof d.dataset_id === 'string' ? d.dataset_id : '')).filter(Boolean) : [];
+  if (ds.length) l.datasets = [...new Set(ds)];
   return l;
 }
 
 /**
  * modelChain is the chain of models a model came from, root first and the
- * model itself last, from the `chain` GET /models/{id} may add (top level or
- * in lineage; nearest ancestor first or root first, both read); [] when the
- * API gives none.
+ * model itself last, from the `chain` GET /models/{id} may add (in lineage,
+ * or at the top level; root first as the API writes it, or nearest ancestor
+ * first, both read); [] when the API gives none, and when the chain holds no
+ * model of this server (a base folder alone is the lineage's base model).
  */
 export function modelChain(m: Model): ChainLink[] {
-  const raw = Array.isArray(m.chain) ? m.chain : isObj(m.lineage) && Array.isArray((m.lineage as Record<string, unknown>).chain) ? ((m.lineage as Record<string, unknown>).chain as unknown[]) : null;
+  const inLineage = isObj(m.lineage) ? (m.lineage as Record<string, unknown>).chain : undefined;
+  const raw = Array.isArray(inLineage) ? inLineage : Array.isArray(m.chain) ? m.chain : null;
   if (!raw?.length) return [];
   let links = raw.map(link).filter((l): l is ChainLink => !!l && l.id !== m.model_id);
-  if (!links.length) return [];
+  if (!links.some((l) => l.id)) return [];
   const parent = typeof m.lineage?.base_model === 'string' ? m.lineage.base_model : undefined;
   const created = raw.map((x) => (isObj(x) && typeof x.created_at === 'string' ? x.created_at : ''));
   const nearestFirst =
