@@ -383,7 +383,12 @@ try {
     await assertNoRawRefs('model page');
     await axeCheck(page, 'model page');
     await shot('model');
-    await page.screenshot({ path: path.join(shots, 'model-full.png'), fullPage: true });
+    // the whole page (main scrolls inside the window): a window as tall as the page
+    const tall = await height();
+    await page.setViewportSize({ width: 1280, height: Math.min(tall + 100, 6000) });
+    await page.waitForTimeout(300);
+    await shot('model-full');
+    await page.setViewportSize({ width: 1280, height: 800 });
     // the YAML of a train node that starts from it, copied
     await page.getByRole('button', { name: "Copy the train node's YAML" }).click();
     const yaml = await page.evaluate(() => navigator.clipboard.readText());
