@@ -9,7 +9,8 @@
 // snippets), a model's page (reached from the list: facts, lineage, metrics,
 // training curve, the run's evaluation, files that download, "fine-tune it"
 // opening the editor with the run's pipeline trained from it and no problem
-// found; an adapter pointing to the merged model; an unknown id not found),
+// found, and that pipeline run: its model names the merged model as its base;
+// an adapter pointing to the merged model; an unknown id not found),
 // the datasets list and a dataset's page (rows, detected format,
 // columns and sample from the profile computed at upload, versions
 // shortened), that no server path (the repository, its parent's shared
@@ -405,6 +406,32 @@ try {
     assert((await page.locator('#param-tune-base_model').inputValue()) === m.model_id, `tune.base_model: ${await page.locator('#param-tune-base_model').inputValue()}`);
     assert((await page.getByLabel('Pipeline name').inputValue()) === `stories-lora-from-${m.model_id.slice(-6).toLowerCase()}`, 'named after the run and the model');
     await shot('model-as-base');
+    // run it: the new run trains from this model, and its model's page names this one as its base (and in its chain, when the API gives one)
+    await page.getByRole('button', { name: 'Run pipeline' }).click();
+    await page.waitForURL(/\/runs\/job_/);
+    const again = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
+    const deadline = Date.now() + Number(process.env.E2E_TIMEOUT_MS ?? 300_000);
+    for (;;) {
+      const j = (await api(`/jobs/${again}`)).body;
+      if (['succeeded', 'failed', 'cancelled'].includes(j.status)) {
+        assert(j.status === 'succeeded', `the run from ${m.model_id}: ${j.status}: ${j.error}`);
+        break;
+      }
+      assert(Date.now() < deadline, `${again} still ${j.status}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const child = (await api('/models?limit=1000')).body.models.find((x) => x.job_id === again && x.output === 'model');
+    assert(child?.lineage?.base_model === m.model_id, `the new run's model has ${m.model_id} as its base: ${JSON.stringify(child?.lineage)}`);
+    await page.goto(`${base}/models/${child.model_id}`);
+    await lin('base').locator('a').waitFor();
+    const baseLink = lin('base').locator('a');
+    assert((await baseLink.getAttribute('href')) === `/models/${m.model_id}` && (await baseLink.innerText()) === m.name, `its base model is this one, by name and linked: ${await baseLink.innerText()}`);
+    const childChain = Array.isArray(child.lineage.chain) ? child.lineage.chain : [];
+    const childLinks = await page.locator('.model-chain li').count();
+    assert(childChain.some((c) => c.model_id) ? childLinks === childChain.length + 1 : childLinks === 0, `chain of the model trained from it (API ${JSON.stringify(childChain)}, page ${childLinks})`);
+    if (childLinks) assert((await page.locator(`.model-chain li[data-chain-id="${m.model_id}"] a`).getAttribute('href')) === `/models/${m.model_id}`, 'the chain links the model it was trained from');
+    await assertNoServerPaths('the page of a model trained from a model');
+    await shot('model-child');
     // an adapter is no base: its page points to the merged model
     await page.goto(`${base}/models/${adapter.model_id}`);
     const not = page.locator('[data-not-base]');

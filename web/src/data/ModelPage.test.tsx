@@ -347,12 +347,17 @@ describe('model page: rendering', () => {
       ...merged,
       lineage: { ...lineage, base_model: 'mdl_P0', chain: [{ base_model: 'stories260K', version: baseVersion }, { model_id: 'mdl_P0', name: 'first/ship/merged', job_id: 'job_0', datasets: [lineage.datasets[1]] }] },
     };
-    const div = render(<ModelView m={m} />);
+    const div = render(<ModelView m={m} names={new Map([['mdl_P0', 'first/ship/merged']])} />);
     const items = [...div.querySelectorAll('.model-chain li')];
     expect(items.map((li) => li.textContent)).toEqual([`stories260K @${baseVersion.slice(7, 19)}`, 'first/ship/merged on chat.jsonl (run)', 'stories-lora/ship/merged']);
     expect(items[1].querySelector('a')!.getAttribute('href')).toBe('/models/mdl_P0');
     expect(items[2].getAttribute('aria-current')).toBe('page');
-    expect(div.querySelector('[data-lineage="base"] a')!.getAttribute('href')).toBe('/models/mdl_P0');
+    // the base model by its name, linked
+    const baseLink = div.querySelector('[data-lineage="base"] a')!;
+    expect([baseLink.textContent, baseLink.getAttribute('href')]).toEqual(['first/ship/merged', '/models/mdl_P0']);
+    // a name not known: the id
+    const bare = render(<ModelView m={m} />);
+    expect(bare.querySelector('[data-lineage="base"] a')!.textContent).toBe('mdl_P0');
   });
 
   it('shows the GGUF checks, and points an adapter to the merged model to train from', async () => {

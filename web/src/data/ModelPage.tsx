@@ -49,19 +49,19 @@ export function ModelPage({ id }: { id: string }) {
   const [err, setErr] = useState<unknown>(null);
   const [job, setJob] = useState<Job | null>(null);
   const [jobErr, setJobErr] = useState('');
-  const [runModels, setRunModels] = useState<Model[]>([]);
+  const [all, setAll] = useState<Model[]>([]);
   useEffect(() => {
     let stop = false;
     api.model(id).then(
       (x) => {
         if (stop) return;
         setM(x);
+        api.models(1000).then((ms) => !stop && setAll(ms), () => {});
         if (!x.job_id) return;
         api.job(x.job_id).then(
           (j) => !stop && setJob(j),
           (e: Error) => !stop && setJobErr(e instanceof Problem && e.status === 404 ? 'its run is no longer stored' : e.message),
         );
-        api.models(1000).then((ms) => !stop && setRunModels(ms.filter((o) => o.job_id === x.job_id)), () => {});
       },
       (e) => !stop && setErr(e),
     );
@@ -87,7 +87,7 @@ export function ModelPage({ id }: { id: string }) {
       </div>
     );
   }
-  return <ModelView m={m} job={job} jobErr={jobErr} runModels={runModels} />;
+  return <ModelView m={m} job={job} jobErr={jobErr} runModels={m.job_id ? all.filter((o) => o.job_id === m.job_id) : []} names={new Map(all.map((o) => [o.model_id, o.name ?? '']))} />;
 }
 
 export interface ModelViewProps {
@@ -97,10 +97,12 @@ export interface ModelViewProps {
   jobErr?: string;
   /** every model of its run (this one included) */
   runModels?: Model[];
+  /** the names of the models of this server by id, to name a base model given by id */
+  names?: Map<string, string>;
 }
 
 /** ModelView is one model's page, given the model, its run and the run's models. */
-export function ModelView({ m, job, jobErr, runModels = [] }: ModelViewProps) {
+export function ModelView({ m, job, jobErr, runModels = [], names }: ModelViewProps) {
   const models = runModels.some((x) => x.model_id === m.model_id) ? runModels : [m, ...runModels];
   const l = modelLineage(m, models, job ?? undefined);
   const fmt = modelFormat(m);
@@ -209,7 +211,7 @@ export function ModelView({ m, job, jobErr, runModels = [] }: ModelViewProps) {
           </tbody>
         </table>
       </section>
-      <LineageSection m={m} l={l} chain={modelChain(m)} />
+      <LineageSection m={m} l={l} chain={modelChain(m)} names={names} />
       <MetricsSection m={m} history={history} parentLabel={history && history !== m ? `${history.node_id}/${history.output}` : undefined} />
       <EvaluationSection e={evals} jobID={m.job_id} />
       <FilesSection m={m} />
@@ -251,7 +253,7 @@ function ModelRef({ id, label }: { id: string; label?: string }) {
   );
 }
 
-function LineageSection({ m, l, chain }: { m: Model; l: ModelLineage; chain: ChainLink[] }) {
+function LineageSection({ m, l, chain, names }: { m: Model; l: ModelLineage; chain: ChainLink[]; names?: Map<string, string> }) {
   const version = typeof m.lineage?.base_model_version === 'string' ? m.lineage.base_model_version : '';
   return (
     <section className="panel" aria-labelledby="model-lineage">
@@ -262,7 +264,7 @@ function LineageSection({ m, l, chain }: { m: Model; l: ModelLineage; chain: Cha
             <th scope="row">base model</th>
             <td data-lineage="base">
               {l.baseModelID ? (
-                <ModelRef id={l.baseModelID} />
+                <ModelRef id={l.baseModelID} label={names?.get(l.baseModelID) ? stripPaths(names.get(l.baseModelID)!) : undefined} />
               ) : l.base && l.baseJob ? (
                 <Link to={`/runs/${encodeURIComponent(l.baseJob)}`} title={`${l.base} of run ${l.baseJob}`}>
                   {l.base}
