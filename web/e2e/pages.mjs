@@ -546,7 +546,7 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
-  await test('axe-core: no serious or critical violations on the runs, compare, run, models and datasets pages (light; run and models dark too)', async () => {
+  await test('axe-core: no serious or critical violations on the runs, compare, run, models, model and datasets pages (light; run and models dark too)', async () => {
     for (const scheme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme: scheme });
       // dark: the pages with the most colour (charts, badges, code) only, to keep the suite's time down
