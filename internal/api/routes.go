@@ -97,6 +97,14 @@ type listInput struct {
 	Offset int `query:"offset" minimum:"0" default:"0"`
 }
 
+// listModelsInput repeats listInput's fields (see listJobsInput).
+type listModelsInput struct {
+	Limit  int      `query:"limit" minimum:"1" maximum:"1000" default:"50"`
+	Offset int      `query:"offset" minimum:"0" default:"0"`
+	Q      string   `query:"q" maxLength:"200" doc:"keep models whose name, model_id or job_id contains this text, ignoring case"`
+	Format []string `query:"format" maxItems:"20" doc:"keep models of these formats, comma-separated: peft-lora, hf (trained), adapter, merged, gguf (exported); a model without a recorded format has its output's name"`
+}
+
 // listJobsInput repeats listInput's fields: huma does not read query
 // params of an embedded struct here, and the limit was silently ignored.
 type listJobsInput struct {
@@ -319,9 +327,16 @@ func (s *Server) routes(api huma.API) {
 		})
 
 	huma.Register(api, huma.Operation{OperationID: "list-models", Method: http.MethodGet, Path: prefix + "/models", Tags: tags("models"),
-		Summary: "List models produced by jobs"},
-		func(ctx context.Context, in *listInput) (*listModelsOutput, error) {
-			l, total, err := auth.Reader(ctx, s.Store).ListModels(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
+		Summary: "List models produced by jobs, newest first",
+		Description: "q and format filter the list; total counts every model the filters keep. Page with limit and offset."},
+		func(ctx context.Context, in *listModelsInput) (*listModelsOutput, error) {
+			p := store.ListParams{Limit: in.Limit, Offset: in.Offset, Query: strings.TrimSpace(in.Q)}
+			for _, f := range in.Format {
+				if f = strings.TrimSpace(f); f != "" {
+					p.Formats = append(p.Formats, f)
+				}
+			}
+			l, total, err := auth.Reader(ctx, s.Store).ListModels(ctx, p)
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
