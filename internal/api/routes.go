@@ -101,7 +101,7 @@ type listInput struct {
 type listModelsInput struct {
 	Limit  int      `query:"limit" minimum:"1" maximum:"1000" default:"50"`
 	Offset int      `query:"offset" minimum:"0" default:"0"`
-	Q      string   `query:"q" maxLength:"200" doc:"keep models whose name, model_id or job_id contains this text, ignoring case"`
+	Q      string   `query:"q" maxLength:"200" doc:"keep models whose name, model_id or job_id contains this text, ignoring the case of ASCII letters"`
 	Format []string `query:"format" maxItems:"20" doc:"keep models of these formats, comma-separated: peft-lora, hf (trained), adapter, merged, gguf (exported); a model without a recorded format has its output's name"`
 }
 
