@@ -327,7 +327,7 @@ func (s *Server) routes(api huma.API) {
 		})
 
 	huma.Register(api, huma.Operation{OperationID: "list-models", Method: http.MethodGet, Path: prefix + "/models", Tags: tags("models"),
-		Summary: "List models produced by jobs, newest first",
+		Summary:     "List models produced by jobs, newest first",
 		Description: "q and format filter the list; total counts every model the filters keep. Page with limit and offset."},
 		func(ctx context.Context, in *listModelsInput) (*listModelsOutput, error) {
 			p := store.ListParams{Limit: in.Limit, Offset: in.Offset, Query: strings.TrimSpace(in.Q)}
