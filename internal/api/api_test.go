@@ -475,24 +475,27 @@ func TestUploadSameBytesSameName(t *testing.T) {
 
 // TestModelLineageNoServerPath: a model whose lineage was recorded with the
 // base model's server path (before lineage used folder names) is served
-// with the folder name, in lineage and in meta.lineage, by both model routes.
+// with the folder name, in lineage and in meta.lineage, its chain's original
+// base too, by both model routes.
 func TestModelLineageNoServerPath(t *testing.T) {
 	t.Parallel()
 	e := setup(t, false)
 	ctx := context.Background()
 	const base = "/srv/whet/models/stories260K"
+	chain := []store.Ancestor{{BaseModel: base, Version: "sha256:ab"}}
 	m := &store.Model{ID: store.NewID("mdl"), Name: "old/tune/model", JobID: "job_x", NodeID: "tune", Output: "model", URI: "m/", Files: []string{},
-		Meta:      map[string]any{"lineage": map[string]any{"base_model": base, "datasets": []any{}}},
-		CreatedAt: time.Now().UTC(), Lineage: &store.Lineage{BaseModel: base, BaseModelVersion: "sha256:ab", Datasets: []store.DatasetVersion{}}}
+		Meta: map[string]any{"lineage": map[string]any{"base_model": base, "datasets": []any{},
+			"chain": []any{map[string]any{"base_model": base, "version": "sha256:ab"}}}},
+		CreatedAt: time.Now().UTC(), Lineage: &store.Lineage{BaseModel: base, BaseModelVersion: "sha256:ab", Datasets: []store.DatasetVersion{}, Chain: chain}}
 	if err := e.p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/models/" + m.ID, "/models"} {
 		resp, b := do(t, "GET", e.url+path, "", nil)
 		if resp.StatusCode != 200 || strings.Contains(string(b), "/srv/whet") ||
-			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","base_model_version":"sha256:ab"`) ||
-			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","datasets":[]}`) {
-			t.Errorf("GET %s = %d %s; want lineage base_model stories260K (with its version) and no server path", path, resp.StatusCode, b)
+			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","base_model_version":"sha256:ab","datasets":[],"chain":[{"base_model":"stories260K","version":"sha256:ab"}]}`) ||
+			!strings.Contains(string(b), `"lineage":{"base_model":"stories260K","chain":[{"base_model":"stories260K","version":"sha256:ab"}],"datasets":[]}`) {
+			t.Errorf("GET %s = %d %s; want lineage base_model stories260K (with its version and chain) and no server path", path, resp.StatusCode, b)
 		}
 	}
 }

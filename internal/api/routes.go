@@ -394,17 +394,28 @@ func (e *mediaError) Error() string {
 }
 func (e *mediaError) Unwrap() error { return errUnsupportedMedia }
 
-// publicLineage names the base model of a lineage recorded before lineage
-// named base models by folder (a server path) by its folder name, in
-// Lineage and in Meta["lineage"]: lineage in the API never shows a server
-// path.
 // publicModel is m as the API serves it: its lineage by names
 // (publicLineage) and no server folder in its meta.
 func (s *Server) publicModel(m *store.Model) {
 	publicLineage(m)
 	s.redact.Any(map[string]any(m.Meta))
+	if l := m.Lineage; l != nil {
+		// a dataset file the pipeline named by its absolute path
+		for i := range l.Datasets {
+			l.Datasets[i].Source = s.redact.String(l.Datasets[i].Source)
+		}
+		for i := range l.Chain {
+			for j := range l.Chain[i].Datasets {
+				l.Chain[i].Datasets[j].Source = s.redact.String(l.Chain[i].Datasets[j].Source)
+			}
+		}
+	}
 }
 
+// publicLineage names the base model of a lineage recorded before lineage
+// named base models by folder (a server path) by its folder name, in
+// Lineage (with its chain's original base) and in Meta["lineage"]: lineage
+// in the API never shows a server path.
 func publicLineage(m *store.Model) {
 	name := func(s string) string {
 		if strings.ContainsAny(s, `/\`) {
@@ -414,10 +425,21 @@ func publicLineage(m *store.Model) {
 	}
 	if m.Lineage != nil {
 		m.Lineage.BaseModel = name(m.Lineage.BaseModel)
+		for i := range m.Lineage.Chain {
+			m.Lineage.Chain[i].BaseModel = name(m.Lineage.Chain[i].BaseModel)
+		}
 	}
 	if l, ok := m.Meta["lineage"].(map[string]any); ok {
 		if b, ok := l["base_model"].(string); ok {
 			l["base_model"] = name(b)
+		}
+		chain, _ := l["chain"].([]any)
+		for _, a := range chain {
+			if a, ok := a.(map[string]any); ok {
+				if b, ok := a["base_model"].(string); ok {
+					a["base_model"] = name(b)
+				}
+			}
 		}
 	}
 }

@@ -151,14 +151,15 @@ func lineageOf(a agent.Artifact) *store.Lineage {
 // merged with the inputs', and the base model (the inputs', else the
 // output's Meta["base_model"]) by name and content version (baseModel; a
 // registered model of team, mdl_..., by its id and stored version:
-// registeredVersion). Outputs without any are left alone.
+// modelVersion) with its chain back to the original base (chainOf).
+// Outputs without any are left alone.
 func (o *Orchestrator) addLineage(ctx context.Context, team string, inputs []agent.Artifact, own []store.DatasetVersion, outs []agent.Artifact) {
 	var up store.Lineage
 	for _, a := range inputs {
 		if l := lineageOf(a); l != nil {
 			up.Datasets = store.MergeDatasets(up.Datasets, l.Datasets)
 			if up.BaseModel == "" {
-				up.BaseModel, up.BaseModelVersion = l.BaseModel, l.BaseModelVersion
+				up.BaseModel, up.BaseModelVersion, up.Chain = l.BaseModel, l.BaseModelVersion, l.Chain
 			}
 		}
 	}
@@ -167,18 +168,27 @@ func (o *Orchestrator) addLineage(ctx context.Context, team string, inputs []age
 		name, version := o.baseModel(up.BaseModel)
 		up.BaseModel, up.BaseModelVersion = name, cmp.Or(up.BaseModelVersion, version)
 	}
-	if strings.HasPrefix(up.BaseModel, "mdl_") && up.BaseModelVersion == "" {
-		// recorded before registered bases had a version
-		up.BaseModelVersion = o.registeredVersion(ctx, team, up.BaseModel)
+	switch {
+	case strings.HasPrefix(up.BaseModel, "mdl_") && (up.BaseModelVersion == "" || len(up.Chain) == 0):
+		// recorded before registered bases had a version, or before chains
+		m := o.registered(ctx, team, up.BaseModel)
+		up.BaseModelVersion = cmp.Or(up.BaseModelVersion, modelVersion(m))
+		if len(up.Chain) == 0 {
+			up.Chain = o.chainOf(ctx, team, up.BaseModel, m, 0)
+		}
+	case up.BaseModel != "" && len(up.Chain) == 0:
+		up.Chain = []store.Ancestor{{BaseModel: up.BaseModel, Version: up.BaseModelVersion}}
 	}
 	up.Datasets = store.MergeDatasets(up.Datasets, own)
 	for i := range outs {
 		l := up
 		if b, ok := outs[i].Meta["base_model"].(string); ok && b != "" && l.BaseModel == "" {
 			if strings.HasPrefix(b, "mdl_") {
-				l.BaseModel, l.BaseModelVersion = b, o.registeredVersion(ctx, team, b)
+				m := o.registered(ctx, team, b)
+				l.BaseModel, l.BaseModelVersion, l.Chain = b, modelVersion(m), o.chainOf(ctx, team, b, m, 0)
 			} else {
 				l.BaseModel, l.BaseModelVersion = o.baseModel(b)
+				l.Chain = []store.Ancestor{{BaseModel: l.BaseModel, Version: l.BaseModelVersion}}
 			}
 		}
 		if l.BaseModel == "" && len(l.Datasets) == 0 {
@@ -196,6 +206,37 @@ func (o *Orchestrator) addLineage(ctx context.Context, team string, inputs []age
 		}
 		outs[i].Meta[lineageKey] = v
 	}
+}
+
+// maxChain bounds how many registered models chainOf looks up to rebuild
+// the chain of lineage recorded before chains.
+const maxChain = 64
+
+// chainOf returns the chain (store.Lineage's Chain) of a model whose base
+// is team's registered model id, m (nil when the store has no such model of
+// team): m's own chain, then m. m's lineage recorded before chains is
+// followed back through the store (up to maxChain models, depth counting
+// those already followed). A model not found is its id alone.
+func (o *Orchestrator) chainOf(ctx context.Context, team, id string, m *store.Model, depth int) []store.Ancestor {
+	if m == nil {
+		return []store.Ancestor{{ModelID: id}}
+	}
+	var chain []store.Ancestor
+	var datasets []store.DatasetVersion
+	if l := m.Lineage; l != nil {
+		datasets = l.Datasets
+		switch {
+		case len(l.Chain) > 0:
+			chain = slices.Clone(l.Chain)
+		case strings.HasPrefix(l.BaseModel, "mdl_") && depth < maxChain:
+			chain = o.chainOf(ctx, team, l.BaseModel, o.registered(ctx, team, l.BaseModel), depth+1)
+		case strings.HasPrefix(l.BaseModel, "mdl_"):
+			chain = []store.Ancestor{{ModelID: l.BaseModel}}
+		case l.BaseModel != "":
+			chain = []store.Ancestor{{BaseModel: filepath.Base(filepath.Clean(l.BaseModel)), Version: l.BaseModelVersion}}
+		}
+	}
+	return append(chain, store.Ancestor{ModelID: m.ID, Name: m.Name, Version: modelVersion(m), JobID: m.JobID, Datasets: datasets})
 }
 
 // baseModel returns the display name of the base model at ref (its folder
@@ -245,21 +286,29 @@ func (o *Orchestrator) baseModel(ref string) (name, version string) {
 	return name, fmt.Sprintf("sha256:%x", h.Sum(nil))
 }
 
-// registeredVersion returns the content version (store.Lineage's
-// BaseModelVersion) of team's registered model id, from the file SHA-256s
-// the store recorded when the model was registered (Meta "files", or
-// "sha256" for a single file), not from a worker's copy: the same version
-// baseModel gives its folder. "" when the model is not found or its files
-// lack sums.
-func (o *Orchestrator) registeredVersion(ctx context.Context, team, id string) string {
+// registered returns team's registered model id, nil when the store has
+// none (another team's included) or cannot be read (logged).
+func (o *Orchestrator) registered(ctx context.Context, team, id string) *store.Model {
 	if o.st == nil {
-		return ""
+		return nil
 	}
 	m, err := o.st.ForTeam(team).GetModel(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) && o.log != nil {
-			o.log.WarnContext(ctx, "lineage: base model version not read", slog.String("model_id", id), slog.Any("error", err))
+			o.log.WarnContext(ctx, "lineage: base model not read", slog.String("model_id", id), slog.Any("error", err))
 		}
+		return nil
+	}
+	return m
+}
+
+// modelVersion returns the content version (store.Lineage's
+// BaseModelVersion) of a registered model, from the file SHA-256s the
+// store recorded when it was registered (Meta "files", or "sha256" for a
+// single file), not from a worker's copy: the same version baseModel gives
+// its folder. "" when m is nil or its files lack sums.
+func modelVersion(m *store.Model) string {
+	if m == nil {
 		return ""
 	}
 	sums := map[string]string{} // name -> hex sha256

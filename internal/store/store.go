@@ -81,6 +81,36 @@ type Lineage struct {
 	// *.gguf). "" when the folder could not be read.
 	BaseModelVersion string           `json:"base_model_version,omitempty"`
 	Datasets         []DatasetVersion `json:"datasets"`
+	// Chain is where the base model came from, oldest first: the original
+	// base model (a folder, by BaseModel name and Version), then each
+	// registered model trained from it in turn, down to this model's own
+	// base (the last element, the one BaseModel names). One element when
+	// the base is a folder; nil when no base model is known (and in
+	// lineage recorded before chains).
+	Chain []Ancestor `json:"chain,omitempty"`
+}
+
+// Ancestor is one model of a Lineage's Chain: the original base model (a
+// folder: BaseModel, Version) or a registered model (ModelID, Name, JobID,
+// Version, and the Datasets its own job trained it on). A registered
+// model the store no longer has (or never had) is its ModelID alone.
+type Ancestor struct {
+	// ModelID is the registered model's id (mdl_...); "" for the
+	// original base.
+	ModelID string `json:"model_id,omitempty"`
+	// Name is the registered model's name (job/node/output).
+	Name string `json:"name,omitempty"`
+	// BaseModel is the original base model's display name: its folder
+	// name, never a server path. "" for a registered model.
+	BaseModel string `json:"base_model,omitempty"`
+	// Version is the model's content version, as Lineage's
+	// BaseModelVersion; "" when unknown.
+	Version string `json:"version,omitempty"`
+	// JobID is the job that made the registered model.
+	JobID string `json:"job_id,omitempty"`
+	// Datasets are the dataset versions the registered model's job read
+	// (its Lineage.Datasets).
+	Datasets []DatasetVersion `json:"datasets,omitempty"`
 }
 
 // MergeDatasets returns a with the versions of b it lacks appended (same

@@ -6,7 +6,12 @@
 // overlaid curves with hover values), the finished run page (under 4,000 px
 // collapsed and 12,000 px expanded; charts grouped by node, smoothing, hover),
 // the models page (grouped by run, each model's lineage, hashes, copyable
-// snippets), the datasets list and a dataset's page (rows, detected format,
+// snippets), a model's page (reached from the list: facts, lineage, metrics,
+// training curve, the run's evaluation, files that download, "fine-tune it"
+// opening the editor with the run's pipeline trained from it and no problem
+// found, and that pipeline run: its model names the merged model as its base;
+// an adapter pointing to the merged model; an unknown id not found),
+// the datasets list and a dataset's page (rows, detected format,
 // columns and sample from the profile computed at upload, versions
 // shortened), that no server path (the repository, its parent's shared
 // folder, the data folder, /work, /tmp) is anywhere in the text, titles,
@@ -14,6 +19,7 @@
 // and of a dataset's page, and every list page at 400 px
 // (tables scroll sideways, the page does not). Screenshots at 1280×800 and 400 px, light and dark, go to
 // $WEB_SCREENSHOTS (default web/e2e/screenshots). Prints "N passed, N failed".
+// E2E_ONLY=REGEXP runs the first step (the two pipelines) and the steps it matches.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,8 +38,16 @@ const assert = (c, m) => {
   if (!c) throw new Error(`assertion failed: ${m}`);
 };
 const results = [];
+let skipped = 0;
 let page;
+// E2E_ONLY (a regular expression) runs only the steps it matches, and the first, which runs the pipelines they need.
+const only = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY) : null;
 async function test(name, fn) {
+  if (only && results.length + skipped > 0 && !only.test(name)) {
+    skipped++;
+    console.log(`skip ${name}`);
+    return;
+  }
   const t0 = Date.now();
   try {
     await fn();
@@ -309,6 +323,129 @@ try {
     await shot('models');
   });
 
+  let modelURL = '';
+  await test('a model’s page: facts, lineage, metrics and curve, evaluation, files that download, fine-tune it in the editor; not found; no server paths', async () => {
+    const models = (await api('/models?limit=1000')).body.models.filter((m) => m.job_id === ids[0]);
+    const merged = models.find((m) => m.output === 'merged');
+    const trained = models.find((m) => m.output === 'model');
+    const adapter = models.find((m) => m.output === 'adapter');
+    assert(merged && trained && adapter, `the run made merged, adapter and trained models: ${models.map((m) => m.output)}`);
+    const m = (await api(`/models/${merged.model_id}`)).body;
+    // from the Models list, by the model's link
+    await page.goto(`${base}/models`);
+    await page.locator(`.model-group[data-job-id="${ids[0]}"] tr[data-model-id="${m.model_id}"] td strong a`).click();
+    await page.waitForURL(`${base}/models/${m.model_id}`);
+    modelURL = page.url();
+    await page.locator(`.model-page[data-model-id="${m.model_id}"]`).waitFor();
+    assert((await page.locator('main h1').innerText()) === m.name, `title: ${await page.locator('main h1').innerText()}`);
+    const fact = (k) => page.locator(`[data-fact="${k}"]`);
+    assert((await fact('id').innerText()).includes(m.model_id), 'the id');
+    assert((await fact('format').getAttribute('data-format')) === 'merged' && (await fact('format').innerText()).startsWith('merged safetensors'), `format: ${await fact('format').innerText()}`);
+    const size = await fact('size').innerText();
+    assert(/^\d+(\.\d)? (B|KiB|MiB) in \d+ files$/.test(size) && size.endsWith(`in ${m.files.length} files`), `size: ${size}`);
+    assert((await fact('created').innerText()).includes('ago'), `created: ${await fact('created').innerText()}`);
+    await page.locator('[data-fact="run"] .badge').waitFor();
+    const run = await fact('run').innerText();
+    assert(run.startsWith('output merged of node ship (export) in run stories-lora'), `made by: ${run}`);
+    assert((await fact('run').locator('a').getAttribute('href')) === `/runs/${ids[0]}`, 'links its run');
+    // lineage: base model and version by name, the dataset version, the trained model it was exported from
+    const lin = (k) => page.locator(`[data-lineage="${k}"]`);
+    const baseText = await lin('base').innerText();
+    const bv = m.lineage.base_model_version;
+    assert(baseText === (bv ? `stories260K @${bv.slice(7, 19)}` : 'stories260K'), `base model: ${baseText} (version ${bv})`);
+    const v = m.lineage.datasets[0].version;
+    assert((await lin('datasets').innerText()).trim() === `alpaca_en_demo.json @${v.slice(7, 19)}`, `datasets: ${await lin('datasets').innerText()}`);
+    await lin('parent').waitFor();
+    assert((await lin('parent').locator('a').getAttribute('href')) === `/models/${trained.model_id}`, 'made from the trained model, linked');
+    // the chain of ancestor models, when the API gives one with a model of this server in it (a base folder alone is the base model above)
+    const chain = Array.isArray(m.lineage?.chain) ? m.lineage.chain : Array.isArray(m.chain) ? m.chain : [];
+    const links = await page.locator('.model-chain li').count();
+    assert(chain.some((c) => c.model_id) ? links === chain.length + 1 : links === 0, `chain shown only when the API has one with a model (API ${JSON.stringify(chain)}, page ${links})`);
+    // metrics: the training facts copied into the export, the trained model's curve, the run's evaluation and headline
+    const metric = (k) => page.locator(`.model-metrics [data-metric="${k}"] dd`).innerText();
+    assert(/^\d+(\.\d+)?$/.test(await metric('final_loss')) && (await metric('steps')) === String(m.meta.metrics.steps), `metrics: ${await page.locator('.model-metrics').innerText()}`);
+    const curve = page.locator('.model-history figure[data-chart="Loss"] polyline[data-series="loss"]');
+    await curve.waitFor();
+    assert((await curve.getAttribute('points')).trim().split(/\s+/).length > 10, 'the training curve has the run’s steps');
+    const ev = page.locator('[data-eval-node="score"]');
+    assert((await ev.innerText()).includes('evaluated tune/model, the model this one was exported from'), `evaluation: ${await ev.innerText()}`);
+    assert(/^\d/.test(await ev.locator('[data-metric="rouge_l"] dd').innerText()), 'rouge_l measured');
+    assert((await page.locator('.model-page [data-headline]').count()) === 1, 'the run’s base-vs-tuned headline');
+    // files: every file, with its size, each a download that answers the recorded bytes; the folder as tar
+    const rows = await page.locator('.model-files tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.file));
+    assert(JSON.stringify([...rows].sort()) === JSON.stringify([...m.files].sort()), `files: ${rows} vs ${m.files}`);
+    const cfg = m.meta.files.find((f) => f.path === 'config.json');
+    const href = await page.locator('.model-files tr[data-file="config.json"] a').getAttribute('href');
+    const got = await fetch(new URL(href, base));
+    assert(got.ok && (await got.arrayBuffer()).byteLength === cfg.size, `config.json downloads its ${cfg.size} bytes (${got.status})`);
+    const tar = await fetch(new URL(await page.locator('.model-files-panel a.download-all').getAttribute('href'), base));
+    assert(tar.ok && tar.headers.get('content-type') === 'application/x-tar' && (await tar.arrayBuffer()).byteLength > m.size, `the folder as tar (${tar.status})`);
+    await assertNoServerPaths('model page');
+    await assertNoRawRefs('model page');
+    await axeCheck(page, 'model page');
+    await shot('model');
+    // the whole page (main scrolls inside the window): a window as tall as the page
+    const tall = await height();
+    await page.setViewportSize({ width: 1280, height: Math.min(tall + 100, 6000) });
+    await page.waitForTimeout(300);
+    await shot('model-full');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    // the YAML of a train node that starts from it, copied
+    await page.getByRole('button', { name: "Copy the train node's YAML" }).click();
+    const yaml = await page.evaluate(() => navigator.clipboard.readText());
+    assert(yaml.includes(`base_model: ${m.model_id}`), `train node YAML: ${yaml}`);
+    // fine-tune it: the editor opens with the run's pipeline, its train node starting from this model, and the server finds no problem
+    page.once('dialog', (d) => d.accept());
+    await page.getByRole('button', { name: 'Fine-tune this model in the editor' }).click();
+    await page.waitForURL(`${base}/`);
+    const tune = page.locator('.agent-node[data-node-id="tune"]');
+    await tune.waitFor();
+    assert((await page.locator('.agent-node').count()) === 7, 'the run’s seven nodes');
+    await page.locator('.check-status[data-problems="0"]').waitFor({ timeout: 20_000 });
+    await tune.click();
+    assert((await page.locator('#param-tune-base_model').inputValue()) === m.model_id, `tune.base_model: ${await page.locator('#param-tune-base_model').inputValue()}`);
+    assert((await page.getByLabel('Pipeline name').inputValue()) === `stories-lora-from-${m.model_id.slice(-6).toLowerCase()}`, 'named after the run and the model');
+    await shot('model-as-base');
+    // run it: the new run trains from this model, and its model's page names this one as its base (and in its chain, when the API gives one)
+    await page.getByRole('button', { name: 'Run pipeline' }).click();
+    await page.waitForURL(/\/runs\/job_/);
+    const again = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
+    const deadline = Date.now() + Number(process.env.E2E_TIMEOUT_MS ?? 300_000);
+    for (;;) {
+      const j = (await api(`/jobs/${again}`)).body;
+      if (['succeeded', 'failed', 'cancelled'].includes(j.status)) {
+        assert(j.status === 'succeeded', `the run from ${m.model_id}: ${j.status}: ${j.error}`);
+        break;
+      }
+      assert(Date.now() < deadline, `${again} still ${j.status}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const child = (await api('/models?limit=1000')).body.models.find((x) => x.job_id === again && x.output === 'model');
+    assert(child?.lineage?.base_model === m.model_id, `the new run's model has ${m.model_id} as its base: ${JSON.stringify(child?.lineage)}`);
+    await page.goto(`${base}/models/${child.model_id}`);
+    await lin('base').locator('a').waitFor();
+    const baseLink = lin('base').locator('a');
+    assert((await baseLink.getAttribute('href')) === `/models/${m.model_id}` && (await baseLink.innerText()) === m.name, `its base model is this one, by name and linked: ${await baseLink.innerText()}`);
+    const childChain = Array.isArray(child.lineage.chain) ? child.lineage.chain : [];
+    const childLinks = await page.locator('.model-chain li').count();
+    assert(childChain.some((c) => c.model_id) ? childLinks === childChain.length + 1 : childLinks === 0, `chain of the model trained from it (API ${JSON.stringify(childChain)}, page ${childLinks})`);
+    if (childLinks) assert((await page.locator(`.model-chain li[data-chain-id="${m.model_id}"] a`).getAttribute('href')) === `/models/${m.model_id}`, 'the chain links the model it was trained from');
+    await assertNoServerPaths('the page of a model trained from a model');
+    await shot('model-child');
+    // an adapter is no base: its page points to the merged model
+    await page.goto(`${base}/models/${adapter.model_id}`);
+    const not = page.locator('[data-not-base]');
+    await not.waitFor();
+    assert((await not.locator('a').getAttribute('href')) === `/models/${m.model_id}`, `the adapter points to the merged model: ${await not.innerText()}`);
+    // an unknown id: not found, clearly (the browser logs the 404)
+    const before = consoleErrors.length;
+    await page.goto(`${base}/models/mdl_doesnotexist`);
+    const nf = page.locator('[data-not-found]');
+    await nf.waitFor();
+    assert((await page.locator('main h1').innerText()) === 'Model not found' && (await nf.innerText()).includes('There is no model mdl_doesnotexist'), `not found: ${await nf.innerText()}`);
+    consoleErrors.splice(before).filter((e) => !/\b404\b/.test(e)).forEach((e) => consoleErrors.push(e));
+  });
+
   await test('datasets: rows, detected format and columns in the list; the profile and sample at once on a dataset’s page; versions shortened; no server paths', async () => {
     const up = async (file, type) => {
       const form = new FormData();
@@ -363,6 +500,7 @@ try {
     ['models', `${base}/models`],
     ['datasets', `${base}/datasets`],
     ['run', `${base}/runs/${ids[0]}`],
+    ...(modelURL ? [['model', modelURL]] : []),
   ];
   await test('at 400 px tables scroll sideways and the page does not', async () => {
     await page.setViewportSize({ width: 400, height: 860 });
@@ -408,7 +546,7 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
-  await test('axe-core: no serious or critical violations on the runs, compare, run, models and datasets pages (light; run and models dark too)', async () => {
+  await test('axe-core: no serious or critical violations on the runs, compare, run, models, model and datasets pages (light; run and models dark too)', async () => {
     for (const scheme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme: scheme });
       // dark: the pages with the most colour (charts, badges, code) only, to keep the suite's time down
@@ -431,5 +569,5 @@ try {
 }
 const failed = results.filter((r) => !r.ok).length;
 console.log(`screenshots in ${shots}`);
-console.log(`${results.length - failed} passed, ${failed} failed`);
+console.log(`${results.length - failed} passed, ${failed} failed${skipped ? `, ${skipped} skipped (E2E_ONLY)` : ''}`);
 process.exit(failed ? 1 : 0);

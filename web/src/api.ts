@@ -147,6 +147,20 @@ export interface DatasetVersion {
 /** Lineage is where a model came from; base_model may be a server path (show its folder name only). */
 export interface Lineage {
   base_model?: string;
+  /** "sha256:" and the hex SHA-256 of the base model's config and weights */
+  base_model_version?: string;
+  datasets?: DatasetVersion[] | null;
+  /** where the base model came from, oldest first: the original base, then each model of this server trained from it, down to this model's base (servers before chains send none) */
+  chain?: Ancestor[] | null;
+}
+
+/** Ancestor is one model of a lineage's chain: the original base (base_model, version) or a model of this server (model_id, name, job_id, version, datasets). */
+export interface Ancestor {
+  model_id?: string;
+  name?: string;
+  base_model?: string;
+  version?: string;
+  job_id?: string;
   datasets?: DatasetVersion[] | null;
 }
 
@@ -285,7 +299,7 @@ export const api = {
   /** datasets lists uploaded datasets; rows comes from each one's profile summary. */
   datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets').map((d) => (d.rows === undefined && d.summary && !d.summary.error ? { ...d, rows: d.summary.rows } : d)),
   dataset: (id: string) => request<Dataset>('GET', `/datasets/${encodeURIComponent(id)}`),
-  models: async () => list<Model>(await request('GET', '/models'), 'models'),
+  models: async (limit?: number) => list<Model>(await request('GET', `/models${limit ? `?limit=${limit}` : ''}`), 'models'),
   model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),
   history: (jobID: string, after = 0, limit = 1000) =>
     request<{ events: { seq: number; type: string; node?: string; time: string; data: unknown }[]; next: number }>(

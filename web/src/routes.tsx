@@ -8,6 +8,7 @@ import { RunPage } from './runs/RunPage';
 import { ComparePage } from './runs/ComparePage';
 import { DatasetsPage, DatasetPage } from './data/DatasetsPage';
 import { ModelsPage } from './data/ModelsPage';
+import { ModelPage } from './data/ModelPage';
 import { PlaygroundPage } from './playground/Playground';
 
 export interface Route {
@@ -34,6 +35,7 @@ export const routes: Route[] = [
   { path: '/datasets', title: 'Datasets', render: () => <DatasetsPage /> },
   { path: /^\/datasets\/([^/]+)$/, title: 'Dataset', render: ([id]) => <DatasetPage key={id} id={id} /> },
   { path: '/models', title: 'Models', render: () => <ModelsPage /> },
+  { path: /^\/models\/([^/]+)$/, title: 'Model', render: ([id]) => <ModelPage key={id} id={id} /> },
   { path: '/playground', title: 'Playground', render: () => <PlaygroundPage /> },
 ];
 

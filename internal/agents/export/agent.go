@@ -186,9 +186,10 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		return nil, agent.Permanent(err)
 	}
 	var lineage struct {
-		BaseModel        string         `json:"base_model"`
-		BaseModelVersion string         `json:"base_model_version"`
-		Datasets         []card.Dataset `json:"datasets"`
+		BaseModel        string          `json:"base_model"`
+		BaseModelVersion string          `json:"base_model_version"`
+		Datasets         []card.Dataset  `json:"datasets"`
+		Chain            []card.Ancestor `json:"chain"`
 	}
 	if l, ok := in.Meta["lineage"]; ok {
 		if b, err := json.Marshal(l); err == nil {
@@ -212,7 +213,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		}
 		c := &card.Card{Name: cmp.Or(o.Name, filepath.Base(o.Model)) + " (" + f + ")", Format: f, Arch: res.Arch, Template: res.Template,
 			BaseModel: filepath.Base(cmp.Or(lineage.BaseModel, baseModel)), BaseModelVersion: lineage.BaseModelVersion, // a name, never a server path
-			Datasets: lineage.Datasets, Method: cmp.Or(method, "base"),
+			Chain: lineage.Chain, Datasets: lineage.Datasets, Method: cmp.Or(method, "base"),
 			Hyperparameters: hp, Metrics: metrics, Comparison: comparison, Files: hashes}
 		if f == export.FormatGGUF {
 			c.Checks = res.Checks

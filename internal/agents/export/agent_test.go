@@ -135,16 +135,21 @@ func TestAgentFullModelAndErrors(t *testing.T) {
 }
 
 // TestModelCard: every exported folder gets a README.md naming the base
-// model, the datasets with their versions, method and hyperparameters,
-// metrics, the comparison and the sha256 of each file.
+// model (a registered one with its chain back to the original base), the
+// datasets with their versions, method and hyperparameters, metrics, the
+// comparison and the sha256 of each file.
 func TestModelCard(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
 	in := trainArtifact(t)
 	in.Meta["hyperparameters"] = map[string]any{"learning_rate": 0.003, "epochs": 1.0, "lora": map[string]any{"rank": 8.0, "alpha": 16.0}}
 	baseVersion := "sha256:" + strings.Repeat("cd", 32)
-	in.Meta["lineage"] = map[string]any{"base_model": "stories260K", "base_model_version": baseVersion, "datasets": []any{
-		map[string]any{"dataset_id": "ds_abc", "name": "alpaca_en_demo.json", "version": "sha256:" + strings.Repeat("ab", 32)}}}
+	rootVersion := "sha256:" + strings.Repeat("ef", 32)
+	in.Meta["lineage"] = map[string]any{"base_model": "mdl_first", "base_model_version": baseVersion, "datasets": []any{
+		map[string]any{"dataset_id": "ds_abc", "name": "alpaca_en_demo.json", "version": "sha256:" + strings.Repeat("ab", 32)}},
+		"chain": []any{map[string]any{"base_model": "stories260K", "version": rootVersion},
+			map[string]any{"model_id": "mdl_first", "name": "first/ship/merged", "job_id": "job_first", "version": baseVersion,
+				"datasets": []any{map[string]any{"source": "data/first.jsonl", "name": "first.jsonl", "version": "sha256:01"}}}}}
 	cmpPath := filepath.Join(t.TempDir(), "comparison.json")
 	c := eval.Comparison{Kind: eval.KindComparison, Primary: "rouge_l", Bootstrap: 1000, Confidence: 0.95, Metrics: []eval.MetricComparison{{
 		Name: "rouge_l", Base: eval.CI{Estimate: 0.1}, Tuned: eval.CI{Estimate: 0.25}, Delta: eval.CI{Estimate: 0.15, Lo: 0.05, Hi: 0.2},
@@ -168,7 +173,10 @@ func TestModelCard(t *testing.T) {
 		if strings.Contains(s, in.Meta["base_model"].(string)) {
 			t.Errorf("%s card names the server path %s", a.Name, in.Meta["base_model"])
 		}
-		want := []string{"Base model: stories260K, version `" + baseVersion + "`", "alpaca_en_demo.json (`ds_abc`), version `sha256:abab",
+		want := []string{"Base model: mdl_first, version `" + baseVersion + "`",
+			"- Chain, oldest first:\n  1. stories260K, version `" + rootVersion + "`\n" +
+				"  2. first/ship/merged (`mdl_first`, job `job_first`), version `" + baseVersion + "`, trained on first.jsonl\n",
+			"alpaca_en_demo.json (`ds_abc`), version `sha256:abab",
 			"Method: lora", "| learning_rate | 0.003 |", "| lora | alpha=16, rank=8 |", "| final_val_loss | 1.5 |",
 			"| rouge_l | 0.1 | 0.25 | 0.15 [0.05, 0.2] (significant) | 30 / 5 / 15 |"}
 		for _, f := range a.Meta["files"].([]map[string]any) {

@@ -30,6 +30,19 @@ type Dataset struct {
 	Version string `json:"version"`          // "sha256:<hex>" of its bytes
 }
 
+// Ancestor is one model of a Card's Chain: the original base by BaseModel
+// (a folder name) or a registered model by ModelID, Name and JobID, each
+// with its content Version and, for a registered model, the Datasets its
+// job read.
+type Ancestor struct {
+	ModelID   string    `json:"model_id"`
+	Name      string    `json:"name"`
+	BaseModel string    `json:"base_model"`
+	Version   string    `json:"version"`
+	JobID     string    `json:"job_id"`
+	Datasets  []Dataset `json:"datasets"`
+}
+
 // FileHash is one file of the exported folder.
 type FileHash struct {
 	Path   string `json:"path"`
@@ -49,8 +62,12 @@ type Card struct {
 	// BaseModelVersion its content version (store.Lineage), "" when not
 	// recorded.
 	BaseModel, BaseModelVersion string
-	Datasets                    []Dataset
-	Method                      string
+	// Chain is where the base model came from, oldest first (store.Lineage's
+	// chain): the original base, then each registered model trained from it,
+	// the last being BaseModel. Written when it holds a registered model.
+	Chain    []Ancestor
+	Datasets []Dataset
+	Method   string
 	// Hyperparameters are the training params (learning_rate, epochs, ...).
 	Hyperparameters map[string]any
 	// Metrics are the training metrics (final_loss, final_val_loss, ...).
@@ -83,6 +100,30 @@ func (c *Card) Markdown() string {
 		p(", version `%s`", c.BaseModelVersion)
 	}
 	p("\n")
+	if len(c.Chain) > 1 {
+		p("- Chain, oldest first:\n")
+		for i, a := range c.Chain {
+			p("  %d. %s", i+1, orUnknown(cmp.Or(a.BaseModel, a.Name, a.ModelID)))
+			if a.ModelID != "" && a.Name != "" {
+				p(" (`%s`", a.ModelID)
+				if a.JobID != "" {
+					p(", job `%s`", a.JobID)
+				}
+				p(")")
+			}
+			if a.Version != "" {
+				p(", version `%s`", a.Version)
+			}
+			if len(a.Datasets) > 0 {
+				names := make([]string, len(a.Datasets))
+				for j, d := range a.Datasets {
+					names[j] = cmp.Or(d.Name, d.Source, d.ID)
+				}
+				p(", trained on %s", strings.Join(names, ", "))
+			}
+			p("\n")
+		}
+	}
 	if len(c.Datasets) == 0 {
 		p("- Datasets: not recorded\n")
 	} else {

@@ -13,7 +13,7 @@ import (
 )
 
 // runLineage checks dataset versions with their profile and sample, the
-// dataset versions a job read, and a model's lineage.
+// dataset versions a job read, and a model's lineage with its chain.
 func runLineage(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	t.Run("Lineage", func(t *testing.T) {
@@ -29,7 +29,11 @@ func runLineage(t *testing.T, open func(t *testing.T) store.Store) {
 		v1 := store.DatasetVersion{ID: d.ID, Name: d.Name, Version: d.Version}
 		v2 := store.DatasetVersion{Source: "data/eval.jsonl", Version: "sha256:cd"}
 		m := &store.Model{ID: store.NewID("mdl"), Name: "m", Team: store.DefaultTeam, JobID: j.ID, NodeID: "a", Output: "model", URI: "m/",
-			Files: []string{}, Meta: map[string]any{}, CreatedAt: now, Lineage: &store.Lineage{BaseModel: "models/base", Datasets: []store.DatasetVersion{v1, v2}}}
+			Files: []string{}, Meta: map[string]any{}, CreatedAt: now, Lineage: &store.Lineage{BaseModel: "mdl_parent", BaseModelVersion: "sha256:ef", Datasets: []store.DatasetVersion{v1, v2},
+				// the chain back to the original base, kept in order with every field
+				Chain: []store.Ancestor{{BaseModel: "base", Version: "sha256:01"},
+					{ModelID: "mdl_grandparent", Name: "g/t/model", Version: "sha256:02", JobID: "job_g", Datasets: []store.DatasetVersion{v2}},
+					{ModelID: "mdl_parent", Name: "p/t/model", Version: "sha256:ef", JobID: "job_p", Datasets: []store.DatasetVersion{v1}}}}}
 		if err := s.InTx(ctx, func(tx store.Tx) error {
 			if err := tx.CreateDataset(ctx, d); err != nil {
 				return err

@@ -112,6 +112,8 @@ describe('models page', () => {
     expect(row('mdl_g', 'parent').getAttribute('data-parent-id')).toBe('mdl_t');
     expect(row('mdl_g', 'parent').textContent).toBe('model of tune mdl_t');
     expect(row('mdl_t', 'parent').textContent).toBe('—');
+    // each model links to its page
+    for (const id of ['mdl_a', 'mdl_m', 'mdl_g', 'mdl_t']) expect(div.querySelector(`tr[data-model-id="${id}"] td strong a`)!.getAttribute('href')).toBe(`/models/${id}`);
     // metadata keeps the rest, cut to names
     const meta = div.querySelector('tr[data-model-id="mdl_t"]')!.textContent!;
     expect(meta).toContain('tokenizer');

@@ -283,7 +283,7 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
   );
 }
 
-function Snippets({ list, label }: { list: Snippet[]; label: string }) {
+export function Snippets({ list, label }: { list: Snippet[]; label: string }) {
   const [tab, setTab] = useState(list[0]?.id ?? '');
   const cur = list.find((s) => s.id === tab) ?? list[0];
   if (!cur) return null;
@@ -380,7 +380,11 @@ export function ModelGroupView({ g }: { g: ModelGroup }) {
             header: 'Model',
             cell: (m: Model) => (
               <>
-                <strong>{m.output || m.name || m.model_id}</strong>
+                <strong>
+                  <Link to={`/models/${encodeURIComponent(m.model_id)}`} aria-label={`${m.output || m.name || m.model_id} of ${g.job?.name || m.job_id || 'no run'}: details`}>
+                    {m.output || m.name || m.model_id}
+                  </Link>
+                </strong>
                 <div className="muted small">{m.node_id ? `node ${m.node_id}` : ''}</div>
                 <div className="mono small muted">{m.model_id}</div>
               </>
@@ -459,7 +463,7 @@ export function ModelGroupView({ g }: { g: ModelGroup }) {
 }
 
 /** Datasets lists dataset versions: name (linked when uploaded) and the version's first 12 hex digits. */
-function Datasets({ list }: { list: DatasetRef[] }) {
+export function Datasets({ list }: { list: DatasetRef[] }) {
   return (
     <ul className="dataset-versions">
       {list.map((d, i) => (
@@ -540,7 +544,7 @@ function Meta({ m }: { m: Model }) {
 }
 
 /** History charts a trained model's history.json (loss, validation loss and learning rate per step). */
-function History({ url }: { url: string }) {
+export function History({ url }: { url: string }) {
   const [rows, setRows] = useState<Record<string, number>[] | null>(null);
   const [err, setErr] = useState('');
   useEffect(() => {
