@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -460,18 +459,10 @@ func publicLineage(m *store.Model) {
 	}
 }
 
-// dryRun plans spec inside the request, bounded by DryRunTimeout. Its work
-// (data agents in a scratch folder, a train node's warm-up, each in its
-// agent process when agents are isolated) runs under ctx: a client that
-// goes away cancels it (context.Canceled), and past the timeout it is
-// cancelled too and the error is errDryRunTimeout (504).
+// dryRun plans spec inside the request, bounded by DryRunTimeout
+// (orchestrate.PlanWithin): a client that goes away cancels it
+// (context.Canceled, 499), and past the timeout it is cancelled too and the
+// error wraps orchestrate.ErrDryRunTimeout (504).
 func (s *Server) dryRun(ctx context.Context, spec *pipeline.Spec) (*orchestrate.Plan, error) {
-	dctx, cancel := context.WithTimeoutCause(ctx, s.DryRunTimeout, errDryRunTimeout)
-	defer cancel()
-	p, err := s.Orch.Plan(dctx, spec, "")
-	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), errDryRunTimeout) {
-		return nil, fmt.Errorf("%w: the dry run ran longer than its limit of %s (--dry-run-timeout) and was stopped; "+
-			"submit the pipeline without dry_run, or plan it on less data", errDryRunTimeout, s.DryRunTimeout)
-	}
-	return p, err
+	return s.Orch.PlanWithin(ctx, spec, "", s.DryRunTimeout)
 }
