@@ -90,7 +90,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Fanout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events %s: %w (want redis://HOST:PORT/DB)", redact(url), err)
 	}
-	opt.MaxRetries = 0 // a failed publish is not retried: the store has the events
+	opt.MaxRetries = -1 // a failed publish is not retried (go-redis: 0 would mean 3): the store has the events and a wake-up is owed
 	opt.DialTimeout = 2 * time.Second
 	opt.ReadTimeout = 2 * time.Second
 	opt.WriteTimeout = 2 * time.Second
@@ -98,7 +98,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Fanout, error) {
 	sopt := *opt
 	sopt.ReadTimeout = block + 5*time.Second
 	sopt.PoolSize = 100_000 // one per job with subscribers, opened on demand
-	sopt.MaxRetries = 0
+	sopt.MaxRetries = -1
 	sub := redis.NewClient(&sopt)
 	f := &Fanout{url: redact(url), pub: pub, sub: sub, log: log,
 		owed: map[string]uint64{}, kick: make(chan struct{}, 1), closed: make(chan struct{})}
