@@ -176,5 +176,5 @@ func (o *Orchestrator) sourceFits(ctx context.Context, team string, d agent.Para
 			}
 		}
 	}
-	return fmt.Sprintf("registered model %s (%s) keeps no tokenizer (%s), as a PEFT adapter or a GGUF export does not: %s", ref, m.Name, tokenizer.Needs, hint), nil
+	return fmt.Sprintf("registered model %s (%s) keeps no tokenizer (%s; a PEFT adapter or a GGUF export has none): %s", ref, m.Name, tokenizer.Needs, hint), nil
 }

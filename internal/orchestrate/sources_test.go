@@ -160,7 +160,7 @@ nodes: [{id: tune, agent: step, params: {weights: "adapter weights"}}]
 		want             []string // parts of the message
 	}{
 		{"adapter as a tokenizer", "tokenizer", adapter.ID,
-			[]string{"registered model " + adapter.ID, "(adapter/tune/model)", "keeps no tokenizer (tokenizer.json or tokenizer.model)", "merged model"}},
+			[]string{"registered model " + adapter.ID, "(adapter/tune/model)", "keeps no tokenizer (tokenizer.json or tokenizer.model;", "merged model"}},
 		{"dataset as a tokenizer", "tokenizer", ds.ID, []string{`"` + ds.ID + `" is an uploaded dataset, not a tokenizer`}},
 		{"dataset as a model", "model", ds.ID, []string{`"` + ds.ID + `" is an uploaded dataset, not a model`}},
 	}
