@@ -20,6 +20,7 @@ import (
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/events"
+	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/platform"
 	"github.com/whetstone/whetstone/internal/store"
@@ -27,7 +28,7 @@ import (
 
 // Exit codes of `whet run`.
 const (
-	exitJobFailed   = 1 // the job failed or was cancelled
+	exitJobFailed   = 1 // the job failed or was cancelled; a dry run timed out or was interrupted
 	exitInvalidSpec = 3 // the spec did not parse or validate
 )
 
@@ -48,7 +49,11 @@ a temporary data folder (or --data-dir, which keeps the output cache between
 runs). Progress goes to stderr, the final job JSON to stdout. Relative paths
 in params resolve against the current folder.
 
-Exit codes: 0 succeeded, 1 failed or cancelled, 2 usage, 3 invalid spec.
+A dry run (--dry-run) is stopped after --dry-run-timeout (default 5m),
+like the server's, or at Ctrl-C.
+
+Exit codes: 0 succeeded, 1 failed or cancelled (a dry run: timed out or
+interrupted), 2 usage, 3 invalid spec.
 
 Flags:`)
 		fs.PrintDefaults()
@@ -125,8 +130,14 @@ Flags:`)
 		p.Stop(sctx)
 	}()
 	if *dryRun {
-		plan, err := p.Orch.Plan(runCtx, spec, cfg.WorkDir)
-		if err != nil {
+		// Under ctx, not runCtx: Ctrl-C stops the dry run's agents.
+		plan, err := p.Orch.PlanWithin(ctx, spec, cfg.WorkDir, cfg.DryRunTimeout)
+		switch {
+		case errors.Is(err, orchestrate.ErrDryRunTimeout):
+			return &exitError{code: exitJobFailed, err: err}
+		case err != nil && ctx.Err() != nil:
+			return &exitError{code: exitJobFailed, err: errors.New("dry run interrupted: its data agents and training warm-up were stopped")}
+		case err != nil:
 			return err
 		}
 		enc := json.NewEncoder(io.out)

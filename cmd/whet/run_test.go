@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/whetstone/whetstone/internal/assets"
 
@@ -20,8 +23,14 @@ func repoRoot(t testing.TB) string { return assets.RepoRoot(t) }
 // its exit code, stdout and stderr.
 func whet(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return whetCtx(t, context.Background(), args...)
+}
+
+// whetCtx is whet under ctx: cancelling it is Ctrl-C.
+func whetCtx(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	err := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	err := run(ctx, args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
 	var code bytes.Buffer
 	c := exitCode(err, &code)
 	return c, out.String(), errb.String() + code.String()
@@ -147,5 +156,97 @@ func TestRunDryRun(t *testing.T) {
 	}
 	if !plan() {
 		t.Fatal("not cached after a run")
+	}
+}
+
+// endlessSource is a named pipe data.jsonl that yields alpaca rows until the
+// test ends: a data source a dry run never finishes reading. started is
+// closed once a reader has taken the first rows.
+func endlessSource(t *testing.T) (path string, started <-chan struct{}) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "data.jsonl")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Read-write: the open does not wait for a reader, and Close (at the
+	// end of the test) unblocks a write that waits for one.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { f.Close(); <-done })
+	go func() {
+		defer close(done)
+		row := []byte(strings.Repeat(`{"instruction": "Say hello.", "input": "", "output": "Hello there."}`+"\n", 64))
+		for i := 0; ; i++ {
+			if _, err := f.Write(row); err != nil {
+				return
+			}
+			if i == 1024 { // past the pipe's buffer: someone reads
+				close(ch)
+			}
+		}
+	}()
+	return path, ch
+}
+
+// TestRunDryRunStopped: whet run --dry-run is bounded by --dry-run-timeout
+// (the server's message: what was stopped, the limit, what to do) and
+// stopped by Ctrl-C, exit 1 either way, its scratch folder removed. The
+// endless source would keep the dataset agent of a node ahead of train
+// reading forever.
+func TestRunDryRunStopped(t *testing.T) {
+	t.Chdir(repoRoot(t))
+	src, started := endlessSource(t)
+	endless := writeSpec(t, fmt.Sprintf(`name: endless
+nodes:
+  - {id: data, agent: dataset, cache: false, params: {source: %q}}
+  - {id: tune, agent: train, params: {base_model: ../shared/assets/models/stories260K, method: lora}}
+edges: [{from: data, to: tune}]
+`, src))
+	small := writeSpec(t, "name: c\nnodes: [{id: data, agent: dataset, params: {source: ../shared/assets/datasets/torchtune/alpaca_tiny.json}}]\n")
+	tests := []struct {
+		name      string
+		spec      string
+		flags     []string
+		interrupt bool // cancel the context (Ctrl-C) once the source is read
+		want      []string
+	}{
+		{"tiny limit", small, []string{"--dry-run-timeout", "1ns"}, false,
+			[]string{"dry run timed out", "limit of 1ns (--dry-run-timeout) and was stopped", "raise --dry-run-timeout"}},
+		{"endless source", endless, []string{"--dry-run-timeout", "300ms"}, false,
+			[]string{"dry run timed out", "limit of 300ms (--dry-run-timeout) and was stopped", "plan it on less data"}},
+		{"ctrl-c", endless, nil, true, []string{"dry run interrupted"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dd := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.interrupt {
+				go func() {
+					<-started
+					time.Sleep(100 * time.Millisecond)
+					cancel()
+				}()
+			}
+			start := time.Now()
+			code, stdout, stderr := whetCtx(t, ctx, append([]string{"run", tt.spec, "--dry-run", "--data-dir", dd}, tt.flags...)...)
+			took := time.Since(start)
+			if code != exitJobFailed || stdout != "" {
+				t.Errorf("exit %d, want %d; stdout %q", code, exitJobFailed, stdout)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if left, _ := filepath.Glob(filepath.Join(dd, "tmp", "plan-*")); len(left) > 0 {
+				t.Errorf("scratch folders left: %v", left)
+			}
+			t.Logf("stopped after %s", took.Round(time.Millisecond))
+		})
 	}
 }

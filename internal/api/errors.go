@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -19,8 +20,6 @@ var (
 	errUnsupportedMedia = errors.New("unsupported media type")
 	errTooLarge         = errors.New("request entity too large")
 	errBadRequest       = errors.New("bad request")
-	// errDryRunTimeout is a dry run stopped at Server.DryRunTimeout (504).
-	errDryRunTimeout = errors.New("dry run timed out")
 )
 
 // badRequest wraps msg as an errBadRequest.
@@ -63,7 +62,7 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		status = http.StatusForbidden
 	case errors.Is(err, store.ErrConflict):
 		status = http.StatusConflict
-	case errors.Is(err, errDryRunTimeout):
+	case errors.Is(err, orchestrate.ErrDryRunTimeout):
 		status = http.StatusGatewayTimeout
 	case errors.Is(err, context.Canceled):
 		status, msg = 499, "client closed request"

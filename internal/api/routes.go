@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -95,6 +94,14 @@ type idInput struct {
 type listInput struct {
 	Limit  int `query:"limit" minimum:"1" maximum:"1000" default:"50"`
 	Offset int `query:"offset" minimum:"0" default:"0"`
+}
+
+// listModelsInput repeats listInput's fields (see listJobsInput).
+type listModelsInput struct {
+	Limit  int      `query:"limit" minimum:"1" maximum:"1000" default:"50"`
+	Offset int      `query:"offset" minimum:"0" default:"0"`
+	Q      string   `query:"q" maxLength:"200" doc:"keep models whose name, model_id or job_id contains this text, ignoring the case of ASCII letters"`
+	Format []string `query:"format" maxItems:"20" doc:"keep models of these formats, comma-separated: peft-lora, hf (trained), adapter, merged, gguf (exported); a model without a recorded format has its output's name"`
 }
 
 // listJobsInput repeats listInput's fields: huma does not read query
@@ -319,9 +326,16 @@ func (s *Server) routes(api huma.API) {
 		})
 
 	huma.Register(api, huma.Operation{OperationID: "list-models", Method: http.MethodGet, Path: prefix + "/models", Tags: tags("models"),
-		Summary: "List models produced by jobs"},
-		func(ctx context.Context, in *listInput) (*listModelsOutput, error) {
-			l, total, err := auth.Reader(ctx, s.Store).ListModels(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
+		Summary:     "List models produced by jobs, newest first",
+		Description: "q and format filter the list; total counts every model the filters keep. Page with limit and offset."},
+		func(ctx context.Context, in *listModelsInput) (*listModelsOutput, error) {
+			p := store.ListParams{Limit: in.Limit, Offset: in.Offset, Query: strings.TrimSpace(in.Q)}
+			for _, f := range in.Format {
+				if f = strings.TrimSpace(f); f != "" {
+					p.Formats = append(p.Formats, f)
+				}
+			}
+			l, total, err := auth.Reader(ctx, s.Store).ListModels(ctx, p)
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -445,18 +459,10 @@ func publicLineage(m *store.Model) {
 	}
 }
 
-// dryRun plans spec inside the request, bounded by DryRunTimeout. Its work
-// (data agents in a scratch folder, a train node's warm-up, each in its
-// agent process when agents are isolated) runs under ctx: a client that
-// goes away cancels it (context.Canceled), and past the timeout it is
-// cancelled too and the error is errDryRunTimeout (504).
+// dryRun plans spec inside the request, bounded by DryRunTimeout
+// (orchestrate.PlanWithin): a client that goes away cancels it
+// (context.Canceled, 499), and past the timeout it is cancelled too and the
+// error wraps orchestrate.ErrDryRunTimeout (504).
 func (s *Server) dryRun(ctx context.Context, spec *pipeline.Spec) (*orchestrate.Plan, error) {
-	dctx, cancel := context.WithTimeoutCause(ctx, s.DryRunTimeout, errDryRunTimeout)
-	defer cancel()
-	p, err := s.Orch.Plan(dctx, spec, "")
-	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), errDryRunTimeout) {
-		return nil, fmt.Errorf("%w: the dry run ran longer than its limit of %s (--dry-run-timeout) and was stopped; "+
-			"submit the pipeline without dry_run, or plan it on less data", errDryRunTimeout, s.DryRunTimeout)
-	}
-	return p, err
+	return s.Orch.PlanWithin(ctx, spec, "", s.DryRunTimeout)
 }

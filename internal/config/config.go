@@ -82,9 +82,10 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// Heartbeat is the SSE keep-alive comment interval. Defaults to 15s.
 	Heartbeat time.Duration `yaml:"heartbeat"`
-	// DryRunTimeout bounds a dry run (POST /api/v1/jobs?dry_run=true), which
-	// runs data agents and a training warm-up inside the request; past it
-	// the work is stopped and the request answers 504. Defaults to 5m.
+	// DryRunTimeout bounds a dry run (POST /api/v1/jobs?dry_run=true, which
+	// runs data agents and a training warm-up inside the request, and
+	// `whet run --dry-run`); past it the work is stopped and the request
+	// answers 504 (whet run exits 1). Defaults to 5m.
 	DryRunTimeout time.Duration `yaml:"dry_run_timeout"`
 	// LogLevel is debug, info, warn or error. Defaults to info.
 	LogLevel string `yaml:"log_level"`
@@ -285,7 +286,7 @@ func (c *Config) settings() []setting {
 		{"lease-timeout", "a dead worker's node is redelivered after this (default 30s)", &c.LeaseTimeout},
 		{"poll-interval", "queue, event and cancellation polling interval (default 500ms)", &c.PollInterval},
 		{"heartbeat", "SSE keep-alive interval (default 15s)", &c.Heartbeat},
-		{"dry-run-timeout", "longest a dry run (POST /api/v1/jobs?dry_run=true) may take before it is stopped with 504 (default 5m)", &c.DryRunTimeout},
+		{"dry-run-timeout", "longest a dry run (POST /api/v1/jobs?dry_run=true: then 504; whet run --dry-run: then exit 1) may take before it is stopped (default 5m)", &c.DryRunTimeout},
 		{"log-level", "debug, info, warn or error (default info)", &c.LogLevel},
 		{"base-models", "folder of Hugging Face models (subfolder name = model id) that /v1 fine-tunes and serves", &c.BaseModels},
 		{"allow-path", "a server folder jobs may read (repeatable; env: a :-separated list); default: the work folder while auth is off", &c.AllowPath},

@@ -83,8 +83,10 @@ func New(jobID, node, typ string, data any) *store.Event {
 type Fanout interface {
 	// Publish announces events of jobID that were stored (in seq order)
 	// to every process; no events is a bare wake-up (events were stored
-	// some other way: read the store). An error loses nothing: subscribers
-	// fall back to polling the store until Healthy again.
+	// some other way: read the store). An error loses no event (the store
+	// has them), but subscribers in other processes cannot tell that an
+	// announcement failed: the implementation must send jobID a wake-up
+	// once it can publish again, or they wait for SafetyPoll.
 	Publish(ctx context.Context, jobID string, evs []store.Event) error
 	// Watch calls fn with the events of jobID that any process publishes
 	// from now on (when Watch returns) until ctx ends. fn(nil) means some
@@ -104,8 +106,8 @@ type Bus struct {
 	poll   time.Duration
 	log    *slog.Logger
 	fanout Fanout
-	// watches cancel the per-job Fanout watchers of this process.
-	watches map[string]context.CancelFunc
+	// watches are the per-job Fanout watchers of this process.
+	watches map[string]*watch
 
 	mu   sync.Mutex
 	subs map[string]map[*Subscription]struct{}
@@ -113,6 +115,14 @@ type Bus struct {
 	// for jobs with subscribers, so a fan-out to many subscribers reads
 	// memory instead of the store.
 	tails map[string][]store.Event
+}
+
+// watch is one job's Fanout watcher.
+type watch struct {
+	cancel context.CancelFunc
+	// ready is closed once Fanout.Watch returned: from then on every
+	// event published anywhere wakes the job's subscribers.
+	ready chan struct{}
 }
 
 // tailLen bounds each job's in-memory tail.
@@ -128,7 +138,7 @@ func NewBus(st store.Store, poll time.Duration, log *slog.Logger) *Bus {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Bus{st: st, poll: poll, log: log, subs: map[string]map[*Subscription]struct{}{}, tails: map[string][]store.Event{},
-		watches: map[string]context.CancelFunc{}}
+		watches: map[string]*watch{}}
 }
 
 // SetFanout makes the bus announce events through f and wake its
@@ -288,7 +298,10 @@ func (s *Subscription) readFailed(err error) {
 }
 
 // Subscribe returns a subscription to jobID's events after seq after (0 for
-// all). Close it when done.
+// all). Close it when done. With a Fanout, it returns once the job's watch
+// listens (the first subscriber of a job in this process starts it, and
+// later ones wait for it: a round trip to the fan-out), so whatever the
+// subscription misses in its first read of the store wakes it.
 func (b *Bus) Subscribe(jobID string, after int64) *Subscription {
 	s := &Subscription{b: b, jobID: jobID, last: after, wake: make(chan struct{}, 1)}
 	b.mu.Lock()
@@ -296,20 +309,23 @@ func (b *Bus) Subscribe(jobID string, after int64) *Subscription {
 		b.subs[jobID] = map[*Subscription]struct{}{}
 	}
 	b.subs[jobID][s] = struct{}{}
-	first := b.fanout != nil && b.watches[jobID] == nil
+	w := b.watches[jobID]
+	first := b.fanout != nil && w == nil
 	var wctx context.Context
 	if first {
 		var cancel context.CancelFunc
 		wctx, cancel = context.WithCancel(context.Background())
-		b.watches[jobID] = cancel
+		w = &watch{cancel: cancel, ready: make(chan struct{})}
+		b.watches[jobID] = w
 	}
 	b.mu.Unlock()
 	if first {
-		// Watch returns once it is listening, so whatever the subscriber
-		// misses in its first read of the store wakes it.
 		if err := b.fanout.Watch(wctx, jobID, func(evs []store.Event) { b.received(jobID, evs) }); err != nil {
 			b.log.Warn("events fan-out watch failed; polling the store", slog.String("job_id", jobID), slog.Any("error", err))
 		}
+		close(w.ready)
+	} else if w != nil {
+		<-w.ready
 	}
 	return s
 }
@@ -321,8 +337,8 @@ func (s *Subscription) Close() {
 	if len(s.b.subs[s.jobID]) == 0 {
 		delete(s.b.subs, s.jobID)
 		delete(s.b.tails, s.jobID)
-		if cancel := s.b.watches[s.jobID]; cancel != nil {
-			cancel()
+		if w := s.b.watches[s.jobID]; w != nil {
+			w.cancel()
 			delete(s.b.watches, s.jobID)
 		}
 	}

@@ -480,6 +480,10 @@ func (o *Orchestrator) fileFacts(ctx context.Context, team string, decls []agent
 
 // fileSum returns path's SHA-256, hashed once per size and modification time.
 func (o *Orchestrator) fileSum(path string, fi fs.FileInfo) string {
+	if !fi.Mode().IsRegular() {
+		// A named pipe or device would block or never end the read.
+		return "unreadable"
+	}
 	k := fmt.Sprintf("%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
 	if v, ok := o.sums.Load(k); ok {
 		return v.(string)

@@ -2,10 +2,12 @@ package orchestrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/auth"
@@ -28,6 +30,31 @@ type PlanNode struct {
 	Estimate *agent.Estimate `json:"estimate"`
 	// Error says why the node could not be estimated.
 	Error string `json:"error,omitempty"`
+}
+
+// ErrDryRunTimeout is a dry run stopped at its limit (PlanWithin). The API
+// answers it with 504, `whet run --dry-run` with exit code 1.
+var ErrDryRunTimeout = errors.New("dry run timed out")
+
+// PlanWithin is Plan bounded by limit (--dry-run-timeout; 0 or less: no
+// limit), for POST /api/v1/jobs?dry_run=true and `whet run --dry-run`
+// alike. Its work (data agents in a scratch folder, a train node's warm-up,
+// each in its agent process when agents are isolated) runs under ctx: when
+// ctx ends first (a client that goes away, Ctrl-C) the error is ctx's;
+// past limit the work is cancelled and the error wraps ErrDryRunTimeout,
+// saying what was stopped, the limit and what to do.
+func (o *Orchestrator) PlanWithin(ctx context.Context, spec *pipeline.Spec, workDir string, limit time.Duration) (*Plan, error) {
+	if limit <= 0 {
+		return o.Plan(ctx, spec, workDir)
+	}
+	dctx, cancel := context.WithTimeoutCause(ctx, limit, ErrDryRunTimeout)
+	defer cancel()
+	p, err := o.Plan(dctx, spec, workDir)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), ErrDryRunTimeout) {
+		return nil, fmt.Errorf("%w: the dry run (data agents and training warm-up) ran longer than its limit of %s (--dry-run-timeout) and was stopped; "+
+			"run the pipeline without a dry run, plan it on less data, or raise --dry-run-timeout", ErrDryRunTimeout, limit)
+	}
+	return p, err
 }
 
 // Plan validates spec as Submit does and returns its nodes in execution

@@ -89,10 +89,29 @@ func (p *Policy) Resolve(path string) (string, error) {
 	}
 	for _, r := range p.roots {
 		if res == r || strings.HasPrefix(res, r+string(filepath.Separator)) || r == string(filepath.Separator) {
+			// Only files and folders: a named pipe, device or socket
+			// under an allowed folder would block or never end a read
+			// (hashing a source for the cache reads it whole).
+			if fi, err := os.Stat(res); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+				return "", fmt.Errorf("%w: %q is not a regular file or folder (%s)", ErrRefused, path, fileKind(fi.Mode()))
+			}
 			return res, nil
 		}
 	}
 	return refuse()
+}
+
+// fileKind names a special file's kind for an error.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // resolveExisting follows the symbolic links of the longest existing prefix

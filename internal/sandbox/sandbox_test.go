@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -74,5 +75,28 @@ func TestNoRootsRefusesEverything(t *testing.T) {
 func TestMissingRootIsAConfigError(t *testing.T) {
 	if _, err := New(t.TempDir(), []string{"/no/such/root"}); err == nil {
 		t.Error("a missing --allow-path root was accepted")
+	}
+}
+
+// A named pipe or device under an allowed folder is refused: reading it
+// would block (a pipe with no writer) or never end (/dev/zero).
+func TestSpecialFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "rows.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	p, err := New(dir, []string{dir, "/dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero"} {
+		_, err := p.Resolve(path)
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not a regular file or folder") {
+			t.Errorf("Resolve(%s) = %v, want a refusal naming it not a regular file", path, err)
+		}
+	}
+	if _, err := p.Resolve(dir); err != nil {
+		t.Errorf("the folder itself: %v", err)
 	}
 }

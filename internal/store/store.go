@@ -259,10 +259,26 @@ type Model struct {
 	Lineage *Lineage `json:"lineage,omitempty"`
 }
 
+// Format is what m's files are: its metadata's "format" when that is a
+// non-empty string (peft-lora or hf for a trained model; adapter, merged or
+// gguf for an export), else its output's name.
+func (m *Model) Format() string {
+	if f, ok := m.Meta["format"].(string); ok && f != "" {
+		return f
+	}
+	return m.Output
+}
+
 // ListParams pages a list. Limit defaults to 50.
 type ListParams struct {
 	Limit, Offset int
 	Status        Status // ListJobs only: filter when set
+	// Query (ListModels only), when set, keeps the models whose name, id or
+	// job id contains it, ignoring the case of ASCII letters.
+	Query string
+	// Formats (ListModels only), when set, keeps the models whose Format is
+	// one of them.
+	Formats []string
 }
 
 // ClaimParams takes a node's lease.
@@ -303,6 +319,8 @@ type Reader interface {
 	FindDataset(ctx context.Context, team, sha256, name string) (*Dataset, error)
 	ListDatasets(ctx context.Context, p ListParams) ([]*Dataset, int, error)
 	GetModel(ctx context.Context, id string) (*Model, error)
+	// ListModels returns models newest first, filtered by p.Query and
+	// p.Formats, and the count of every model the filters keep.
 	ListModels(ctx context.Context, p ListParams) ([]*Model, int, error)
 	// GetCache returns the outputs team cached under key ("" team is
 	// DefaultTeam). Teams never see each other's cache.

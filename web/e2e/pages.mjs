@@ -323,6 +323,31 @@ try {
     await shot('models');
   });
 
+  await test('models: format filter and search filter on the server (kept in the URL), with a count of what matches', async () => {
+    const all = (await api('/models?limit=1000')).body;
+    const ggufs = all.models.filter((m) => (m.meta?.format || m.output) === 'gguf');
+    assert(ggufs.length >= 2, `each run exported a GGUF: ${ggufs.length}`);
+    await page.goto(`${base}/models`);
+    const count = page.locator('.models-page [data-models-total]');
+    await count.waitFor();
+    assert((await count.getAttribute('data-models-total')) === String(all.total), `the count names every model: ${await count.innerText()}`);
+    await page.getByLabel('Format').selectOption({ label: 'GGUF' });
+    await page.waitForURL(/[?&]format=gguf/);
+    await page.waitForFunction((n) => document.querySelector('.models-page [data-models-total]')?.getAttribute('data-models-total') === String(n), ggufs.length);
+    const shown = await page.locator('.models-page tr[data-model-id]').evaluateAll((rs) => rs.map((r) => r.dataset.modelId).sort());
+    assert(JSON.stringify(shown) === JSON.stringify(ggufs.map((m) => m.model_id).sort()), `only the GGUF models: ${shown}`);
+    await page.getByLabel('Search').fill(ids[1]);
+    await page.locator(`.model-group[data-job-id="${ids[0]}"]`).waitFor({ state: 'detached' });
+    const rows = await page.locator('.models-page tr[data-model-id]').evaluateAll((rs) => rs.map((r) => r.dataset.modelId));
+    const want = ggufs.filter((m) => m.job_id === ids[1]).map((m) => m.model_id);
+    assert(JSON.stringify(rows) === JSON.stringify(want) && (await count.innerText()) === '1 of 1 matching model', `the variant run's GGUF alone: ${rows} (${await count.innerText()})`);
+    await page.getByLabel('Search').fill('no-such-model');
+    await page.getByText('No models in format GGUF matching “no-such-model”.').waitFor();
+    await page.goto(`${base}/models?q=${encodeURIComponent(ids[0])}`);
+    await page.locator(`.model-group[data-job-id="${ids[0]}"]`).waitFor();
+    assert((await page.locator('.model-group').count()) === 1 && (await page.getByLabel('Search').inputValue()) === ids[0], 'a search in the URL filters on load');
+  });
+
   let modelURL = '';
   await test('a model’s page: facts, lineage, metrics and curve, evaluation, files that download, fine-tune it in the editor; not found; no server paths', async () => {
     const models = (await api('/models?limit=1000')).body.models.filter((m) => m.job_id === ids[0]);

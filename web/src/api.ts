@@ -300,6 +300,19 @@ export const api = {
   datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets').map((d) => (d.rows === undefined && d.summary && !d.summary.error ? { ...d, rows: d.summary.rows } : d)),
   dataset: (id: string) => request<Dataset>('GET', `/datasets/${encodeURIComponent(id)}`),
   models: async (limit?: number) => list<Model>(await request('GET', `/models${limit ? `?limit=${limit}` : ''}`), 'models'),
+  /** modelPage is one page of GET /models, newest first: q keeps models whose name, model_id or job_id contains it (any case), format those of the given formats (comma-separated); total counts every model the filters keep. */
+  modelPage: async (p: { q?: string; format?: string; limit?: number; offset?: number } = {}) => {
+    const q = new URLSearchParams();
+    if (p.q) q.set('q', p.q);
+    if (p.format) q.set('format', p.format);
+    if (p.limit) q.set('limit', String(p.limit));
+    if (p.offset) q.set('offset', String(p.offset));
+    const qs = q.toString();
+    const data = await request<unknown>('GET', `/models${qs ? `?${qs}` : ''}`);
+    const models = list<Model>(data, 'models');
+    const total = data && typeof data === 'object' && typeof (data as { total?: unknown }).total === 'number' ? (data as { total: number }).total : models.length;
+    return { models, total };
+  },
   model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),
   history: (jobID: string, after = 0, limit = 1000) =>
     request<{ events: { seq: number; type: string; node?: string; time: string; data: unknown }[]; next: number }>(

@@ -417,8 +417,8 @@ func (c chatTokenizer) EncodeChatMask(messages []map[string]any) ([]int, []bool,
 // leaseGPU takes a GPU from job.GPUs for a run whose device is auto or
 // cuda (not cpu, not an explicit cuda:N) when the machine has GPUs; nil
 // when the run will not use one. The memory it asks for is the device
-// estimate of the model as loaded (adapters and, for full fine-tuning, the
-// float32 gradients and moments added on top).
+// estimate of the model as the run will set it up (trainer.EstimateDevice:
+// adapters, or full fine-tuning's gradients and moments, counted).
 func leaseGPU(ctx context.Context, job Job, m *model.Model, cfg *trainer.Config) (*gpus.Lease, error) {
 	spec, err := device.Parse(cfg.Device)
 	if err != nil {
@@ -430,12 +430,11 @@ func leaseGPU(ctx context.Context, job Job, m *model.Model, cfg *trainer.Config)
 	if gs, err := job.GPUs.Inventory(); err != nil || len(gs) == 0 {
 		return nil, nil // auto falls back to the CPU; cuda fails in trainer.New with the reason
 	}
-	est := gpu.EstimateMemory(m, max(cfg.BatchSize, 1), max(cfg.MaxSeqLen, 1), gpu.Options{BF16: cfg.BF16, Checkpointing: cfg.GradientCheckpointing})
-	need := est.Total
-	if cfg.Method == "full" {
-		need += 16 * int64(m.NumParams())
+	est, err := trainer.EstimateDevice(m, *cfg)
+	if err != nil {
+		return nil, bad(err)
 	}
-	l, err := job.GPUs.Acquire(ctx, job.NodeID, need, job.OnGPUWait)
+	l, err := job.GPUs.Acquire(ctx, job.NodeID, est.Total, job.OnGPUWait)
 	if errors.Is(err, gpus.ErrNoGPU) {
 		return nil, bad(err)
 	}

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/engine/nn"
@@ -24,72 +25,87 @@ const ContextBytes = 600 << 20
 
 // EstimateMemory returns the device memory New plus a training
 // ForwardBackward of batch×seq needs for m as it is set up now (adapters
-// attached and gradients enabled, NF4 quantized), mirroring New and the
-// workspace allocation.
+// attached and gradients enabled, NF4 quantized): EstimateShape of
+// m.Shape().
 func EstimateMemory(m *model.Model, batch, seq int, o Options) Estimate {
-	c := &m.Cfg
-	N := int64(batch * seq)
+	return EstimateShape(m.Shape(), batch, seq, o)
+}
+
+// EstimateShape returns the device memory New plus a training
+// ForwardBackward of batch×seq needs for a model of shape s, mirroring
+// New's uploads and the step's workspace; it needs no weights, so a
+// config.json is enough (model.NewShape). Frozen weights are float32 (or
+// bf16 copies with o.BF16, or NF4 codes and scales); what trains is a
+// float32 master with a gradient and two AdamW moments (16 bytes per
+// weight). Runtime is an allowance for the CUDA context and cuBLASLt's
+// workspace.
+func EstimateShape(s model.Shape, batch, seq int, o Options) Estimate {
+	c := &s.Cfg
+	N := int64(batch) * int64(seq)
 	D, I, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.VocabSize)
 	nh, nkv, hd := int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
 	qd, kd := nh*hd, nkv*hd
-	L := int64(len(m.Layers))
+	L := int64(c.NumHiddenLayers)
 	var e Estimate
-	trainable := map[*model.Param]bool{}
-	for _, p := range m.Trainable() {
-		trainable[p] = true
-		e.Trainable += 16 * int64(len(p.Data))
-	}
-	f32 := func(p *model.Param) int64 {
-		if p == nil || trainable[p] {
+	// frozen is a float32 base tensor of n weights; one that trains is
+	// counted in Trainable instead.
+	frozen := func(n int64) int64 {
+		if s.Full {
 			return 0
 		}
-		return 4 * int64(len(p.Data))
+		return 4 * n
 	}
-	e.Weights += f32(m.Embed) + f32(m.Norm) + 4*int64(len(m.Rope.Cos)+len(m.Rope.Sin))
-	if m.Head != m.Embed {
-		e.Weights += f32(m.Head)
+	e.Trainable = 16 * s.TrainableParams()
+	// Embedding, final norm, RoPE cos and sin tables [max_pos, hd/2].
+	e.Weights += frozen(V*D) + frozen(D) + 4*2*int64(c.MaxPositionEmbeddings)*(hd/2)
+	if !c.TieWordEmbeddings {
+		e.Weights += frozen(V * D)
 	}
 	if o.BF16 {
-		e.Weights += 2 * V * D
+		e.Weights += 2 * V * D // the head in bf16
 	}
 	maxW, maxR := int64(0), int64(1)
-	for i := range m.Layers {
-		Ly := &m.Layers[i]
-		e.Weights += f32(Ly.AttnNorm) + f32(Ly.MLPNorm) + f32(Ly.QNorm) + f32(Ly.KNorm)
-		for _, l := range Ly.Linears() {
-			n := int64(l.In * l.Out)
-			switch {
-			case l.Q != nil:
-				e.Weights += int64(len(l.Q.Codes)) + 4*int64(len(l.Q.Absmax)) + int64(len(l.Q.AbsmaxQ)) + 4*int64(len(l.Q.Absmax2))
-				maxW = max(maxW, n)
-			case trainable[l.W]:
-				if o.BF16 {
-					e.Weights += 2 * n
-				}
-			case o.BF16:
-				e.Weights += 2 * n
-			default:
-				e.Weights += 4 * n
+	layer := frozen(2 * D) // attention and MLP norms
+	if s.QKNorm() {
+		layer += frozen(2 * hd)
+	}
+	var loraTok int64 // per token and layer: LoRA's saved A·x and dropout masks
+	for _, t := range model.LinearNames {
+		out, in := s.Dims(t)
+		n := int64(out) * int64(in)
+		switch {
+		case s.NF4 && !s.Full:
+			layer += nf4DeviceBytes(out, in, s.DoubleQuant)
+			maxW = max(maxW, n)
+		case s.Full:
+			if o.BF16 {
+				layer += 2 * n // bf16 copy of the trained weight
 			}
-			e.Weights += f32(l.B)
-			if l.LoRA != nil {
-				maxR = max(maxR, int64(l.LoRA.Rank))
+		case o.BF16:
+			layer += 2 * n
+		default:
+			layer += 4 * n
+		}
+		if s.HasBias(t) {
+			layer += frozen(int64(out))
+		}
+		if r := int64(s.LoRA.Rank); r > 0 && slices.Contains(s.LoRA.Targets, t) {
+			if s.LoRA.Frozen {
+				layer += 4 * r * (int64(in) + int64(out)) // uploaded without gradient or moments
+			}
+			maxR = max(maxR, r)
+			loraTok += r
+			if s.LoRA.Dropout {
+				loraTok += int64(in)
 			}
 		}
 	}
+	e.Weights += L * layer
 	// Saved activations per layer (see workspace): xn1, q, k, v, att, lse,
 	// h2, xn2, gate, up, act, sig, rstd1, rstd2, q/k norm inputs, LoRA.
-	perLayer := N * (D + qd + 2*kd + qd + nh + D + D + 4*I + 2)
-	if m.Layers[0].QNorm != nil {
+	perLayer := N * (D + qd + 2*kd + qd + nh + D + D + 4*I + 2 + loraTok)
+	if s.QKNorm() {
 		perLayer += N * (qd + kd + nh + nkv)
-	}
-	for _, l := range m.Layers[0].Linears() {
-		if l.LoRA != nil {
-			perLayer += N * int64(l.LoRA.Rank)
-			if l.LoRA.Dropout > 0 {
-				perLayer += N * int64(l.In)
-			}
-		}
 	}
 	nacts := L
 	if o.Checkpointing {
@@ -115,6 +131,18 @@ func EstimateMemory(m *model.Model, batch, seq int, o Options) Estimate {
 	e.Runtime = 32<<20 + ContextBytes
 	e.Total = e.Weights + e.Trainable + e.Activations + e.Scratch + e.Runtime
 	return e
+}
+
+// nf4DeviceBytes is what uploadNF4 puts on the device for an out×in
+// weight: the packed codes and the absmax scales (float32, or 8-bit codes
+// and float32 second-level scales); the double-quantization offset is a
+// kernel argument, not a buffer.
+func nf4DeviceBytes(out, in int, doubleQuant bool) int64 {
+	b := nn.NF4Bytes(out, in, doubleQuant)
+	if doubleQuant {
+		b -= 4
+	}
+	return b
 }
 
 // EstimateError is returned when a run will not fit the device.

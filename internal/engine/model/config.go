@@ -43,12 +43,18 @@ type Config struct {
 	RopeTheta             float64         `json:"rope_theta"`              // Defaults to 10000.
 	RopeScaling           *nn.RopeScaling `json:"rope_scaling"`
 	TieWordEmbeddings     bool            `json:"tie_word_embeddings"`
-	HiddenAct             string          `json:"hidden_act"` // Must be silu.
-	SlidingWindow         *int            `json:"sliding_window"`
-	UseSlidingWindow      bool            `json:"use_sliding_window"`
-	BOSTokenID            json.RawMessage `json:"bos_token_id"`
-	EOSTokenID            json.RawMessage `json:"eos_token_id"`
-	TorchDtype            string          `json:"torch_dtype"`
+	// AttentionBias and MLPBias are Llama's flags for biases on the
+	// attention (q, k, v, o) and MLP projections. Loading uses whatever
+	// biases the checkpoint holds; these only tell a Shape read from
+	// config.json alone (see Biases).
+	AttentionBias    bool            `json:"attention_bias"`
+	MLPBias          bool            `json:"mlp_bias"`
+	HiddenAct        string          `json:"hidden_act"` // Must be silu.
+	SlidingWindow    *int            `json:"sliding_window"`
+	UseSlidingWindow bool            `json:"use_sliding_window"`
+	BOSTokenID       json.RawMessage `json:"bos_token_id"`
+	EOSTokenID       json.RawMessage `json:"eos_token_id"`
+	TorchDtype       string          `json:"torch_dtype"`
 
 	// Window is the attention window when sliding-window attention is on
 	// (Mistral v0.1; Qwen2 with use_sliding_window), else 0. This package
@@ -58,7 +64,12 @@ type Config struct {
 
 // ReadConfig reads and validates dir/config.json.
 func ReadConfig(dir string) (*Config, error) {
-	path := filepath.Join(dir, "config.json")
+	return ReadConfigFile(filepath.Join(dir, "config.json"))
+}
+
+// ReadConfigFile reads and validates a config.json at path. Errors name the
+// file and, for a bad value, the field.
+func ReadConfigFile(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read model config: %w", err)

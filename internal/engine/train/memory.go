@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/engine/nn"
 )
@@ -58,14 +59,50 @@ func (e *EstimateError) Error() string {
 // activations that the forward pass keeps for the backward pass, scratch,
 // and the garbage collector's headroom over them.
 func EstimateMemory(m *model.Model, cfg *Config) Estimate {
-	c := &m.Cfg
+	return estimate(&m.Cfg, int64(m.NumParams()), cfg)
+}
+
+// EstimateShape is EstimateMemory from a model's shape alone (its
+// config.json, no weights; model.NewShape): s gives the dimensions and the
+// number of base weights, cfg the method, adapters, precision, batch size
+// and sequence length, as for EstimateMemory (the estimate is made before
+// the run sets the model up). cfg's defaults are applied; an invalid cfg
+// is an error. Scratch and native memory grow with GOMAXPROCS: the
+// estimate is for this machine's CPU count.
+func EstimateShape(s model.Shape, cfg Config) (Estimate, error) {
+	if err := cfg.defaults(); err != nil {
+		return Estimate{}, err
+	}
+	return estimate(&s.Cfg, s.NumParams(), &cfg), nil
+}
+
+// EstimateDevice is the device memory a GPU run of cfg on m needs, before
+// New has set m up: gpu.EstimateShape of the shape m takes once New
+// attaches cfg's adapters (or enables every gradient) and, for qlora,
+// holds the projections in NF4. m's own biases and head count. cfg's
+// defaults are applied; the activations are sized for MaxSeqLen (New
+// sizes them for the longest example when not packing, never more).
+func EstimateDevice(m *model.Model, cfg Config) (gpu.Estimate, error) {
+	if err := cfg.defaults(); err != nil {
+		return gpu.Estimate{}, err
+	}
+	own := m.Shape()
+	s, err := model.NewShape(own.Cfg, cfg.Method, cfg.LoRA, cfg.DoubleQuant)
+	if err != nil {
+		return gpu.Estimate{}, err
+	}
+	s.Biases = own.Biases
+	return gpu.EstimateShape(s, cfg.BatchSize, cfg.MaxSeqLen, gpu.Options{BF16: cfg.BF16, Checkpointing: cfg.GradientCheckpointing}), nil
+}
+
+func estimate(c *model.Config, nparams int64, cfg *Config) Estimate {
 	D, I, nh, nkv, hd := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.NumAttentionHeads), int64(c.NumKeyValueHeads), int64(c.HeadDim)
 	qd, kd := nh*hd, nkv*hd
 	L := int64(c.NumHiddenLayers)
 	N := int64(cfg.BatchSize) * int64(cfg.MaxSeqLen)
 	var e Estimate
 	dims := map[string][2]int64{"q": {qd, D}, "k": {kd, D}, "v": {kd, D}, "o": {D, qd}, "gate": {I, D}, "up": {I, D}, "down": {D, I}}
-	dense := int64(m.NumParams())
+	dense := nparams
 	if cfg.Method == "qlora" {
 		// Every projection is held in NF4 (4.5 bits per weight) and
 		// dequantized into one pooled tile per product (float32, or
@@ -88,7 +125,7 @@ func EstimateMemory(m *model.Model, cfg *Config) Estimate {
 	}
 	var trainable, loraPerTok int64
 	if cfg.Method == "full" {
-		trainable = int64(m.NumParams())
+		trainable = nparams
 		e.Optimizer = trainable * 4 * 3
 	} else {
 		r := int64(cfg.LoRA.Rank)

@@ -8,7 +8,10 @@
 // store, and while Redis is unreachable publishing fails quietly (logged)
 // and subscribers poll the store, so a Redis restart delays events and
 // loses none. Watchers reconnect with backoff and then wake their
-// subscribers to read what they missed.
+// subscribers to read what they missed. A process whose publish failed
+// owes the job's subscribers elsewhere a wake-up (their own watch works, so
+// they cannot tell): it sends one as soon as Redis answers it again, trying
+// every 100ms, backing off to 1s while it does not.
 package redisevents
 
 import (
@@ -51,6 +54,17 @@ type Fanout struct {
 	// publishing is tried at most once per second, so event writers and
 	// Notify never queue behind a dead server.
 	failedAt atomic.Int64
+
+	mu sync.Mutex
+	// owed are the jobs whose announcement failed or was skipped, each
+	// with the generation of its latest one: the repairer sends each a
+	// bare wake-up and forgets the job unless it failed again meanwhile.
+	owed      map[string]uint64
+	gen       uint64
+	repairing bool
+	kick      chan struct{} // a publish worked: repair now
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 var _ events.Fanout = (*Fanout)(nil)
@@ -76,7 +90,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Fanout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events %s: %w (want redis://HOST:PORT/DB)", redact(url), err)
 	}
-	opt.MaxRetries = 0 // a failed publish is not retried: the store has the events
+	opt.MaxRetries = -1 // a failed publish is not retried (go-redis: 0 would mean 3): the store has the events and a wake-up is owed
 	opt.DialTimeout = 2 * time.Second
 	opt.ReadTimeout = 2 * time.Second
 	opt.WriteTimeout = 2 * time.Second
@@ -84,9 +98,10 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Fanout, error) {
 	sopt := *opt
 	sopt.ReadTimeout = block + 5*time.Second
 	sopt.PoolSize = 100_000 // one per job with subscribers, opened on demand
-	sopt.MaxRetries = 0
+	sopt.MaxRetries = -1
 	sub := redis.NewClient(&sopt)
-	f := &Fanout{url: redact(url), pub: pub, sub: sub, log: log}
+	f := &Fanout{url: redact(url), pub: pub, sub: sub, log: log,
+		owed: map[string]uint64{}, kick: make(chan struct{}, 1), closed: make(chan struct{})}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := pub.Ping(pctx).Err(); err != nil {
@@ -107,8 +122,17 @@ func redact(u string) string {
 	return u
 }
 
-// Close closes the connections.
-func (f *Fanout) Close() error { return errors.Join(f.pub.Close(), f.sub.Close()) }
+// Close stops the repairer and closes the connections. Wake-ups still owed
+// are dropped: the other processes' subscribers read the store at their
+// safety poll.
+func (f *Fanout) Close() error {
+	var err error
+	f.closeOnce.Do(func() {
+		close(f.closed)
+		err = errors.Join(f.pub.Close(), f.sub.Close())
+	})
+	return err
+}
 
 // Healthy implements events.Fanout.
 func (f *Fanout) Healthy() bool { return f.healthy.Load() }
@@ -129,15 +153,17 @@ func Key(jobID string) string { return keyPrefix + jobID }
 
 // Publish implements events.Fanout: one XADD per event (a bare "wake"
 // entry when evs is empty), MAXLEN ~10,000, and the stream's expiry renewed,
-// in one round trip.
+// in one round trip. When it fails (or is skipped: within a second of a
+// failure), the job is owed a wake-up, sent once Redis answers again.
 func (f *Fanout) Publish(ctx context.Context, jobID string, evs []store.Event) error {
 	if !f.healthy.Load() && time.Since(time.Unix(0, f.failedAt.Load())) < time.Second {
+		f.owe(jobID)
 		return fmt.Errorf("events %s: publish %s: Redis unavailable (retried within a second)", f.url, jobID)
 	}
-	key := Key(jobID)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_, err := f.pub.Pipelined(ctx, func(p redis.Pipeliner) error {
+		key := Key(jobID)
 		if len(evs) == 0 {
 			p.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: maxLen, Approx: true, Values: []any{"wake", "1"}})
 		}
@@ -154,10 +180,96 @@ func (f *Fanout) Publish(ctx context.Context, jobID string, evs []store.Event) e
 	if err != nil {
 		f.healthy.Store(false)
 		f.failedAt.Store(time.Now().UnixNano())
+		f.owe(jobID)
 		return fmt.Errorf("events %s: publish %s: %w", f.url, jobID, err)
 	}
 	f.healthy.Store(true)
+	select { // wake-ups still owed can go now
+	case f.kick <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// wakeAll adds a bare wake-up entry to each job's stream, in one round trip.
+func (f *Fanout) wakeAll(ctx context.Context, jobs []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := f.pub.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, j := range jobs {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: Key(j), MaxLen: maxLen, Approx: true, Values: []any{"wake", "1"}})
+			p.Expire(ctx, Key(j), ttl)
+		}
+		return nil
+	})
+	return err
+}
+
+// owe records that jobID's subscribers in other processes missed an
+// announcement, and starts the repairer unless it runs.
+func (f *Fanout) owe(jobID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	f.owed[jobID] = f.gen
+	if !f.repairing {
+		f.repairing = true
+		select { // a kick from before the failure
+		case <-f.kick:
+		default:
+		}
+		go f.repair()
+	}
+}
+
+// repair sends the owed wake-ups: 100ms after the first failure, at once
+// when a publish works again, and otherwise backing off to every second
+// while Redis does not answer. It ends when nothing is owed or at Close.
+func (f *Fanout) repair() {
+	delay := 100 * time.Millisecond
+	for {
+		t := time.NewTimer(time.Duration(float64(delay) * (0.75 + rand.Float64()/2)))
+		select {
+		case <-f.closed:
+			t.Stop()
+			return
+		case <-f.kick:
+		case <-t.C:
+		}
+		t.Stop()
+		f.mu.Lock()
+		owed := make(map[string]uint64, len(f.owed))
+		jobs := make([]string, 0, len(f.owed))
+		for j, g := range f.owed {
+			owed[j] = g
+			jobs = append(jobs, j)
+		}
+		f.mu.Unlock()
+		err := f.wakeAll(context.Background(), jobs)
+		f.mu.Lock()
+		if err == nil {
+			for j, g := range owed {
+				if f.owed[j] == g { // not failed again meanwhile
+					delete(f.owed, j)
+				}
+			}
+		}
+		if len(f.owed) == 0 {
+			f.repairing = false
+			f.mu.Unlock()
+			if err == nil {
+				f.healthy.Store(true)
+			}
+			return
+		}
+		f.mu.Unlock()
+		if err != nil {
+			f.log.Debug("events: owed wake-ups not sent yet", slog.Int("jobs", len(jobs)), slog.Any("error", err))
+			delay = min(2*delay, time.Second)
+			continue
+		}
+		delay = 100 * time.Millisecond
+	}
 }
 
 // lastID returns the stream's newest entry id, "0-0" when it is empty.

@@ -492,12 +492,24 @@ func (q q) GetModel(ctx context.Context, id string) (*store.Model, error) {
 
 func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
 	l, off := limit(p)
-	cond, args := q.scope("team_id", 3)
+	where, args := q.scope("team_id", 1)
+	if p.Query != "" {
+		n := len(args) + 1
+		where += fmt.Sprintf(` AND (strpos(lower(name), lower($%d)) > 0 OR strpos(lower(id), lower($%d)) > 0 OR strpos(lower(job_id), lower($%d)) > 0)`, n, n, n)
+		args = append(args, p.Query)
+	}
+	if len(p.Formats) > 0 {
+		// store.Model.Format: meta's format when a non-empty string, else the output
+		where += fmt.Sprintf(` AND (CASE WHEN json_typeof(meta::json -> 'format') = 'string' AND meta::json ->> 'format' <> '' THEN meta::json ->> 'format' ELSE output END) = ANY($%d)`, len(args)+1)
+		args = append(args, p.Formats)
+	}
+	where = " WHERE TRUE" + where
 	var total int
-	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM models WHERE TRUE`+strings.ReplaceAll(cond, "$3", "$1"), args...).Scan(&total); err != nil {
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM models`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}
-	rows, err := q.db.Query(ctx, `SELECT `+modelCols+` FROM models WHERE TRUE`+cond+` ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, append([]any{l, off}, args...)...)
+	n := len(args)
+	rows, err := q.db.Query(ctx, fmt.Sprintf(`SELECT `+modelCols+` FROM models`+where+` ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`, n+1, n+2), append(args, l, off)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}

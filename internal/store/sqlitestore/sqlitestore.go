@@ -529,6 +529,18 @@ func (q q) GetModel(ctx context.Context, id string) (*store.Model, error) {
 func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
 	l, off := limit(p)
 	cond, args := q.scope("team_id")
+	if p.Query != "" {
+		cond += ` AND (instr(lower(name), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0 OR instr(lower(job_id), lower(?)) > 0)`
+		args = append(args, p.Query, p.Query, p.Query)
+	}
+	if len(p.Formats) > 0 {
+		// store.Model.Format: meta's format when a non-empty string, else the output
+		cond += ` AND (CASE WHEN json_type(meta, '$.format') = 'text' AND json_extract(meta, '$.format') <> '' THEN json_extract(meta, '$.format') ELSE output END)` +
+			` IN (?` + strings.Repeat(", ?", len(p.Formats)-1) + `)`
+		for _, f := range p.Formats {
+			args = append(args, f)
+		}
+	}
 	var total int
 	if err := q.queryRow(ctx, `SELECT count(*) FROM models WHERE 1 = 1`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)

@@ -372,4 +372,5 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runRetention(t, open)
 	runLineage(t, open)
 	runDatasetOnce(t, open)
+	runModelFilters(t, open)
 }

@@ -8,7 +8,8 @@ import './data.css';
 import { artifactRef, basename, scrub, shortVersion, stripPaths } from './paths';
 import { getKey } from '../auth/session';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
-import { Link } from '../ui/router';
+import { Link, navigate, useLocation } from '../ui/router';
+import { formatFilters, useDebounced, useModelList } from './modelList';
 
 /** fmtValue writes a metadata value for people: numbers grouped, lists joined, maps as key=value. */
 export function fmtValue(v: unknown): string {
@@ -309,19 +310,46 @@ export function Snippets({ list, label }: { list: Snippet[]; label: string }) {
   );
 }
 
+/** ModelsPage lists every model, newest run first, a page at a time ("Show more"), filtered by the server: q (name, model id or run id) and format, both kept in the URL. */
 export function ModelsPage() {
-  const models = useFetch(() => api.models(), []);
+  const { query } = useLocation();
+  const q = query.get('q') ?? '';
+  const format = query.get('format') ?? '';
+  const search = useDebounced(q.trim(), 250);
+  const { models: list, total, error: err, loading, more } = useModelList(search, format);
   const jobs = useFetch(() => api.jobs(undefined, 1000).then((r) => r.jobs), []);
-  const list = models.data;
-  const err = models.error;
   const groups = useMemo(() => (list ? groupModels(list, jobs.data ?? []) : []), [list, jobs.data]);
+  const filtered = !!(search || format);
+  const formatLabel = formatFilters(format).find((f) => f.value === format)?.label ?? format;
+  const setQuery = (k: string, v: string) => {
+    const p = new URLSearchParams(location.search);
+    if (v) p.set(k, v);
+    else p.delete(k);
+    navigate(`/models${p.toString() ? `?${p}` : ''}`, true);
+  };
   return (
     <div className="page models-page">
       <div className="page-head">
         <h1>Models</h1>
-        <Link className="button" to="/playground">
-          Open the playground
-        </Link>
+        <div className="filters" role="search">
+          <label className="inline">
+            <span>Format</span>
+            <select value={format} onChange={(e) => setQuery('format', e.target.value)}>
+              {formatFilters(format).map((f) => (
+                <option key={f.value} value={f.value}>
+                  {f.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="inline">
+            <span>Search</span>
+            <input type="search" value={q} placeholder="name, model or run id" onChange={(e) => setQuery('q', e.target.value)} />
+          </label>
+          <Link className="button" to="/playground">
+            Open the playground
+          </Link>
+        </div>
       </div>
       {err ? (
         <div className="banner error" role="alert">
@@ -329,10 +357,26 @@ export function ModelsPage() {
         </div>
       ) : null}
       {list === null && !err ? <p className="muted">Loading…</p> : null}
-      {list && !list.length ? <p className="muted">No exported models yet. Runs with an export node put their artifacts here.</p> : null}
+      {list && !list.length && !filtered ? <p className="muted">No exported models yet. Runs with an export node put their artifacts here.</p> : null}
+      {list && !list.length && filtered ? (
+        <p className="muted">
+          No models{format ? ` in format ${formatLabel}` : ''}
+          {search ? ` matching “${search}”` : ''}.
+        </p>
+      ) : null}
+      {list?.length ? (
+        <p className="muted small" role="status" data-models-shown={list.length} data-models-total={total}>
+          {`${fmtNum(list.length)} of ${fmtNum(total)} ${filtered ? 'matching ' : ''}model${total === 1 ? '' : 's'}`}
+        </p>
+      ) : null}
       {groups.map((g) => (
         <ModelGroupView key={g.jobID} g={g} />
       ))}
+      {list && total > list.length ? (
+        <button type="button" className="link" disabled={loading} onClick={more}>
+          {loading ? 'Loading…' : `Show more (${fmtNum(total - list.length)} older)`}
+        </button>
+      ) : null}
     </div>
   );
 }
