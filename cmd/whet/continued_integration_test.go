@@ -19,11 +19,16 @@ import (
 // TestContinuedFineTuneThroughAPI: red trains a LoRA on stories260K and
 // exports it merged, which the job registers (mdl_...); a second pipeline
 // fine-tunes that registered model further (base_model: mdl_...) on the
-// worker, and the model it registers shows its whole lineage through
-// GET /models/{id}: its base by id and version, then the chain back to
-// stories260K (by folder name and version) through red's first model with
-// its job and datasets, and no server path. Blue, another team, may not
-// name red's model: 422 on the train node's base_model, and 404 reading it.
+// worker, tokenizing with the same model (tokenizer: mdl_...: the merged
+// folder keeps stories260K's tokenizer), and the model it registers shows
+// its whole lineage through GET /models/{id}: its base by id and version,
+// then the chain back to stories260K (by folder name and version) through
+// red's first model with its job and datasets, and no server path. The
+// LoRA adapter the first job registered keeps no tokenizer: naming it as
+// one is a 422 on the preprocess node's tokenizer that points at the
+// merged model. Blue, another team, may not name red's model: 422 on the
+// train node's base_model and the preprocess node's tokenizer, and 404
+// reading it.
 func TestContinuedFineTuneThroughAPI(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
@@ -68,41 +73,44 @@ func TestContinuedFineTuneThroughAPI(t *testing.T) {
 		}
 		return j.ID
 	}
-	merged := func(jobID string) *store.Model {
+	registered := func(jobID, node, output string) *store.Model {
 		t.Helper()
 		var l struct{ Models []*store.Model }
 		get(red, "/models?limit=100", &l)
 		for _, m := range l.Models {
-			if m.JobID == jobID && m.NodeID == "ship" && m.Output == "merged" {
+			if m.JobID == jobID && m.NodeID == node && m.Output == output {
 				return m
 			}
 		}
-		t.Fatalf("job %s registered no merged model", jobID)
+		t.Fatalf("job %s registered no %s/%s model", jobID, node, output)
 		return nil
 	}
+	merged := func(jobID string) *store.Model { return registered(jobID, "ship", "merged") }
 	// A few LoRA steps, merged into the base: alpaca rows are short enough
 	// for 256 tokens.
-	spec := func(name, baseModel, source string) string {
+	spec := func(name, baseModel, tokenizer, source string) string {
 		return `name: ` + name + `
 nodes:
   - {id: data, agent: dataset, params: {source: ` + source + `}}
-  - {id: prep, agent: preprocess, params: {tokenizer: ../shared/assets/models/stories260K, template: alpaca, max_tokens: 256, seed: 1}}
+  - {id: prep, agent: preprocess, params: {tokenizer: ` + tokenizer + `, template: alpaca, max_tokens: 256, seed: 1}}
   - {id: tune, agent: train, params: {base_model: ` + baseModel + `, method: lora, max_steps: 3, batch_size: 4, max_seq_len: 256, seed: 1}}
   - {id: ship, agent: export, params: {formats: [merged]}}
 edges: [{from: data, to: prep}, {from: prep, to: tune}, {from: tune, to: ship}]
 `
 	}
 
-	job1 := run(spec("first", "../shared/assets/models/stories260K", "../shared/assets/datasets/torchtune/alpaca_tiny.json"))
+	stories := "../shared/assets/models/stories260K"
+	job1 := run(spec("first", stories, stories, "../shared/assets/datasets/torchtune/alpaca_tiny.json"))
 	first := merged(job1)
 	if l := first.Lineage; l == nil || l.BaseModel != "stories260K" || !strings.HasPrefix(l.BaseModelVersion, "sha256:") || len(l.Datasets) != 1 {
 		t.Fatalf("first model's lineage %+v, want stories260K with its version and one dataset", l)
 	}
 
 	// The second dataset by its absolute path (under an allowed root): the
-	// API shows its name, not the server's folder.
+	// API shows its name, not the server's folder. The registered model is
+	// both the base and the tokenizer.
 	shared := filepath.Join(repoRoot(t), "..", "shared")
-	job2 := run(spec("second", first.ID, filepath.Join(shared, "assets", "datasets", "llama-factory", "alpaca_en_demo.json")))
+	job2 := run(spec("second", first.ID, first.ID, filepath.Join(shared, "assets", "datasets", "llama-factory", "alpaca_en_demo.json")))
 	second := merged(job2)
 	var got store.Model
 	body := get(red, "/models/"+second.ID, &got)
@@ -156,12 +164,45 @@ edges: [{from: data, to: prep}, {from: prep, to: tune}, {from: tune, to: ship}]
 		}
 	}
 
+	// The first job's LoRA adapter keeps no tokenizer: a 422 on prep's
+	// tokenizer, naming the adapter, what it lacks and the merged model.
+	adapter := registered(job1, "tune", "model")
+	st, resp, _ := call(t, c, red, "POST", base+"/jobs", "application/yaml", []byte(spec("adapter-tokenizer", first.ID, adapter.ID, "../shared/assets/datasets/torchtune/alpaca_tiny.json")))
+	if st != 422 || !hasFieldError(resp, "prep", "params.tokenizer", adapter.ID, "keeps no tokenizer (tokenizer.json or tokenizer.model;", first.Name) {
+		t.Errorf("adapter as a tokenizer = %d %s, want 422 on prep's params.tokenizer naming %s, the missing tokenizer and the merged model %s", st, resp, adapter.ID, first.Name)
+	}
+
 	// Blue may not name red's model, nor read it.
-	st, resp, _ := call(t, c, blue, "POST", base+"/jobs", "application/yaml", []byte(spec("stolen", first.ID, "../shared/assets/datasets/torchtune/alpaca_tiny.json")))
-	if st != 422 || !strings.Contains(resp, "tune") || !strings.Contains(resp, "params.base_model") {
-		t.Errorf("blue fine-tunes red's model = %d %s, want 422 naming tune's params.base_model", st, resp)
+	st, resp, _ = call(t, c, blue, "POST", base+"/jobs", "application/yaml", []byte(spec("stolen", first.ID, first.ID, "../shared/assets/datasets/torchtune/alpaca_tiny.json")))
+	if st != 422 || !hasFieldError(resp, "tune", "params.base_model", first.ID) || !hasFieldError(resp, "prep", "params.tokenizer", first.ID) {
+		t.Errorf("blue fine-tunes red's model = %d %s, want 422 naming tune's params.base_model and prep's params.tokenizer", st, resp)
 	}
 	if st, resp, _ := call(t, c, blue, "GET", base+"/models/"+first.ID, "", nil); st != 404 {
 		t.Errorf("blue reads red's model = %d %s, want 404", st, resp)
 	}
+}
+
+// hasFieldError reports whether the problem body resp (RFC 9457, as the
+// API answers 422) lists an error on node's field whose message holds
+// every part.
+func hasFieldError(resp, node, field string, parts ...string) bool {
+	var p struct {
+		Errors []struct{ Location, Message string } `json:"errors"`
+	}
+	if json.Unmarshal([]byte(resp), &p) != nil {
+		return false
+	}
+	for _, e := range p.Errors {
+		if e.Location != "nodes["+node+"]."+field {
+			continue
+		}
+		ok := true
+		for _, w := range parts {
+			ok = ok && strings.Contains(e.Message, w)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -123,8 +124,12 @@ type Param struct {
 	// names are free (a map such as columns: {instruction: prompt}); an
 	// Object param has Fields or Values.
 	Values ParamType `json:"values,omitempty"`
-	// Kind hints the UI about what a string holds: "path", "dataset", "model",
-	// "url", "secret". Optional.
+	// Kind says what a string holds: "path" (a server path), "dataset" (a
+	// path or an uploaded dataset id), "model" (a model folder or a
+	// registered model id), "tokenizer" (a folder with a tokenizer, or a
+	// registered model that keeps one), "url", "secret". The server decides
+	// which of them a job may name by it (which paths, which team's stored
+	// objects); the UI picks controls by it. Optional.
 	Kind string `json:"kind,omitempty"`
 	// Check, when set, is run on a string param's value after the schema
 	// checks when a pipeline is validated (at submit time); its error is
@@ -206,6 +211,29 @@ type Checkpoints interface {
 	// Restore downloads the latest complete checkpoint into
 	// parent/checkpoint-STEP and returns STEP, or 0 when there is none.
 	Restore(ctx context.Context, parent string) (int, error)
+}
+
+// Resolve returns a readable local path for ref, a param or meta value
+// naming a source (a path, an uploaded dataset, a registered model, a
+// BlobRef): through ResolveSource when set, which alone decides what a job
+// may read; else (tests, agents run outside the orchestrator) ref itself,
+// relative to WorkDir. Returns an error when ref is empty, or a permanent
+// one when it names nothing.
+func (e *Env) Resolve(ctx context.Context, ref string) (string, error) {
+	if ref == "" {
+		return "", Permanent(errors.New("empty source"))
+	}
+	if e.ResolveSource != nil {
+		return e.ResolveSource(ctx, ref)
+	}
+	p := ref
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(e.WorkDir, p)
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", Permanent(err) // retrying finds no file either
+	}
+	return p, nil
 }
 
 // Input returns the first input artifact of type t, or false.

@@ -453,7 +453,7 @@ func (o *Orchestrator) fileFacts(ctx context.Context, team string, decls []agent
 		if !ok || s == "" || d.Type != agent.String {
 			continue
 		}
-		if d.Kind != "path" && d.Kind != "dataset" && d.Kind != "model" && d.Name != "source" {
+		if !sourceParam(d) {
 			continue
 		}
 		if ds, err := o.st.ForTeam(team).GetDataset(ctx, s); err == nil {

@@ -70,6 +70,8 @@ func (a *testAgent) Spec() agent.Spec {
 			{Name: "base_model", Type: agent.String, Default: ""},
 			{Name: "weights", Type: agent.String, Default: ""},
 			{Name: "model", Type: agent.String, Kind: "model"},
+			{Name: "tokenizer", Type: agent.String, Kind: "tokenizer"},
+			{Name: "tokenizer_json", Type: agent.String, Default: ""},
 		},
 		Inputs:  []agent.Port{{Type: agent.Dataset, Name: "in", Multiple: true}},
 		Outputs: []agent.Port{{Type: agent.Dataset, Name: "out"}, {Type: agent.Model, Name: "model"}},
@@ -118,6 +120,9 @@ func (a *testAgent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, 
 	os.WriteFile(filepath.Join(env.OutDir, "m", "sub", "w.bin"), []byte("weights"), 0o644)
 	if w := env.Params.String("weights"); w != "" {
 		os.WriteFile(filepath.Join(env.OutDir, "m", "model.safetensors"), []byte(w), 0o644)
+	}
+	if tj := env.Params.String("tokenizer_json"); tj != "" {
+		os.WriteFile(filepath.Join(env.OutDir, "m", "tokenizer.json"), []byte(tj), 0o644) // a merged model keeps its tokenizer
 	}
 	meta := map[string]any{"method": "test"}
 	if b := env.Params.String("base_model"); b != "" {

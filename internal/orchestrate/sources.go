@@ -9,8 +9,10 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/export"
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/store"
+	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 // errNoSource is returned for a stored-object reference team may not read:
@@ -75,12 +77,19 @@ func (o *Orchestrator) storedSource(ctx context.Context, team, ref string) (key,
 // sourceParam reports whether param d may name a source (a server path or
 // a stored object), as fileFacts and ResolveSource treat it.
 func sourceParam(d agent.Param) bool {
-	return d.Kind == "path" || d.Kind == "dataset" || d.Kind == "model" || d.Name == "source"
+	switch d.Kind {
+	case "path", "dataset", "model", "tokenizer":
+		return true
+	}
+	return d.Name == "source"
 }
 
 // CheckSources returns a *pipeline.ValidationError naming the node and
 // param of every stored-object reference (see storedRef) in v that the
-// caller's team (auth.TeamOf) may not read. v must have passed validation.
+// caller's team (auth.TeamOf) may not read, or that is not what its param
+// takes (sourceFits): an uploaded dataset as a model or tokenizer, a
+// registered model that keeps no tokenizer as a tokenizer. v must have
+// passed validation.
 func (o *Orchestrator) CheckSources(ctx context.Context, v *pipeline.Spec) error {
 	team := auth.TeamOf(ctx)
 	var errs []pipeline.FieldError
@@ -110,6 +119,13 @@ func (o *Orchestrator) CheckSources(ctx context.Context, v *pipeline.Spec) error
 					continue
 				}
 				_, _, err := o.storedSource(ctx, team, ref)
+				if err == nil {
+					var msg string
+					if msg, err = o.sourceFits(ctx, team, d, ref); msg != "" {
+						errs = append(errs, pipeline.FieldError{Node: n.ID, Field: fields[i], Message: msg})
+						continue
+					}
+				}
 				switch {
 				case errors.Is(err, errNoSource):
 					errs = append(errs, pipeline.FieldError{Node: n.ID, Field: fields[i], Message: err.Error()})
@@ -125,4 +141,40 @@ func (o *Orchestrator) CheckSources(ctx context.Context, v *pipeline.Spec) error
 		return &pipeline.ValidationError{Errors: errs}
 	}
 	return nil
+}
+
+// sourceFits returns why ref, a stored object of team that param d names,
+// is not what d takes, or "": a model or tokenizer param takes no uploaded
+// dataset, and a tokenizer param takes a registered model only when it
+// keeps a tokenizer (tokenizer.Holds on its files: a merged model does, a
+// PEFT adapter or a GGUF export does not).
+func (o *Orchestrator) sourceFits(ctx context.Context, team string, d agent.Param, ref string) (string, error) {
+	if d.Kind != "model" && d.Kind != "tokenizer" {
+		return "", nil
+	}
+	if strings.HasPrefix(ref, "ds_") {
+		return fmt.Sprintf("%q is an uploaded dataset, not a %s: name a model folder or a registered model (mdl_...)", ref, d.Kind), nil
+	}
+	if d.Kind != "tokenizer" || !strings.HasPrefix(ref, "mdl_") {
+		return "", nil
+	}
+	r := o.st.ForTeam(store.TeamOr(team))
+	m, err := r.GetModel(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("source %q: %w", ref, err)
+	}
+	if tokenizer.Holds(m.Files) {
+		return "", nil
+	}
+	hint := "name a merged model (an export node with formats: [merged] registers one) or a tokenizer folder"
+	if j, err := r.GetJob(ctx, m.JobID); err == nil {
+		for _, n := range j.Nodes {
+			for _, a := range n.Outputs {
+				if a.Type == agent.Model && a.Name == export.FormatMerged {
+					hint = fmt.Sprintf("name the merged model its job registered (%s/%s/%s, on the Models page) or a tokenizer folder", j.Name, n.ID, a.Name)
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("registered model %s (%s) keeps no tokenizer (%s; a PEFT adapter or a GGUF export has none): %s", ref, m.Name, tokenizer.Needs, hint), nil
 }

@@ -41,19 +41,16 @@ nodes: [{id: a, agent: step, params: {weights: "team a weights"}}]
 	if j.Status != store.Succeeded {
 		t.Fatalf("team A job %s: %s", j.Status, j.Error)
 	}
-	models, _, err := b.p.Store.ListModels(ctx, store.ListParams{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
+	mdl := modelOf(t, b, j.ID, "a")
+	// A model that keeps its tokenizer, as a merged model does.
+	jt := b.wait(t, b.submit(t, `
+name: a-merged
+nodes: [{id: a, agent: step, params: {weights: "merged weights", tokenizer_json: "{}"}}]
+`).ID, 30*time.Second)
+	if jt.Status != store.Succeeded {
+		t.Fatalf("team A job %s: %s", jt.Status, jt.Error)
 	}
-	var mdl *store.Model
-	for _, m := range models {
-		if m.JobID == j.ID && m.NodeID == "a" {
-			mdl = m
-		}
-	}
-	if mdl == nil {
-		t.Fatal("no model of team A's job")
-	}
+	merged := modelOf(t, b, jt.ID, "a")
 	artifact := agent.BlobRef + mdl.URI // blob:jobs/<team A's job>/a/model/
 	if !strings.HasPrefix(mdl.URI, "jobs/"+j.ID+"/") {
 		t.Fatalf("model URI %q is not under its job", mdl.URI)
@@ -64,6 +61,7 @@ nodes: [{id: a, agent: step, params: {weights: "team a weights"}}]
 	}{
 		{"dataset", "source", ds.ID, "ds_nosuchdataset"},
 		{"registered model", "model", mdl.ID, "mdl_nosuchmodel"},
+		{"registered model as a tokenizer", "tokenizer", merged.ID, "mdl_nosuchmodel"},
 		{"job artifact", "source", artifact, agent.BlobRef + "jobs/job_nosuchjob/a/model/"},
 		{"artifact as a model", "model", artifact, agent.BlobRef + "jobs/job_nosuchjob/a/model/"},
 	}
@@ -114,6 +112,77 @@ nodes: [{id: a, agent: step, params: {weights: "team a weights"}}]
 			}
 			if !agent.IsPermanent(errOther) {
 				t.Errorf("refusal %v is not permanent: the node would retry", errOther)
+			}
+		})
+	}
+}
+
+// modelOf returns the model job's node registered.
+func modelOf(t *testing.T, b *bundle, jobID, nodeID string) *store.Model {
+	t.Helper()
+	models, _, err := b.p.Store.ListModels(context.Background(), store.ListParams{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range models {
+		if m.JobID == jobID && m.NodeID == nodeID {
+			return m
+		}
+	}
+	t.Fatalf("no model of job %s node %s", jobID, nodeID)
+	return nil
+}
+
+// TestSourcesFit: a stored object of the team is refused at submission,
+// on its node and param, when it is not what the param takes: a registered
+// model that keeps no tokenizer (a PEFT adapter, a GGUF export) as a
+// tokenizer, with what is missing and what to name instead; an uploaded
+// dataset as a model or a tokenizer.
+func TestSourcesFit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	j := b.wait(t, b.submit(t, `
+name: adapter
+nodes: [{id: tune, agent: step, params: {weights: "adapter weights"}}]
+`).ID, 30*time.Second)
+	if j.Status != store.Succeeded {
+		t.Fatalf("job %s: %s", j.Status, j.Error)
+	}
+	adapter := modelOf(t, b, j.ID, "tune")
+	ds := &store.Dataset{ID: store.NewID("ds"), Name: "a.jsonl", Size: 3, SHA256: "cd", Format: "jsonl",
+		BlobKey: "datasets/x/a.jsonl", CreatedAt: time.Now().UTC(), Version: "sha256:cd"}
+	if err := b.p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, ds) }); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, param, ref string
+		want             []string // parts of the message
+	}{
+		{"adapter as a tokenizer", "tokenizer", adapter.ID,
+			[]string{"registered model " + adapter.ID, "(adapter/tune/model)", "keeps no tokenizer (tokenizer.json or tokenizer.model;", "merged model"}},
+		{"dataset as a tokenizer", "tokenizer", ds.ID, []string{`"` + ds.ID + `" is an uploaded dataset, not a tokenizer`}},
+		{"dataset as a model", "model", ds.ID, []string{`"` + ds.ID + `" is an uploaded dataset, not a model`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := pipeline.Parse([]byte(`{"name": "uses", "nodes": [{"id": "prep", "agent": "step", "params": {"` + tt.param + `": "` + tt.ref + `"}}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = b.p.Orch.Submit(ctx, s, "")
+			var ve *pipeline.ValidationError
+			if !errors.As(err, &ve) || len(ve.Errors) != 1 {
+				t.Fatalf("error %v, want one *pipeline.ValidationError", err)
+			}
+			e := ve.Errors[0]
+			if e.Node != "prep" || e.Field != "params."+tt.param {
+				t.Errorf("refusal on %s.%s, want prep.params.%s", e.Node, e.Field, tt.param)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(e.Message, w) {
+					t.Errorf("message %q lacks %q", e.Message, w)
+				}
 			}
 		})
 	}

@@ -34,9 +34,11 @@ type PathPolicy interface {
 // Options are what ValidateWith checks beyond the agents' schemas.
 type Options struct {
 	// Paths, when set, must allow every param that names a server path
-	// (agent.Param.Kind "path", "model" or "dataset"); an uploaded dataset
-	// id (ds_...) as a dataset source, or a registered model id (mdl_...)
-	// as a model, is not a path: the orchestrator checks it is the team's.
+	// (agent.Param.Kind "path", "model", "tokenizer" or "dataset"); an
+	// uploaded dataset id (ds_...) as a dataset source, or a registered
+	// model id (mdl_...) as a model or tokenizer, is not a path: the
+	// orchestrator checks it is the team's (and, as a tokenizer, that it
+	// keeps one).
 	Paths PathPolicy
 	// URLs, when set, must allow every param that names an outbound URL
 	// (agent.Param.Kind "url", such as judge_url).
@@ -306,7 +308,7 @@ func (v *validator) serverPath(node, f string, d agent.Param, s string) bool {
 	}
 	switch d.Kind {
 	case "path":
-	case "model":
+	case "model", "tokenizer":
 		if strings.HasPrefix(s, "mdl_") {
 			return true // a registered model id (the orchestrator checks the team's)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/safetensors"
 	"github.com/whetstone/whetstone/internal/store"
+	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 // Files decides which local paths a pipeline may read and where they are
@@ -80,7 +81,9 @@ func (c *Checker) Check(ctx context.Context, spec *pipeline.Spec) error {
 			return 0, false
 		}
 		field := func(k string) string { return "params." + k }
-		if tok := str("tokenizer"); tok != "" {
+		if tok := str("tokenizer"); tok != "" && !stored(tok) {
+			// A registered model: the caller checks it is the team's and
+			// keeps a tokenizer.
 			if msg := c.tokenizer(tok); msg != "" {
 				add(n.ID, field("tokenizer"), "%s", msg)
 			}
@@ -192,23 +195,25 @@ func (c *Checker) path(ref string) (string, string) {
 	return p, ""
 }
 
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json"}
-
+// tokenizer checks a tokenizer param naming a folder: it must hold what
+// tokenizer.Load reads (tokenizer.Holds).
 func (c *Checker) tokenizer(ref string) string {
 	p, msg := c.path(ref)
 	if msg != "" {
 		return msg
 	}
-	st, err := os.Stat(p)
-	if err != nil || !st.IsDir() {
-		return fmt.Sprintf("%q: a tokenizer is a folder (tokenizer.json or tokenizer.model)", ref)
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return fmt.Sprintf("%q: a tokenizer is a folder (%s), or a registered model (mdl_...) that keeps one", ref, tokenizer.Needs)
 	}
-	for _, f := range tokenizerFiles {
-		if _, err := os.Stat(filepath.Join(p, f)); err == nil {
-			return ""
-		}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
 	}
-	return fmt.Sprintf("%q holds no tokenizer (tokenizer.json, tokenizer.model or vocab.json)", ref)
+	if !tokenizer.Holds(names) {
+		return fmt.Sprintf("%q holds no tokenizer (%s)", ref, tokenizer.Needs)
+	}
+	return ""
 }
 
 func (c *Checker) model(ref string) (string, string) {

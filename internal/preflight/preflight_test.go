@@ -67,6 +67,10 @@ func TestCheck(t *testing.T) {
 	}
 	f.Close()
 
+	// tokenizer_config.json alone: tokenizer.Load would find no vocabulary
+	configOnly := t.TempDir()
+	os.WriteFile(filepath.Join(configOnly, "tokenizer_config.json"), []byte(`{}`), 0o644)
+
 	cases := []struct {
 		name string
 		spec string
@@ -99,6 +103,17 @@ name: bad
 nodes: [{id: a, agent: dataset, params: {source: ` + data + `, tokenizer: ../shared/assets/datasets}}]`, []string{
 			`a params.tokenizer: "../shared/assets/datasets" holds no tokenizer`,
 		}},
+		{"a folder with tokenizer_config.json but no vocabulary", `
+name: bad
+nodes: [{id: a, agent: dataset, params: {source: ` + data + `, tokenizer: ` + configOnly + `}}]`, []string{
+			`a params.tokenizer: "` + configOnly + `" holds no tokenizer (tokenizer.json or tokenizer.model)`,
+		}},
+		{"a registered model as a tokenizer is the caller's to check", `
+name: ok
+nodes:
+  - {id: data, agent: dataset, params: {source: ` + data + `, tokenizer: mdl_somemodel}}
+  - {id: prep, agent: preprocess, params: {tokenizer: mdl_somemodel}}
+edges: [{from: data, to: prep}]`, nil},
 		{"cross-field and enum rules", `
 name: bad
 nodes:

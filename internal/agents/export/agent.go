@@ -90,7 +90,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	if a, ok := env.Input(agent.Model); ok {
 		in = a
 	} else if p := env.Params.String("model"); p != "" {
-		path, err := resolve(ctx, env, p)
+		path, err := env.Resolve(ctx, p)
 		if err != nil {
 			return nil, agent.Permanent(fmt.Errorf("param model: %w", err))
 		}
@@ -124,7 +124,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		if base == "" {
 			return nil, agent.Permanent(errors.New("export: LoRA adapter without a base model (Meta base_model, base_model_name_or_path)"))
 		}
-		path, err := resolve(ctx, env, base)
+		path, err := env.Resolve(ctx, base)
 		if err != nil {
 			return nil, agent.Permanent(fmt.Errorf("base model %s: %w", base, err))
 		}
@@ -265,19 +265,6 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	emit.Log(slog.LevelInfo, "export done", slog.Int("files", len(res.Files)))
 	return arts, nil
-}
-
-func resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
-	if env.ResolveSource != nil {
-		return env.ResolveSource(ctx, ref)
-	}
-	if !filepath.IsAbs(ref) {
-		ref = filepath.Join(env.WorkDir, ref)
-	}
-	if _, err := os.Stat(ref); err != nil {
-		return "", err
-	}
-	return ref, nil
 }
 
 // readComparison reads the compare agent's report when one is an input.

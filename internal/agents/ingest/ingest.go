@@ -57,8 +57,8 @@ func (Agent) Spec() agent.Spec {
 				Description: "Record format; auto detects it from the first 100 rows."},
 			{Name: "columns", Type: agent.Object, Fields: columnFields(),
 				Description: "Column mapping from canonical field names (instruction, input, output, system, messages, conversations, text, prompt, completion, chosen, rejected, label) to the source's columns; overrides detection, e.g. {instruction: q, output: a}."},
-			{Name: "tokenizer", Type: agent.String, Kind: "path",
-				Description: "Model or tokenizer folder for the token-length histogram. Optional."},
+			{Name: "tokenizer", Type: agent.String, Kind: "tokenizer",
+				Description: "Model or tokenizer folder, or a registered model (mdl_...) that keeps a tokenizer, for the token-length histogram. Optional."},
 			{Name: "samples", Type: agent.Integer, Default: 3, Min: agent.F64(0), Max: agent.F64(100),
 				Description: "Sample records in the profile."},
 			{Name: "text_split", Type: agent.String, Default: "line", Enum: []string{"line", "paragraph", "file"},
@@ -305,27 +305,31 @@ func dataFiles(src string) ([]string, error) {
 	return files, nil
 }
 
-// Resolve returns the local path of a source param: through
-// env.ResolveSource when set (it resolves uploaded dataset ids and s3://
-// URIs, and decides which local paths a server may read), else relative to
-// env.WorkDir.
-func Resolve(ctx context.Context, env *agent.Env, ref string) (string, error) {
-	if ref == "" {
-		return "", nil
+// LoadTokenizer loads the tokenizer ref names (a tokenizer param, or the
+// meta "tokenizer" a predecessor recorded): a model or tokenizer folder,
+// or a registered model (mdl_...), read where env.Resolve puts it. It
+// returns the tokenizer and how successors name it (meta "tokenizer"):
+// ref when it is a reference (agent.IsRef) any worker resolves, else the
+// local path. Errors are permanent and name ref.
+func LoadTokenizer(ctx context.Context, env *agent.Env, ref string) (*tokenizer.Tokenizer, string, error) {
+	path, err := env.Resolve(ctx, ref)
+	if err != nil {
+		return nil, "", agent.Permanent(fmt.Errorf("tokenizer %q: %w", ref, err))
 	}
-	if env.ResolveSource != nil {
-		return env.ResolveSource(ctx, ref)
+	tok, err := tokenizer.Load(path)
+	if err != nil {
+		return nil, "", agent.Permanent(fmt.Errorf("tokenizer %q: %w", ref, err))
 	}
-	if filepath.IsAbs(ref) {
-		return ref, nil
+	if agent.IsRef(ref) {
+		return tok, ref, nil
 	}
-	return filepath.Join(env.WorkDir, ref), nil
+	return tok, path, nil
 }
 
 // Run runs the agent.
 func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
 	p := env.Params
-	src, err := Resolve(ctx, env, p.String("source"))
+	src, err := env.Resolve(ctx, p.String("source"))
 	if err != nil {
 		return nil, fmt.Errorf("resolve source %q: %w", p.String("source"), err)
 	}
@@ -350,17 +354,14 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 			opts.Columns[k] = s
 		}
 	}
-	tokDir := ""
+	tokRef := "" // meta "tokenizer"
 	if t := p.String("tokenizer"); t != "" {
-		tokDir = t
-		if !filepath.IsAbs(tokDir) {
-			tokDir = filepath.Join(env.WorkDir, t)
-		}
-		tok, err := tokenizer.Load(tokDir)
+		tok, ref, err := LoadTokenizer(ctx, env, t)
 		if err != nil {
-			return nil, agent.Permanent(fmt.Errorf("tokenizer: %w", err))
+			return nil, err
 		}
-		opts.Tokenizer, opts.TokName = tok, filepath.Base(tokDir)
+		tokRef = ref
+		opts.Tokenizer, opts.TokName = tok, filepath.Base(ref)
 	}
 	if env.Emit != nil {
 		env.Emit.Log(slog.LevelInfo, "reading dataset", slog.String("source", p.String("source")))
@@ -393,8 +394,8 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	if len(rep.UnreadableRows) > 0 {
 		meta["unreadable_rows"] = rep.UnreadableRows
 	}
-	if tokDir != "" {
-		meta["tokenizer"] = tokDir
+	if tokRef != "" {
+		meta["tokenizer"] = tokRef
 	}
 	return []agent.Artifact{
 		{Type: agent.Dataset, Name: "dataset", Path: "data.jsonl", Meta: meta},

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/agents/validate"
 	"github.com/whetstone/whetstone/internal/data/clean"
 	"github.com/whetstone/whetstone/internal/data/contam"
@@ -49,8 +50,8 @@ func (Agent) Spec() agent.Spec {
 		Description: "Clean, redact PII, deduplicate, apply a prompt or chat template, filter by token length and split a dataset into train.jsonl and validation.jsonl.",
 		Category:    "data",
 		Params: []agent.Param{
-			{Name: "tokenizer", Type: agent.String, Kind: "path",
-				Description: "Model or tokenizer folder (tokenizer.json or tokenizer.model). Defaults to the dataset agent's; without one, 4 bytes count as a token."},
+			{Name: "tokenizer", Type: agent.String, Kind: "tokenizer",
+				Description: "Model or tokenizer folder (tokenizer.json or tokenizer.model), or a registered model (mdl_...) that keeps one, such as a merged model. Defaults to the dataset agent's; without one, 4 bytes count as a token."},
 			{Name: "template", Type: agent.String, Default: "auto", Enum: []string{"auto", "alpaca", "chat", "none"},
 				Description: "alpaca: the Alpaca prompt format; chat: the tokenizer's chat template; none: turns joined with blank lines; auto: chat for conversations when the tokenizer has a template, alpaca for Alpaca data, else none."},
 			{Name: "redact_pii", Type: agent.Boolean, Default: false, Description: "Replace personal data and secrets with typed placeholders ([EMAIL], [PHONE], ...)."},
@@ -105,18 +106,17 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	defer s.Close()
 
-	tokDir := p.String("tokenizer")
-	if tokDir != "" && !filepath.IsAbs(tokDir) {
-		tokDir = filepath.Join(env.WorkDir, tokDir)
-	}
-	if tokDir == "" {
-		tokDir, _ = in.Meta["tokenizer"].(string)
+	// The tokenizer param, else the dataset agent's; tokRef is how
+	// successors name it (a registered model by its id).
+	tokRef := p.String("tokenizer")
+	if tokRef == "" {
+		tokRef, _ = in.Meta["tokenizer"].(string)
 	}
 	var tok *tokenizer.Tokenizer
 	o := prep.Options{}
-	if tokDir != "" {
-		if tok, err = tokenizer.Load(tokDir); err != nil {
-			return nil, agent.Permanent(fmt.Errorf("tokenizer: %w", err))
+	if tokRef != "" {
+		if tok, tokRef, err = ingest.LoadTokenizer(ctx, env, tokRef); err != nil {
+			return nil, err
 		}
 		o.Tokenizer = tok
 	}
@@ -132,7 +132,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		}
 	}
 	if tmpl == template.Chat && (tok == nil || !tok.HasChatTemplate()) {
-		return nil, agent.Permanent(fmt.Errorf("template chat: the tokenizer %q has no chat template; use template alpaca or none", tokDir))
+		return nil, agent.Permanent(fmt.Errorf("template chat: the tokenizer %q has no chat template; use template alpaca or none", tokRef))
 	}
 	o.Template = tmpl
 	o.AppendEOS = boolOr(p, "append_eos", tmpl != template.Chat)
@@ -243,8 +243,8 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	}
 	meta := map[string]any{"rows_train": st.RowsTrain, "rows_validation": st.RowsValidation, "tokens": st.Tokens,
 		"template": tmpl, "append_eos": o.AppendEOS, "source_format": st.Format, "max_tokens": o.MaxTokens, "layout": "training"}
-	if tokDir != "" {
-		meta["tokenizer"] = tokDir
+	if tokRef != "" {
+		meta["tokenizer"] = tokRef
 	}
 	return []agent.Artifact{
 		{Type: agent.Dataset, Name: "dataset", Path: "data", Meta: meta},

@@ -199,3 +199,60 @@ func TestNoChatTemplate(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestTokenizerFromRegisteredModel: a tokenizer param naming a registered
+// model (mdl_...) is read where env.ResolveSource puts it, on the dataset
+// agent and again on preprocess through the dataset's meta, which names it
+// by its id (another worker resolves it), never by the first worker's
+// copy; a registered model without a tokenizer is a permanent error naming
+// it.
+func TestTokenizerFromRegisteredModel(t *testing.T) {
+	t.Parallel()
+	root := datatest.Root(t)
+	models := map[string]string{
+		"mdl_merged":  filepath.Join(root, "../shared/assets/models/stories260K"),
+		"mdl_adapter": t.TempDir(), // adapter_config.json and weights only
+	}
+	os.WriteFile(filepath.Join(models["mdl_adapter"], "adapter_config.json"), []byte(`{}`), 0o644)
+	var resolved []string
+	env := func(params agent.Params, inputs ...agent.Artifact) *agent.Env {
+		return &agent.Env{Params: params, Inputs: inputs, OutDir: t.TempDir(), WorkDir: root, Emit: agent.Discard,
+			ResolveSource: func(_ context.Context, ref string) (string, error) {
+				resolved = append(resolved, ref)
+				if p, ok := models[ref]; ok {
+					return p, nil
+				}
+				return filepath.Join(root, ref), nil
+			}}
+	}
+	de := env(agent.Params{"source": "../shared/assets/datasets/llama-factory/alpaca_en_demo.json", "tokenizer": "mdl_merged"})
+	data, err := ingest.New().Run(context.Background(), de)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := data[0].Meta["tokenizer"]; got != "mdl_merged" {
+		t.Errorf("dataset meta tokenizer %v, want mdl_merged", got)
+	}
+	data[0].Path = filepath.Join(de.OutDir, data[0].Path)
+
+	pe := env(agent.Params{"template": "alpaca", "max_tokens": 256, "seed": 1}, data[0])
+	resolved = nil
+	out, err := New().Run(context.Background(), pe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out[0].Meta["tokenizer"]; got != "mdl_merged" {
+		t.Errorf("preprocess meta tokenizer %v, want mdl_merged", got)
+	}
+	if len(resolved) != 1 || resolved[0] != "mdl_merged" {
+		t.Errorf("preprocess resolved %q, want the dataset's tokenizer mdl_merged", resolved)
+	}
+	if st := readStats(t, filepath.Join(pe.OutDir, out[1].Path)); st.Tokens == 0 || st.RowsTrain == 0 {
+		t.Errorf("stats %+v: want rows counted in tokens", st)
+	}
+
+	_, err = New().Run(context.Background(), env(agent.Params{"tokenizer": "mdl_adapter"}, data[0]))
+	if err == nil || !agent.IsPermanent(err) || !strings.Contains(err.Error(), `"mdl_adapter"`) || !strings.Contains(err.Error(), "tokenizer.model") {
+		t.Errorf("adapter as a tokenizer: %v, want a permanent error naming mdl_adapter and the missing tokenizer.json or tokenizer.model", err)
+	}
+}

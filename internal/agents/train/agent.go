@@ -203,15 +203,11 @@ func jobOf(ctx context.Context, env *agent.Env) (Job, error) {
 		if agent.IsRef(base) {
 			ref = base
 		}
-		if env.ResolveSource != nil {
-			r, err := env.ResolveSource(ctx, base)
-			if err != nil {
-				return Job{}, agent.Permanent(fmt.Errorf("param base_model: %w", err))
-			}
-			base = r
-		} else if !filepath.IsAbs(base) {
-			base = filepath.Join(env.WorkDir, base)
+		r, err := env.Resolve(ctx, base)
+		if err != nil {
+			return Job{}, agent.Permanent(fmt.Errorf("param base_model: %w", err))
 		}
+		base = r
 	} else if mi, ok := env.Input(agent.Model); ok {
 		base, name = mi.Path, filepath.Base(mi.Path)
 		if r := mi.Ref(mi.Path); r != mi.Path {

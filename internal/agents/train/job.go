@@ -363,7 +363,8 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 }
 
 // saveFull writes a fully fine-tuned model as a Hugging Face folder: the
-// base's config and tokenizer files and an F32 model.safetensors.
+// base's config and tokenizer files (tokenizer.Files) and an F32
+// model.safetensors.
 func saveFull(m *model.Model, base, out string) error {
 	var ts []safetensors.Tensor
 	for _, p := range m.Params() {
@@ -380,7 +381,7 @@ func saveFull(m *model.Model, base, out string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	for _, n := range []string{"config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
+	for _, n := range append([]string{"config.json"}, tokenizer.Files...) {
 		if err := copyFile(filepath.Join(base, n), filepath.Join(out, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}

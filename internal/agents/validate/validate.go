@@ -28,7 +28,6 @@ import (
 	"github.com/whetstone/whetstone/internal/data/dedup"
 	"github.com/whetstone/whetstone/internal/data/pii"
 	"github.com/whetstone/whetstone/internal/data/reader"
-	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 // Agent is the validate agent.
@@ -63,7 +62,7 @@ func (Agent) Spec() agent.Spec {
 			{Name: "structure", Type: agent.Boolean, Default: true, Description: "Check chat roles and order, and preference pairs."},
 			{Name: "min_chars", Type: agent.Integer, Default: 10, Min: agent.F64(0), Max: agent.F64(1 << 24), Description: "Rows with fewer non-space characters are too short."},
 			{Name: "max_tokens", Type: agent.Integer, Default: 2048, Min: agent.F64(0), Max: agent.F64(1 << 20), Description: "Rows with more tokens are too long for the model's context; 0 disables."},
-			{Name: "tokenizer", Type: agent.String, Kind: "path", Description: "Tokenizer folder for max_tokens; defaults to the dataset agent's; without one, 4 bytes count as a token."},
+			{Name: "tokenizer", Type: agent.String, Kind: "tokenizer", Description: "Tokenizer or model folder, or a registered model (mdl_...) that keeps a tokenizer, for max_tokens; defaults to the dataset agent's; without one, 4 bytes count as a token."},
 			{Name: "repeat_ratio", Type: agent.Number, Default: 0.3, Min: agent.F64(0), Max: agent.F64(1), Description: "Fraction of repeated word 3-grams that flags a field."},
 			{Name: "examples", Type: agent.Integer, Default: 3, Min: agent.F64(0), Max: agent.F64(50), Description: "Redacted examples per finding."},
 			{Name: "eval_sets", Type: agent.Array, Items: agent.String, Kind: "path",
@@ -87,7 +86,7 @@ func boolParam(p agent.Params, name string) bool {
 }
 
 // Options turns params into check options.
-func Options(env *agent.Env, in agent.Artifact) (check.Options, error) {
+func Options(ctx context.Context, env *agent.Env, in agent.Artifact) (check.Options, error) {
 	p := env.Params
 	o := check.Defaults()
 	o.Fields, o.Duplicates, o.NearDuplicates = boolParam(p, "fields"), boolParam(p, "duplicates"), boolParam(p, "near_duplicates")
@@ -123,16 +122,13 @@ func Options(env *agent.Env, in agent.Artifact) (check.Options, error) {
 		o.Examples = p.Int("examples")
 	}
 	tok := p.String("tokenizer")
-	if tok != "" && !filepath.IsAbs(tok) {
-		tok = filepath.Join(env.WorkDir, tok)
-	}
 	if tok == "" {
 		tok, _ = in.Meta["tokenizer"].(string)
 	}
 	if tok != "" && o.MaxTokens > 0 && o.Quality {
-		t, err := tokenizer.Load(tok)
+		t, _, err := ingest.LoadTokenizer(ctx, env, tok)
 		if err != nil {
-			return o, fmt.Errorf("tokenizer: %w", err)
+			return o, err
 		}
 		o.Tokenizer = t
 	}
@@ -191,7 +187,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	if !ok {
 		return nil, agent.Permanent(errors.New("validate: no dataset input"))
 	}
-	opts, err := Options(env, in)
+	opts, err := Options(ctx, env, in)
 	if err != nil {
 		return nil, agent.Permanent(err)
 	}
@@ -280,7 +276,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 func ResolveEvalSets(ctx context.Context, env *agent.Env, refs []string) ([]string, error) {
 	var out []string
 	for i, ref := range refs {
-		path, err := ingest.Resolve(ctx, env, ref)
+		path, err := env.Resolve(ctx, ref)
 		if err != nil {
 			return nil, fmt.Errorf("eval_sets[%d] %q: %w", i, ref, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/whetstone/whetstone/internal/safetensors"
+	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 // Source gives a model's tensors by Hugging Face name (convert.Source).
@@ -21,10 +22,6 @@ type Source interface {
 	Shape(name string) ([]int, bool)
 	Float32(name string) ([]float32, []int, error)
 }
-
-// TokenizerFiles are copied from the base model folder when present.
-var TokenizerFiles = []string{"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-	"added_tokens.json", "vocab.json", "merges.txt", "generation_config.json", "chat_template.jinja"}
 
 // Params configure Write.
 type Params struct {
@@ -79,7 +76,7 @@ func Write(ctx context.Context, dir string, p *Params) error {
 	if err := writeJSON(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return err
 	}
-	for _, name := range TokenizerFiles {
+	for _, name := range tokenizer.Files {
 		if err := copyFile(filepath.Join(p.BaseDir, name), filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
@@ -100,8 +97,10 @@ func setChatTemplate(dir, tmpl string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "chat_template.jinja")); err == nil {
-		return nil
+	for _, f := range []string{"chat_template.jinja", "chat_template.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return nil // the base's own template
+		}
 	}
 	if s, _ := tc["chat_template"].(string); s != "" {
 		return nil

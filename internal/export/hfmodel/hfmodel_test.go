@@ -15,6 +15,7 @@ import (
 	"github.com/whetstone/whetstone/internal/engine/model"
 	"github.com/whetstone/whetstone/internal/export/peft"
 	"github.com/whetstone/whetstone/internal/safetensors"
+	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 type stSource struct{ f *safetensors.File }
@@ -159,5 +160,45 @@ func TestStreamedFileMatchesWriter(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(dir, "model.safetensors"))
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("streamed file (%d bytes) differs from safetensors.Write (%d bytes)", len(got), want.Len())
+	}
+}
+
+// TestWriteKeepsBaseChatTemplateFile: a base that keeps its chat template
+// in chat_template.json (not tokenizer_config.json) passes it on, and the
+// training template does not override it.
+func TestWriteKeepsBaseChatTemplateFile(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(repoRoot(t), "..", "shared", "assets", "models", "stories260K")
+	base := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(base, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const own = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+	b, _ := json.Marshal(map[string]string{"chat_template": own})
+	if err := os.WriteFile(filepath.Join(base, "chat_template.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := safetensors.OpenDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	if err := Write(context.Background(), dir, &Params{BaseDir: base, Weights: stSource{st}, ChatTemplate: "{{ messages }}"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tok.ApplyChatTemplate([]map[string]any{{"role": "user", "content": "hi"}}, tokenizer.ChatOptions{})
+	if err != nil || got != "<user>hi" {
+		t.Errorf("merged model's chat template renders %q (%v), want the base's %q", got, err, "<user>hi")
 	}
 }
