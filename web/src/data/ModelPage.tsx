@@ -16,6 +16,7 @@ import { fromSpec } from '../editor/pipeline';
 import { DRAFT_KEY, saveDraft } from '../editor/draft';
 import { StatusBadge } from '../runs/RunsPage';
 import { CopyButton, Datasets, History, Snippets, fmtValue, groupModels, modelFiles, modelLineage, snippets, type ModelLineage } from './ModelsPage';
+import { runModels } from './modelList';
 import {
   baseSnippet,
   basePipeline,
@@ -49,15 +50,20 @@ export function ModelPage({ id }: { id: string }) {
   const [err, setErr] = useState<unknown>(null);
   const [job, setJob] = useState<Job | null>(null);
   const [jobErr, setJobErr] = useState('');
-  const [all, setAll] = useState<Model[]>([]);
+  // the run's models (GET /models?q=<job_id>) and the base model's name (GET /models/{id}): found however many models the server has
+  const [runModelList, setRunModels] = useState<Model[]>([]);
+  const [names, setNames] = useState<Map<string, string>>(new Map());
   useEffect(() => {
     let stop = false;
     api.model(id).then(
       (x) => {
         if (stop) return;
         setM(x);
-        api.models(1000).then((ms) => !stop && setAll(ms), () => {});
+        // the base model, when it is a model of this server: its name
+        const baseID = modelLineage(x, [x]).baseModelID;
+        if (baseID) api.model(baseID).then((b) => !stop && setNames(new Map([[b.model_id, b.name ?? '']])), () => {});
         if (!x.job_id) return;
+        runModels(x.job_id).then((ms) => !stop && setRunModels(ms), () => {});
         api.job(x.job_id).then(
           (j) => !stop && setJob(j),
           (e: Error) => !stop && setJobErr(e instanceof Problem && e.status === 404 ? 'its run is no longer stored' : e.message),
@@ -87,7 +93,7 @@ export function ModelPage({ id }: { id: string }) {
       </div>
     );
   }
-  return <ModelView m={m} job={job} jobErr={jobErr} runModels={m.job_id ? all.filter((o) => o.job_id === m.job_id) : []} names={new Map(all.map((o) => [o.model_id, o.name ?? '']))} />;
+  return <ModelView m={m} job={job} jobErr={jobErr} runModels={runModelList} names={names} />;
 }
 
 export interface ModelViewProps {

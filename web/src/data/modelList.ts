@@ -100,3 +100,18 @@ export function useDebounced<T>(value: T, ms: number): T {
   }, [value, ms]);
   return v;
 }
+
+/** RUN_PAGES bounds how many pages runModels reads (a run has a handful of models; q also matches names that contain the run's id). */
+const RUN_PAGES = 10;
+
+/** runModels is every model run job made: GET /models?q=<job> page by page (q also keeps models whose name or id contains it; they are left out), newest first. */
+export async function runModels(job: string, page = 1000): Promise<Model[]> {
+  let have: Model[] = [];
+  for (let i = 0, offset = 0; i < RUN_PAGES; i++) {
+    const r = await api.modelPage({ q: job, limit: page, offset });
+    have = appendModels(have, r.models);
+    offset += r.models.length;
+    if (!r.models.length || offset >= r.total) break;
+  }
+  return have.filter((m) => m.job_id === job);
+}
