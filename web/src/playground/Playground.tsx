@@ -1,6 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
 import { api } from '../api';
 import { Link, useLocation } from '../ui/router';
+import { MODEL_ID, modelFormat } from '../data/model';
+import { SERVED_FORMATS, TunedPicker } from './ModelPicker';
 import { isTuned, listJobs, listModels, saveEvalSample, streamChat, type ChatMessage, type Sampling, type V1Model } from './v1';
 
 interface Answer {
@@ -15,21 +17,43 @@ interface Turn {
   answers: Record<string, Answer>;
 }
 
-/** preselect picks the models named by ?models=a,b, or those a run (?run=JOB) produced. */
-async function preselect(query: URLSearchParams, models: V1Model[]): Promise<string[]> {
+/**
+ * preselect picks the models named by ?models=a,b (served ones: /v1/models
+ * lists them, or GET /models/{id} finds an exported adapter or merged model),
+ * or those a run (?run=JOB) produced: a fine-tuning job's model and base, else
+ * the run's exported models (GET /models?q=JOB), however old.
+ */
+export async function preselect(query: URLSearchParams, models: V1Model[]): Promise<string[]> {
   const known = new Set(models.map((m) => m.id));
-  const ids = (query.get('models') ?? '').split(',').filter((id) => known.has(id));
+  const served = (id: string) =>
+    known.has(id)
+      ? Promise.resolve(true)
+      : MODEL_ID.test(id)
+        ? api.model(id).then(
+            (m) => SERVED_FORMATS.split(',').includes(modelFormat(m).format),
+            () => false,
+          )
+        : Promise.resolve(false);
+  const named = (query.get('models') ?? '').split(',').filter(Boolean);
+  const ok = await Promise.all(named.map(served));
+  const ids = named.filter((_, i) => ok[i]);
   const run = query.get('run');
   if (run) {
     // A fine-tuning job's run: its fine_tuned_model and base (the run's
     // exported adapter is the same model). Any other run: what it exported.
-    const [exported, jobs] = await Promise.all([api.models().catch(() => []), listJobs().catch(() => [])]);
+    const [exported, jobs] = await Promise.all([
+      api.modelPage({ q: run, format: SERVED_FORMATS, limit: 100 }).then(
+        (r) => r.models,
+        () => [],
+      ),
+      listJobs().catch(() => []),
+    ]);
     const ftJob = jobs.find((j) => j.pipeline_jobs?.includes(run) && j.fine_tuned_model && known.has(j.fine_tuned_model));
     if (ftJob) {
       ids.push(ftJob.fine_tuned_model!);
       if (known.has(ftJob.model)) ids.push(ftJob.model);
     } else {
-      for (const m of exported) if (m.job_id === run && known.has(m.model_id)) ids.push(m.model_id);
+      for (const m of exported) if (m.job_id === run) ids.push(m.model_id);
     }
   }
   return [...new Set(ids)];
@@ -144,16 +168,7 @@ export function PlaygroundPage() {
               ))}
             </select>
           </label>
-          <fieldset className="field pg-tuned">
-            <legend>Fine-tuned models</legend>
-            {models.filter(isTuned).length ? null : <p className="muted small">None yet: fine-tune through a run or /v1/fine_tuning/jobs.</p>}
-            {models.filter(isTuned).map((m) => (
-              <label key={m.id} className="row small">
-                <input type="checkbox" checked={tuned.includes(m.id)} onChange={(e) => toggleTuned(m.id, e.target.checked)} />
-                <span className="mono">{m.id}</span>
-              </label>
-            ))}
-          </fieldset>
+          <TunedPicker v1={models} selected={tuned} onToggle={toggleTuned} />
           <fieldset className="field pg-sampling">
             <legend>Sampling</legend>
             <label className="row small">
