@@ -449,6 +449,8 @@ try {
     assert(child?.lineage?.base_model === m.model_id, `the new run's model has ${m.model_id} as its base: ${JSON.stringify(child?.lineage)}`);
     await page.goto(`${base}/models/${child.model_id}`);
     await lin('base').locator('a').waitFor();
+    // the base model's name comes with its own GET /models/{id}, after the link
+    await lin('base').getByRole('link', { name: m.name, exact: true }).waitFor({ timeout: 10_000 }).catch(() => {});
     const baseLink = lin('base').locator('a');
     assert((await baseLink.getAttribute('href')) === `/models/${m.model_id}` && (await baseLink.innerText()) === m.name, `its base model is this one, by name and linked: ${await baseLink.innerText()}`);
     const childChain = Array.isArray(child.lineage.chain) ? child.lineage.chain : [];

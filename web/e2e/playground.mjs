@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { axeCheck } from './axe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = process.env.REPO_ROOT ?? path.resolve(here, '../..');
@@ -121,9 +122,30 @@ try {
   await page.getByRole('link', { name: 'Open the playground' }).click();
   await page.waitForURL(/\/playground$/);
   await page.getByLabel('Base model').waitFor();
-  assert(!errors.length, `page errors: ${errors}`);
   console.log('ok - playground: reachable from the Models page');
-  console.log('playground e2e: 3 passed');
+
+  // The picker finds exported models through the server (GET /api/v1/models?q=), by run id.
+  const run = job.pipeline_jobs[0];
+  const exported = (await (await fetch(`${base}/api/v1/models?q=${run}&format=adapter,merged`)).json()).models.filter((m) => m.job_id === run);
+  assert(exported.length > 0, `the run ${run} exported no adapter or merged model`);
+  const searched = page.waitForResponse((r) => {
+    const u = new URL(r.url());
+    return u.pathname === '/api/v1/models' && u.searchParams.get('q') === run && r.ok();
+  });
+  await page.getByLabel('Search fine-tuned models').fill(run);
+  await searched;
+  await page.getByRole('status').filter({ hasText: /matching model/ }).waitFor();
+  const choice = page.locator(`.pg-choices [data-choice="${exported[0].model_id}"]`);
+  await choice.waitFor();
+  // the run's exports only: the fine-tuning job's own ft: model id does not contain the run id
+  const shown = await page.locator('.pg-choices [data-choice]').evaluateAll((els) => els.map((e) => e.getAttribute('data-choice')));
+  assert(shown.length === exported.length && exported.every((m) => shown.includes(m.model_id)), `picker shows ${JSON.stringify(shown)}`);
+  await choice.getByRole('checkbox').check();
+  await page.getByRole('region', { name: `Answers of ${exported[0].model_id}` }).waitFor();
+  await axeCheck(page, 'playground');
+  assert(!errors.length, `page errors: ${errors}`);
+  console.log('ok - playground: the model picker searches the server (run id) and axe finds no serious violation');
+  console.log('playground e2e: 4 passed');
 } catch (e) {
   console.error(e);
   await page?.screenshot({ path: path.join(shots, 'FAILED-playground.png') }).catch(() => {});
