@@ -5,7 +5,8 @@
 // model, and checks both answers arrive streamed (text/event-stream) and side
 // by side; saves the prompt with the preferred answer as an eval sample; and
 // checks the Models page links to the playground. Screenshot:
-// $WEB_SCREENSHOTS/playground.png.
+// $WEB_SCREENSHOTS/playground.png, playground-picker.png (a search in the
+// fine-tuned model picker).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -142,6 +143,7 @@ try {
   assert(shown.length === exported.length && exported.every((m) => shown.includes(m.model_id)), `picker shows ${JSON.stringify(shown)}`);
   await choice.getByRole('checkbox').check();
   await page.getByRole('region', { name: `Answers of ${exported[0].model_id}` }).waitFor();
+  await page.screenshot({ path: path.join(shots, 'playground-picker.png') });
   await axeCheck(page, 'playground');
   assert(!errors.length, `page errors: ${errors}`);
   console.log('ok - playground: the model picker searches the server (run id) and axe finds no serious violation');

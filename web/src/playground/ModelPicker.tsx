@@ -74,10 +74,12 @@ export function TunedPicker({ v1, selected, onToggle }: TunedPickerProps) {
   const ftCount = v1.filter((m) => m.id.startsWith('ft:')).length;
 
   const box = (c: Choice) => (
-    <label key={c.id} className="row small pg-choice" data-choice={c.id}>
+    <label key={c.id} className="small pg-choice" data-choice={c.id}>
       <input type="checkbox" checked={selected.includes(c.id)} onChange={(e) => onToggle(c.id, e.target.checked)} />
-      <span className="mono">{c.id}</span>
-      {c.detail ? <span className="muted">{c.detail}</span> : null}
+      <span className="pg-choice-text">
+        <span className="mono">{c.id}</span>
+        {c.detail ? <span className="muted">{c.detail}</span> : null}
+      </span>
     </label>
   );
 
