@@ -127,16 +127,31 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 			out = append(out, Model{ID: *j.FineTunedModel, Object: "model", Created: created, OwnedBy: rec.Team})
 		}
 	}
-	ms, _, err := auth.Reader(r.Context(), s.Store).ListModels(r.Context(), store.ListParams{Limit: 1000})
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range ms {
-		if m.Output == "adapter" || m.Output == "merged" {
-			out = append(out, Model{ID: m.ID, Object: "model", Created: m.CreatedAt.Unix(), OwnedBy: "whetstone"})
+	st := auth.Reader(r.Context(), s.Store)
+	for off := 0; ; {
+		ms, total, err := st.ListModels(r.Context(), store.ListParams{Limit: 1000, Offset: off})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if servable(m) {
+				out = append(out, exported(m))
+			}
+		}
+		off += len(ms)
+		if len(ms) == 0 || off >= total {
+			break
 		}
 	}
 	return out, nil
+}
+
+// servable reports whether a registered model is one /v1 serves: an
+// exported adapter or merged model.
+func servable(m *store.Model) bool { return m.Output == "adapter" || m.Output == "merged" }
+
+func exported(m *store.Model) Model {
+	return Model{ID: m.ID, Object: "model", Created: m.CreatedAt.Unix(), OwnedBy: "whetstone"}
 }
 
 func modelIDOf(m Model) string { return m.ID }
@@ -153,6 +168,18 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	if strings.HasPrefix(id, "mdl_") {
+		// A registered model by its id, however old (the team's only).
+		m, err := auth.Reader(r.Context(), s.Store).GetModel(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !servable(m)) {
+			return modelNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		s.writeJSON(w, http.StatusOK, exported(m))
+		return nil
+	}
 	ms, err := s.catalogue(r)
 	if err != nil {
 		return err

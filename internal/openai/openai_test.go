@@ -55,6 +55,7 @@ func baseModels(t testing.TB) string {
 type env struct {
 	url, base string
 	eng       *serving.Engine
+	st        store.Store
 	// hidden are the server's folders no answer may name (as whet serve's
 	// HidePaths): the data, work, base models, cache and shared folders.
 	hidden []string
@@ -92,7 +93,7 @@ func setup(t *testing.T, opt serving.Options) *env {
 		defer cancel()
 		p.Stop(ctx)
 	})
-	return &env{url: ts.URL + "/v1", base: base, eng: eng, hidden: hidden}
+	return &env{url: ts.URL + "/v1", base: base, eng: eng, st: p.Store, hidden: hidden}
 }
 
 func (e *env) do(t *testing.T, method, path string, body any) (int, map[string]any) {
@@ -412,5 +413,47 @@ func TestTeams(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 {
 		t.Errorf("viewer delete: %d, want 403", resp.StatusCode)
+	}
+}
+
+// /v1/models lists every exported adapter and merged model, not only the
+// newest page of the store, and /v1/models/{id} finds one however old.
+func TestModelsBeyondOnePage(t *testing.T) {
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	const n = 1205
+	for i := range n {
+		out := "gguf" // not served
+		if i%100 == 0 {
+			out = "adapter"
+		}
+		m := &store.Model{ID: fmt.Sprintf("mdl_old%04d", i), Name: fmt.Sprintf("run%d/export/%s", i, out), JobID: fmt.Sprintf("job_%d", i),
+			Output: out, URI: fmt.Sprintf("models/%d/", i), CreatedAt: base.Add(time.Duration(i) * time.Second)}
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := e.do(t, "GET", "/models", nil)
+	if code != 200 {
+		t.Fatalf("GET /models: %d %v", code, body)
+	}
+	ids := map[string]bool{}
+	for _, m := range body["data"].([]any) {
+		ids[m.(map[string]any)["id"].(string)] = true
+	}
+	for i := 0; i < n; i += 100 {
+		if id := fmt.Sprintf("mdl_old%04d", i); !ids[id] {
+			t.Errorf("GET /models: %s (adapter, %d models newer) missing", id, n-1-i)
+		}
+	}
+	if ids["mdl_old0001"] {
+		t.Error("GET /models lists a GGUF export, which /v1 does not serve")
+	}
+	if code, body := e.do(t, "GET", "/models/mdl_old0000", nil); code != 200 || body["id"] != "mdl_old0000" {
+		t.Errorf("GET /models/mdl_old0000 (the oldest): %d %v", code, body)
+	}
+	if code, body := e.do(t, "GET", "/models/mdl_old0001", nil); code != 404 || errorOf(t, body)["code"] != "model_not_found" {
+		t.Errorf("GET /models/mdl_old0001 (a GGUF): %d %v, want 404 model_not_found", code, body)
 	}
 }
