@@ -273,11 +273,13 @@ func (m *Model) Format() string {
 type ListParams struct {
 	Limit, Offset int
 	Status        Status // ListJobs only: filter when set
-	// Query (ListModels only), when set, keeps the models whose name, id or
-	// job id contains it, ignoring the case of ASCII letters.
+	// Query (ListModels, ListDatasets), when set, keeps the models whose
+	// name, id or job id contains it, or the datasets whose name or id does,
+	// ignoring the case of ASCII letters. It is plain text, not a pattern.
 	Query string
-	// Formats (ListModels only), when set, keeps the models whose Format is
-	// one of them.
+	// Formats (ListModels, ListDatasets), when set, keeps the models whose
+	// Format is one of them, or the datasets whose detected record format
+	// (Summary.Format) is.
 	Formats []string
 }
 
@@ -317,6 +319,9 @@ type Reader interface {
 	// are several), or ErrNotFound. A ForTeam reader finds only its own
 	// team's.
 	FindDataset(ctx context.Context, team, sha256, name string) (*Dataset, error)
+	// ListDatasets returns datasets newest first, with Summary and without
+	// Profile and Sample, filtered by p.Query and p.Formats, and the count
+	// of every dataset the filters keep.
 	ListDatasets(ctx context.Context, p ListParams) ([]*Dataset, int, error)
 	GetModel(ctx context.Context, id string) (*Model, error)
 	// ListModels returns models newest first, filtered by p.Query and

@@ -439,14 +439,38 @@ func (q q) FindDataset(ctx context.Context, team, sha256, name string) (*store.D
 	return d, nil
 }
 
+// datasetFormat is store.Summarize's Format in SQL: the profile's
+// source_format when a non-empty string, else its format; NULL for a
+// dataset without a profile (profiles are JSON objects written at upload).
+const datasetFormat = `(CASE WHEN left(profile, 1) = '{' THEN (CASE` +
+	` WHEN json_typeof(profile::json -> 'source_format') = 'string' AND profile::json ->> 'source_format' <> '' THEN profile::json ->> 'source_format'` +
+	` WHEN json_typeof(profile::json -> 'format') = 'string' THEN profile::json ->> 'format' END) END)`
+
+// asciiLower folds the ASCII letters of a text expression, as SQLite's
+// lower does; PostgreSQL's lower would fold other letters too.
+func asciiLower(expr string) string {
+	return `translate(` + expr + `, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')`
+}
+
 func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Dataset, int, error) {
 	l, off := limit(p)
-	cond, args := q.scope("team_id", 3)
+	where, args := q.scope("team_id", 1)
+	if p.Query != "" {
+		n := fmt.Sprintf("$%d", len(args)+1)
+		where += ` AND (strpos(` + asciiLower("name") + `, ` + asciiLower(n) + `) > 0 OR strpos(` + asciiLower("id") + `, ` + asciiLower(n) + `) > 0)`
+		args = append(args, p.Query)
+	}
+	if len(p.Formats) > 0 {
+		where += fmt.Sprintf(` AND `+datasetFormat+` = ANY($%d)`, len(args)+1)
+		args = append(args, p.Formats)
+	}
+	where = " WHERE TRUE" + where
 	var total int
-	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM datasets WHERE TRUE`+strings.ReplaceAll(cond, "$3", "$1"), args...).Scan(&total); err != nil {
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM datasets`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}
-	rows, err := q.db.Query(ctx, `SELECT `+datasetCols+`, profile FROM datasets WHERE TRUE`+cond+` ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, append([]any{l, off}, args...)...)
+	n := len(args)
+	rows, err := q.db.Query(ctx, fmt.Sprintf(`SELECT `+datasetCols+`, profile FROM datasets`+where+` ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`, n+1, n+2), append(args, l, off)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)
 	}

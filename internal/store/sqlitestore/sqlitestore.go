@@ -475,9 +475,27 @@ func (q q) FindDataset(ctx context.Context, team, sha256, name string) (*store.D
 	return d, nil
 }
 
+// datasetFormat is store.Summarize's Format in SQL: the profile's
+// source_format when a non-empty string, else its format; NULL for a
+// dataset without a readable profile.
+const datasetFormat = `(CASE WHEN json_valid(profile) THEN (CASE` +
+	` WHEN json_type(profile, '$.source_format') = 'text' AND json_extract(profile, '$.source_format') <> '' THEN json_extract(profile, '$.source_format')` +
+	` WHEN json_type(profile, '$.format') = 'text' THEN json_extract(profile, '$.format') END) END)`
+
 func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Dataset, int, error) {
 	l, off := limit(p)
 	cond, args := q.scope("team_id")
+	if p.Query != "" {
+		// SQLite's lower folds ASCII letters only
+		cond += ` AND (instr(lower(name), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0)`
+		args = append(args, p.Query, p.Query)
+	}
+	if len(p.Formats) > 0 {
+		cond += ` AND ` + datasetFormat + ` IN (?` + strings.Repeat(", ?", len(p.Formats)-1) + `)`
+		for _, f := range p.Formats {
+			args = append(args, f)
+		}
+	}
 	var total int
 	if err := q.queryRow(ctx, `SELECT count(*) FROM datasets WHERE 1 = 1`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list datasets: %w", err)

@@ -373,4 +373,5 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runLineage(t, open)
 	runDatasetOnce(t, open)
 	runModelFilters(t, open)
+	runDatasetFilters(t, open)
 }
