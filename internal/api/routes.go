@@ -104,6 +104,25 @@ type listModelsInput struct {
 	Format []string `query:"format" maxItems:"20" doc:"keep models of these formats, comma-separated: peft-lora, hf (trained), adapter, merged, gguf (exported); a model without a recorded format has its output's name"`
 }
 
+// listDatasetsInput repeats listInput's fields (see listJobsInput).
+type listDatasetsInput struct {
+	Limit  int      `query:"limit" minimum:"1" maximum:"1000" default:"50"`
+	Offset int      `query:"offset" minimum:"0" default:"0"`
+	Q      string   `query:"q" maxLength:"200" doc:"keep datasets whose name or dataset_id contains this text, ignoring the case of ASCII letters"`
+	Format []string `query:"format" maxItems:"20" doc:"keep datasets whose detected record format (summary.format, not the file type) is one of these, comma-separated: alpaca, sharegpt, messages, completion, text, preference, kto"`
+}
+
+// formats are the non-empty, trimmed items of a comma-separated format param.
+func formats(in []string) []string {
+	var out []string
+	for _, f := range in {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // listJobsInput repeats listInput's fields: huma does not read query
 // params of an embedded struct here, and the limit was silently ignored.
 type listJobsInput struct {
@@ -304,9 +323,11 @@ func (s *Server) routes(api huma.API) {
 	s.registerValidate(api)
 
 	huma.Register(api, huma.Operation{OperationID: "list-datasets", Method: http.MethodGet, Path: prefix + "/datasets", Tags: tags("datasets"),
-		Summary: "List uploaded datasets"},
-		func(ctx context.Context, in *listInput) (*listDatasetsOutput, error) {
-			l, total, err := auth.Reader(ctx, s.Store).ListDatasets(ctx, store.ListParams{Limit: in.Limit, Offset: in.Offset})
+		Summary:     "List uploaded datasets, newest first",
+		Description: "q and format filter the list; total counts every dataset the filters keep. Page with limit and offset."},
+		func(ctx context.Context, in *listDatasetsInput) (*listDatasetsOutput, error) {
+			p := store.ListParams{Limit: in.Limit, Offset: in.Offset, Query: strings.TrimSpace(in.Q), Formats: formats(in.Format)}
+			l, total, err := auth.Reader(ctx, s.Store).ListDatasets(ctx, p)
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -329,12 +350,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "List models produced by jobs, newest first",
 		Description: "q and format filter the list; total counts every model the filters keep. Page with limit and offset."},
 		func(ctx context.Context, in *listModelsInput) (*listModelsOutput, error) {
-			p := store.ListParams{Limit: in.Limit, Offset: in.Offset, Query: strings.TrimSpace(in.Q)}
-			for _, f := range in.Format {
-				if f = strings.TrimSpace(f); f != "" {
-					p.Formats = append(p.Formats, f)
-				}
-			}
+			p := store.ListParams{Limit: in.Limit, Offset: in.Offset, Query: strings.TrimSpace(in.Q), Formats: formats(in.Format)}
 			l, total, err := auth.Reader(ctx, s.Store).ListModels(ctx, p)
 			if err != nil {
 				return nil, s.problem(ctx, err)
