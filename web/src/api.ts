@@ -278,6 +278,42 @@ export function list<T>(data: unknown, ...keys: string[]): T[] {
   return [];
 }
 
+/** PageParams are what a paged, filtered list endpoint reads: q (contains, any case), format (comma-separated), limit and offset. */
+export interface PageParams {
+  q?: string;
+  format?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** Page is one answer: the items of the page and how many the filters keep on the server. */
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+/** pageQuery writes the params a list endpoint reads ("" when none). */
+export function pageQuery(p: PageParams): string {
+  const q = new URLSearchParams();
+  if (p.q) q.set('q', p.q);
+  if (p.format) q.set('format', p.format);
+  if (p.limit) q.set('limit', String(p.limit));
+  if (p.offset) q.set('offset', String(p.offset));
+  const qs = q.toString();
+  return qs ? `?${qs}` : '';
+}
+
+/** withRows adds rows from a listed dataset's profile summary. */
+const withRows = (d: Dataset): Dataset => (d.rows === undefined && d.summary && !d.summary.error ? { ...d, rows: d.summary.rows } : d);
+
+/** listPage is one page of a paged list endpoint: its items (under key) and total (the page's length when the answer has none). */
+async function listPage<T>(path: string, key: string): Promise<Page<T>> {
+  const data = await request<unknown>('GET', path);
+  const items = list<T>(data, key);
+  const total = data && typeof data === 'object' && typeof (data as { total?: unknown }).total === 'number' ? (data as { total: number }).total : items.length;
+  return { items, total };
+}
+
 export const api = {
   agents: async () => list<AgentSpec>(await request('GET', '/agents'), 'agents'),
   submit: (spec: PipelineSpec) => request<{ job_id: string; status: string }>('POST', '/jobs', spec),
@@ -297,21 +333,18 @@ export const api = {
   job: (id: string) => request<Job>('GET', `/jobs/${encodeURIComponent(id)}`),
   cancel: (id: string) => request<unknown>('DELETE', `/jobs/${encodeURIComponent(id)}`),
   /** datasets lists uploaded datasets; rows comes from each one's profile summary. */
-  datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets').map((d) => (d.rows === undefined && d.summary && !d.summary.error ? { ...d, rows: d.summary.rows } : d)),
+  datasets: async () => list<Dataset>(await request('GET', '/datasets'), 'datasets').map(withRows),
+  /** datasetPage is one page of GET /datasets, newest first: q keeps datasets whose name or dataset_id contains it (any case), format those whose detected record format is one of the given (comma-separated); total counts every dataset the filters keep. */
+  datasetPage: async (p: PageParams = {}) => {
+    const r = await listPage<Dataset>(`/datasets${pageQuery(p)}`, 'datasets');
+    return { datasets: r.items.map(withRows), total: r.total };
+  },
   dataset: (id: string) => request<Dataset>('GET', `/datasets/${encodeURIComponent(id)}`),
   models: async (limit?: number) => list<Model>(await request('GET', `/models${limit ? `?limit=${limit}` : ''}`), 'models'),
   /** modelPage is one page of GET /models, newest first: q keeps models whose name, model_id or job_id contains it (any case), format those of the given formats (comma-separated); total counts every model the filters keep. */
-  modelPage: async (p: { q?: string; format?: string; limit?: number; offset?: number } = {}) => {
-    const q = new URLSearchParams();
-    if (p.q) q.set('q', p.q);
-    if (p.format) q.set('format', p.format);
-    if (p.limit) q.set('limit', String(p.limit));
-    if (p.offset) q.set('offset', String(p.offset));
-    const qs = q.toString();
-    const data = await request<unknown>('GET', `/models${qs ? `?${qs}` : ''}`);
-    const models = list<Model>(data, 'models');
-    const total = data && typeof data === 'object' && typeof (data as { total?: unknown }).total === 'number' ? (data as { total: number }).total : models.length;
-    return { models, total };
+  modelPage: async (p: PageParams = {}) => {
+    const r = await listPage<Model>(`/models${pageQuery(p)}`, 'models');
+    return { models: r.items, total: r.total };
   },
   model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),
   history: (jobID: string, after = 0, limit = 1000) =>

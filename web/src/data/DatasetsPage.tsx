@@ -1,15 +1,15 @@
 import { useEffect, useRef, useState } from 'react';
 import { DataTable } from '../ui/DataTable';
-import { useFetch } from '../ui/useFetch';
-import { api, upload, type Dataset, type DatasetSummary } from '../api';
+import { api, upload, type Dataset, type DatasetSummary, type PageParams } from '../api';
 import { rememberSpec } from '../runs/specs';
-import { navigate } from '../ui/router';
+import { navigate, useLocation } from '../ui/router';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { ReportView } from '../ui/ReportView';
 import { Link } from '../ui/router';
 import { useAuth } from '../auth/auth';
 import { CopyButton } from './ModelsPage';
 import { scrub, shortVersion, stripPaths } from './paths';
+import { useDebounced, usePagedList, withFilter, withParam, type FormatFilter } from './pagedList';
 import './data.css';
 
 const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -89,13 +89,58 @@ export function DatasetsTable({ list }: { list: Dataset[] }) {
   );
 }
 
+/** DATASET_PAGE is how many datasets one "Show more" loads. */
+export const DATASET_PAGE = 100;
+
+/** DATASET_FORMATS are the format filter's choices: the record formats an upload's profile detects (GET /datasets?format=, comma-separated). */
+export const DATASET_FORMATS: FormatFilter[] = [
+  { value: '', label: 'any' },
+  { value: 'alpaca', label: 'alpaca' },
+  { value: 'messages,sharegpt', label: 'chat (messages, sharegpt)' },
+  { value: 'completion', label: 'completion' },
+  { value: 'text', label: 'text' },
+  { value: 'preference', label: 'preference' },
+  { value: 'kto', label: 'kto' },
+];
+
+const datasetPage = async (p: PageParams) => {
+  const r = await api.datasetPage(p);
+  return { items: r.datasets, total: r.total };
+};
+const datasetKey = (d: Dataset) => d.dataset_id;
+
+/** DatasetsPage lists every dataset, newest first, a page at a time ("Show more"), filtered by the server: q (name or id) and the detected format, both kept in the URL. */
 export function DatasetsPage() {
-  const { data: list, error: err, reload } = useFetch(() => api.datasets(), []);
+  const { query } = useLocation();
+  const q = query.get('q') ?? '';
+  const format = query.get('format') ?? '';
+  const search = useDebounced(q.trim(), 250);
+  const { items: list, total, error: err, loading, more, reload } = usePagedList(datasetPage, datasetKey, search, format, DATASET_PAGE);
   const { canWrite } = useAuth();
+  const filtered = !!(search || format);
+  const choices = withFilter(DATASET_FORMATS, format);
+  const formatLabel = choices.find((f) => f.value === format)?.label ?? format;
+  const setQuery = (k: string, v: string) => navigate(withParam('/datasets', location.search, k, v), true);
   return (
-    <div className="page">
+    <div className="page datasets-page">
       <div className="page-head">
         <h1>Datasets</h1>
+        <div className="filters" role="search">
+          <label className="inline">
+            <span>Format</span>
+            <select value={format} onChange={(e) => setQuery('format', e.target.value)}>
+              {choices.map((f) => (
+                <option key={f.value} value={f.value}>
+                  {f.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="inline">
+            <span>Search</span>
+            <input type="search" value={q} placeholder="name or dataset id" onChange={(e) => setQuery('q', e.target.value)} />
+          </label>
+        </div>
       </div>
       {canWrite ? <Uploader onDone={reload} /> : null}
       {err ? (
@@ -104,8 +149,27 @@ export function DatasetsPage() {
         </div>
       ) : null}
       {list === null && !err ? <p className="muted">Loading…</p> : null}
-      {list && !list.length ? <p className="muted">No datasets yet. Upload a JSON, JSONL, CSV, Parquet or text file above.</p> : null}
+      {list && !list.length && !filtered ? <p className="muted">No datasets yet. Upload a JSON, JSONL, CSV, Parquet or text file above.</p> : null}
+      {list && !list.length && filtered ? (
+        <p className="muted datasets-empty">
+          No datasets{format ? ` of ${formatLabel} records` : ''}
+          {search ? ` matching “${search}”` : ''}.{' '}
+          <button type="button" className="link" onClick={() => navigate('/datasets', true)}>
+            Clear the filters
+          </button>
+        </p>
+      ) : null}
+      {list?.length ? (
+        <p className="muted small" role="status" data-datasets-shown={list.length} data-datasets-total={total}>
+          {`${fmtNum(list.length)} of ${fmtNum(total)} ${filtered ? 'matching ' : ''}dataset${total === 1 ? '' : 's'}`}
+        </p>
+      ) : null}
       {list?.length ? <DatasetsTable list={list} /> : null}
+      {list && total > list.length ? (
+        <button type="button" className="link" disabled={loading} onClick={more}>
+          {loading ? 'Loading…' : `Show more (${fmtNum(total - list.length)} older)`}
+        </button>
+      ) : null}
     </div>
   );
 }

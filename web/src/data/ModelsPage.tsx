@@ -10,6 +10,7 @@ import { getKey } from '../auth/session';
 import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link, navigate, useLocation } from '../ui/router';
 import { formatFilters, useDebounced, useModelList } from './modelList';
+import { withParam } from './pagedList';
 
 /** fmtValue writes a metadata value for people: numbers grouped, lists joined, maps as key=value. */
 export function fmtValue(v: unknown): string {
@@ -321,12 +322,7 @@ export function ModelsPage() {
   const groups = useMemo(() => (list ? groupModels(list, jobs.data ?? []) : []), [list, jobs.data]);
   const filtered = !!(search || format);
   const formatLabel = formatFilters(format).find((f) => f.value === format)?.label ?? format;
-  const setQuery = (k: string, v: string) => {
-    const p = new URLSearchParams(location.search);
-    if (v) p.set(k, v);
-    else p.delete(k);
-    navigate(`/models${p.toString() ? `?${p}` : ''}`, true);
-  };
+  const setQuery = (k: string, v: string) => navigate(withParam('/models', location.search, k, v), true);
   return (
     <div className="page models-page">
       <div className="page-head">

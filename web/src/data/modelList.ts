@@ -1,18 +1,13 @@
-// The Models page's list: pages of GET /models (newest first) loaded one
-// after another ("Show more"), filtered by the server (q, format), so every
-// model can be reached however many there are.
+// The Models page's list: pages of GET /models (newest first), loaded and
+// filtered as pagedList does, and the models of one run.
 
-import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, type Model } from '../api';
+import { appendPage, usePagedList, withFilter, type FormatFilter } from './pagedList';
+
+export { useDebounced, type FormatFilter } from './pagedList';
 
 /** PAGE is how many models one "Show more" loads. */
 export const PAGE = 100;
-
-/** FormatFilter is a choice of the format filter: a label and the formats it keeps (GET /models?format=, comma-separated). */
-export interface FormatFilter {
-  value: string;
-  label: string;
-}
 
 /** FORMAT_FILTERS are the format filter's choices: the formats train (peft-lora, hf) and export (adapter, merged, gguf) record. */
 export const FORMAT_FILTERS: FormatFilter[] = [
@@ -24,15 +19,12 @@ export const FORMAT_FILTERS: FormatFilter[] = [
 ];
 
 /** formatFilters are the choices, with value (from the URL) added when it is none of them. */
-export function formatFilters(value: string): FormatFilter[] {
-  return !value || FORMAT_FILTERS.some((f) => f.value === value) ? FORMAT_FILTERS : [...FORMAT_FILTERS, { value, label: value }];
-}
+export const formatFilters = (value: string) => withFilter(FORMAT_FILTERS, value);
+
+const modelKey = (m: Model) => m.model_id;
 
 /** appendModels adds a page to the models loaded so far, leaving out any already there (a model registered between two pages shifts the offsets). */
-export function appendModels(have: Model[], page: Model[]): Model[] {
-  const seen = new Set(have.map((m) => m.model_id));
-  return [...have, ...page.filter((m) => !seen.has(m.model_id))];
-}
+export const appendModels = (have: Model[], page: Model[]) => appendPage(have, page, modelKey);
 
 export interface ModelList {
   /** the models loaded so far, newest first; null until the first page answers */
@@ -45,60 +37,15 @@ export interface ModelList {
   more: () => void;
 }
 
+const modelPage = async (p: Parameters<typeof api.modelPage>[0]) => {
+  const r = await api.modelPage(p);
+  return { items: r.models, total: r.total };
+};
+
 /** useModelList loads the first page of models matching q and format, and the next page on more(); new filters start over. */
 export function useModelList(q: string, format: string, page = PAGE): ModelList {
-  const [models, setModels] = useState<Model[] | null>(null);
-  const [total, setTotal] = useState(0);
-  const [error, setError] = useState('');
-  const [loading, setLoading] = useState(true);
-  // the filters' generation: an answer for older filters is dropped
-  const gen = useRef(0);
-  const loaded = useRef<Model[]>([]);
-
-  const load = useCallback(
-    (offset: number) => {
-      const g = gen.current;
-      setLoading(true);
-      api.modelPage({ q, format, limit: page, offset }).then(
-        (r) => {
-          if (g !== gen.current) return;
-          loaded.current = offset ? appendModels(loaded.current, r.models) : r.models;
-          setModels(loaded.current);
-          setTotal(r.total);
-          setError('');
-          setLoading(false);
-        },
-        (e: Error) => {
-          if (g !== gen.current) return;
-          setError(e.message || String(e));
-          setLoading(false);
-        },
-      );
-    },
-    [q, format, page],
-  );
-
-  useEffect(() => {
-    gen.current++;
-    loaded.current = [];
-    load(0);
-    return () => {
-      gen.current++;
-    };
-  }, [load]);
-
-  const more = useCallback(() => load(loaded.current.length), [load]);
-  return { models, total, error, loading, more };
-}
-
-/** useDebounced is value once it has stayed the same for ms. */
-export function useDebounced<T>(value: T, ms: number): T {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
+  const l = usePagedList(modelPage, modelKey, q, format, page);
+  return { models: l.items, total: l.total, error: l.error, loading: l.loading, more: l.more };
 }
 
 /** RUN_PAGES bounds how many pages runModels reads (a run has a handful of models; q also matches names that contain the run's id). */
