@@ -505,6 +505,24 @@ try {
     assert(!(await page.locator('main').innerText()).includes(chat.sha256), 'no whole sha256 in the list');
     await assertNoServerPaths('datasets');
     await shot('datasets-profiled');
+    // the filters: the detected format and a search, kept in the URL; nothing matching says so and clears them
+    const shown = () => page.locator('tr[data-dataset-id]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-dataset-id')));
+    await page.locator('.datasets-page select').selectOption('messages,sharegpt');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('format') === 'messages,sharegpt');
+    await page.locator(`tr[data-dataset-id="${alpaca.dataset_id}"]`).waitFor({ state: 'detached' });
+    assert((await shown()).includes(chat.dataset_id), `chat filter keeps the chat upload: ${await shown()}`);
+    await page.locator('.datasets-page input[type="search"]').fill('ALPACA_en');
+    await page.locator('.datasets-empty').waitFor();
+    const empty = await page.locator('.datasets-empty').innerText();
+    assert(empty.includes('No datasets of chat (messages, sharegpt) records matching “ALPACA_en”'), `empty state: ${empty}`);
+    await shot('datasets-filtered-empty');
+    await page.locator('.datasets-page select').selectOption('alpaca');
+    await page.locator(`tr[data-dataset-id="${alpaca.dataset_id}"]`).waitFor();
+    assert(new URL(page.url()).search === '?format=alpaca&q=ALPACA_en', `filters in the URL: ${page.url()}`);
+    await page.locator('.datasets-page input[type="search"]').fill('no such dataset');
+    await page.getByRole('button', { name: 'Clear the filters' }).click();
+    await page.locator(`tr[data-dataset-id="${chat.dataset_id}"]`).waitFor();
+    assert(new URL(page.url()).search === '' && (await shown()).includes(alpaca.dataset_id), `cleared: ${page.url()} ${await shown()}`);
     await page.locator(`tr[data-dataset-id="${chat.dataset_id}"] a`).first().click();
     await page.locator('.dataset-page h1').waitFor();
     const fact = (k) => page.locator(`[data-fact="${k}"]`).innerText();
