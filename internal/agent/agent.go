@@ -189,9 +189,12 @@ type Env struct {
 	Emit    Emitter
 	Logger  *slog.Logger
 	// ResolveSource turns a dataset or model reference (a local path, an
-	// uploaded dataset id, an s3:// URI) into a readable local path. It may be
-	// nil in tests, where sources are plain paths.
-	ResolveSource func(ctx context.Context, ref string) (string, error)
+	// uploaded dataset id, an s3:// URI) into a readable local path. kind is
+	// the Kind of the param that names ref ("" when none says): for
+	// KindTokenizer a stored model folder is fetched with only its
+	// tokenizer's files (tokenizer.Files), not its weights. It may be nil in
+	// tests, where sources are plain paths.
+	ResolveSource func(ctx context.Context, ref, kind string) (string, error)
 	// HTTP is the client for outbound requests (an LLM judge); on a server
 	// it reaches only the addresses the outbound policy allows. Nil means a
 	// plain client (`whet run`, tests).
@@ -213,18 +216,23 @@ type Checkpoints interface {
 	Restore(ctx context.Context, parent string) (int, error)
 }
 
+// KindTokenizer is the Param.Kind of a tokenizer param, and the kind a
+// source resolved for its tokenizer alone is resolved as (Env.Resolve).
+const KindTokenizer = "tokenizer"
+
 // Resolve returns a readable local path for ref, a param or meta value
 // naming a source (a path, an uploaded dataset, a registered model, a
-// BlobRef): through ResolveSource when set, which alone decides what a job
-// may read; else (tests, agents run outside the orchestrator) ref itself,
-// relative to WorkDir. Returns an error when ref is empty, or a permanent
-// one when it names nothing.
-func (e *Env) Resolve(ctx context.Context, ref string) (string, error) {
+// BlobRef), for a param of kind (its Param.Kind; KindTokenizer when only
+// the tokenizer's files are read): through ResolveSource when set, which
+// alone decides what a job may read; else (tests, agents run outside the
+// orchestrator) ref itself, relative to WorkDir. Returns an error when ref
+// is empty, or a permanent one when it names nothing.
+func (e *Env) Resolve(ctx context.Context, ref, kind string) (string, error) {
 	if ref == "" {
 		return "", Permanent(errors.New("empty source"))
 	}
 	if e.ResolveSource != nil {
-		return e.ResolveSource(ctx, ref)
+		return e.ResolveSource(ctx, ref, kind)
 	}
 	p := ref
 	if !filepath.IsAbs(p) {

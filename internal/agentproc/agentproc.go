@@ -271,7 +271,7 @@ func (p *isolated) exec(ctx context.Context, env *agent.Env, mode string) (*msg,
 				defer rpcs.Done()
 				switch {
 				case m.Type == tResolve && env.ResolveSource != nil:
-					path, err := env.ResolveSource(rpcCtx, m.Ref)
+					path, err := env.ResolveSource(rpcCtx, m.Ref, m.Kind)
 					reply(m.ID, msg{Path: path}, err)
 				case m.Type == tSave && env.Checkpoints != nil:
 					reply(m.ID, msg{}, env.Checkpoints.Save(rpcCtx, m.Step, m.Dir))

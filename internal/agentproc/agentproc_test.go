@@ -71,7 +71,7 @@ var testAgents = map[string]agent.Agent{
 		env.Emit.Metrics(1, map[string]float64{"loss": math.NaN(), "lr": 0.001, "inf": math.Inf(1)})
 		env.Logger.With("run", 1).WithGroup("eng").Info("via logger", "k", 7)
 		env.Logger.Debug("forwarded as the parent logs debug")
-		src, err := env.ResolveSource(ctx, "ds_1")
+		src, err := env.ResolveSource(ctx, "ds_1", "dataset")
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +82,7 @@ var testAgents = map[string]agent.Agent{
 		if err != nil {
 			return nil, err
 		}
-		if _, err := env.ResolveSource(ctx, "missing"); !agent.IsPermanent(err) {
+		if _, err := env.ResolveSource(ctx, "missing", "dataset"); !agent.IsPermanent(err) {
 			return nil, fmt.Errorf("resolve missing: %v, want a permanent error", err)
 		}
 		text := fmt.Sprintf("%s %s %d x=%v attempt=%d http=%v", env.JobID, src, step, env.Params.Int("x"), env.Attempt, env.HTTP != nil)
@@ -225,8 +225,8 @@ func TestRunRelaysEventsRequestsAndOutputs(t *testing.T) {
 	out := t.TempDir()
 	env := &agent.Env{JobID: "job_1", NodeID: "n", Attempt: 2, Params: agent.Params{"x": int64(41)}, OutDir: out,
 		Emit: rec, Logger: slog.New(logLines{mu: &mu, lines: &lines}), Checkpoints: ck,
-		ResolveSource: func(_ context.Context, ref string) (string, error) {
-			if ref == "ds_1" {
+		ResolveSource: func(_ context.Context, ref, kind string) (string, error) {
+			if ref == "ds_1" && kind == "dataset" { // the kind travels with the request
 				return "/data/ds_1.jsonl", nil
 			}
 			return "", agent.Permanent(fmt.Errorf("source %q: no such dataset", ref))

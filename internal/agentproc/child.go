@@ -62,8 +62,8 @@ func Serve(ctx context.Context, reg *agent.Registry, in io.Reader, out io.Writer
 		env.Params = agent.Params{}
 	}
 	if e.Resolve {
-		env.ResolveSource = func(ctx context.Context, ref string) (string, error) {
-			r, err := c.call(ctx, msg{Type: tResolve, Ref: ref})
+		env.ResolveSource = func(ctx context.Context, ref, kind string) (string, error) {
+			r, err := c.call(ctx, msg{Type: tResolve, Ref: ref, Kind: kind})
 			return r.Path, err
 		}
 	}

@@ -22,7 +22,7 @@ const (
 	tSlog     = "slog"     // child → parent: a record of Env.Logger
 	tProgress = "progress" // child → parent: Emitter.Progress
 	tMetrics  = "metrics"  // child → parent: Emitter.Metrics
-	tResolve  = "resolve"  // child → parent: Env.ResolveSource(Ref)
+	tResolve  = "resolve"  // child → parent: Env.ResolveSource(Ref, Kind)
 	tSave     = "ckpt_save"
 	tRestore  = "ckpt_restore"
 	tResult   = "result" // child → parent: Outputs, or Error (Permanent)
@@ -62,6 +62,7 @@ type msg struct {
 
 	// requests and replies
 	Ref  string `json:"ref,omitempty"`  // resolve
+	Kind string `json:"kind,omitempty"` // resolve: the kind of the param naming Ref (agent.Env.ResolveSource)
 	Dir  string `json:"dir,omitempty"`  // ckpt_save: the folder; ckpt_restore: the parent folder
 	Path string `json:"path,omitempty"` // resolve reply
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,10 +42,13 @@ func NewCache(s Store, dir string, max int64) (*Cache, error) {
 }
 
 // Materialize returns a readable local path for key: a file, or for a key
-// ending in "/" a folder of every object under it. With a local store it is
-// the store's own file; otherwise the objects are placed at dst (links into
-// the cache, or downloads). Callers must not write to what it returns.
-func (c *Cache) Materialize(ctx context.Context, key, dst string) (string, error) {
+// ending in "/" a folder of every object under it, or, when only names
+// files (slash-separated paths relative to key), of those of them present.
+// With a local store it is the store's own file or whole folder; otherwise
+// the objects are placed at dst (links into the cache, or downloads), so a
+// folder placed with only must not share dst with the whole one. Callers
+// must not write to what it returns.
+func (c *Cache) Materialize(ctx context.Context, key, dst string, only ...string) (string, error) {
 	if l, ok := c.s.(Localizer); ok {
 		return l.LocalPath(key)
 	}
@@ -54,6 +58,12 @@ func (c *Cache) Materialize(ctx context.Context, key, dst string) (string, error
 	list, err := c.s.List(ctx, key)
 	if err != nil {
 		return "", err
+	}
+	if len(only) > 0 {
+		list = slices.DeleteFunc(list, func(i Info) bool { return !slices.Contains(only, strings.TrimPrefix(i.Key, key)) })
+		if len(list) == 0 {
+			return "", fmt.Errorf("materialize %s: none of %s: %w", key, strings.Join(only, ", "), ErrNotFound)
+		}
 	}
 	if len(list) == 0 {
 		return "", fmt.Errorf("materialize %s: %w", key, ErrNotFound)

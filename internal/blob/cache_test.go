@@ -147,3 +147,40 @@ func TestDownloadChecksChecksum(t *testing.T) {
 		t.Errorf("downloaded %q", b)
 	}
 }
+
+// TestCacheMaterializeOnly: with only, a folder gets just the files named
+// that are present, and only those are downloaded; none present is
+// ErrNotFound naming them.
+func TestCacheMaterializeOnly(t *testing.T) {
+	ctx := context.Background()
+	s := newRemote(t)
+	for k, v := range map[string]string{"m/tokenizer.json": "{}", "m/model.safetensors": "weights", "m/sub/tokenizer.json": "deep"} {
+		if _, err := s.Put(ctx, k, strings.NewReader(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := blob.NewCache(s, filepath.Join(t.TempDir(), "cache"), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "tok")
+	dir, err := c.Materialize(ctx, "m/", dst, "tokenizer.json", "tokenizer.model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			got = append(got, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if strings.Join(got, ",") != "tokenizer.json" || s.opens.Load() != 1 {
+		t.Fatalf("placed %v with %d downloads, want [tokenizer.json] with 1", got, s.opens.Load())
+	}
+	_, err = c.Materialize(ctx, "m/", t.TempDir(), "vocab.json")
+	if !errors.Is(err, blob.ErrNotFound) || !strings.Contains(err.Error(), "vocab.json") {
+		t.Fatalf("only absent files: %v, want ErrNotFound naming vocab.json", err)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/whetstone/whetstone/internal/queue"
 	"github.com/whetstone/whetstone/internal/secret"
 	"github.com/whetstone/whetstone/internal/store"
+	"github.com/whetstone/whetstone/internal/tokenizer"
 )
 
 // Handle runs one delivery of a node; it is the queue's handler.
@@ -253,7 +254,7 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 			return nil, "", false, err
 		}
 		for _, a := range pn.Outputs {
-			local, err := o.materialize(ctx, a, filepath.Join(inDir, p, a.Name))
+			local, err := o.materialize(ctx, a.URI, filepath.Join(inDir, p, a.Name))
 			if err != nil {
 				return nil, "", false, fmt.Errorf("input %s/%s: %w", p, a.Name, err)
 			}
@@ -294,8 +295,8 @@ func (o *Orchestrator) execute(ctx context.Context, job *store.Job, node *store.
 		JobID: job.ID, NodeID: node.ID, Attempt: node.Attempts,
 		Params: agent.Params(params), Inputs: inputs, OutDir: outDir, WorkDir: workDir,
 		Emit: redEmit, Logger: teeLogger(log, redEmit), HTTP: o.http,
-		ResolveSource: func(ctx context.Context, ref string) (string, error) {
-			return o.ResolveSource(ctx, job.Team, ref, workDir, filepath.Join(scratch, "src"))
+		ResolveSource: func(ctx context.Context, ref, kind string) (string, error) {
+			return o.ResolveSource(ctx, job.Team, ref, kind, workDir, filepath.Join(scratch, "src"))
 		},
 		Checkpoints: newCheckpoints(o.blobs, key),
 	}
@@ -411,11 +412,12 @@ func (o *Orchestrator) put(ctx context.Context, key, path string) (blob.Info, er
 	return blob.PutFile(ctx, o.blobs, key, path, true)
 }
 
-// materialize returns a local path for a stored artifact: the blob store's
-// own file when it is local, else links into the worker's blob cache (or
-// downloads) placed at dst. Callers must not write to it.
-func (o *Orchestrator) materialize(ctx context.Context, a agent.Artifact, dst string) (string, error) {
-	return o.cache.Materialize(ctx, a.URI, dst)
+// materialize returns a local path for the stored object key (a file, or a
+// folder: of the files only names when set): the blob store's own file when
+// it is local, else links into the worker's blob cache (or downloads)
+// placed at dst (blob.Cache.Materialize). Callers must not write to it.
+func (o *Orchestrator) materialize(ctx context.Context, key, dst string, only ...string) (string, error) {
+	return o.cache.Materialize(ctx, key, dst, only...)
 }
 
 func (o *Orchestrator) blobsExist(ctx context.Context, outs []agent.Artifact) bool {
@@ -505,8 +507,13 @@ func (o *Orchestrator) fileSum(path string, fi fs.FileInfo) string {
 // ResolveSource turns a dataset or model reference into a local path: an
 // uploaded dataset id, a registered model id or a blob: artifact of team
 // (another team's is not found: storedSource), or a path (relative to
-// workDir). scratch receives downloads from non-local blob stores.
-func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, scratch string) (string, error) {
+// workDir). kind is the Kind of the param naming ref (agent.Env.Resolve):
+// for agent.KindTokenizer a stored folder (a registered model) is fetched
+// with only the tokenizer's files (tokenizer.Files), into its own folder
+// under scratch, so a later fetch of the whole model for another param is
+// never handed the partial copy. scratch receives downloads from non-local
+// blob stores; a local store's own files are returned whatever kind.
+func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, kind, workDir, scratch string) (string, error) {
 	if ref == "" {
 		return "", agent.Permanent(errors.New("empty source"))
 	}
@@ -514,6 +521,11 @@ func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, sc
 		// An uploaded dataset, a registered model or an artifact another
 		// node recorded by its blob key: only team's (storedSource).
 		key, name, err := o.storedSource(ctx, team, ref)
+		var only []string
+		if err == nil && kind == agent.KindTokenizer && strings.HasSuffix(key, "/") {
+			// Its tokenizer, not its weights: a folder of its own.
+			only, scratch = tokenizer.Files, filepath.Join(scratch, agent.KindTokenizer)
+		}
 		switch {
 		case err == nil && strings.HasPrefix(ref, agent.BlobRef):
 			sum := sha256.Sum256([]byte(key))
@@ -522,10 +534,10 @@ func (o *Orchestrator) ResolveSource(ctx context.Context, team, ref, workDir, sc
 				// A file keeps its name (readers go by its extension).
 				dst = filepath.Join(dst, path.Base(key))
 			}
-			return o.materialize(ctx, agent.Artifact{URI: key}, dst)
+			return o.materialize(ctx, key, dst, only...)
 		case err == nil:
 			// From the blob store, on any worker.
-			return o.materialize(ctx, agent.Artifact{URI: key}, filepath.Join(scratch, ref, name))
+			return o.materialize(ctx, key, filepath.Join(scratch, ref, name), only...)
 		case errors.Is(err, errNoSource) && !strings.HasPrefix(ref, agent.BlobRef):
 			// Not team's: then only a path of that name (below), as for
 			// an id that names nothing.

@@ -163,15 +163,15 @@ func (o *Orchestrator) Plan(ctx context.Context, spec *pipeline.Spec, workDir st
 func (o *Orchestrator) planEnv(ctx context.Context, team, workDir, dir string, params map[string]any, ins []agent.Artifact) (*agent.Env, error) {
 	env := &agent.Env{JobID: "plan", NodeID: filepath.Base(dir), Attempt: 1, Params: agent.Params(params), OutDir: filepath.Join(dir, "out"),
 		WorkDir: workDir, Emit: agent.Discard, Logger: o.log, HTTP: o.http,
-		ResolveSource: func(ctx context.Context, ref string) (string, error) {
-			return o.ResolveSource(ctx, team, ref, workDir, filepath.Join(dir, "src"))
+		ResolveSource: func(ctx context.Context, ref, kind string) (string, error) {
+			return o.ResolveSource(ctx, team, ref, kind, workDir, filepath.Join(dir, "src"))
 		}}
 	if err := os.MkdirAll(env.OutDir, 0o755); err != nil {
 		return nil, err
 	}
 	for i, a := range ins {
 		if a.URI != "" { // cached: a stored artifact
-			local, err := o.materialize(ctx, a, filepath.Join(dir, "in", fmt.Sprint(i), a.Name))
+			local, err := o.materialize(ctx, a.URI, filepath.Join(dir, "in", fmt.Sprint(i), a.Name))
 			if err != nil {
 				return nil, fmt.Errorf("input %s: %w", a.Name, err)
 			}

@@ -97,13 +97,13 @@ nodes: [{id: a, agent: step, params: {weights: "merged weights", tokenizer_json:
 
 			// Run time, validation bypassed: team B resolves nothing of team A's.
 			work, scratch := t.TempDir(), t.TempDir()
-			if p, err := b.p.Orch.ResolveSource(ctx, store.DefaultTeam, tt.ref, work, filepath.Join(scratch, "a")); err != nil {
+			if p, err := b.p.Orch.ResolveSource(ctx, store.DefaultTeam, tt.ref, tt.param, work, filepath.Join(scratch, "a")); err != nil {
 				t.Fatalf("team A resolving its own %s: %v", tt.name, err)
 			} else if _, err := os.Stat(p); err != nil {
 				t.Errorf("team A's %s resolved to %s: %v", tt.name, p, err)
 			}
-			_, errOther := b.p.Orch.ResolveSource(ctx, "teamb", tt.ref, work, filepath.Join(scratch, "b"))
-			_, errUnknown := b.p.Orch.ResolveSource(ctx, "teamb", tt.unknown, work, filepath.Join(scratch, "b"))
+			_, errOther := b.p.Orch.ResolveSource(ctx, "teamb", tt.ref, tt.param, work, filepath.Join(scratch, "b"))
+			_, errUnknown := b.p.Orch.ResolveSource(ctx, "teamb", tt.unknown, tt.param, work, filepath.Join(scratch, "b"))
 			if errOther == nil || errUnknown == nil {
 				t.Fatalf("team B resolving team A's %s: %v; an unknown id: %v; want both refused", tt.name, errOther, errUnknown)
 			}

@@ -325,7 +325,7 @@ func (r *resolver) local(ctx context.Context, ref string) (string, error) {
 	if r.env.ResolveSource == nil {
 		return "", agent.Permanent(fmt.Errorf("%s is a stored artifact and this run has no blob store to read it from", ref))
 	}
-	p, err := r.env.ResolveSource(ctx, ref)
+	p, err := r.env.ResolveSource(ctx, ref, "")
 	if err != nil {
 		return "", fmt.Errorf("resolve %s: %w", ref, err)
 	}

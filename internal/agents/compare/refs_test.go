@@ -94,7 +94,7 @@ func TestCompareResolvesReportReferences(t *testing.T) {
 				return loader(&calls)(ctx, base, adapter)
 			}
 			env := &agent.Env{Params: compareParams(), OutDir: t.TempDir(), Inputs: []agent.Artifact{{Type: agent.Report, Path: report}},
-				ResolveSource: func(ctx context.Context, ref string) (string, error) {
+				ResolveSource: func(ctx context.Context, ref, _ string) (string, error) {
 					key, ok := strings.CutPrefix(ref, agent.BlobRef)
 					if !ok {
 						t.Errorf("asked to resolve %q, not a blob reference", ref)

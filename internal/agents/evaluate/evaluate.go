@@ -132,7 +132,7 @@ func (a *Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, erro
 	base := loadBase(ref)
 	if agent.IsRef(base) && env.ResolveSource != nil {
 		// A base model the platform stores (a produced model, a blob).
-		if base, err = env.ResolveSource(ctx, base); err != nil {
+		if base, err = env.ResolveSource(ctx, base, "model"); err != nil {
 			return nil, fmt.Errorf("evaluate: base model: %w", err)
 		}
 	}

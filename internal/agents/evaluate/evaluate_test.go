@@ -152,9 +152,9 @@ func TestRunWithAdapterAndPlainModel(t *testing.T) {
 			p["metrics"] = []any{"loss", "exact_match", "accuracy", "macro_f1"}
 			arts, err := New(fakeLoader(&calls)).Run(t.Context(), &agent.Env{Params: p, OutDir: out,
 				Inputs: []agent.Artifact{tt.model, {Type: agent.Dataset, Path: filepath.Join(dir, "data")}},
-				ResolveSource: func(_ context.Context, ref string) (string, error) {
-					if ref != "mdl_base" {
-						return "", fmt.Errorf("unexpected resolve of %q", ref)
+				ResolveSource: func(_ context.Context, ref, kind string) (string, error) {
+					if ref != "mdl_base" || kind != "model" {
+						return "", fmt.Errorf("unexpected resolve of %q as %q", ref, kind)
 					}
 					return "/scratch/mdl_base", nil
 				}})

@@ -90,7 +90,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 	if a, ok := env.Input(agent.Model); ok {
 		in = a
 	} else if p := env.Params.String("model"); p != "" {
-		path, err := env.Resolve(ctx, p)
+		path, err := env.Resolve(ctx, p, "model")
 		if err != nil {
 			return nil, agent.Permanent(fmt.Errorf("param model: %w", err))
 		}
@@ -124,7 +124,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 		if base == "" {
 			return nil, agent.Permanent(errors.New("export: LoRA adapter without a base model (Meta base_model, base_model_name_or_path)"))
 		}
-		path, err := env.Resolve(ctx, base)
+		path, err := env.Resolve(ctx, base, "model")
 		if err != nil {
 			return nil, agent.Permanent(fmt.Errorf("base model %s: %w", base, err))
 		}

@@ -312,7 +312,7 @@ func dataFiles(src string) ([]string, error) {
 // ref when it is a reference (agent.IsRef) any worker resolves, else the
 // local path. Errors are permanent and name ref.
 func LoadTokenizer(ctx context.Context, env *agent.Env, ref string) (*tokenizer.Tokenizer, string, error) {
-	path, err := env.Resolve(ctx, ref)
+	path, err := env.Resolve(ctx, ref, agent.KindTokenizer)
 	if err != nil {
 		return nil, "", agent.Permanent(fmt.Errorf("tokenizer %q: %w", ref, err))
 	}
@@ -329,7 +329,7 @@ func LoadTokenizer(ctx context.Context, env *agent.Env, ref string) (*tokenizer.
 // Run runs the agent.
 func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) {
 	p := env.Params
-	src, err := env.Resolve(ctx, p.String("source"))
+	src, err := env.Resolve(ctx, p.String("source"), "dataset")
 	if err != nil {
 		return nil, fmt.Errorf("resolve source %q: %w", p.String("source"), err)
 	}

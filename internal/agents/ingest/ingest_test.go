@@ -181,9 +181,9 @@ func TestResolveSource(t *testing.T) {
 	t.Parallel()
 	p := write(t, "up.jsonl", "{\"text\": \"hello\"}\n")
 	env := &agent.Env{Params: agent.Params{"source": "ds_123"}, OutDir: t.TempDir(), WorkDir: t.TempDir(), Emit: agent.Discard,
-		ResolveSource: func(_ context.Context, ref string) (string, error) {
-			if ref != "ds_123" {
-				t.Errorf("resolve %q", ref)
+		ResolveSource: func(_ context.Context, ref, kind string) (string, error) {
+			if ref != "ds_123" || kind != "dataset" {
+				t.Errorf("resolve %q as %q, want ds_123 as a dataset", ref, kind)
 			}
 			return p, nil
 		}}

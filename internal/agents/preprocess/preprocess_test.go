@@ -204,8 +204,9 @@ func TestNoChatTemplate(t *testing.T) {
 // model (mdl_...) is read where env.ResolveSource puts it, on the dataset
 // agent and again on preprocess through the dataset's meta, which names it
 // by its id (another worker resolves it), never by the first worker's
-// copy; a registered model without a tokenizer is a permanent error naming
-// it.
+// copy, and as a tokenizer (agent.KindTokenizer: its tokenizer files, not
+// its weights); a registered model without a tokenizer is a permanent error
+// naming it.
 func TestTokenizerFromRegisteredModel(t *testing.T) {
 	t.Parallel()
 	root := datatest.Root(t)
@@ -217,8 +218,8 @@ func TestTokenizerFromRegisteredModel(t *testing.T) {
 	var resolved []string
 	env := func(params agent.Params, inputs ...agent.Artifact) *agent.Env {
 		return &agent.Env{Params: params, Inputs: inputs, OutDir: t.TempDir(), WorkDir: root, Emit: agent.Discard,
-			ResolveSource: func(_ context.Context, ref string) (string, error) {
-				resolved = append(resolved, ref)
+			ResolveSource: func(_ context.Context, ref, kind string) (string, error) {
+				resolved = append(resolved, ref+" as "+kind)
 				if p, ok := models[ref]; ok {
 					return p, nil
 				}
@@ -244,8 +245,8 @@ func TestTokenizerFromRegisteredModel(t *testing.T) {
 	if got := out[0].Meta["tokenizer"]; got != "mdl_merged" {
 		t.Errorf("preprocess meta tokenizer %v, want mdl_merged", got)
 	}
-	if len(resolved) != 1 || resolved[0] != "mdl_merged" {
-		t.Errorf("preprocess resolved %q, want the dataset's tokenizer mdl_merged", resolved)
+	if len(resolved) != 1 || resolved[0] != "mdl_merged as "+agent.KindTokenizer {
+		t.Errorf("preprocess resolved %q, want the dataset's tokenizer mdl_merged as a tokenizer (its tokenizer files only)", resolved)
 	}
 	if st := readStats(t, filepath.Join(pe.OutDir, out[1].Path)); st.Tokens == 0 || st.RowsTrain == 0 {
 		t.Errorf("stats %+v: want rows counted in tokens", st)

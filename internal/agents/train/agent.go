@@ -203,7 +203,7 @@ func jobOf(ctx context.Context, env *agent.Env) (Job, error) {
 		if agent.IsRef(base) {
 			ref = base
 		}
-		r, err := env.Resolve(ctx, base)
+		r, err := env.Resolve(ctx, base, "model")
 		if err != nil {
 			return Job{}, agent.Permanent(fmt.Errorf("param base_model: %w", err))
 		}

@@ -267,12 +267,12 @@ func TestBaseModelRef(t *testing.T) {
 	t.Parallel()
 	data := writeDataset(t)
 	copyDir := t.TempDir() // where this worker's copy of a stored model lies
-	resolve := func(context.Context, string) (string, error) { return copyDir, nil }
+	resolve := func(context.Context, string, string) (string, error) { return copyDir, nil }
 	tests := []struct {
 		name     string
 		params   agent.Params
 		input    *agent.Artifact
-		resolve  func(context.Context, string) (string, error)
+		resolve  func(context.Context, string, string) (string, error)
 		wantBase string
 		wantRef  string
 	}{

@@ -276,7 +276,7 @@ func (Agent) Run(ctx context.Context, env *agent.Env) ([]agent.Artifact, error) 
 func ResolveEvalSets(ctx context.Context, env *agent.Env, refs []string) ([]string, error) {
 	var out []string
 	for i, ref := range refs {
-		path, err := env.Resolve(ctx, ref)
+		path, err := env.Resolve(ctx, ref, "dataset")
 		if err != nil {
 			return nil, fmt.Errorf("eval_sets[%d] %q: %w", i, ref, err)
 		}
