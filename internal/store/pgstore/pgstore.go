@@ -519,7 +519,9 @@ func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, 
 	where, args := q.scope("team_id", 1)
 	if p.Query != "" {
 		n := len(args) + 1
-		where += fmt.Sprintf(` AND (strpos(lower(name), lower($%d)) > 0 OR strpos(lower(id), lower($%d)) > 0 OR strpos(lower(job_id), lower($%d)) > 0)`, n, n, n)
+		arg := asciiLower(fmt.Sprintf("$%d", n))
+		where += fmt.Sprintf(` AND (strpos(%s, %s) > 0 OR strpos(%s, %s) > 0 OR strpos(%s, %s) > 0)`,
+			asciiLower("name"), arg, asciiLower("id"), arg, asciiLower("job_id"), arg)
 		args = append(args, p.Query)
 	}
 	if len(p.Formats) > 0 {

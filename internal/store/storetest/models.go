@@ -85,5 +85,17 @@ func runModelFilters(t *testing.T, open func(t *testing.T) store.Store) {
 				}
 			})
 		}
+		// Only ASCII letters fold (SQLite's lower; PostgreSQL's would fold
+		// every letter), in a team of its own so the cases above stay.
+		u := &store.Model{ID: "mdl_u1", Name: "Ünïcode-Modell/export/gguf", JobID: "job_uni", Team: "uni", Output: "gguf",
+			URI: "models/mdl_u1/", CreatedAt: base.Add(time.Minute)}
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, u) }); err != nil {
+			t.Fatal(err)
+		}
+		for q, want := range map[string]int{"Ünïcode-MODELL": 1, "ünïcode": 0, "ÜNÏCODE": 0} {
+			if _, total, err := s.ForTeam("uni").ListModels(ctx, store.ListParams{Query: q}); err != nil || total != want {
+				t.Errorf("ListModels(Query %q) = %d, %v; want %d (only ASCII letters fold)", q, total, err, want)
+			}
+		}
 	})
 }

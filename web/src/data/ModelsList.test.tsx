@@ -96,7 +96,7 @@ describe('models list: every model, a page at a time', () => {
       [String(PAGE), null],
       [String(PAGE), String(PAGE)],
     ]);
-  });
+  }, 20_000);
 
   it('filters on the server by search (from the URL and the box) and format, and says when nothing matches', async () => {
     const div = await renderAt('/models?format=gguf');
@@ -127,7 +127,7 @@ describe('models list: every model, a page at a time', () => {
     expect(shownIDs(div)).toEqual([]);
     expect(div.textContent).toContain('No models in format PEFT LoRA adapter matching “mdl_9999”.');
     expect(div.textContent).not.toContain('No exported models yet');
-  });
+  }, 20_000); // pages of 100 rows rendered a few times: slow on a loaded 2-core machine
 
   it('keeps a loaded page once (a model registered between two pages shifts the offsets), and offers a format from the URL it does not know', () => {
     const a = all.slice(0, 3);
