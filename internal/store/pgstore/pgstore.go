@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -452,7 +453,35 @@ func asciiLower(expr string) string {
 	return `translate(` + expr + `, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')`
 }
 
+// storable reports whether PostgreSQL can hold s as text: UTF-8 without NUL.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.Contains(s, "\x00") }
+
+// textFilters returns p with the formats PostgreSQL cannot hold as text
+// dropped, and false when p's filters can match nothing: its query, or
+// every format, is text no stored name, id or format can be (a NUL, bytes
+// that are not UTF-8), which PostgreSQL would refuse as a parameter.
+func textFilters(p store.ListParams) (store.ListParams, bool) {
+	if !storable(p.Query) {
+		return p, false
+	}
+	if len(p.Formats) == 0 {
+		return p, true
+	}
+	var fs []string
+	for _, f := range p.Formats {
+		if storable(f) {
+			fs = append(fs, f)
+		}
+	}
+	p.Formats = fs
+	return p, len(fs) > 0
+}
+
 func (q q) ListDatasets(ctx context.Context, p store.ListParams) ([]*store.Dataset, int, error) {
+	p, ok := textFilters(p)
+	if !ok {
+		return []*store.Dataset{}, 0, nil
+	}
 	l, off := limit(p)
 	where, args := q.scope("team_id", 1)
 	if p.Query != "" {
@@ -515,6 +544,10 @@ func (q q) GetModel(ctx context.Context, id string) (*store.Model, error) {
 }
 
 func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
+	p, ok := textFilters(p)
+	if !ok {
+		return []*store.Model{}, 0, nil
+	}
 	l, off := limit(p)
 	where, args := q.scope("team_id", 1)
 	if p.Query != "" {

@@ -68,6 +68,10 @@ func runDatasetFilters(t *testing.T, open func(t *testing.T) store.Store) {
 			{"query non-ASCII, ASCII folded", s, store.ListParams{Query: "ÜnÏCODE"}, nil, 0},
 			{"query non-ASCII matches itself", s, store.ListParams{Query: "Ünïcode-DATEN"}, []string{"ds_u1"}, 1},
 			{"query no match", s, store.ListParams{Query: "llama"}, nil, 0},
+			// text PostgreSQL cannot hold (a NUL, bytes that are not UTF-8) names no dataset
+			{"query with a NUL", s, store.ListParams{Query: "alpaca\x00"}, nil, 0},
+			{"query not UTF-8", s, store.ListParams{Query: "alpaca\xff"}, nil, 0},
+			{"format with a NUL or not UTF-8", s, store.ListParams{Formats: []string{"alpaca\x00", "\xffalpaca", "sharegpt"}}, []string{"ds_s1"}, 1},
 			{"format", s, store.ListParams{Formats: []string{"alpaca"}}, []string{"ds_r1", "ds_a2", "ds_a1"}, 3},
 			{"format is the source format", s, store.ListParams{Formats: []string{"sharegpt"}}, []string{"ds_s1"}, 1},
 			{"formats", s, store.ListParams{Formats: []string{"messages", "text"}}, []string{"ds_t1", "ds_m1"}, 2},

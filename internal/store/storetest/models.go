@@ -53,6 +53,10 @@ func runModelFilters(t *testing.T, open func(t *testing.T) store.Store) {
 			{"query is a substring, not a pattern", s, store.ListParams{Query: "%"}, nil, 0},
 			{"query underscore is literal", s, store.ListParams{Query: "l_a"}, []string{"mdl_a3", "mdl_a2", "mdl_a1"}, 3},
 			{"query no match", s, store.ListParams{Query: "llama"}, nil, 0},
+			// text PostgreSQL cannot hold (a NUL, bytes that are not UTF-8) names no model
+			{"query with a NUL", s, store.ListParams{Query: "alpaca\x00"}, nil, 0},
+			{"query not UTF-8", s, store.ListParams{Query: "alpaca\xff"}, nil, 0},
+			{"format with a NUL or not UTF-8", s, store.ListParams{Formats: []string{"gguf\x00", "\xffgguf", "merged"}}, []string{"mdl_c2", "mdl_b2"}, 2},
 			{"format", s, store.ListParams{Formats: []string{"gguf"}}, []string{"mdl_r1", "mdl_c1", "mdl_a3"}, 3},
 			{"formats", s, store.ListParams{Formats: []string{"peft-lora", "adapter"}}, []string{"mdl_a2", "mdl_a1"}, 2},
 			{"format from output", s, store.ListParams{Formats: []string{"merged"}}, []string{"mdl_c2", "mdl_b2"}, 2},
