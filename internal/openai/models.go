@@ -128,13 +128,17 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 		}
 	}
 	st := auth.Reader(r.Context(), s.Store)
+	// A model registered while the pages are read shifts the later ones:
+	// a model read twice is listed once.
+	seen := map[string]bool{}
 	for off := 0; ; {
 		ms, total, err := st.ListModels(r.Context(), store.ListParams{Limit: 1000, Offset: off})
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range ms {
-			if servable(m) {
+			if servable(m) && !seen[m.ID] {
+				seen[m.ID] = true
 				out = append(out, exported(m))
 			}
 		}

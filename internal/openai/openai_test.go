@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +64,13 @@ type env struct {
 
 func setup(t *testing.T, opt serving.Options) *env {
 	t.Helper()
+	return setupWith(t, opt, nil)
+}
+
+// setupWith is setup with the server reading the store through wrap (nil:
+// the platform's store itself).
+func setupWith(t *testing.T, opt serving.Options, wrap func(store.Store) store.Store) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
@@ -83,7 +91,11 @@ func setup(t *testing.T, opt serving.Options) *env {
 	// folder and the allowed roots (here the shared assets the base models
 	// link to).
 	hidden := []string{dir, cfg.WorkDir, base, cache, filepath.Clean(filepath.Join(cfg.WorkDir, "..", "shared")), os.TempDir()}
-	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: base, CacheDir: cache, HidePaths: hidden}
+	st := p.Store
+	if wrap != nil {
+		st = wrap(st)
+	}
+	s := &openai.Server{Store: st, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: base, CacheDir: cache, HidePaths: hidden}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
@@ -455,5 +467,59 @@ func TestModelsBeyondOnePage(t *testing.T) {
 	}
 	if code, body := e.do(t, "GET", "/models/mdl_old0001", nil); code != 404 || errorOf(t, body)["code"] != "model_not_found" {
 		t.Errorf("GET /models/mdl_old0001 (a GGUF): %d %v, want 404 model_not_found", code, body)
+	}
+}
+
+// insertAfterFirstPage is a store that creates a model once the first page
+// of models was read, as a job finishing during GET /v1/models would.
+type insertAfterFirstPage struct {
+	store.Store
+	once sync.Once
+	m    *store.Model
+}
+
+func (s *insertAfterFirstPage) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
+	l, total, err := s.Store.ListModels(ctx, p)
+	if err == nil && p.Offset == 0 {
+		s.once.Do(func() {
+			err = s.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, s.m) })
+		})
+	}
+	return l, total, err
+}
+
+// A model registered while /v1/models pages through the store shifts the
+// later pages (newest first): the model at a page's end is read again at
+// the next one's start, and must be listed once.
+func TestModelsListedOnceWhileRegistering(t *testing.T) {
+	ins := &insertAfterFirstPage{m: &store.Model{ID: "mdl_new", Name: "new/export/gguf", JobID: "job_new", Output: "gguf",
+		URI: "models/new/", CreatedAt: time.Now().UTC()}}
+	e := setupWith(t, serving.Options{}, func(st store.Store) store.Store { ins.Store = st; return ins })
+	ctx := context.Background()
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	const n = 1001 // the oldest is the first page's last: an adapter
+	for i := range n {
+		out := "gguf"
+		if i == 0 || i == 1 {
+			out = "adapter"
+		}
+		m := &store.Model{ID: fmt.Sprintf("mdl_old%04d", i), Name: fmt.Sprintf("run%d/export/%s", i, out), JobID: fmt.Sprintf("job_%d", i),
+			Output: out, URI: fmt.Sprintf("models/%d/", i), CreatedAt: base.Add(time.Duration(i) * time.Second)}
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := e.do(t, "GET", "/models", nil)
+	if code != 200 {
+		t.Fatalf("GET /models: %d %v", code, body)
+	}
+	count := map[string]int{}
+	for _, m := range body["data"].([]any) {
+		count[m.(map[string]any)["id"].(string)]++
+	}
+	for _, id := range []string{"mdl_old0000", "mdl_old0001"} {
+		if count[id] != 1 {
+			t.Errorf("GET /models lists %s %d times, want once", id, count[id])
+		}
 	}
 }
