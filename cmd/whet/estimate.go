@@ -66,6 +66,10 @@ func runEstimate(ctx context.Context, args []string, io stdio) error {
 	if *seq <= 0 || *batch <= 0 {
 		return fmt.Errorf("%w: --seq and --batch must be positive, got %d and %d", errUsage, *seq, *batch)
 	}
+	// The train agent's limits (batch_size, lora.rank: 1..4096).
+	if *batch > 4096 || *rank < 1 || *rank > 4096 {
+		return fmt.Errorf("%w: --batch must be at most 4096 and --rank between 1 and 4096 (the train agent's limits), got %d and %d", errUsage, *batch, *rank)
+	}
 	if *devName != "cuda" && *devName != "cpu" {
 		return fmt.Errorf("%w: --device %q: want cuda or cpu", errUsage, *devName)
 	}

@@ -129,6 +129,8 @@ func TestEstimateCommandErrors(t *testing.T) {
 		{"target", []string{"--model", stories, "--targets", "lm_head"}, true, []string{`lora target "lm_head"`}},
 		{"seq", []string{"--model", stories, "--seq", "4096"}, true, []string{"--seq 4096 exceeds max_position_embeddings 512"}},
 		{"device", []string{"--model", stories, "--device", "tpu"}, true, []string{`--device "tpu"`}},
+		{"huge-batch", []string{"--model", stories, "--batch", "1000000000000"}, true, []string{"--batch must be at most 4096", "got 1000000000000"}},
+		{"rank", []string{"--model", stories, "--rank", "0"}, true, []string{"--rank between 1 and 4096"}},
 		{"cpu-ckpt", []string{"--model", stories, "--device", "cpu", "--gradient-checkpointing"}, true, []string{"--gradient-checkpointing applies to --device cuda only"}},
 	} {
 		_, err := runEstimateArgs(t, tc.args...)

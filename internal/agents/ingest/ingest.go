@@ -287,7 +287,7 @@ func dataFiles(src string) ([]string, error) {
 			return nil
 		}
 		upper := strings.ToUpper(name)
-		if d.IsDir() || strings.HasPrefix(upper, "README") || strings.HasPrefix(upper, "LICENSE") {
+		if d.IsDir() || strings.HasPrefix(upper, "README") || strings.HasPrefix(upper, "LICENSE") || !regular(p, d) {
 			return nil
 		}
 		switch strings.ToLower(filepath.Ext(strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".zst"))) {
@@ -303,6 +303,20 @@ func dataFiles(src string) ([]string, error) {
 		return nil, fmt.Errorf("%s: a folder without data files (csv, tsv, json, jsonl, parquet, txt)", src)
 	}
 	return files, nil
+}
+
+// regular reports whether the entry is a regular file, or a link to one
+// (dataset caches link files into a blob folder); a named pipe, device or
+// socket in the folder would block or never end a read.
+func regular(p string, d os.DirEntry) bool {
+	if d.Type().IsRegular() {
+		return true
+	}
+	if d.Type()&os.ModeSymlink != 0 {
+		fi, err := os.Stat(p)
+		return err == nil && fi.Mode().IsRegular()
+	}
+	return false
 }
 
 // LoadTokenizer loads the tokenizer ref names (a tokenizer param, or the

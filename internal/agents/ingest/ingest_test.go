@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,5 +289,24 @@ func TestFolderSource(t *testing.T) {
 	}
 	if _, _, _, err := run(t, agent.Params{"source": t.TempDir()}); err == nil || !strings.Contains(err.Error(), "without data files") {
 		t.Errorf("empty folder: %v", err)
+	}
+}
+
+// A folder source reads its regular files and links to them; a named pipe
+// in it is skipped (opening it would block with no writer).
+func TestDataFilesRegularOnly(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.jsonl"), []byte(`{"text":"x"}`+"\n"), 0o644)
+	os.Symlink(filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl"))
+	if err := syscall.Mkfifo(filepath.Join(dir, "c.jsonl"), 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	got, err := dataFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")}
+	if !slices.Equal(got, want) {
+		t.Errorf("dataFiles = %v, want %v", got, want)
 	}
 }
