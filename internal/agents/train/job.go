@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/engine/cuda"
 	"github.com/whetstone/whetstone/internal/engine/device"
 	"github.com/whetstone/whetstone/internal/engine/gpu"
 	"github.com/whetstone/whetstone/internal/engine/model"
@@ -211,6 +212,21 @@ func Plan(ctx context.Context, job Job) (*agent.Estimate, error) {
 	case errors.As(err, &ge):
 		return &agent.Estimate{Device: ge.Device, MemoryBytes: ge.Estimate.Total, AvailableBytes: ge.Free, Warning: ge.Error(),
 			Basis: "memory estimate only: the run does not fit, so no warm-up was run"}, nil
+	case errors.Is(err, cuda.ErrUnavailable) && !job.Config.IsDPO():
+		// Planned where no GPU is usable (a CPU-only API server in front
+		// of GPU workers, or a dry run on a laptop): the device memory from
+		// the model's shapes, as the GPU queue will ask for it; no warm-up,
+		// so no steps or time.
+		ge, gerr := trainer.EstimateDevice(ld.m, job.Config)
+		if gerr != nil {
+			return nil, bad(gerr)
+		}
+		if job.Logger != nil {
+			job.Logger.InfoContext(ctx, "plan: no usable GPU here, GPU memory from the model's shapes", slog.Any("error", err))
+		}
+		return &agent.Estimate{Device: job.Config.Device, MemoryBytes: ge.Total, Fits: true,
+			Warning: "no usable GPU on the machine that planned this run (`whet gpus` there lists what it sees): the run needs a worker with one",
+			Basis:   "GPU memory estimated from the model's shapes (as `whet estimate`); no warm-up ran, so no steps or time"}, nil
 	case err != nil:
 		return nil, bad(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agent"
 	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/agents/preprocess"
+	"github.com/whetstone/whetstone/internal/engine/cuda"
 	trainer "github.com/whetstone/whetstone/internal/engine/train"
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
@@ -233,5 +234,35 @@ func BenchmarkPlanSmolLM2(b *testing.B) {
 		b.ReportMetric(p.cpuRatio(), "cpu_s_est/run")
 		b.ReportMetric(p.est.Seconds/p.wall, "wall_s_est/run")
 		b.ReportMetric(float64(p.peak)/(1<<20), "peak_MiB")
+	}
+}
+
+// TestPlanCUDAWithoutGPU: a device: cuda node planned where no GPU is
+// usable (a CPU-only API server in front of GPU workers) gets the GPU
+// memory estimate from the model's shapes, not an error.
+func TestPlanCUDAWithoutGPU(t *testing.T) {
+	if _, err := cuda.Open(0); err == nil {
+		t.Skip("a GPU is usable here: the plan warms up on it")
+	}
+	job := storiesExample(t)
+	job.Config.Device = "cuda"
+	job.Config.GradientCheckpointing = true
+	est, err := Plan(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, err := load(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := trainer.EstimateDevice(ld.m, job.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if est.Device != "cuda" || est.MemoryBytes != want.Total || !est.Fits || est.Steps != 0 || est.Seconds != 0 {
+		t.Errorf("plan %+v: want device cuda, %d bytes (trainer.EstimateDevice), no steps or time", *est, want.Total)
+	}
+	if !strings.Contains(est.Warning, "no usable GPU") || !strings.Contains(est.Basis, "shapes") {
+		t.Errorf("warning %q, basis %q: want them to say why and how", est.Warning, est.Basis)
 	}
 }
