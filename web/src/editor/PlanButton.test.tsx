@@ -44,4 +44,14 @@ describe('PlanView', () => {
     act(() => root.render(<PlanView plan={plan} />));
     expect(el.querySelector('[role=alert]')?.textContent).toContain('tune will not fit: run needs about 30 GiB');
   });
+
+  it('shows a memory-only estimate (a cuda node planned without a GPU) with its note, and no steps or time', () => {
+    const gpu = { device: 'cuda', memory_bytes: 9 * 2 ** 30, tokens: 0, steps: 0, seconds: 0, fits: true, warning: 'no usable GPU on the machine that planned this run' };
+    const plan: Plan = { nodes: [{ id: 'tune', agent: 'train', cached: false, estimate: gpu }] };
+    act(() => root.render(<PlanView plan={plan} />));
+    const cells = [...el.querySelectorAll('tbody tr td')].map((c) => c.textContent);
+    expect(cells).toEqual(['tune', 'train', 'runs', 'cuda', '9.0 GiB', '—', '—', '—']);
+    expect(el.querySelector('[role=status]')?.textContent).toContain('tune: no usable GPU');
+    expect(el.querySelector('[role=alert]')).toBeNull();
+  });
 });

@@ -40,6 +40,9 @@ export function PlanButton({ spec, disabled }: { spec: () => PipelineSpec; disab
 
 export function PlanView({ plan, onClose }: { plan: Plan; onClose?: () => void }) {
   const noFit = plan.nodes.filter((n) => n.estimate && !n.estimate.fits);
+  // A node that fits may still carry a warning: e.g. a cuda node planned on
+  // a server with no GPU (memory from the model's shapes, no warm-up).
+  const notes = plan.nodes.filter((n) => n.estimate?.fits && n.estimate.warning);
   return (
     <div className="plan-view panel" role="dialog" aria-label="Pipeline plan">
       {noFit.length ? (
@@ -47,6 +50,15 @@ export function PlanView({ plan, onClose }: { plan: Plan; onClose?: () => void }
           {noFit.map((n) => (
             <div key={n.id}>
               {n.id} will not fit: {n.estimate?.warning || `needs ${fmtBytes(n.estimate?.memory_bytes)}`}
+            </div>
+          ))}
+        </div>
+      ) : null}
+      {notes.length ? (
+        <div className="banner" role="status">
+          {notes.map((n) => (
+            <div key={n.id}>
+              {n.id}: {n.estimate?.warning}
             </div>
           ))}
         </div>
@@ -67,6 +79,8 @@ export function PlanView({ plan, onClose }: { plan: Plan; onClose?: () => void }
         <tbody>
           {plan.nodes.map((n) => {
             const e = n.estimate;
+            // memory only (no warm-up ran): no steps, tokens or time to show
+            const timed = e && (e.steps > 0 || e.seconds > 0);
             return (
               <tr key={n.id} data-node={n.id} className={e && !e.fits ? 'error-text' : undefined} title={n.error || e?.basis || ''}>
                 <td>{n.id}</td>
@@ -74,9 +88,9 @@ export function PlanView({ plan, onClose }: { plan: Plan; onClose?: () => void }
                 <td>{n.cached ? 'cached' : 'runs'}</td>
                 <td>{e?.device ?? ''}</td>
                 <td>{e ? `${fmtBytes(e.memory_bytes)}${e.available_bytes ? ` of ${fmtBytes(e.available_bytes)}` : ''}` : ''}</td>
-                <td>{e ? e.steps : ''}</td>
-                <td>{e ? e.tokens.toLocaleString() : ''}</td>
-                <td>{e ? fmtDuration(e.seconds * 1000) : n.error ? 'not estimated' : ''}</td>
+                <td>{timed ? e.steps : e ? '—' : ''}</td>
+                <td>{timed ? e.tokens.toLocaleString() : e ? '—' : ''}</td>
+                <td>{timed ? fmtDuration(e.seconds * 1000) : e ? '—' : n.error ? 'not estimated' : ''}</td>
               </tr>
             );
           })}
