@@ -96,7 +96,15 @@ func setupWith(t *testing.T, opt serving.Options, wrap func(store.Store) store.S
 		st = wrap(st)
 	}
 	s := &openai.Server{Store: st, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: base, CacheDir: cache, HidePaths: hidden}
-	ts := httptest.NewServer(s.Handler())
+	h := s.Handler()
+	// A request with X-Test-Team runs as a member of that team (as an API
+	// key of it would after whet serve's auth middleware).
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if team := r.Header.Get("X-Test-Team"); team != "" {
+			r = r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{Actor: "key_test", Team: team, Role: store.RoleMember, Method: "key"}))
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
 		ts.Close()
@@ -520,6 +528,52 @@ func TestModelsListedOnceWhileRegistering(t *testing.T) {
 	for _, id := range []string{"mdl_old0000", "mdl_old0001"} {
 		if count[id] != 1 {
 			t.Errorf("GET /models lists %s %d times, want once", id, count[id])
+		}
+	}
+}
+
+// /v1/models and /v1/models/mdl_… show a caller only its team's exported
+// models: another team's id is model_not_found, as an unknown one.
+func TestModelsTeamScoped(t *testing.T) {
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	for _, m := range []*store.Model{
+		{ID: "mdl_red1", Name: "red/export/adapter", JobID: "job_red", Team: "red", Output: "adapter", URI: "models/red/", CreatedAt: time.Now().UTC()},
+		{ID: "mdl_blue1", Name: "blue/export/merged", JobID: "job_blue", Team: "blue", Output: "merged", URI: "models/blue/", CreatedAt: time.Now().UTC()},
+	} {
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(path string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", e.url+path, nil)
+		req.Header.Set("X-Test-Team", "blue")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	code, body := get("/models")
+	if code != 200 {
+		t.Fatalf("GET /models: %d %v", code, body)
+	}
+	ids := map[string]bool{}
+	for _, m := range body["data"].([]any) {
+		ids[m.(map[string]any)["id"].(string)] = true
+	}
+	if !ids["mdl_blue1"] || ids["mdl_red1"] {
+		t.Errorf("GET /models as blue: %v, want mdl_blue1 and not red's mdl_red1", ids)
+	}
+	if code, body := get("/models/mdl_blue1"); code != 200 || body["id"] != "mdl_blue1" {
+		t.Errorf("GET /models/mdl_blue1 as blue: %d %v", code, body)
+	}
+	for _, id := range []string{"mdl_red1", "mdl_nope", "mdl_" + strings.Repeat("x", 5000)} {
+		if code, body := get("/models/" + id); code != 404 || errorOf(t, body)["code"] != "model_not_found" {
+			t.Errorf("GET /models/%.20s… as blue: %d %v, want 404 model_not_found", id, code, body)
 		}
 	}
 }
