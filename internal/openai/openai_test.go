@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -499,7 +500,7 @@ func TestTeams(t *testing.T) {
 		return resp.StatusCode, out
 	}
 	a := upload("red")
-	upload("blue")
+	blue := []string{upload("blue"), upload("blue"), upload("blue")} // newer than red's
 	if code, _ := get("red", "/v1/files/"+a); code != 200 {
 		t.Errorf("own file: %d", code)
 	}
@@ -508,6 +509,43 @@ func TestTeams(t *testing.T) {
 	}
 	if _, l := get("red", "/v1/files"); len(l["data"].([]any)) != 1 {
 		t.Errorf("red lists %v", l["data"])
+	}
+	// Pages hold the team's files only: red's one file on a page of one,
+	// with nothing more (blue's newer files are neither in the way nor
+	// hinted at); blue pages through its three.
+	if _, l := get("red", "/v1/files?limit=1"); len(l["data"].([]any)) != 1 || l["data"].([]any)[0].(map[string]any)["id"] != a || l["has_more"] != false {
+		t.Errorf("red's first page of one: %v, want %s and has_more false", l, a)
+	}
+	var paged []string
+	after := ""
+	for range 4 {
+		_, l := get("blue", "/v1/files?limit=2"+after)
+		for _, f := range l["data"].([]any) {
+			paged = append(paged, f.(map[string]any)["id"].(string))
+		}
+		if l["has_more"] != true {
+			break
+		}
+		after = "&after=" + l["last_id"].(string)
+	}
+	slices.Reverse(blue)
+	if !slices.Equal(paged, blue) {
+		t.Errorf("blue's pages of two: %v, want %v", paged, blue)
+	}
+	// A truncated upload is the client's fault.
+	req0, _ := http.NewRequest("POST", ts.URL+"/v1/files", strings.NewReader("--XX\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n"+
+		"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n{\"messages\":["))
+	req0.Header.Set("Content-Type", "multipart/form-data; boundary=XX")
+	req0.Header.Set("X-Test-Team", "red")
+	resp0, err := http.DefaultClient.Do(req0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trunc map[string]any
+	json.NewDecoder(resp0.Body).Decode(&trunc)
+	resp0.Body.Close()
+	if er := errorOf(t, trunc); resp0.StatusCode != 400 || er["param"] != "file" || !strings.Contains(er["message"].(string), "truncated") {
+		t.Errorf("truncated upload: %d %v, want 400 on file", resp0.StatusCode, trunc)
 	}
 	req, _ := http.NewRequest("DELETE", ts.URL+"/v1/files/"+a, nil)
 	req.Header.Set("X-Test-Team", "red")
