@@ -612,7 +612,7 @@ type insertAfterFirstPage struct {
 
 func (s *insertAfterFirstPage) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
 	l, total, err := s.Store.ListModels(ctx, p)
-	if err == nil && p.Offset == 0 {
+	if err == nil && p.Offset == 0 && p.After == nil {
 		s.once.Do(func() {
 			err = s.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, s.m) })
 		})
@@ -651,6 +651,66 @@ func TestModelsListedOnceWhileRegistering(t *testing.T) {
 	}
 	for _, id := range []string{"mdl_old0000", "mdl_old0001"} {
 		if count[id] != 1 {
+			t.Errorf("GET /models lists %s %d times, want once", id, count[id])
+		}
+	}
+}
+
+// deleteAfterFirstPage is a store that deletes models once the first page
+// of models was read, as a user deleting models during GET /v1/models would.
+type deleteAfterFirstPage struct {
+	store.Store
+	once sync.Once
+	ids  []string
+}
+
+func (s *deleteAfterFirstPage) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
+	l, total, err := s.Store.ListModels(ctx, p)
+	if err == nil && len(l) > 0 {
+		s.once.Do(func() {
+			err = s.Store.InTx(ctx, func(tx store.Tx) error {
+				for _, id := range s.ids {
+					if err := tx.DeleteModel(ctx, id); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+	return l, total, err
+}
+
+// Models deleted from the first page while /v1/models pages through the
+// store shift no later page: the models at the next page's start are
+// listed (offsets would skip one per deleted model), each once.
+func TestModelsListedWhileDeleting(t *testing.T) {
+	del := &deleteAfterFirstPage{ids: []string{"mdl_old1009", "mdl_old1008", "mdl_old1007"}}
+	e := setupWith(t, serving.Options{}, func(st store.Store) store.Store { del.Store = st; return del })
+	ctx := context.Background()
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	const n = 1010 // newest first: the first page is 1009..10, the second 9..0 (adapters)
+	for i := range n {
+		out := "gguf"
+		if i < 10 || i >= 1007 {
+			out = "adapter"
+		}
+		m := &store.Model{ID: fmt.Sprintf("mdl_old%04d", i), Name: fmt.Sprintf("run%d/export/%s", i, out), JobID: fmt.Sprintf("job_%d", i),
+			Output: out, URI: fmt.Sprintf("models/%d/", i), CreatedAt: base.Add(time.Duration(i) * time.Second)}
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := e.do(t, "GET", "/models", nil)
+	if code != 200 {
+		t.Fatalf("GET /models: %d %v", code, body)
+	}
+	count := map[string]int{}
+	for _, m := range body["data"].([]any) {
+		count[m.(map[string]any)["id"].(string)]++
+	}
+	for i := range 10 {
+		if id := fmt.Sprintf("mdl_old%04d", i); count[id] != 1 {
 			t.Errorf("GET /models lists %s %d times, want once", id, count[id])
 		}
 	}
