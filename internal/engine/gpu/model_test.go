@@ -18,7 +18,7 @@ import (
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
 
-func testDevice(t *testing.T) *cuda.Device {
+func testDevice(t testing.TB) *cuda.Device {
 	t.Helper()
 	d, err := cuda.Open(0)
 	if err != nil {
@@ -44,7 +44,7 @@ func storiesDir(t *testing.T) string {
 
 // randomLlama writes a random Llama of head dim 64 (what the 1B–8B models
 // use) with GQA, big enough for several attention tiles.
-func randomLlama(t *testing.T, layers, hidden, heads, kvHeads, inter, vocab int) string {
+func randomLlama(t testing.TB, layers, hidden, heads, kvHeads, inter, vocab int) string {
 	t.Helper()
 	dir := t.TempDir()
 	hd := hidden / heads
