@@ -430,9 +430,10 @@ func TestKVCacheBytes(t *testing.T) {
 
 // TestGenerateMemory: what generation allocates on the device — the model,
 // a prefill's buffers, the decoding row's and the KV cache — stays within
-// EstimateGenerate (less the context allowance, which Alloc does not see)
-// for the sequence length, which the GPU lease of evaluate asks for; and the
-// cache is KVCacheBytes.
+// EstimateGenerate (less the runtime allowance: the CUDA context and
+// cuBLASLt's workspace, which the baseline holds) for the sequence length, as
+// the GPU lease of evaluate asks for; the cache is KVCacheBytes, and the
+// estimate counts it on top of the forward pass's.
 func TestGenerateMemory(t *testing.T) {
 	dev := testDevice(t)
 	for _, tc := range []struct {
@@ -468,11 +469,18 @@ func TestGenerateMemory(t *testing.T) {
 			if _, err := g.Generate(t.Context(), randomIDs(rand.New(rand.NewPCG(1, 2)), tc.prompt, m.Cfg.VocabSize), o, nil); err != nil {
 				t.Fatal(err)
 			}
+			// base holds cuBLASLt's workspace already: compare with the
+			// estimate less its runtime allowance.
 			peak := dev.PeakAllocated() - base
-			e := EstimateGenerate(m, tc.prompt+tc.steps, Options{})
-			t.Logf("peak allocated %d bytes; estimate less context %d (KV cache %d)", peak, e.Total-ContextBytes, e.KVCache)
-			if peak > e.Total-ContextBytes {
-				t.Errorf("generation allocated %d bytes at its peak, over the estimate %d (less the context)", peak, e.Total-ContextBytes)
+			seq := tc.prompt + tc.steps
+			e := EstimateGenerate(m, seq, Options{})
+			t.Logf("peak allocated %d bytes; estimate less runtime %d (KV cache %d)", peak, e.Total-e.Runtime, e.KVCache)
+			if peak > e.Total-e.Runtime {
+				t.Errorf("generation allocated %d bytes at its peak, over the estimate %d (less the runtime allowance)", peak, e.Total-e.Runtime)
+			}
+			fwd := EstimateMemory(m, 1, seq, Options{Checkpointing: true})
+			if e.KVCache != KVCacheBytes(&m.Cfg, seq) || e.Total < fwd.Total+e.KVCache {
+				t.Errorf("EstimateGenerate %+v: want the forward pass's %d bytes plus the KV cache's %d", e, fwd.Total, KVCacheBytes(&m.Cfg, seq))
 			}
 		})
 	}
