@@ -39,7 +39,7 @@ func serve(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	srv := &api.Server{Store: p.Store, Blobs: p.Blobs, Bus: p.Bus, Orch: p.Orch, Agents: reg, Health: p.Health,
-		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, DryRunTimeout: cfg.DryRunTimeout, Web: webHandler, Version: version, Logger: log,
+		MaxUploadBytes: cfg.MaxUploadBytes, Heartbeat: cfg.Heartbeat, DryRunTimeout: cfg.DryRunTimeout, MaxDryRuns: cfg.Concurrency, Web: webHandler, Version: version, Logger: log,
 		Metrics: m, MetricsOnSeparateAddr: cfg.MetricsAddr != "", AccessLog: true,
 		HidePaths: hidePaths(cfg)}
 	if err := configureAuth(ctx, srv, cfg, p.Store, log); err != nil {

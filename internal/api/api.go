@@ -50,6 +50,11 @@ type Server struct {
 	// inside the request: past it the plan's work is stopped and the
 	// request answers 504. Defaults to 5 minutes.
 	DryRunTimeout time.Duration
+	// MaxDryRuns bounds the dry runs working at once (each runs data
+	// agents and a training warm-up, in agent processes): the others wait
+	// for a turn within their DryRunTimeout. Defaults to 2 (whet serve:
+	// --concurrency, as for nodes).
+	MaxDryRuns int
 	// Web, when set, serves everything outside the API (the web UI) at /.
 	Web     http.Handler
 	Version string
@@ -87,6 +92,8 @@ type Server struct {
 	HidePaths []string
 
 	redact *redact.Paths
+	// dryRuns holds a token per dry run working (MaxDryRuns).
+	dryRuns chan struct{}
 
 	// summaries holds the GET /jobs summaries of ended jobs (they no longer change).
 	summaries summaryCache
@@ -110,6 +117,10 @@ func (s *Server) Handler() http.Handler {
 	if s.DryRunTimeout <= 0 {
 		s.DryRunTimeout = 5 * time.Minute
 	}
+	if s.MaxDryRuns <= 0 {
+		s.MaxDryRuns = 2
+	}
+	s.dryRuns = make(chan struct{}, s.MaxDryRuns)
 	s.redact = redact.NewPaths(s.HidePaths)
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Whetstone API", s.Version)

@@ -171,3 +171,51 @@ func TestDryRunTimeout(t *testing.T) {
 	waitGone(t, waitPID(t, pidFile, time.Second), 10*time.Second)
 	noPlanScratch(t, e)
 }
+
+// TestDryRunsTakeTurns: at most Server.MaxDryRuns dry runs work at once
+// (each runs agent processes; unbounded, a few callers could start enough
+// to exhaust the machine's memory). With one allowed, a second dry run
+// starts no agent process while the first works, and the turn is free
+// again once the first ended.
+func TestDryRunsTakeTurns(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, isolatedStuck(), false)
+	srv := &api.Server{Store: e.p.Store, Blobs: e.p.Blobs, Bus: e.p.Bus, Orch: e.p.Orch, Agents: isolatedStuck(), DryRunTimeout: 3 * time.Second, MaxDryRuns: 1}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	dir := t.TempDir()
+	post := func(ctx context.Context, pidFile string, out chan<- int) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+"/api/v1/jobs?dry_run=true", strings.NewReader(stuckSpec(pidFile)))
+		req.Header.Set("Content-Type", "application/yaml")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			out <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		out <- resp.StatusCode
+	}
+	first, second, third := make(chan int, 1), make(chan int, 1), make(chan int, 1)
+	go post(context.Background(), filepath.Join(dir, "first"), first)
+	pid := waitPID(t, filepath.Join(dir, "first"), 30*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	go post(ctx, filepath.Join(dir, "second"), second)
+	for range 50 { // the first works for 3 s
+		if _, err := os.Stat(filepath.Join(dir, "second")); err == nil {
+			t.Errorf("the second dry run started its agent while the first worked (at most 1 at once)")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel() // the second's client gives up waiting
+	<-second
+	if st := <-first; st != http.StatusGatewayTimeout {
+		t.Errorf("first dry run = %d; want 504", st)
+	}
+	waitGone(t, pid, 10*time.Second)
+	go post(context.Background(), filepath.Join(dir, "third"), third)
+	waitGone(t, waitPID(t, filepath.Join(dir, "third"), 30*time.Second), 10*time.Second)
+	<-third
+	noPlanScratch(t, e)
+}

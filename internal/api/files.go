@@ -59,10 +59,13 @@ func checkName(field, name string) error {
 	return nil
 }
 
-// capReader fails with errTooLarge once more than n bytes were read.
+// capReader fails with errTooLarge once more than n bytes were read. It
+// keeps the error reading the request failed with (err), so a failed store
+// can tell the client's fault from its own.
 type capReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
@@ -71,7 +74,25 @@ func (c *capReader) Read(p []byte) (int, error) {
 	if c.n < 0 {
 		return n, errTooLarge
 	}
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
 	return n, err
+}
+
+// partError is the error of storing or hashing the file part fn read
+// through c that failed with err: 413 past a size limit, 400 when reading
+// the request failed (a truncated multipart body, a client that went away),
+// else the store's own failure.
+func partError(fn string, c *capReader, err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errTooLarge) || errors.As(err, &mbe):
+		return fmt.Errorf("%w: the file is over the %d byte limit", errTooLarge, limit)
+	case c.err != nil:
+		return badRequest("file %q: the upload ended before the multipart body did (truncated or interrupted): %v", fn, c.err)
+	}
+	return fmt.Errorf("upload %s: %w", fn, err)
 }
 
 func (s *Server) registerUpload(api huma.API) {
@@ -176,27 +197,23 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 				return nil, false, fmt.Errorf("%w: file %q: want .csv, .tsv, .json, .jsonl, .ndjson, .txt or .parquet", errUnsupportedMedia, fn)
 			}
 			if overQuota != nil {
-				size, sum, err := hashPart(part, min(s.MaxUploadBytes, overQuota.Used))
+				c := &capReader{r: part, n: min(s.MaxUploadBytes, overQuota.Used)}
+				size, sum, err := hashPart(c)
 				var mbe *http.MaxBytesError
 				switch {
-				case errors.As(err, &mbe):
-					return nil, false, fmt.Errorf("%w: the file is over the %d byte limit", errTooLarge, s.MaxUploadBytes)
-				case errors.Is(err, errTooLarge):
+				case errors.Is(err, errTooLarge) && !errors.As(err, &mbe):
 					return nil, false, overQuota // larger than all the team stores: no repeat
 				case err != nil:
-					return nil, false, fmt.Errorf("upload %s: %w", fn, err)
+					return nil, false, partError(fn, c, err, s.MaxUploadBytes)
 				}
 				d.Name, d.Size, d.SHA256, d.Format = fn, size, sum, format
 				continue
 			}
 			d.BlobKey = "datasets/" + d.ID + "/" + fn
-			info, err := s.Blobs.Put(ctx, d.BlobKey, &capReader{r: part, n: s.MaxUploadBytes})
+			c := &capReader{r: part, n: s.MaxUploadBytes}
+			info, err := s.Blobs.Put(ctx, d.BlobKey, c)
 			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
-					return nil, false, fmt.Errorf("%w: the file is over the %d byte limit", errTooLarge, s.MaxUploadBytes)
-				}
-				return nil, false, fmt.Errorf("upload %s: %w", fn, err)
+				return nil, false, partError(fn, c, err, s.MaxUploadBytes)
 			}
 			d.Name, d.Size, d.SHA256, d.Format = fn, info.Size, info.SHA256, format
 		default:
@@ -243,11 +260,11 @@ func (s *Server) upload(ctx context.Context, r *http.Request, w http.ResponseWri
 	return have, created, nil
 }
 
-// hashPart reads r to its end and returns its size and SHA-256 (hex),
-// keeping nothing; errTooLarge past limit bytes.
-func hashPart(r io.Reader, limit int64) (int64, string, error) {
+// hashPart reads c to its end and returns its size and SHA-256 (hex),
+// keeping nothing; errTooLarge past c's limit.
+func hashPart(c *capReader) (int64, string, error) {
 	h := sha256.New()
-	n, err := io.Copy(h, &capReader{r: r, n: limit})
+	n, err := io.Copy(h, c)
 	if err != nil {
 		return n, "", err
 	}

@@ -129,3 +129,36 @@ func TestUploadRepeatAtQuota(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadTruncated: a multipart body that ends inside the file part
+// (a truncated upload, a client that went away) is the client's fault: 400
+// naming the file, not 500, under the quota (stored) and past it (hashed
+// only), and nothing is kept.
+func TestUploadTruncated(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	rows := rowsOf("rows", 4096)
+	truncated := "--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"rows.jsonl\"\r\n" +
+		"Content-Type: application/octet-stream\r\n\r\n" + rows[:len(rows)/2]
+	send := func(url string) (int, string) {
+		resp, b := do(t, "POST", url+"/datasets/upload", "multipart/form-data; boundary=XX", strings.NewReader(truncated))
+		return resp.StatusCode, string(b)
+	}
+	free := quotaServer(t, e, 0)
+	if status, b := send(free); status != http.StatusBadRequest || !strings.Contains(b, `file \"rows.jsonl\"`) || !strings.Contains(b, "truncated") {
+		t.Errorf("truncated upload = %d %s; want 400 naming the file", status, b)
+	}
+	status, b := uploadSized(t, free, "rows.jsonl", rows, false)
+	if status != http.StatusCreated {
+		t.Fatalf("upload = %d %s", status, b)
+	}
+	var first store.Dataset
+	json.Unmarshal(b, &first)
+	if status, b := send(quotaServer(t, e, first.Size)); status != http.StatusBadRequest || !strings.Contains(b, "truncated") {
+		t.Errorf("truncated upload at the quota = %d %s; want 400", status, b)
+	}
+	blobs, _ := e.p.Blobs.List(context.Background(), "datasets/")
+	if len(blobs) != 1 {
+		t.Errorf("blobs after truncated uploads: %v; want the one dataset", blobs)
+	}
+}

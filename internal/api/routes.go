@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -227,7 +228,8 @@ func (s *Server) routes(api huma.API) {
 		Description: "The body is a pipeline spec, JSON or YAML: {name, nodes: [{id, agent, params}], edges: [{from, to}]}. It is validated before anything is queued; 422 lists every error with the node and field. " +
 			"With ?dry_run=true nothing is queued or stored: 200 {nodes: [{id, agent, cached, estimate: {device, memory_bytes, tokens, steps, seconds, fits, ...}}]} in execution order " +
 			"(data agents ahead of a train node run in a scratch folder to count its tokens; the train node runs a few warm-up steps to time this machine). " +
-			"The dry run works inside the request: a client that goes away stops it, and past --dry-run-timeout (default 5m) it is stopped with 504.",
+			"The dry run works inside the request: a client that goes away stops it, and past --dry-run-timeout (default 5m) it is stopped with 504. " +
+			"At most --concurrency dry runs work at once; the others wait their turn, for --dry-run-timeout at most (then 504).",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: 1 << 20}
 	huma.Register(api, submit, func(ctx context.Context, in *submitJobInput) (*submitOutput, error) {
 		mt, _, _ := mime.ParseMediaType(in.ContentType)
@@ -478,7 +480,21 @@ func publicLineage(m *store.Model) {
 // dryRun plans spec inside the request, bounded by DryRunTimeout
 // (orchestrate.PlanWithin): a client that goes away cancels it
 // (context.Canceled, 499), and past the timeout it is cancelled too and the
-// error wraps orchestrate.ErrDryRunTimeout (504).
+// error wraps orchestrate.ErrDryRunTimeout (504). At most MaxDryRuns work
+// at once, each running agent processes over whole sources (unbounded, a
+// few callers could start enough to exhaust the machine's memory); the
+// others wait their turn, as long as DryRunTimeout at most.
 func (s *Server) dryRun(ctx context.Context, spec *pipeline.Spec) (*orchestrate.Plan, error) {
+	wait := time.NewTimer(s.DryRunTimeout)
+	defer wait.Stop()
+	select {
+	case s.dryRuns <- struct{}{}:
+		defer func() { <-s.dryRuns }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-wait.C:
+		return nil, fmt.Errorf("%w: this dry run waited %s (--dry-run-timeout) for a turn: the server works at most %d dry runs at once and they were busy; try again later",
+			orchestrate.ErrDryRunTimeout, s.DryRunTimeout, cap(s.dryRuns))
+	}
 	return s.Orch.PlanWithin(ctx, spec, "", s.DryRunTimeout)
 }

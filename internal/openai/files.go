@@ -56,6 +56,21 @@ func (s *Server) loadFile(r *http.Request, id string) (*fileRec, error) {
 	return &rec, nil
 }
 
+// readErr keeps the error reading r failed with (not io.EOF), so a failed
+// copy can tell the request's fault from the server's.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
 func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUploadBytes)
 	mr, err := r.MultipartReader()
@@ -91,10 +106,18 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 				return fmt.Errorf("upload: %w", err)
 			}
 			tmp = f.Name()
-			_, err = io.Copy(f, p)
+			body := &readErr{r: p}
+			_, err = io.Copy(f, body)
 			f.Close()
-			if err != nil {
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
 				return err
+			case body.err != nil:
+				// The request's fault: a truncated body, a client gone.
+				return invalid("file", "invalid_request", "Could not read the file part: the multipart body ended early (truncated or interrupted): %v.", body.err)
+			case err != nil:
+				return fmt.Errorf("upload: %w", err)
 			}
 		}
 		p.Close()
@@ -149,17 +172,30 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ids, more := page(ids, q.Get("after"), limit)
-	var out []File
+	// The caller's files first, then the page (as listJobs): paging all
+	// teams' ids gave a team empty pages with has_more true, its own files
+	// out of reach, and told it other teams had files.
+	after := q.Get("after")
+	var mine []File
 	for _, id := range ids {
+		if after != "" && id >= after {
+			continue
+		}
 		var rec fileRec
 		if ok, err := s.getJSON(r.Context(), fileKey(id), &rec); err != nil {
 			return err
 		} else if ok && (rec.Team == "" || rec.Team == s.team(r)) && (q.Get("purpose") == "" || q.Get("purpose") == rec.Purpose) {
-			out = append(out, rec.File)
+			mine = append(mine, rec.File)
+			if len(mine) > limit {
+				break
+			}
 		}
 	}
-	s.writeJSON(w, http.StatusOK, newList(out, more, fileIDOf))
+	more := len(mine) > limit
+	if more {
+		mine = mine[:limit]
+	}
+	s.writeJSON(w, http.StatusOK, newList(mine, more, fileIDOf))
 	return nil
 }
 

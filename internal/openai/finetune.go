@@ -331,7 +331,14 @@ func (s *Server) pipelineSpec(r *http.Request, rec *jobRec, train, val *fileRec)
 	if c, err := readMaxPos(rec.BaseDir); err == nil && c > 0 {
 		maxLen = min(c, 1024)
 	}
-	tune := map[string]any{"base_model": rec.BaseDir, "lora": map[string]any{"rank": 8, "alpha": 16, "targets": "all-linear"},
+	// A --base-models folder by its path; a registered model by its id,
+	// which the orchestrator checks is the team's and fetches on the
+	// worker (its folder in the blob store is no path a job may name).
+	base := rec.BaseDir
+	if strings.HasPrefix(rec.Model, "mdl_") {
+		base = rec.Model
+	}
+	tune := map[string]any{"base_model": base, "lora": map[string]any{"rank": 8, "alpha": 16, "targets": "all-linear"},
 		"epochs": h.NEpochs, "batch_size": h.BatchSize, "learning_rate": BaseLearningRate * h.LearningRateMultiplier,
 		"max_seq_len": maxLen, "seed": rec.Seed, "schedule": "linear"}
 	for k, v := range method {
@@ -341,7 +348,7 @@ func (s *Server) pipelineSpec(r *http.Request, rec *jobRec, train, val *fileRec)
 	if val != nil {
 		split = 0 // the validation file is the held-out set (see datasetFrom)
 	}
-	prep := map[string]any{"tokenizer": rec.BaseDir, "max_tokens": maxLen, "validation_split": split, "seed": rec.Seed % 1_000_000}
+	prep := map[string]any{"tokenizer": base, "max_tokens": maxLen, "validation_split": split, "seed": rec.Seed % 1_000_000}
 	metrics := []any{"loss", "perplexity"}
 	spec := &pipeline.Spec{Name: "fine-tune " + rec.ID, Nodes: []pipeline.Node{
 		{ID: "data", Agent: "dataset", Params: map[string]any{"source": ds}},

@@ -127,28 +127,32 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 			out = append(out, Model{ID: *j.FineTunedModel, Object: "model", Created: created, OwnedBy: rec.Team})
 		}
 	}
+	// Pages by key (after the last model read), not by offset: a model
+	// registered or deleted while the pages are read shifts no later page,
+	// so none is skipped or read twice.
 	st := auth.Reader(r.Context(), s.Store)
-	// A model registered while the pages are read shifts the later ones:
-	// a model read twice is listed once.
-	seen := map[string]bool{}
-	for off := 0; ; {
-		ms, total, err := st.ListModels(r.Context(), store.ListParams{Limit: 1000, Offset: off})
+	var after *store.Cursor
+	for {
+		ms, _, err := st.ListModels(r.Context(), store.ListParams{Limit: modelPage, After: after})
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range ms {
-			if servable(m) && !seen[m.ID] {
-				seen[m.ID] = true
+			if servable(m) {
 				out = append(out, exported(m))
 			}
 		}
-		off += len(ms)
-		if len(ms) == 0 || off >= total {
+		if len(ms) == 0 { // (not len < modelPage: the store may return fewer)
 			break
 		}
+		after = store.CursorOf(ms[len(ms)-1])
 	}
 	return out, nil
 }
+
+// modelPage is how many registered models one store query reads (the
+// store's most).
+const modelPage = 1000
 
 // servable reports whether a registered model is one /v1 serves: an
 // exported adapter or merged model.

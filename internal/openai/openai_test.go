@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"github.com/whetstone/whetstone/internal/agents/validate"
 	"github.com/whetstone/whetstone/internal/assets"
 	"github.com/whetstone/whetstone/internal/auth"
+	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/openai"
 	"github.com/whetstone/whetstone/internal/platform"
@@ -57,6 +59,7 @@ type env struct {
 	url, base string
 	eng       *serving.Engine
 	st        store.Store
+	blobs     blob.Store
 	// hidden are the server's folders no answer may name (as whet serve's
 	// HidePaths): the data, work, base models, cache and shared folders.
 	hidden []string
@@ -76,17 +79,21 @@ func setupWith(t *testing.T, opt serving.Options, wrap func(store.Store) store.S
 	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
 	cfg.PollInterval, cfg.LeaseTimeout, cfg.RetryBase = 50*time.Millisecond, 5*time.Second, 100*time.Millisecond
 	cfg.WorkDir = assets.RepoRoot(t)
+	cfg.SecretKeyFile = filepath.Join(dir, "secret.key")
+	base, cache := baseModels(t), t.TempDir()
+	cfg.BaseModels = base
 	var reg agent.Registry
 	for _, a := range []agent.Agent{ingest.New(), validate.New(), preprocess.New(), train.New(), evaluate.New(nil), export.New()} {
 		reg.Register(a)
 	}
-	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: true})
+	// The file sandbox of a whet serve with auth on: jobs may read the
+	// base models folder only.
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{Work: true, Sandbox: true, AuthOn: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Start(context.Background())
 	eng := serving.New(opt)
-	base, cache := baseModels(t), t.TempDir()
 	// whet serve hides the data, work and base models folders, the temp
 	// folder and the allowed roots (here the shared assets the base models
 	// link to).
@@ -113,7 +120,7 @@ func setupWith(t *testing.T, opt serving.Options, wrap func(store.Store) store.S
 		defer cancel()
 		p.Stop(ctx)
 	})
-	return &env{url: ts.URL + "/v1", base: base, eng: eng, st: p.Store, hidden: hidden}
+	return &env{url: ts.URL + "/v1", base: base, eng: eng, st: p.Store, blobs: p.Blobs, hidden: hidden}
 }
 
 func (e *env) do(t *testing.T, method, path string, body any) (int, map[string]any) {
@@ -283,6 +290,86 @@ func TestFineTuneAndChat(t *testing.T) {
 	}
 }
 
+// TestFineTuneRegisteredModel: a fine-tuning job's model may be a
+// registered full model of the caller's team (mdl_..., as /v1/models lists
+// it), on a server whose sandbox allows only the base models folder: the
+// pipeline names the model by its id, not by its folder in the blob store
+// (which no job may name: the job was refused with "path not allowed"),
+// and the fine-tuned model answers chat. Another team's id is not
+// available, as an unknown one is.
+func TestFineTuneRegisteredModel(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	src := filepath.Join(e.base, "stories-chat")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Model{ID: "mdl_merged1", Name: "run/ship/merged", JobID: "job_run", NodeID: "ship", Output: "merged",
+		URI: "jobs/job_run/ship/merged/", Meta: map[string]any{"format": "merged"}, CreatedAt: time.Now().UTC()}
+	for _, f := range entries {
+		if _, err := blob.PutFile(ctx, e.blobs, m.URI+f.Name(), filepath.Join(src, f.Name()), false); err != nil {
+			t.Fatal(err)
+		}
+		m.Files = append(m.Files, f.Name())
+	}
+	if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+		t.Fatal(err)
+	}
+	_, f := e.upload(t, "train.jsonl", chatRows(30))
+	status, job := e.do(t, "POST", "/fine_tuning/jobs", map[string]any{"model": m.ID, "training_file": f["id"], "suffix": "again",
+		"hyperparameters": map[string]any{"n_epochs": 3, "learning_rate_multiplier": 5}})
+	if status != 200 {
+		t.Fatalf("create on %s: %d %v", m.ID, status, job)
+	}
+	pj, err := e.st.GetJob(ctx, job["pipeline_jobs"].([]any)[0].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range pj.Nodes {
+		for _, k := range []string{"base_model", "tokenizer"} {
+			if v, ok := n.Params[k].(string); ok && (n.Agent == "train" || n.Agent == "preprocess") && v != m.ID {
+				t.Errorf("node %s: %s = %q, want the model's id %s", n.ID, k, v, m.ID)
+			}
+		}
+	}
+	id := job["id"].(string)
+	deadline := time.Now().Add(2 * time.Minute)
+	for job["status"] != "succeeded" {
+		if time.Now().After(deadline) || job["status"] == "failed" || job["status"] == "cancelled" {
+			t.Fatalf("job: %v", job)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, job = e.do(t, "GET", "/fine_tuning/jobs/"+id, nil)
+	}
+	model, _ := job["fine_tuned_model"].(string)
+	if !strings.HasPrefix(model, "ft:"+m.ID+":default:again:") {
+		t.Fatalf("fine_tuned_model %q", model)
+	}
+	status, out := e.do(t, "POST", "/chat/completions", map[string]any{"model": model, "temperature": 0, "max_tokens": 8,
+		"messages": []any{map[string]any{"role": "user", "content": "Who is Mia?"}}})
+	if status != 200 {
+		t.Fatalf("chat: %d %v", status, out)
+	}
+
+	// Another team's.
+	b, _ := json.Marshal(map[string]any{"model": m.ID, "training_file": f["id"]})
+	req, _ := http.NewRequest("POST", e.url+"/fine_tuning/jobs", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Test-Team", "blue")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var other map[string]any
+	json.NewDecoder(resp.Body).Decode(&other)
+	if er := errorOf(t, other); resp.StatusCode != 400 || er["code"] != "model_not_available" {
+		t.Errorf("another team's %s: %d %v, want 400 model_not_available", m.ID, resp.StatusCode, other)
+	}
+}
+
 // TestBusyIs429 occupies the engine's one slot and one queue place with
 // sequences that wait, then checks a request gets 429 at once in OpenAI's
 // shape, and is served again once the engine is free.
@@ -413,7 +500,7 @@ func TestTeams(t *testing.T) {
 		return resp.StatusCode, out
 	}
 	a := upload("red")
-	upload("blue")
+	blue := []string{upload("blue"), upload("blue"), upload("blue")} // newer than red's
 	if code, _ := get("red", "/v1/files/"+a); code != 200 {
 		t.Errorf("own file: %d", code)
 	}
@@ -422,6 +509,43 @@ func TestTeams(t *testing.T) {
 	}
 	if _, l := get("red", "/v1/files"); len(l["data"].([]any)) != 1 {
 		t.Errorf("red lists %v", l["data"])
+	}
+	// Pages hold the team's files only: red's one file on a page of one,
+	// with nothing more (blue's newer files are neither in the way nor
+	// hinted at); blue pages through its three.
+	if _, l := get("red", "/v1/files?limit=1"); len(l["data"].([]any)) != 1 || l["data"].([]any)[0].(map[string]any)["id"] != a || l["has_more"] != false {
+		t.Errorf("red's first page of one: %v, want %s and has_more false", l, a)
+	}
+	var paged []string
+	after := ""
+	for range 4 {
+		_, l := get("blue", "/v1/files?limit=2"+after)
+		for _, f := range l["data"].([]any) {
+			paged = append(paged, f.(map[string]any)["id"].(string))
+		}
+		if l["has_more"] != true {
+			break
+		}
+		after = "&after=" + l["last_id"].(string)
+	}
+	slices.Reverse(blue)
+	if !slices.Equal(paged, blue) {
+		t.Errorf("blue's pages of two: %v, want %v", paged, blue)
+	}
+	// A truncated upload is the client's fault.
+	req0, _ := http.NewRequest("POST", ts.URL+"/v1/files", strings.NewReader("--XX\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n"+
+		"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n{\"messages\":["))
+	req0.Header.Set("Content-Type", "multipart/form-data; boundary=XX")
+	req0.Header.Set("X-Test-Team", "red")
+	resp0, err := http.DefaultClient.Do(req0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trunc map[string]any
+	json.NewDecoder(resp0.Body).Decode(&trunc)
+	resp0.Body.Close()
+	if er := errorOf(t, trunc); resp0.StatusCode != 400 || er["param"] != "file" || !strings.Contains(er["message"].(string), "truncated") {
+		t.Errorf("truncated upload: %d %v, want 400 on file", resp0.StatusCode, trunc)
 	}
 	req, _ := http.NewRequest("DELETE", ts.URL+"/v1/files/"+a, nil)
 	req.Header.Set("X-Test-Team", "red")
@@ -488,7 +612,7 @@ type insertAfterFirstPage struct {
 
 func (s *insertAfterFirstPage) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
 	l, total, err := s.Store.ListModels(ctx, p)
-	if err == nil && p.Offset == 0 {
+	if err == nil && p.Offset == 0 && p.After == nil {
 		s.once.Do(func() {
 			err = s.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, s.m) })
 		})
@@ -527,6 +651,66 @@ func TestModelsListedOnceWhileRegistering(t *testing.T) {
 	}
 	for _, id := range []string{"mdl_old0000", "mdl_old0001"} {
 		if count[id] != 1 {
+			t.Errorf("GET /models lists %s %d times, want once", id, count[id])
+		}
+	}
+}
+
+// deleteAfterFirstPage is a store that deletes models once the first page
+// of models was read, as a user deleting models during GET /v1/models would.
+type deleteAfterFirstPage struct {
+	store.Store
+	once sync.Once
+	ids  []string
+}
+
+func (s *deleteAfterFirstPage) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, int, error) {
+	l, total, err := s.Store.ListModels(ctx, p)
+	if err == nil && len(l) > 0 {
+		s.once.Do(func() {
+			err = s.Store.InTx(ctx, func(tx store.Tx) error {
+				for _, id := range s.ids {
+					if err := tx.DeleteModel(ctx, id); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+	return l, total, err
+}
+
+// Models deleted from the first page while /v1/models pages through the
+// store shift no later page: the models at the next page's start are
+// listed (offsets would skip one per deleted model), each once.
+func TestModelsListedWhileDeleting(t *testing.T) {
+	del := &deleteAfterFirstPage{ids: []string{"mdl_old1009", "mdl_old1008", "mdl_old1007"}}
+	e := setupWith(t, serving.Options{}, func(st store.Store) store.Store { del.Store = st; return del })
+	ctx := context.Background()
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	const n = 1010 // newest first: the first page is 1009..10, the second 9..0 (adapters)
+	for i := range n {
+		out := "gguf"
+		if i < 10 || i >= 1007 {
+			out = "adapter"
+		}
+		m := &store.Model{ID: fmt.Sprintf("mdl_old%04d", i), Name: fmt.Sprintf("run%d/export/%s", i, out), JobID: fmt.Sprintf("job_%d", i),
+			Output: out, URI: fmt.Sprintf("models/%d/", i), CreatedAt: base.Add(time.Duration(i) * time.Second)}
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := e.do(t, "GET", "/models", nil)
+	if code != 200 {
+		t.Fatalf("GET /models: %d %v", code, body)
+	}
+	count := map[string]int{}
+	for _, m := range body["data"].([]any) {
+		count[m.(map[string]any)["id"].(string)]++
+	}
+	for i := range 10 {
+		if id := fmt.Sprintf("mdl_old%04d", i); count[id] != 1 {
 			t.Errorf("GET /models lists %s %d times, want once", id, count[id])
 		}
 	}

@@ -307,14 +307,13 @@ func (v *validator) serverPath(node, f string, d agent.Param, s string) bool {
 		return true
 	}
 	switch d.Kind {
-	case "path":
+	case "path", "dataset":
+		if strings.HasPrefix(s, "ds_") {
+			return true // an uploaded dataset id (eval_sets take them too)
+		}
 	case "model", "tokenizer":
 		if strings.HasPrefix(s, "mdl_") {
 			return true // a registered model id (the orchestrator checks the team's)
-		}
-	case "dataset":
-		if strings.HasPrefix(s, "ds_") {
-			return true // an uploaded dataset id
 		}
 	default:
 		return true
@@ -484,7 +483,9 @@ func (v *validator) value(node, f string, d agent.Param, val any) (any, bool) {
 			v.add(node, f, fmt.Sprintf("has %d items, more than %d", len(arr), MaxItems))
 			return nil, false
 		}
-		item := agent.Param{Type: d.Items, Enum: d.Enum, Min: d.Min, Max: d.Max}
+		// Items keep the param's Kind: each path of eval_sets is checked
+		// as a scalar path param is.
+		item := agent.Param{Type: d.Items, Enum: d.Enum, Min: d.Min, Max: d.Max, Kind: d.Kind}
 		if d.Items == "" {
 			return arr, true
 		}
@@ -517,7 +518,7 @@ func (v *validator) value(node, f string, d agent.Param, val any) (any, bool) {
 		out := make(map[string]any, len(m))
 		okAll := true
 		for k, e := range m {
-			c, ok := v.value(node, f+"."+k, agent.Param{Type: d.Values, Enum: d.Enum, Min: d.Min, Max: d.Max}, e)
+			c, ok := v.value(node, f+"."+k, agent.Param{Type: d.Values, Enum: d.Enum, Min: d.Min, Max: d.Max, Kind: d.Kind}, e)
 			okAll = okAll && ok
 			out[k] = c
 		}

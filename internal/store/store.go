@@ -281,7 +281,24 @@ type ListParams struct {
 	// Format is one of them, or the datasets whose detected record format
 	// (Summary.Format) is.
 	Formats []string
+	// After (ListModels), when set, pages by key instead of by position:
+	// the list starts after the model that After names, in the newest-first
+	// order (created earlier, or at the same time with a smaller id), so a
+	// model created or deleted between pages neither shifts a later page
+	// nor makes it skip or repeat one. Offset, if any, counts from there;
+	// the total still counts every model the filters keep.
+	After *Cursor
 }
+
+// Cursor is a model's place in ListModels' newest-first order: its
+// CreatedAt and ID (which breaks ties). The model need not still exist.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// CursorOf returns m's place, to list the models after it.
+func CursorOf(m *Model) *Cursor { return &Cursor{CreatedAt: m.CreatedAt, ID: m.ID} }
 
 // ClaimParams takes a node's lease.
 type ClaimParams struct {
@@ -394,6 +411,9 @@ type Tx interface {
 	// d without SHA256 is always stored.
 	CreateDatasetOnce(ctx context.Context, d *Dataset) (*Dataset, bool, error)
 	CreateModel(ctx context.Context, m *Model) error
+	// DeleteModel removes a model's record (not its files); ErrNotFound
+	// when there is none.
+	DeleteModel(ctx context.Context, id string) error
 	// Raw is the backend's transaction handle (*sql.Tx for sqlitestore), for
 	// a queue that enqueues in the same transaction.
 	Raw() any

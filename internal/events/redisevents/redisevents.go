@@ -11,7 +11,10 @@
 // subscribers to read what they missed. A process whose publish failed
 // owes the job's subscribers elsewhere a wake-up (their own watch works, so
 // they cannot tell): it sends one as soon as Redis answers it again, trying
-// every 100ms, backing off to 1s while it does not.
+// every 100ms, backing off to 1s while it does not. It owes each job one
+// wake-up however many publishes failed, and at most 10,000 jobs: past that
+// it owes every watcher one wake-up instead, an entry in the stream
+// whet:events-wake that every watch reads beside its job's.
 package redisevents
 
 import (
@@ -41,6 +44,12 @@ const (
 	ttl = 7 * 24 * time.Hour
 	// block is how long one XREAD waits.
 	block = 5 * time.Second
+	// wakeKey is the stream every watch reads beside its job's: an entry
+	// wakes every subscriber of every job (owed wake-ups past maxOwed).
+	wakeKey = "whet:events-wake"
+	// maxOwed bounds the jobs owed a wake-up each; past it, every watcher
+	// is owed one.
+	maxOwed = 10_000
 )
 
 // Fanout is an events.Fanout on Redis.
@@ -59,8 +68,16 @@ type Fanout struct {
 	// owed are the jobs whose announcement failed or was skipped, each
 	// with the generation of its latest one: the repairer sends each a
 	// bare wake-up and forgets the job unless it failed again meanwhile.
-	owed      map[string]uint64
-	gen       uint64
+	// It holds at most maxOwed jobs (each once).
+	owed    map[string]uint64
+	gen     uint64
+	maxOwed int
+	// everyone, when not 0, is the generation of the latest announcement
+	// that failed once owed had maxOwed jobs: then owed is emptied and the
+	// repairer wakes every watcher (wakeKey) instead; merged counts the
+	// per-job wake-ups that one stands for.
+	everyone  uint64
+	merged    int
 	repairing bool
 	kick      chan struct{} // a publish worked: repair now
 	closed    chan struct{}
@@ -101,7 +118,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Fanout, error) {
 	sopt.MaxRetries = -1
 	sub := redis.NewClient(&sopt)
 	f := &Fanout{url: redact(url), pub: pub, sub: sub, log: log,
-		owed: map[string]uint64{}, kick: make(chan struct{}, 1), closed: make(chan struct{})}
+		owed: map[string]uint64{}, maxOwed: maxOwed, kick: make(chan struct{}, 1), closed: make(chan struct{})}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := pub.Ping(pctx).Err(); err != nil {
@@ -191,11 +208,16 @@ func (f *Fanout) Publish(ctx context.Context, jobID string, evs []store.Event) e
 	return nil
 }
 
-// wakeAll adds a bare wake-up entry to each job's stream, in one round trip.
-func (f *Fanout) wakeAll(ctx context.Context, jobs []string) error {
+// wakeAll adds a bare wake-up entry to each job's stream, and with
+// everyone one to wakeKey, in one round trip.
+func (f *Fanout) wakeAll(ctx context.Context, jobs []string, everyone bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err := f.pub.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if everyone {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: wakeKey, MaxLen: 100, Approx: true, Values: []any{"wake", "1"}})
+			p.Expire(ctx, wakeKey, ttl)
+		}
 		for _, j := range jobs {
 			p.XAdd(ctx, &redis.XAddArgs{Stream: Key(j), MaxLen: maxLen, Approx: true, Values: []any{"wake", "1"}})
 			p.Expire(ctx, Key(j), ttl)
@@ -206,12 +228,25 @@ func (f *Fanout) wakeAll(ctx context.Context, jobs []string) error {
 }
 
 // owe records that jobID's subscribers in other processes missed an
-// announcement, and starts the repairer unless it runs.
+// announcement, and starts the repairer unless it runs. A job is owed one
+// wake-up however often it is owed; past maxOwed jobs, every watcher is.
 func (f *Fanout) owe(jobID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.gen++
-	f.owed[jobID] = f.gen
+	switch _, ok := f.owed[jobID]; {
+	case f.everyone != 0:
+		f.everyone = f.gen
+		f.merged++
+	case !ok && len(f.owed) >= f.maxOwed:
+		f.log.Warn("events: too many jobs owed a wake-up while Redis is unavailable; dropping the per-job wake-ups, every watcher will be woken once Redis answers",
+			slog.Int("max_jobs", f.maxOwed), slog.String("events", f.url))
+		f.merged = len(f.owed) + 1
+		clear(f.owed)
+		f.everyone = f.gen
+	default:
+		f.owed[jobID] = f.gen
+	}
 	if !f.repairing {
 		f.repairing = true
 		select { // a kick from before the failure
@@ -244,8 +279,9 @@ func (f *Fanout) repair() {
 			owed[j] = g
 			jobs = append(jobs, j)
 		}
+		everyone, merged := f.everyone, f.merged
 		f.mu.Unlock()
-		err := f.wakeAll(context.Background(), jobs)
+		err := f.wakeAll(context.Background(), jobs, everyone != 0)
 		f.mu.Lock()
 		if err == nil {
 			for j, g := range owed {
@@ -253,8 +289,17 @@ func (f *Fanout) repair() {
 					delete(f.owed, j)
 				}
 			}
+			if everyone != 0 {
+				f.log.Info("events: Redis answers again; woke every watcher in place of the per-job wake-ups owed",
+					slog.Int("wake_ups", merged), slog.String("events", f.url))
+				if f.everyone == everyone {
+					f.everyone, f.merged = 0, 0
+				} else {
+					f.merged -= merged
+				}
+			}
 		}
-		if len(f.owed) == 0 {
+		if len(f.owed) == 0 && f.everyone == 0 {
 			f.repairing = false
 			f.mu.Unlock()
 			if err == nil {
@@ -264,7 +309,7 @@ func (f *Fanout) repair() {
 		}
 		f.mu.Unlock()
 		if err != nil {
-			f.log.Debug("events: owed wake-ups not sent yet", slog.Int("jobs", len(jobs)), slog.Any("error", err))
+			f.log.Debug("events: owed wake-ups not sent yet", slog.Int("jobs", len(jobs)), slog.Bool("everyone", everyone != 0), slog.Any("error", err))
 			delay = min(2*delay, time.Second)
 			continue
 		}
@@ -272,18 +317,26 @@ func (f *Fanout) repair() {
 	}
 }
 
-// lastID returns the stream's newest entry id, "0-0" when it is empty.
-func (f *Fanout) lastID(ctx context.Context, key string) (string, error) {
+// lastIDs returns the newest entry ids of key and of wakeKey ("0-0" for an
+// empty stream), in one round trip.
+func (f *Fanout) lastIDs(ctx context.Context, key string) (last, lastWake string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	msgs, err := f.pub.XRevRangeN(ctx, key, "+", "-", 1).Result()
-	if err != nil {
-		return "", err
+	var job, wake *redis.XMessageSliceCmd
+	if _, err := f.pub.Pipelined(ctx, func(p redis.Pipeliner) error {
+		job = p.XRevRangeN(ctx, key, "+", "-", 1)
+		wake = p.XRevRangeN(ctx, wakeKey, "+", "-", 1)
+		return nil
+	}); err != nil {
+		return "", "", err
 	}
-	if len(msgs) == 0 {
-		return "0-0", nil
+	id := func(msgs []redis.XMessage) string {
+		if len(msgs) == 0 {
+			return "0-0"
+		}
+		return msgs[0].ID
 	}
-	return msgs[0].ID, nil
+	return id(job.Val()), id(wake.Val()), nil
 }
 
 // Watch implements events.Fanout. It returns once it knows where the stream
@@ -291,33 +344,35 @@ func (f *Fanout) lastID(ctx context.Context, key string) (string, error) {
 // background and wakes the subscribers when it is back).
 func (f *Fanout) Watch(ctx context.Context, jobID string, fn func([]store.Event)) error {
 	key := Key(jobID)
-	last, err := f.lastID(ctx, key)
+	last, lastWake, err := f.lastIDs(ctx, key)
 	if err != nil {
 		f.healthy.Store(false)
 	}
-	go f.watch(ctx, key, last, fn)
+	go f.watch(ctx, key, last, lastWake, fn)
 	if err != nil {
 		return fmt.Errorf("events %s: watch %s: %w", f.url, jobID, err)
 	}
 	return nil
 }
 
-func (f *Fanout) watch(ctx context.Context, key, last string, fn func([]store.Event)) {
+// watch reads key and wakeKey from after last and lastWake ("" for both:
+// reconnect) until ctx ends.
+func (f *Fanout) watch(ctx context.Context, key, last, lastWake string, fn func([]store.Event)) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if last == "" {
 			// (Re)connecting: find the end, then have subscribers read
 			// the store for what was published meanwhile.
-			id, err := f.lastID(ctx, key)
+			id, wid, err := f.lastIDs(ctx, key)
 			if err != nil {
 				f.sleep(ctx, &delay, key, err)
 				continue
 			}
-			last = id
+			last, lastWake = id, wid
 			f.healthy.Store(true)
 			fn(nil)
 		}
-		res, err := f.sub.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 1000, Block: block}).Result()
+		res, err := f.sub.XRead(ctx, &redis.XReadArgs{Streams: []string{key, wakeKey, last, lastWake}, Count: 1000, Block: block}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue // nothing within block
 		}
@@ -333,6 +388,13 @@ func (f *Fanout) watch(ctx context.Context, key, last string, fn func([]store.Ev
 		var evs []store.Event
 		wake := false
 		for _, s := range res {
+			if s.Stream == wakeKey { // every watcher is woken
+				if n := len(s.Messages); n > 0 {
+					lastWake = s.Messages[n-1].ID
+					wake = true
+				}
+				continue
+			}
 			for _, m := range s.Messages {
 				last = m.ID
 				raw, ok := m.Values["e"].(string)

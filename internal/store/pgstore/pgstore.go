@@ -567,6 +567,10 @@ func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, 
 	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM models`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}
+	if p.After != nil { // keyset: after the cursor in (created_at DESC, id DESC) order
+		where += fmt.Sprintf(` AND (created_at, id) < ($%d, $%d)`, len(args)+1, len(args)+2)
+		args = append(args, nanos(p.After.CreatedAt), p.After.ID)
+	}
 	n := len(args)
 	rows, err := q.db.Query(ctx, fmt.Sprintf(`SELECT `+modelCols+` FROM models`+where+` ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`, n+1, n+2), append(args, l, off)...)
 	if err != nil {
@@ -890,6 +894,17 @@ func (t *txq) CreateModel(ctx context.Context, m *store.Model) error {
 		m.ID, m.Name, store.TeamOr(m.Team), m.JobID, m.NodeID, m.Output, m.URI, m.Size, mustJSON(files), mustJSON(m.Meta), nanos(m.CreatedAt), lineage)
 	if err != nil {
 		return fmt.Errorf("create model %q: %w", m.ID, err)
+	}
+	return nil
+}
+
+func (t *txq) DeleteModel(ctx context.Context, id string) error {
+	tag, err := t.db.Exec(ctx, `DELETE FROM models WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete model %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete model %q: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

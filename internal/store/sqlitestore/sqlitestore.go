@@ -563,6 +563,10 @@ func (q q) ListModels(ctx context.Context, p store.ListParams) ([]*store.Model, 
 	if err := q.queryRow(ctx, `SELECT count(*) FROM models WHERE 1 = 1`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
 	}
+	if p.After != nil { // keyset: after the cursor in (created_at DESC, id DESC) order
+		cond += ` AND (created_at, id) < (?, ?)`
+		args = append(args, nanos(p.After.CreatedAt), p.After.ID)
+	}
 	rows, err := q.query(ctx, `SELECT `+modelCols+` FROM models WHERE 1 = 1`+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, l, off)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list models: %w", err)
@@ -875,6 +879,19 @@ func (t *txq) CreateModel(ctx context.Context, m *store.Model) error {
 		m.ID, m.Name, store.TeamOr(m.Team), m.JobID, m.NodeID, m.Output, m.URI, m.Size, mustJSON(files), mustJSON(m.Meta), nanos(m.CreatedAt), lineage)
 	if err != nil {
 		return fmt.Errorf("create model %q: %w", m.ID, err)
+	}
+	return nil
+}
+
+func (t *txq) DeleteModel(ctx context.Context, id string) error {
+	res, err := t.db.ExecContext(ctx, `DELETE FROM models WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete model %q: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete model %q: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("delete model %q: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

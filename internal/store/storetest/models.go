@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -100,6 +102,111 @@ func runModelFilters(t *testing.T, open func(t *testing.T) store.Store) {
 			if _, total, err := s.ForTeam("uni").ListModels(ctx, store.ListParams{Query: q}); err != nil || total != want {
 				t.Errorf("ListModels(Query %q) = %d, %v; want %d (only ASCII letters fold)", q, total, err, want)
 			}
+		}
+	})
+}
+
+// runModelKeyset checks ListModels' keyset paging (ListParams.After): a
+// lister that deletes models between pages still lists every model that
+// exists to the end once, in order, where offsets would skip one for each
+// model deleted before its page.
+func runModelKeyset(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	t.Run("ListModelsKeyset", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		base := time.Now().UTC().Truncate(time.Microsecond)
+		// 20 models, newest first m19..m00; m10..m13 share one time, so
+		// the id orders them (and the cursor must compare it).
+		var all []*store.Model
+		for i := range 20 {
+			at := base.Add(time.Duration(i) * time.Second)
+			if i >= 10 && i <= 13 {
+				at = base.Add(10 * time.Second)
+			}
+			team := ""
+			if i == 7 {
+				team = "red"
+			}
+			m := &store.Model{ID: fmt.Sprintf("mdl_k%02d", i), Name: fmt.Sprintf("k%d/export/adapter", i), JobID: "job_k", Team: team,
+				Output: "adapter", URI: fmt.Sprintf("models/k%d/", i), CreatedAt: at}
+			if err := s.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, m)
+		}
+		del := func(ids ...string) {
+			t.Helper()
+			for _, id := range ids {
+				if err := s.InTx(ctx, func(tx store.Tx) error { return tx.DeleteModel(ctx, id) }); err != nil {
+					t.Fatalf("DeleteModel(%s): %v", id, err)
+				}
+			}
+		}
+		// Deleted after the page that listed them (each would shift the
+		// next page by one), and one ahead that must then not be listed.
+		deletions := map[int][]string{
+			1: {"mdl_k19", "mdl_k18"},
+			2: {"mdl_k14", "mdl_k13", "mdl_k05"},
+			3: {"mdl_k12"},
+		}
+		var got []string
+		var after *store.Cursor
+		for page := 1; ; page++ {
+			if page > 20 {
+				t.Fatal("paging does not end")
+			}
+			l, _, err := s.ListModels(ctx, store.ListParams{Limit: 4, After: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range l {
+				got = append(got, m.ID)
+			}
+			if len(l) < 4 {
+				break
+			}
+			after = store.CursorOf(l[len(l)-1])
+			del(deletions[page]...)
+		}
+		want := []string{"mdl_k19", "mdl_k18", "mdl_k17", "mdl_k16", "mdl_k15", "mdl_k14", "mdl_k13", "mdl_k12", "mdl_k11", "mdl_k10",
+			"mdl_k09", "mdl_k08", "mdl_k07", "mdl_k06", "mdl_k04", "mdl_k03", "mdl_k02", "mdl_k01", "mdl_k00"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("keyset pages with deletions between them (-want +got):\n%s", diff)
+		}
+
+		// A cursor whose model is gone still places the list; filters, team
+		// scope and Offset apply after it, and the total ignores it.
+		for _, tc := range []struct {
+			name  string
+			rd    store.Reader
+			p     store.ListParams
+			want  []string
+			total int
+		}{
+			{"after a deleted model", s, store.ListParams{Limit: 3, After: store.CursorOf(all[12])}, []string{"mdl_k11", "mdl_k10", "mdl_k09"}, 14},
+			{"ties broken by id", s, store.ListParams{Limit: 2, After: &store.Cursor{CreatedAt: all[11].CreatedAt, ID: "mdl_k11"}}, []string{"mdl_k10", "mdl_k09"}, 14},
+			{"team scoped", s.ForTeam(store.DefaultTeam), store.ListParams{Limit: 2, After: store.CursorOf(all[8])}, []string{"mdl_k06", "mdl_k04"}, 13},
+			{"query", s, store.ListParams{Query: "k0", After: store.CursorOf(all[4])}, []string{"mdl_k03", "mdl_k02", "mdl_k01", "mdl_k00"}, 9},
+			{"offset counts from the cursor", s, store.ListParams{Limit: 2, Offset: 1, After: store.CursorOf(all[9])}, []string{"mdl_k07", "mdl_k06"}, 14},
+			{"after the oldest", s, store.ListParams{After: store.CursorOf(all[0])}, nil, 14},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				l, total, err := tc.rd.ListModels(ctx, tc.p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, m := range l {
+					got = append(got, m.ID)
+				}
+				if diff := cmp.Diff(tc.want, got); diff != "" || total != tc.total {
+					t.Errorf("ListModels(%+v) = total %d, want %d; ids (-want +got):\n%s", tc.p, total, tc.total, diff)
+				}
+			})
+		}
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.DeleteModel(ctx, "mdl_k19") }); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteModel of a deleted model: %v, want ErrNotFound", err)
 		}
 	})
 }

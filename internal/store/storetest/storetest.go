@@ -373,5 +373,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runLineage(t, open)
 	runDatasetOnce(t, open)
 	runModelFilters(t, open)
+	runModelKeyset(t, open)
 	runDatasetFilters(t, open)
 }
