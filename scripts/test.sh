@@ -35,10 +35,9 @@ CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
 log "GPU code on the CUDA emulator: kernels.cu and the GPU engine on the CPU (docs/gpu.md; checks, not GPU measurements)"
 scripts/cuda-emu.sh test >/dev/null
 emu=$(scripts/cuda-emu.sh)
-# -short: the PTX checks ran above. Skipped: TestStepMatchesCPU/stories-lora-bf16, which compares the GPU's float32
-# attention with the CPU's --bf16 attention (bf16 operands since b1fe5b5) and fails by that difference (docs/gpu.md).
+# -short: the PTX checks ran above.
 WHET_REQUIRE_GPU=1 WHET_LIBCUDA="$emu" WHET_CUBLASLT="$emu" go test -count=1 -short -timeout 15m \
-  -skip 'TestStepMatchesCPU/stories-lora-bf16' ./internal/engine/cuda ./internal/engine/gpu ./internal/eval/enginemodel
+  ./internal/engine/cuda ./internal/engine/gpu ./internal/eval/enginemodel
 
 log "fuzz targets of the untrusted-input parsers, a few seconds each"
 scripts/fuzz.sh

@@ -49,6 +49,7 @@ struct Registrar {
 		EMU_KERNEL(clip_factor);
 		EMU_KERNEL(adamw);
 		EMU_KERNEL(attn_rowdot);
+		EMU_KERNEL(attn_decode);
 #define ATTN(HD)                          \
 	EMU_KERNEL(attn_fwd_##HD);        \
 	EMU_KERNEL(attn_bwd_dq_##HD);     \
