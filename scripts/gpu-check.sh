@@ -11,7 +11,7 @@
 # Stages continue on failure; the last lines are a summary table. Logs and
 # results go to $OUT (default .gpu/out). Environment: BENCH_BATCH (4),
 # BENCH_SEQ (2048), BENCH_STEPS (6), BENCH_SHAPE (1b), SKIP_BENCH=1, SKIP_TORCH=1,
-# SKIP_CKPT=1, SKIP_STORIES=1, SKIP_ATTN_BF16=1.
+# SKIP_CKPT=1, SKIP_STORIES=1, SKIP_ATTN_BF16=1, SKIP_GEN_BENCH=1.
 #
 # The bf16 tensor-core attention (WHET_CUDA_ATTN=bf16, off by default) gets
 # its own stages: attn-bf16 runs its op and training-step tests against the
@@ -88,6 +88,8 @@ export WHET_REQUIRE_GPU=1 WHET_TEST_MODEL_DIR=$G/models
 stage whet-gpus 30 "$BIN/whet" gpus
 stage cuda-ops 150 bash -c "cd '$ROOT/internal/engine/cuda' && '$BIN/cuda.test' -test.v -test.timeout 170s"
 stage gpu-step 180 bash -c "cd '$ROOT/internal/engine/gpu' && '$BIN/gpu.test' -test.v -test.timeout 170s"
+# GPU generation with the KV cache against recomputing the sequence (tok/s).
+[ "${SKIP_GEN_BENCH:-0}" = 1 ] || stage bench-generate 150 bash -c "cd '$ROOT/internal/engine/gpu' && '$BIN/gpu.test' -test.run '^$' -test.bench Generate -test.benchtime 3x -test.timeout 140s"
 stage device-select 60 bash -c "cd '$ROOT' && '$BIN/device.test' -test.v"
 attn_bf16_tests() { # the bf16 attention against the CPU engine: ops, then whole LoRA steps
 	local rc=0
@@ -190,5 +192,5 @@ echo
 echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"
 grep -h -E '^(--- FAIL|FAIL|ok|PASS)' "$OUT"/*.log 2>/dev/null | sort | uniq -c | head -20
-grep -H -E 'RESULT|tokens_per_s=|share_of_peak' "$OUT"/bench-*.log 2>/dev/null | sed "s|^$OUT/||"
+grep -H -E 'RESULT|tokens_per_s=|share_of_peak|tok/s' "$OUT"/bench-*.log 2>/dev/null | sed "s|^$OUT/||"
 grep -H -E '^ *attn_' "$OUT"/bench-whet.log "$OUT"/bench-whet-attn-bf16.log 2>/dev/null | sed "s|^$OUT/||"

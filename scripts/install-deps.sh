@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages Whetstone's build and tests use, when missing:
 # OpenBLAS and oneDNN (the engine's cgo kernels), Chromium (the UI's browser
-# tests), PostgreSQL and Redis servers (backend suites), Node for the UI build.
+# tests), PostgreSQL and Redis servers (backend suites), Node for the UI build, g++ (the CUDA emulator,
+# scripts/cuda-emu.sh).
 set -euo pipefail
 need=()
-for p in libopenblas-dev libdnnl-dev chromium postgresql redis-server nodejs npm; do
+for p in libopenblas-dev libdnnl-dev chromium postgresql redis-server nodejs npm g++; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
 done
 # npm may come from outside Debian on some machines; don't reinstall it over a working one.

@@ -32,6 +32,13 @@ WHET_REQUIRE_SERVICES=1 WHET_TEST_DATABASE=postgres go test -count=1 -timeout 10
 log "engine and kernels in pure Go (CGO_ENABLED=0): same results, only slower"
 CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/engine/...
 
+log "GPU code on the CUDA emulator: kernels.cu and the GPU engine on the CPU (docs/gpu.md; checks, not GPU measurements)"
+scripts/cuda-emu.sh test >/dev/null
+emu=$(scripts/cuda-emu.sh)
+# -short: the PTX checks ran above.
+WHET_REQUIRE_GPU=1 WHET_LIBCUDA="$emu" WHET_CUBLASLT="$emu" go test -count=1 -short -timeout 15m \
+  ./internal/engine/cuda ./internal/engine/gpu ./internal/eval/enginemodel
+
 log "fuzz targets of the untrusted-input parsers, a few seconds each"
 scripts/fuzz.sh
 

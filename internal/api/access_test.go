@@ -19,14 +19,16 @@ import (
 	"github.com/whetstone/whetstone/internal/agents/ingest"
 	"github.com/whetstone/whetstone/internal/api"
 	"github.com/whetstone/whetstone/internal/auth"
+	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/platform"
 	"github.com/whetstone/whetstone/internal/store"
 )
 
 type authEnv struct {
-	base string // server root
-	st   store.Store
+	base  string // server root
+	st    store.Store
+	blobs blob.Store
 }
 
 // setupAuth serves the API with auth required; mw tunes the middleware.
@@ -63,7 +65,7 @@ func setupAuth(t *testing.T, mw auth.Config, orch ...func(*config.Config)) *auth
 		defer cancel()
 		p.Stop(ctx)
 	})
-	return &authEnv{base: ts.URL, st: p.Store}
+	return &authEnv{base: ts.URL, st: p.Store, blobs: p.Blobs}
 }
 
 func (e *authEnv) key(t *testing.T, team string, role store.Role) string {
@@ -250,6 +252,21 @@ func TestEveryRouteEveryIdentity(t *testing.T) {
 			switch {
 			case strings.HasPrefix(path, "/api/v1/jobs/{id}"), strings.Contains(path, "{job_id}"):
 				path = strings.NewReplacer("{id}", sub.JobID, "{job_id}", sub.JobID, "{node}", outNode, "{output}", outName).Replace(path)
+			case name == "DELETE /api/v1/datasets/{id}":
+				// a dataset of red's to delete, not the one the other routes read
+				victim := &store.Dataset{ID: store.NewID("ds"), Name: "victim.jsonl", Team: "red", Format: "jsonl", CreatedAt: time.Now().UTC()}
+				victim.BlobKey = "datasets/" + victim.ID + "/victim.jsonl"
+				if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, victim) }); err != nil {
+					t.Fatal(err)
+				}
+				path = strings.Replace(path, "{id}", victim.ID, 1)
+			case name == "DELETE /api/v1/models/{id}":
+				victim := &store.Model{ID: store.NewID("mdl"), Name: "red/victim/model", Team: "red", JobID: sub.JobID, NodeID: "victim", Output: "model",
+					URI: "jobs/" + sub.JobID + "/victim/" + who + "/", CreatedAt: time.Now().UTC()}
+				if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, victim) }); err != nil {
+					t.Fatal(err)
+				}
+				path = strings.Replace(path, "{id}", victim.ID, 1)
 			case strings.HasPrefix(path, "/api/v1/datasets/{id}"):
 				path = strings.Replace(path, "{id}", ds.ID, 1)
 			case strings.HasPrefix(path, "/api/v1/models/{id}"):

@@ -374,6 +374,7 @@ func (s *Server) routes(api huma.API) {
 			s.publicModel(m)
 			return &modelOutput{Body: m}, nil
 		})
+	s.registerDelete(api)
 	s.registerDownload(api)
 	s.registerStream(api)
 	s.registerOutputs(api)

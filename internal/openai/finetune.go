@@ -144,6 +144,9 @@ type jobRec struct {
 	// folder; Steps its optimiser steps.
 	AdapterURI string `json:"adapter_uri,omitempty"`
 	Steps      int    `json:"steps,omitempty"`
+	// ModelDeleted is set once its model was deleted (DELETE
+	// /v1/models/{model}): the name is no longer listed or served.
+	ModelDeleted bool `json:"model_deleted,omitempty"`
 }
 
 func jobKey(id string) string { return jobsPrefix + id + ".json" }

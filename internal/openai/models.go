@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/pipeline"
+	"github.com/whetstone/whetstone/internal/remove"
 	"github.com/whetstone/whetstone/internal/serving"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -120,7 +122,7 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		if j.Status == "succeeded" && j.FineTunedModel != nil {
+		if j.Status == "succeeded" && j.FineTunedModel != nil && !rec.ModelDeleted {
 			created := j.CreatedAt
 			if j.FinishedAt != nil {
 				created = *j.FinishedAt
@@ -234,6 +236,9 @@ func (s *Server) target(r *http.Request, id string) (serving.Target, error) {
 		if _, err := s.getJSON(r.Context(), jobKey(rec.ID), &cur); err != nil {
 			return serving.Target{}, err
 		}
+		if cur.ModelDeleted {
+			return serving.Target{}, modelNotFound(id)
+		}
 		dir, err := s.localDir(r.Context(), cur.AdapterURI)
 		if err != nil {
 			return serving.Target{}, err
@@ -318,4 +323,115 @@ func adapterOrModel(dir, base string) serving.Target {
 		base = ac.Base
 	}
 	return serving.Target{Base: base, Adapter: dir}
+}
+
+// deleteModel is DELETE /v1/models/{model}: a fine-tuned model of the
+// caller's team, by its ft: name (the job's trained model and the models
+// its pipeline exported) or as an exported mdl_ id, through the one
+// deleter (package remove) /api/v1 uses. Base models are not deletable
+// (403); a model a queued or running job uses is a 409 naming the job.
+func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	d := &remove.Deleter{Store: s.Store, Blobs: s.Blobs, Logger: s.Logger}
+	rd := auth.Reader(r.Context(), s.Store)
+	var err error
+	switch {
+	case strings.HasPrefix(id, "mdl_"):
+		m, gerr := rd.GetModel(r.Context(), id)
+		if errors.Is(gerr, store.ErrNotFound) || (gerr == nil && !servable(m)) {
+			return modelNotFound(id)
+		}
+		if gerr != nil {
+			return gerr
+		}
+		_, err = d.Model(r.Context(), rd, id, false)
+	case strings.HasPrefix(id, "ft:"):
+		err = s.deleteFineTuned(r, d, rd, id)
+	default:
+		if _, ok := s.baseDir(id); ok {
+			return &apiError{Status: http.StatusForbidden, Type: "invalid_request_error", Param: "model", Code: "model_not_deletable",
+				Message: fmt.Sprintf("The model `%s` is a base model and cannot be deleted; only fine-tuned models your team owns can.", id)}
+		}
+		return modelNotFound(id)
+	}
+	var inUse *remove.InUseError
+	switch {
+	case errors.As(err, &inUse):
+		return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Param: "model", Code: "model_in_use", Message: inUse.Error() + "."}
+	case errors.Is(err, store.ErrNotFound):
+		return modelNotFound(id)
+	case err != nil:
+		return err
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "model", "deleted": true})
+	return nil
+}
+
+// deleteFineTuned deletes the model a fine-tuning job of the caller's team
+// made (id is its fine_tuned_model exactly; a checkpoint is not deletable
+// alone): the trained model the ft: name serves first (nothing is deleted
+// when it is refused), then the job is marked so the name is gone from
+// /v1/models, then the models its pipeline exported (one refused is kept,
+// logged: it stays listed by its mdl_ id).
+func (s *Server) deleteFineTuned(r *http.Request, d *remove.Deleter, rd store.Reader, id string) error {
+	parts := strings.Split(id, ":")
+	rec, err := s.loadJob(r, "ftjob-"+parts[len(parts)-1])
+	if err != nil {
+		return store.ErrNotFound
+	}
+	j, err := s.refresh(r, rec)
+	if err != nil {
+		return err
+	}
+	var cur jobRec
+	if ok, err := s.getJSON(r.Context(), jobKey(rec.ID), &cur); err != nil {
+		return err
+	} else if !ok || cur.ModelDeleted || j.Status != "succeeded" || j.FineTunedModel == nil || *j.FineTunedModel != id {
+		return store.ErrNotFound
+	}
+	// The registered models of its pipeline runs: the trained one (at
+	// AdapterURI) first.
+	var ms []*store.Model
+	for _, pid := range cur.PipelineJobs {
+		l, _, err := rd.ListModels(r.Context(), store.ListParams{Query: pid, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, m := range l {
+			if m.JobID == pid {
+				ms = append(ms, m)
+			}
+		}
+	}
+	sort.SliceStable(ms, func(a, b int) bool { return ms[a].URI == cur.AdapterURI && ms[b].URI != cur.AdapterURI })
+	for i, m := range ms {
+		if _, err := d.Model(r.Context(), rd, m.ID, false); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if i == 0 && m.URI == cur.AdapterURI {
+				return err
+			}
+			s.Logger.WarnContext(r.Context(), "fine-tuned model deleted; one of its exported models kept",
+				slog.String("model", id), slog.String("model_id", m.ID), slog.Any("error", err))
+		}
+		if i == 0 {
+			if err := s.markDeleted(r, rec.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ms) == 0 {
+		return s.markDeleted(r, rec.ID)
+	}
+	return nil
+}
+
+// markDeleted records that fine-tuning job id's model is deleted.
+func (s *Server) markDeleted(r *http.Request, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur jobRec
+	if _, err := s.getJSON(r.Context(), jobKey(id), &cur); err != nil {
+		return err
+	}
+	cur.ModelDeleted = true
+	return s.putJSON(r.Context(), jobKey(id), cur)
 }

@@ -11,6 +11,8 @@
 //     .../{id}/checkpoints. A job is an ordinary Whetstone pipeline (dataset →
 //     validate → preprocess → train → evaluate → export) that the web UI
 //     shows like any other run; its state is derived from that pipeline.
+//   - models: DELETE /v1/models/{model} deletes a fine-tuned model of the
+//     caller's team (its ft: name or an exported mdl_ id), as /api/v1 does.
 //   - inference: GET /v1/models, POST /v1/chat/completions and
 //     /v1/completions (streamed as server-sent events when asked), served by
 //     package serving: base models from a folder, fine-tuned ones as LoRA
@@ -113,6 +115,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /v1/fine_tuning/jobs/{id}/checkpoints", s.jobCheckpoints)
 	h("GET /v1/models", s.listModels)
 	h("GET /v1/models/{id...}", s.getModel)
+	h("DELETE /v1/models/{id...}", w(s.deleteModel))
 	h("POST /v1/chat/completions", s.chatCompletions)
 	h("POST /v1/completions", s.completions)
 	h("POST /v1/playground/eval_samples", w(s.saveSample))

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -104,11 +105,12 @@ func setupWith(t *testing.T, opt serving.Options, wrap func(store.Store) store.S
 	}
 	s := &openai.Server{Store: st, Blobs: p.Blobs, Orch: p.Orch, Engine: eng, BaseModels: base, CacheDir: cache, HidePaths: hidden}
 	h := s.Handler()
-	// A request with X-Test-Team runs as a member of that team (as an API
+	// A request with X-Test-Team runs as a member (or X-Test-Role) of that team (as an API
 	// key of it would after whet serve's auth middleware).
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if team := r.Header.Get("X-Test-Team"); team != "" {
-			r = r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{Actor: "key_test", Team: team, Role: store.RoleMember, Method: "key"}))
+			role := cmp.Or(store.Role(r.Header.Get("X-Test-Role")), store.RoleMember)
+			r = r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{Actor: "key_test", Team: team, Role: role, Method: "key"}))
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -287,6 +289,161 @@ func TestFineTuneAndChat(t *testing.T) {
 	status, out = e.do(t, "POST", "/fine_tuning/jobs/"+id+"/cancel", nil)
 	if er := errorOf(t, out); status != 400 || er["code"] != "invalid_state" {
 		t.Errorf("cancel a finished job: %d %v", status, out)
+	}
+
+	// Deleting the fine-tuned model: a checkpoint alone is not deletable;
+	// the model goes with its pipeline's registered models and their files.
+	ctx := context.Background()
+	var rec struct {
+		PipelineJobs []string `json:"pipeline_jobs"`
+		AdapterURI   string   `json:"adapter_uri"`
+	}
+	if o, err := e.blobs.Open(ctx, "openai/jobs/"+id+".json"); err == nil {
+		json.NewDecoder(o).Decode(&rec)
+		o.Close()
+	}
+	if len(rec.PipelineJobs) == 0 || rec.AdapterURI == "" {
+		t.Fatalf("job record: %+v", rec)
+	}
+	registered := func() int {
+		n := 0
+		for _, pid := range rec.PipelineJobs {
+			l, _, err := e.st.ListModels(ctx, store.ListParams{Query: pid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(l)
+		}
+		return n
+	}
+	if registered() == 0 {
+		t.Fatal("the fine-tune registered no model")
+	}
+	status, out = e.do(t, "DELETE", "/models/"+model+":ckpt-step-1", nil)
+	if er := errorOf(t, out); status != 404 || er["code"] != "model_not_found" {
+		t.Errorf("DELETE a checkpoint: %d %v", status, out)
+	}
+	status, out = e.do(t, "DELETE", "/models/"+model, nil)
+	if want := map[string]any{"id": model, "object": "model", "deleted": true}; status != 200 || !reflect.DeepEqual(out, want) {
+		t.Fatalf("DELETE %s: %d %v, want 200 %v", model, status, out, want)
+	}
+	if n := registered(); n != 0 {
+		t.Errorf("%d registered models of the fine-tune left", n)
+	}
+	if l, err := e.blobs.List(ctx, rec.AdapterURI); err != nil || len(l) != 0 {
+		t.Errorf("files left under %s: %d (%v)", rec.AdapterURI, len(l), err)
+	}
+	for _, c := range []struct{ method, path string }{{"GET", "/models/" + model}, {"DELETE", "/models/" + model}} {
+		if status, out := e.do(t, c.method, c.path, nil); status != 404 || errorOf(t, out)["code"] != "model_not_found" {
+			t.Errorf("%s %s after deleting: %d %v", c.method, c.path, status, out)
+		}
+	}
+	status, out = e.do(t, "POST", "/chat/completions", map[string]any{"model": model, "messages": []any{map[string]any{"role": "user", "content": "x"}}})
+	if er := errorOf(t, out); status != 404 || er["code"] != "model_not_found" {
+		t.Errorf("chat with a deleted model: %d %v", status, out)
+	}
+	_, out = e.do(t, "GET", "/models", nil)
+	for _, m := range out["data"].([]any) {
+		if m.(map[string]any)["id"] == model {
+			t.Errorf("GET /models lists the deleted %s", model)
+		}
+	}
+}
+
+// TestDeleteModel: DELETE /v1/models/{model} answers OpenAI's shapes: the
+// deleted object, or an error object for a base model (403), another
+// team's or an unknown or non-served id (404), and a model a queued job
+// uses (409).
+func TestDeleteModel(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := e.st.InTx(ctx, func(tx store.Tx) error {
+		for _, m := range []*store.Model{
+			{ID: "mdl_blue1", Name: "blue/export/adapter", JobID: "job_b", Team: "blue", Output: "adapter", URI: "jobs/job_b/ship/adapter/", CreatedAt: now},
+			{ID: "mdl_blue2", Name: "blue/export/merged", JobID: "job_b", Team: "blue", Output: "merged", URI: "jobs/job_b/ship/merged/", CreatedAt: now},
+			{ID: "mdl_blue3", Name: "blue/export/gguf", JobID: "job_b", Team: "blue", Output: "gguf", URI: "jobs/job_b/ship/gguf/", CreatedAt: now},
+			{ID: "mdl_red1", Name: "red/export/adapter", JobID: "job_r", Team: "red", Output: "adapter", URI: "jobs/job_r/ship/adapter/", CreatedAt: now},
+		} {
+			if err := tx.CreateModel(ctx, m); err != nil {
+				return err
+			}
+		}
+		return tx.CreateJob(ctx, &store.Job{ID: "job_q", Name: "queued", Team: "blue", Status: store.Pending, Spec: []byte(`{}`), CreatedAt: now,
+			Nodes: []*store.Node{{ID: "tune", Agent: "train", Params: map[string]any{"base_model": "mdl_blue2"}, Queued: true}}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.blobs.Put(ctx, "jobs/job_b/ship/adapter/adapter_model.safetensors", strings.NewReader("w")); err != nil {
+		t.Fatal(err)
+	}
+	del := func(id string) (int, map[string]any) {
+		req, _ := http.NewRequest("DELETE", e.url+"/models/"+id, nil)
+		req.Header.Set("X-Test-Team", "blue")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	for _, tc := range []struct {
+		id, code string
+		status   int
+	}{
+		{"stories-chat", "model_not_deletable", 403},
+		{"mdl_red1", "model_not_found", 404},
+		{"mdl_blue3", "model_not_found", 404}, // not served by /v1
+		{"mdl_nope", "model_not_found", 404},
+		{"ft:stories-chat:blue::nope", "model_not_found", 404},
+		{"ft:stories-chat:blue::" + strings.Repeat("9", 5000), "model_not_found", 404},
+		{"..%2F..%2Fetc%2Fpasswd", "model_not_found", 404},
+		{"mdl_blue1%00", "model_not_found", 404},
+		{"mdl_" + strings.Repeat("x", 5000), "model_not_found", 404},
+		{"mdl_blue2", "model_in_use", 409},
+	} {
+		status, out := del(tc.id)
+		if er := errorOf(t, out); status != tc.status || er["code"] != tc.code || er["type"] != "invalid_request_error" || er["param"] != "model" {
+			t.Errorf("DELETE /v1/models/%.30s: %d %v, want %d %s", tc.id, status, out, tc.status, tc.code)
+		}
+	}
+	if status, out := del("mdl_blue2"); !strings.Contains(fmt.Sprint(out), "job_q") {
+		t.Errorf("409 does not name the job: %d %v", status, out)
+	}
+	// A read-only key.
+	req, _ := http.NewRequest("DELETE", e.url+"/models/mdl_blue1", nil)
+	req.Header.Set("X-Test-Team", "blue")
+	req.Header.Set("X-Test-Role", string(store.RoleViewer))
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if er := errorOf(t, out); resp.StatusCode != 403 || er["code"] != "insufficient_permissions" {
+			t.Errorf("DELETE as a viewer: %d %v", resp.StatusCode, out)
+		}
+	}
+	status, out := del("mdl_blue1")
+	if want := map[string]any{"id": "mdl_blue1", "object": "model", "deleted": true}; status != 200 || !reflect.DeepEqual(out, want) {
+		t.Fatalf("DELETE mdl_blue1: %d %v, want 200 %v", status, out, want)
+	}
+	if _, err := e.st.GetModel(ctx, "mdl_blue1"); err == nil {
+		t.Error("mdl_blue1 still registered")
+	}
+	if _, err := e.blobs.Stat(ctx, "jobs/job_b/ship/adapter/adapter_model.safetensors"); err == nil {
+		t.Error("mdl_blue1's file still stored")
+	}
+	for _, id := range []string{"mdl_red1", "mdl_blue2", "mdl_blue3"} {
+		if _, err := e.st.GetModel(ctx, id); err != nil {
+			t.Errorf("%s after the refused deletions: %v", id, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.base, "stories-chat", "config.json")); err != nil {
+		t.Errorf("base model after DELETE: %v", err)
 	}
 }
 

@@ -414,6 +414,10 @@ type Tx interface {
 	// DeleteModel removes a model's record (not its files); ErrNotFound
 	// when there is none.
 	DeleteModel(ctx context.Context, id string) error
+	// DeleteDataset removes an uploaded dataset's record (not its blob);
+	// ErrNotFound when there is none. Jobs keep the dataset versions they
+	// recorded (Job.Datasets) and models their lineage.
+	DeleteDataset(ctx context.Context, id string) error
 	// Raw is the backend's transaction handle (*sql.Tx for sqlitestore), for
 	// a queue that enqueues in the same transaction.
 	Raw() any

@@ -447,8 +447,26 @@ try {
     }
     const child = (await api('/models?limit=1000')).body.models.find((x) => x.job_id === again && x.output === 'model');
     assert(child?.lineage?.base_model === m.model_id, `the new run's model has ${m.model_id} as its base: ${JSON.stringify(child?.lineage)}`);
+    // while the base model's own GET /models/{id} is slow, its link shows a placeholder (or the name its chain gives), never the raw id
+    let releaseBase = () => {};
+    const baseHeld = new Promise((r) => (releaseBase = r));
+    let baseServed = () => {};
+    const baseDone = new Promise((r) => (baseServed = r));
+    await page.route(
+      `**/api/v1/models/${m.model_id}`,
+      async (route) => {
+        await baseHeld;
+        await route.continue();
+        baseServed();
+      },
+      { times: 1 },
+    );
     await page.goto(`${base}/models/${child.model_id}`);
     await lin('base').locator('a').waitFor();
+    const early = await lin('base').locator('a').innerText();
+    assert(early !== m.model_id && [m.name, 'loading name…'].includes(early), `while its name loads, the base model shows no raw id: ${early}`);
+    releaseBase();
+    await baseDone;
     // the base model's name comes with its own GET /models/{id}, after the link
     await lin('base').getByRole('link', { name: m.name, exact: true }).waitFor({ timeout: 10_000 }).catch(() => {});
     const baseLink = lin('base').locator('a');

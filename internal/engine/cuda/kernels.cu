@@ -361,6 +361,68 @@ __global__ void attn_rowdot(float *D, const float *out, const float *dout, int n
 	}
 }
 
+// attn_decode: the newest token's query (one row, q [H·hd]) attends to the
+// first L rows of a KV cache (kc, vc [≥L, KVH·hd], keys after RoPE; the
+// query is at position L−1, so every cached key is visible) — one block per
+// query head h, reading kv head h/(H/KVH). The softmax is nn.AttentionCached's:
+// s_j = scale·(q·k_j), e_j = exp(s_j − max), a float64 sum, p_j = e_j·(1/sum)
+// in float32, out = Σ_j p_j·v_j. sc [H·L] holds the scores, then the e_j.
+// blockDim.x is ATTN_DEC_THREADS; hd divides it and is at most it.
+#define ATTN_DEC_THREADS 256
+__global__ void __launch_bounds__(ATTN_DEC_THREADS) attn_decode(float *out, float *sc, const float *q, const float *kc, const float *vc, int L, int H, int KVH, int hd, float scale) {
+	__shared__ float qs[ATTN_DEC_THREADS];
+	__shared__ float red[ATTN_DEC_THREADS];
+	int h = blockIdx.x, tid = threadIdx.x, nt = blockDim.x;
+	int g = h / (H / KVH);
+	long ks = (long)KVH * hd;
+	const float *kh = kc + (long)g * hd, *vh = vc + (long)g * hd;
+	float *s = sc + (long)h * L;
+	for (int d = tid; d < hd; d += nt) qs[d] = q[(long)h * hd + d];
+	__syncthreads();
+	// Scores: groups of W = min(32, hd) lanes share a key (hd/W elements
+	// each), so a warp covers 32/W keys per pass; trip counts are uniform
+	// across the warp for the shuffles.
+	int W = hd < 32 ? hd : 32;
+	int lane = tid & 31, sub = lane / W, sl = lane % W;
+	int perWarp = 32 / W, warps = nt >> 5;
+	int step = warps * perWarp;
+	for (int j0 = (tid >> 5) * perWarp; j0 < L; j0 += step) {
+		int j = j0 + sub;
+		float acc = 0;
+		if (j < L) {
+			const float *kr = kh + (long)j * ks;
+			for (int d = sl; d < hd; d += W) acc += qs[d] * kr[d];
+		}
+		for (int o = W >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+		if (sl == 0 && j < L) s[j] = scale * acc;
+	}
+	__syncthreads();
+	float mx = -INFINITY;
+	for (int j = tid; j < L; j += nt) mx = fmaxf(mx, s[j]);
+	mx = block_max(mx);
+	double sum = 0;
+	for (int j = tid; j < L; j += nt) {
+		float e = expf(s[j] - mx);
+		s[j] = e;
+		sum += (double)e;
+	}
+	sum = block_sum_d(sum); // its __syncthreads also publishes the e_j
+	float inv = (float)(1.0 / sum);
+	// out[d] = Σ_j p_j·v[j, d]: G = nt/hd groups of hd threads split the
+	// keys, then sum their partials.
+	int G = nt / hd, d = tid % hd, grp = tid / hd;
+	float acc = 0;
+	if (grp < G)
+		for (int j = grp; j < L; j += G) acc += (s[j] * inv) * vh[(long)j * ks + d];
+	red[tid] = acc;
+	__syncthreads();
+	if (tid < hd) {
+		float o = 0;
+		for (int k = 0; k < G; k++) o += red[k * hd + tid];
+		out[(long)h * hd + tid] = o;
+	}
+}
+
 } // extern "C"
 
 // Flash-style attention: one thread per query row, keys in tiles of KT held

@@ -12,7 +12,7 @@ var kernelNames = []string{
 	"cast_f32_bf16", "cast_bf16_f32", "add_f32", "add3_f32", "scale_f32", "bias_add", "colsum_acc",
 	"embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rmsnorm_dw", "rope",
 	"swiglu_fwd", "swiglu_bwd", "dropout_fwd", "dropout_bwd_acc", "xent_rows",
-	"nf4_scales_dq", "nf4_dequant", "sumsq_acc", "clip_factor", "adamw", "attn_rowdot",
+	"nf4_scales_dq", "nf4_dequant", "sumsq_acc", "clip_factor", "adamw", "attn_rowdot", "attn_decode",
 	"attn_fwd_8", "attn_bwd_dq_8", "attn_bwd_dkdv_8",
 	"attn_fwd_16", "attn_bwd_dq_16", "attn_bwd_dkdv_16",
 	"attn_fwd_32", "attn_bwd_dq_32", "attn_bwd_dkdv_32",
@@ -397,6 +397,33 @@ func (d *Device) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, scratch 
 	}
 	return d.launch(fmt.Sprintf("attn_bwd_dkdv_%d", s.HeadDim), [3]uint32{nb, uint32(s.KVHeads), uint32(s.B)}, [3]uint32{attnQB, 1, 1},
 		attnSmem[s.HeadDim]["bwd_dkdv"], dk, dv, q, k, v, dout, lse, scratch, s.Seg, s.B, s.T, s.Heads, s.KVHeads, scale)
+}
+
+// attnDecThreads is attn_decode's block size (ATTN_DEC_THREADS in kernels.cu).
+const attnDecThreads = 256
+
+// AttentionDecode is one decoding step's attention (nn.AttentionCached with
+// one new row): q [heads·hd] is the newest token's query, at position L−1,
+// and kc, vc hold the keys (after RoPE) and values of the first L positions,
+// [≥L, kvHeads·hd] (a KV cache, its newest row already appended). out gets
+// [heads·hd]; scores is scratch of at least heads·L float32 values.
+func (d *Device) AttentionDecode(out, scores, q, kc, vc Buffer, L, heads, kvHeads, hd int) error {
+	if err := (AttnShape{Heads: heads, KVHeads: kvHeads, HeadDim: hd}).check(); err != nil {
+		return err
+	}
+	if L < 1 {
+		return fmt.Errorf("cuda attention decode: %d cached rows", L)
+	}
+	if hd > attnDecThreads || attnDecThreads%hd != 0 {
+		return fmt.Errorf("cuda attention decode: head dim %d does not divide %d", hd, attnDecThreads)
+	}
+	kd := int64(kvHeads) * int64(hd) * 4
+	if scores.bytes < int64(heads)*int64(L)*4 || kc.bytes < int64(L)*kd || vc.bytes < int64(L)*kd || q.bytes < int64(heads*hd)*4 || out.bytes < int64(heads*hd)*4 {
+		return fmt.Errorf("cuda attention decode: buffers too small for %d rows of %d×%d heads (kv %d)", L, heads, hd, kvHeads)
+	}
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	return d.launch("attn_decode", [3]uint32{uint32(heads), 1, 1}, [3]uint32{attnDecThreads, 1, 1}, 0,
+		out, scores, q, kc, vc, L, heads, kvHeads, hd, scale)
 }
 
 // MeasureMatmul times square n×n×n products (bf16 operands with f32

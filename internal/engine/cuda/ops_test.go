@@ -338,6 +338,53 @@ func TestAttentionMatchesCPU(t *testing.T) {
 	}
 }
 
+// TestAttentionDecodeMatchesCPU: one decoding step's attention (the
+// newest row's query against a KV cache of L rows) against
+// nn.AttentionCached, over every head dim the kernels build, GQA and not,
+// from one cached row to more than the block's threads, and with a cache
+// longer than the rows in use (rows past L must be ignored: they hold NaN).
+func TestAttentionDecodeMatchesCPU(t *testing.T) {
+	tt := newTester(t)
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, c := range []struct {
+		name          string
+		L, H, KVH, hd int
+		capacity      int
+	}{
+		{"hd8 stories-shape", 37, 8, 4, 8, 40},
+		{"hd16 one row", 1, 4, 2, 16, 1},
+		{"hd32 mha", 70, 2, 2, 32, 70},
+		{"hd64 gqa", 300, 8, 2, 64, 333},
+		{"hd64 gqa 4:1", 1000, 16, 4, 64, 1000},
+		{"hd128", 257, 4, 1, 128, 300},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tt := &tester{t: t, d: tt.d}
+			defer func() {
+				for _, b := range tt.bufs {
+					tt.d.Free(b)
+				}
+			}()
+			qs, ks := c.H*c.hd, c.KVH*c.hd
+			q := randn(r, qs, 1)
+			kc, vc := randn(r, c.capacity*ks, 1), randn(r, c.capacity*ks, 1)
+			for i := c.L * ks; i < len(kc); i++ {
+				kc[i], vc[i] = float32(math.NaN()), float32(math.NaN())
+			}
+			// The reference reads a cache holding q's row last; the
+			// device its own (longer) one.
+			want := make([]float32, qs)
+			nn.AttentionCached(want, q, kc[:c.L*ks], vc[:c.L*ks], 1, c.L-1, c.H, c.KVH, c.hd)
+			gout := tt.poison(qs)
+			tt.ok(tt.d.AttentionDecode(gout, tt.poison(c.H*c.L), up(tt, q), up(tt, kc), up(tt, vc), c.L, c.H, c.KVH, c.hd))
+			tt.close("decode attention out", tt.down(gout, qs), want, 1e-5)
+		})
+	}
+	if err := tt.d.AttentionDecode(tt.poison(8), tt.poison(8), tt.poison(8), tt.poison(8), tt.poison(24), 3, 1, 1, 8); err == nil {
+		t.Error("a key cache of 1 row was accepted for 3")
+	}
+}
+
 func TestCrossEntropyMatchesCPU(t *testing.T) {
 	tt := newTester(t)
 	r := rand.New(rand.NewPCG(9, 10))

@@ -10,11 +10,12 @@ import (
 
 // Estimate is the device memory a training run needs, in bytes.
 type Estimate struct {
-	Weights     int64 `json:"weights_bytes"`     // frozen base (bf16, f32 or NF4) + embedding/head/norms
-	Trainable   int64 `json:"trainable_bytes"`   // trainable weights, gradients, AdamW moments (f32)
-	Activations int64 `json:"activations_bytes"` // saved for the backward pass
-	Scratch     int64 `json:"scratch_bytes"`     // logits chunk, backward buffers, bf16 copies, NF4 tile
-	Runtime     int64 `json:"runtime_bytes"`     // cuBLASLt workspace and the CUDA context
+	Weights     int64 `json:"weights_bytes"`            // frozen base (bf16, f32 or NF4) + embedding/head/norms
+	Trainable   int64 `json:"trainable_bytes"`          // trainable weights, gradients, AdamW moments (f32)
+	Activations int64 `json:"activations_bytes"`        // saved for the backward pass
+	Scratch     int64 `json:"scratch_bytes"`            // logits chunk, backward buffers, bf16 copies, NF4 tile
+	Runtime     int64 `json:"runtime_bytes"`            // cuBLASLt workspace and the CUDA context
+	KVCache     int64 `json:"kv_cache_bytes,omitempty"` // generation's KV cache (EstimateGenerate)
 	Total       int64 `json:"total_bytes"`
 }
 
@@ -130,6 +131,22 @@ func EstimateShape(s model.Shape, batch, seq int, o Options) Estimate {
 	}
 	e.Runtime = 32<<20 + ContextBytes
 	e.Total = e.Weights + e.Trainable + e.Activations + e.Scratch + e.Runtime
+	return e
+}
+
+// EstimateGenerate returns the device memory New plus inference over
+// sequences of up to seq tokens needs for m as it is set up now: a forward
+// pass over seq tokens (Logits, ForwardBackward without the backward pass,
+// or a KV cache's prefill; EstimateMemory's figure with one layer's
+// activations, which also counts the backward pass's scratch), the KV cache
+// for seq tokens (KVCacheBytes) and one decoding row's buffers.
+func EstimateGenerate(m *model.Model, seq int, o Options) Estimate {
+	o.Checkpointing = true
+	e := EstimateMemory(m, 1, seq, o)
+	row := EstimateMemory(m, 1, 1, o)
+	e.KVCache = KVCacheBytes(&m.Cfg, seq)
+	e.Scratch += row.Activations + row.Scratch
+	e.Total += e.KVCache + row.Activations + row.Scratch
 	return e
 }
 

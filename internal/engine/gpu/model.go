@@ -84,7 +84,8 @@ type Model struct {
 	// optimiser scratch: sumsq (float64), norm, clip (float32)
 	sumsq, normv, clip cuda.Buffer
 
-	ws *workspace
+	ws  *workspace // the last batch shape's activations
+	dws *workspace // one decoding row's (KVCache)
 }
 
 // New uploads m to dev. Decide what trains (AddLoRA + EnableLoRAGrad,

@@ -18,7 +18,7 @@ import (
 	"github.com/whetstone/whetstone/internal/safetensors"
 )
 
-func testDevice(t *testing.T) *cuda.Device {
+func testDevice(t testing.TB) *cuda.Device {
 	t.Helper()
 	d, err := cuda.Open(0)
 	if err != nil {
@@ -44,7 +44,7 @@ func storiesDir(t *testing.T) string {
 
 // randomLlama writes a random Llama of head dim 64 (what the 1B–8B models
 // use) with GQA, big enough for several attention tiles.
-func randomLlama(t *testing.T, layers, hidden, heads, kvHeads, inter, vocab int) string {
+func randomLlama(t testing.TB, layers, hidden, heads, kvHeads, inter, vocab int) string {
 	t.Helper()
 	dir := t.TempDir()
 	hd := hidden / heads
@@ -188,7 +188,11 @@ func TestStepMatchesCPU(t *testing.T) {
 	cases := []stepCase{
 		{"stories-lora-f32", storiesDir, "lora", lora, false, false, 3, 64, true, 1e-5, 1e-4, 1e-3},
 		{"stories-lora-f32-checkpointing", storiesDir, "lora", lora, false, true, 3, 64, true, 1e-5, 1e-4, 1e-3},
-		{"stories-lora-bf16", storiesDir, "lora", lora, true, false, 3, 64, true, 2e-3, 5e-2, 1e-1},
+		// Direct bounds 1e-1 (gradients) and 2e-1 (updates) here: since b1fe5b5 the CPU's --bf16 rounds the attention products' operands
+		// to bf16 (as autocast does) and the GPU's float32 attention does not, so the two bf16 gradients differ by
+		// both engines' bf16 errors, most at stories260K's head dim 8 (on the CUDA emulator: gradients 6.2e-2, updates after 3 AdamW steps 0.15). The
+		// bound that matters is the one against the CPU's float32 step below (GPU ≤ 2·CPU bf16 error + 2e-3).
+		{"stories-lora-bf16", storiesDir, "lora", lora, true, false, 3, 64, true, 2e-3, 1e-1, 2e-1},
 		{"hd64-lora-f32", big, "lora", model.LoRAConfig{Rank: 16, Alpha: 32, Targets: []string{"all-linear"}}, false, false, 2, 160, false, 1e-5, 1e-4, 1e-3},
 		{"hd64-lora-bf16-checkpointing", big, "lora", model.LoRAConfig{Rank: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"}}, true, true, 2, 160, true, 2e-3, 5e-2, 1e-1},
 		{"hd64-qlora-f32", big, "qlora", lora, false, false, 2, 100, false, 1e-5, 1e-4, 1e-3},
@@ -309,9 +313,10 @@ func runStepCase(t *testing.T, dev *cuda.Device, tc stepCase) {
 		if gn != cn || !(math.Abs(gs-cs)/math.Abs(cs) <= tc.lossTol) {
 			t.Fatalf("step %d: loss %.8g over %d rows, CPU %.8g over %d (bound %.0e)", step, gs/float64(gn), gn, cs/float64(cn), cn, tc.lossTol)
 		}
-		// The bf16 attention kernels round Q, K, V, P and dS to bf16, which
-		// the CPU engine's bf16 mode does not: their own error (up to ~7e-3
-		// relative on attention gradients, see the cuda package's host
+		// The bf16 attention kernels round Q, K, V, P and dS to bf16 and
+		// tile the softmax differently from the CPU engine's bf16 attention
+		// (which rounds the products' operands too): their own error (up to
+		// ~7e-3 relative on attention gradients, see the cuda package's host
 		// model) comes on top of the CPU's bf16 error.
 		lossSlack, gradSlack := 1e-4, 2e-3
 		if dev.AttnKernels() == cuda.AttnBF16 {

@@ -41,20 +41,51 @@ type workspace struct {
 const XentChunkBytes = 512 << 20
 
 func (g *Model) freeWorkspace() {
-	if g.ws == nil {
-		return
+	for _, w := range []**workspace{&g.ws, &g.dws} {
+		if *w == nil {
+			continue
+		}
+		for _, b := range (*w).bufs {
+			g.Dev.Free(b)
+		}
+		*w = nil
 	}
-	for _, b := range g.ws.bufs {
-		g.Dev.Free(b)
-	}
-	g.ws = nil
 }
 
+// workspace returns the activation buffers for a batch of B×T (cached: the
+// last shape's buffers are reused).
 func (g *Model) workspace(B, T int, backward bool) (*workspace, error) {
 	if w := g.ws; w != nil && w.B == B && w.T == T && (w.backward || !backward) {
 		return w, nil
 	}
-	g.freeWorkspace()
+	if w := g.ws; w != nil {
+		for _, b := range w.bufs {
+			g.Dev.Free(b)
+		}
+		g.ws = nil
+	}
+	w, err := g.newWorkspace(B, T, backward)
+	if err != nil {
+		return nil, err
+	}
+	g.ws = w
+	return w, nil
+}
+
+// decodeWorkspace returns the buffers of one decoding row (kept apart from
+// workspace's, so a prefill's buffers survive the decoding steps).
+func (g *Model) decodeWorkspace() (*workspace, error) {
+	if g.dws == nil {
+		w, err := g.newWorkspace(1, 1, false)
+		if err != nil {
+			return nil, err
+		}
+		g.dws = w
+	}
+	return g.dws, nil
+}
+
+func (g *Model) newWorkspace(B, T int, backward bool) (*workspace, error) {
 	c := &g.Host.Cfg
 	N, D, I, V := B*T, c.HiddenSize, c.IntermediateSize, c.VocabSize
 	qd, kd := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
@@ -184,7 +215,6 @@ func (g *Model) workspace(B, T int, backward bool) (*workspace, error) {
 		}
 		return nil, fmt.Errorf("gpu: activations for batch %d×%d: %w", B, T, err)
 	}
-	g.ws = w
 	return w, nil
 }
 
@@ -327,8 +357,22 @@ func (g *Model) acts(w *workspace, li int) *layerActs {
 	return &w.acts[li]
 }
 
-// layerFwd runs layer li from w.hs[li] into w.hs[li+1].
-func (g *Model) layerFwd(li int, w *workspace, shape cuda.AttnShape, b *model.Batch) error {
+// kvStep makes a forward pass fill a KV cache: a prefill (decode false)
+// runs the batch (one sequence) as usual and copies each layer's keys (after
+// RoPE) and values of its first rows rows into the cache; a decoding step
+// (decode set, a batch of one row at position pos = cache.Len) writes the
+// row's key and value into the cache and attends over the cache's pos+1
+// rows.
+type kvStep struct {
+	cache  *KVCache
+	decode bool
+	rows   int
+	pos    int
+}
+
+// layerFwd runs layer li from w.hs[li] into w.hs[li+1]; kv (may be nil)
+// makes it fill or read a KV cache.
+func (g *Model) layerFwd(li int, w *workspace, shape cuda.AttnShape, b *model.Batch, kv *kvStep) error {
 	d, c := g.Dev, &g.Host.Cfg
 	N, D, I := w.N, c.HiddenSize, c.IntermediateSize
 	nh, nkv, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
@@ -338,6 +382,32 @@ func (g *Model) layerFwd(li int, w *workspace, shape cuda.AttnShape, b *model.Ba
 	hIn, hOut := w.hs[li], w.hs[li+1]
 	seed := splitmix(b.DropoutSeed ^ uint64(li+1)*0x51ed27)
 	xbf := w.xbf
+	// A decoding step writes its key and value straight into the cache's
+	// row pos.
+	kOut, vOut := a.k, a.v
+	if kv != nil && kv.decode {
+		kd := nkv * hd
+		kOut = kv.cache.k[li].F32(kv.pos*kd, (kv.pos+1)*kd)
+		vOut = kv.cache.v[li].F32(kv.pos*kd, (kv.pos+1)*kd)
+	}
+	attention := func() error { return d.Attention(a.att, a.lse, a.q, a.k, a.v, shape) }
+	switch {
+	case kv != nil && kv.decode:
+		attention = func() error {
+			return d.AttentionDecode(a.att, kv.cache.scores, a.q, kv.cache.k[li], kv.cache.v[li], kv.pos+1, nh, nkv, hd)
+		}
+	case kv != nil:
+		attention = func() error {
+			kd := nkv * hd
+			if err := d.Copy(kv.cache.k[li].F32(0, kv.rows*kd), a.k.F32(0, kv.rows*kd)); err != nil {
+				return err
+			}
+			if err := d.Copy(kv.cache.v[li].F32(0, kv.rows*kd), a.v.F32(0, kv.rows*kd)); err != nil {
+				return err
+			}
+			return d.Attention(a.att, a.lse, a.q, a.k, a.v, shape)
+		}
+	}
 	steps := []func() error{
 		func() error { return d.RMSNorm(a.xn1, a.rstd1, xbf, hIn, L.attnNorm, N, D, eps) },
 	}
@@ -346,17 +416,17 @@ func (g *Model) layerFwd(li int, w *workspace, shape cuda.AttnShape, b *model.Ba
 			func() error { return g.linFwd(&L.lins[0], a.qPre, a.xn1, xbf, N, &a.lora[0], b.Train, seed+1, w) },
 			func() error { return g.linFwd(&L.lins[1], a.kPre, a.xn1, xbf, N, &a.lora[1], b.Train, seed+2, w) },
 			func() error { return d.RMSNorm(a.q, a.rstdQ, cuda.Buffer{}, a.qPre, L.qNorm, N*nh, hd, eps) },
-			func() error { return d.RMSNorm(a.k, a.rstdK, cuda.Buffer{}, a.kPre, L.kNorm, N*nkv, hd, eps) })
+			func() error { return d.RMSNorm(kOut, a.rstdK, cuda.Buffer{}, a.kPre, L.kNorm, N*nkv, hd, eps) })
 	} else {
 		steps = append(steps,
 			func() error { return g.linFwd(&L.lins[0], a.q, a.xn1, xbf, N, &a.lora[0], b.Train, seed+1, w) },
-			func() error { return g.linFwd(&L.lins[1], a.k, a.xn1, xbf, N, &a.lora[1], b.Train, seed+2, w) })
+			func() error { return g.linFwd(&L.lins[1], kOut, a.xn1, xbf, N, &a.lora[1], b.Train, seed+2, w) })
 	}
 	steps = append(steps,
-		func() error { return g.linFwd(&L.lins[2], a.v, a.xn1, xbf, N, &a.lora[2], b.Train, seed+3, w) },
+		func() error { return g.linFwd(&L.lins[2], vOut, a.xn1, xbf, N, &a.lora[2], b.Train, seed+3, w) },
 		func() error { return d.Rope(a.q, g.cos, g.sin, w.pos, N, nh, hd, false) },
-		func() error { return d.Rope(a.k, g.cos, g.sin, w.pos, N, nkv, hd, false) },
-		func() error { return d.Attention(a.att, a.lse, a.q, a.k, a.v, shape) },
+		func() error { return d.Rope(kOut, g.cos, g.sin, w.pos, N, nkv, hd, false) },
+		attention,
 		func() error {
 			if xbf.Nil() {
 				return nil
@@ -465,8 +535,9 @@ func (g *Model) layerBwd(li int, w *workspace, shape cuda.AttnShape) error {
 
 // forward checks b, uploads it and runs the forward pass up to the final
 // RMSNorm: w.xnF (and w.xbf in bf16 mode) hold the normed last hidden
-// states of the B·T rows.
-func (g *Model) forward(b *model.Batch, backward bool) (*workspace, cuda.AttnShape, error) {
+// states of the B·T rows. kv (may be nil) makes it fill or read a KV cache
+// (kvStep); a decoding step runs in the decoding workspace.
+func (g *Model) forward(b *model.Batch, backward bool, kv *kvStep) (*workspace, cuda.AttnShape, error) {
 	c := &g.Host.Cfg
 	d := g.Dev
 	N, D, V := b.B*b.T, c.HiddenSize, c.VocabSize
@@ -494,7 +565,16 @@ func (g *Model) forward(b *model.Batch, backward bool) (*workspace, cuda.AttnSha
 			return nil, shape, fmt.Errorf("batch: position %d beyond max_position_embeddings (%d)", p, g.Host.Rope.MaxPos)
 		}
 	}
-	w, err := g.workspace(b.B, b.T, backward)
+	var w *workspace
+	var err error
+	if kv != nil && kv.decode {
+		if b.B != 1 || b.T != 1 || backward {
+			return nil, shape, fmt.Errorf("batch: a decoding step is one row, not %d×%d", b.B, b.T)
+		}
+		w, err = g.decodeWorkspace()
+	} else {
+		w, err = g.workspace(b.B, b.T, backward)
+	}
 	if err != nil {
 		return nil, shape, err
 	}
@@ -515,7 +595,7 @@ func (g *Model) forward(b *model.Batch, backward bool) (*workspace, cuda.AttnSha
 		return nil, shape, err
 	}
 	for li := range g.layers {
-		if err := g.layerFwd(li, w, shape, b); err != nil {
+		if err := g.layerFwd(li, w, shape, b, kv); err != nil {
 			return nil, shape, err
 		}
 	}
@@ -533,7 +613,7 @@ func (g *Model) ForwardBackward(b *model.Batch, gradScale float32, backward bool
 	c := &g.Host.Cfg
 	d := g.Dev
 	N, D, V := b.B*b.T, c.HiddenSize, c.VocabSize
-	w, shape, err := g.forward(b, backward)
+	w, shape, err := g.forward(b, backward, nil)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -590,7 +670,7 @@ func (g *Model) ForwardBackward(b *model.Batch, gradScale float32, backward bool
 		}
 		for li := len(g.layers) - 1; li >= 0; li-- {
 			if g.Opt.Checkpointing {
-				if err := g.layerFwd(li, w, shape, b); err != nil {
+				if err := g.layerFwd(li, w, shape, b, nil); err != nil {
 					return 0, 0, err
 				}
 			}

@@ -37,9 +37,9 @@ var (
 
 // LoadOn returns an eval.Loader whose models run on dev; nil is the CPU
 // (Load). On a device the weights (and a frozen adapter) are uploaded in
-// float32, as the CPU engine holds them, and Loss and Generate run there:
-// Generate recomputes the whole sequence for each new token, as the device
-// keeps no KV cache yet. Close the model to free the device memory.
+// float32, as the CPU engine holds them, and Loss and Generate run there
+// (Generate with a KV cache on the device: one pass over the prompt, then
+// one decoding step per token). Close the model to free the device memory.
 func LoadOn(dev *cuda.Device) eval.Loader {
 	if dev == nil {
 		return Load
@@ -73,12 +73,13 @@ func (m *Model) ToDevice(dev *cuda.Device, name string) error {
 const deviceSeq = 2048
 
 // DeviceBytes is about the device memory the model needs for evaluation:
-// its float32 weights and the forward pass's buffers for a sequence of
-// min(max_position_embeddings, 2048) tokens (package gpu's estimate with
-// one layer's activations kept, as a forward pass keeps).
+// its float32 weights, the forward pass's buffers for a sequence of
+// min(max_position_embeddings, 2048) tokens (one layer's activations kept,
+// as a forward pass keeps) and generation's KV cache for as many tokens
+// (gpu.EstimateGenerate).
 func (m *Model) DeviceBytes() int64 {
 	T := min(m.m.Rope.MaxPos, deviceSeq)
-	return gpu.EstimateMemory(m.m, 1, T, gpu.Options{Checkpointing: true}).Total
+	return gpu.EstimateGenerate(m.m, T, gpu.Options{}).Total
 }
 
 // DeviceError is returned by LoadOn's loader for a model that loaded but
@@ -185,7 +186,7 @@ func (m *Model) Loss(ctx context.Context, ids, labels []int) (float64, int, erro
 	return sum, n, nil
 }
 
-// Generate implements eval.Model (on the CPU with a KV cache): greedy at temperature 0,
+// Generate implements eval.Model (with a KV cache, on the CPU or the device): greedy at temperature 0,
 // else sampling from softmax(logits/temperature) with opts.Seed. A prompt
 // that leaves no room for MaxNewTokens in the context keeps its last tokens.
 func (m *Model) Generate(ctx context.Context, prompt []int, opts eval.GenerateOptions) ([]int, error) {
@@ -206,16 +207,17 @@ func (m *Model) Generate(ctx context.Context, prompt []int, opts eval.GenerateOp
 		stop[s] = true
 	}
 	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5851f42d4c957f2d))
-	// step gives the logits after the sequence extended by ids: the CPU
-	// runs only the new ids against its KV cache, the device the whole
-	// sequence.
+	// step gives the logits after the sequence extended by ids: only the
+	// new ids run, against a KV cache (on the device when the model is
+	// there).
 	var step func(ids []int32) ([]float32, error)
 	if m.g != nil {
-		var seq []int32
-		step = func(ids []int32) ([]float32, error) {
-			seq = append(seq, ids...)
-			return m.g.Logits(seq)
+		cache, err := m.g.NewCache(len(ids) + maxNew)
+		if err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
 		}
+		defer cache.Close()
+		step = func(ids []int32) ([]float32, error) { return m.g.Forward(cache, ids) }
 	} else {
 		cache := m.m.NewCache(len(ids) + maxNew)
 		step = func(ids []int32) ([]float32, error) { return m.m.Forward(cache, ids, false) }

@@ -222,8 +222,9 @@ func TestLoadOnCPU(t *testing.T) {
 }
 
 // TestDeviceBytes: the device memory asked for a GPU lease covers the
-// float32 weights and the CUDA context, and no more than that plus a
-// forward pass's buffers for 512 tokens (stories260K's context) would take.
+// float32 weights, the CUDA context and a KV cache for the whole context
+// (512 tokens for stories260K), and no more than that plus a forward pass's
+// buffers for 512 tokens would take.
 func TestDeviceBytes(t *testing.T) {
 	t.Parallel()
 	m, _, err := Load(t.Context(), StoriesDir(t), "")
@@ -233,7 +234,8 @@ func TestDeviceBytes(t *testing.T) {
 	mm := m.(*Model)
 	weights := 4 * int64(mm.m.NumParams())
 	got := mm.DeviceBytes()
-	if got < weights+gpu.ContextBytes || got > weights+gpu.ContextBytes+64<<20 {
-		t.Errorf("DeviceBytes %d; want the weights (%d) and the context (%d) plus under 64 MiB", got, weights, int64(gpu.ContextBytes))
+	kv := gpu.KVCacheBytes(&mm.m.Cfg, 512)
+	if got < weights+gpu.ContextBytes+kv || got > weights+gpu.ContextBytes+64<<20 {
+		t.Errorf("DeviceBytes %d; want the weights (%d), the context (%d) and the KV cache (%d) plus under 64 MiB", got, weights, int64(gpu.ContextBytes), kv)
 	}
 }

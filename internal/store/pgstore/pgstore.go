@@ -908,3 +908,14 @@ func (t *txq) DeleteModel(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+func (t *txq) DeleteDataset(ctx context.Context, id string) error {
+	tag, err := t.db.Exec(ctx, `DELETE FROM datasets WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete dataset %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete dataset %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

@@ -895,3 +895,16 @@ func (t *txq) DeleteModel(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+func (t *txq) DeleteDataset(ctx context.Context, id string) error {
+	res, err := t.db.ExecContext(ctx, `DELETE FROM datasets WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete dataset %q: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete dataset %q: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("delete dataset %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -105,6 +106,71 @@ func runDatasetFilters(t *testing.T, open func(t *testing.T) store.Store) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// runDeleteDataset checks DeleteDataset: the record goes, another stays, a
+// rolled-back delete keeps it, a second delete is ErrNotFound, and a job
+// keeps the dataset versions it recorded.
+func runDeleteDataset(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	t.Run("DeleteDataset", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		a := &store.Dataset{ID: "ds_del1", Name: "a.jsonl", Size: 3, SHA256: "aa", Format: "jsonl", BlobKey: "datasets/ds_del1/a.jsonl", CreatedAt: now, Version: "sha256:aa"}
+		b := &store.Dataset{ID: "ds_del2", Name: "b.jsonl", Team: "red", Size: 4, SHA256: "bb", Format: "jsonl", BlobKey: "datasets/ds_del2/b.jsonl", CreatedAt: now, Version: "sha256:bb"}
+		j := &store.Job{ID: "job_del", Name: "p", Status: store.Succeeded, Spec: json.RawMessage(`{}`), CreatedAt: now}
+		if err := s.InTx(ctx, func(tx store.Tx) error {
+			for _, d := range []*store.Dataset{a, b} {
+				if err := tx.CreateDataset(ctx, d); err != nil {
+					return err
+				}
+			}
+			if err := tx.CreateJob(ctx, j); err != nil {
+				return err
+			}
+			return tx.AddJobDatasets(ctx, j.ID, []store.DatasetVersion{{ID: a.ID, Name: a.Name, Version: a.Version}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rollback := errors.New("rollback")
+		if err := s.InTx(ctx, func(tx store.Tx) error {
+			if err := tx.DeleteDataset(ctx, a.ID); err != nil {
+				return err
+			}
+			if _, err := tx.GetDataset(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetDataset in the deleting transaction: %v, want ErrNotFound", err)
+			}
+			return rollback
+		}); !errors.Is(err, rollback) {
+			t.Fatalf("InTx: %v", err)
+		}
+		if _, err := s.GetDataset(ctx, a.ID); err != nil {
+			t.Fatalf("GetDataset after a rolled-back delete: %v", err)
+		}
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.DeleteDataset(ctx, a.ID) }); err != nil {
+			t.Fatalf("DeleteDataset: %v", err)
+		}
+		if _, err := s.GetDataset(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetDataset after DeleteDataset: %v, want ErrNotFound", err)
+		}
+		if l, total, err := s.ListDatasets(ctx, store.ListParams{}); err != nil || total != 1 || len(l) != 1 || l[0].ID != b.ID {
+			t.Errorf("ListDatasets after DeleteDataset = %d datasets (total %d), %v; want only %s", len(l), total, err, b.ID)
+		}
+		if _, err := s.ForTeam("red").GetDataset(ctx, b.ID); err != nil {
+			t.Errorf("the other dataset: %v", err)
+		}
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.DeleteDataset(ctx, a.ID) }); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteDataset of a deleted dataset: %v, want ErrNotFound", err)
+		}
+		got, err := s.GetJob(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Datasets) != 1 || got.Datasets[0].ID != a.ID || got.Datasets[0].Version != a.Version {
+			t.Errorf("job datasets after DeleteDataset = %+v, want the recorded version of %s", got.Datasets, a.ID)
 		}
 	})
 }

@@ -375,4 +375,5 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runModelFilters(t, open)
 	runModelKeyset(t, open)
 	runDatasetFilters(t, open)
+	runDeleteDataset(t, open)
 }

@@ -355,9 +355,26 @@ describe('model page: rendering', () => {
     // the base model by its name, linked
     const baseLink = div.querySelector('[data-lineage="base"] a')!;
     expect([baseLink.textContent, baseLink.getAttribute('href')]).toEqual(['first/ship/merged', '/models/mdl_P0']);
-    // a name not known: the id
-    const bare = render(<ModelView m={m} />);
+    // a name neither fetched nor in a chain: the id
+    const bare = render(<ModelView m={{ ...m, lineage: { ...lineage, base_model: 'mdl_P0' } }} />);
     expect(bare.querySelector('[data-lineage="base"] a')!.textContent).toBe('mdl_P0');
+  });
+
+  it('names a base model given by id: a placeholder while its name loads (never the raw id), the chain’s name when it has one', () => {
+    const m: Model = { ...merged, lineage: { ...lineage, base_model: 'mdl_P0' } };
+    // loading: a placeholder, still the link to the base (its id in the title)
+    const loading = render(<ModelView m={m} loadingNames={new Set(['mdl_P0'])} />);
+    const link = loading.querySelector('[data-lineage="base"] a')!;
+    expect([link.textContent, link.getAttribute('href'), link.getAttribute('title'), link.getAttribute('aria-busy')]).toEqual(['loading name…', '/models/mdl_P0', 'mdl_P0', 'true']);
+    expect(loading.querySelector('[data-lineage="base"]')!.textContent).not.toContain('mdl_P0');
+    // loaded: the name
+    const named = render(<ModelView m={m} names={new Map([['mdl_P0', 'first/ship/merged']])} loadingNames={new Set(['mdl_P0'])} />);
+    expect(named.querySelector('[data-lineage="base"] a')!.textContent).toBe('first/ship/merged');
+    // a chain that names the base: that name at once, no placeholder
+    const chained: Model = { ...m, lineage: { ...m.lineage!, chain: [{ base_model: 'stories260K' }, { model_id: 'mdl_P0', name: 'first/ship/merged' }] } };
+    const fromChain = render(<ModelView m={chained} loadingNames={new Set(['mdl_P0'])} />);
+    const cl = fromChain.querySelector('[data-lineage="base"] a')!;
+    expect([cl.textContent, cl.getAttribute('href'), cl.getAttribute('data-name-pending')]).toEqual(['first/ship/merged', '/models/mdl_P0', null]);
   });
 
   it('shows the GGUF checks, and points an adapter to the merged model to train from', async () => {

@@ -53,6 +53,8 @@ export function ModelPage({ id }: { id: string }) {
   // the run's models (GET /models?q=<job_id>) and the base model's name (GET /models/{id}): found however many models the server has
   const [runModelList, setRunModels] = useState<Model[]>([]);
   const [names, setNames] = useState<Map<string, string>>(new Map());
+  // the ids whose names are being fetched (shown as a placeholder, not as the id, until they come)
+  const [loadingNames, setLoadingNames] = useState<ReadonlySet<string>>(new Set());
   useEffect(() => {
     let stop = false;
     api.model(id).then(
@@ -61,7 +63,16 @@ export function ModelPage({ id }: { id: string }) {
         setM(x);
         // the base model, when it is a model of this server: its name
         const baseID = modelLineage(x, [x]).baseModelID;
-        if (baseID) api.model(baseID).then((b) => !stop && setNames(new Map([[b.model_id, b.name ?? '']])), () => {});
+        if (baseID) {
+          setLoadingNames(new Set([baseID]));
+          api
+            .model(baseID)
+            .then(
+              (b) => !stop && setNames(new Map([[baseID, b.name ?? '']])),
+              () => {},
+            )
+            .finally(() => !stop && setLoadingNames(new Set()));
+        }
         if (!x.job_id) return;
         runModels(x.job_id).then((ms) => !stop && setRunModels(ms), () => {});
         api.job(x.job_id).then(
@@ -93,7 +104,7 @@ export function ModelPage({ id }: { id: string }) {
       </div>
     );
   }
-  return <ModelView m={m} job={job} jobErr={jobErr} runModels={runModelList} names={names} />;
+  return <ModelView m={m} job={job} jobErr={jobErr} runModels={runModelList} names={names} loadingNames={loadingNames} />;
 }
 
 export interface ModelViewProps {
@@ -105,10 +116,12 @@ export interface ModelViewProps {
   runModels?: Model[];
   /** the names of the models of this server by id, to name a base model given by id */
   names?: Map<string, string>;
+  /** ids whose names are still being fetched: a placeholder stands for the name (not the raw id) until it comes */
+  loadingNames?: ReadonlySet<string>;
 }
 
 /** ModelView is one model's page, given the model, its run and the run's models. */
-export function ModelView({ m, job, jobErr, runModels = [], names }: ModelViewProps) {
+export function ModelView({ m, job, jobErr, runModels = [], names, loadingNames }: ModelViewProps) {
   const models = runModels.some((x) => x.model_id === m.model_id) ? runModels : [m, ...runModels];
   const l = modelLineage(m, models, job ?? undefined);
   const fmt = modelFormat(m);
@@ -217,7 +230,7 @@ export function ModelView({ m, job, jobErr, runModels = [], names }: ModelViewPr
           </tbody>
         </table>
       </section>
-      <LineageSection m={m} l={l} chain={modelChain(m)} names={names} />
+      <LineageSection m={m} l={l} chain={modelChain(m)} names={names} loadingNames={loadingNames} />
       <MetricsSection m={m} history={history} parentLabel={history && history !== m ? `${history.node_id}/${history.output}` : undefined} />
       <EvaluationSection e={evals} jobID={m.job_id} />
       <FilesSection m={m} />
@@ -250,8 +263,14 @@ export function ModelView({ m, job, jobErr, runModels = [], names }: ModelViewPr
   );
 }
 
-/** ModelRef links a model of this server to its page. */
-function ModelRef({ id, label }: { id: string; label?: string }) {
+/** ModelRef links a model of this server to its page, by label (else its id; pending: a placeholder while its name loads). */
+function ModelRef({ id, label, pending }: { id: string; label?: string; pending?: boolean }) {
+  if (!label && pending)
+    return (
+      <Link to={`/models/${encodeURIComponent(id)}`} title={id} aria-busy="true" data-name-pending="">
+        <span className="muted">loading name…</span>
+      </Link>
+    );
   return (
     <Link to={`/models/${encodeURIComponent(id)}`} title={label && label !== id ? id : undefined}>
       {label || id}
@@ -259,7 +278,15 @@ function ModelRef({ id, label }: { id: string; label?: string }) {
   );
 }
 
-function LineageSection({ m, l, chain, names }: { m: Model; l: ModelLineage; chain: ChainLink[]; names?: Map<string, string> }) {
+/** baseName is the name of the base model given by id: fetched (names), else the one its chain gives; undefined when unknown. */
+export function baseName(id: string, chain: ChainLink[], names?: Map<string, string>): string | undefined {
+  const fetched = names?.get(id);
+  if (fetched) return stripPaths(fetched);
+  const link = chain.find((c) => c.id === id && !c.self);
+  return link && link.label !== id ? link.label : undefined;
+}
+
+function LineageSection({ m, l, chain, names, loadingNames }: { m: Model; l: ModelLineage; chain: ChainLink[]; names?: Map<string, string>; loadingNames?: ReadonlySet<string> }) {
   const version = typeof m.lineage?.base_model_version === 'string' ? m.lineage.base_model_version : '';
   return (
     <section className="panel" aria-labelledby="model-lineage">
@@ -270,7 +297,7 @@ function LineageSection({ m, l, chain, names }: { m: Model; l: ModelLineage; cha
             <th scope="row">base model</th>
             <td data-lineage="base">
               {l.baseModelID ? (
-                <ModelRef id={l.baseModelID} label={names?.get(l.baseModelID) ? stripPaths(names.get(l.baseModelID)!) : undefined} />
+                <ModelRef id={l.baseModelID} label={baseName(l.baseModelID, chain, names)} pending={loadingNames?.has(l.baseModelID)} />
               ) : l.base && l.baseJob ? (
                 <Link to={`/runs/${encodeURIComponent(l.baseJob)}`} title={`${l.base} of run ${l.baseJob}`}>
                   {l.base}

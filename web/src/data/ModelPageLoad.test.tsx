@@ -44,9 +44,16 @@ function serve(url: string): Response {
   return json({ models: kept.slice(offset, offset + limit), total: kept.length, limit, offset });
 }
 
+// held: GET /api/v1/models/{id} of these ids waits until released (a slow answer)
+let held = new Map<string, Promise<void>>();
 beforeEach(() => {
   requests = [];
-  vi.stubGlobal('fetch', async (url: string) => serve(String(url)));
+  held = new Map();
+  vi.stubGlobal('fetch', async (url: string) => {
+    const wait = held.get(new URL(String(url), 'http://whet').pathname);
+    if (wait) await wait;
+    return serve(String(url));
+  });
 });
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -75,6 +82,30 @@ describe('model page: its run’s models and its base model, however many models
     const base = div.querySelector('[data-lineage="base"] a');
     expect(base?.getAttribute('href')).toBe('/models/mdl_2T');
     expect(base?.textContent).toBe('run-2/tune/model');
+  });
+
+  it('shows a placeholder, never the raw id, for the base model until its name comes; the id when it never does', async () => {
+    let release = () => {};
+    held.set('/api/v1/models/mdl_2T', new Promise<void>((r) => (release = r)));
+    const div = await render('mdl_1T');
+    expect(div.querySelector('h1')?.textContent).toBe('run-1/tune/model');
+    const base = () => div.querySelector('[data-lineage="base"] a')!;
+    expect([base().textContent, base().getAttribute('href')]).toEqual(['loading name…', '/models/mdl_2T']);
+    await act(async () => {
+      release();
+      for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
+    });
+    expect(base().textContent).toBe('run-2/tune/model');
+    // a base this server does not show (gone, another team's): its id once the answer is a 404
+    const gone = all.findIndex((m) => m.model_id === 'mdl_2T');
+    const [saved] = all.splice(gone, 1);
+    try {
+      const div2 = await render('mdl_1T');
+      const a = div2.querySelector('[data-lineage="base"] a')!;
+      expect([a.textContent, a.getAttribute('href')]).toEqual(['mdl_2T', '/models/mdl_2T']);
+    } finally {
+      all.splice(gone, 0, saved);
+    }
   });
 
   it('asks for no list of models when the model has no run', async () => {

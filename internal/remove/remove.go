@@ -1,0 +1,314 @@
+// Package remove deletes registered models and uploaded datasets: the one
+// place that does it, for /api/v1 (DELETE /models/{id}, /datasets/{id}) and
+// OpenAI's DELETE /v1/models/{model}.
+//
+// A deletion is refused (*InUseError, which wraps store.ErrConflict) while
+// a pending or running job of the item's team names it in a node's params
+// (by id, or by a blob: reference under its files), and, for a model, while
+// another model of its team is a LoRA adapter trained on it (its
+// meta.base_model names it): an adapter cannot be loaded without its base.
+// Force skips that second check only: the adapters stay, their files still
+// downloadable, but they can no longer be served or trained further here.
+// Models trained on a deleted dataset or on a deleted full model keep
+// working: their files are self-contained; their lineage keeps naming it.
+//
+// The record goes first, in one transaction with the checks (so no job
+// started after them is missed by SQLite; on PostgreSQL a job submitted in
+// the same instant fails when it reads the source, with "not found"). Then
+// the files: a blob that fails to go is logged, not retried; the record is
+// already gone, and the files lie under their job's folder (jobs/ID/), which
+// retention removes with the job (a job whose models are all deleted is no
+// longer kept for them), or under datasets/ID/, which its orphan sweep
+// removes.
+package remove
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/store"
+)
+
+// InUseError is a deletion refused because something still needs the item.
+// It wraps store.ErrConflict.
+type InUseError struct {
+	Kind string // "model" or "dataset"
+	ID   string
+	// Jobs are the pending or running jobs that use it.
+	Jobs []string
+	// Adapters are the models (id and name) that need it as their base.
+	Adapters []string
+}
+
+func (e *InUseError) Error() string {
+	if len(e.Jobs) > 0 {
+		return fmt.Sprintf("%s %s is in use by queued or running job %s: cancel %s or wait for %s to end, then delete it",
+			e.Kind, e.ID, strings.Join(e.Jobs, ", "), them(len(e.Jobs), "it"), them(len(e.Jobs), "it"))
+	}
+	return fmt.Sprintf("%s %s is the base model of LoRA adapter %s, which cannot be used without it: delete %s first, or delete with force=true to keep %s without a base",
+		e.Kind, e.ID, strings.Join(e.Adapters, ", "), them(len(e.Adapters), "it"), them(len(e.Adapters), "it"))
+}
+
+func them(n int, it string) string {
+	if n == 1 {
+		return it
+	}
+	return "them"
+}
+
+// Unwrap makes an InUseError a store.ErrConflict.
+func (e *InUseError) Unwrap() error { return store.ErrConflict }
+
+// Deleter deletes models and datasets from Store and their files from Blobs.
+type Deleter struct {
+	Store store.Store
+	Blobs blob.Store
+	// Logger receives the files that could not be deleted; nil discards.
+	Logger *slog.Logger
+}
+
+// Model deletes model id as rd (the caller's reader: auth.Reader) sees it:
+// ErrNotFound (wrapped) when rd does not see it, an *InUseError when a job
+// or, unless force, an adapter needs it. It returns the deleted model.
+func (d *Deleter) Model(ctx context.Context, rd store.Reader, id string, force bool) (*store.Model, error) {
+	m, err := rd.GetModel(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete model %q: %w", id, err)
+	}
+	shared := false
+	err = d.Store.InTx(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetModel(ctx, id); err != nil {
+			return err
+		}
+		jobs, err := usedBy(ctx, tx, m.Team, id, m.URI)
+		if err != nil {
+			return err
+		}
+		if len(jobs) > 0 {
+			return &InUseError{Kind: "model", ID: id, Jobs: jobs}
+		}
+		var adapters []string
+		shared, adapters, err = others(ctx, tx, m)
+		if err != nil {
+			return err
+		}
+		if len(adapters) > 0 && !force {
+			return &InUseError{Kind: "model", ID: id, Adapters: adapters}
+		}
+		return tx.DeleteModel(ctx, id)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete model %q: %w", id, err)
+	}
+	if shared {
+		d.log().WarnContext(ctx, "deleted model's files kept: another model's files lie in the same folder",
+			slog.String("model_id", id), slog.String("uri", m.URI))
+		return m, nil
+	}
+	d.deleteFiles(ctx, "model", id, m.URI)
+	return m, nil
+}
+
+// Dataset deletes uploaded dataset id as rd sees it: ErrNotFound (wrapped)
+// when rd does not see it, an *InUseError when a pending or running job
+// reads it. It returns the deleted dataset.
+func (d *Deleter) Dataset(ctx context.Context, rd store.Reader, id string) (*store.Dataset, error) {
+	ds, err := rd.GetDataset(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete dataset %q: %w", id, err)
+	}
+	err = d.Store.InTx(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetDataset(ctx, id); err != nil {
+			return err
+		}
+		jobs, err := usedBy(ctx, tx, ds.Team, id, ds.BlobKey, "datasets/"+id+"/")
+		if err != nil {
+			return err
+		}
+		if len(jobs) > 0 {
+			return &InUseError{Kind: "dataset", ID: id, Jobs: jobs}
+		}
+		return tx.DeleteDataset(ctx, id)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete dataset %q: %w", id, err)
+	}
+	d.deleteFiles(ctx, "dataset", id, ds.BlobKey)
+	// An upload's folder (datasets/ID/) holds nothing else of anyone's.
+	d.deleteFiles(ctx, "dataset", id, "datasets/"+id+"/")
+	return ds, nil
+}
+
+func (d *Deleter) log() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+// deleteFiles deletes key, or every object under it when it ends in "/".
+// Failures are logged (see the package comment).
+func (d *Deleter) deleteFiles(ctx context.Context, kind, id, key string) {
+	if key == "" {
+		return
+	}
+	ctx = context.WithoutCancel(ctx) // the record is gone: finish even if the client left
+	fail := func(key string, err error) {
+		d.log().ErrorContext(ctx, "deleted "+kind+"'s file not deleted; retention removes it with its folder",
+			slog.String(kind+"_id", id), slog.String("key", key), slog.Any("error", err))
+	}
+	if !strings.HasSuffix(key, "/") {
+		if err := d.Blobs.Delete(ctx, key); err != nil {
+			fail(key, err)
+		}
+		return
+	}
+	l, err := d.Blobs.List(ctx, key)
+	if err != nil {
+		fail(key, err)
+		return
+	}
+	for _, i := range l {
+		if err := d.Blobs.Delete(ctx, i.Key); err != nil {
+			fail(i.Key, err)
+		}
+	}
+}
+
+// usedBy returns the pending or running jobs of team whose node params
+// name id, or a blob: reference to one of keys or to an object under one
+// of them (those ending in "/").
+func usedBy(ctx context.Context, tx store.Tx, team, id string, keys ...string) ([]string, error) {
+	active, err := tx.ActiveJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, jid := range active {
+		j, err := tx.GetJob(ctx, jid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if store.TeamOr(j.Team) != store.TeamOr(team) {
+			continue // another team's job can read none of team's objects
+		}
+		for _, n := range j.Nodes {
+			if names(n.Params, id, keys) {
+				out = append(out, j.ID)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// names reports whether v (a params value) holds a string that is id or a
+// blob: reference to keys.
+func names(v any, id string, keys []string) bool {
+	switch v := v.(type) {
+	case string:
+		return refers(v, id, keys)
+	case map[string]any:
+		for _, e := range v {
+			if names(e, id, keys) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if names(e, id, keys) {
+				return true
+			}
+		}
+	case []string:
+		for _, e := range v {
+			if refers(e, id, keys) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func refers(s, id string, keys []string) bool {
+	if s == id {
+		return true
+	}
+	k, ok := strings.CutPrefix(s, agent.BlobRef)
+	if !ok {
+		return false
+	}
+	for _, key := range keys {
+		if key == "" {
+			continue
+		}
+		if k == key || strings.TrimSuffix(k, "/") == strings.TrimSuffix(key, "/") ||
+			(strings.HasSuffix(key, "/") && strings.HasPrefix(k, key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// adapterFormats are the model formats that need their base to load.
+var adapterFormats = []string{"peft-lora", "adapter"}
+
+// others reads every other model: whether one's files overlap m's (the
+// same key, or one folder inside the other), and which of m's team are
+// adapters whose base is m ("ID (NAME)").
+func others(ctx context.Context, tx store.Tx, m *store.Model) (shared bool, adapters []string, err error) {
+	var after *store.Cursor
+	for {
+		l, _, err := tx.ListModels(ctx, store.ListParams{Limit: 1000, After: after})
+		if err != nil {
+			return false, nil, err
+		}
+		if len(l) == 0 {
+			break
+		}
+		for _, o := range l {
+			if o.ID == m.ID {
+				continue
+			}
+			if overlap(o.URI, m.URI) {
+				shared = true
+			}
+			if store.TeamOr(o.Team) == store.TeamOr(m.Team) && slices.Contains(adapterFormats, o.Format()) && baseIs(o, m) {
+				adapters = append(adapters, fmt.Sprintf("%s (%s)", o.ID, o.Name))
+			}
+		}
+		after = store.CursorOf(l[len(l)-1])
+	}
+	slices.Sort(adapters)
+	return shared, adapters, nil
+}
+
+// baseIs reports whether o was trained on m: its meta.base_model names m
+// (by id, or by a blob: reference to m's files, as a node after m's in the
+// same job names it).
+func baseIs(o, m *store.Model) bool {
+	b, _ := o.Meta["base_model"].(string)
+	return b != "" && refers(b, m.ID, []string{m.URI})
+}
+
+// overlap reports whether blob keys a and b are the same object or one
+// folder ("…/") holds the other.
+func overlap(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return (strings.HasSuffix(a, "/") && strings.HasPrefix(b, a)) || (strings.HasSuffix(b, "/") && strings.HasPrefix(a, b))
+}
