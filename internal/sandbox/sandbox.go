@@ -13,7 +13,6 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,9 +28,6 @@ type Policy struct {
 	roots   []string // absolute, symlinks resolved, cleaned
 	deny    []string // the server's own files and folders, resolved
 }
-
-// MaxFolderEntries bounds the entries of a folder Resolve checks for links.
-const MaxFolderEntries = 100_000
 
 // New returns a policy allowing roots (relative ones resolve against
 // workDir), but never deny or anything under it: the server's own files
@@ -115,11 +111,10 @@ func (p *Policy) Resolve(path string) (string, error) {
 	if err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
 		return "", fmt.Errorf("%w: %q is not a regular file or folder (%s)", ErrRefused, path, fileKind(fi.Mode()))
 	}
-	if err == nil && fi.IsDir() {
-		// Agents read the files a folder links to (dataset and model
-		// caches link into a blob folder): every link must stay allowed.
-		if err := p.checkLinks(path, res); err != nil {
-			return "", err
+	for _, d := range p.deny {
+		if under(d, res) {
+			// Read whole (a folder source), it would read them.
+			return "", fmt.Errorf("%w: %q holds the server's own files (its data folder or keys); name a file or a folder without them", ErrRefused, path)
 		}
 	}
 	return res, nil
@@ -153,42 +148,6 @@ func (p *Policy) allowed(res string) bool {
 		}
 	}
 	return false
-}
-
-// checkLinks refuses the folder dir (path as the job named it) when it
-// holds one of the server's own files (the work folder above the data
-// folder: reading it whole would read every team's blobs), a symbolic link
-// pointing where the policy does not allow, or more than MaxFolderEntries
-// entries to check.
-func (p *Policy) checkLinks(path, dir string) error {
-	n := 0
-	var bad error
-	err := filepath.WalkDir(dir, func(f string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // unreadable: the reader reports it
-		}
-		if n++; n > MaxFolderEntries {
-			bad = fmt.Errorf("%w: %q holds more than %d files and folders to check; name a file or a smaller folder", ErrRefused, path, MaxFolderEntries)
-			return filepath.SkipAll
-		}
-		if p.denied(f) {
-			bad = fmt.Errorf("%w: %q holds the server's own files (its data folder or keys); name a file or a folder without them", ErrRefused, path)
-			return filepath.SkipAll
-		}
-		if d.Type()&fs.ModeSymlink == 0 {
-			return nil
-		}
-		if t, err := filepath.EvalSymlinks(f); err == nil && !p.allowed(t) {
-			rel, _ := filepath.Rel(dir, f)
-			bad = fmt.Errorf("%w: %q: its link %s points outside the folders this server allows (--allow-path)", ErrRefused, path, filepath.ToSlash(rel))
-			return filepath.SkipAll
-		}
-		return nil
-	})
-	if bad != nil {
-		return bad
-	}
-	return err
 }
 
 // fileKind names a special file's kind for an error.
