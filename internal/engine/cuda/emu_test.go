@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -62,29 +63,55 @@ func TestEmulatorRejectsBadLaunches(t *testing.T) {
 	}
 }
 
-// TestEmulatedCompute86 opens the emulator as a compute 8.6 chip (99 KiB
-// of shared memory per block) in a child process: the bf16 attention
-// kernels are unavailable there (selecting them is an error naming the
-// shared memory), the float32 ones run.
-func TestEmulatedCompute86(t *testing.T) {
-	if os.Getenv("WHET_TEST_EMU_CHILD") == "1" {
-		d := testDevice(t)
-		if d.Info.ComputeCapability() != "8.6" || d.PTXArch != "compute_80" {
-			t.Fatalf("compute %s, PTX %s; want 8.6 and compute_80", d.Info.ComputeCapability(), d.PTXArch)
+// TestEmulatedChips opens the emulator as other chips in child processes
+// (WHET_CUDA_EMU_CC): compute 8.0 (163 KiB of shared memory per block)
+// loads the compute_80 PTX and runs the bf16 attention; 8.6 (99 KiB) has
+// it unavailable, selecting it is an error naming the shared memory; 7.5 is
+// refused by Open (no bf16).
+func TestEmulatedChips(t *testing.T) {
+	if cc := os.Getenv("WHET_TEST_EMU_CHILD"); cc != "" {
+		d, err := Open(0)
+		if cc == "7.5" {
+			if err == nil || !strings.Contains(err.Error(), "compute capability 7.5") {
+				t.Fatalf("Open on compute 7.5: %v; want a refusal naming the compute capability", err)
+			}
+			return
 		}
-		err := d.SetAttnKernels(AttnBF16)
-		if err == nil || !strings.Contains(err.Error(), "shared memory") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Info.ComputeCapability() != cc || d.PTXArch != "compute_80" {
+			t.Fatalf("compute %s, PTX %s; want %s and compute_80", d.Info.ComputeCapability(), d.PTXArch, cc)
+		}
+		err = d.SetAttnKernels(AttnBF16)
+		switch {
+		case cc == "8.0" && err != nil:
+			t.Fatalf("SetAttnKernels(bf16) on compute 8.0: %v", err)
+		case cc == "8.6" && (err == nil || !strings.Contains(err.Error(), "shared memory")):
 			t.Fatalf("SetAttnKernels(bf16) on compute 8.6: %v; want an error about shared memory", err)
 		}
-		t.Logf("bf16 attention on compute 8.6: %v", err)
+		if cc == "8.0" { // the largest bf16 kernel (dk/dv at head dim 128, 121 KiB) runs
+			c := newAttnCase(rand.New(rand.NewPCG(3, 4)), 1, 70, 2, 1, 128, false)
+			tt := &tester{t: t, d: d}
+			gs := AttnShape{B: 1, T: 70, Heads: 2, KVHeads: 1, HeadDim: 128}
+			gq, gk, gv := up(tt, c.q), up(tt, c.k), up(tt, c.v)
+			gout, glse := tt.poison(70*256), tt.poison(70*2)
+			tt.ok(d.Attention(gout, glse, gq, gk, gv, gs))
+			gdq, gdk, gdv, scr := tt.poison(70*256), tt.poison(70*128), tt.poison(70*128), tt.poison(70*2)
+			tt.ok(d.AttentionBackward(gdq, gdk, gdv, up(tt, c.dout), gq, gk, gv, gout, glse, scr, gs))
+			tt.close("bf16 dk on compute 8.0 vs CPU f32", tt.down(gdk, 70*128), c.dk, attnBF16GradTol)
+		}
+		t.Logf("compute %s: bf16 attention: %v", cc, err)
 		return
 	}
 	emulatorDevice(t)
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestEmulatedCompute86$", "-test.v")
-	cmd.Env = append(os.Environ(), "WHET_TEST_EMU_CHILD=1", "WHET_CUDA_EMU_CC=8.6", "WHET_REQUIRE_GPU=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestEmulatedCompute86") {
-		t.Fatalf("child on compute 8.6: %v\n%s", err, out)
+	for _, cc := range []string{"8.0", "8.6", "7.5"} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestEmulatedChips$", "-test.v")
+		cmd.Env = append(os.Environ(), "WHET_TEST_EMU_CHILD="+cc, "WHET_CUDA_EMU_CC="+cc)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestEmulatedChips") {
+			t.Fatalf("child on compute %s: %v\n%s", cc, err, out)
+		}
+		t.Logf("compute %s: %s", cc, strings.TrimSpace(string(out)))
 	}
-	t.Logf("child: %s", strings.TrimSpace(string(out)))
 }
