@@ -478,6 +478,18 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// ServerFiles returns the server's own files and folders, which jobs may
+// never read by path even inside an allowed folder: the data folder
+// (every team's blobs, scratch, the cache), the blob folder, the SQLite
+// database, the secret key and the JWT secret and TLS key files.
+func (c *Config) ServerFiles() []string {
+	out := []string{c.DataDir, c.BlobDir, c.SecretKeyFile, c.JWTSecretFile, c.TLSKey}
+	if db := strings.TrimPrefix(c.Database, "sqlite://"); db != "" && !strings.Contains(db, "://") {
+		out = append(out, db)
+	}
+	return out
+}
+
 // SandboxRoots returns the folders jobs submitted to the server may read:
 // AllowPath and BaseModels; with nothing allowed, the work folder when auth
 // is off and nothing when it is on.

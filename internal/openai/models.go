@@ -14,6 +14,7 @@ import (
 
 	"github.com/whetstone/whetstone/internal/auth"
 	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/pipeline"
 	"github.com/whetstone/whetstone/internal/remove"
 	"github.com/whetstone/whetstone/internal/serving"
 	"github.com/whetstone/whetstone/internal/store"
@@ -258,12 +259,53 @@ func (s *Server) target(r *http.Request, id string) (serving.Target, error) {
 		}
 		base, _ := m.Meta["base_model"].(string)
 		t := adapterOrModel(dir, base)
-		if t.Adapter != "" && t.Base == "" {
+		if t.Adapter == "" {
+			return t, nil
+		}
+		b, ok, err := s.adapterBase(r.Context(), m, t.Base)
+		if err != nil {
+			return serving.Target{}, err
+		}
+		if !ok {
 			return serving.Target{}, modelNotFound(id)
 		}
+		t.Base = b
 		return t, nil
 	}
 	return serving.Target{}, modelNotFound(id)
+}
+
+// adapterBase returns the local folder of the base model of adapter m, as
+// its pipeline named it (base): a registered model of the caller's team by
+// its id (a continued fine-tune: loading the id as a path failed with a
+// 500), or a server path, a relative one
+// in the folder of m's job, that the server's file sandbox allows (it was
+// allowed at submission, against that folder, not the server's working
+// folder). false when there is no such base.
+func (s *Server) adapterBase(ctx context.Context, m *store.Model, base string) (string, bool, error) {
+	if base == "" {
+		return "", false, nil
+	}
+	if strings.HasPrefix(base, "mdl_") {
+		return s.baseModel(ctx, base)
+	}
+	p := base
+	if !filepath.IsAbs(p) {
+		j, err := auth.Reader(ctx, s.Store).GetJob(ctx, m.JobID)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		p = filepath.Join(j.WorkDir, p)
+	}
+	if o, ok := s.Orch.(interface{ Paths() pipeline.PathPolicy }); ok && o.Paths() != nil {
+		if _, err := o.Paths().Resolve(p); err != nil {
+			return "", false, nil
+		}
+	}
+	return p, true, nil
 }
 
 // adapterOrModel reads a trained folder: a PEFT adapter (served on base, or

@@ -504,10 +504,56 @@ func TestFineTuneRegisteredModel(t *testing.T) {
 	if !strings.HasPrefix(model, "ft:"+m.ID+":default:again:") {
 		t.Fatalf("fine_tuned_model %q", model)
 	}
-	status, out := e.do(t, "POST", "/chat/completions", map[string]any{"model": model, "temperature": 0, "max_tokens": 8,
-		"messages": []any{map[string]any{"role": "user", "content": "Who is Mia?"}}})
-	if status != 200 {
+	chat := func(model string) (int, map[string]any) {
+		return e.do(t, "POST", "/chat/completions", map[string]any{"model": model, "temperature": 0, "max_tokens": 8,
+			"messages": []any{map[string]any{"role": "user", "content": "Who is Mia?"}}})
+	}
+	if status, out := chat(model); status != 200 {
 		t.Fatalf("chat: %d %v", status, out)
+	}
+	// The adapters its pipeline registered name their base by its id
+	// (meta base_model mdl_merged1): served on that registered model, not
+	// loaded from a folder named mdl_merged1 (a 500).
+	models, _, err := e.st.ListModels(ctx, store.ListParams{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adapters []*store.Model
+	for _, am := range models {
+		if am.JobID == pj.ID {
+			if b, _ := am.Meta["base_model"].(string); b != m.ID {
+				t.Errorf("model %s (%s) of the pipeline: base_model %q, want %s", am.ID, am.Name, b, m.ID)
+			}
+			adapters = append(adapters, am)
+		}
+	}
+	if len(adapters) == 0 {
+		t.Fatalf("the pipeline %s registered no model", pj.ID)
+	}
+	for _, am := range adapters {
+		if status, out := chat(am.ID); status != 200 {
+			t.Errorf("chat with %s (%s, trained on %s): %d %v", am.ID, am.Name, m.ID, status, out)
+		}
+	}
+	// A base named by a relative path is read in its job's folder (here
+	// the repository), as it was at submission, and only inside the
+	// server's sandbox: a folder outside it is no base.
+	root := assets.RepoRoot(t)
+	for _, c := range []struct {
+		base string
+		want int
+	}{
+		{mustRel(t, root, filepath.Join(e.base, "stories-chat")), 200},
+		{mustRel(t, root, assets.Path(t, "models", "stories260K")), 404},
+	} {
+		rel := *adapters[0]
+		rel.ID, rel.Meta = "mdl_rel"+fmt.Sprint(c.want), map[string]any{"base_model": c.base}
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, &rel) }); err != nil {
+			t.Fatal(err)
+		}
+		if status, out := chat(rel.ID); status != c.want {
+			t.Errorf("chat with an adapter on %q: %d %v, want %d", c.base, status, out, c.want)
+		}
 	}
 
 	// Another team's.
@@ -525,6 +571,15 @@ func TestFineTuneRegisteredModel(t *testing.T) {
 	if er := errorOf(t, other); resp.StatusCode != 400 || er["code"] != "model_not_available" {
 		t.Errorf("another team's %s: %d %v, want 400 model_not_available", m.ID, resp.StatusCode, other)
 	}
+}
+
+func mustRel(t *testing.T, from, to string) string {
+	t.Helper()
+	r, err := filepath.Rel(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // TestBusyIs429 occupies the engine's one slot and one queue place with

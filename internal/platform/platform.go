@@ -104,7 +104,7 @@ func Open(ctx context.Context, cfg config.Config, reg *agent.Registry, opts Opti
 	}
 	var paths pipeline.PathPolicy
 	if opts.Sandbox {
-		pol, err := sandbox.New(cfg.WorkDir, cfg.SandboxRoots(opts.AuthOn))
+		pol, err := sandbox.New(cfg.WorkDir, cfg.SandboxRoots(opts.AuthOn), cfg.ServerFiles()...)
 		if err != nil {
 			st.Close()
 			return nil, err

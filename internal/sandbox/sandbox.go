@@ -26,16 +26,33 @@ var ErrRefused = errors.New("path not allowed")
 type Policy struct {
 	workDir string
 	roots   []string // absolute, symlinks resolved, cleaned
+	deny    []string // the server's own files and folders, resolved
 }
 
 // New returns a policy allowing roots (relative ones resolve against
-// workDir). A root that does not exist is an error: it is configuration.
-func New(workDir string, roots []string) (*Policy, error) {
+// workDir), but never deny or anything under it: the server's own files
+// (its data folder with every team's blobs, its database, its keys), which
+// an allowed root may well contain (`--allow-path .` above ./whet-data).
+// A root that does not exist is an error: it is configuration.
+func New(workDir string, roots []string, deny ...string) (*Policy, error) {
 	wd, err := filepath.Abs(workDir)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: work folder: %w", err)
 	}
 	p := &Policy{workDir: wd}
+	for _, d := range deny {
+		if strings.TrimSpace(d) == "" {
+			continue
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(wd, d)
+		}
+		res, err := resolveExisting(filepath.Clean(d))
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: server file %s: %w", d, err)
+		}
+		p.deny = append(p.deny, res)
+	}
 	for _, r := range roots {
 		if strings.TrimSpace(r) == "" {
 			continue
@@ -84,21 +101,53 @@ func (p *Policy) Resolve(path string) (string, error) {
 		abs = filepath.Join(p.workDir, abs)
 	}
 	res, err := resolveExisting(filepath.Clean(abs))
-	if err != nil {
+	if err != nil || !p.allowed(res) {
 		return refuse()
 	}
-	for _, r := range p.roots {
-		if res == r || strings.HasPrefix(res, r+string(filepath.Separator)) || r == string(filepath.Separator) {
-			// Only files and folders: a named pipe, device or socket
-			// under an allowed folder would block or never end a read
-			// (hashing a source for the cache reads it whole).
-			if fi, err := os.Stat(res); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
-				return "", fmt.Errorf("%w: %q is not a regular file or folder (%s)", ErrRefused, path, fileKind(fi.Mode()))
-			}
-			return res, nil
+	// Only files and folders: a named pipe, device or socket under an
+	// allowed folder would block or never end a read (hashing a source for
+	// the cache reads it whole).
+	fi, err := os.Stat(res)
+	if err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		return "", fmt.Errorf("%w: %q is not a regular file or folder (%s)", ErrRefused, path, fileKind(fi.Mode()))
+	}
+	for _, d := range p.deny {
+		if under(d, res) {
+			// Read whole (a folder source), it would read them.
+			return "", fmt.Errorf("%w: %q holds the server's own files (its data folder or keys); name a file or a folder without them", ErrRefused, path)
 		}
 	}
-	return refuse()
+	return res, nil
+}
+
+// under reports whether res is dir or lies under it.
+func under(res, dir string) bool {
+	return res == dir || strings.HasPrefix(res, dir+string(filepath.Separator)) || dir == string(filepath.Separator)
+}
+
+// denied reports whether res (absolute, links resolved) is or lies under
+// one of the server's own files.
+func (p *Policy) denied(res string) bool {
+	for _, d := range p.deny {
+		if under(res, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowed reports whether res (absolute, links resolved) lies under a root
+// and not under a denied path.
+func (p *Policy) allowed(res string) bool {
+	if p.denied(res) {
+		return false
+	}
+	for _, r := range p.roots {
+		if under(res, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // fileKind names a special file's kind for an error.

@@ -100,3 +100,41 @@ func TestSpecialFilesRefused(t *testing.T) {
 		t.Errorf("the folder itself: %v", err)
 	}
 }
+
+// TestServerFilesRefused: the server's own files (its data folder with
+// every team's blobs, its keys) are refused even under an allowed root,
+// as is a folder holding them (read whole, it would read them); a folder
+// beside them is allowed.
+func TestServerFilesRefused(t *testing.T) {
+	root := t.TempDir()
+	data := filepath.Join(root, "whet-data")
+	for _, d := range []string{filepath.Join(data, "blobs", "datasets", "ds_other"), filepath.Join(root, "shared")} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(data, "blobs", "datasets", "ds_other", "rows.jsonl"), []byte("{}\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "jwt.secret"), []byte("k"), 0o600)
+	os.WriteFile(filepath.Join(root, "shared", "train.jsonl"), []byte("{}\n"), 0o644)
+	p, err := New(root, []string{"."}, data, filepath.Join(root, "jwt.secret"), filepath.Join(data, "whet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, want string
+	}{
+		{"whet-data/blobs/datasets/ds_other/rows.jsonl", "not under a folder this server allows"},
+		{filepath.Join(data, "whet.db"), "not under a folder this server allows"}, // not written yet
+		{"whet-data", "not under a folder this server allows"},
+		{"jwt.secret", "not under a folder this server allows"},
+		{"shared/../whet-data/blobs", "not under a folder this server allows"},
+		{".", "holds the server's own files"},
+	} {
+		if _, err := p.Resolve(c.path); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Resolve(%q) = %v, want a refusal (%s)", c.path, err, c.want)
+		}
+	}
+	for _, ok := range []string{"shared", "shared/train.jsonl"} {
+		if _, err := p.Resolve(ok); err != nil {
+			t.Errorf("Resolve(%q): %v", ok, err)
+		}
+	}
+}
