@@ -347,6 +347,11 @@ export const api = {
     return { models: r.items, total: r.total };
   },
   model: (id: string) => request<Model>('GET', `/models/${encodeURIComponent(id)}`),
+  /** deleteModel deletes a model and its files; a 409 Problem names what still needs it (force deletes a base of LoRA adapters anyway). */
+  deleteModel: (id: string, force = false) =>
+    request<{ model_id: string; deleted: boolean }>('DELETE', `/models/${encodeURIComponent(id)}${force ? '?force=true' : ''}`),
+  /** deleteDataset deletes an uploaded dataset and its file; a 409 Problem names the queued or running jobs that read it. */
+  deleteDataset: (id: string) => request<{ dataset_id: string; deleted: boolean }>('DELETE', `/datasets/${encodeURIComponent(id)}`),
   history: (jobID: string, after = 0, limit = 1000) =>
     request<{ events: { seq: number; type: string; node?: string; time: string; data: unknown }[]; next: number }>(
       'GET',

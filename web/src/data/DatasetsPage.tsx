@@ -7,6 +7,7 @@ import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { ReportView } from '../ui/ReportView';
 import { Link } from '../ui/router';
 import { useAuth } from '../auth/auth';
+import { DeleteButton } from '../ui/DeleteButton';
 import { CopyButton } from './ModelsPage';
 import { scrub, shortVersion, stripPaths } from './paths';
 import { useDebounced, usePagedList, withFilter, withParam, type FormatFilter } from './pagedList';
@@ -39,8 +40,8 @@ function Version({ v, copy }: { v?: string; copy?: boolean }) {
 
 const COLS_SHOWN = 4;
 
-/** DatasetsTable lists uploaded datasets with what their upload profile found: detected format, rows, columns; and the version. */
-export function DatasetsTable({ list }: { list: Dataset[] }) {
+/** DatasetsTable lists uploaded datasets with what their upload profile found: detected format, rows, columns; and the version. With onDeleted, each has a Delete button (onDeleted runs after one is deleted). */
+export function DatasetsTable({ list, onDeleted }: { list: Dataset[]; onDeleted?: () => void }) {
   return (
     <DataTable
       label="Datasets"
@@ -84,6 +85,17 @@ export function DatasetsTable({ list }: { list: Dataset[] }) {
         { key: 'version', header: 'Version', cell: (d: Dataset) => <Version v={d.version ?? (d.sha256 ? `sha256:${d.sha256}` : undefined)} /> },
         { key: 'uploaded', header: 'Uploaded', cell: (d: Dataset) => fmtAgo(d.created_at), title: (d: Dataset) => fmtDate(d.created_at) },
         { key: 'id', header: 'Id', cell: (d: Dataset) => d.dataset_id, className: 'mono small' },
+        ...(onDeleted
+          ? [
+              {
+                key: 'delete',
+                header: <span className="sr-only">Delete</span>,
+                cell: (d: Dataset) => (
+                  <DeleteButton className="small" kind="dataset" name={d.name || d.dataset_id} id={d.dataset_id} onDelete={() => api.deleteDataset(d.dataset_id)} onDeleted={onDeleted} />
+                ),
+              },
+            ]
+          : []),
       ]}
     />
   );
@@ -164,7 +176,7 @@ export function DatasetsPage() {
           {`${fmtNum(list.length)} of ${fmtNum(total)} ${filtered ? 'matching ' : ''}dataset${total === 1 ? '' : 's'}`}
         </p>
       ) : null}
-      {list?.length ? <DatasetsTable list={list} /> : null}
+      {list?.length ? <DatasetsTable list={list} onDeleted={canWrite ? reload : undefined} /> : null}
       {list && total > list.length ? (
         <button type="button" className="link" disabled={loading} onClick={more}>
           {loading ? 'Loading…' : `Show more (${fmtNum(total - list.length)} older)`}
@@ -285,7 +297,14 @@ export function DatasetPage({ id }: { id: string }) {
         )}
       </div>
     );
-  return <DatasetView d={d} err={err} onProfile={canProfile && canWrite && !isObj(d.profile) ? runProfile : undefined} />;
+  return (
+    <DatasetView
+      d={d}
+      err={err}
+      onProfile={canProfile && canWrite && !isObj(d.profile) ? runProfile : undefined}
+      onDeleted={canWrite ? () => navigate('/datasets') : undefined}
+    />
+  );
 }
 
 // Profile keys DatasetView shows itself; the report view draws the rest (field lengths, record bytes, tokens, unreadable rows).
@@ -310,8 +329,8 @@ const typesOf = (t: unknown) =>
         .join(', ')
     : '—';
 
-/** DatasetView is one dataset: its facts, the profile and the sample rows computed at upload (no job to run). */
-export function DatasetView({ d, err, onProfile }: { d: Dataset; err?: string; onProfile?: () => void }) {
+/** DatasetView is one dataset: its facts, the profile and the sample rows computed at upload (no job to run); with onDeleted, a Delete button (onDeleted runs after deleting). */
+export function DatasetView({ d, err, onProfile, onDeleted }: { d: Dataset; err?: string; onProfile?: () => void; onDeleted?: () => void }) {
   const profile = isObj(d.profile) ? d.profile : undefined;
   const sum = summaryOf(d);
   const samples = Array.isArray(d.sample) ? d.sample : Array.isArray(d.samples) ? (d.samples as unknown[]) : [];
@@ -326,11 +345,16 @@ export function DatasetView({ d, err, onProfile }: { d: Dataset; err?: string; o
       </p>
       <div className="page-head">
         <h1>{d.name || d.dataset_id}</h1>
-        {onProfile ? (
-          <button type="button" className="primary" onClick={onProfile}>
-            Profile this dataset
-          </button>
-        ) : null}
+        <div className="row wrap">
+          {onProfile ? (
+            <button type="button" className="primary" onClick={onProfile}>
+              Profile this dataset
+            </button>
+          ) : null}
+          {onDeleted ? (
+            <DeleteButton kind="dataset" name={d.name || d.dataset_id} id={d.dataset_id} onDelete={() => api.deleteDataset(d.dataset_id)} onDeleted={onDeleted} />
+          ) : null}
+        </div>
       </div>
       {err ? (
         <div className="banner error" role="alert">

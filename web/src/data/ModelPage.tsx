@@ -34,6 +34,8 @@ import {
   type RunEvaluation,
 } from './model';
 import { shortVersion, stripPaths } from './paths';
+import { useAuth } from '../auth/auth';
+import { DeleteButton } from '../ui/DeleteButton';
 import '../ui/pages.css';
 import '../runs/run.css';
 import './data.css';
@@ -134,6 +136,7 @@ export function ModelView({ m, job, jobErr, runModels = [], names, loadingNames 
   const group = groupModels([m], job ? [job] : [])[0];
   const runSnippets = group ? snippets(group, location.origin, !!getKey()) : [];
   const siblings = models.filter((x) => x.model_id !== m.model_id);
+  const { canWrite } = useAuth();
   return (
     <div className="page model-page" data-model-id={m.model_id}>
       <p className="crumbs">
@@ -150,6 +153,9 @@ export function ModelView({ m, job, jobErr, runModels = [], names, loadingNames 
             <Link className="button" to={`/playground?models=${encodeURIComponent(m.model_id)}`}>
               Try in playground
             </Link>
+          ) : null}
+          {canWrite ? (
+            <DeleteButton kind="model" name={title} id={m.model_id} onDelete={(force) => api.deleteModel(m.model_id, force)} onDeleted={() => navigate('/models')} />
           ) : null}
         </div>
       </div>

@@ -11,6 +11,8 @@ import { fmtAgo, fmtBytes, fmtDate, fmtNum } from '../ui/format';
 import { Link, navigate, useLocation } from '../ui/router';
 import { formatFilters, useDebounced, useModelList } from './modelList';
 import { withParam } from './pagedList';
+import { useAuth } from '../auth/auth';
+import { DeleteButton } from '../ui/DeleteButton';
 
 /** fmtValue writes a metadata value for people: numbers grouped, lists joined, maps as key=value. */
 export function fmtValue(v: unknown): string {
@@ -317,7 +319,8 @@ export function ModelsPage() {
   const q = query.get('q') ?? '';
   const format = query.get('format') ?? '';
   const search = useDebounced(q.trim(), 250);
-  const { models: list, total, error: err, loading, more } = useModelList(search, format);
+  const { models: list, total, error: err, loading, more, reload } = useModelList(search, format);
+  const { canWrite } = useAuth();
   const jobs = useFetch(() => api.jobs(undefined, 1000).then((r) => r.jobs), []);
   const groups = useMemo(() => (list ? groupModels(list, jobs.data ?? []) : []), [list, jobs.data]);
   const filtered = !!(search || format);
@@ -366,7 +369,7 @@ export function ModelsPage() {
         </p>
       ) : null}
       {groups.map((g) => (
-        <ModelGroupView key={g.jobID} g={g} />
+        <ModelGroupView key={g.jobID} g={g} onDeleted={canWrite ? reload : undefined} />
       ))}
       {list && total > list.length ? (
         <button type="button" className="link" disabled={loading} onClick={more}>
@@ -377,8 +380,8 @@ export function ModelsPage() {
   );
 }
 
-/** ModelGroupView is one run's models: the run's lineage, a table of its models (each with its own lineage), and how to run them. */
-export function ModelGroupView({ g }: { g: ModelGroup }) {
+/** ModelGroupView is one run's models: the run's lineage, a table of its models (each with its own lineage), and how to run them; with onDeleted, each model has a Delete button (onDeleted runs after one is deleted). */
+export function ModelGroupView({ g, onDeleted }: { g: ModelGroup; onDeleted?: () => void }) {
   const [open, setOpen] = useState<Record<string, boolean>>({});
   return (
     <section className="panel model-group" data-job-id={g.jobID} aria-label={`Models of ${g.job?.name || g.jobID || 'no run'}`}>
@@ -485,6 +488,16 @@ export function ModelGroupView({ g }: { g: ModelGroup }) {
                     <Link className="button small" to={`/playground?models=${encodeURIComponent(m.model_id)}`} aria-label={`Try in playground: ${m.output} of ${g.job?.name || m.model_id}`}>
                       Try in playground
                     </Link>
+                  ) : null}
+                  {onDeleted ? (
+                    <DeleteButton
+                      className="small"
+                      kind="model"
+                      name={`${m.output || m.name || m.model_id} of ${g.job?.name || m.job_id || 'no run'}`}
+                      id={m.model_id}
+                      onDelete={(force) => api.deleteModel(m.model_id, force)}
+                      onDeleted={onDeleted}
+                    />
                   ) : null}
                   {(m.files ?? []).includes('history.json') ? (
                     <button type="button" className="link small" aria-expanded={!!open[m.model_id]} onClick={() => setOpen((o) => ({ ...o, [m.model_id]: !o[m.model_id] }))}>

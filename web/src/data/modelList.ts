@@ -35,6 +35,8 @@ export interface ModelList {
   loading: boolean;
   /** more loads the next page */
   more: () => void;
+  /** reload starts over from the first page (after a deletion) */
+  reload: () => void;
 }
 
 const modelPage = async (p: Parameters<typeof api.modelPage>[0]) => {
@@ -45,7 +47,7 @@ const modelPage = async (p: Parameters<typeof api.modelPage>[0]) => {
 /** useModelList loads the first page of models matching q and format, and the next page on more(); new filters start over. */
 export function useModelList(q: string, format: string, page = PAGE): ModelList {
   const l = usePagedList(modelPage, modelKey, q, format, page);
-  return { models: l.items, total: l.total, error: l.error, loading: l.loading, more: l.more };
+  return { models: l.items, total: l.total, error: l.error, loading: l.loading, more: l.more, reload: l.reload };
 }
 
 /** RUN_PAGES bounds how many pages runModels reads (a run has a handful of models; q also matches names that contain the run's id). */
