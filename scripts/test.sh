@@ -38,6 +38,9 @@ emu=$(scripts/cuda-emu.sh)
 # -short: the PTX checks ran above.
 WHET_REQUIRE_GPU=1 WHET_LIBCUDA="$emu" WHET_CUBLASLT="$emu" go test -count=1 -short -timeout 15m \
   ./internal/engine/cuda ./internal/engine/gpu ./internal/eval/enginemodel
+# The kernel tests again with each block's threads scheduled in reverse order (missing barriers the other way round).
+WHET_CUDA_EMU_REVERSE=1 WHET_REQUIRE_GPU=1 WHET_LIBCUDA="$emu" WHET_CUBLASLT="$emu" go test -count=1 -short -timeout 10m \
+  -run 'MatchesCPU' ./internal/engine/cuda
 
 log "fuzz targets of the untrusted-input parsers, a few seconds each"
 scripts/fuzz.sh

@@ -310,3 +310,35 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestV1RoutesNeedAuth: every route the OpenAI-compatible handler
+// registers (read from its source, so a route added later is checked too)
+// answers 401 on a server with auth required, without credentials and
+// with an unknown key, before any handler runs.
+func TestV1RoutesNeedAuth(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "internal", "openai", "openai.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type route struct{ method, path string }
+	var routes []route
+	for _, m := range regexp.MustCompile(`\bh\("(GET|POST|DELETE|PUT|PATCH) (/v1/[^"]*)"`).FindAllStringSubmatch(string(src), -1) {
+		p := strings.NewReplacer("{id...}", "x", "{id}", "x").Replace(m[2])
+		routes = append(routes, route{m[1], p})
+	}
+	if len(routes) < 15 {
+		t.Fatalf("found %d /v1 routes in internal/openai/openai.go: %v; the pattern no longer matches how routes are registered", len(routes), routes)
+	}
+	routes = append(routes, route{"GET", "/v1/no-such-route"})
+	base := inProcessServer(t, t.TempDir(), "--auth", "required", "--no-worker")
+	for _, r := range routes {
+		for _, key := range []string{"", "whet_not_a_key_of_this_server"} {
+			st, body, _ := call(t, http.DefaultClient, key, r.method, base+r.path, "application/json", []byte(`{}`))
+			if st != http.StatusUnauthorized {
+				t.Errorf("%s %s with key %q = %d %.200s, want 401", r.method, r.path, key, st, body)
+			}
+		}
+	}
+	t.Logf("%d /v1 routes checked", len(routes))
+}

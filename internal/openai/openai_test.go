@@ -656,6 +656,39 @@ func TestSaveEvalSample(t *testing.T) {
 	if er := errorOf(t, out); status != 400 || er["param"] != "dataset" {
 		t.Errorf("bad name: %d %v", status, out)
 	}
+	// Another team's samples under the same name are its own: its first
+	// save is one row, not the default team's two and its own.
+	b, _ := json.Marshal(map[string]any{"dataset": "evals", "messages": []any{map[string]any{"role": "user", "content": "blue's question"}}})
+	req, _ := http.NewRequest("POST", e.url+"/playground/eval_samples", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Test-Team", "blue")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blue map[string]any
+	json.NewDecoder(resp.Body).Decode(&blue)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || blue["rows"] != float64(1) {
+		t.Fatalf("blue's first save to evals: %d %v, want 1 row (not the default team's)", resp.StatusCode, blue)
+	}
+	ds, err := e.st.ForTeam("blue").GetDataset(context.Background(), blue["dataset_id"].(string))
+	if err != nil {
+		t.Fatalf("blue's dataset: %v", err)
+	}
+	rc, err := e.blobs.Open(context.Background(), ds.BlobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := io.ReadAll(rc)
+	rc.Close()
+	if strings.Contains(string(rows), "Who is Mia") || !strings.Contains(string(rows), "blue's question") {
+		t.Errorf("blue's dataset holds %q, want its row only", rows)
+	}
+	if status, out := e.do(t, "POST", "/playground/eval_samples", map[string]any{"dataset": "evals",
+		"messages": []any{map[string]any{"role": "user", "content": "again"}}}); status != 200 || out["rows"] != float64(3) {
+		t.Errorf("the default team's third save: %d %v, want 3 rows", status, out)
+	}
 }
 
 // TestTeams checks a team sees only its own files and jobs; the team comes

@@ -53,7 +53,10 @@ func (s *Server) saveSample(w http.ResponseWriter, r *http.Request) error {
 	line, _ := json.Marshal(map[string]any{"messages": ms})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := "openai/evals/" + req.Dataset + ".jsonl"
+	// The team's own: a key shared by every team let one team's save read
+	// (and add to) another's samples under the same name.
+	team := store.TeamOr(s.team(r))
+	key := "openai/evals/" + team + "/" + req.Dataset + ".jsonl"
 	var buf bytes.Buffer
 	o, err := s.Blobs.Open(r.Context(), key)
 	switch {
@@ -74,12 +77,12 @@ func (s *Server) saveSample(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Each version gets its own immutable blob, as uploads do.
-	vkey := fmt.Sprintf("datasets/playground/%s/%d.jsonl", req.Dataset, time.Now().UnixNano())
+	vkey := fmt.Sprintf("datasets/playground/%s/%s/%d.jsonl", team, req.Dataset, time.Now().UnixNano())
 	if _, err := s.Blobs.Put(r.Context(), vkey, bytes.NewReader(buf.Bytes())); err != nil {
 		return err
 	}
 	d := &store.Dataset{ID: store.NewID("ds"), Name: req.Dataset + ".jsonl", Size: info.Size, SHA256: info.SHA256, Format: "jsonl",
-		BlobKey: vkey, CreatedAt: time.Now().UTC(), Team: s.team(r)}
+		BlobKey: vkey, CreatedAt: time.Now().UTC(), Team: team}
 	if err := s.Store.InTx(r.Context(), func(tx store.Tx) error { return tx.CreateDataset(r.Context(), d) }); err != nil {
 		return err
 	}
