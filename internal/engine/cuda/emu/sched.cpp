@@ -10,7 +10,8 @@
 //                  slots, warp barrier, reads its partner's, warp barrier.
 //
 // The scheduler passes over the block's threads in order (or reverse order
-// with WHET_CUDA_EMU_REVERSE=1) and resumes every thread that can run; the
+// with WHET_CUDA_EMU_REVERSE=1, which also runs the blocks last to first)
+// and resumes every thread that can run; the
 // last thread to arrive at a barrier releases it and runs on. A pass in
 // which nothing could run while threads remain is a deadlock (threads of
 // one warp waiting at different kinds of barrier, say) and fails the
@@ -71,6 +72,7 @@ emu_swap:
 namespace emu {
 
 int g_cur;
+uint32_t *g_collective;
 
 namespace {
 
@@ -91,6 +93,7 @@ std::vector<Th> th;
 std::vector<char *> stacks;
 std::vector<int> freeStacks;
 std::vector<uint64_t> slots;
+std::vector<uint32_t> collectiveCount;
 std::vector<int> warpLive, warpWaiting;
 int nthreads, nlive, blockWaiting;
 #if defined(__x86_64__)
@@ -178,13 +181,32 @@ void resume(int i) {
 	}
 }
 
+// checkCollective fails the launch when the lanes of warp w (live ones,
+// or all with all set) did different numbers of warp-collective operations.
+void checkCollective(int w, bool all) {
+	int lo = 32 * w, hi = std::min(nthreads, lo + 32), ref = -1;
+	for (int i = lo; i < hi; i++) {
+		if (!all && th[i].state == DONE) continue;
+		if (ref < 0) ref = i;
+		else if (collectiveCount[i] != collectiveCount[ref] && err.empty()) {
+			char b[300];
+			snprintf(b, sizeof b,
+			         "warp %d diverged on warp-collective operations (wmma *_sync): thread %d did %u, thread %d did %u (block (%u,%u,%u))",
+			         w, ref, collectiveCount[ref], i, collectiveCount[i], blockIdx.x, blockIdx.y, blockIdx.z);
+			err = b;
+		}
+	}
+}
+
 void releaseBlock() {
+	for (int w = 0; w < (int)warpLive.size(); w++) checkCollective(w, false);
 	for (int i = 0; i < nthreads; i++)
 		if (th[i].state == WAIT_BLOCK) th[i].state = READY;
 	blockWaiting = 0;
 }
 
 void releaseWarp(int w) {
+	checkCollective(w, false);
 	int hi = std::min(nthreads, 32 * w + 32);
 	for (int i = 32 * w; i < hi; i++)
 		if (th[i].state == WAIT_WARP) th[i].state = READY;
@@ -239,6 +261,7 @@ bool runBlock() {
 		th[i].stack = -1;
 		th[i].tid = {i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
 		slots[i] = ~0ull;
+		collectiveCount[i] = 0;
 	}
 	nlive = nthreads;
 	blockWaiting = 0;
@@ -264,6 +287,10 @@ bool runBlock() {
 			err = describeDeadlock();
 			ok = false;
 		}
+	}
+	if (ok) {
+		for (int w = 0; w < (int)warpLive.size(); w++) checkCollective(w, true);
+		ok = err.empty();
 	}
 	if (!ok) // abandon the threads still waiting
 		for (int i = 0; i < nthreads; i++)
@@ -375,6 +402,8 @@ std::string launch(Kernel *k, dim3 grid, dim3 block, unsigned smem, void **param
 	nthreads = (int)(block.x * block.y * block.z);
 	th.resize(nthreads);
 	slots.resize(nthreads);
+	collectiveCount.resize(nthreads);
+	g_collective = collectiveCount.data();
 	warpLive.resize((nthreads + 31) / 32);
 	warpWaiting.resize(warpLive.size());
 	auto &arrays = smemArrays();
@@ -392,25 +421,29 @@ std::string launch(Kernel *k, dim3 grid, dim3 block, unsigned smem, void **param
 		if (dirty > smem) memset(base[a] + smem, kPoison, dirty - smem);
 		smemDirty[a] = smem;
 	}
-	for (unsigned bz = 0; bz < grid.z; bz++)
-		for (unsigned by = 0; by < grid.y; by++)
-			for (unsigned bx = 0; bx < grid.x; bx++) {
-				blockIdx = {bx, by, bz};
-				// Dynamic shared memory is uninitialised on a GPU: NaN here.
-				for (size_t a = 0; a < arrays.size(); a++) memset(base[a], kPoison, smem);
-				if (!runBlock()) return k->name + ": " + err;
-				for (size_t a = 0; a < arrays.size(); a++) {
-					size_t hi = std::min(arrays[a].cap, (size_t)smem + kGuard);
-					size_t at = firstChanged(base[a], smem, hi);
-					if (at < hi) {
-						smemDirty[a] = arrays[a].cap;
-						char b[300];
-						snprintf(b, sizeof b, "%s: block (%u,%u,%u) wrote past the %u bytes of dynamic shared memory it was launched with (%s, byte %zu)",
-						         k->name.c_str(), bx, by, bz, smem, arrays[a].name, at);
-						return b;
-					}
-				}
+	// Blocks in order of their linear index (reversed with
+	// WHET_CUDA_EMU_REVERSE=1, to show a kernel that depends on the order).
+	unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;
+	for (unsigned long long n = 0; n < nblocks; n++) {
+		unsigned long long lin = reverse ? nblocks - 1 - n : n;
+		unsigned bx = (unsigned)(lin % grid.x), by = (unsigned)(lin / grid.x % grid.y);
+		unsigned bz = (unsigned)(lin / ((unsigned long long)grid.x * grid.y));
+		blockIdx = {bx, by, bz};
+		// Dynamic shared memory is uninitialised on a GPU: NaN here.
+		for (size_t a = 0; a < arrays.size(); a++) memset(base[a], kPoison, smem);
+		if (!runBlock()) return k->name + ": " + err;
+		for (size_t a = 0; a < arrays.size(); a++) {
+			size_t hi = std::min(arrays[a].cap, (size_t)smem + kGuard);
+			size_t at = firstChanged(base[a], smem, hi);
+			if (at < hi) {
+				smemDirty[a] = arrays[a].cap;
+				char b[300];
+				snprintf(b, sizeof b, "%s: block (%u,%u,%u) wrote past the %u bytes of dynamic shared memory it was launched with (%s, byte %zu)",
+				         k->name.c_str(), bx, by, bz, smem, arrays[a].name, at);
+				return b;
 			}
+		}
+	}
 	for (size_t a = 0; a < arrays.size(); a++) {
 		size_t at = firstChanged(base[a], smem, arrays[a].cap);
 		if (at < arrays[a].cap) {

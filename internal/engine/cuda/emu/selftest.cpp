@@ -93,6 +93,18 @@ __global__ void misaligned(float *out) {
 	out[threadIdx.x] = fc.x[0];
 }
 
+// divergent: only half the warp's lanes load a wmma tile.
+__global__ void divergent(float *out) {
+	extern __shared__ __align__(128) float smem[];
+	for (int e = threadIdx.x; e < 256; e += 32) smem[e] = 1;
+	__syncwarp();
+	wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+	wmma::fill_fragment(fc, 0.0f);
+	if (threadIdx.x < 16) wmma::load_matrix_sync(fc, smem, 16, wmma::mem_row_major);
+	__syncwarp();
+	out[threadIdx.x] = fc.x[0];
+}
+
 // overrun writes one float past n floats of dynamic shared memory.
 __global__ void overrun(int n) {
 	extern __shared__ __align__(128) float smem[];
@@ -225,6 +237,11 @@ int main() {
 		std::vector<float> out(32);
 		std::string e = run(kernel("misaligned", misaligned), dim3(1), dim3(32), 4096, out.data());
 		check(e.find("not 32-byte") != std::string::npos, "a misaligned wmma load fails the launch", e);
+	}
+	{
+		std::vector<float> out(32);
+		std::string e = run(kernel("divergent", divergent), dim3(1), dim3(32), 4096, out.data());
+		check(e.find("diverged on warp-collective") != std::string::npos, "a wmma load by half a warp fails the launch", e);
 	}
 	{
 		std::string e = run(kernel("overrun", overrun), dim3(2), dim3(64), 1024, 256);

@@ -54,6 +54,10 @@ uint64_t shfl(uint64_t v, int srcLane);
 // fail records the first error of the launch (the launch then fails).
 void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 inline int laneId() { return g_cur & 31; }
+// Per thread of the block: warp-collective operations done (wmma's *_sync);
+// every lane of a warp must do the same ones, checked at barriers.
+extern uint32_t *g_collective;
+inline void collective() { g_collective[g_cur]++; }
 } // namespace emu
 
 inline void __syncthreads() { emu::syncthreads(); }

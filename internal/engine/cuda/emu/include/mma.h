@@ -23,7 +23,9 @@
 // elements of its loaded C.
 //
 // Checked (the launch fails): pointers 32-byte aligned, ldm a multiple of
-// 16 bytes, as the CUDA documentation requires.
+// 16 bytes, as the CUDA documentation requires; every lane of a warp does
+// the same number of load/store/mma_sync calls (compared at every barrier
+// and when the block ends: a wmma call in divergent code is an error).
 #pragma once
 
 #include <stdint.h>
@@ -78,6 +80,7 @@ inline void fill_fragment(fragment<Use, M, N, K, float, Layout> &f, float v) {
 template <typename Use, int M, int N, int K, typename T, typename Layout>
 inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout> &f, const T *p, unsigned ldm) {
 	static_assert(!std::is_same<Use, accumulator>::value, "accumulator loads take a layout_t");
+	emu::collective();
 	detail::check<T>("load_matrix_sync", p, ldm);
 	typedef fragment<Use, M, N, K, T, Layout> F;
 	for (int r = 0; r < F::rows; r++)
@@ -87,6 +90,7 @@ inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout> &f, const T *p, u
 
 template <int M, int N, int K, typename T>
 inline void load_matrix_sync(fragment<accumulator, M, N, K, T> &f, const T *p, unsigned ldm, layout_t layout) {
+	emu::collective();
 	detail::check<T>("load_matrix_sync(accumulator)", p, ldm);
 	for (int r = 0; r < M; r++)
 		for (int c = 0; c < N; c++) f.x[r * N + c] = layout == mem_col_major ? p[(long)c * ldm + r] : p[(long)r * ldm + c];
@@ -94,6 +98,7 @@ inline void load_matrix_sync(fragment<accumulator, M, N, K, T> &f, const T *p, u
 
 template <int M, int N, int K, typename T>
 inline void store_matrix_sync(T *p, const fragment<accumulator, M, N, K, T> &f, unsigned ldm, layout_t layout) {
+	emu::collective();
 	detail::check<T>("store_matrix_sync", p, ldm);
 	// The lane's 8 elements: rows L/4 and L/4 + 8, columns 2(L%4) + {0, 1, 8, 9}.
 	int lane = emu::laneId(), r0 = lane >> 2, c0 = 2 * (lane & 3);
@@ -109,6 +114,7 @@ inline void store_matrix_sync(T *p, const fragment<accumulator, M, N, K, T> &f, 
 template <int M, int N, int K, typename TA, typename LA, typename TB, typename LB, typename TC>
 inline void mma_sync(fragment<accumulator, M, N, K, TC> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
                      const fragment<matrix_b, M, N, K, TB, LB> &b, const fragment<accumulator, M, N, K, TC> &c) {
+	emu::collective();
 	float af[M * K], bf[K * N], acc[M * N];
 	for (int i = 0; i < M * K; i++) af[i] = detail::tof(a.x[i]);
 	for (int i = 0; i < K * N; i++) bf[i] = detail::tof(b.x[i]);
