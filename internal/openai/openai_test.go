@@ -1093,3 +1093,53 @@ func TestModelsAgreeWithChat(t *testing.T) {
 		}
 	}
 }
+
+// TestListFilesOrder: GET /v1/files?order= lists by created_at, newest
+// first by default or with desc, oldest first with asc; after and limit
+// page in the order asked for; any other order is a 400 naming it.
+func TestListFilesOrder(t *testing.T) {
+	e := setup(t, serving.Options{})
+	var ids []string // oldest first
+	for i := range 3 {
+		status, f := e.upload(t, fmt.Sprintf("f%d.jsonl", i), chatRows(1))
+		if status != 200 {
+			t.Fatalf("upload: %d %v", status, f)
+		}
+		ids = append(ids, f["id"].(string))
+	}
+	a, b, c := ids[0], ids[1], ids[2]
+	for _, tc := range []struct {
+		query string
+		want  []string
+		more  bool
+	}{
+		{"", []string{c, b, a}, false},
+		{"?order=desc", []string{c, b, a}, false},
+		{"?order=asc", []string{a, b, c}, false},
+		{"?order=asc&limit=2", []string{a, b}, true},
+		{"?order=asc&limit=2&after=" + b, []string{c}, false},
+		{"?order=asc&after=" + a, []string{b, c}, false},
+		{"?order=desc&limit=2", []string{c, b}, true},
+		{"?order=desc&limit=2&after=" + b, []string{a}, false},
+		{"?limit=1&after=" + c, []string{b}, true},
+	} {
+		status, l := e.do(t, "GET", "/files"+tc.query, nil)
+		if status != 200 {
+			t.Errorf("GET /files%s: %d %v", tc.query, status, l)
+			continue
+		}
+		var got []string
+		for _, f := range l["data"].([]any) {
+			got = append(got, f.(map[string]any)["id"].(string))
+		}
+		if !slices.Equal(got, tc.want) || l["has_more"] != tc.more || l["first_id"] != tc.want[0] || l["last_id"] != tc.want[len(tc.want)-1] {
+			t.Errorf("GET /files%s: %v has_more %v (first %v last %v), want %v has_more %v", tc.query, got, l["has_more"], l["first_id"], l["last_id"], tc.want, tc.more)
+		}
+	}
+	for _, bad := range []string{"up", "ASC", "created_at"} {
+		status, out := e.do(t, "GET", "/files?order="+bad, nil)
+		if er := errorOf(t, out); status != 400 || er["param"] != "order" || er["code"] != "invalid_value" || er["type"] != "invalid_request_error" {
+			t.Errorf("GET /files?order=%s: %d %v, want 400 invalid_value on param order", bad, status, out)
+		}
+	}
+}
