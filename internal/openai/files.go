@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,17 +169,30 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// order is OpenAI's: by created_at (ids sort by it), desc unless asc.
+	asc := false
+	switch o := q.Get("order"); o {
+	case "", "desc":
+	case "asc":
+		asc = true
+	default:
+		return invalid("order", "invalid_value", "Invalid value for 'order': %q; expected 'asc' or 'desc'.", o)
+	}
 	ids, err := s.listIDs(r.Context(), filesPrefix)
 	if err != nil {
 		return err
 	}
+	if asc {
+		slices.Reverse(ids)
+	}
 	// The caller's files first, then the page (as listJobs): paging all
 	// teams' ids gave a team empty pages with has_more true, its own files
-	// out of reach, and told it other teams had files.
+	// out of reach, and told it other teams had files. after is the last
+	// file of the previous page, in the order asked for.
 	after := q.Get("after")
 	var mine []File
 	for _, id := range ids {
-		if after != "" && id >= after {
+		if after != "" && (!asc && id >= after || asc && id <= after) {
 			continue
 		}
 		var rec fileRec

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,11 +98,7 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 		}
 		for _, e := range ents {
 			if dir, ok := s.baseDir(e.Name()); ok {
-				var created int64
-				if fi, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
-					created = fi.ModTime().Unix()
-				}
-				out = append(out, Model{ID: e.Name(), Object: "model", Created: created, OwnedBy: "system"})
+				out = append(out, baseModelOf(e.Name(), dir))
 			}
 		}
 	}
@@ -118,17 +115,14 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		j, err := s.refresh(r, rec)
+		m, _, err := s.fineTunedModel(r, rec, "")
+		if errors.As(err, &ae) {
+			continue // not (or no longer) a model
+		}
 		if err != nil {
 			return nil, err
 		}
-		if j.Status == "succeeded" && j.FineTunedModel != nil && !rec.ModelDeleted {
-			created := j.CreatedAt
-			if j.FinishedAt != nil {
-				created = *j.FinishedAt
-			}
-			out = append(out, Model{ID: *j.FineTunedModel, Object: "model", Created: created, OwnedBy: rec.Team})
-		}
+		out = append(out, m)
 	}
 	// Pages by key (after the last model read), not by offset: a model
 	// registered or deleted while the pages are read shifts no later page,
@@ -141,7 +135,7 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 			return nil, err
 		}
 		for _, m := range ms {
-			if servable(m) {
+			if servable(m) { // (the store reader is registered's)
 				out = append(out, exported(m))
 			}
 		}
@@ -157,9 +151,103 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 // store's most).
 const modelPage = 1000
 
-// servable reports whether a registered model is one /v1 serves: an
-// exported adapter or merged model.
-func servable(m *store.Model) bool { return m.Output == "adapter" || m.Output == "merged" }
+// servable reports whether a registered model is one /v1 serves (chat,
+// completions, GET /v1/models): a trained model (a PEFT LoRA adapter or a
+// full Hugging Face model) or an exported adapter or merged model; not a
+// GGUF export, nor any other node output, which the engine cannot load.
+func servable(m *store.Model) bool {
+	switch m.Format() {
+	case "peft-lora", "hf", "adapter", "merged":
+		return true
+	}
+	return false
+}
+
+// registered returns the registered model id as /v1 serves it to the
+// caller: one the caller may read (auth.Reader: its team's, every team's
+// for an admin) that is servable, else model_not_found. It is the one
+// place that decides which mdl_ ids exist for /v1: chat and completions
+// (target), GET and DELETE /v1/models/{id} ask it, and the list
+// (catalogue) reads through the same reader with the same servable.
+func (s *Server) registered(ctx context.Context, id string) (*store.Model, error) {
+	m, err := auth.Reader(ctx, s.Store).GetModel(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !servable(m)) {
+		return nil, modelNotFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fineTunedModel returns the model fine-tuning job rec (the caller's: see
+// loadJob) serves under id, its fine_tuned_model or that name's checkpoint
+// (NAME:ckpt-step-N), "" meaning the name itself, with the job's current
+// record; model_not_found when the job has no such model (not succeeded,
+// its model deleted, another name). The one place that decides which ft:
+// names exist for /v1: chat and completions (target), GET /v1/models/{id}
+// and the list (catalogue) ask it.
+func (s *Server) fineTunedModel(r *http.Request, rec *jobRec, id string) (Model, *jobRec, error) {
+	j, err := s.refresh(r, rec)
+	if err != nil {
+		return Model{}, nil, err
+	}
+	if j.Status != "succeeded" || j.FineTunedModel == nil {
+		return Model{}, nil, modelNotFound(cmp.Or(id, rec.ID))
+	}
+	name := *j.FineTunedModel
+	if id == "" {
+		id = name
+	}
+	if step, ok := strings.CutPrefix(id, name+":ckpt-step-"); id != name && (!ok || !digits(step)) {
+		return Model{}, nil, modelNotFound(id)
+	}
+	var cur jobRec
+	if ok, err := s.getJSON(r.Context(), jobKey(rec.ID), &cur); err != nil {
+		return Model{}, nil, err
+	} else if !ok || cur.ModelDeleted {
+		return Model{}, nil, modelNotFound(id)
+	}
+	created := j.CreatedAt
+	if j.FinishedAt != nil {
+		created = *j.FinishedAt
+	}
+	return Model{ID: id, Object: "model", Created: created, OwnedBy: store.TeamOr(rec.Team)}, &cur, nil
+}
+
+// fineTunedJob returns the fine-tuning job of the caller's team an ft:
+// model id names, or model_not_found.
+func (s *Server) fineTunedJob(r *http.Request, id string) (*jobRec, error) {
+	parts := strings.Split(id, ":")
+	jobID := "ftjob-" + parts[len(parts)-1]
+	if len(parts) == 6 && strings.HasPrefix(parts[5], "ckpt-step-") {
+		jobID = "ftjob-" + parts[4]
+	}
+	rec, err := s.loadJob(r, jobID)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return nil, modelNotFound(id)
+	}
+	return rec, err
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// baseModelOf is base model id (in folder dir) as a model object.
+func baseModelOf(id, dir string) Model {
+	var created int64
+	if fi, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		created = fi.ModTime().Unix()
+	}
+	return Model{ID: id, Object: "model", Created: created, OwnedBy: "system"}
+}
 
 func exported(m *store.Model) Model {
 	return Model{ID: m.ID, Object: "model", Created: m.CreatedAt.Unix(), OwnedBy: "whetstone"}
@@ -177,29 +265,33 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getModel is GET /v1/models/{id}: the model chat would serve under id
+// (the same lookups as target), in OpenAI's model shape.
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if strings.HasPrefix(id, "mdl_") {
-		// A registered model by its id, however old (the team's only).
-		m, err := auth.Reader(r.Context(), s.Store).GetModel(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !servable(m)) {
-			return modelNotFound(id)
-		}
+	switch {
+	case strings.HasPrefix(id, "mdl_"):
+		m, err := s.registered(r.Context(), id)
 		if err != nil {
 			return err
 		}
 		s.writeJSON(w, http.StatusOK, exported(m))
 		return nil
-	}
-	ms, err := s.catalogue(r)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if m.ID == id {
-			s.writeJSON(w, http.StatusOK, m)
-			return nil
+	case strings.HasPrefix(id, "ft:"):
+		rec, err := s.fineTunedJob(r, id)
+		if err != nil {
+			return err
 		}
+		m, _, err := s.fineTunedModel(r, rec, id)
+		if err != nil {
+			return err
+		}
+		s.writeJSON(w, http.StatusOK, m)
+		return nil
+	}
+	if dir, ok := s.baseDir(id); ok {
+		s.writeJSON(w, http.StatusOK, baseModelOf(id, dir))
+		return nil
 	}
 	return modelNotFound(id)
 }
@@ -216,28 +308,13 @@ func (s *Server) target(r *http.Request, id string) (serving.Target, error) {
 		return serving.Target{Base: dir}, nil
 	}
 	if strings.HasPrefix(id, "ft:") {
-		parts := strings.Split(id, ":")
-		jobID := "ftjob-" + parts[len(parts)-1]
-		if len(parts) == 6 && strings.HasPrefix(parts[5], "ckpt-step-") {
-			jobID = "ftjob-" + parts[4]
-		}
-		rec, err := s.loadJob(r, jobID)
-		if err != nil {
-			return serving.Target{}, modelNotFound(id)
-		}
-		j, err := s.refresh(r, rec)
+		rec, err := s.fineTunedJob(r, id)
 		if err != nil {
 			return serving.Target{}, err
 		}
-		if j.Status != "succeeded" || j.FineTunedModel == nil || !strings.HasPrefix(id, *j.FineTunedModel) {
-			return serving.Target{}, modelNotFound(id)
-		}
-		var cur jobRec
-		if _, err := s.getJSON(r.Context(), jobKey(rec.ID), &cur); err != nil {
+		_, cur, err := s.fineTunedModel(r, rec, id)
+		if err != nil {
 			return serving.Target{}, err
-		}
-		if cur.ModelDeleted {
-			return serving.Target{}, modelNotFound(id)
 		}
 		dir, err := s.localDir(r.Context(), cur.AdapterURI)
 		if err != nil {
@@ -246,10 +323,7 @@ func (s *Server) target(r *http.Request, id string) (serving.Target, error) {
 		return adapterOrModel(dir, cur.BaseDir), nil
 	}
 	if strings.HasPrefix(id, "mdl_") {
-		m, err := auth.Reader(r.Context(), s.Store).GetModel(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return serving.Target{}, modelNotFound(id)
-		}
+		m, err := s.registered(r.Context(), id)
 		if err != nil {
 			return serving.Target{}, err
 		}
@@ -337,11 +411,7 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	switch {
 	case strings.HasPrefix(id, "mdl_"):
-		m, gerr := rd.GetModel(r.Context(), id)
-		if errors.Is(gerr, store.ErrNotFound) || (gerr == nil && !servable(m)) {
-			return modelNotFound(id)
-		}
-		if gerr != nil {
+		if _, gerr := s.registered(r.Context(), id); gerr != nil {
 			return gerr
 		}
 		_, err = d.Model(r.Context(), rd, id, false)

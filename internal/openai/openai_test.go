@@ -530,9 +530,23 @@ func TestFineTuneRegisteredModel(t *testing.T) {
 	if len(adapters) == 0 {
 		t.Fatalf("the pipeline %s registered no model", pj.ID)
 	}
+	_, list := e.do(t, "GET", "/models", nil)
+	listed := map[string]any{}
+	for _, lm := range list["data"].([]any) {
+		listed[lm.(map[string]any)["id"].(string)] = lm
+	}
 	for _, am := range adapters {
 		if status, out := chat(am.ID); status != 200 {
 			t.Errorf("chat with %s (%s, trained on %s): %d %v", am.ID, am.Name, m.ID, status, out)
+		}
+		// What chat serves, /v1/models finds and lists (the trained
+		// peft-lora adapter was a 404 there).
+		want := map[string]any{"id": am.ID, "object": "model", "created": float64(am.CreatedAt.Unix()), "owned_by": "whetstone"}
+		if status, out := e.do(t, "GET", "/models/"+am.ID, nil); status != 200 || !reflect.DeepEqual(out, want) {
+			t.Errorf("GET /models/%s (%s, format %s): %d %v, want 200 %v", am.ID, am.Name, am.Format(), status, out, want)
+		}
+		if !reflect.DeepEqual(listed[am.ID], want) {
+			t.Errorf("GET /models lists %s (%s, format %s) as %v, want %v", am.ID, am.Name, am.Format(), listed[am.ID], want)
 		}
 	}
 	// A base named by a relative path is read in its job's folder (here
@@ -1003,6 +1017,129 @@ func TestModelsTeamScoped(t *testing.T) {
 	for _, id := range []string{"mdl_red1", "mdl_nope", "mdl_" + strings.Repeat("x", 5000)} {
 		if code, body := get("/models/" + id); code != 404 || errorOf(t, body)["code"] != "model_not_found" {
 			t.Errorf("GET /models/%.20s… as blue: %d %v, want 404 model_not_found", id, code, body)
+		}
+	}
+}
+
+// TestModelsAgreeWithChat: GET /v1/models/{id} and the list find exactly
+// the registered models chat serves the caller's team: a trained full
+// model (format hf) and a merged export are found, listed and answer chat;
+// a GGUF export and another team's model are in neither, and chat calls
+// them model_not_found as GET does.
+func TestModelsAgreeWithChat(t *testing.T) {
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	src := filepath.Join(e.base, "stories-chat")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	ms := []*store.Model{
+		{ID: "mdl_hf", Name: "run/tune/model", JobID: "job_b", NodeID: "tune", Team: "blue", Output: "model", Meta: map[string]any{"format": "hf"}},
+		{ID: "mdl_merged", Name: "run/ship/merged", JobID: "job_b", NodeID: "ship", Team: "blue", Output: "merged"},
+		{ID: "mdl_gguf", Name: "run/ship/gguf", JobID: "job_b", NodeID: "ship", Team: "blue", Output: "gguf"},
+		{ID: "mdl_red", Name: "run/tune/model", JobID: "job_r", NodeID: "tune", Team: "red", Output: "model", Meta: map[string]any{"format": "hf"}},
+	}
+	for _, m := range ms {
+		m.URI, m.CreatedAt = "jobs/"+m.JobID+"/"+m.ID+"/", now
+		for _, f := range entries {
+			if _, err := blob.PutFile(ctx, e.blobs, m.URI+f.Name(), filepath.Join(src, f.Name()), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := func(method, path string, body any) (int, map[string]any) {
+		var r io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, e.url+path, r)
+		req.Header.Set("X-Test-Team", "blue")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	_, list := as("GET", "/models", nil)
+	listed := map[string]bool{}
+	for _, lm := range list["data"].([]any) {
+		listed[lm.(map[string]any)["id"].(string)] = true
+	}
+	for _, c := range []struct {
+		id    string
+		found bool
+	}{{"mdl_hf", true}, {"mdl_merged", true}, {"mdl_gguf", false}, {"mdl_red", false}} {
+		chat, cout := as("POST", "/chat/completions", map[string]any{"model": c.id, "max_tokens": 2, "temperature": 0,
+			"messages": []any{map[string]any{"role": "user", "content": "Who is Mia?"}}})
+		get, gout := as("GET", "/models/"+c.id, nil)
+		if c.found {
+			want := map[string]any{"id": c.id, "object": "model", "created": float64(now.Unix()), "owned_by": "whetstone"}
+			if chat != 200 || get != 200 || !reflect.DeepEqual(gout, want) || !listed[c.id] {
+				t.Errorf("%s: chat %d, GET %d %v, listed %v; want 200, 200 %v, listed", c.id, chat, get, gout, listed[c.id], want)
+			}
+			continue
+		}
+		if chat != 404 || errorOf(t, cout)["code"] != "model_not_found" || get != 404 || errorOf(t, gout)["code"] != "model_not_found" || listed[c.id] {
+			t.Errorf("%s: chat %d %v, GET %d %v, listed %v; want 404 model_not_found from both, not listed", c.id, chat, cout, get, gout, listed[c.id])
+		}
+	}
+}
+
+// TestListFilesOrder: GET /v1/files?order= lists by created_at, newest
+// first by default or with desc, oldest first with asc; after and limit
+// page in the order asked for; any other order is a 400 naming it.
+func TestListFilesOrder(t *testing.T) {
+	e := setup(t, serving.Options{})
+	var ids []string // oldest first
+	for i := range 3 {
+		status, f := e.upload(t, fmt.Sprintf("f%d.jsonl", i), chatRows(1))
+		if status != 200 {
+			t.Fatalf("upload: %d %v", status, f)
+		}
+		ids = append(ids, f["id"].(string))
+	}
+	a, b, c := ids[0], ids[1], ids[2]
+	for _, tc := range []struct {
+		query string
+		want  []string
+		more  bool
+	}{
+		{"", []string{c, b, a}, false},
+		{"?order=desc", []string{c, b, a}, false},
+		{"?order=asc", []string{a, b, c}, false},
+		{"?order=asc&limit=2", []string{a, b}, true},
+		{"?order=asc&limit=2&after=" + b, []string{c}, false},
+		{"?order=asc&after=" + a, []string{b, c}, false},
+		{"?order=desc&limit=2", []string{c, b}, true},
+		{"?order=desc&limit=2&after=" + b, []string{a}, false},
+		{"?limit=1&after=" + c, []string{b}, true},
+	} {
+		status, l := e.do(t, "GET", "/files"+tc.query, nil)
+		if status != 200 {
+			t.Errorf("GET /files%s: %d %v", tc.query, status, l)
+			continue
+		}
+		var got []string
+		for _, f := range l["data"].([]any) {
+			got = append(got, f.(map[string]any)["id"].(string))
+		}
+		if !slices.Equal(got, tc.want) || l["has_more"] != tc.more || l["first_id"] != tc.want[0] || l["last_id"] != tc.want[len(tc.want)-1] {
+			t.Errorf("GET /files%s: %v has_more %v (first %v last %v), want %v has_more %v", tc.query, got, l["has_more"], l["first_id"], l["last_id"], tc.want, tc.more)
+		}
+	}
+	for _, bad := range []string{"up", "ASC", "created_at"} {
+		status, out := e.do(t, "GET", "/files?order="+bad, nil)
+		if er := errorOf(t, out); status != 400 || er["param"] != "order" || er["code"] != "invalid_value" || er["type"] != "invalid_request_error" {
+			t.Errorf("GET /files?order=%s: %d %v, want 400 invalid_value on param order", bad, status, out)
 		}
 	}
 }

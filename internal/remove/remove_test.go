@@ -12,9 +12,13 @@ import (
 
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/blob/fsblob"
+	"github.com/whetstone/whetstone/internal/blob/s3blob"
 	"github.com/whetstone/whetstone/internal/remove"
 	"github.com/whetstone/whetstone/internal/store"
+	"github.com/whetstone/whetstone/internal/store/pgstore"
+	"github.com/whetstone/whetstone/internal/store/pgstore/pgtest"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
+	"github.com/whetstone/whetstone/internal/testsvc"
 )
 
 type bundle struct {
@@ -24,14 +28,40 @@ type bundle struct {
 	log   *bytes.Buffer
 }
 
-func setup(t *testing.T) *bundle {
+// stores opens a fresh store of each backend: SQLite, and PostgreSQL
+// (pgtest: a schema of its own on the test server).
+var stores = map[string]func(t *testing.T) store.Store{
+	"sqlite": func(t *testing.T) store.Store {
+		st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "whet.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	},
+	"postgres": func(t *testing.T) store.Store {
+		st, err := pgstore.Open(context.Background(), pgtest.NewSchema(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	},
+}
+
+// each runs fn on a fresh bundle of each backend.
+func each(t *testing.T, fn func(t *testing.T, b *bundle)) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, setup(t, open(t)))
+		})
+	}
+}
+
+func setup(t *testing.T, st store.Store) *bundle {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(context.Background(), filepath.Join(dir, "whet.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	bl, err := fsblob.Open(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,52 +109,52 @@ func (b *bundle) create(t *testing.T, ms []*store.Model, ds []*store.Dataset) {
 // (datasets/<ftjob>/<file>.jsonl, not under datasets/<id>/) loses its file,
 // and the file next to it, another dataset's, stays.
 func TestDatasetOutsideItsFolder(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	now := time.Now().UTC()
-	b.put(t, "datasets/ftjob-1/file-a.jsonl", "datasets/ftjob-1/file-b.jsonl")
-	b.create(t, nil, []*store.Dataset{
-		{ID: "ds_a", Name: "a.jsonl", BlobKey: "datasets/ftjob-1/file-a.jsonl", CreatedAt: now},
-		{ID: "ds_b", Name: "b.jsonl", BlobKey: "datasets/ftjob-1/file-b.jsonl", CreatedAt: now},
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.put(t, "datasets/ftjob-1/file-a.jsonl", "datasets/ftjob-1/file-b.jsonl")
+		b.create(t, nil, []*store.Dataset{
+			{ID: "ds_a", Name: "a.jsonl", BlobKey: "datasets/ftjob-1/file-a.jsonl", CreatedAt: now},
+			{ID: "ds_b", Name: "b.jsonl", BlobKey: "datasets/ftjob-1/file-b.jsonl", CreatedAt: now},
+		})
+		if _, err := b.d.Dataset(ctx, b.st, "ds_a"); err != nil {
+			t.Fatal(err)
+		}
+		if b.has(t, "datasets/ftjob-1/file-a.jsonl") || !b.has(t, "datasets/ftjob-1/file-b.jsonl") {
+			t.Errorf("after deleting ds_a: its file there %v, ds_b's there %v; want false, true",
+				b.has(t, "datasets/ftjob-1/file-a.jsonl"), b.has(t, "datasets/ftjob-1/file-b.jsonl"))
+		}
 	})
-	if _, err := b.d.Dataset(ctx, b.st, "ds_a"); err != nil {
-		t.Fatal(err)
-	}
-	if b.has(t, "datasets/ftjob-1/file-a.jsonl") || !b.has(t, "datasets/ftjob-1/file-b.jsonl") {
-		t.Errorf("after deleting ds_a: its file there %v, ds_b's there %v; want false, true",
-			b.has(t, "datasets/ftjob-1/file-a.jsonl"), b.has(t, "datasets/ftjob-1/file-b.jsonl"))
-	}
 }
 
 // TestSharedFolderKept: a model whose folder holds another model's files
 // loses its record but not the files.
 func TestSharedFolderKept(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	now := time.Now().UTC()
-	b.put(t, "jobs/j/n/out/a.bin", "jobs/j/n/out/inner/b.bin")
-	b.create(t, []*store.Model{
-		{ID: "mdl_outer", Name: "o", JobID: "j", NodeID: "n", Output: "out", URI: "jobs/j/n/out/", CreatedAt: now},
-		{ID: "mdl_inner", Name: "i", JobID: "j", NodeID: "n", Output: "inner", URI: "jobs/j/n/out/inner/", CreatedAt: now},
-	}, nil)
-	if _, err := b.d.Model(ctx, b.st, "mdl_outer", false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.st.GetModel(ctx, "mdl_outer"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("record: %v, want ErrNotFound", err)
-	}
-	if !b.has(t, "jobs/j/n/out/inner/b.bin") || !b.has(t, "jobs/j/n/out/a.bin") {
-		t.Error("the shared folder's files were deleted")
-	}
-	// The inner one shares nothing now: its files go.
-	if _, err := b.d.Model(ctx, b.st, "mdl_inner", false); err != nil {
-		t.Fatal(err)
-	}
-	if b.has(t, "jobs/j/n/out/inner/b.bin") || !b.has(t, "jobs/j/n/out/a.bin") {
-		t.Error("deleting mdl_inner: want its file gone and the other kept")
-	}
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.put(t, "jobs/j/n/out/a.bin", "jobs/j/n/out/inner/b.bin")
+		b.create(t, []*store.Model{
+			{ID: "mdl_outer", Name: "o", JobID: "j", NodeID: "n", Output: "out", URI: "jobs/j/n/out/", CreatedAt: now},
+			{ID: "mdl_inner", Name: "i", JobID: "j", NodeID: "n", Output: "inner", URI: "jobs/j/n/out/inner/", CreatedAt: now},
+		}, nil)
+		if _, err := b.d.Model(ctx, b.st, "mdl_outer", false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.st.GetModel(ctx, "mdl_outer"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("record: %v, want ErrNotFound", err)
+		}
+		if !b.has(t, "jobs/j/n/out/inner/b.bin") || !b.has(t, "jobs/j/n/out/a.bin") {
+			t.Error("the shared folder's files were deleted")
+		}
+		// The inner one shares nothing now: its files go.
+		if _, err := b.d.Model(ctx, b.st, "mdl_inner", false); err != nil {
+			t.Fatal(err)
+		}
+		if b.has(t, "jobs/j/n/out/inner/b.bin") || !b.has(t, "jobs/j/n/out/a.bin") {
+			t.Error("deleting mdl_inner: want its file gone and the other kept")
+		}
+	})
 }
 
 // failing is a blob store whose deletes fail.
@@ -135,21 +165,21 @@ func (failing) Delete(context.Context, string) error { return errors.New("bucket
 // TestBlobFailureLogged: the record is deleted and the failure logged with
 // the key, when the files cannot be deleted.
 func TestBlobFailureLogged(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	b.put(t, "jobs/j/n/m/w.bin")
-	b.create(t, []*store.Model{{ID: "mdl_m", Name: "m", JobID: "j", NodeID: "n", Output: "m", URI: "jobs/j/n/m/", CreatedAt: time.Now().UTC()}}, nil)
-	b.d.Blobs = failing{b.blobs}
-	if _, err := b.d.Model(ctx, b.st, "mdl_m", false); err != nil {
-		t.Fatalf("Model: %v, want the record deleted", err)
-	}
-	if _, err := b.st.GetModel(ctx, "mdl_m"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("record: %v, want ErrNotFound", err)
-	}
-	if !strings.Contains(b.log.String(), "jobs/j/n/m/w.bin") || !strings.Contains(b.log.String(), "bucket unreachable") {
-		t.Errorf("log = %q, want the key and the error", b.log.String())
-	}
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		b.put(t, "jobs/j/n/m/w.bin")
+		b.create(t, []*store.Model{{ID: "mdl_m", Name: "m", JobID: "j", NodeID: "n", Output: "m", URI: "jobs/j/n/m/", CreatedAt: time.Now().UTC()}}, nil)
+		b.d.Blobs = failing{b.blobs}
+		if _, err := b.d.Model(ctx, b.st, "mdl_m", false); err != nil {
+			t.Fatalf("Model: %v, want the record deleted", err)
+		}
+		if _, err := b.st.GetModel(ctx, "mdl_m"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("record: %v, want ErrNotFound", err)
+		}
+		if !strings.Contains(b.log.String(), "jobs/j/n/m/w.bin") || !strings.Contains(b.log.String(), "bucket unreachable") {
+			t.Errorf("log = %q, want the key and the error", b.log.String())
+		}
+	})
 }
 
 // TestInUseMessage: the 409's text names the jobs or adapters and what to do.
@@ -179,39 +209,78 @@ func TestInUseMessage(t *testing.T) {
 // (as a node after it in its job does) holds it too, and an adapter whose
 // base is such a reference.
 func TestBlobRefInUse(t *testing.T) {
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.create(t, []*store.Model{
+			{ID: "mdl_base", Name: "b", JobID: "j", NodeID: "n", Output: "model", URI: "jobs/j/n/model/", CreatedAt: now},
+			{ID: "mdl_ad", Name: "a", JobID: "j", NodeID: "n2", Output: "model", URI: "jobs/j/n2/model/", CreatedAt: now,
+				Meta: map[string]any{"format": "peft-lora", "base_model": "blob:jobs/j/n/model/"}},
+			{ID: "mdl_full", Name: "f", JobID: "j", NodeID: "n3", Output: "model", URI: "jobs/j/n3/model/", CreatedAt: now,
+				Meta: map[string]any{"format": "hf", "base_model": "mdl_ad"}},
+		}, nil)
+		var ie *remove.InUseError
+		if _, err := b.d.Model(ctx, b.st, "mdl_base", false); !errors.As(err, &ie) || len(ie.Adapters) != 1 || !strings.HasPrefix(ie.Adapters[0], "mdl_ad ") {
+			t.Errorf("delete a base of an adapter named by blob: = %v, want InUseError naming mdl_ad", err)
+		}
+		// A full model trained on mdl_ad does not need it.
+		j := &store.Job{ID: "job_use", Status: store.Running, Spec: []byte(`{}`), CreatedAt: now,
+			Nodes: []*store.Node{{ID: "x", Agent: "a", Params: map[string]any{"sources": []any{"blob:jobs/j/n2/model/adapter.safetensors"}}}}}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.d.Model(ctx, b.st, "mdl_ad", false); !errors.As(err, &ie) || len(ie.Jobs) != 1 || ie.Jobs[0] != "job_use" {
+			t.Errorf("delete a model a job reads by a blob: key under it = %v, want InUseError naming job_use", err)
+		}
+		// Once the job ended, mdl_ad goes: mdl_full, a full model, does not need it.
+		if err := b.st.InTx(ctx, func(tx store.Tx) error {
+			_, err := tx.SetJobStatus(ctx, j.ID, store.Succeeded, "", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.d.Model(ctx, b.st, "mdl_ad", false); err != nil {
+			t.Errorf("delete the base of a full model, no job running: %v", err)
+		}
+	})
+}
+
+// TestOnS3: a model's folder and a dataset's file are deleted from S3 (a
+// real server: testsvc), and a neighbouring folder stays.
+func TestOnS3(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	s3 := testsvc.NeedS3(t)
+	cfg, err := s3blob.ParseURL(s3.URL(testsvc.Name("remove")), s3.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
+	bl, err := s3blob.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, stores["sqlite"](t))
+	b.blobs, b.d.Blobs = bl, bl
 	now := time.Now().UTC()
-	b.create(t, []*store.Model{
-		{ID: "mdl_base", Name: "b", JobID: "j", NodeID: "n", Output: "model", URI: "jobs/j/n/model/", CreatedAt: now},
-		{ID: "mdl_ad", Name: "a", JobID: "j", NodeID: "n2", Output: "model", URI: "jobs/j/n2/model/", CreatedAt: now,
-			Meta: map[string]any{"format": "peft-lora", "base_model": "blob:jobs/j/n/model/"}},
-		{ID: "mdl_full", Name: "f", JobID: "j", NodeID: "n3", Output: "model", URI: "jobs/j/n3/model/", CreatedAt: now,
-			Meta: map[string]any{"format": "hf", "base_model": "mdl_ad"}},
-	}, nil)
-	var ie *remove.InUseError
-	if _, err := b.d.Model(ctx, b.st, "mdl_base", false); !errors.As(err, &ie) || len(ie.Adapters) != 1 || !strings.HasPrefix(ie.Adapters[0], "mdl_ad ") {
-		t.Errorf("delete a base of an adapter named by blob: = %v, want InUseError naming mdl_ad", err)
-	}
-	// A full model trained on mdl_ad does not need it.
-	j := &store.Job{ID: "job_use", Status: store.Running, Spec: []byte(`{}`), CreatedAt: now,
-		Nodes: []*store.Node{{ID: "x", Agent: "a", Params: map[string]any{"sources": []any{"blob:jobs/j/n2/model/adapter.safetensors"}}}}}
-	if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
+	b.put(t, "jobs/j/tune/model/adapter_model.safetensors", "jobs/j/tune/model/adapter_config.json", "jobs/j/tune/model2/keep.bin", "datasets/ds_s3/d.jsonl")
+	b.create(t, []*store.Model{{ID: "mdl_s3", Name: "m", JobID: "j", NodeID: "tune", Output: "model", URI: "jobs/j/tune/model/", CreatedAt: now}},
+		[]*store.Dataset{{ID: "ds_s3", Name: "d.jsonl", BlobKey: "datasets/ds_s3/d.jsonl", CreatedAt: now}})
+	if _, err := b.d.Model(ctx, b.st, "mdl_s3", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.d.Model(ctx, b.st, "mdl_ad", false); !errors.As(err, &ie) || len(ie.Jobs) != 1 || ie.Jobs[0] != "job_use" {
-		t.Errorf("delete a model a job reads by a blob: key under it = %v, want InUseError naming job_use", err)
-	}
-	// Once the job ended, mdl_ad goes: mdl_full, a full model, does not need it.
-	if err := b.st.InTx(ctx, func(tx store.Tx) error {
-		_, err := tx.SetJobStatus(ctx, j.ID, store.Succeeded, "", now)
-		return err
-	}); err != nil {
+	if _, err := b.d.Dataset(ctx, b.st, "ds_s3"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.d.Model(ctx, b.st, "mdl_ad", false); err != nil {
-		t.Errorf("delete the base of a full model, no job running: %v", err)
+	for key, want := range map[string]bool{
+		"jobs/j/tune/model/adapter_model.safetensors": false, "jobs/j/tune/model/adapter_config.json": false,
+		"datasets/ds_s3/d.jsonl": false, "jobs/j/tune/model2/keep.bin": true,
+	} {
+		if got := b.has(t, key); got != want {
+			t.Errorf("%s on S3 after deleting: there %v, want %v", key, got, want)
+		}
+	}
+	if strings.Contains(b.log.String(), "level=ERROR") {
+		t.Errorf("log: %s", b.log.String())
 	}
 }
 

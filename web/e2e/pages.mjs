@@ -623,6 +623,58 @@ try {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
+  // Last: it deletes one of the variant run's models and a dataset the other steps do not read.
+  await test('delete: a model from its page (a refusal shown in the dialog; then back to the list, gone) and a dataset from the list', async () => {
+    const victim = (await api('/models?limit=1000')).body.models.find((x) => x.job_id === ids[1] && x.output === 'gguf');
+    assert(victim, `the variant run has a GGUF model`);
+    await page.goto(`${base}/models/${victim.model_id}`);
+    await page.locator(`.model-page[data-model-id="${victim.model_id}"]`).waitFor();
+    const title = await page.locator('main h1').innerText();
+    const open = page.getByRole('button', { name: `Delete model ${title}`, exact: true });
+    await open.click();
+    const dlg = page.getByRole('alertdialog');
+    await dlg.waitFor();
+    assert((await dlg.locator('h2').innerText()) === `Delete model “${title}”?`, `the dialog names the model: ${await dlg.locator('h2').innerText()}`);
+    await axeCheck(page, 'delete dialog');
+    await shot('delete-dialog');
+    // the server refuses (as while a queued job uses it): the dialog says why and deletes nothing
+    const why = `model ${victim.model_id} is in use by queued or running job job_e2e: cancel it or wait for it to end, then delete it`;
+    await page.route(
+      `**/api/v1/models/${victim.model_id}`,
+      (route) =>
+        route.request().method() === 'DELETE'
+          ? route.fulfill({ status: 409, contentType: 'application/problem+json', body: JSON.stringify({ title: 'Conflict', status: 409, detail: why }) })
+          : route.continue(),
+      { times: 1 },
+    );
+    const before = consoleErrors.length;
+    await dlg.getByRole('button', { name: 'Delete', exact: true }).click();
+    await dlg.getByRole('alert').waitFor();
+    assert((await dlg.getByRole('alert').innerText()) === `Not deleted: ${why}`, `the refusal: ${await dlg.getByRole('alert').innerText()}`);
+    consoleErrors.splice(before).filter((e) => !/\b409\b/.test(e)).forEach((e) => consoleErrors.push(e));
+    assert((await api(`/models/${victim.model_id}`)).status === 200, 'still there after the refusal');
+    await dlg.getByRole('button', { name: 'Cancel' }).click();
+    await dlg.waitFor({ state: 'detached' });
+    // deleted for real: back to the list, where it is gone, and its files with it
+    await open.click();
+    await dlg.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.waitForURL(`${base}/models`);
+    await page.locator('.model-group').first().waitFor();
+    assert((await page.locator(`tr[data-model-id="${victim.model_id}"]`).count()) === 0, 'the list no longer has it');
+    assert((await api(`/models/${victim.model_id}`)).status === 404, 'GET after deleting: 404');
+    assert((await fetch(`${base}/api/v1/models/${victim.model_id}/download`)).status === 404, 'its files: 404');
+    // a dataset, from the list
+    const form = new FormData();
+    form.append('file', new Blob(['{"instruction":"a","output":"b"}\n'], { type: 'application/jsonl' }), 'to-delete.jsonl');
+    const ds = await (await fetch(`${base}/api/v1/datasets/upload`, { method: 'POST', body: form })).json();
+    await page.goto(`${base}/datasets`);
+    const row = page.locator(`tr[data-dataset-id="${ds.dataset_id}"]`);
+    await row.getByRole('button', { name: 'Delete dataset to-delete.jsonl' }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete', exact: true }).click();
+    await row.waitFor({ state: 'detached' });
+    assert((await api(`/datasets/${ds.dataset_id}`)).status === 404, 'the dataset after deleting: 404');
+  });
+
   await test('no console errors', async () => {
     assert(!consoleErrors.length, `console errors:\n${consoleErrors.join('\n')}`);
   });

@@ -89,7 +89,7 @@ export function DatasetsTable({ list, onDeleted }: { list: Dataset[]; onDeleted?
           ? [
               {
                 key: 'delete',
-                header: <span className="sr-only">Delete</span>,
+                header: 'Actions',
                 cell: (d: Dataset) => (
                   <DeleteButton className="small" kind="dataset" name={d.name || d.dataset_id} id={d.dataset_id} onDelete={() => api.deleteDataset(d.dataset_id)} onDeleted={onDeleted} />
                 ),
