@@ -290,31 +290,32 @@ func TestOnS3(t *testing.T) {
 // by that job until the job ends.
 func TestOwnJobRunning(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	now := time.Now().UTC()
-	b.put(t, "jobs/job_own/train/adapter/adapter.safetensors")
-	j := &store.Job{ID: "job_own", Status: store.Running, Spec: []byte(`{}`), CreatedAt: now,
-		Nodes: []*store.Node{{ID: "train", Agent: "a"}, {ID: "export", Agent: "b", Preds: []string{"train"}}}}
-	if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
-		t.Fatal(err)
-	}
-	b.create(t, []*store.Model{{ID: "mdl_own", Name: "own/train/adapter", JobID: "job_own", NodeID: "train", Output: "adapter",
-		URI: "jobs/job_own/train/adapter/", CreatedAt: now}}, nil)
-	var ie *remove.InUseError
-	if _, err := b.d.Model(ctx, b.st, "mdl_own", false); !errors.As(err, &ie) || len(ie.Jobs) != 1 || ie.Jobs[0] != "job_own" {
-		t.Fatalf("delete a model its running job has still to read = %v, want InUseError naming job_own", err)
-	}
-	if !b.has(t, "jobs/job_own/train/adapter/adapter.safetensors") {
-		t.Fatal("a refused deletion deleted the files")
-	}
-	if err := b.st.InTx(ctx, func(tx store.Tx) error {
-		_, err := tx.SetJobStatus(ctx, j.ID, store.Succeeded, "", now)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.d.Model(ctx, b.st, "mdl_own", false); err != nil {
-		t.Errorf("delete once its job ended: %v", err)
-	}
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.put(t, "jobs/job_own/train/adapter/adapter.safetensors")
+		j := &store.Job{ID: "job_own", Status: store.Running, Spec: []byte(`{}`), CreatedAt: now,
+			Nodes: []*store.Node{{ID: "train", Agent: "a"}, {ID: "export", Agent: "b", Preds: []string{"train"}}}}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+		b.create(t, []*store.Model{{ID: "mdl_own", Name: "own/train/adapter", JobID: "job_own", NodeID: "train", Output: "adapter",
+			URI: "jobs/job_own/train/adapter/", CreatedAt: now}}, nil)
+		var ie *remove.InUseError
+		if _, err := b.d.Model(ctx, b.st, "mdl_own", false); !errors.As(err, &ie) || len(ie.Jobs) != 1 || ie.Jobs[0] != "job_own" {
+			t.Fatalf("delete a model its running job has still to read = %v, want InUseError naming job_own", err)
+		}
+		if !b.has(t, "jobs/job_own/train/adapter/adapter.safetensors") {
+			t.Fatal("a refused deletion deleted the files")
+		}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error {
+			_, err := tx.SetJobStatus(ctx, j.ID, store.Succeeded, "", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.d.Model(ctx, b.st, "mdl_own", false); err != nil {
+			t.Errorf("delete once its job ended: %v", err)
+		}
+	})
 }
