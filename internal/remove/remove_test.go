@@ -12,11 +12,13 @@ import (
 
 	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/blob/fsblob"
+	"github.com/whetstone/whetstone/internal/blob/s3blob"
 	"github.com/whetstone/whetstone/internal/remove"
 	"github.com/whetstone/whetstone/internal/store"
 	"github.com/whetstone/whetstone/internal/store/pgstore"
 	"github.com/whetstone/whetstone/internal/store/pgstore/pgtest"
 	"github.com/whetstone/whetstone/internal/store/sqlitestore"
+	"github.com/whetstone/whetstone/internal/testsvc"
 )
 
 type bundle struct {
@@ -241,4 +243,43 @@ func TestBlobRefInUse(t *testing.T) {
 			t.Errorf("delete the base of a full model, no job running: %v", err)
 		}
 	})
+}
+
+// TestOnS3: a model's folder and a dataset's file are deleted from S3 (a
+// real server: testsvc), and a neighbouring folder stays.
+func TestOnS3(t *testing.T) {
+	t.Parallel()
+	s3 := testsvc.NeedS3(t)
+	cfg, err := s3blob.ParseURL(s3.URL(testsvc.Name("remove")), s3.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bl, err := s3blob.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, stores["sqlite"](t))
+	b.blobs, b.d.Blobs = bl, bl
+	now := time.Now().UTC()
+	b.put(t, "jobs/j/tune/model/adapter_model.safetensors", "jobs/j/tune/model/adapter_config.json", "jobs/j/tune/model2/keep.bin", "datasets/ds_s3/d.jsonl")
+	b.create(t, []*store.Model{{ID: "mdl_s3", Name: "m", JobID: "j", NodeID: "tune", Output: "model", URI: "jobs/j/tune/model/", CreatedAt: now}},
+		[]*store.Dataset{{ID: "ds_s3", Name: "d.jsonl", BlobKey: "datasets/ds_s3/d.jsonl", CreatedAt: now}})
+	if _, err := b.d.Model(ctx, b.st, "mdl_s3", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.d.Dataset(ctx, b.st, "ds_s3"); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{
+		"jobs/j/tune/model/adapter_model.safetensors": false, "jobs/j/tune/model/adapter_config.json": false,
+		"datasets/ds_s3/d.jsonl": false, "jobs/j/tune/model2/keep.bin": true,
+	} {
+		if got := b.has(t, key); got != want {
+			t.Errorf("%s on S3 after deleting: there %v, want %v", key, got, want)
+		}
+	}
+	if strings.Contains(b.log.String(), "level=ERROR") {
+		t.Errorf("log: %s", b.log.String())
+	}
 }
