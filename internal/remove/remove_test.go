@@ -283,3 +283,39 @@ func TestOnS3(t *testing.T) {
 		t.Errorf("log: %s", b.log.String())
 	}
 }
+
+// TestOwnJobRunning: a model its job registered while the job still runs
+// (the train node's adapter, which the job's evaluate and export nodes
+// are yet to read, passed as an artifact and named in no params) is in use
+// by that job until the job ends.
+func TestOwnJobRunning(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.put(t, "jobs/job_own/train/adapter/adapter.safetensors")
+		j := &store.Job{ID: "job_own", Status: store.Running, Spec: []byte(`{}`), CreatedAt: now,
+			Nodes: []*store.Node{{ID: "train", Agent: "a"}, {ID: "export", Agent: "b", Preds: []string{"train"}}}}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+		b.create(t, []*store.Model{{ID: "mdl_own", Name: "own/train/adapter", JobID: "job_own", NodeID: "train", Output: "adapter",
+			URI: "jobs/job_own/train/adapter/", CreatedAt: now}}, nil)
+		var ie *remove.InUseError
+		if _, err := b.d.Model(ctx, b.st, "mdl_own", false); !errors.As(err, &ie) || len(ie.Jobs) != 1 || ie.Jobs[0] != "job_own" {
+			t.Fatalf("delete a model its running job has still to read = %v, want InUseError naming job_own", err)
+		}
+		if !b.has(t, "jobs/job_own/train/adapter/adapter.safetensors") {
+			t.Fatal("a refused deletion deleted the files")
+		}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error {
+			_, err := tx.SetJobStatus(ctx, j.ID, store.Succeeded, "", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.d.Model(ctx, b.st, "mdl_own", false); err != nil {
+			t.Errorf("delete once its job ended: %v", err)
+		}
+	})
+}
