@@ -87,8 +87,20 @@ func policy(t *testing.T, st store.Store) {
 	}
 	ds := &store.Dataset{ID: store.NewID("ds"), Name: "d.jsonl", BlobKey: "datasets/kept/d.jsonl", CreatedAt: old}
 	ds.BlobKey = "datasets/" + ds.ID + "/d.jsonl"
-	st.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, ds) })
-	for _, k := range []string{ds.BlobKey, "jobs/job_gone/n/out/x", "datasets/ds_gone/x", "checkpoints/abc/checkpoint-5/w"} {
+	// Datasets whose blob is not under their id's folder: a fine-tuning
+	// file the OpenAI API converted, and a playground sample set.
+	ft := &store.Dataset{ID: store.NewID("ds"), Name: "train.jsonl", BlobKey: "datasets/ftjob-abc/file-x.jsonl", CreatedAt: old}
+	pg := &store.Dataset{ID: store.NewID("ds"), Name: "evals.jsonl", BlobKey: "datasets/playground/default/evals/1.jsonl", CreatedAt: old}
+	st.InTx(ctx, func(tx store.Tx) error {
+		for _, d := range []*store.Dataset{ds, ft, pg} {
+			if err := tx.CreateDataset(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	kept := []string{ds.BlobKey, ft.BlobKey, pg.BlobKey}
+	for _, k := range append(slices.Clone(kept), "jobs/job_gone/n/out/x", "datasets/ds_gone/x", "checkpoints/abc/checkpoint-5/w") {
 		if _, err := blobs.Put(ctx, k, strings.NewReader("data")); err != nil {
 			t.Fatal(err)
 		}
@@ -149,10 +161,10 @@ func policy(t *testing.T, st store.Store) {
 	if _, ok, _ := st.GetCache(ctx, "", "k1"); ok {
 		t.Error("old cache entry kept")
 	}
-	for _, k := range append([]string{ds.BlobKey}, wantOrphans...) {
+	for _, k := range append(slices.Clone(kept), wantOrphans...) {
 		_, err := blobs.Stat(ctx, k)
-		if kept := err == nil; kept != (k == ds.BlobKey) {
-			t.Errorf("blob %s: kept %v", k, kept)
+		if ok := err == nil; ok != slices.Contains(kept, k) {
+			t.Errorf("blob %s: kept %v", k, ok)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -69,7 +70,9 @@ func (db *DB) PruneCache(ctx context.Context, before time.Time, dryRun bool) (in
 	return res.RowsAffected()
 }
 
-// BlobOwners returns the ids of every job and uploaded dataset: blobs under
+// BlobOwners returns the ids of every job and uploaded dataset, and the
+// folder (datasets/F/) of every dataset's blob that is not its id's (the
+// OpenAI API's, datasets/ftjob-.../, and the playground's): blobs under
 // jobs/ID/ and datasets/ID/ of any other id are orphans.
 func (db *DB) BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, err error) {
 	jobs, datasets = map[string]bool{}, map[string]bool{}
@@ -87,6 +90,25 @@ func (db *DB) BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, e
 			m[id] = true
 		}
 		rows.Close()
+	}
+	rows, err := db.w.QueryContext(ctx, `SELECT blob_key FROM datasets`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlitestore blob owners: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return nil, nil, err
+		}
+		if rest, ok := strings.CutPrefix(key, "datasets/"); ok {
+			if f, _, ok := strings.Cut(rest, "/"); ok && f != "" {
+				datasets[f] = true
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("sqlitestore blob owners: %w", err)
 	}
 	return jobs, datasets, nil
 }
