@@ -50,10 +50,23 @@ type InUseError struct {
 func (e *InUseError) Error() string {
 	if len(e.Jobs) > 0 {
 		return fmt.Sprintf("%s %s is in use by queued or running job %s: cancel %s or wait for %s to end, then delete it",
-			e.Kind, e.ID, strings.Join(e.Jobs, ", "), them(len(e.Jobs), "it"), them(len(e.Jobs), "it"))
+			e.Kind, e.ID, some(e.Jobs), them(len(e.Jobs), "it"), them(len(e.Jobs), "it"))
 	}
 	return fmt.Sprintf("%s %s is the base model of LoRA adapter %s, which cannot be used without it: delete %s first, or delete with force=true to keep %s without a base",
-		e.Kind, e.ID, strings.Join(e.Adapters, ", "), them(len(e.Adapters), "it"), them(len(e.Adapters), "it"))
+		e.Kind, e.ID, some(e.Adapters), them(len(e.Adapters), "it"), them(len(e.Adapters), "it"))
+}
+
+// maxNamed is how many jobs or adapters a refusal's text names: the API
+// cuts error messages past 2,000 characters, which took the force=true
+// hint (that the web UI looks for) off the end of a long list.
+const maxNamed = 5
+
+// some joins the first maxNamed of l and says how many more there are.
+func some(l []string) string {
+	if len(l) <= maxNamed {
+		return strings.Join(l, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(l[:maxNamed], ", "), len(l)-maxNamed)
 }
 
 func them(n int, it string) string {

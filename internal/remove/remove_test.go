@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,8 @@ func TestInUseMessage(t *testing.T) {
 			"model mdl_1 is in use by queued or running job job_1, job_2: cancel them or wait for them to end, then delete it"},
 		{&remove.InUseError{Kind: "model", ID: "mdl_1", Adapters: []string{"mdl_2 (a/t/model)"}},
 			"model mdl_1 is the base model of LoRA adapter mdl_2 (a/t/model), which cannot be used without it: delete it first, or delete with force=true to keep it without a base"},
+		{&remove.InUseError{Kind: "model", ID: "mdl_1", Adapters: []string{"a", "b", "c", "d", "e", "f", "g"}},
+			"model mdl_1 is the base model of LoRA adapter a, b, c, d, e and 2 more, which cannot be used without it: delete them first, or delete with force=true to keep them without a base"},
 	} {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("Error() = %q\nwant %q", got, tc.want)
@@ -318,4 +321,25 @@ func TestOwnJobRunning(t *testing.T) {
 			t.Errorf("delete once its job ended: %v", err)
 		}
 	})
+}
+
+// TestInUseMessageLongList: a refusal naming many adapters with long names
+// (job names run to 200 characters) stays within the API's 2,000
+// characters of a message, force=true hint included.
+func TestInUseMessageLongList(t *testing.T) {
+	t.Parallel()
+	var adapters, jobs []string
+	for i := range 100 {
+		adapters = append(adapters, fmt.Sprintf("mdl_%026d (%s/tune/model)", i, strings.Repeat("n", 200)))
+		jobs = append(jobs, fmt.Sprintf("job_%026d", i))
+	}
+	for _, e := range []*remove.InUseError{{Kind: "model", ID: "mdl_base", Adapters: adapters}, {Kind: "dataset", ID: "ds_1", Jobs: jobs}} {
+		msg := e.Error()
+		if len(msg) > 2000 || !strings.Contains(msg, "and 95 more") {
+			t.Errorf("Error() has %d characters, want at most 2000 naming 5 and 95 more: %.300s", len(msg), msg)
+		}
+		if len(e.Adapters) > 0 && !strings.Contains(msg, "force=true") {
+			t.Errorf("Error() lost the force=true hint: %.300s", msg)
+		}
+	}
 }
