@@ -286,6 +286,24 @@ func TestFineTuneAndChat(t *testing.T) {
 	if er := errorOf(t, out); status != 404 || er["code"] != "model_not_found" {
 		t.Errorf("unknown model: %d %v", status, out)
 	}
+	// GET /v1/models/{id} finds what chat serves under a name, the model
+	// and its checkpoint's, and neither answers another name.
+	_, cks := e.do(t, "GET", "/fine_tuning/jobs/"+id+"/checkpoints", nil)
+	ckpt := cks["data"].([]any)[0].(map[string]any)["fine_tuned_model_checkpoint"].(string)
+	for _, c := range []struct {
+		name  string
+		found bool
+	}{{model, true}, {ckpt, true}, {model + ":ckpt-step-x", false}, {model + "x", false}, {"ft:stories-chat:default:t:0000", false}} {
+		chat, cout := e.do(t, "POST", "/chat/completions", map[string]any{"model": c.name, "max_tokens": 2,
+			"messages": []any{map[string]any{"role": "user", "content": "x"}}})
+		get, gout := e.do(t, "GET", "/models/"+c.name, nil)
+		switch {
+		case c.found && (chat != 200 || get != 200 || gout["id"] != c.name || gout["object"] != "model" || gout["owned_by"] != "default"):
+			t.Errorf("%s: chat %d %v, GET %d %v; want both 200", c.name, chat, cout, get, gout)
+		case !c.found && (chat != 404 || get != 404 || errorOf(t, cout)["code"] != "model_not_found" || errorOf(t, gout)["code"] != "model_not_found"):
+			t.Errorf("%s: chat %d %v, GET %d %v; want both 404 model_not_found", c.name, chat, cout, get, gout)
+		}
+	}
 	status, out = e.do(t, "POST", "/fine_tuning/jobs/"+id+"/cancel", nil)
 	if er := errorOf(t, out); status != 400 || er["code"] != "invalid_state" {
 		t.Errorf("cancel a finished job: %d %v", status, out)
