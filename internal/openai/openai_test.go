@@ -1238,3 +1238,19 @@ func TestLegacyRecordsAreDefaultTeams(t *testing.T) {
 		t.Errorf("after blue's DELETE, the default team's GET: %d %v", status, out)
 	}
 }
+
+// TestDeleteFineTunedUnreadable: a fine-tuning job's record the server
+// cannot read is its own failure (500) for DELETE /v1/models/{ft:...} as
+// for GET, not a 404 that tells the client there is no such model.
+func TestDeleteFineTunedUnreadable(t *testing.T) {
+	e := setup(t, serving.Options{})
+	if _, err := e.blobs.Put(context.Background(), "openai/jobs/ftjob-unreadable.json", strings.NewReader("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	id := "ft:stories-chat:default::unreadable"
+	get, _ := e.do(t, "GET", "/models/"+id, nil)
+	del, body := e.do(t, "DELETE", "/models/"+id, nil)
+	if get != 500 || del != 500 {
+		t.Errorf("GET %s = %d, DELETE = %d %v; want 500 for both (the record is unreadable)", id, get, del, body)
+	}
+}
