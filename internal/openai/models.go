@@ -129,13 +129,24 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 	// so none is skipped or read twice.
 	st := auth.Reader(r.Context(), s.Store)
 	var after *store.Cursor
+	// An adapter on a registered base is listed once every page is read
+	// and its base is among the models read (the reader is registered's
+	// and chat's, so one it cannot see is gone for them too): a set of
+	// ids, not a query per adapter.
+	seen := map[string]bool{}
+	var onBase []*store.Model
 	for {
 		ms, _, err := st.ListModels(r.Context(), store.ListParams{Limit: modelPage, After: after})
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range ms {
-			if servable(m) { // (the store reader is registered's)
+			seen[m.ID] = true
+			switch {
+			case !servable(m): // (the store reader is registered's)
+			case registeredBase(m) != "":
+				onBase = append(onBase, m)
+			default:
 				out = append(out, exported(m))
 			}
 		}
@@ -144,7 +155,24 @@ func (s *Server) catalogue(r *http.Request) ([]Model, error) {
 		}
 		after = store.CursorOf(ms[len(ms)-1])
 	}
+	for _, m := range onBase {
+		if seen[registeredBase(m)] {
+			out = append(out, exported(m))
+		}
+	}
 	return out, nil
+}
+
+// registeredBase returns the registered model (mdl_ id) adapter m is
+// served on, as chat resolves it (adapterBase); "" when m is no adapter or
+// its base is not a registered model (a base model's folder, a server
+// path). /v1 serves m only while that model exists: its base deleted with
+// force=true, chat cannot load it, so GET and the list do not offer it.
+func registeredBase(m *store.Model) string {
+	if b := remove.BaseOf(m); strings.HasPrefix(b, "mdl_") {
+		return b
+	}
+	return ""
 }
 
 // modelPage is how many registered models one store query reads (the
@@ -168,8 +196,28 @@ func servable(m *store.Model) bool {
 // for an admin) that is servable, else model_not_found. It is the one
 // place that decides which mdl_ ids exist for /v1: chat and completions
 // (target), GET and DELETE /v1/models/{id} ask it, and the list
-// (catalogue) reads through the same reader with the same servable.
+// (catalogue) reads through the same reader with the same servable and
+// the same check of an adapter's registered base.
 func (s *Server) registered(ctx context.Context, id string) (*store.Model, error) {
+	m, err := s.registeredOrOrphan(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if b := registeredBase(m); b != "" {
+		// An adapter whose base was deleted (force=true kept it).
+		if _, err := auth.Reader(ctx, s.Store).GetModel(ctx, b); errors.Is(err, store.ErrNotFound) {
+			return nil, modelNotFound(id)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// registeredOrOrphan is registered without the check of an adapter's
+// base: DELETE /v1/models/{id} still deletes an adapter whose base was
+// deleted (it is the caller's, and nothing else here can serve it).
+func (s *Server) registeredOrOrphan(ctx context.Context, id string) (*store.Model, error) {
 	m, err := auth.Reader(ctx, s.Store).GetModel(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !servable(m)) {
 		return nil, modelNotFound(id)
@@ -411,7 +459,7 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	switch {
 	case strings.HasPrefix(id, "mdl_"):
-		if _, gerr := s.registered(r.Context(), id); gerr != nil {
+		if _, gerr := s.registeredOrOrphan(r.Context(), id); gerr != nil {
 			return gerr
 		}
 		_, err = d.Model(r.Context(), rd, id, false)

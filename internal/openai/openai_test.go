@@ -32,6 +32,7 @@ import (
 	"github.com/whetstone/whetstone/internal/config"
 	"github.com/whetstone/whetstone/internal/openai"
 	"github.com/whetstone/whetstone/internal/platform"
+	"github.com/whetstone/whetstone/internal/remove"
 	"github.com/whetstone/whetstone/internal/serving"
 	"github.com/whetstone/whetstone/internal/store"
 )
@@ -1252,5 +1253,82 @@ func TestDeleteFineTunedUnreadable(t *testing.T) {
 	del, body := e.do(t, "DELETE", "/models/"+id, nil)
 	if get != 500 || del != 500 {
 		t.Errorf("GET %s = %d, DELETE = %d %v; want 500 for both (the record is unreadable)", id, get, del, body)
+	}
+}
+
+// TestAdapterOfDeletedBase: a LoRA adapter whose registered base model was
+// deleted with force=true (which keeps the adapter) is neither listed nor
+// found by GET /v1/models/{id}, as chat does not serve it; an adapter on a
+// base model folder and one whose base still exists stay listed and
+// found. DELETE still deletes it.
+func TestAdapterOfDeletedBase(t *testing.T) {
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	lora := func(id, base string) *store.Model {
+		return &store.Model{ID: id, Name: "run/tune/" + id, JobID: "job_" + id, NodeID: "tune", Team: "blue", Output: "model",
+			URI: "jobs/job_" + id + "/tune/model/", CreatedAt: now, Meta: map[string]any{"format": "peft-lora", "base_model": base}}
+	}
+	ms := []*store.Model{
+		{ID: "mdl_base", Name: "run/tune/model", JobID: "job_base", NodeID: "tune", Team: "blue", Output: "model",
+			URI: "jobs/job_base/tune/model/", CreatedAt: now, Meta: map[string]any{"format": "hf"}},
+		{ID: "mdl_kept", Name: "run/tune/model", JobID: "job_kept", NodeID: "tune", Team: "blue", Output: "model",
+			URI: "jobs/job_kept/tune/model/", CreatedAt: now, Meta: map[string]any{"format": "hf"}},
+		lora("mdl_orphan", "mdl_base"),
+		lora("mdl_onkept", "mdl_kept"),
+		lora("mdl_onfolder", "stories-chat"),
+	}
+	for _, m := range ms {
+		if err := e.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateModel(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := func(method, path string, body any) (int, map[string]any) {
+		var r io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, e.url+path, r)
+		req.Header.Set("X-Test-Team", "blue")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		_, list := as("GET", "/models", nil)
+		listed := map[string]bool{}
+		for _, lm := range list["data"].([]any) {
+			listed[lm.(map[string]any)["id"].(string)] = true
+		}
+		for id, found := range want {
+			get, gout := as("GET", "/models/"+id, nil)
+			if found != (get == 200) || found != listed[id] {
+				t.Errorf("%s: %s: GET %d %v, listed %v; want found and listed %v", when, id, get, gout, listed[id], found)
+			}
+		}
+	}
+	check("before", map[string]bool{"mdl_orphan": true, "mdl_onkept": true, "mdl_onfolder": true})
+	d := &remove.Deleter{Store: e.st, Blobs: e.blobs}
+	if _, err := d.Model(ctx, e.st, "mdl_base", true); err != nil {
+		t.Fatal(err)
+	}
+	check("base deleted", map[string]bool{"mdl_orphan": false, "mdl_onkept": true, "mdl_onfolder": true})
+	chat, cout := as("POST", "/chat/completions", map[string]any{"model": "mdl_orphan", "max_tokens": 2,
+		"messages": []any{map[string]any{"role": "user", "content": "Who is Mia?"}}})
+	if chat != 404 || errorOf(t, cout)["code"] != "model_not_found" {
+		t.Errorf("chat with mdl_orphan: %d %v, want 404 model_not_found", chat, cout)
+	}
+	if status, out := as("DELETE", "/models/mdl_orphan", nil); status != 200 || out["deleted"] != true {
+		t.Errorf("DELETE mdl_orphan: %d %v, want 200 deleted", status, out)
+	}
+	if _, err := e.st.GetModel(ctx, "mdl_orphan"); err == nil {
+		t.Error("mdl_orphan still registered after DELETE")
 	}
 }

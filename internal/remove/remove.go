@@ -299,6 +299,19 @@ func holds(s string, keys []string) bool {
 // adapterFormats are the model formats that need their base to load.
 var adapterFormats = []string{"peft-lora", "adapter"}
 
+// BaseOf returns the base model m needs to load, as its pipeline named it
+// (meta.base_model: a registered model's id, a blob: reference to its
+// files, or a server path), when m is a LoRA adapter; "" for any other
+// model, which needs none. A registered base (mdl_ id) may be gone: Model
+// with force deletes it and keeps its adapters.
+func BaseOf(m *store.Model) string {
+	if !slices.Contains(adapterFormats, m.Format()) {
+		return ""
+	}
+	b, _ := m.Meta["base_model"].(string)
+	return b
+}
+
 // others reads every other model: whether one's files overlap m's (the
 // same key, or one folder inside the other), and which of m's team are
 // adapters whose base is m ("ID (NAME)").
@@ -319,7 +332,7 @@ func others(ctx context.Context, tx store.Tx, m *store.Model) (shared bool, adap
 			if overlap(o.URI, m.URI) {
 				shared = true
 			}
-			if store.TeamOr(o.Team) == store.TeamOr(m.Team) && slices.Contains(adapterFormats, o.Format()) && baseIs(o, m) {
+			if store.TeamOr(o.Team) == store.TeamOr(m.Team) && baseIs(o, m) {
 				adapters = append(adapters, fmt.Sprintf("%s (%s)", o.ID, o.Name))
 			}
 		}
@@ -333,7 +346,7 @@ func others(ctx context.Context, tx store.Tx, m *store.Model) (shared bool, adap
 // (by id, or by a blob: reference to m's files, as a node after m's in the
 // same job names it).
 func baseIs(o, m *store.Model) bool {
-	b, _ := o.Meta["base_model"].(string)
+	b := BaseOf(o)
 	return b != "" && refers(b, m.ID, []string{m.URI})
 }
 
