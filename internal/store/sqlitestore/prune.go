@@ -70,7 +70,8 @@ func (db *DB) PruneCache(ctx context.Context, before time.Time, dryRun bool) (in
 }
 
 // BlobOwners returns the ids of every job and uploaded dataset: blobs under
-// jobs/ID/ and datasets/ID/ of any other id are orphans.
+// jobs/ID/ and datasets/ID/ of any other id are orphans unless a record
+// names them (BlobRefs).
 func (db *DB) BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, err error) {
 	jobs, datasets = map[string]bool{}, map[string]bool{}
 	for q, m := range map[string]map[string]bool{`SELECT id FROM jobs`: jobs, `SELECT id FROM datasets`: datasets} {
@@ -89,4 +90,29 @@ func (db *DB) BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, e
 		rows.Close()
 	}
 	return jobs, datasets, nil
+}
+
+// BlobRefs returns the blob keys the records name: every dataset's blob key
+// and every model's URI (a key ending in "/" names the folder). Retention
+// keeps them wherever they lie, whatever their folder is called.
+func (db *DB) BlobRefs(ctx context.Context) ([]string, error) {
+	rows, err := db.w.QueryContext(ctx, `SELECT blob_key FROM datasets UNION SELECT uri FROM models`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore blob refs: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("sqlitestore blob refs: %w", err)
+		}
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore blob refs: %w", err)
+	}
+	return out, nil
 }

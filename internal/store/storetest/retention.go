@@ -20,6 +20,7 @@ type Pruner interface {
 	PruneEvents(ctx context.Context, before time.Time, dryRun bool) (int64, error)
 	PruneCache(ctx context.Context, before time.Time, dryRun bool) (int64, error)
 	BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, err error)
+	BlobRefs(ctx context.Context) ([]string, error)
 }
 
 func runRetention(t *testing.T, open func(t *testing.T) store.Store) {
@@ -91,6 +92,13 @@ func runRetention(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		if len(jobs) != 4 || len(datasets) != 1 || !datasets[ds.ID] {
 			t.Errorf("BlobOwners = %v, %v", jobs, datasets)
+		}
+		// The keys the records name, whatever folder they lie in (this
+		// dataset's is not its id).
+		refs, err := p.BlobRefs(ctx)
+		slices.Sort(refs)
+		if want := []string{ds.BlobKey, "jobs/" + withModel + "/n/out/"}; err != nil || !slices.Equal(refs, want) {
+			t.Errorf("BlobRefs = %v, %v; want %v", refs, err, want)
 		}
 
 		// Events of the two old ended jobs: counted by the dry run, then removed.
