@@ -137,6 +137,8 @@ func (s *Server) Handler() http.Handler {
 		}
 		return name
 	})
+	// Error bodies repeat no long request value (capErrors).
+	cfg.Transformers = append(cfg.Transformers, capErrors)
 	cfg.Info.Description = "Run LLM fine-tuning pipelines (DAGs of agents) on a durable queue and stream their events."
 	api := humago.New(mux, cfg)
 	s.routes(api)

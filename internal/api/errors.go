@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,4 +82,70 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		}
 	}
 	return huma.NewError(status, s.redact.String(msg), det...)
+}
+
+// Error bodies repeat at most maxEcho characters of a request's value (a
+// detail's value) and maxMessage of a message: huma echoed a 900 KB query
+// value back in full.
+const (
+	maxEcho    = 200
+	maxMessage = 2000
+)
+
+// capErrors is the API's transformer of error bodies (every problem, from
+// problem or from huma's own validation, is written through it): it cuts
+// long echoed values and messages to a prefix, an ellipsis and the
+// original length (capText).
+func capErrors(_ huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	em.Detail = capText(em.Detail, maxMessage)
+	for _, d := range em.Errors {
+		if d == nil {
+			continue
+		}
+		d.Message = capText(d.Message, maxMessage)
+		d.Value = capValue(d.Value)
+	}
+	return em, nil
+}
+
+// capValue returns v, or, when v (a string, or written as JSON) is longer
+// than maxEcho characters, its capped text.
+func capValue(v any) any {
+	switch x := v.(type) {
+	case nil, bool, int, int64, float64:
+		return v
+	case string:
+		return capText(x, maxEcho)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	if len(b) <= maxEcho {
+		return v
+	}
+	return capText(string(b), maxEcho)
+}
+
+// capText returns s, or, when s has more than n characters, its first n,
+// an ellipsis and how many characters s had.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for j := range s {
+		if count == n {
+			i = j
+		}
+		count++
+	}
+	if count <= n {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d characters)", s[:i], count)
 }

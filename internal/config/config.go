@@ -481,11 +481,24 @@ func (l *listFlag) Set(v string) error {
 // ServerFiles returns the server's own files and folders, which jobs may
 // never read by path even inside an allowed folder: the data folder
 // (every team's blobs, scratch, the cache), the blob folder, the SQLite
-// database, the secret key and the JWT secret and TLS key files.
+// database, the secret key and the JWT secret and TLS key files. They are
+// absolute: a relative one is where the server opens it, in its current
+// folder, not in WorkDir (which relative params, and so the sandbox,
+// resolve against).
 func (c *Config) ServerFiles() []string {
-	out := []string{c.DataDir, c.BlobDir, c.SecretKeyFile, c.JWTSecretFile, c.TLSKey}
+	in := []string{c.DataDir, c.BlobDir, c.SecretKeyFile, c.JWTSecretFile, c.TLSKey}
 	if db := strings.TrimPrefix(c.Database, "sqlite://"); db != "" && !strings.Contains(db, "://") {
-		out = append(out, db)
+		in = append(in, db)
+	}
+	var out []string
+	for _, f := range in {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(f); err == nil {
+			f = abs
+		}
+		out = append(out, f)
 	}
 	return out
 }

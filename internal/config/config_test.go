@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/whetstone/whetstone/internal/sandbox"
 )
 
 func TestPrecedence(t *testing.T) {
@@ -93,5 +95,33 @@ func TestIsolateAgentsDefaultsOn(t *testing.T) {
 				t.Errorf("Isolated() = %v, want %v", c.Isolated(), tc.want)
 			}
 		})
+	}
+}
+
+// TestServerFilesWithWorkDir: with the default ./whet-data (relative to the
+// server's current folder) and --work-dir elsewhere, an allowed folder
+// holding the data folder still refuses it: the sandbox resolves relative
+// paths against the work folder, so ServerFiles must name the files where
+// the server opens them.
+func TestServerFilesWithWorkDir(t *testing.T) {
+	cwd, work := t.TempDir(), t.TempDir()
+	t.Chdir(cwd)
+	c := Default()
+	c.WorkDir = work
+	os.MkdirAll(filepath.Join(cwd, "whet-data", "blobs"), 0o755)
+	os.WriteFile(filepath.Join(cwd, "whet-data", "secret.key"), []byte("k"), 0o600)
+	for _, f := range c.ServerFiles() {
+		if !filepath.IsAbs(f) {
+			t.Errorf("ServerFiles has %q, want absolute paths", f)
+		}
+	}
+	p, err := sandbox.New(c.WorkDir, []string{cwd}, c.ServerFiles()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(cwd, "whet-data", "secret.key"), filepath.Join(cwd, "whet-data", "blobs"), cwd} {
+		if _, err := p.Resolve(path); err == nil {
+			t.Errorf("Resolve(%q) allowed, want refused: the server's data folder", path)
+		}
 	}
 }

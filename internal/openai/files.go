@@ -51,7 +51,7 @@ func (s *Server) loadFile(r *http.Request, id string) (*fileRec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok || (rec.Team != "" && rec.Team != s.team(r)) { // another team's file does not exist for the caller
+	if !ok || !s.owns(r, rec.Team) { // another team's file does not exist for the caller
 		return nil, notFound("file_id", "file_not_found", "No such File object: %s", id)
 	}
 	return &rec, nil
@@ -198,7 +198,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 		var rec fileRec
 		if ok, err := s.getJSON(r.Context(), fileKey(id), &rec); err != nil {
 			return err
-		} else if ok && (rec.Team == "" || rec.Team == s.team(r)) && (q.Get("purpose") == "" || q.Get("purpose") == rec.Purpose) {
+		} else if ok && s.owns(r, rec.Team) && (q.Get("purpose") == "" || q.Get("purpose") == rec.Purpose) {
 			mine = append(mine, rec.File)
 			if len(mine) > limit {
 				break

@@ -465,7 +465,7 @@ func (s *Server) loadJob(r *http.Request, id string) (*jobRec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok || (rec.Team != "" && rec.Team != s.team(r)) { // another team's job does not exist for the caller
+	if !ok || !s.owns(r, rec.Team) { // another team's job does not exist for the caller
 		return nil, notFound("fine_tuning_job_id", "fine_tuning_job_not_found", "No such fine-tuning job: %s", id)
 	}
 	return &rec, nil
@@ -662,7 +662,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 		var rec jobRec
 		if ok, err := s.getJSON(r.Context(), jobKey(id), &rec); err != nil {
 			return err
-		} else if ok && (rec.Team == "" || rec.Team == s.team(r)) {
+		} else if ok && s.owns(r, rec.Team) {
 			mine = append(mine, id)
 		}
 	}

@@ -444,20 +444,18 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request) error {
 // /v1/models, then the models its pipeline exported (one refused is kept,
 // logged: it stays listed by its mdl_ id).
 func (s *Server) deleteFineTuned(r *http.Request, d *remove.Deleter, rd store.Reader, id string) error {
-	parts := strings.Split(id, ":")
-	rec, err := s.loadJob(r, "ftjob-"+parts[len(parts)-1])
-	if err != nil {
-		return store.ErrNotFound
-	}
-	j, err := s.refresh(r, rec)
+	// The same lookups as chat and GET /v1/models/{id} (a failure to read
+	// the job's record is the server's, not a 404).
+	rec, err := s.fineTunedJob(r, id)
 	if err != nil {
 		return err
 	}
-	var cur jobRec
-	if ok, err := s.getJSON(r.Context(), jobKey(rec.ID), &cur); err != nil {
+	_, cur, err := s.fineTunedModel(r, rec, id)
+	if err != nil {
 		return err
-	} else if !ok || cur.ModelDeleted || j.Status != "succeeded" || j.FineTunedModel == nil || *j.FineTunedModel != id {
-		return store.ErrNotFound
+	}
+	if cur.FineTunedModel == nil || *cur.FineTunedModel != id {
+		return modelNotFound(id) // a checkpoint is not deletable alone
 	}
 	// The registered models of its pipeline runs: the trained one (at
 	// AdapterURI) first.

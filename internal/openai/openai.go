@@ -135,6 +135,15 @@ func (s *Server) team(r *http.Request) string {
 	return auth.TeamOf(r.Context())
 }
 
+// owns reports whether a /v1 record (file or fine-tuning job) of team is
+// the caller's. A record without a team, written before teams existed, is
+// store.DefaultTeam's, as the stores' migration made every row of that
+// time (team_id 'default'): the default team keeps it (and a server with
+// auth off, whose caller is that team's admin), no other team sees it.
+func (s *Server) owns(r *http.Request, team string) bool {
+	return store.TeamOr(team) == store.TeamOr(s.team(r))
+}
+
 // apiError is an error in OpenAI's shape with its HTTP status.
 type apiError struct {
 	Status  int

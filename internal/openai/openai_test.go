@@ -286,6 +286,24 @@ func TestFineTuneAndChat(t *testing.T) {
 	if er := errorOf(t, out); status != 404 || er["code"] != "model_not_found" {
 		t.Errorf("unknown model: %d %v", status, out)
 	}
+	// GET /v1/models/{id} finds what chat serves under a name, the model
+	// and its checkpoint's, and neither answers another name.
+	_, cks := e.do(t, "GET", "/fine_tuning/jobs/"+id+"/checkpoints", nil)
+	ckpt := cks["data"].([]any)[0].(map[string]any)["fine_tuned_model_checkpoint"].(string)
+	for _, c := range []struct {
+		name  string
+		found bool
+	}{{model, true}, {ckpt, true}, {model + ":ckpt-step-x", false}, {model + "x", false}, {"ft:stories-chat:default:t:0000", false}} {
+		chat, cout := e.do(t, "POST", "/chat/completions", map[string]any{"model": c.name, "max_tokens": 2,
+			"messages": []any{map[string]any{"role": "user", "content": "x"}}})
+		get, gout := e.do(t, "GET", "/models/"+c.name, nil)
+		switch {
+		case c.found && (chat != 200 || get != 200 || gout["id"] != c.name || gout["object"] != "model" || gout["owned_by"] != "default"):
+			t.Errorf("%s: chat %d %v, GET %d %v; want both 200", c.name, chat, cout, get, gout)
+		case !c.found && (chat != 404 || get != 404 || errorOf(t, cout)["code"] != "model_not_found" || errorOf(t, gout)["code"] != "model_not_found"):
+			t.Errorf("%s: chat %d %v, GET %d %v; want both 404 model_not_found", c.name, chat, cout, get, gout)
+		}
+	}
 	status, out = e.do(t, "POST", "/fine_tuning/jobs/"+id+"/cancel", nil)
 	if er := errorOf(t, out); status != 400 || er["code"] != "invalid_state" {
 		t.Errorf("cancel a finished job: %d %v", status, out)
@@ -1141,5 +1159,98 @@ func TestListFilesOrder(t *testing.T) {
 		if er := errorOf(t, out); status != 400 || er["param"] != "order" || er["code"] != "invalid_value" || er["type"] != "invalid_request_error" {
 			t.Errorf("GET /files?order=%s: %d %v, want 400 invalid_value on param order", bad, status, out)
 		}
+	}
+}
+
+// TestLegacyRecordsAreDefaultTeams: a file and a fine-tuning job stored
+// before teams existed (no team in their records) are the default team's,
+// as the stores' migration made every row of that time: the default team
+// (and a server with auth off) still lists and reads them and their model,
+// no other team sees, reads or deletes them.
+func TestLegacyRecordsAreDefaultTeams(t *testing.T) {
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	const fileID, jobID = "file-000000000001aaaaaaaa", "ftjob-000000000001bbbbbbbb"
+	model := "ft:stories-chat::old:000000000001bbbbbbbb"
+	rows := chatRows(1)
+	for key, v := range map[string]string{
+		"openai/files/" + fileID + ".jsonl": rows,
+		"openai/files/" + fileID + ".json": fmt.Sprintf(`{"id":%q,"object":"file","bytes":%d,"created_at":1700000000,"filename":"old.jsonl",`+
+			`"purpose":"fine-tune","status":"processed","status_details":null,"expires_at":null,"kind":"supervised","rows":1}`, fileID, len(rows)),
+		"openai/jobs/" + jobID + ".json": fmt.Sprintf(`{"id":%q,"object":"fine_tuning.job","created_at":1700000000,"finished_at":1700000100,`+
+			`"fine_tuned_model":%q,"model":"stories-chat","status":"succeeded","training_file":%q,"pipeline_jobs":["job_old"],"final":true}`, jobID, model, fileID),
+	} {
+		if _, err := e.blobs.Put(ctx, key, strings.NewReader(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := func(team, method, path string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, e.url+path, nil)
+		if team != "" {
+			req.Header.Set("X-Test-Team", team)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	ids := func(l map[string]any) map[string]bool {
+		out := map[string]bool{}
+		data, _ := l["data"].([]any)
+		for _, d := range data {
+			out[d.(map[string]any)["id"].(string)] = true
+		}
+		return out
+	}
+	for _, c := range []struct {
+		team string // "" is no identity (auth off)
+		sees bool
+	}{{"blue", false}, {"default", true}, {"", true}} {
+		want := 404
+		if c.sees {
+			want = 200
+		}
+		for _, p := range []string{"/files/" + fileID, "/fine_tuning/jobs/" + jobID, "/models/" + model} {
+			if status, out := as(c.team, "GET", p); status != want {
+				t.Errorf("team %q: GET %s: %d %v, want %d", c.team, p, status, out, want)
+			}
+		}
+		for _, l := range []struct{ path, id string }{{"/files", fileID}, {"/fine_tuning/jobs", jobID}, {"/models", model}} {
+			if _, out := as(c.team, "GET", l.path); ids(out)[l.id] != c.sees {
+				t.Errorf("team %q: GET %s lists %s: %v, want %v", c.team, l.path, l.id, ids(out)[l.id], c.sees)
+			}
+		}
+	}
+	// Another team cannot delete them (nor read the file's content).
+	if status, out := as("blue", "GET", "/files/"+fileID+"/content"); status != 404 {
+		t.Errorf("blue: GET the legacy file's content: %d %v, want 404", status, out)
+	}
+	for _, p := range []string{"/files/" + fileID, "/models/" + model} {
+		if status, out := as("blue", "DELETE", p); status != 404 || errorOf(t, out)["type"] != "invalid_request_error" {
+			t.Errorf("blue: DELETE %s: %d %v, want 404", p, status, out)
+		}
+	}
+	if status, out := as("default", "GET", "/files/"+fileID); status != 200 || out["filename"] != "old.jsonl" {
+		t.Errorf("after blue's DELETE, the default team's GET: %d %v", status, out)
+	}
+}
+
+// TestDeleteFineTunedUnreadable: a fine-tuning job's record the server
+// cannot read is its own failure (500) for DELETE /v1/models/{ft:...} as
+// for GET, not a 404 that tells the client there is no such model.
+func TestDeleteFineTunedUnreadable(t *testing.T) {
+	e := setup(t, serving.Options{})
+	if _, err := e.blobs.Put(context.Background(), "openai/jobs/ftjob-unreadable.json", strings.NewReader("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	id := "ft:stories-chat:default::unreadable"
+	get, _ := e.do(t, "GET", "/models/"+id, nil)
+	del, body := e.do(t, "DELETE", "/models/"+id, nil)
+	if get != 500 || del != 500 {
+		t.Errorf("GET %s = %d, DELETE = %d %v; want 500 for both (the record is unreadable)", id, get, del, body)
 	}
 }

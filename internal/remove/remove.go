@@ -4,7 +4,8 @@
 //
 // A deletion is refused (*InUseError, which wraps store.ErrConflict) while
 // a pending or running job of the item's team names it in a node's params
-// (by id, or by a blob: reference under its files), and, for a model, while
+// (by id, or by a blob: reference under its files) or, for a model, is the
+// job that made it (its later nodes read it), and, for a model, while
 // another model of its team is a LoRA adapter trained on it (its
 // meta.base_model names it): an adapter cannot be loaded without its base.
 // Force skips that second check only: the adapters stay, their files still
@@ -49,10 +50,23 @@ type InUseError struct {
 func (e *InUseError) Error() string {
 	if len(e.Jobs) > 0 {
 		return fmt.Sprintf("%s %s is in use by queued or running job %s: cancel %s or wait for %s to end, then delete it",
-			e.Kind, e.ID, strings.Join(e.Jobs, ", "), them(len(e.Jobs), "it"), them(len(e.Jobs), "it"))
+			e.Kind, e.ID, some(e.Jobs), them(len(e.Jobs), "it"), them(len(e.Jobs), "it"))
 	}
 	return fmt.Sprintf("%s %s is the base model of LoRA adapter %s, which cannot be used without it: delete %s first, or delete with force=true to keep %s without a base",
-		e.Kind, e.ID, strings.Join(e.Adapters, ", "), them(len(e.Adapters), "it"), them(len(e.Adapters), "it"))
+		e.Kind, e.ID, some(e.Adapters), them(len(e.Adapters), "it"), them(len(e.Adapters), "it"))
+}
+
+// maxNamed is how many jobs or adapters a refusal's text names: the API
+// cuts error messages past 2,000 characters, which took the force=true
+// hint (that the web UI looks for) off the end of a long list.
+const maxNamed = 5
+
+// some joins the first maxNamed of l and says how many more there are.
+func some(l []string) string {
+	if len(l) <= maxNamed {
+		return strings.Join(l, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(l[:maxNamed], ", "), len(l)-maxNamed)
 }
 
 func them(n int, it string) string {
@@ -86,7 +100,7 @@ func (d *Deleter) Model(ctx context.Context, rd store.Reader, id string, force b
 		if _, err := tx.GetModel(ctx, id); err != nil {
 			return err
 		}
-		jobs, err := usedBy(ctx, tx, m.Team, id, m.URI)
+		jobs, err := usedBy(ctx, tx, m.Team, m.JobID, id, m.URI)
 		if err != nil {
 			return err
 		}
@@ -127,7 +141,7 @@ func (d *Deleter) Dataset(ctx context.Context, rd store.Reader, id string) (*sto
 		if _, err := tx.GetDataset(ctx, id); err != nil {
 			return err
 		}
-		jobs, err := usedBy(ctx, tx, ds.Team, id, ds.BlobKey, "datasets/"+id+"/")
+		jobs, err := usedBy(ctx, tx, ds.Team, "", id, ds.BlobKey, "datasets/"+id+"/")
 		if err != nil {
 			return err
 		}
@@ -183,8 +197,10 @@ func (d *Deleter) deleteFiles(ctx context.Context, kind, id, key string) {
 
 // usedBy returns the pending or running jobs of team whose node params
 // name id, or a blob: reference to one of keys or to an object under one
-// of them (those ending in "/").
-func usedBy(ctx context.Context, tx store.Tx, team, id string, keys ...string) ([]string, error) {
+// of them (those ending in "/"), and job owner ("" for none) while it is
+// pending or running: the job that made a model passes it to its later
+// nodes (evaluate, export) as an artifact, named in no params.
+func usedBy(ctx context.Context, tx store.Tx, team, owner, id string, keys ...string) ([]string, error) {
 	active, err := tx.ActiveJobs(ctx)
 	if err != nil {
 		return nil, err
@@ -200,6 +216,10 @@ func usedBy(ctx context.Context, tx store.Tx, team, id string, keys ...string) (
 		}
 		if store.TeamOr(j.Team) != store.TeamOr(team) {
 			continue // another team's job can read none of team's objects
+		}
+		if owner != "" && j.ID == owner {
+			out = append(out, j.ID)
+			continue
 		}
 		for _, n := range j.Nodes {
 			if names(n.Params, id, keys) {

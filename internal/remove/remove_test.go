@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,8 @@ func TestInUseMessage(t *testing.T) {
 			"model mdl_1 is in use by queued or running job job_1, job_2: cancel them or wait for them to end, then delete it"},
 		{&remove.InUseError{Kind: "model", ID: "mdl_1", Adapters: []string{"mdl_2 (a/t/model)"}},
 			"model mdl_1 is the base model of LoRA adapter mdl_2 (a/t/model), which cannot be used without it: delete it first, or delete with force=true to keep it without a base"},
+		{&remove.InUseError{Kind: "model", ID: "mdl_1", Adapters: []string{"a", "b", "c", "d", "e", "f", "g"}},
+			"model mdl_1 is the base model of LoRA adapter a, b, c, d, e and 2 more, which cannot be used without it: delete them first, or delete with force=true to keep them without a base"},
 	} {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("Error() = %q\nwant %q", got, tc.want)
@@ -281,5 +284,62 @@ func TestOnS3(t *testing.T) {
 	}
 	if strings.Contains(b.log.String(), "level=ERROR") {
 		t.Errorf("log: %s", b.log.String())
+	}
+}
+
+// TestOwnJobRunning: a model its job registered while the job still runs
+// (the train node's adapter, which the job's evaluate and export nodes
+// are yet to read, passed as an artifact and named in no params) is in use
+// by that job until the job ends.
+func TestOwnJobRunning(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.put(t, "jobs/job_own/train/adapter/adapter.safetensors")
+		j := &store.Job{ID: "job_own", Status: store.Running, Spec: []byte(`{}`), CreatedAt: now,
+			Nodes: []*store.Node{{ID: "train", Agent: "a"}, {ID: "export", Agent: "b", Preds: []string{"train"}}}}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+		b.create(t, []*store.Model{{ID: "mdl_own", Name: "own/train/adapter", JobID: "job_own", NodeID: "train", Output: "adapter",
+			URI: "jobs/job_own/train/adapter/", CreatedAt: now}}, nil)
+		var ie *remove.InUseError
+		if _, err := b.d.Model(ctx, b.st, "mdl_own", false); !errors.As(err, &ie) || len(ie.Jobs) != 1 || ie.Jobs[0] != "job_own" {
+			t.Fatalf("delete a model its running job has still to read = %v, want InUseError naming job_own", err)
+		}
+		if !b.has(t, "jobs/job_own/train/adapter/adapter.safetensors") {
+			t.Fatal("a refused deletion deleted the files")
+		}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error {
+			_, err := tx.SetJobStatus(ctx, j.ID, store.Succeeded, "", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.d.Model(ctx, b.st, "mdl_own", false); err != nil {
+			t.Errorf("delete once its job ended: %v", err)
+		}
+	})
+}
+
+// TestInUseMessageLongList: a refusal naming many adapters with long names
+// (job names run to 200 characters) stays within the API's 2,000
+// characters of a message, force=true hint included.
+func TestInUseMessageLongList(t *testing.T) {
+	t.Parallel()
+	var adapters, jobs []string
+	for i := range 100 {
+		adapters = append(adapters, fmt.Sprintf("mdl_%026d (%s/tune/model)", i, strings.Repeat("n", 200)))
+		jobs = append(jobs, fmt.Sprintf("job_%026d", i))
+	}
+	for _, e := range []*remove.InUseError{{Kind: "model", ID: "mdl_base", Adapters: adapters}, {Kind: "dataset", ID: "ds_1", Jobs: jobs}} {
+		msg := e.Error()
+		if len(msg) > 2000 || !strings.Contains(msg, "and 95 more") {
+			t.Errorf("Error() has %d characters, want at most 2000 naming 5 and 95 more: %.300s", len(msg), msg)
+		}
+		if len(e.Adapters) > 0 && !strings.Contains(msg, "force=true") {
+			t.Errorf("Error() lost the force=true hint: %.300s", msg)
+		}
 	}
 }
