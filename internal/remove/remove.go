@@ -232,12 +232,12 @@ func usedBy(ctx context.Context, tx store.Tx, team, owner, id string, keys ...st
 	return out, nil
 }
 
-// names reports whether v (a params value) holds a string that is id or a
-// blob: reference to keys.
+// names reports whether v (a params value) holds a string that is id, a
+// blob: reference to keys or to a folder holding one of them.
 func names(v any, id string, keys []string) bool {
 	switch v := v.(type) {
 	case string:
-		return refers(v, id, keys)
+		return refers(v, id, keys) || holds(v, keys)
 	case map[string]any:
 		for _, e := range v {
 			if names(e, id, keys) {
@@ -252,7 +252,7 @@ func names(v any, id string, keys []string) bool {
 		}
 	case []string:
 		for _, e := range v {
-			if refers(e, id, keys) {
+			if refers(e, id, keys) || holds(e, keys) {
 				return true
 			}
 		}
@@ -274,6 +274,22 @@ func refers(s, id string, keys []string) bool {
 		}
 		if k == key || strings.TrimSuffix(k, "/") == strings.TrimSuffix(key, "/") ||
 			(strings.HasSuffix(key, "/") && strings.HasPrefix(k, key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// holds reports whether s is a blob: reference to a folder that holds one
+// of keys (a job's folder source, blob:jobs/J/, reads every model in it).
+func holds(s string, keys []string) bool {
+	k, ok := strings.CutPrefix(s, agent.BlobRef)
+	if !ok || k == "" {
+		return false
+	}
+	dir := strings.TrimSuffix(k, "/") + "/"
+	for _, key := range keys {
+		if key != "" && strings.HasPrefix(key, dir) {
 			return true
 		}
 	}

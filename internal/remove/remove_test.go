@@ -343,3 +343,30 @@ func TestInUseMessageLongList(t *testing.T) {
 		}
 	}
 }
+
+// TestFolderRefInUse: a job reading a folder that holds the model (a
+// folder source, blob:jobs/J/) or the dataset's file (blob:datasets/ID/)
+// uses it; a folder beside it does not.
+func TestFolderRefInUse(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.create(t, []*store.Model{{ID: "mdl_in", Name: "m", JobID: "job_done", NodeID: "n", Output: "model", URI: "jobs/job_done/n/model/", CreatedAt: now}},
+			[]*store.Dataset{{ID: "ds_in", Name: "d.jsonl", BlobKey: "datasets/ds_in/d.jsonl", CreatedAt: now}})
+		for i, src := range []string{"blob:jobs/job_done", "blob:jobs/job_done/n/", "blob:datasets/ds_in/", "blob:jobs/job_done/m/"} {
+			j := &store.Job{ID: fmt.Sprintf("job_read%d", i), Status: store.Running, Spec: []byte(`{}`), CreatedAt: now,
+				Nodes: []*store.Node{{ID: "x", Agent: "a", Params: map[string]any{"source": src}}}}
+			if err := b.st.InTx(ctx, func(tx store.Tx) error { return tx.CreateJob(ctx, j) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ie *remove.InUseError
+		if _, err := b.d.Model(ctx, b.st, "mdl_in", false); !errors.As(err, &ie) || strings.Join(ie.Jobs, ",") != "job_read0,job_read1" {
+			t.Errorf("delete a model in a folder running jobs read = %v, want InUseError naming job_read0, job_read1", err)
+		}
+		if _, err := b.d.Dataset(ctx, b.st, "ds_in"); !errors.As(err, &ie) || strings.Join(ie.Jobs, ",") != "job_read2" {
+			t.Errorf("delete a dataset whose folder a running job reads = %v, want InUseError naming job_read2", err)
+		}
+	})
+}

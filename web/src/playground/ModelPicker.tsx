@@ -1,7 +1,7 @@
 // The playground's picker of fine-tuned models: the fine-tuning jobs' models
-// from /v1/models and the exported adapter and merged models the server
-// finds for a search (GET /api/v1/models?q=&format=adapter,merged, newest
-// first, a page at a time), so any model can be found however many there
+// from /v1/models and the registered models /v1 serves (trained and exported)
+// that the server finds for a search (GET /api/v1/models?q=&format=
+// adapter,merged,peft-lora,hf, newest first, a page at a time), so any model can be found however many there
 // are. Chosen models stay listed (and chosen) while the search changes.
 
 import { useRef, useState } from 'react';
@@ -11,8 +11,8 @@ import { stripPaths } from '../data/paths';
 import { fmtNum } from '../ui/format';
 import type { V1Model } from './v1';
 
-/** SERVED_FORMATS are the exported models /v1 serves (GET /models?format=): PEFT adapters and merged folders. */
-export const SERVED_FORMATS = 'adapter,merged';
+/** SERVED_FORMATS are the registered models /v1 serves (GET /models?format=; internal/openai servable): exported PEFT adapters and merged folders, and the trained LoRA adapters and full models. */
+export const SERVED_FORMATS = 'adapter,merged,peft-lora,hf';
 
 /** PICK_PAGE is how many exported models one page of the picker shows. */
 export const PICK_PAGE = 20;

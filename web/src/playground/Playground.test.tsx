@@ -98,7 +98,7 @@ describe('playground model picker: any model of the server, by search', () => {
   it('offers the newest served models first, a page at a time, never GGUF', async () => {
     const div = await renderAt('/playground');
     expect(search(div)).not.toBeNull();
-    expect(listRequests().map((p) => Object.fromEntries(p))).toEqual([{ format: 'adapter,merged', limit: String(PICK_PAGE) }]);
+    expect(listRequests().map((p) => Object.fromEntries(p))).toEqual([{ format: 'adapter,merged,peft-lora,hf', limit: String(PICK_PAGE) }]);
     const adapters = exported.filter((m) => m.output === 'adapter');
     // the fine-tuning job's model (30 s old) sorts between the newest export and the next
     expect(choiceIDs(div)).toEqual([adapters[0].model_id, v1[0].id, ...adapters.slice(1, PICK_PAGE).map((m) => m.model_id)]);
@@ -119,7 +119,7 @@ describe('playground model picker: any model of the server, by search', () => {
     for (const prefix of ['o', 'ol', 'old', 'oldest-k']) act(() => type(search(div), prefix));
     await settle(SEARCH_DELAY + 100);
     const asked = listRequests().slice(before);
-    expect(asked.map((p) => Object.fromEntries(p))).toEqual([{ q: 'oldest-k', format: 'adapter,merged', limit: String(PICK_PAGE) }]);
+    expect(asked.map((p) => Object.fromEntries(p))).toEqual([{ q: 'oldest-k', format: 'adapter,merged,peft-lora,hf', limit: String(PICK_PAGE) }]);
     expect(choiceIDs(div)).toEqual([oldest.model_id]);
     expect(div.querySelector(`[data-choice="${oldest.model_id}"]`)?.textContent).toContain(`oldest-kids/ship/adapter · run ${oldest.job_id}`);
 
@@ -147,7 +147,7 @@ describe('playground model picker: any model of the server, by search', () => {
 
   it('preselects an old run’s export (GET /models?q=<run>) and an old model named in ?models= (GET /models/{id})', async () => {
     let div = await renderAt(`/playground?run=${oldest.job_id}`);
-    expect(requests).toContain(`/api/v1/models?q=${oldest.job_id}&format=adapter%2Cmerged&limit=100`);
+    expect(requests).toContain(`/api/v1/models?q=${oldest.job_id}&format=adapter%2Cmerged%2Cpeft-lora%2Chf&limit=100`);
     expect(columns(div)).toEqual(['stories-chat', oldest.model_id]);
     act(() => document.body.replaceChildren());
 
