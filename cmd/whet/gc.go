@@ -20,7 +20,7 @@ func gcCmd(ctx context.Context, args []string, io stdio) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	dry := fs.Bool("dry-run", false, "show what would be removed, remove nothing")
 	fs.Usage = func() {
-		fmt.Fprintln(io.err, "Usage: whet gc [--dry-run] --retain jobs=30d,events=30d,cache=14d,blobs=1d [flags]\n\nRemoves ended jobs (with their events, output blobs and event stream) older than jobs=,\nevents of ended jobs older than events=, output-cache entries older than cache=, and blobs\nnothing refers to older than blobs= (plus unfinished S3 uploads). Jobs that produced an\nexported model and uploaded datasets are kept. Prints a JSON report.\n\nFlags:")
+		fmt.Fprintln(io.err, "Usage: whet gc [--dry-run] --retain jobs=30d,events=30d,cache=14d,blobs=1d [flags]\n\nRemoves ended jobs (with their events, output blobs and event stream) older than jobs=,\nevents of ended jobs older than events=, output-cache entries older than cache=, and blobs\nnothing refers to older than blobs= (plus unfinished S3 uploads). Jobs that produced an\nexported model, datasets and every blob a dataset or model names are kept. Prints a JSON report.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	cfg, err := parseFlags(fs, args, io.err)

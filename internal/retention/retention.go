@@ -1,7 +1,11 @@
 // Package retention removes what a --retain policy says is old: ended jobs
 // (with their nodes, events, output blobs and Redis stream), events of ended
 // jobs, output-cache entries, and blobs nothing refers to. Jobs that produced
-// a registered (exported) model are kept, and so are uploaded datasets.
+// a registered (exported) model are kept, and so are datasets. A blob that a
+// dataset or model record names (its blob key, or a key under its folder) is
+// never removed, whatever folder it lies in: writers do not all store under
+// the record's own id (the /v1 API stores a fine-tuning job's files under
+// datasets/ftjob-…/ and saved eval samples under datasets/playground/).
 package retention
 
 import (
@@ -22,6 +26,9 @@ type Store interface {
 	PruneEvents(ctx context.Context, before time.Time, dryRun bool) (int64, error)
 	PruneCache(ctx context.Context, before time.Time, dryRun bool) (int64, error)
 	BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, err error)
+	// BlobRefs returns the blob keys the dataset and model records name
+	// (a key ending in "/" names everything under it).
+	BlobRefs(ctx context.Context) ([]string, error)
 }
 
 // Streams drops a job's event stream (the Redis fan-out); optional.
@@ -62,13 +69,19 @@ func Run(ctx context.Context, st any, blobs blob.Store, streams Streams, pol con
 			return nil, err
 		}
 		r.Jobs = ids
+		var keep refs
+		if len(ids) > 0 && !dryRun {
+			if keep, err = refsOf(ctx, s); err != nil {
+				return nil, err
+			}
+		}
 		for _, id := range ids {
 			if dryRun {
 				continue
 			}
 			// Blobs first: a job whose blobs failed to go is kept, and
-			// retried next time.
-			if err := deletePrefix(ctx, blobs, "jobs/"+id+"/", nil); err != nil {
+			// retried next time. Those a record names stay.
+			if err := deletePrefix(ctx, blobs, "jobs/"+id+"/", keep); err != nil {
 				return r, fmt.Errorf("retention: job %s blobs: %w", id, err)
 			}
 			if err := s.DeleteJob(ctx, id); err != nil {
@@ -111,19 +124,32 @@ func Run(ctx context.Context, st any, blobs blob.Store, streams Streams, pol con
 // sweepOrphans removes blobs older than before that nothing refers to:
 // under jobs/ID/ or datasets/ID/ of an id the store does not know (jobs
 // removed, uploads that failed half-way), and checkpoints of nodes that
-// never finished (checkpoints/KEY/, by age).
+// never finished (checkpoints/KEY/, by age); but never a blob that a dataset
+// or model record names, whatever its folder.
 func sweepOrphans(ctx context.Context, s Store, blobs blob.Store, before time.Time, dryRun bool, r *Report) error {
-	jobs, datasets, err := s.BlobOwners(ctx)
-	if err != nil {
-		return err
-	}
-	for _, top := range []string{"jobs/", "datasets/", "checkpoints/"} {
+	tops := []string{"jobs/", "datasets/", "checkpoints/"}
+	lists := make([][]blob.Info, len(tops))
+	for n, top := range tops {
 		list, err := blobs.List(ctx, top)
 		if err != nil {
 			return fmt.Errorf("retention: list %s: %w", top, err)
 		}
-		for _, i := range list {
-			if !i.ModTime.Before(before) {
+		lists[n] = list
+	}
+	// Records are read after the listing: one created meanwhile names a
+	// blob written just now (writers store the blob, then the record),
+	// which is too young to go.
+	jobs, datasets, err := s.BlobOwners(ctx)
+	if err != nil {
+		return err
+	}
+	keep, err := refsOf(ctx, s)
+	if err != nil {
+		return err
+	}
+	for n, top := range tops {
+		for _, i := range lists[n] {
+			if !i.ModTime.Before(before) || keep.has(i.Key) {
 				continue
 			}
 			id, _, _ := strings.Cut(strings.TrimPrefix(i.Key, top), "/")
@@ -143,12 +169,48 @@ func sweepOrphans(ctx context.Context, s Store, blobs blob.Store, before time.Ti
 	return nil
 }
 
-func deletePrefix(ctx context.Context, blobs blob.Store, prefix string, _ *Report) error {
+// refs are the blob keys records name: keys, and folders (ending in "/").
+type refs struct{ keys, folders map[string]bool }
+
+func refsOf(ctx context.Context, s Store) (refs, error) {
+	l, err := s.BlobRefs(ctx)
+	if err != nil {
+		return refs{}, fmt.Errorf("retention: blob refs: %w", err)
+	}
+	r := refs{keys: map[string]bool{}, folders: map[string]bool{}}
+	for _, k := range l {
+		if strings.HasSuffix(k, "/") {
+			r.folders[k] = true
+		} else {
+			r.keys[k] = true
+		}
+	}
+	return r, nil
+}
+
+// has says whether a record names key or a folder above it.
+func (r refs) has(key string) bool {
+	if r.keys[key] {
+		return true
+	}
+	for i := strings.LastIndexByte(key, '/'); i >= 0; i = strings.LastIndexByte(key[:i], '/') {
+		if r.folders[key[:i+1]] {
+			return true
+		}
+	}
+	return false
+}
+
+// deletePrefix deletes the blobs under prefix but those keep names.
+func deletePrefix(ctx context.Context, blobs blob.Store, prefix string, keep refs) error {
 	list, err := blobs.List(ctx, prefix)
 	if err != nil {
 		return err
 	}
 	for _, i := range list {
+		if keep.has(i.Key) {
+			continue
+		}
 		if err := blobs.Delete(ctx, i.Key); err != nil {
 			return err
 		}

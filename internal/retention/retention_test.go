@@ -87,20 +87,31 @@ func policy(t *testing.T, st store.Store) {
 	}
 	ds := &store.Dataset{ID: store.NewID("ds"), Name: "d.jsonl", BlobKey: "datasets/kept/d.jsonl", CreatedAt: old}
 	ds.BlobKey = "datasets/" + ds.ID + "/d.jsonl"
-	// Datasets whose blob is not under their id's folder: a fine-tuning
-	// file the OpenAI API converted, and a playground sample set.
-	ft := &store.Dataset{ID: store.NewID("ds"), Name: "train.jsonl", BlobKey: "datasets/ftjob-abc/file-x.jsonl", CreatedAt: old}
-	pg := &store.Dataset{ID: store.NewID("ds"), Name: "evals.jsonl", BlobKey: "datasets/playground/default/evals/1.jsonl", CreatedAt: old}
-	st.InTx(ctx, func(tx store.Tx) error {
-		for _, d := range []*store.Dataset{ds, ft, pg} {
-			if err := tx.CreateDataset(ctx, d); err != nil {
+	st.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, ds) })
+	// Records whose blobs lie in folders that are not their ids (nor any
+	// known job's): kept because the records name them. A dataset in an
+	// expired job's folder, a model folder under a job that is gone, one
+	// in checkpoints/, and the /v1 API's datasets (datasets/ftjob-…/,
+	// datasets/playground/).
+	named := []string{"jobs/" + expired + "/n/out/named.jsonl", "jobs/job_imported/n/out/adapter.bin", "checkpoints/kept/checkpoint-9/w",
+		"datasets/ftjob-1/file-1.jsonl", "datasets/playground/default/evals/1.jsonl"}
+	if err := st.InTx(ctx, func(tx store.Tx) error {
+		for _, k := range []string{named[0], named[3], named[4]} {
+			if err := tx.CreateDataset(ctx, &store.Dataset{ID: store.NewID("ds"), Name: "n.jsonl", BlobKey: k, CreatedAt: old}); err != nil {
+				return err
+			}
+		}
+		for _, uri := range []string{"jobs/job_imported/n/out/", "checkpoints/kept/checkpoint-9/"} {
+			if err := tx.CreateModel(ctx, &store.Model{ID: store.NewID("mdl"), Name: "i", JobID: "job_imported", NodeID: "n", Output: "out", URI: uri, CreatedAt: old}); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
-	kept := []string{ds.BlobKey, ft.BlobKey, pg.BlobKey}
-	for _, k := range append(slices.Clone(kept), "jobs/job_gone/n/out/x", "datasets/ds_gone/x", "checkpoints/abc/checkpoint-5/w") {
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append([]string{ds.BlobKey, "jobs/job_gone/n/out/x", "datasets/ds_gone/x", "checkpoints/abc/checkpoint-5/w",
+		"datasets/ftjob-1/file-2.jsonl", "jobs/job_imported/n/out2/x"}, named...) {
 		if _, err := blobs.Put(ctx, k, strings.NewReader("data")); err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +127,7 @@ func policy(t *testing.T, st store.Store) {
 	if !slices.Equal(dry.Jobs, []string{expired}) {
 		t.Errorf("dry run jobs %v, want only %s (not the one with a model, the recent or the running one)", dry.Jobs, expired)
 	}
-	wantOrphans := []string{"checkpoints/abc/checkpoint-5/w", "datasets/ds_gone/x", "jobs/job_gone/n/out/x"}
+	wantOrphans := []string{"checkpoints/abc/checkpoint-5/w", "datasets/ds_gone/x", "datasets/ftjob-1/file-2.jsonl", "jobs/job_gone/n/out/x", "jobs/job_imported/n/out2/x"}
 	slices.Sort(dry.Blobs)
 	if !slices.Equal(dry.Blobs, wantOrphans) {
 		t.Errorf("dry run orphans %v, want %v", dry.Blobs, wantOrphans)
@@ -135,14 +146,14 @@ func policy(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(rep.Jobs, dry.Jobs) || len(rep.Blobs) != 3 {
+	if !slices.Equal(rep.Jobs, dry.Jobs) || len(rep.Blobs) != len(wantOrphans) {
 		t.Errorf("run removed %v and %v; the dry run said %v and %v", rep.Jobs, rep.Blobs, dry.Jobs, dry.Blobs)
 	}
 	if _, err := st.GetJob(ctx, expired); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("expired job: %v", err)
 	}
-	if l, _ := blobs.List(ctx, "jobs/"+expired+"/"); len(l) != 0 {
-		t.Errorf("expired job's blobs left: %v", l)
+	if l, _ := blobs.List(ctx, "jobs/"+expired+"/"); len(l) != 1 || l[0].Key != named[0] {
+		t.Errorf("expired job's blobs left: %v, want only the one a dataset names (%s)", l, named[0])
 	}
 	for _, id := range []string{withModel, recent, running} {
 		if _, err := st.GetJob(ctx, id); err != nil {
@@ -161,10 +172,10 @@ func policy(t *testing.T, st store.Store) {
 	if _, ok, _ := st.GetCache(ctx, "", "k1"); ok {
 		t.Error("old cache entry kept")
 	}
-	for _, k := range append(slices.Clone(kept), wantOrphans...) {
+	for _, k := range append(append([]string{ds.BlobKey}, named...), wantOrphans...) {
 		_, err := blobs.Stat(ctx, k)
-		if ok := err == nil; ok != slices.Contains(kept, k) {
-			t.Errorf("blob %s: kept %v", k, ok)
+		if kept, want := err == nil, !slices.Contains(wantOrphans, k); kept != want {
+			t.Errorf("blob %s: kept %v, want %v", k, kept, want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -74,10 +73,9 @@ func (db *DB) PruneCache(ctx context.Context, before time.Time, dryRun bool) (in
 	return tag.RowsAffected(), nil
 }
 
-// BlobOwners returns the ids of every job and uploaded dataset, and the
-// folder (datasets/F/) of every dataset's blob that is not its id's (the
-// OpenAI API's, datasets/ftjob-.../, and the playground's): blobs under
-// jobs/ID/ and datasets/ID/ of any other id are orphans.
+// BlobOwners returns the ids of every job and uploaded dataset: blobs under
+// jobs/ID/ and datasets/ID/ of any other id are orphans unless a record
+// names them (BlobRefs).
 func (db *DB) BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, err error) {
 	jobs, datasets = map[string]bool{}, map[string]bool{}
 	for _, q := range []struct {
@@ -101,24 +99,30 @@ func (db *DB) BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, e
 			return nil, nil, fmt.Errorf("pgstore blob owners: %w", err)
 		}
 	}
-	rows, err := db.reads.Query(ctx, `SELECT blob_key FROM datasets`)
+	return jobs, datasets, nil
+}
+
+// BlobRefs returns the blob keys the records name: every dataset's blob key
+// and every model's URI (a key ending in "/" names the folder). Retention
+// keeps them wherever they lie, whatever their folder is called.
+func (db *DB) BlobRefs(ctx context.Context) ([]string, error) {
+	rows, err := db.reads.Query(ctx, `SELECT blob_key FROM datasets UNION SELECT uri FROM models`)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pgstore blob owners: %w", err)
+		return nil, fmt.Errorf("pgstore blob refs: %w", err)
 	}
 	defer rows.Close()
+	var out []string
 	for rows.Next() {
-		var key string
-		if err := rows.Scan(&key); err != nil {
-			return nil, nil, fmt.Errorf("pgstore blob owners: %w", err)
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("pgstore blob refs: %w", err)
 		}
-		if rest, ok := strings.CutPrefix(key, "datasets/"); ok {
-			if f, _, ok := strings.Cut(rest, "/"); ok && f != "" {
-				datasets[f] = true
-			}
+		if k != "" {
+			out = append(out, k)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("pgstore blob owners: %w", err)
+		return nil, fmt.Errorf("pgstore blob refs: %w", err)
 	}
-	return jobs, datasets, nil
+	return out, nil
 }

@@ -20,6 +20,7 @@ type Pruner interface {
 	PruneEvents(ctx context.Context, before time.Time, dryRun bool) (int64, error)
 	PruneCache(ctx context.Context, before time.Time, dryRun bool) (int64, error)
 	BlobOwners(ctx context.Context) (jobs, datasets map[string]bool, err error)
+	BlobRefs(ctx context.Context) ([]string, error)
 }
 
 func runRetention(t *testing.T, open func(t *testing.T) store.Store) {
@@ -89,11 +90,15 @@ func runRetention(t *testing.T, open func(t *testing.T) store.Store) {
 				t.Errorf("BlobOwners jobs lacks %s: %v", id, jobs)
 			}
 		}
-		// The dataset's id, and the folder its blob lies in, which is not
-		// its id's (as the OpenAI API's and the playground's are not): a
-		// blob there is no orphan.
-		if len(jobs) != 4 || len(datasets) != 2 || !datasets[ds.ID] || !datasets["x"] {
-			t.Errorf("BlobOwners = %v, %v; want the 4 jobs, and %s and x (the folder of its blob)", jobs, datasets, ds.ID)
+		if len(jobs) != 4 || len(datasets) != 1 || !datasets[ds.ID] {
+			t.Errorf("BlobOwners = %v, %v", jobs, datasets)
+		}
+		// The keys the records name, whatever folder they lie in (this
+		// dataset's is not its id).
+		refs, err := p.BlobRefs(ctx)
+		slices.Sort(refs)
+		if want := []string{ds.BlobKey, "jobs/" + withModel + "/n/out/"}; err != nil || !slices.Equal(refs, want) {
+			t.Errorf("BlobRefs = %v, %v; want %v", refs, err, want)
 		}
 
 		// Events of the two old ended jobs: counted by the dry run, then removed.
