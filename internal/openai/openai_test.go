@@ -1332,3 +1332,86 @@ func TestAdapterOfDeletedBase(t *testing.T) {
 		t.Error("mdl_orphan still registered after DELETE")
 	}
 }
+
+// TestEvalSamplesAfterDelete: a playground sample set follows its
+// datasets. Deleting its newest version (through package remove, as both
+// APIs do) ends it: the next save is a fresh set of one row, not every row
+// saved before. Deleting an older version does not; nor does a set saved
+// before its record was kept (only the old running file, which held rows
+// whose datasets were deleted) bring those rows back.
+func TestEvalSamplesAfterDelete(t *testing.T) {
+	t.Parallel()
+	e := setup(t, serving.Options{})
+	ctx := context.Background()
+	save := func(set, q string) (float64, string) {
+		t.Helper()
+		status, out := e.do(t, "POST", "/playground/eval_samples", map[string]any{"dataset": set,
+			"messages": []any{map[string]any{"role": "user", "content": q}}})
+		if status != 200 {
+			t.Fatalf("save %q to %s: %d %v", q, set, status, out)
+		}
+		return out["rows"].(float64), out["dataset_id"].(string)
+	}
+	content := func(id string) string {
+		t.Helper()
+		ds, err := e.st.GetDataset(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := e.blobs.Open(ctx, ds.BlobKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return string(b)
+	}
+	d := &remove.Deleter{Store: e.st, Blobs: e.blobs}
+	save("evals", "q1")
+	_, v2 := save("evals", "q2")
+	if _, err := d.Dataset(ctx, e.st, v2); err != nil {
+		t.Fatal(err)
+	}
+	rows, v3 := save("evals", "q3")
+	if got := content(v3); rows != 1 || strings.Contains(got, "q1") || strings.Contains(got, "q2") || !strings.Contains(got, "q3") {
+		t.Errorf("the save after deleting the newest version: %v rows %q, want a fresh set of q3 only", rows, got)
+	}
+	// An older version deleted: the set goes on from its newest.
+	save("evals", "q4")
+	if _, err := d.Dataset(ctx, e.st, v3); err != nil {
+		t.Fatal(err)
+	}
+	if rows, v5 := save("evals", "q5"); rows != 3 || !strings.Contains(content(v5), "q4") {
+		t.Errorf("the save after deleting an older version: %v rows %q, want q3, q4, q5", rows, content(v5))
+	}
+	// A set from before: the running file holds two rows whose datasets
+	// are gone, and one version (of one row) is still registered.
+	legacy := `{"messages":[{"role":"user","content":"gone1"}]}` + "\n" + `{"messages":[{"role":"user","content":"gone2"}]}` + "\n"
+	if _, err := e.blobs.Put(ctx, "openai/evals/default/old.jsonl", strings.NewReader(legacy)); err != nil {
+		t.Fatal(err)
+	}
+	if rows, id := save("old", "fresh"); rows != 1 || strings.Contains(content(id), "gone") {
+		t.Errorf("the first save to a set whose datasets were deleted before: %v rows %q, want fresh only", rows, content(id))
+	}
+	if _, err := e.blobs.Stat(ctx, "openai/evals/default/old.jsonl"); err == nil {
+		t.Error("the old running file is still stored")
+	}
+	key := "datasets/playground/default/kept/1.jsonl"
+	row := `{"messages":[{"role":"user","content":"kept1"}]}` + "\n"
+	info, err := e.blobs.Put(ctx, key, strings.NewReader(row))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.InTx(ctx, func(tx store.Tx) error {
+		return tx.CreateDataset(ctx, &store.Dataset{ID: store.NewID("ds"), Name: "kept.jsonl", Size: info.Size, SHA256: info.SHA256,
+			Format: "jsonl", BlobKey: key, CreatedAt: time.Now().UTC(), Team: "default"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.blobs.Put(ctx, "openai/evals/default/kept.jsonl", strings.NewReader(legacy+row)); err != nil {
+		t.Fatal(err)
+	}
+	if rows, id := save("kept", "new"); rows != 2 || strings.Contains(content(id), "gone") || !strings.Contains(content(id), "kept1") {
+		t.Errorf("the first save to an older set with a registered version: %v rows %q, want kept1 and new", rows, content(id))
+	}
+}
