@@ -125,10 +125,13 @@ try {
   await page.getByLabel('Base model').waitFor();
   console.log('ok - playground: reachable from the Models page');
 
-  // The picker finds exported models through the server (GET /api/v1/models?q=), by run id.
+  // The picker finds the registered models /v1 serves (trained and exported) through the server
+  // (GET /api/v1/models?q=), by run id.
   const run = job.pipeline_jobs[0];
-  const exported = (await (await fetch(`${base}/api/v1/models?q=${run}&format=adapter,merged`)).json()).models.filter((m) => m.job_id === run);
-  assert(exported.length > 0, `the run ${run} exported no adapter or merged model`);
+  const exported = (await (await fetch(`${base}/api/v1/models?q=${run}&format=adapter,merged,peft-lora,hf`)).json()).models.filter((m) => m.job_id === run);
+  const format = (m) => m.meta?.format || m.output;
+  assert(exported.some((m) => ['adapter', 'merged'].includes(format(m))), `the run ${run} exported no adapter or merged model`);
+  assert(exported.some((m) => ['peft-lora', 'hf'].includes(format(m))), `the run ${run} registered no trained model`);
   const searched = page.waitForResponse((r) => {
     const u = new URL(r.url());
     return u.pathname === '/api/v1/models' && u.searchParams.get('q') === run && r.ok();
@@ -138,7 +141,7 @@ try {
   await page.getByRole('status').filter({ hasText: /matching model/ }).waitFor();
   const choice = page.locator(`.pg-choices [data-choice="${exported[0].model_id}"]`);
   await choice.waitFor();
-  // the run's exports only: the fine-tuning job's own ft: model id does not contain the run id
+  // the run's models only: the fine-tuning job's own ft: model id does not contain the run id
   const shown = await page.locator('.pg-choices [data-choice]').evaluateAll((els) => els.map((e) => e.getAttribute('data-choice')));
   assert(shown.length === exported.length && exported.every((m) => shown.includes(m.model_id)), `picker shows ${JSON.stringify(shown)}`);
   await choice.getByRole('checkbox').check();
