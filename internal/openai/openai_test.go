@@ -1415,3 +1415,62 @@ func TestEvalSamplesAfterDelete(t *testing.T) {
 		t.Errorf("the first save to an older set with a registered version: %v rows %q, want kept1 and new", rows, content(id))
 	}
 }
+
+// TestCreateJobFailureDropsDatasets: a job creation that fails after it
+// registered its training and validation datasets (here at Submit: no
+// agent runs the pipeline, so it is invalid) deletes them, records and
+// files, and answers the same 400; the uploaded files and any other
+// dataset stay.
+func TestCreateJobFailureDropsDatasets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
+	var reg agent.Registry // no agents: every pipeline fails validation
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(context.Background()) })
+	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, BaseModels: baseModels(t), CacheDir: t.TempDir()}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	e := &env{url: ts.URL + "/v1", st: p.Store, blobs: p.Blobs}
+	ctx := context.Background()
+	keep := &store.Dataset{ID: "ds_keep", Name: "k.jsonl", Format: "jsonl", BlobKey: "datasets/ds_keep/k.jsonl", CreatedAt: time.Now().UTC()}
+	if _, err := p.Blobs.Put(ctx, keep.BlobKey, strings.NewReader(chatRows(1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, keep) }); err != nil {
+		t.Fatal(err)
+	}
+	_, train := e.upload(t, "train.jsonl", chatRows(12))
+	_, val := e.upload(t, "val.jsonl", chatRows(3))
+	status, out := e.do(t, "POST", "/fine_tuning/jobs", map[string]any{"model": "stories-chat", "training_file": train["id"], "validation_file": val["id"]})
+	if er := errorOf(t, out); status != 400 || er["code"] != "invalid_request" || !strings.Contains(er["message"].(string), "The fine-tuning pipeline is invalid") {
+		t.Fatalf("create with an invalid pipeline: %d %v, want 400 invalid_request", status, out)
+	}
+	ds, _, err := p.Store.ListDatasets(ctx, store.ListParams{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].ID != "ds_keep" {
+		var ids []string
+		for _, d := range ds {
+			ids = append(ids, d.ID)
+		}
+		t.Errorf("datasets after the failed creation: %v, want only ds_keep", ids)
+	}
+	l, err := p.Blobs.List(ctx, "datasets/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 1 || l[0].Key != keep.BlobKey {
+		t.Errorf("dataset files after the failed creation: %v, want only %s", l, keep.BlobKey)
+	}
+	for _, f := range []map[string]any{train, val} {
+		if code, _ := e.do(t, "GET", "/files/"+f["id"].(string), nil); code != 200 {
+			t.Errorf("uploaded file %v after the failed creation: %d, want 200", f["id"], code)
+		}
+	}
+}
