@@ -3,10 +3,12 @@ package openai
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/whetstone/whetstone/internal/agent"
+	"github.com/whetstone/whetstone/internal/blob"
 	"github.com/whetstone/whetstone/internal/events"
 	"github.com/whetstone/whetstone/internal/orchestrate"
 	"github.com/whetstone/whetstone/internal/pipeline"
@@ -247,12 +250,15 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		rec.Method.Supervised = &methodDetails{Hyperparameters: res}
 	}
-	spec, err := s.pipelineSpec(r, rec, train, val)
+	var made []*store.Dataset
+	spec, err := s.pipelineSpec(r, rec, train, val, &made)
 	if err != nil {
+		s.dropDatasets(r.Context(), made)
 		return err
 	}
 	pj, err := s.Orch.Submit(r.Context(), spec, "")
 	if err != nil {
+		s.dropDatasets(r.Context(), made) // no job reads them: this request made them for its pipeline alone
 		var ve *pipeline.ValidationError
 		if errors.As(err, &ve) {
 			return invalid("", "invalid_request", "The fine-tuning pipeline is invalid: %v", err)
@@ -320,8 +326,9 @@ func resolveHyper(h *hyperIn, method string, rows int) (Hyperparameters, error) 
 
 // pipelineSpec writes the training data as a dataset and returns the
 // pipeline: dataset → validate → preprocess → train → evaluate → export.
-func (s *Server) pipelineSpec(r *http.Request, rec *jobRec, train, val *fileRec) (*pipeline.Spec, error) {
-	ds, err := s.datasetFrom(r, rec, train, val)
+// The datasets it registers are appended to *made, even when it fails.
+func (s *Server) pipelineSpec(r *http.Request, rec *jobRec, train, val *fileRec, made *[]*store.Dataset) (*pipeline.Spec, error) {
+	ds, err := s.datasetFrom(r, rec, train, made)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +372,7 @@ func (s *Server) pipelineSpec(r *http.Request, rec *jobRec, train, val *fileRec)
 	if val != nil {
 		// The validation file goes through the same checks and template
 		// into its own folder; evaluate scores it.
-		vds, err := s.datasetFrom(r, rec, val, nil)
+		vds, err := s.datasetFrom(r, rec, val, made)
 		if err != nil {
 			return nil, err
 		}
@@ -395,8 +402,9 @@ func readMaxPos(dir string) (int, error) {
 
 // datasetFrom converts a fine-tuning file into rows the dataset agent reads
 // (chat rows as they are; DPO rows as {"prompt", "chosen", "rejected"}
-// message lists), stores them as an uploaded dataset and returns its id.
-func (s *Server) datasetFrom(r *http.Request, rec *jobRec, f, _ *fileRec) (string, error) {
+// message lists), stores them as an uploaded dataset, appends it to *made
+// and returns its id.
+func (s *Server) datasetFrom(r *http.Request, rec *jobRec, f *fileRec, made *[]*store.Dataset) (string, error) {
 	o, err := s.Blobs.Open(r.Context(), contentKey(f.ID))
 	if err != nil {
 		return "", fmt.Errorf("open %s: %w", f.ID, err)
@@ -449,9 +457,29 @@ func (s *Server) datasetFrom(r *http.Request, rec *jobRec, f, _ *fileRec) (strin
 	d := &store.Dataset{ID: store.NewID("ds"), Name: f.Filename, Size: info.Size, SHA256: info.SHA256, Format: "jsonl", BlobKey: key,
 		CreatedAt: time.Now().UTC(), Team: rec.Team}
 	if err := s.Store.InTx(r.Context(), func(tx store.Tx) error { return tx.CreateDataset(r.Context(), d) }); err != nil {
+		s.dropDatasets(r.Context(), []*store.Dataset{{ID: d.ID, BlobKey: key}}) // the blob: the record is not there
 		return "", fmt.Errorf("register dataset: %w", err)
 	}
+	*made = append(*made, d)
 	return d.ID, nil
+}
+
+// dropDatasets deletes datasets a job creation registered before it failed:
+// their records and files. Failures are logged: the error the client sees is
+// the creation's; a file left behind lies under datasets/ftjob-…/.
+func (s *Server) dropDatasets(ctx context.Context, ds []*store.Dataset) {
+	ctx = context.WithoutCancel(ctx)
+	for _, d := range ds {
+		err := s.Store.InTx(ctx, func(tx store.Tx) error { return tx.DeleteDataset(ctx, d.ID) })
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.Logger.ErrorContext(ctx, "fine-tuning job not created; its dataset record not deleted",
+				slog.String("dataset_id", d.ID), slog.Any("error", err))
+		}
+		if err := s.Blobs.Delete(ctx, d.BlobKey); err != nil && !errors.Is(err, blob.ErrNotFound) {
+			s.Logger.ErrorContext(ctx, "fine-tuning job not created; its dataset file not deleted",
+				slog.String("dataset_id", d.ID), slog.String("key", d.BlobKey), slog.Any("error", err))
+		}
+	}
 }
 
 // loadJob reads a job record, or a 404.

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -1413,5 +1414,119 @@ func TestEvalSamplesAfterDelete(t *testing.T) {
 	}
 	if rows, id := save("kept", "new"); rows != 2 || strings.Contains(content(id), "gone") || !strings.Contains(content(id), "kept1") {
 		t.Errorf("the first save to an older set with a registered version: %v rows %q, want kept1 and new", rows, content(id))
+	}
+}
+
+// TestCreateJobFailureDropsDatasets: a job creation that fails after it
+// registered its training and validation datasets (here at Submit: no
+// agent runs the pipeline, so it is invalid) deletes them, records and
+// files, and answers the same 400; the uploaded files and any other
+// dataset stay.
+func TestCreateJobFailureDropsDatasets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
+	var reg agent.Registry // no agents: every pipeline fails validation
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(context.Background()) })
+	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, BaseModels: baseModels(t), CacheDir: t.TempDir()}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	e := &env{url: ts.URL + "/v1", st: p.Store, blobs: p.Blobs}
+	ctx := context.Background()
+	keep := &store.Dataset{ID: "ds_keep", Name: "k.jsonl", Format: "jsonl", BlobKey: "datasets/ds_keep/k.jsonl", CreatedAt: time.Now().UTC()}
+	if _, err := p.Blobs.Put(ctx, keep.BlobKey, strings.NewReader(chatRows(1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Store.InTx(ctx, func(tx store.Tx) error { return tx.CreateDataset(ctx, keep) }); err != nil {
+		t.Fatal(err)
+	}
+	_, train := e.upload(t, "train.jsonl", chatRows(12))
+	_, val := e.upload(t, "val.jsonl", chatRows(3))
+	status, out := e.do(t, "POST", "/fine_tuning/jobs", map[string]any{"model": "stories-chat", "training_file": train["id"], "validation_file": val["id"]})
+	if er := errorOf(t, out); status != 400 || er["code"] != "invalid_request" || !strings.Contains(er["message"].(string), "The fine-tuning pipeline is invalid") {
+		t.Fatalf("create with an invalid pipeline: %d %v, want 400 invalid_request", status, out)
+	}
+	ds, _, err := p.Store.ListDatasets(ctx, store.ListParams{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].ID != "ds_keep" {
+		var ids []string
+		for _, d := range ds {
+			ids = append(ids, d.ID)
+		}
+		t.Errorf("datasets after the failed creation: %v, want only ds_keep", ids)
+	}
+	l, err := p.Blobs.List(ctx, "datasets/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 1 || l[0].Key != keep.BlobKey {
+		t.Errorf("dataset files after the failed creation: %v, want only %s", l, keep.BlobKey)
+	}
+	for _, f := range []map[string]any{train, val} {
+		if code, _ := e.do(t, "GET", "/files/"+f["id"].(string), nil); code != 200 {
+			t.Errorf("uploaded file %v after the failed creation: %d, want 200", f["id"], code)
+		}
+	}
+}
+
+// TestPausedJobHoldsItsDatasets: a paused fine-tuning job (its pipeline
+// cancelled, its record paused) keeps its training and validation datasets
+// from deletion (package remove's 409 names the job), as resume needs them;
+// once cancelled, they delete. No worker runs here: the pipeline stays
+// queued until paused.
+func TestPausedJobHoldsItsDatasets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Database, cfg.BlobDir = dir, filepath.Join(dir, "whet.db"), filepath.Join(dir, "blobs")
+	var reg agent.Registry
+	for _, a := range []agent.Agent{ingest.New(), validate.New(), preprocess.New(), train.New(), evaluate.New(nil), export.New()} {
+		reg.Register(a)
+	}
+	p, err := platform.Open(context.Background(), cfg, &reg, platform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(context.Background()) })
+	s := &openai.Server{Store: p.Store, Blobs: p.Blobs, Orch: p.Orch, BaseModels: baseModels(t), CacheDir: t.TempDir()}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	e := &env{url: ts.URL + "/v1", st: p.Store, blobs: p.Blobs}
+	ctx := context.Background()
+	_, train := e.upload(t, "train.jsonl", chatRows(12))
+	_, val := e.upload(t, "val.jsonl", chatRows(3))
+	status, job := e.do(t, "POST", "/fine_tuning/jobs", map[string]any{"model": "stories-chat", "training_file": train["id"], "validation_file": val["id"]})
+	if status != 200 {
+		t.Fatalf("create: %d %v", status, job)
+	}
+	id := job["id"].(string)
+	if status, job = e.do(t, "POST", "/fine_tuning/jobs/"+id+"/pause", nil); status != 200 || job["status"] != "paused" {
+		t.Fatalf("pause: %d %v", status, job)
+	}
+	ds, _, err := p.Store.ListDatasets(ctx, store.ListParams{Limit: 100})
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("datasets: %v %v, want the job's two", ds, err)
+	}
+	d := &remove.Deleter{Store: p.Store, Blobs: p.Blobs}
+	for _, x := range ds {
+		var ie *remove.InUseError
+		if _, err := d.Dataset(ctx, p.Store, x.ID); !errors.As(err, &ie) || !slices.Equal(ie.Paused, []string{id}) {
+			t.Errorf("delete dataset %s of paused %s: %v, want an InUseError naming it", x.ID, id, err)
+		}
+	}
+	if status, job = e.do(t, "POST", "/fine_tuning/jobs/"+id+"/cancel", nil); status != 200 || job["status"] != "cancelled" {
+		t.Fatalf("cancel: %d %v", status, job)
+	}
+	for _, x := range ds {
+		if _, err := d.Dataset(ctx, p.Store, x.ID); err != nil {
+			t.Errorf("delete dataset %s of cancelled %s: %v", x.ID, id, err)
+		}
 	}
 }

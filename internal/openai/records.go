@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/whetstone/whetstone/internal/blob"
+	"github.com/whetstone/whetstone/internal/remove"
 )
 
 // Files and fine-tuning jobs are small JSON records in the blob store
@@ -21,7 +22,7 @@ import (
 
 const (
 	filesPrefix = "openai/files/"
-	jobsPrefix  = "openai/jobs/"
+	jobsPrefix  = remove.FineTuningJobs // package remove reads paused jobs' records
 )
 
 // newID returns prefix-<12 hex of a nanosecond clock><8 hex random>, so

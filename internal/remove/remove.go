@@ -13,6 +13,13 @@
 // Models trained on a deleted dataset or on a deleted full model keep
 // working: their files are self-contained; their lineage keeps naming it.
 //
+// A paused fine-tuning job of the OpenAI API (its record
+// openai/jobs/ID.json says paused; its pipeline was cancelled, and resume
+// submits that pipeline again) counts as using what its last pipeline's
+// params name, as a pending or running job does: the refusal names the
+// ftjob-… id (InUseError.Paused). Its record is read outside the
+// transaction: a job paused in the same instant may be missed.
+//
 // The record goes first, in one transaction with the checks (so no job
 // started after them is missed by SQLite; on PostgreSQL a job submitted in
 // the same instant fails when it reads the source, with "not found"). Then
@@ -25,8 +32,10 @@ package remove
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -43,14 +52,28 @@ type InUseError struct {
 	ID   string
 	// Jobs are the pending or running jobs that use it.
 	Jobs []string
+	// Paused are the paused (resumable) OpenAI fine-tuning jobs (ftjob-…)
+	// whose pipeline uses it.
+	Paused []string
 	// Adapters are the models (id and name) that need it as their base.
 	Adapters []string
 }
 
 func (e *InUseError) Error() string {
-	if len(e.Jobs) > 0 {
+	switch {
+	case len(e.Jobs) > 0 && len(e.Paused) > 0:
+		return fmt.Sprintf("%s %s is in use by queued or running job %s and paused fine-tuning job %s: cancel them or wait for the running ones to end, then delete it",
+			e.Kind, e.ID, some(e.Jobs), some(e.Paused))
+	case len(e.Jobs) > 0:
 		return fmt.Sprintf("%s %s is in use by queued or running job %s: cancel %s or wait for %s to end, then delete it",
 			e.Kind, e.ID, some(e.Jobs), them(len(e.Jobs), "it"), them(len(e.Jobs), "it"))
+	case len(e.Paused) > 0:
+		verb := "resumes"
+		if len(e.Paused) > 1 {
+			verb = "resume"
+		}
+		return fmt.Sprintf("%s %s is in use by paused fine-tuning job %s, which %s with it: cancel %s, then delete it",
+			e.Kind, e.ID, some(e.Paused), verb, them(len(e.Paused), "it"))
 	}
 	return fmt.Sprintf("%s %s is the base model of LoRA adapter %s, which cannot be used without it: delete %s first, or delete with force=true to keep %s without a base",
 		e.Kind, e.ID, some(e.Adapters), them(len(e.Adapters), "it"), them(len(e.Adapters), "it"))
@@ -104,8 +127,12 @@ func (d *Deleter) Model(ctx context.Context, rd store.Reader, id string, force b
 		if err != nil {
 			return err
 		}
-		if len(jobs) > 0 {
-			return &InUseError{Kind: "model", ID: id, Jobs: jobs}
+		paused, err := d.pausedUsers(ctx, tx, m.Team, id, m.URI)
+		if err != nil {
+			return err
+		}
+		if len(jobs) > 0 || len(paused) > 0 {
+			return &InUseError{Kind: "model", ID: id, Jobs: jobs, Paused: paused}
 		}
 		var adapters []string
 		shared, adapters, err = others(ctx, tx, m)
@@ -145,8 +172,12 @@ func (d *Deleter) Dataset(ctx context.Context, rd store.Reader, id string) (*sto
 		if err != nil {
 			return err
 		}
-		if len(jobs) > 0 {
-			return &InUseError{Kind: "dataset", ID: id, Jobs: jobs}
+		paused, err := d.pausedUsers(ctx, tx, ds.Team, id, ds.BlobKey, "datasets/"+id+"/")
+		if err != nil {
+			return err
+		}
+		if len(jobs) > 0 || len(paused) > 0 {
+			return &InUseError{Kind: "dataset", ID: id, Jobs: jobs, Paused: paused}
 		}
 		return tx.DeleteDataset(ctx, id)
 	})
@@ -230,6 +261,88 @@ func usedBy(ctx context.Context, tx store.Tx, team, owner, id string, keys ...st
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// FineTuningJobs is where the OpenAI API keeps its fine-tuning job
+// records (package openai): openai/jobs/ID.json.
+const FineTuningJobs = "openai/jobs/"
+
+// fineTuningJob is what pausedUsers reads of a record: the fields package
+// openai's job record stores under these names.
+type fineTuningJob struct {
+	ID           string   `json:"id"`
+	Team         string   `json:"team"`
+	Paused       bool     `json:"paused"`
+	Cancelled    bool     `json:"cancelled"`
+	Final        bool     `json:"final"`
+	PipelineJobs []string `json:"pipeline_jobs"`
+}
+
+// pausedUsers returns the paused fine-tuning jobs of team (their records
+// under FineTuningJobs) whose last pipeline's node params name id or keys,
+// as usedBy reads them: resume submits that pipeline again. A pipeline
+// still pending or running is usedBy's; a job cancelled or ended is not
+// resumable.
+func (d *Deleter) pausedUsers(ctx context.Context, tx store.Tx, team, id string, keys ...string) ([]string, error) {
+	l, err := d.Blobs.List(ctx, FineTuningJobs)
+	if err != nil {
+		return nil, fmt.Errorf("list fine-tuning jobs: %w", err)
+	}
+	var out []string
+	for _, i := range l {
+		name := strings.TrimPrefix(i.Key, FineTuningJobs)
+		if strings.Contains(name, "/") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		rec, err := d.readJob(ctx, i.Key)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			continue
+		}
+		if !rec.Paused || rec.Cancelled || rec.Final || len(rec.PipelineJobs) == 0 || store.TeamOr(rec.Team) != store.TeamOr(team) {
+			continue
+		}
+		j, err := tx.GetJob(ctx, rec.PipelineJobs[len(rec.PipelineJobs)-1])
+		if errors.Is(err, store.ErrNotFound) {
+			continue // retention removed it: resume cannot read it either
+		}
+		if err != nil {
+			return nil, err
+		}
+		if j.Status == store.Pending || j.Status == store.Running {
+			continue // usedBy names it
+		}
+		for _, n := range j.Nodes {
+			if names(n.Params, id, keys) {
+				out = append(out, rec.ID)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// readJob reads a fine-tuning job record; nil when it is gone or
+// unreadable JSON (logged: one broken record must not refuse every
+// deletion).
+func (d *Deleter) readJob(ctx context.Context, key string) (*fineTuningJob, error) {
+	o, err := d.Blobs.Open(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, nil // deleted since the listing
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer o.Close()
+	var rec fineTuningJob
+	if err := json.NewDecoder(io.LimitReader(o, 1<<20)).Decode(&rec); err != nil {
+		d.log().WarnContext(ctx, "fine-tuning job record unreadable; not counted as using anything", slog.String("key", key), slog.Any("error", err))
+		return nil, nil
+	}
+	return &rec, nil
 }
 
 // names reports whether v (a params value) holds a string that is id, a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,10 @@ func TestInUseMessage(t *testing.T) {
 			"dataset ds_1 is in use by queued or running job job_1: cancel it or wait for it to end, then delete it"},
 		{&remove.InUseError{Kind: "model", ID: "mdl_1", Jobs: []string{"job_1", "job_2"}},
 			"model mdl_1 is in use by queued or running job job_1, job_2: cancel them or wait for them to end, then delete it"},
+		{&remove.InUseError{Kind: "dataset", ID: "ds_1", Paused: []string{"ftjob-1", "ftjob-2"}},
+			"dataset ds_1 is in use by paused fine-tuning job ftjob-1, ftjob-2, which resume with it: cancel them, then delete it"},
+		{&remove.InUseError{Kind: "dataset", ID: "ds_1", Jobs: []string{"job_1"}, Paused: []string{"ftjob-1"}},
+			"dataset ds_1 is in use by queued or running job job_1 and paused fine-tuning job ftjob-1: cancel them or wait for the running ones to end, then delete it"},
 		{&remove.InUseError{Kind: "model", ID: "mdl_1", Adapters: []string{"mdl_2 (a/t/model)"}},
 			"model mdl_1 is the base model of LoRA adapter mdl_2 (a/t/model), which cannot be used without it: delete it first, or delete with force=true to keep it without a base"},
 		{&remove.InUseError{Kind: "model", ID: "mdl_1", Adapters: []string{"a", "b", "c", "d", "e", "f", "g"}},
@@ -367,6 +372,78 @@ func TestFolderRefInUse(t *testing.T) {
 		}
 		if _, err := b.d.Dataset(ctx, b.st, "ds_in"); !errors.As(err, &ie) || strings.Join(ie.Jobs, ",") != "job_read2" {
 			t.Errorf("delete a dataset whose folder a running job reads = %v, want InUseError naming job_read2", err)
+		}
+	})
+}
+
+// TestPausedFineTuningJob: a paused OpenAI fine-tuning job (its record
+// openai/jobs/ID.json says paused; its pipeline is cancelled) holds the
+// datasets and base model its pipeline names, as resume submits that
+// pipeline again: 409 naming the ftjob. Another team's paused job, and the
+// job once cancelled, hold nothing.
+func TestPausedFineTuningJob(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		b.put(t, "datasets/ftjob-p/file-t.jsonl", "datasets/ftjob-p/file-v.jsonl", "jobs/j0/tune/model/a.bin")
+		b.create(t, []*store.Model{{ID: "mdl_base", Name: "b", JobID: "j0", NodeID: "tune", Output: "model", URI: "jobs/j0/tune/model/", CreatedAt: now}},
+			[]*store.Dataset{
+				{ID: "ds_t", Name: "t.jsonl", BlobKey: "datasets/ftjob-p/file-t.jsonl", CreatedAt: now},
+				{ID: "ds_v", Name: "v.jsonl", BlobKey: "datasets/ftjob-p/file-v.jsonl", CreatedAt: now},
+			})
+		j := &store.Job{ID: "job_p", Status: store.Running, Spec: []byte(`{}`), CreatedAt: now, Nodes: []*store.Node{
+			{ID: "data", Agent: "dataset", Params: map[string]any{"source": "ds_t"}},
+			{ID: "vdata", Agent: "dataset", Params: map[string]any{"source": "ds_v"}},
+			{ID: "tune", Agent: "train", Params: map[string]any{"base_model": "mdl_base"}},
+		}}
+		if err := b.st.InTx(ctx, func(tx store.Tx) error {
+			if err := tx.CreateJob(ctx, j); err != nil {
+				return err
+			}
+			_, err := tx.SetJobStatus(ctx, j.ID, store.Cancelled, "", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		record := func(key, team string, paused, cancelled bool) {
+			t.Helper()
+			rec := fmt.Sprintf(`{"id":%q,"object":"fine_tuning.job","team":%q,"paused":%v,"cancelled":%v,"final":%v,"pipeline_jobs":["job_old","job_p"]}`,
+				strings.TrimSuffix(strings.TrimPrefix(key, remove.FineTuningJobs), ".json"), team, paused, cancelled, cancelled)
+			if _, err := b.blobs.Put(ctx, key, strings.NewReader(rec)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		record(remove.FineTuningJobs+"ftjob-p.json", "", true, false)
+		record(remove.FineTuningJobs+"ftjob-other.json", "blue", true, false) // another team's
+		b.put(t, remove.FineTuningJobs+"ftjob-broken.json")                   // not JSON: skipped
+		for _, tc := range []struct {
+			kind, id string
+			del      func() error
+		}{
+			{"dataset", "ds_t", func() error { _, err := b.d.Dataset(ctx, b.st, "ds_t"); return err }},
+			{"dataset", "ds_v", func() error { _, err := b.d.Dataset(ctx, b.st, "ds_v"); return err }},
+			{"model", "mdl_base", func() error { _, err := b.d.Model(ctx, b.st, "mdl_base", false); return err }},
+		} {
+			var ie *remove.InUseError
+			if err := tc.del(); !errors.As(err, &ie) || !slices.Equal(ie.Paused, []string{"ftjob-p"}) || len(ie.Jobs) != 0 {
+				t.Errorf("delete %s %s used by paused ftjob-p: %v, want InUseError naming ftjob-p", tc.kind, tc.id, err)
+				continue
+			}
+			if want := tc.kind + " " + tc.id + " is in use by paused fine-tuning job ftjob-p, which resumes with it: cancel it, then delete it"; ie.Error() != want {
+				t.Errorf("Error() = %q, want %q", ie.Error(), want)
+			}
+		}
+		if !b.has(t, "datasets/ftjob-p/file-t.jsonl") || !b.has(t, "jobs/j0/tune/model/a.bin") {
+			t.Error("a refused deletion deleted files")
+		}
+		// Cancelled (final): nothing held.
+		record(remove.FineTuningJobs+"ftjob-p.json", "", false, true)
+		if _, err := b.d.Dataset(ctx, b.st, "ds_t"); err != nil {
+			t.Errorf("delete a dataset of a cancelled fine-tuning job: %v", err)
+		}
+		if _, err := b.d.Model(ctx, b.st, "mdl_base", false); err != nil {
+			t.Errorf("delete the base of a cancelled fine-tuning job: %v", err)
 		}
 	})
 }
